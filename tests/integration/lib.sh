@@ -1,0 +1,65 @@
+# shellcheck shell=bash
+# lib.sh - a small TAP test framework for integration tests that drive real processes.
+#
+# A test file sources this, defines an optional `setup` (runs once, in the file's shell, e.g.
+# to start a control plane with the harness) and functions named test_*, then calls t_main.
+# Each test runs in its own subshell with a deadline (T_TIMEOUT seconds, default 300), so a
+# failing or hanging test cannot take the others down; its output is shown only on failure.
+# Assertions end the test at the first failure. Output is TAP: "ok N - name" / "not ok N - name".
+
+# shellcheck source=tests/harness/harness.sh
+. "$(cd "$(dirname "${BASH_SOURCE[0]}")/../harness" && pwd)/harness.sh"
+
+T_TIMEOUT=${T_TIMEOUT:-300}
+HOSTPATROL=${HOSTPATROL:-$HP_H_ROOT/build/hostpatrol}
+
+t_fail() { echo "FAIL: $*" >&2; exit 1; }
+t_eq() { [ "$1" = "$2" ] || t_fail "${3:-values differ}: expected '$2', got '$1'"; }
+t_match() { [[ $1 =~ $2 ]] || t_fail "${3:-no match}: '$1' does not match /$2/"; }
+t_contains() { [[ $1 == *"$2"* ]] || t_fail "${3:-missing text}: '$2' not in: $1"; }
+t_ok() { "$@" || t_fail "command failed (exit $?): $*"; }
+t_not() { if "$@"; then t_fail "command succeeded but should fail: $*"; fi; }
+# t_ge A B MSG: integer A >= B
+t_ge() { [ "$1" -ge "$2" ] || t_fail "${3:-too small}: $1 < $2"; }
+# t_eventually SECONDS CMD...: retry CMD every 0.2 s until it succeeds or the deadline passes.
+t_eventually() {
+  local deadline=$((SECONDS + $1)); shift
+  until "$@" > /dev/null 2>&1; do
+    [ $SECONDS -lt $deadline ] || t_fail "not true within deadline: $*"
+    sleep 0.2
+  done
+}
+# t_uniq: a value unique across runs (etcd robustness-test style unique values)
+t_uniq() { printf '%s-%s-%s' "$1" "$(date +%s%N)" "$RANDOM"; }
+
+t_main() {
+  local tests t n=0 pid wd rc log
+  tests=$(grep -oE '^test_[A-Za-z0-9_]+' "$0")
+  echo "1..$(echo "$tests" | wc -w)"
+  if declare -F setup > /dev/null; then
+    if ! setup > "${TMPDIR:-/tmp}/t-setup.$$.log" 2>&1; then
+      sed 's/^/# /' "${TMPDIR:-/tmp}/t-setup.$$.log"
+      rm -f "${TMPDIR:-/tmp}/t-setup.$$.log"
+      for t in $tests; do n=$((n + 1)); echo "not ok $n - $t (setup failed)"; done
+      return 1
+    fi
+    rm -f "${TMPDIR:-/tmp}/t-setup.$$.log"
+  fi
+  log=$(mktemp "${TMPDIR:-/tmp}/t-log.XXXXXX")
+  for t in $tests; do
+    n=$((n + 1))
+    ("$t") > "$log" 2>&1 &
+    pid=$!
+    (sleep "$T_TIMEOUT" && echo "FAIL: timed out after ${T_TIMEOUT}s" >> "$log" && kill -TERM "$pid") 2> /dev/null &
+    wd=$!
+    wait "$pid"; rc=$?
+    pkill -P "$wd" 2> /dev/null; kill "$wd" 2> /dev/null; wait "$wd" 2> /dev/null
+    if [ "$rc" -eq 0 ]; then
+      echo "ok $n - $t"
+    else
+      echo "not ok $n - $t"
+      sed 's/^/# /' "$log"
+    fi
+  done
+  rm -f "$log"
+}

@@ -1,0 +1,54 @@
+#!/usr/bin/env bash
+# run.sh - hostpatrol's test runner: unit tests (cmocka, built with ASan+UBSan) and integration
+# tests (tests/integration/test-*.sh against real kube-apiserver / etcd / toxiproxy).
+#
+#   tests/run.sh [unit|integration|all] [FILTER]
+#
+# Every test program prints TAP; this runner shows it, counts it and ends with the line
+# "N passed, N failed". A program that dies without reporting (a crash, a sanitizer abort, a
+# timeout) counts as one failure. Exit status: 0 only when nothing failed and something ran.
+set -uo pipefail
+cd "$(dirname "$0")/.." || exit 2
+mode=${1:-all}
+filter=${2:-}
+passed=0 failed=0
+export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=0:strict_string_checks=1}
+export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
+export CMOCKA_MESSAGE_OUTPUT=TAP
+
+# run_one NAME TIMEOUT CMD...: run, show output, count TAP results.
+run_one() {
+  local name=$1 limit=$2 out rc ok nok
+  shift 2
+  out=$(mktemp)
+  echo "=== $name"
+  timeout -k 10 "$limit" "$@" 2>&1 | tee "$out"
+  rc=${PIPESTATUS[0]}
+  ok=$(grep -cE '^ok [0-9]+' "$out")
+  nok=$(grep -cE '^not ok [0-9]+' "$out")
+  passed=$((passed + ok))
+  failed=$((failed + nok))
+  if [ "$rc" -ne 0 ] && [ "$nok" -eq 0 ]; then
+    [ "$rc" -eq 124 ] && echo "# $name: timed out after ${limit}s" || echo "# $name: exited with status $rc without a failing test"
+    failed=$((failed + 1))
+  fi
+  rm -f "$out"
+}
+
+if [ "$mode" = unit ] || [ "$mode" = all ]; then
+  for b in build/asan/tests/test-*; do
+    [ -x "$b" ] || continue
+    [[ -z $filter || $b == *"$filter"* ]] || continue
+    run_one "unit $(basename "$b")" 300 "$b"
+  done
+fi
+if [ "$mode" = integration ] || [ "$mode" = all ]; then
+  for f in tests/integration/test-*.sh; do
+    [ -f "$f" ] || continue
+    [[ -z $filter || $f == *"$filter"* ]] || continue
+    run_one "integration $(basename "$f" .sh)" "${HP_IT_TIMEOUT:-1800}" bash "$f"
+  done
+fi
+echo
+echo "$passed passed, $failed failed"
+[ "$failed" -eq 0 ] && [ "$passed" -gt 0 ]
