@@ -23,10 +23,14 @@ LIB_OBJ  := $(LIB_SRC:%.c=build/obj/%.o)
 ASAN_OBJ := $(LIB_SRC:%.c=build/asan/%.o)
 UNIT_SRC := $(sort $(wildcard tests/unit/test-*.c))
 UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=build/asan/tests/%)
+ITEST_SRC := $(sort $(wildcard tests/integration/c/itest-*.c))
+ITEST_BIN := $(ITEST_SRC:tests/integration/c/%.c=build/asan/itests/%)
 
-.PHONY: all help deps tools lint format test test-unit test-integration demo clean version-stamp
+.PHONY: all itests help deps tools lint format test test-unit test-integration demo clean version-stamp
 
 all: build/hostpatrol
+
+itests: $(ITEST_BIN)
 
 help:
 	@echo "make            build build/hostpatrol"
@@ -61,6 +65,10 @@ build/asan/tests/%: tests/unit/%.c $(ASAN_OBJ)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(SANITIZE) -O1 -Itests/unit -o $@ $< $(ASAN_OBJ) $(LDLIBS) -lcmocka
 
+build/asan/itests/%: tests/integration/c/%.c $(ASAN_OBJ)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(SANITIZE) -O1 -o $@ $< $(ASAN_OBJ) $(LDLIBS) -lcmocka
+
 build/obj/controller/util/buildinfo.o build/asan/controller/util/buildinfo.o: build/gen/hp_version.h
 
 deps:
@@ -76,13 +84,13 @@ format:
 	clang-format -i $(SRC) $(wildcard include/hostpatrol/*.h controller/*/*.h) $(UNIT_SRC) $(wildcard tests/unit/*.h)
 
 test: deps tools
-	@$(MAKE) --no-print-directory lint all $(UNIT_BIN)
+	@$(MAKE) --no-print-directory lint all $(UNIT_BIN) $(ITEST_BIN)
 	@bash tests/run.sh all
 
 test-unit: $(UNIT_BIN)
 	@bash tests/run.sh unit
 
-test-integration: all
+test-integration: all $(ITEST_BIN)
 	@bash tests/run.sh integration
 
 demo: deps tools

@@ -51,8 +51,8 @@ hp_rc hp_ctx_new(struct hp_ctx *parent, int64_t timeout_ms, struct hp_ctx **out)
     if (!c)
         return HP_ERR_NOMEM;
     if (timeout_ms >= 0)
-        own = add_sat(hp_now_ns(), timeout_ms > INT64_MAX / 1000000 ? INT64_MAX
-                                                                      : timeout_ms * 1000000);
+        own = add_sat(hp_now_ns(),
+                      timeout_ms > INT64_MAX / 1000000 ? INT64_MAX : timeout_ms * 1000000);
     atomic_init(&c->refs, 1);
     atomic_init(&c->state, HP_OK);
     c->efd = -1;

@@ -1,0 +1,29 @@
+/*
+ * etcd_internal.h - shared by the etcd client's files (not a public API).
+ */
+#ifndef HOSTPATROL_ETCD_INTERNAL_H
+#define HOSTPATROL_ETCD_INTERNAL_H
+
+#include <jansson.h>
+
+#include "hostpatrol/etcd_client.h"
+
+/* etcd_client_call: POST body (borrowed) to path on the cluster; *resp (owned) is the parsed
+ * answer on HP_OK. `write` selects the UNKNOWN classification for indeterminate failures. */
+hp_rc etcd_client_call(struct etcd_client *c, struct hp_ctx *ctx, const char *path, json_t *body,
+                       bool write, json_t **resp, struct hp_err *err) HP_WUR;
+
+/* etcd_json_bytes: n bytes as a base64 JSON string (new reference; NULL on NOMEM). */
+json_t *etcd_json_bytes(const void *p, size_t n);
+
+/* etcd_json_int: an int64 field sent as a string or a number; absent -> 0 (the gateway omits
+ * defaults). HP_ERR_PROTOCOL when present but not a number. */
+hp_rc etcd_json_int(const json_t *obj, const char *field, int64_t *out) HP_WUR;
+
+/* etcd_range_json: the RangeRequest for req (new reference; NULL on NOMEM). */
+json_t *etcd_range_json(const struct etcd_range_req *req);
+
+/* etcd_range_parse: fill out from a RangeResponse (borrowed). out zeroed on error. */
+hp_rc etcd_range_parse(const json_t *j, struct etcd_range_resp *out) HP_WUR;
+
+#endif
