@@ -1,0 +1,1331 @@
+/* batch_queue.c - the transactional batch queue (see include/hostpatrol/batch_queue.h and
+ * docs/etcd-sync.md for the algorithm and its proof sketch). */
+#include "hostpatrol/batch_queue.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <time.h>
+
+#include "batch/batch_journal.h"
+#include "hostpatrol/alloc.h"
+#include "hostpatrol/b64.h"
+#include "hostpatrol/etcd_txn.h"
+
+#define MAX_WINDOW     1024
+#define FENCE_OVERHEAD 512 /* JSON bytes of the fence op, compares and failure ranges */
+#define OP_OVERHEAD    48  /* {"request_put":{"key":"","value":""}} and a comma */
+
+struct record {
+    struct record *next;
+    struct hp_ctx *ctx;    /* owned reference */
+    char *run_id;          /* owned, may be NULL */
+    struct batch_write *w; /* owned array; keys/values owned copies */
+    size_t n;
+    size_t bytes;
+    batch_done_fn done;
+    void *arg;
+};
+
+struct batch {
+    struct batch *next;
+    char id[64];
+    struct record *records; /* owned list */
+    size_t n_records;
+    const struct batch_write **ops; /* coalesced, one per distinct key; borrowed from records */
+    size_t n_ops;
+    int64_t deadline_ns; /* earliest record deadline */
+    int64_t epoch;       /* the epoch revision the txn was (last) sent with */
+    char *fence_key;
+    size_t fence_len;
+    int journaled;
+    int64_t first_sent_ns; /* first send attempt (bounds how long its fence is trustworthy) */
+    int64_t retry_at_ns;   /* resolver backoff */
+    int64_t backoff_ms;
+};
+
+struct batch_queue {
+    struct etcd_client *etcd; /* borrowed */
+    struct batch_config cfg;  /* numbers; strings below */
+    char *prefix, *writer, *epoch_key, *fence_prefix, *state_dir;
+    size_t epoch_key_len;
+    char instance[24];
+
+    pthread_mutex_t lock; /* guards everything below */
+    pthread_cond_t wake;  /* any state change: records, batches, slots, completions, stop */
+    struct record *pend_head, *pend_tail;
+    size_t pending, pending_bytes, pending_ops;
+    int64_t oldest_ns;
+    int flush_req;
+    struct batch *send_head, *send_tail;
+    struct batch *resolve_head;
+    unsigned inflight; /* batches admitted by the limiter and not finished */
+    double limit;
+    int64_t lat[MAX_WINDOW];
+    unsigned lat_n;
+    int64_t epoch;
+    uint64_t epoch_seq;
+    int fenced;
+    int64_t lease, lease_ns, lease_try_ns;
+    int closing, stopping;
+    uint64_t seq;
+    size_t outstanding; /* accepted records whose callback has not run */
+    struct batch_stats st;
+
+    pthread_t flusher, resolver, *senders;
+    unsigned n_senders;
+    int threads_started;
+};
+
+const char *batch_outcome_name(enum batch_outcome o)
+{
+    switch (o) {
+    case BATCH_COMMITTED:
+        return "committed";
+    case BATCH_FAILED:
+        return "failed";
+    case BATCH_ROLLED_BACK:
+        return "rolled_back";
+    case BATCH_UNRESOLVED:
+        return "unresolved";
+    }
+    return "unknown";
+}
+
+/* ---- records and batches ---- */
+
+static void record_free(struct record *r)
+{
+    size_t i;
+
+    if (!r)
+        return;
+    for (i = 0; i < r->n; i++) {
+        hp_free((void *)r->w[i].key);
+        hp_free((void *)r->w[i].value);
+    }
+    hp_free(r->w);
+    hp_free(r->run_id);
+    hp_ctx_free(r->ctx);
+    hp_free(r);
+}
+
+static void batch_free(struct batch *b)
+{
+    struct record *r, *next;
+
+    if (!b)
+        return;
+    for (r = b->records; r; r = next) {
+        next = r->next;
+        record_free(r);
+    }
+    hp_free(b->ops);
+    hp_free(b->fence_key);
+    hp_free(b);
+}
+
+/* complete: call every record's callback with the outcome, free the batch. Caller does NOT
+ * hold q->lock. */
+static void complete(struct batch_queue *q, struct batch *b, enum batch_outcome o, int64_t rev,
+                     hp_rc rc, const char *reason)
+{
+    struct batch_result res = {.outcome = o,
+                               .revision = o == BATCH_COMMITTED ? rev : 0,
+                               .rc = o == BATCH_COMMITTED ? HP_OK : rc,
+                               .reason = reason,
+                               .batch_id = b->id,
+                               .batch_records = b->n_records};
+    struct record *r;
+    size_t n = 0;
+
+    for (r = b->records; r; r = r->next, n++)
+        r->done(r->arg, &res);
+    if (b->journaled && q->state_dir)
+        batch_journal_remove(q->state_dir, q->writer, b->id);
+    pthread_mutex_lock(&q->lock);
+    q->outstanding -= n;
+    if (o == BATCH_COMMITTED)
+        q->st.committed++;
+    else if (o == BATCH_FAILED)
+        q->st.failed++;
+    else if (o == BATCH_ROLLED_BACK)
+        q->st.rolled_back++;
+    if (rc == HP_ERR_FENCED)
+        q->st.fenced++;
+    pthread_cond_broadcast(&q->wake);
+    pthread_mutex_unlock(&q->lock);
+    batch_free(b);
+}
+
+/* fail_record: complete one record that never joined a batch. */
+static void fail_record(struct batch_queue *q, struct record *r, hp_rc rc, const char *reason)
+{
+    struct batch_result res = {
+        .outcome = BATCH_FAILED, .rc = rc, .reason = reason, .batch_id = "", .batch_records = 0};
+
+    r->done(r->arg, &res);
+    pthread_mutex_lock(&q->lock);
+    q->outstanding--;
+    q->st.failed++;
+    pthread_cond_broadcast(&q->wake);
+    pthread_mutex_unlock(&q->lock);
+    record_free(r);
+}
+
+/* ---- limiter (caller holds q->lock) ---- */
+
+static int cmp_i64(const void *a, const void *b)
+{
+    int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+
+    return (x > y) - (x < y);
+}
+
+static void limiter_shrink(struct batch_queue *q)
+{
+    q->limit *= q->cfg.decrease;
+    if (q->limit < q->cfg.min_inflight)
+        q->limit = q->cfg.min_inflight;
+    q->lat_n = 0;
+}
+
+static void limiter_sample(struct batch_queue *q, int64_t latency_ns)
+{
+    int64_t sorted[MAX_WINDOW], p95;
+
+    q->lat[q->lat_n++] = latency_ns;
+    if (q->lat_n < q->cfg.window)
+        return;
+    memcpy(sorted, q->lat, q->lat_n * sizeof(sorted[0]));
+    qsort(sorted, q->lat_n, sizeof(sorted[0]), cmp_i64);
+    p95 = sorted[(q->lat_n * 95 + 99) / 100 - 1];
+    q->lat_n = 0;
+    if (p95 > q->cfg.p95_high_ms * 1000000) {
+        limiter_shrink(q);
+    } else if (p95 < q->cfg.p95_low_ms * 1000000) {
+        q->limit *= q->cfg.increase;
+        if (q->limit > q->cfg.max_inflight)
+            q->limit = q->cfg.max_inflight;
+    }
+}
+
+static unsigned limiter_admit(const struct batch_queue *q)
+{
+    unsigned l = (unsigned)q->limit; /* truncation = floor for a positive limit */
+
+    return l < 1 ? 1 : l;
+}
+
+/* ---- start-up and configuration ---- */
+
+static void config_defaults(struct batch_config *c)
+{
+    if (!c->capacity)
+        c->capacity = 65536;
+    if (!c->max_txn_ops)
+        c->max_txn_ops = 128;
+    if (!c->max_txn_bytes)
+        c->max_txn_bytes = 1u << 20;
+    if (!c->max_value_bytes)
+        c->max_value_bytes = 512u << 10;
+    if (!c->linger_ms)
+        c->linger_ms = 2;
+    if (!c->min_inflight)
+        c->min_inflight = 1;
+    if (!c->max_inflight)
+        c->max_inflight = 32;
+    if (!c->initial_inflight)
+        c->initial_inflight = 4;
+    if (!c->p95_high_ms)
+        c->p95_high_ms = 50;
+    if (!c->p95_low_ms)
+        c->p95_low_ms = 20;
+    if (c->decrease <= 0)
+        c->decrease = 0.7;
+    if (c->increase <= 0)
+        c->increase = 1.2;
+    if (!c->window)
+        c->window = 32;
+    if (!c->fence_ttl_s)
+        c->fence_ttl_s = 3600;
+    if (!c->resolve_timeout_ms)
+        c->resolve_timeout_ms = 5000;
+}
+
+static hp_rc config_check(const struct batch_config *c, struct hp_err *err)
+{
+    if (!c->writer || !*c->writer || strchr(c->writer, '\n'))
+        return hp_err_field(err, HP_ERR_INVALID, "writer", "a writer name is required");
+    if (c->max_txn_ops < 2)
+        return hp_err_field(err, HP_ERR_INVALID, "max_txn_ops",
+                            "max_txn_ops must be at least 2 (one op is the fence), not %zu",
+                            c->max_txn_ops);
+    if (c->max_txn_bytes < 4096)
+        return hp_err_field(err, HP_ERR_INVALID, "max_txn_bytes",
+                            "max_txn_bytes must be at least 4096, not %zu", c->max_txn_bytes);
+    if (c->max_value_bytes * 4 / 3 + FENCE_OVERHEAD + 1024 > c->max_txn_bytes)
+        return hp_err_field(err, HP_ERR_INVALID, "max_value_bytes",
+                            "max_value_bytes %zu does not fit max_txn_bytes %zu after base64",
+                            c->max_value_bytes, c->max_txn_bytes);
+    if (c->min_inflight > c->max_inflight || c->initial_inflight < c->min_inflight ||
+        c->initial_inflight > c->max_inflight || c->max_inflight > 256)
+        return hp_err_field(err, HP_ERR_INVALID, "max_inflight",
+                            "need min_inflight <= initial_inflight <= max_inflight <= 256");
+    if (c->p95_low_ms >= c->p95_high_ms)
+        return hp_err_field(err, HP_ERR_INVALID, "p95_low_ms",
+                            "p95_low_ms (%" PRId64 ") must be below p95_high_ms (%" PRId64 ")",
+                            c->p95_low_ms, c->p95_high_ms);
+    if (c->decrease >= 1 || c->increase <= 1)
+        return hp_err_field(err, HP_ERR_INVALID, "decrease",
+                            "need decrease < 1 < increase (got %g and %g)", c->decrease,
+                            c->increase);
+    if (c->window > MAX_WINDOW)
+        return hp_err_field(err, HP_ERR_INVALID, "window", "window must be at most %d", MAX_WINDOW);
+    return HP_OK;
+}
+
+static char *join(const char *a, const char *b, const char *c)
+{
+    size_t n = strlen(a) + strlen(b) + strlen(c) + 1;
+    char *s = hp_malloc(n);
+
+    if (s)
+        snprintf(s, n, "%s%s%s", a, b, c);
+    return s;
+}
+
+/* epoch_token: a value for the epoch key that identifies this writer instance's claim. */
+static void epoch_token(struct batch_queue *q, char *buf, size_t n)
+{
+    pthread_mutex_lock(&q->lock);
+    q->epoch_seq++;
+    snprintf(buf, n, "%s:%s:%" PRIu64, q->writer, q->instance, q->epoch_seq);
+    pthread_mutex_unlock(&q->lock);
+}
+
+hp_rc batch_queue_claim_epoch(struct batch_queue *q, struct hp_ctx *ctx, struct hp_err *err)
+{
+    char tok[256];
+    int64_t rev = 0;
+    hp_rc rc;
+
+    epoch_token(q, tok, sizeof(tok));
+    rc = etcd_put(q->etcd, ctx, q->epoch_key, q->epoch_key_len, tok, strlen(tok), 0, &rev, err);
+    if (rc)
+        return rc;
+    pthread_mutex_lock(&q->lock);
+    q->epoch = rev;
+    q->fenced = 0;
+    q->st.epoch = rev;
+    pthread_cond_broadcast(&q->wake);
+    pthread_mutex_unlock(&q->lock);
+    return HP_OK;
+}
+
+static hp_rc ensure_lease(struct batch_queue *q, struct hp_ctx *ctx, struct hp_err *err)
+{
+    int64_t id = 0, now = hp_now_ns();
+    hp_rc rc;
+
+    pthread_mutex_lock(&q->lock);
+    if (q->lease && now - q->lease_ns < q->cfg.fence_ttl_s * 500000000LL) {
+        pthread_mutex_unlock(&q->lock);
+        return HP_OK;
+    }
+    pthread_mutex_unlock(&q->lock);
+    rc = etcd_lease_grant(q->etcd, ctx, q->cfg.fence_ttl_s, &id, err);
+    if (rc)
+        return rc;
+    pthread_mutex_lock(&q->lock);
+    q->lease = id;
+    q->lease_ns = now;
+    pthread_mutex_unlock(&q->lock);
+    return HP_OK;
+}
+
+static void *flusher_main(void *arg);
+static void *sender_main(void *arg);
+static void *resolver_main(void *arg);
+static hp_rc resolve(struct batch_queue *q, struct batch *b, enum batch_outcome *o, int64_t *rev,
+                     char *reason, size_t reason_len, struct hp_err *err);
+
+/* recover_journal: resolve batches a previous process left unresolved (rule R4). */
+static hp_rc recover_journal(struct batch_queue *q, struct hp_ctx *ctx, struct hp_err *err)
+{
+    struct batch_journal_entry *e = NULL;
+    size_t n = 0, i;
+    hp_rc rc;
+
+    (void)ctx;
+    rc = batch_journal_load(q->state_dir, q->writer, &e, &n, err);
+    if (rc)
+        return rc;
+    for (i = 0; i < n && !rc; i++) {
+        struct batch *b = hp_calloc(1, sizeof(*b));
+        struct record *r = hp_calloc(1, sizeof(*r));
+        enum batch_outcome o;
+        int64_t rev;
+        char reason[256];
+
+        if (!b || !r) {
+            hp_free(b);
+            hp_free(r);
+            rc = HP_ERR_NOMEM;
+            break;
+        }
+        /* a synthetic record owning the journaled keys; its callback is a no-op */
+        snprintf(b->id, sizeof(b->id), "%s", e[i].batch_id);
+        b->epoch = e[i].epoch;
+        r->w = e[i].writes;
+        r->n = e[i].n;
+        e[i].writes = NULL;
+        e[i].n = 0;
+        b->records = r;
+        b->ops = hp_calloc(r->n ? r->n : 1, sizeof(*b->ops));
+        b->fence_key = join(q->fence_prefix, b->id, "");
+        if (!b->ops || !b->fence_key) {
+            batch_free(b);
+            rc = HP_ERR_NOMEM;
+            break;
+        }
+        b->fence_len = strlen(b->fence_key);
+        for (size_t k = 0; k < r->n; k++)
+            b->ops[b->n_ops++] = &r->w[k];
+        rc = resolve(q, b, &o, &rev, reason, sizeof(reason), err);
+        if (!rc)
+            batch_journal_remove(q->state_dir, q->writer, b->id);
+        batch_free(b);
+    }
+    batch_journal_entries_free(e, n);
+    return rc;
+}
+
+hp_rc batch_queue_new(struct etcd_client *etcd, const struct batch_config *cfg, struct hp_ctx *ctx,
+                      struct batch_queue **out, struct hp_err *err)
+{
+    struct batch_queue *q;
+    unsigned char rnd[8];
+    hp_rc rc;
+    unsigned i;
+
+    *out = NULL;
+    q = hp_calloc(1, sizeof(*q));
+    if (!q)
+        return HP_ERR_NOMEM;
+    pthread_mutex_init(&q->lock, NULL);
+    {
+        pthread_condattr_t a;
+
+        pthread_condattr_init(&a);
+        pthread_condattr_setclock(&a, CLOCK_MONOTONIC);
+        pthread_cond_init(&q->wake, &a);
+        pthread_condattr_destroy(&a);
+    }
+    q->etcd = etcd;
+    q->cfg = *cfg;
+    config_defaults(&q->cfg);
+    rc = config_check(&q->cfg, err);
+    if (rc)
+        goto out;
+    q->prefix = hp_strdup(cfg->prefix && *cfg->prefix ? cfg->prefix : "/hostpatrol/");
+    q->writer = hp_strdup(cfg->writer);
+    q->state_dir = cfg->state_dir && *cfg->state_dir ? hp_strdup(cfg->state_dir) : NULL;
+    if (!q->prefix || !q->writer || (cfg->state_dir && *cfg->state_dir && !q->state_dir)) {
+        rc = HP_ERR_NOMEM;
+        goto out;
+    }
+    q->epoch_key = join(q->prefix, "epoch/", q->writer);
+    q->fence_prefix = join(q->prefix, "fence/", q->writer);
+    if (q->fence_prefix) {
+        char *fp = join(q->fence_prefix, "/", "");
+
+        hp_free(q->fence_prefix);
+        q->fence_prefix = fp;
+    }
+    if (!q->epoch_key || !q->fence_prefix) {
+        rc = HP_ERR_NOMEM;
+        goto out;
+    }
+    q->epoch_key_len = strlen(q->epoch_key);
+    if (getrandom(rnd, sizeof(rnd), 0) != (ssize_t)sizeof(rnd)) {
+        uint64_t t = (uint64_t)hp_now_ns() ^ (uint64_t)(uintptr_t)q;
+
+        memcpy(rnd, &t, sizeof(rnd));
+    }
+    for (i = 0; i < sizeof(rnd); i++)
+        snprintf(q->instance + 2 * i, 3, "%02x", rnd[i]);
+    q->limit = q->cfg.initial_inflight;
+    q->st.limit = q->cfg.initial_inflight;
+
+    /* start-up: claim the epoch (fences every older instance of this writer), then resolve
+     * what a previous instance journaled, then get a lease for fence keys */
+    rc = batch_queue_claim_epoch(q, ctx, err);
+    if (rc)
+        goto out;
+    if (q->state_dir) {
+        rc = recover_journal(q, ctx, err);
+        if (rc)
+            goto out;
+    }
+    rc = ensure_lease(q, ctx, err);
+    if (rc)
+        goto out;
+
+    q->senders = hp_calloc(q->cfg.max_inflight, sizeof(*q->senders));
+    if (!q->senders) {
+        rc = HP_ERR_NOMEM;
+        goto out;
+    }
+    {
+        pthread_attr_t a;
+
+        pthread_attr_init(&a);
+        pthread_attr_setstacksize(&a, 256u << 10);
+        if (pthread_create(&q->flusher, &a, flusher_main, q) ||
+            pthread_create(&q->resolver, &a, resolver_main, q)) {
+            pthread_attr_destroy(&a);
+            rc = hp_err_set(err, HP_ERR_NOMEM, "cannot start the batch queue threads");
+            goto out;
+        }
+        q->threads_started = 1;
+        for (i = 0; i < q->cfg.max_inflight; i++) {
+            if (pthread_create(&q->senders[i], &a, sender_main, q))
+                break;
+            q->n_senders++;
+        }
+        pthread_attr_destroy(&a);
+        if (q->n_senders < q->cfg.max_inflight) {
+            rc = hp_err_set(err, HP_ERR_NOMEM, "cannot start %u sender threads",
+                            q->cfg.max_inflight);
+            goto out;
+        }
+    }
+out:
+    if (rc) {
+        batch_queue_free(q);
+        return rc;
+    }
+    *out = q;
+    return HP_OK;
+}
+
+/* ---- enqueue ---- */
+
+hp_rc batch_queue_enqueue(struct batch_queue *q, struct hp_ctx *ctx, const char *run_id,
+                          const struct batch_write *writes, size_t n, batch_done_fn done, void *arg,
+                          struct hp_err *err)
+{
+    struct record *r;
+    size_t i, bytes = 0, plen = strlen(q->prefix);
+
+    if (!done)
+        return hp_err_field(err, HP_ERR_INVALID, "done", "a completion callback is required");
+    if (n < 1 || n > q->cfg.max_txn_ops - 1)
+        return hp_err_field(err, HP_ERR_INVALID, "writes",
+                            "a record holds 1 to %zu writes (max_txn_ops - 1), not %zu",
+                            q->cfg.max_txn_ops - 1, n);
+    for (i = 0; i < n; i++) {
+        const struct batch_write *w = &writes[i];
+
+        if (!w->key || !w->key_len)
+            return hp_err_field(err, HP_ERR_INVALID, "key", "write %zu has an empty key", i);
+        if (w->key_len >= plen && !memcmp(w->key, q->prefix, plen) &&
+            (w->key_len >= plen + 6 && (!memcmp((const char *)w->key + plen, "epoch/", 6) ||
+                                        !memcmp((const char *)w->key + plen, "fence/", 6))))
+            return hp_err_field(err, HP_ERR_INVALID, "key",
+                                "key '%.*s' is inside the queue's reserved %sepoch/ or %sfence/",
+                                (int)(w->key_len > 100 ? 100 : w->key_len), (const char *)w->key,
+                                q->prefix, q->prefix);
+        if (!w->is_delete && w->value_len > q->cfg.max_value_bytes)
+            return hp_err_field(err, HP_ERR_INVALID, "value",
+                                "value of %zu bytes for key '%.*s' exceeds max_value_bytes (%zu)",
+                                w->value_len, (int)(w->key_len > 100 ? 100 : w->key_len),
+                                (const char *)w->key, q->cfg.max_value_bytes);
+        bytes += hp_b64_encoded_len(w->key_len) + hp_b64_encoded_len(w->value_len) + OP_OVERHEAD;
+    }
+    if (bytes + FENCE_OVERHEAD > q->cfg.max_txn_bytes)
+        return hp_err_field(err, HP_ERR_INVALID, "writes",
+                            "record of ~%zu encoded bytes exceeds max_txn_bytes (%zu)", bytes,
+                            q->cfg.max_txn_bytes);
+    r = hp_calloc(1, sizeof(*r));
+    if (!r)
+        return HP_ERR_NOMEM;
+    r->w = hp_calloc(n, sizeof(*r->w));
+    r->run_id = run_id ? hp_strdup(run_id) : NULL;
+    if (!r->w || (run_id && !r->run_id))
+        goto nomem;
+    for (i = 0; i < n; i++) {
+        r->n = i + 1;
+        r->w[i].key = hp_strndup(writes[i].key, writes[i].key_len);
+        r->w[i].key_len = writes[i].key_len;
+        r->w[i].is_delete = writes[i].is_delete;
+        if (!writes[i].is_delete) {
+            char *v = hp_malloc(writes[i].value_len + 1);
+
+            if (v) {
+                if (writes[i].value_len)
+                    memcpy(v, writes[i].value, writes[i].value_len);
+                v[writes[i].value_len] = '\0';
+            }
+            r->w[i].value = v;
+            r->w[i].value_len = writes[i].value_len;
+            if (!v)
+                goto nomem;
+        }
+        if (!r->w[i].key)
+            goto nomem;
+    }
+    r->bytes = bytes;
+    r->done = done;
+    r->arg = arg;
+    pthread_mutex_lock(&q->lock);
+    if (q->closing || q->stopping) {
+        pthread_mutex_unlock(&q->lock);
+        record_free(r);
+        return hp_err_set(err, HP_ERR_CANCELED, "the batch queue is closing");
+    }
+    if (q->pending >= q->cfg.capacity) {
+        q->st.rejected++;
+        pthread_mutex_unlock(&q->lock);
+        record_free(r);
+        return hp_err_set(err, HP_ERR_FULL,
+                          "batch queue full (%zu records waiting, capacity %zu): record refused",
+                          q->cfg.capacity, q->cfg.capacity);
+    }
+    r->ctx = hp_ctx_ref(ctx);
+    if (q->pend_tail)
+        q->pend_tail->next = r;
+    else
+        q->pend_head = r;
+    q->pend_tail = r;
+    if (!q->pending)
+        q->oldest_ns = hp_now_ns();
+    q->pending++;
+    q->pending_bytes += bytes;
+    q->pending_ops += n;
+    q->outstanding++;
+    q->st.enqueued++;
+    pthread_cond_broadcast(&q->wake);
+    pthread_mutex_unlock(&q->lock);
+    return HP_OK;
+nomem:
+    record_free(r);
+    return hp_err_set(err, HP_ERR_NOMEM, "out of memory queueing a record");
+}
+
+void batch_queue_flush(struct batch_queue *q)
+{
+    pthread_mutex_lock(&q->lock);
+    q->flush_req = 1;
+    pthread_cond_broadcast(&q->wake);
+    pthread_mutex_unlock(&q->lock);
+}
+
+/* ---- flusher: packs pending records into batches ---- */
+
+static void timed_wait(struct batch_queue *q, int64_t until_ns)
+{
+    struct timespec ts = {.tv_sec = until_ns / 1000000000, .tv_nsec = until_ns % 1000000000};
+
+    pthread_cond_timedwait(&q->wake, &q->lock, &ts);
+}
+
+/* take_batch: pop records into a new batch (caller holds the lock). Records whose context has
+ * ended are moved to *dead. Returns NULL when nothing could be taken (or NOMEM). */
+static struct batch *take_batch(struct batch_queue *q, struct record **dead)
+{
+    size_t max_ops = q->cfg.max_txn_ops - 1, ops = 0, bytes = FENCE_OVERHEAD;
+    struct batch *b = hp_calloc(1, sizeof(*b));
+    struct record **tail, *r;
+
+    if (!b)
+        return NULL;
+    b->ops = hp_calloc(max_ops, sizeof(*b->ops));
+    if (!b->ops) {
+        hp_free(b);
+        return NULL;
+    }
+    b->deadline_ns = INT64_MAX;
+    tail = &b->records;
+    while ((r = q->pend_head)) {
+        if (hp_ctx_err(r->ctx)) {
+            q->pend_head = r->next;
+            q->pending--;
+            q->pending_bytes -= r->bytes;
+            q->pending_ops -= r->n;
+            r->next = *dead;
+            *dead = r;
+            continue;
+        }
+        if (b->n_records && (ops + r->n > max_ops || bytes + r->bytes > q->cfg.max_txn_bytes))
+            break;
+        q->pend_head = r->next;
+        q->pending--;
+        q->pending_bytes -= r->bytes;
+        q->pending_ops -= r->n;
+        r->next = NULL;
+        *tail = r;
+        tail = &r->next;
+        b->n_records++;
+        ops += r->n;
+        bytes += r->bytes;
+        if (hp_ctx_deadline_ns(r->ctx) < b->deadline_ns)
+            b->deadline_ns = hp_ctx_deadline_ns(r->ctx);
+        /* coalesce by key: a later write to the same key replaces the earlier (rule R5) */
+        for (size_t i = 0; i < r->n; i++) {
+            const struct batch_write *w = &r->w[i];
+            size_t j;
+
+            for (j = 0; j < b->n_ops; j++)
+                if (b->ops[j]->key_len == w->key_len && !memcmp(b->ops[j]->key, w->key, w->key_len))
+                    break;
+            b->ops[j] = w;
+            if (j == b->n_ops)
+                b->n_ops++;
+        }
+    }
+    if (!q->pend_head)
+        q->pend_tail = NULL;
+    else
+        q->oldest_ns = hp_now_ns();
+    if (!b->n_records) {
+        batch_free(b);
+        return NULL;
+    }
+    q->seq++;
+    snprintf(b->id, sizeof(b->id), "%s-%" PRIu64, q->instance, q->seq);
+    return b;
+}
+
+static void *flusher_main(void *arg)
+{
+    struct batch_queue *q = arg;
+
+    pthread_mutex_lock(&q->lock);
+    while (!q->stopping) {
+        struct record *dead = NULL, *r;
+        struct batch *b;
+        int64_t now = hp_now_ns();
+        int full = q->pending_ops >= q->cfg.max_txn_ops - 1 ||
+                   q->pending_bytes + FENCE_OVERHEAD >= q->cfg.max_txn_bytes;
+
+        if (!q->pending) {
+            q->flush_req = 0;
+            pthread_cond_wait(&q->wake, &q->lock);
+            continue;
+        }
+        if (!full && !q->flush_req && !q->closing &&
+            now < q->oldest_ns + q->cfg.linger_ms * 1000000) {
+            timed_wait(q, q->oldest_ns + q->cfg.linger_ms * 1000000);
+            continue;
+        }
+        if (q->inflight >= limiter_admit(q)) {
+            pthread_cond_wait(&q->wake, &q->lock);
+            continue;
+        }
+        b = take_batch(q, &dead);
+        if (b) {
+            q->inflight++;
+            q->st.batches++;
+            if (q->send_tail)
+                q->send_tail->next = b;
+            else
+                q->send_head = b;
+            q->send_tail = b;
+            pthread_cond_broadcast(&q->wake);
+        } else if (!dead) {
+            /* out of memory: let the pending records wait a little */
+            timed_wait(q, hp_now_ns() + 10000000);
+        }
+        if (dead) {
+            pthread_mutex_unlock(&q->lock);
+            while ((r = dead)) {
+                hp_rc why = hp_ctx_err(r->ctx);
+
+                dead = r->next;
+                fail_record(q, r, why,
+                            why == HP_ERR_CANCELED ? "cancelled before it was sent"
+                                                   : "deadline passed before it was sent");
+            }
+            pthread_mutex_lock(&q->lock);
+        }
+    }
+    pthread_mutex_unlock(&q->lock);
+    return NULL;
+}
+
+/* ---- sender: one guarded txn per batch ---- */
+
+static hp_rc build_txn(struct batch_queue *q, struct batch *b, int64_t epoch, int64_t lease,
+                       struct etcd_txn **out)
+{
+    struct etcd_txn *t = NULL;
+    hp_rc rc;
+    size_t i;
+
+    rc = etcd_txn_new(&t);
+    if (!rc)
+        rc = etcd_txn_compare_int(t, q->epoch_key, q->epoch_key_len, ETCD_CMP_MOD_REVISION,
+                                  ETCD_CMP_EQUAL, epoch);
+    if (!rc)
+        rc = etcd_txn_compare_int(t, b->fence_key, b->fence_len, ETCD_CMP_CREATE_REVISION,
+                                  ETCD_CMP_EQUAL, 0);
+    for (i = 0; i < b->n_ops && !rc; i++) {
+        const struct batch_write *w = b->ops[i];
+
+        rc = w->is_delete
+                 ? etcd_txn_delete(t, ETCD_SUCCESS, w->key, w->key_len, false)
+                 : etcd_txn_put(t, ETCD_SUCCESS, w->key, w->key_len, w->value, w->value_len, 0);
+    }
+    if (!rc)
+        rc = etcd_txn_put(t, ETCD_SUCCESS, b->fence_key, b->fence_len, "committed", 9, lease);
+    if (!rc)
+        rc = etcd_txn_get(t, ETCD_FAILURE, q->epoch_key, q->epoch_key_len, 0);
+    if (!rc)
+        rc = etcd_txn_get(t, ETCD_FAILURE, b->fence_key, b->fence_len, 0);
+    if (rc) {
+        etcd_txn_free(t);
+        return rc;
+    }
+    *out = t;
+    return HP_OK;
+}
+
+static const struct etcd_kv *first_kv(const struct etcd_txn_resp *r, size_t i)
+{
+    if (i >= r->n || r->ops[i].type != ETCD_OP_RANGE || !r->ops[i].range.n)
+        return NULL;
+    return &r->ops[i].range.kvs[0];
+}
+
+enum send_result { SENT_DONE, SENT_RESOLVE };
+
+/* send_batch: send until a definite outcome or an unknown one (then SENT_RESOLVE). */
+static enum send_result send_batch(struct batch_queue *q, struct batch *b, enum batch_outcome *o,
+                                   int64_t *rev, hp_rc *why, char *reason, size_t reason_len)
+{
+    int64_t backoff_ms = 10;
+
+    for (;;) {
+        struct etcd_txn *t = NULL;
+        struct etcd_txn_resp resp;
+        struct hp_err err = {0};
+        struct hp_ctx *ctx = NULL;
+        int64_t epoch, lease, t0, remaining;
+        int fenced;
+        hp_rc rc;
+
+        pthread_mutex_lock(&q->lock);
+        epoch = q->epoch;
+        lease = q->lease;
+        fenced = q->fenced;
+        pthread_mutex_unlock(&q->lock);
+        if (fenced) {
+            *o = BATCH_FAILED;
+            *why = HP_ERR_FENCED;
+            snprintf(reason, reason_len, "fenced: another instance of writer '%s' holds the epoch",
+                     q->writer);
+            return SENT_DONE;
+        }
+        remaining = (b->deadline_ns - hp_now_ns()) / 1000000;
+        if (remaining < 1) {
+            *o = BATCH_FAILED;
+            *why = HP_ERR_TIMEOUT;
+            snprintf(reason, reason_len, "deadline passed before it was sent");
+            return SENT_DONE;
+        }
+        rc = hp_ctx_new(NULL, remaining, &ctx);
+        if (!rc)
+            rc = build_txn(q, b, epoch, lease, &t);
+        if (rc) {
+            hp_ctx_free(ctx);
+            *o = BATCH_FAILED;
+            *why = rc;
+            snprintf(reason, reason_len, "cannot build the txn: %s", hp_rc_name(rc));
+            return SENT_DONE;
+        }
+        b->epoch = epoch;
+        t0 = hp_now_ns();
+        if (!b->first_sent_ns)
+            b->first_sent_ns = t0;
+        rc = etcd_txn_commit(q->etcd, ctx, t, &resp, &err);
+        etcd_txn_free(t);
+        hp_ctx_free(ctx);
+        if (rc == HP_OK && resp.succeeded) {
+            pthread_mutex_lock(&q->lock);
+            limiter_sample(q, hp_now_ns() - t0);
+            pthread_mutex_unlock(&q->lock);
+            *o = BATCH_COMMITTED;
+            *rev = resp.revision;
+            snprintf(reason, reason_len, "committed");
+            etcd_txn_resp_release(&resp);
+            return SENT_DONE;
+        }
+        if (rc == HP_OK) {
+            /* a compare failed: which one? */
+            const struct etcd_kv *ek = first_kv(&resp, 0), *fk = first_kv(&resp, 1);
+
+            if (fk) { /* this batch is already applied (a transport-level duplicate) */
+                *o = BATCH_COMMITTED;
+                *rev = fk->mod_revision;
+                snprintf(reason, reason_len, "committed (confirmed by its fence)");
+                etcd_txn_resp_release(&resp);
+                return SENT_DONE;
+            }
+            pthread_mutex_lock(&q->lock);
+            if (q->epoch != epoch && !q->fenced) {
+                /* we moved our own epoch (a resolution): this txn certainly did not apply */
+                q->st.resent++;
+                pthread_mutex_unlock(&q->lock);
+                etcd_txn_resp_release(&resp);
+                continue;
+            }
+            if (!ek || ek->mod_revision != q->epoch)
+                q->fenced = 1;
+            pthread_mutex_unlock(&q->lock);
+            etcd_txn_resp_release(&resp);
+            continue; /* reports FENCED at the top */
+        }
+        if (etcd_outcome_of(rc) == ETCD_OUTCOME_UNKNOWN) {
+            pthread_mutex_lock(&q->lock);
+            q->st.txn_timeouts++;
+            limiter_shrink(q);
+            pthread_mutex_unlock(&q->lock);
+            snprintf(reason, reason_len, "%s", err.msg);
+            return SENT_RESOLVE;
+        }
+        /* definitely not applied */
+        if (rc == HP_ERR_FULL || rc == HP_ERR_UNAVAILABLE || rc == HP_ERR_NOTFOUND) {
+            pthread_mutex_lock(&q->lock);
+            if (rc == HP_ERR_FULL) {
+                q->st.too_many_requests++;
+                limiter_shrink(q);
+            }
+            if (rc == HP_ERR_NOTFOUND) /* the fence lease expired: get a new one */
+                q->lease = 0;
+            pthread_mutex_unlock(&q->lock);
+            if (rc == HP_ERR_NOTFOUND) {
+                struct hp_ctx *lctx = NULL;
+
+                if (!hp_ctx_new(NULL, (b->deadline_ns - hp_now_ns()) / 1000000, &lctx))
+                    (void)ensure_lease(q, lctx, &err);
+                hp_ctx_free(lctx);
+            }
+            if (hp_now_ns() + backoff_ms * 1000000 < b->deadline_ns) {
+                struct timespec ts = {.tv_sec = backoff_ms / 1000,
+                                      .tv_nsec = (backoff_ms % 1000) * 1000000};
+
+                nanosleep(&ts, NULL);
+                backoff_ms = backoff_ms * 2 > 500 ? 500 : backoff_ms * 2;
+                pthread_mutex_lock(&q->lock);
+                q->st.resent++;
+                pthread_mutex_unlock(&q->lock);
+                continue;
+            }
+        }
+        *o = BATCH_FAILED;
+        *why = rc;
+        snprintf(reason, reason_len, "%s", err.msg[0] ? err.msg : hp_rc_name(rc));
+        return SENT_DONE;
+    }
+}
+
+static void *sender_main(void *arg)
+{
+    struct batch_queue *q = arg;
+
+    pthread_mutex_lock(&q->lock);
+    for (;;) {
+        struct batch *b;
+        enum batch_outcome o = BATCH_FAILED;
+        int64_t rev = 0;
+        hp_rc why = HP_OK;
+        char reason[HP_ERR_MSG_MAX];
+
+        while (!q->send_head && !q->stopping)
+            pthread_cond_wait(&q->wake, &q->lock);
+        if (!q->send_head)
+            break;
+        b = q->send_head;
+        q->send_head = b->next;
+        if (!q->send_head)
+            q->send_tail = NULL;
+        b->next = NULL;
+        pthread_mutex_unlock(&q->lock);
+
+        b->fence_key = join(q->fence_prefix, b->id, "");
+        if (!b->fence_key) {
+            complete(q, b, BATCH_FAILED, 0, HP_ERR_NOMEM, "out of memory");
+            pthread_mutex_lock(&q->lock);
+            q->inflight--;
+            continue;
+        }
+        b->fence_len = strlen(b->fence_key);
+        if (send_batch(q, b, &o, &rev, &why, reason, sizeof(reason)) == SENT_DONE) {
+            pthread_mutex_lock(&q->lock);
+            q->inflight--;
+            pthread_cond_broadcast(&q->wake);
+            pthread_mutex_unlock(&q->lock);
+            complete(q, b, o, rev, why, reason);
+            pthread_mutex_lock(&q->lock);
+            continue;
+        }
+        /* unknown outcome: hand to the resolver; the txn slot is free again */
+        pthread_mutex_lock(&q->lock);
+        q->inflight--;
+        b->next = q->resolve_head;
+        q->resolve_head = b;
+        pthread_cond_broadcast(&q->wake);
+    }
+    pthread_mutex_unlock(&q->lock);
+    return NULL;
+}
+
+/* ---- resolver: make a late commit impossible, undo one that happened ---- */
+
+/* bump_epoch: CAS our epoch forward so no txn sent with an older epoch can apply. */
+static hp_rc bump_epoch(struct batch_queue *q, int64_t sent_epoch, struct hp_ctx *ctx,
+                        struct hp_err *err)
+{
+    struct etcd_txn *t = NULL;
+    struct etcd_txn_resp resp;
+    const struct etcd_kv *kv;
+    char tok[256], mine[64];
+    int64_t cur;
+    hp_rc rc;
+
+    pthread_mutex_lock(&q->lock);
+    cur = q->epoch;
+    pthread_mutex_unlock(&q->lock);
+    if (cur != sent_epoch)
+        return HP_OK; /* already moved since this batch was sent */
+    epoch_token(q, tok, sizeof(tok));
+    rc = etcd_txn_new(&t);
+    if (!rc)
+        rc = etcd_txn_compare_int(t, q->epoch_key, q->epoch_key_len, ETCD_CMP_MOD_REVISION,
+                                  ETCD_CMP_EQUAL, cur);
+    if (!rc)
+        rc = etcd_txn_put(t, ETCD_SUCCESS, q->epoch_key, q->epoch_key_len, tok, strlen(tok), 0);
+    if (!rc)
+        rc = etcd_txn_get(t, ETCD_FAILURE, q->epoch_key, q->epoch_key_len, 0);
+    if (!rc)
+        rc = etcd_txn_commit(q->etcd, ctx, t, &resp, err);
+    etcd_txn_free(t);
+    if (rc)
+        return rc;
+    pthread_mutex_lock(&q->lock);
+    if (resp.succeeded) {
+        q->epoch = resp.revision;
+    } else if ((kv = first_kv(&resp, 0))) {
+        /* moved by someone: by an earlier bump of ours whose answer we lost, or a new holder */
+        snprintf(mine, sizeof(mine), "%s:%s:", q->writer, q->instance);
+        if (kv->value_len >= strlen(mine) && !memcmp(kv->value, mine, strlen(mine)))
+            q->epoch = kv->mod_revision;
+        else
+            q->fenced = 1;
+    } else {
+        q->fenced = 1; /* the epoch key is gone: nobody holds it, we do not either */
+    }
+    q->st.epoch = q->epoch;
+    pthread_cond_broadcast(&q->wake);
+    pthread_mutex_unlock(&q->lock);
+    etcd_txn_resp_release(&resp);
+    return HP_OK;
+}
+
+/* undo: restore the values the batch's keys had at revision applied-1, key by key, only where
+ * the key still holds the batch's write (mod_revision == applied). */
+static hp_rc undo(struct batch_queue *q, struct batch *b, int64_t applied, struct hp_ctx *ctx,
+                  int64_t *undone_rev, struct hp_err *err)
+{
+    int64_t lease;
+    struct etcd_txn *rd = NULL, *t = NULL;
+    struct etcd_txn_resp old, resp;
+    hp_rc rc;
+    size_t i;
+
+    pthread_mutex_lock(&q->lock);
+    lease = q->lease;
+    pthread_mutex_unlock(&q->lock);
+    /* 1. the values before the batch */
+    rc = etcd_txn_new(&rd);
+    for (i = 0; i < b->n_ops && !rc; i++)
+        rc = etcd_txn_get(rd, ETCD_SUCCESS, b->ops[i]->key, b->ops[i]->key_len, applied - 1);
+    if (!rc)
+        rc = etcd_txn_commit(q->etcd, ctx, rd, &old, err);
+    etcd_txn_free(rd);
+    if (rc)
+        return rc;
+    /* 2. one txn: still our fence value -> per key, if still our write, put back / delete */
+    rc = etcd_txn_new(&t);
+    if (!rc)
+        rc = etcd_txn_compare_value(t, b->fence_key, b->fence_len, ETCD_CMP_EQUAL, "committed", 9);
+    for (i = 0; i < b->n_ops && !rc; i++) {
+        const struct batch_write *w = b->ops[i];
+        const struct etcd_kv *prev = first_kv(&old, i);
+        struct etcd_txn *k = NULL;
+
+        rc = etcd_txn_new(&k);
+        if (!rc)
+            rc = etcd_txn_compare_int(k, w->key, w->key_len, ETCD_CMP_MOD_REVISION, ETCD_CMP_EQUAL,
+                                      applied);
+        if (!rc)
+            rc = prev ? etcd_txn_put(k, ETCD_SUCCESS, w->key, w->key_len, prev->value,
+                                     prev->value_len, 0)
+                      : etcd_txn_delete(k, ETCD_SUCCESS, w->key, w->key_len, false);
+        if (rc) {
+            etcd_txn_free(k);
+            break;
+        }
+        rc = etcd_txn_nest(t, ETCD_SUCCESS, k);
+    }
+    if (!rc)
+        rc = etcd_txn_put(t, ETCD_SUCCESS, b->fence_key, b->fence_len, "rolled_back", 11, lease);
+    if (!rc)
+        rc = etcd_txn_get(t, ETCD_FAILURE, b->fence_key, b->fence_len, 0);
+    if (!rc)
+        rc = etcd_txn_commit(q->etcd, ctx, t, &resp, err);
+    etcd_txn_free(t);
+    etcd_txn_resp_release(&old);
+    if (rc)
+        return rc;
+    if (resp.succeeded) {
+        *undone_rev = resp.revision;
+    } else {
+        const struct etcd_kv *f = first_kv(&resp, 0);
+
+        /* an earlier undo of ours whose answer was lost already did it */
+        if (!f || f->value_len != 11 || memcmp(f->value, "rolled_back", 11))
+            rc = hp_err_set(err, HP_ERR_INTERNAL, "fence of batch %s changed unexpectedly", b->id);
+        else
+            *undone_rev = f->mod_revision;
+    }
+    etcd_txn_resp_release(&resp);
+    return rc;
+}
+
+/* resolve: decide a timed-out batch. HP_OK with a final outcome, or an error (retry later). */
+static hp_rc resolve(struct batch_queue *q, struct batch *b, enum batch_outcome *o, int64_t *rev,
+                     char *reason, size_t reason_len, struct hp_err *err)
+{
+    struct etcd_range_resp fr;
+    struct etcd_range_req req = {.key = b->fence_key, .key_len = b->fence_len};
+    struct hp_ctx *ctx = NULL;
+    int64_t undone = 0;
+    hp_rc rc;
+
+    rc = hp_ctx_new(NULL, q->cfg.resolve_timeout_ms, &ctx);
+    if (rc)
+        return rc;
+    rc = bump_epoch(q, b->epoch, ctx, err);
+    if (!rc)
+        rc = etcd_range(q->etcd, ctx, &req, &fr, err);
+    if (rc)
+        goto out;
+    if (!fr.n && b->first_sent_ns &&
+        hp_now_ns() - b->first_sent_ns > q->cfg.fence_ttl_s * 500000000LL) {
+        /* the fence may have expired: absence proves nothing any more */
+        *o = BATCH_UNRESOLVED;
+        snprintf(reason, reason_len,
+                 "not resolved within half the fence TTL (%" PRId64 " s); outcome unknown",
+                 q->cfg.fence_ttl_s);
+    } else if (!fr.n) {
+        *o = BATCH_ROLLED_BACK;
+        snprintf(reason, reason_len,
+                 "deadline passed without an answer; not applied, and it "
+                 "can no longer apply");
+    } else if (fr.kvs[0].value_len == 11 && !memcmp(fr.kvs[0].value, "rolled_back", 11)) {
+        *o = BATCH_ROLLED_BACK;
+        snprintf(reason, reason_len, "deadline passed; its late commit was undone at %" PRId64,
+                 fr.kvs[0].mod_revision);
+    } else {
+        int64_t applied = fr.kvs[0].mod_revision;
+
+        rc = undo(q, b, applied, ctx, &undone, err);
+        if (rc == HP_ERR_GONE) {
+            /* history compacted: it stays committed, which is true and not a phantom */
+            *o = BATCH_COMMITTED;
+            *rev = applied;
+            snprintf(reason, reason_len,
+                     "committed at %" PRId64 " after its deadline; could not be undone "
+                     "(history compacted)",
+                     applied);
+            rc = HP_OK;
+        } else if (!rc) {
+            *o = BATCH_ROLLED_BACK;
+            snprintf(reason, reason_len,
+                     "deadline passed; applied late at %" PRId64 " and undone at %" PRId64, applied,
+                     undone);
+        }
+    }
+    etcd_range_resp_release(&fr);
+out:
+    hp_ctx_free(ctx);
+    return rc;
+}
+
+static void *resolver_main(void *arg)
+{
+    struct batch_queue *q = arg;
+
+    pthread_mutex_lock(&q->lock);
+    while (!q->stopping) {
+        struct batch *b = NULL, **pp;
+        int64_t now = hp_now_ns(), next = now + 1000000000LL;
+        enum batch_outcome o = BATCH_ROLLED_BACK;
+        int64_t rev = 0;
+        char reason[HP_ERR_MSG_MAX];
+        struct hp_err err = {0};
+        hp_rc rc;
+
+        for (pp = &q->resolve_head; *pp; pp = &(*pp)->next) {
+            if ((*pp)->retry_at_ns <= now) {
+                b = *pp;
+                *pp = b->next;
+                b->next = NULL;
+                break;
+            }
+            if ((*pp)->retry_at_ns < next)
+                next = (*pp)->retry_at_ns;
+        }
+        if (!b) {
+            /* rotate the fence lease in the background */
+            if ((!q->lease || now - q->lease_ns > q->cfg.fence_ttl_s * 500000000LL) &&
+                now - q->lease_try_ns > 1000000000LL) {
+                q->lease_try_ns = now;
+                struct hp_ctx *lctx = NULL;
+
+                pthread_mutex_unlock(&q->lock);
+                if (!hp_ctx_new(NULL, q->cfg.resolve_timeout_ms, &lctx))
+                    (void)ensure_lease(q, lctx, &err);
+                hp_ctx_free(lctx);
+                pthread_mutex_lock(&q->lock);
+                continue;
+            }
+            timed_wait(q, next);
+            continue;
+        }
+        pthread_mutex_unlock(&q->lock);
+        rc = resolve(q, b, &o, &rev, reason, sizeof(reason), &err);
+        if (!rc) {
+            pthread_mutex_lock(&q->lock);
+            if (b->backoff_ms)
+                q->st.unresolved--;
+            pthread_mutex_unlock(&q->lock);
+            complete(q, b, o, rev, HP_ERR_TIMEOUT, reason);
+            pthread_mutex_lock(&q->lock);
+            continue;
+        }
+        if (rc == HP_ERR_NOTFOUND) { /* the fence lease is gone: take a new one next time */
+            pthread_mutex_lock(&q->lock);
+            q->lease = 0;
+            q->lease_ns = 0;
+            pthread_mutex_unlock(&q->lock);
+            (void)ensure_lease(q, NULL, &err);
+        }
+        /* etcd unreachable: the batch stays unresolved; journal it and retry with backoff */
+        if (q->state_dir && !b->journaled)
+            b->journaled = batch_journal_write(q->state_dir, q->writer, b->id, b->epoch, b->ops,
+                                               b->n_ops) == HP_OK;
+        pthread_mutex_lock(&q->lock);
+        if (!b->backoff_ms) {
+            q->st.unresolved++;
+            b->backoff_ms = 100;
+        } else {
+            b->backoff_ms = b->backoff_ms * 2 > 5000 ? 5000 : b->backoff_ms * 2;
+        }
+        b->retry_at_ns = hp_now_ns() + b->backoff_ms * 1000000;
+        b->next = q->resolve_head;
+        q->resolve_head = b;
+    }
+    pthread_mutex_unlock(&q->lock);
+    return NULL;
+}
+
+/* ---- close, free, stats ---- */
+
+hp_rc batch_queue_close(struct batch_queue *q, struct hp_ctx *ctx)
+{
+    hp_rc rc = HP_OK;
+
+    pthread_mutex_lock(&q->lock);
+    q->closing = 1;
+    pthread_cond_broadcast(&q->wake);
+    while (q->outstanding) {
+        int64_t until = hp_now_ns() + 50000000;
+
+        rc = hp_ctx_err(ctx);
+        if (rc)
+            break;
+        if (hp_ctx_deadline_ns(ctx) < until)
+            until = hp_ctx_deadline_ns(ctx);
+        timed_wait(q, until);
+    }
+    pthread_mutex_unlock(&q->lock);
+    return rc;
+}
+
+void batch_queue_free(struct batch_queue *q)
+{
+    struct record *r;
+    struct batch *b;
+    unsigned i;
+
+    if (!q)
+        return;
+    if (q->threads_started) {
+        pthread_mutex_lock(&q->lock);
+        q->stopping = 1;
+        q->closing = 1;
+        pthread_cond_broadcast(&q->wake);
+        pthread_mutex_unlock(&q->lock);
+        pthread_join(q->flusher, NULL);
+        pthread_join(q->resolver, NULL);
+        for (i = 0; i < q->n_senders; i++)
+            pthread_join(q->senders[i], NULL);
+    }
+    /* rule R6: whatever is left gets its one callback */
+    while ((r = q->pend_head)) {
+        q->pend_head = r->next;
+        fail_record(q, r, HP_ERR_CANCELED, "the batch queue was stopped before it was sent");
+    }
+    while ((b = q->send_head)) {
+        q->send_head = b->next;
+        complete(q, b, BATCH_FAILED, 0, HP_ERR_CANCELED,
+                 "the batch queue was stopped before it was sent");
+    }
+    while ((b = q->resolve_head)) {
+        q->resolve_head = b->next;
+        if (q->state_dir && !b->journaled)
+            b->journaled = batch_journal_write(q->state_dir, q->writer, b->id, b->epoch, b->ops,
+                                               b->n_ops) == HP_OK;
+        b->journaled = 0; /* keep the journal file for the next start */
+        complete(q, b, BATCH_UNRESOLVED, 0, HP_ERR_UNKNOWN_OUTCOME,
+                 "stopped before etcd could be reached to resolve it; outcome unknown");
+    }
+    hp_free(q->senders);
+    hp_free(q->prefix);
+    hp_free(q->writer);
+    hp_free(q->epoch_key);
+    hp_free(q->fence_prefix);
+    hp_free(q->state_dir);
+    pthread_cond_destroy(&q->wake);
+    pthread_mutex_destroy(&q->lock);
+    hp_free(q);
+}
+
+void batch_queue_stats(struct batch_queue *q, struct batch_stats *out)
+{
+    pthread_mutex_lock(&q->lock);
+    *out = q->st;
+    out->queued = q->pending;
+    out->inflight = q->inflight;
+    out->limit = limiter_admit(q);
+    out->epoch = q->epoch;
+    pthread_mutex_unlock(&q->lock);
+}

@@ -1,0 +1,136 @@
+/*
+ * batch_queue.h - the transactional batch queue: results reach etcd atomically, exactly once,
+ * inside their deadline, and never as phantoms. Algorithm and proof sketch: docs/etcd-sync.md.
+ *
+ * A RECORD is 1..N writes (put or delete) that must land together, with one deadline (its
+ * context) and one completion callback. The queue packs records into BATCHES; each batch is one
+ * etcd txn guarded by the writer's epoch key and a per-batch fence key, so:
+ *   G1 a batch's writes become visible together (one txn, one revision);
+ *   G2 after a batch is reported FAILED or ROLLED_BACK, none of its writes is visible, ever;
+ *   G3 a COMMITTED batch is applied exactly once;
+ *   G4 no etcd call outlives its deadline (plus the client's stated slack).
+ *
+ * Lifecycle rules (numbered so tests and docs can cite them):
+ *  R1 batch_queue_enqueue either returns HP_OK and the callback will be called EXACTLY ONCE
+ *     later, from a queue thread; or returns an error and the callback is NEVER called.
+ *  R2 A full queue refuses at once (HP_ERR_FULL, counted in stats.rejected); nothing already
+ *     accepted is dropped to make room.
+ *  R3 A record whose context has ended before its batch is sent is never sent: FAILED with
+ *     HP_ERR_TIMEOUT or HP_ERR_CANCELED.
+ *  R4 The outcome is one of:
+ *       COMMITTED(revision)  applied, exactly once, at that revision;
+ *       FAILED(rc, reason)   certainly not applied (refused, fenced, expired before sending);
+ *       ROLLED_BACK(reason)  the deadline passed without a definite answer; the queue made a
+ *                            late commit impossible (epoch bump) and undid a commit that had
+ *                            already happened, before reporting.
+ *     While etcd cannot be reached to resolve a timed-out batch, the batch is UNRESOLVED: it is
+ *     counted (stats.unresolved), journaled under state_dir if set, and retried in the
+ *     background; its callback waits for the resolution. Journaled batches left by a previous
+ *     process are resolved by the next batch_queue_new with the same state_dir.
+ *  R5 The same key written twice among the records of one batch: the later write wins (both
+ *     records complete with the batch's outcome).
+ *  R6 batch_queue_close stops accepting, sends what is queued, waits for every callback until
+ *     its context ends. batch_queue_free then completes what is left: records never sent get
+ *     FAILED (HP_ERR_CANCELED); a batch still UNRESOLVED gets the fourth outcome,
+ *     BATCH_UNRESOLVED (outcome unknown; journaled for the next start if state_dir is set).
+ *     Free waits at most for the txns in flight (bounded by their deadlines).
+ *
+ * Threads: one flusher (packs batches), max_inflight senders (one txn each, so up to
+ * max_inflight txns are in flight; the ADAPTIVE LIMITER decides how many may be), one resolver
+ * (timed-out batches, fence lease rotation). Callbacks run on sender or resolver threads and
+ * must not call batch_queue_close/free. One mutex guards the queue state (pending records,
+ * in-flight count, limiter, epoch, stats); etcd I/O never happens under it.
+ */
+#ifndef HOSTPATROL_BATCH_QUEUE_H
+#define HOSTPATROL_BATCH_QUEUE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "hostpatrol/ctx.h"
+#include "hostpatrol/etcd_client.h"
+
+enum batch_outcome { BATCH_COMMITTED, BATCH_FAILED, BATCH_ROLLED_BACK, BATCH_UNRESOLVED };
+/* "committed" "failed" "rolled_back" "unresolved"; static */
+const char *batch_outcome_name(enum batch_outcome o);
+
+struct batch_result {
+    enum batch_outcome outcome;
+    int64_t revision;     /* COMMITTED: the txn's revision; ROLLED_BACK: 0 */
+    hp_rc rc;             /* HP_OK when committed, else the cause class */
+    const char *reason;   /* human-readable; borrowed for the callback's duration */
+    const char *batch_id; /* borrowed for the callback's duration */
+    size_t batch_records; /* records in the batch (for stats and tests) */
+};
+
+/* Called exactly once per accepted record (rule R1). arg is the caller's. */
+typedef void (*batch_done_fn)(void *arg, const struct batch_result *r);
+
+struct batch_write {
+    const void *key; /* borrowed; copied by enqueue */
+    size_t key_len;
+    const void *value; /* NULL with is_delete */
+    size_t value_len;
+    bool is_delete;
+};
+
+struct batch_config {
+    const char *prefix;     /* where the queue keeps epoch and fence keys; default "/hostpatrol/" */
+    const char *writer;     /* this writer's role, e.g. "controller", "agent/node-1"; required */
+    size_t capacity;        /* records queued at most (not yet sent); default 65536 */
+    size_t max_txn_ops;     /* the server's --max-txn-ops; default 128 (one op is the fence) */
+    size_t max_txn_bytes;   /* JSON request body limit; default 1 MiB (under 1.5 MiB protobuf) */
+    size_t max_value_bytes; /* one value; default 512 KiB */
+    int64_t linger_ms;      /* how long a partial batch waits for more records; default 2 */
+    unsigned min_inflight, max_inflight, initial_inflight; /* limiter; default 1, 32, 4 */
+    int64_t p95_high_ms;        /* shrink above this txn latency p95; default 50 */
+    int64_t p95_low_ms;         /* grow below this; default 20 */
+    double decrease, increase;  /* factors; default 0.7 and 1.2 */
+    unsigned window;            /* latency samples per limiter decision; default 32 */
+    int64_t fence_ttl_s;        /* fence keys' lease TTL; default 3600 */
+    int64_t resolve_timeout_ms; /* one resolution attempt; default 5000 */
+    const char *state_dir;      /* journal of unresolved batches; NULL: no journal */
+};
+
+struct batch_stats {
+    uint64_t enqueued, rejected; /* records */
+    uint64_t batches, committed, failed, rolled_back, resent;
+    uint64_t unresolved; /* batches waiting for resolution now */
+    uint64_t txn_timeouts, too_many_requests, fenced;
+    size_t queued;            /* records waiting now */
+    unsigned inflight, limit; /* txns in flight now, limiter's current limit */
+    int64_t epoch;            /* mod_revision of the epoch key we hold */
+};
+
+struct batch_queue;
+
+/* batch_queue_new: claim this writer's epoch (a put of <prefix>epoch/<writer>: any older holder
+ * is fenced from now on), resolve journaled batches, start the threads. etcd is borrowed and
+ * must outlive the queue. ctx bounds the start-up I/O. *out owned: batch_queue_free. */
+hp_rc batch_queue_new(struct etcd_client *etcd, const struct batch_config *cfg, struct hp_ctx *ctx,
+                      struct batch_queue **out, struct hp_err *err) HP_WUR;
+
+/* batch_queue_enqueue: accept one record of n writes (copied; 1 <= n <= max_txn_ops - 1).
+ * ctx (a reference is taken) is the record's deadline and cancel. run_id (copied, may be NULL)
+ * ties the record to its run in logs and journal. See R1-R3. */
+hp_rc batch_queue_enqueue(struct batch_queue *q, struct hp_ctx *ctx, const char *run_id,
+                          const struct batch_write *writes, size_t n, batch_done_fn done, void *arg,
+                          struct hp_err *err) HP_WUR;
+
+/* batch_queue_claim_epoch: take the epoch again (a new leader): every txn of an older epoch,
+ * including a deposed leader's late one, fails from now on. */
+hp_rc batch_queue_claim_epoch(struct batch_queue *q, struct hp_ctx *ctx, struct hp_err *err) HP_WUR;
+
+/* batch_queue_flush: send queued records now instead of after linger_ms. */
+void batch_queue_flush(struct batch_queue *q);
+
+/* batch_queue_close: rule R6. Returns HP_OK when every callback has run, else hp_ctx_err. */
+hp_rc batch_queue_close(struct batch_queue *q, struct hp_ctx *ctx) HP_WUR;
+
+/* batch_queue_free: stop threads (rule R6) and free. NULL allowed. */
+void batch_queue_free(struct batch_queue *q);
+
+void batch_queue_stats(struct batch_queue *q, struct batch_stats *out);
+
+#endif

@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# test-batch-queue.sh - the transactional batch queue (controller/batch) against REAL etcd 3.4
+# (Debian), 3.6 and a 3-member 3.6 cluster; the phantom case through a toxiproxy latency toxic
+# on the response direction. Runs build/asan/itests/itest-batch_queue once per server.
+# shellcheck source=tests/integration/lib.sh
+. "$(dirname "$0")/lib.sh"
+ITEST=$HP_H_ROOT/build/asan/itests/itest-batch_queue
+export CMOCKA_MESSAGE_OUTPUT=TAP
+
+hp_h_init
+hp_h_etcd r34 3.4 || exit 1
+hp_h_etcd r36 3.6 || exit 1
+hp_h_etcd_cluster rc 3.6 3 || exit 1
+hp_h_toxiproxy || exit 1
+
+status=0
+for e in r34 r36 rc; do
+  hp_h_toxi_proxy "slow-$e" "${HP_ETCD_URL[$e.0]#http://}" || exit 1
+  hp_h_toxic_add "slow-$e" late latency downstream '{"latency":1500}' || exit 1
+  echo "# etcd '$e' at ${HP_ETCD_URL[$e]}"
+  HP_ETCD_URL=${HP_ETCD_URL[$e]} HP_ETCD_SLOW_URL=http://127.0.0.1:${HP_TOXI_PORT[slow-$e]} \
+    timeout -k 5 300 "$ITEST" || status=1
+done
+exit $status
