@@ -17,6 +17,8 @@ static const struct subcommand subcommands[] = {
     {"controller", "run the HostInspection reconcile loop (operator)", NULL,
      "the Kubernetes side (issue 4)"},
     {"agent", "run node-local checks on this node (DaemonSet)", NULL, "the inspectors (issue 5)"},
+    {"bench", "measure etcd write capacity through the batch queue ('bench etcd')", hp_cmd_bench,
+     NULL},
     {"version", "print the version and linked library versions", hp_cmd_version, NULL},
 };
 

@@ -405,6 +405,54 @@ static hp_rc recover_journal(struct batch_queue *q, struct hp_ctx *ctx, struct h
     return rc;
 }
 
+enum startup_step { STEP_CLAIM, STEP_JOURNAL, STEP_LEASE };
+
+static int transient(hp_rc rc)
+{
+    return rc == HP_ERR_UNKNOWN_OUTCOME || rc == HP_ERR_UNAVAILABLE || rc == HP_ERR_TIMEOUT ||
+           rc == HP_ERR_FULL;
+}
+
+/* startup_retry: run one start-up step, retrying transient failures with backoff (each
+ * attempt bounded by resolve_timeout_ms) until ctx ends (NULL ctx: 30 s). */
+static hp_rc startup_retry(struct batch_queue *q, struct hp_ctx *ctx, enum startup_step step,
+                           struct hp_err *err)
+{
+    struct hp_ctx *all = NULL;
+    int64_t backoff_ms = 50;
+    hp_rc rc;
+
+    rc = hp_ctx_new(ctx, ctx ? HP_CTX_NO_TIMEOUT : 30000, &all);
+    if (rc)
+        return rc;
+    for (;;) {
+        struct hp_ctx *one = NULL;
+
+        rc = hp_ctx_new(all, q->cfg.resolve_timeout_ms, &one);
+        if (rc)
+            break;
+        switch (step) {
+        case STEP_CLAIM:
+            rc = batch_queue_claim_epoch(q, one, err);
+            break;
+        case STEP_JOURNAL:
+            rc = recover_journal(q, one, err);
+            break;
+        case STEP_LEASE:
+            rc = ensure_lease(q, one, err);
+            break;
+        }
+        hp_ctx_free(one);
+        if (!transient(rc) || hp_ctx_err(all))
+            break;
+        if (hp_ctx_sleep(all, backoff_ms))
+            break;
+        backoff_ms = backoff_ms * 2 > 1000 ? 1000 : backoff_ms * 2;
+    }
+    hp_ctx_free(all);
+    return rc;
+}
+
 hp_rc batch_queue_new(struct etcd_client *etcd, const struct batch_config *cfg, struct hp_ctx *ctx,
                       struct batch_queue **out, struct hp_err *err)
 {
@@ -463,16 +511,14 @@ hp_rc batch_queue_new(struct etcd_client *etcd, const struct batch_config *cfg, 
     q->st.limit = q->cfg.initial_inflight;
 
     /* start-up: claim the epoch (fences every older instance of this writer), then resolve
-     * what a previous instance journaled, then get a lease for fence keys */
-    rc = batch_queue_claim_epoch(q, ctx, err);
-    if (rc)
-        goto out;
-    if (q->state_dir) {
-        rc = recover_journal(q, ctx, err);
-        if (rc)
-            goto out;
-    }
-    rc = ensure_lease(q, ctx, err);
+     * what a previous instance journaled, then get a lease for fence keys. Each step is safe to
+     * repeat (another epoch put only claims again; an extra lease expires unused), so
+     * transient failures are retried until ctx ends. */
+    rc = startup_retry(q, ctx, STEP_CLAIM, err);
+    if (!rc && q->state_dir)
+        rc = startup_retry(q, ctx, STEP_JOURNAL, err);
+    if (!rc)
+        rc = startup_retry(q, ctx, STEP_LEASE, err);
     if (rc)
         goto out;
 

@@ -16,5 +16,6 @@
 #define HP_EXIT_USAGE 2
 
 int hp_cmd_version(int argc, char **argv, FILE *out, FILE *errout);
+int hp_cmd_bench(int argc, char **argv, FILE *out, FILE *errout);
 
 #endif

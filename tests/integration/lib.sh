@@ -6,6 +6,7 @@
 # Each test runs in its own subshell with a deadline (T_TIMEOUT seconds, default 300), so a
 # failing or hanging test cannot take the others down; its output is shown only on failure.
 # Assertions end the test at the first failure. Output is TAP: "ok N - name" / "not ok N - name".
+# Lines a test prints starting with "# " are shown even when it passes (measured figures).
 
 # shellcheck source=tests/harness/harness.sh
 . "$(cd "$(dirname "${BASH_SOURCE[0]}")/../harness" && pwd)/harness.sh"
@@ -22,6 +23,7 @@ t_not() { if "$@"; then t_fail "command succeeded but should fail: $*"; fi; }
 # t_ge A B MSG: integer A >= B
 t_ge() { [ "$1" -ge "$2" ] || t_fail "${3:-too small}: $1 < $2"; }
 # t_eventually SECONDS CMD...: retry CMD every 0.2 s until it succeeds or the deadline passes.
+# CMD is re-run each time, but its arguments are expanded once: put "$(...)" inside a function.
 t_eventually() {
   local deadline=$((SECONDS + $1)); shift
   until "$@" > /dev/null 2>&1; do
@@ -56,6 +58,7 @@ t_main() {
     pkill -P "$wd" 2> /dev/null; kill "$wd" 2> /dev/null; wait "$wd" 2> /dev/null
     if [ "$rc" -eq 0 ]; then
       echo "ok $n - $t"
+      grep '^# ' "$log" || true # a passing test's own diagnostics (figures) are shown too
     else
       echo "not ok $n - $t"
       sed 's/^/# /' "$log"

@@ -21,6 +21,8 @@ b64() { printf '%s' "$1" | base64 -w0; }
 gw() { curl -fsS --max-time 10 -X POST "$1$2" -d "$3"; }
 # etcd_get URL KEY: the value of KEY (decoded), empty when absent
 etcd_get() { gw "$1" /v3/kv/range "{\"key\":\"$(b64 "$2")\"}" | jq -r '.kvs[0].value // empty' | base64 -d; }
+# value_is URL KEY VALUE: re-reads on every call (for t_eventually)
+value_is() { [ "$(etcd_get "$1" "$2")" = "$3" ]; }
 etcd_put() { gw "$1" /v3/kv/put "{\"key\":\"$(b64 "$2")\",\"value\":\"$(b64 "$3")\"}" > /dev/null; }
 
 test_apiserver_reports_v1_34() {
@@ -86,7 +88,7 @@ test_etcd_cluster_replicates_and_survives_a_member_kill() {
   val=$(t_uniq b)
   t_ok etcd_put "${HP_ETCD_URL[rc.0]}" "$key" "$val"
   t_ok hp_h_etcd_restart rc.1
-  t_eventually 30 test "$(etcd_get "${HP_ETCD_URL[rc.1]}" "$key")" = "$val"
+  t_eventually 30 value_is "${HP_ETCD_URL[rc.1]}" "$key" "$val"
 }
 
 test_toxiproxy_latency_delays_a_request() {

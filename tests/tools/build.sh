@@ -2,7 +2,7 @@
 # Builds the upstream binaries the tests run against, from their published Go modules, into a
 # cache outside the clone. Go is used here only, never for product code.
 #
-#   tests/tools/build.sh [all|kube|etcd36|etcd35|helm|toxiproxy]...
+#   tests/tools/build.sh [all|kube|etcd36|etcd35|helm|toxiproxy|etcdbench]...
 #
 # A tool whose binaries are already in the cache is skipped, so warm runs take seconds.
 # Layout: $TOOLS/<name>-<version>/bin/<binary>; each build happens in its own wrapper module
@@ -100,6 +100,24 @@ require (
   log "$name $v: done"
 }
 
+build_etcdbench() {
+  local v=$ETCD_BENCH_VERSION out=$TOOLS/etcdbench-$ETCD_BENCH_VERSION
+  have "$out" benchmark && { log "etcd benchmark $v cached"; return; }
+  log "etcd benchmark $v: building"
+  wrapper "etcdbench-$v" "module hostpatrol.test/tools/etcdbench
+
+go 1.24
+
+godebug default=$TOOLS_GODEBUG
+
+require go.etcd.io/etcd/v3 $v" go.etcd.io/etcd/v3/tools/benchmark
+  mkdir -p "$out/bin.tmp"
+  (cd "$TOOLS/src/etcdbench-$v" &&
+    go build -trimpath -ldflags "-s -w" -o "$out/bin.tmp/benchmark" go.etcd.io/etcd/v3/tools/benchmark)
+  publish "$out"
+  log "etcd benchmark $v: done"
+}
+
 build_helm() {
   local v=$HELM_VERSION out=$TOOLS/helm-$HELM_VERSION
   have "$out" helm && { log "helm $v cached"; return; }
@@ -141,12 +159,13 @@ targets=("$@")
 for t in "${targets[@]}"; do
   case $t in
     all) build_toxiproxy; build_helm; build_etcd etcd36 "$ETCD36_VERSION"
-         build_etcd etcd35 "$ETCD35_VERSION"; build_kube ;;
+         build_etcd etcd35 "$ETCD35_VERSION"; build_kube; build_etcdbench ;;
+    etcdbench) build_etcdbench ;;
     kube) build_kube ;;
     etcd36) build_etcd etcd36 "$ETCD36_VERSION" ;;
     etcd35) build_etcd etcd35 "$ETCD35_VERSION" ;;
     helm) build_helm ;;
     toxiproxy) build_toxiproxy ;;
-    *) echo "build.sh: unknown tool '$t' (all|kube|etcd36|etcd35|helm|toxiproxy)" >&2; exit 2 ;;
+    *) echo "build.sh: unknown tool '$t' (all|kube|etcd36|etcd35|helm|toxiproxy|etcdbench)" >&2; exit 2 ;;
   esac
 done

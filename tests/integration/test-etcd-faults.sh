@@ -1,0 +1,157 @@
+#!/usr/bin/env bash
+# test-etcd-faults.sh - the batch queue's guarantees under real faults, the method of etcd's
+# robustness tests: every run of the REAL binary (`hostpatrol bench etcd`) writes unique values
+# in >= 1000 batches while a fault is injected, then reads etcd back (--verify / --check):
+# committed batches present exactly once and atomically, failed / rolled-back ones absent.
+# Faults: toxiproxy latency on responses beyond the deadline (the phantom case), reset_peer,
+# timeout (a stalled link), kill -9 and restart of a member and of the leader of a 3-member
+# cluster, kill -9 of the writer mid-run followed by a restart.
+# shellcheck source=tests/integration/lib.sh
+. "$(dirname "$0")/lib.sh"
+T_TIMEOUT=600
+
+setup() {
+  hp_h_init
+  hp_h_etcd r34 3.4 || return 1
+  hp_h_etcd r36 3.6 || return 1
+  hp_h_etcd_cluster rc 3.6 3 || return 1
+  hp_h_toxiproxy || return 1
+  hp_h_toxi_proxy p34 "${HP_ETCD_URL[r34]#http://}" || return 1
+  hp_h_toxi_proxy p36 "${HP_ETCD_URL[r36]#http://}" || return 1
+}
+
+# bench ENDPOINTS ARGS...: run the real binary, JSON report on stdout
+bench() {
+  local eps=$1; shift
+  "$HOSTPATROL" bench etcd --endpoints "$eps" -o json "$@"
+}
+
+# flap PROXY TOXIC TYPE STREAM ATTRS: toggle a toxic on (0.8 s) / off (0.8 s) until stopped
+flap() {
+  local stop=$HP_H_DIR/flap.$1.stop
+  rm -f "$stop"
+  (
+    while [ ! -e "$stop" ]; do
+      hp_h_toxic_add "$1" "$2" "$3" "$4" "$5" 2> /dev/null
+      sleep 0.8
+      hp_h_toxic_remove "$1" "$2" 2> /dev/null
+      sleep 0.8
+    done
+  ) > /dev/null 2>&1 &
+  FLAP_PID=$!
+}
+unflap() {
+  touch "$HP_H_DIR/flap.$1.stop"
+  wait "$FLAP_PID" 2> /dev/null
+  hp_h_toxic_remove "$1" "$2" 2> /dev/null || true
+}
+
+# check_report JSON MIN_BATCHES: verified, no violation, enough batches
+check_report() {
+  local r=$1
+  echo "# $(jq -c '{committed,failed,rolled_back,unresolved,txns,violations}' <<< "$r")" >&2
+  t_eq "$(jq -r .verified <<< "$r")" true "verified"
+  t_eq "$(jq -r .violations <<< "$r")" 0 "violations: $(jq -r .first_violation <<< "$r")"
+  t_ge "$(jq -r .txns <<< "$r")" "$2" "batches"
+}
+
+# faulty_run PROXY TOXIC TYPE STREAM ATTRS: verified runs through the flapping fault until at
+# least 1000 batches were sent; prints the summed outcome counts as JSON
+faulty_run() {
+  local r rc total=0 hit=0 runs=0
+  flap "$1" "$2" "$3" "$4" "$5"
+  while [ "$total" -lt 1000 ] && [ "$runs" -lt 10 ]; do
+    rc=0
+    r=$(bench "http://127.0.0.1:${HP_TOXI_PORT[$1]}" --results 2000 --txn-ops 2 \
+      --concurrency 8 --deadline 1s --verify 2>&1) || rc=$?
+    [ "$rc" -eq 0 ] || { unflap "$1" "$2"; t_fail "bench failed ($rc): $r"; }
+    check_report "$r" 1
+    total=$((total + $(jq -r .txns <<< "$r")))
+    hit=$((hit + $(jq -r '.rolled_back + .failed' <<< "$r")))
+    runs=$((runs + 1))
+  done
+  unflap "$1" "$2"
+  t_ge "$total" 1000 "batches sent over $runs runs"
+  echo "{\"txns\":$total,\"hit\":$hit,\"runs\":$runs}"
+}
+
+test_phantom_latency_3_6() {
+  local r
+  r=$(faulty_run p36 late latency downstream '{"latency":1500}') || exit 1
+  # the fault must have hit: some batches timed out and were resolved
+  t_ge "$(jq -r .hit <<< "$r")" 1 "results hit by the fault"
+}
+
+test_phantom_latency_3_4() {
+  local r
+  r=$(faulty_run p34 late latency downstream '{"latency":1500}') || exit 1
+  t_ge "$(jq -r .hit <<< "$r")" 1 "results hit by the fault"
+}
+
+test_reset_peer_3_6() { faulty_run p36 reset reset_peer downstream '{"timeout":0}' > /dev/null; }
+
+test_stalled_link_3_6() {
+  local r
+  r=$(faulty_run p36 stall timeout upstream '{"timeout":0}') || exit 1
+  t_ge "$(jq -r .hit <<< "$r")" 1 "results hit by the fault"
+}
+
+leader_of() { # cluster: member name (rc.N) of the current leader
+  local i lead id
+  lead=$(curl -fsS --max-time 5 -X POST "${HP_ETCD_URL[rc.0]}/v3/maintenance/status" -d '{}' | jq -r .leader)
+  for i in 0 1 2; do
+    id=$(curl -fsS --max-time 5 -X POST "${HP_ETCD_URL[rc.$i]}/v3/maintenance/status" -d '{}' | jq -r .header.member_id)
+    [ "$id" = "$lead" ] && { echo "rc.$i"; return; }
+  done
+}
+
+# kill_during MEMBER: bench against the cluster; kill -9 MEMBER after 1 s, restart after 3 s
+kill_during() {
+  local m=$1 r pid out
+  out=$(mktemp)
+  bench "${HP_ETCD_URL[rc]}" --results 4000 --txn-ops 3 --concurrency 8 --deadline 6s --verify > "$out" 2>&1 &
+  pid=$!
+  sleep 1
+  t_ok hp_h_etcd_stop "$m"
+  sleep 2
+  t_ok hp_h_etcd_restart "$m"
+  wait "$pid" || t_fail "bench failed: $(cat "$out")"
+  r=$(cat "$out"); rm -f "$out"
+  check_report "$r" 1000
+}
+
+test_kill_9_of_a_member() {
+  local leader m
+  leader=$(leader_of)
+  for m in rc.0 rc.1 rc.2; do [ "$m" != "$leader" ] && break; done
+  kill_during "$m"
+}
+
+test_kill_9_of_the_leader() { kill_during "$(leader_of)"; }
+
+test_kill_9_of_the_writer_then_restart() {
+  local dir=$HP_H_DIR/writer-kill out r pid
+  mkdir -p "$dir"
+  out=$dir/first.jsonl
+  "$HOSTPATROL" bench etcd --endpoints "${HP_ETCD_URL[r36]}" --results 200000 --txn-ops 2 \
+    --concurrency 8 --deadline 2s --writer killme --state-dir "$dir/state" \
+    --outcomes "$out" > /dev/null 2>&1 &
+  pid=$!
+  t_eventually 30 lines_at_least "$out" 1000
+  kill -KILL "$pid"
+  wait "$pid" 2> /dev/null
+  # what the killed run reported holds
+  r=$(bench "${HP_ETCD_URL[r36]}" --check "$out") || t_fail "check failed: $r"
+  check_report "$r" 1000
+  # a restart of the same writer (epoch claim, journal recovery) runs and verifies...
+  r=$(bench "${HP_ETCD_URL[r36]}" --results 1200 --txn-ops 2 --concurrency 8 --deadline 2s \
+    --writer killme --state-dir "$dir/state" --verify) || t_fail "restart failed: $r"
+  check_report "$r" 1000
+  # ...and what the killed run reported still holds afterwards
+  r=$(bench "${HP_ETCD_URL[r36]}" --check "$out") || t_fail "check failed: $r"
+  check_report "$r" 1000
+}
+
+lines_at_least() { [ "$(wc -l < "$1" 2> /dev/null || echo 0)" -ge "$2" ]; }
+
+t_main
