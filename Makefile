@@ -26,7 +26,7 @@ UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=build/asan/tests/%)
 ITEST_SRC := $(sort $(wildcard tests/integration/c/itest-*.c))
 ITEST_BIN := $(ITEST_SRC:tests/integration/c/%.c=build/asan/itests/%)
 
-.PHONY: all itests help deps tools lint format test test-unit test-integration demo clean version-stamp
+.PHONY: all itests bench help deps tools lint format test test-unit test-integration demo clean version-stamp
 
 all: build/hostpatrol
 
@@ -37,6 +37,7 @@ help:
 	@echo "make demo       local control plane + results etcd (all set-up included); Ctrl-C stops"
 	@echo "make test       everything: deps, tools, lint, unit tests (ASan+UBSan), integration tests"
 	@echo "make test-unit  unit tests only;  make test-integration  integration tests only"
+	@echo "make bench      benchmarks, each printing its comparison measured in the same run"
 	@echo "make deps       Debian packages to build, test and lint (idempotent)"
 	@echo "make tools      kube-apiserver, kubectl, etcd 3.5/3.6, helm, toxiproxy into the tool cache"
 	@echo "make lint       clang-format check, cppcheck, banned functions, shellcheck"
@@ -81,7 +82,7 @@ lint:
 	@bash tests/tools/lint.sh
 
 format:
-	clang-format -i $(SRC) $(wildcard include/hostpatrol/*.h controller/*/*.h) $(UNIT_SRC) $(wildcard tests/unit/*.h)
+	clang-format -i $$(git ls-files -co --exclude-standard -- '*.c' '*.h' | grep -v '^build/')
 
 test: deps tools
 	@$(MAKE) --no-print-directory lint all $(UNIT_BIN) $(ITEST_BIN)
@@ -92,6 +93,10 @@ test-unit: $(UNIT_BIN)
 
 test-integration: all $(ITEST_BIN)
 	@bash tests/run.sh integration
+
+bench: deps tools
+	@$(MAKE) --no-print-directory all
+	@bash tests/bench/etcd.sh
 
 demo: deps tools
 	@$(MAKE) --no-print-directory all

@@ -460,6 +460,8 @@ static hp_rc run_batch(struct run *r, struct etcd_bench_report *rep, struct hp_e
                               .max_txn_ops = c->txn_ops,
                               .max_inflight = c->concurrency,
                               .initial_inflight = c->concurrency,
+                              .p95_high_ms = c->p95_high_ms,
+                              .p95_low_ms = c->p95_low_ms,
                               .state_dir = c->state_dir};
     struct batch_queue *q = NULL;
     struct batch_stats st;
@@ -504,6 +506,7 @@ static hp_rc run_batch(struct run *r, struct etcd_bench_report *rep, struct hp_e
     batch_queue_stats(q, &st);
     rep->batches = st.batches;
     rep->rejected = st.rejected;
+    rep->final_limit = st.limit;
     batch_queue_free(q);
     return rc;
 }
@@ -688,7 +691,8 @@ void etcd_bench_print(const struct etcd_bench_report *r, bool json, FILE *f)
             (json_int_t)r->batches, "rejected", (json_int_t)r->rejected, "keys_per_s",
             r->keys_per_s, "txns_per_s", r->txns_per_s, "p50_ms", r->p50_ms, "p99_ms", r->p99_ms,
             "verified", r->verified, "checked", (json_int_t)r->checked, "violations",
-            (json_int_t)r->violations, "first_violation", r->violation);
+            (json_int_t)r->violations, "first_violation", r->violation, "final_limit",
+            (json_int_t)r->final_limit);
 
         if (j) {
             json_dumpf(j, f, JSON_COMPACT);

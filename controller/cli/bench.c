@@ -27,6 +27,8 @@ static void bench_usage(FILE *f)
                "  --prefix P           key prefix (default /hostpatrol-bench/)\n"
                "  --writer NAME        batch queue writer name (default bench)\n"
                "  --state-dir DIR      journal of unresolved batches\n"
+               "  --latency-high DUR   limiter: shrink in-flight txns when p95 is above (50ms)\n"
+               "  --latency-low DUR    limiter: grow when p95 is below (20ms)\n"
                "  --ca-file F --cert-file F --key-file F --server-name NAME   TLS\n"
                "  --user NAME          etcd auth user; password from $HOSTPATROL_ETCD_PASSWORD\n"
                "  -o, --output text|json\n");
@@ -68,7 +70,9 @@ int hp_cmd_bench(int argc, char **argv, FILE *out, FILE *errout)
         O_CERT,
         O_KEY,
         O_SNI,
-        O_USER
+        O_USER,
+        O_HIGH,
+        O_LOW
     };
     static const struct option opts[] = {{"endpoints", required_argument, NULL, O_ENDPOINTS},
                                          {"results", required_argument, NULL, O_RESULTS},
@@ -88,6 +92,8 @@ int hp_cmd_bench(int argc, char **argv, FILE *out, FILE *errout)
                                          {"key-file", required_argument, NULL, O_KEY},
                                          {"server-name", required_argument, NULL, O_SNI},
                                          {"user", required_argument, NULL, O_USER},
+                                         {"latency-high", required_argument, NULL, O_HIGH},
+                                         {"latency-low", required_argument, NULL, O_LOW},
                                          {"output", required_argument, NULL, 'o'},
                                          {"help", no_argument, NULL, 'h'},
                                          {NULL, 0, NULL, 0}};
@@ -177,6 +183,14 @@ int hp_cmd_bench(int argc, char **argv, FILE *out, FILE *errout)
             break;
         case O_USER:
             cfg.etcd.username = optarg;
+            break;
+        case O_HIGH:
+        case O_LOW:
+            if (hp_duration_parse(optarg, c == O_HIGH ? "--latency-high" : "--latency-low",
+                                  c == O_HIGH ? &cfg.p95_high_ms : &cfg.p95_low_ms, &err)) {
+                fprintf(errout, "hostpatrol bench etcd: %s\n", err.msg);
+                return HP_EXIT_USAGE;
+            }
             break;
         case 'o':
             format = optarg;

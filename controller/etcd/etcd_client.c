@@ -584,17 +584,15 @@ out:
     return rc;
 }
 
-hp_rc etcd_client_call(struct etcd_client *c, struct hp_ctx *ctx, const char *path, json_t *body,
-                       bool write, json_t **resp, struct hp_err *err)
+hp_rc etcd_client_call_text(struct etcd_client *c, struct hp_ctx *ctx, const char *path,
+                            const char *text, size_t len, bool write, json_t **resp,
+                            struct hp_err *err)
 {
-    char *text = json_dumps(body, JSON_COMPACT);
     bool rejected = false;
-    hp_rc rc;
+    hp_rc rc = HP_OK;
     int attempt;
 
     *resp = NULL;
-    if (!text)
-        return hp_err_set(err, HP_ERR_NOMEM, "out of memory encoding an etcd request");
     for (attempt = 0; attempt < 2; attempt++) {
         if (c->username) {
             bool have;
@@ -608,11 +606,23 @@ hp_rc etcd_client_call(struct etcd_client *c, struct hp_ctx *ctx, const char *pa
                     break;
             }
         }
-        rc = call_once(c, ctx, path, text, strlen(text), write, c->username != NULL, resp, err,
-                       &rejected);
+        rc = call_once(c, ctx, path, text, len, write, c->username != NULL, resp, err, &rejected);
         if (!rejected)
             break;
     }
+    return rc;
+}
+
+hp_rc etcd_client_call(struct etcd_client *c, struct hp_ctx *ctx, const char *path, json_t *body,
+                       bool write, json_t **resp, struct hp_err *err)
+{
+    char *text = json_dumps(body, JSON_COMPACT);
+    hp_rc rc;
+
+    *resp = NULL;
+    if (!text)
+        return hp_err_set(err, HP_ERR_NOMEM, "out of memory encoding an etcd request");
+    rc = etcd_client_call_text(c, ctx, path, text, strlen(text), write, resp, err);
     hp_free(text);
     return rc;
 }

@@ -13,6 +13,11 @@
 hp_rc etcd_client_call(struct etcd_client *c, struct hp_ctx *ctx, const char *path, json_t *body,
                        bool write, json_t **resp, struct hp_err *err) HP_WUR;
 
+/* etcd_client_call_text: the same with a ready JSON body (borrowed, len bytes). */
+hp_rc etcd_client_call_text(struct etcd_client *c, struct hp_ctx *ctx, const char *path,
+                            const char *body, size_t len, bool write, json_t **resp,
+                            struct hp_err *err) HP_WUR;
+
 /* etcd_json_bytes: n bytes as a base64 JSON string (new reference; NULL on NOMEM). */
 json_t *etcd_json_bytes(const void *p, size_t n);
 

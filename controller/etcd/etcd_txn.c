@@ -1,14 +1,23 @@
 /* etcd_txn.c - txn builder and response parser (see include/hostpatrol/etcd_txn.h). */
 #include "hostpatrol/etcd_txn.h"
 
+#include <inttypes.h>
 #include <string.h>
 
 #include "etcd/etcd_internal.h"
 #include "hostpatrol/alloc.h"
+#include "hostpatrol/b64.h"
+
+/* The request is built as JSON text directly (no jansson tree): one growing buffer per list,
+ * items comma-separated; etcd_txn_bytes is then exact. */
+struct tbuf {
+    char *p;
+    size_t len, cap, items;
+};
 
 struct etcd_txn {
-    json_t *compare, *branch[2]; /* arrays; the builder owns one reference each */
-    size_t bytes;                /* running size of the encoded body */
+    struct tbuf compare, branch[2];
+    int failed; /* an append ran out of memory: commit refuses */
 };
 
 static const char *const target_names[] = {"VERSION", "CREATE", "MOD", "VALUE", "LEASE"};
@@ -18,165 +27,196 @@ static const char *const op_names[] = {"EQUAL", "GREATER", "LESS", "NOT_EQUAL"};
 
 hp_rc etcd_txn_new(struct etcd_txn **out)
 {
-    struct etcd_txn *t = hp_calloc(1, sizeof(*t));
-
-    *out = NULL;
-    if (!t)
-        return HP_ERR_NOMEM;
-    t->compare = json_array();
-    t->branch[0] = json_array();
-    t->branch[1] = json_array();
-    if (!t->compare || !t->branch[0] || !t->branch[1]) {
-        etcd_txn_free(t);
-        return HP_ERR_NOMEM;
-    }
-    t->bytes = sizeof("{\"compare\":[],\"success\":[],\"failure\":[]}") - 1;
-    *out = t;
-    return HP_OK;
+    *out = hp_calloc(1, sizeof(**out));
+    return *out ? HP_OK : HP_ERR_NOMEM;
 }
 
 void etcd_txn_free(struct etcd_txn *t)
 {
     if (!t)
         return;
-    json_decref(t->compare);
-    json_decref(t->branch[0]);
-    json_decref(t->branch[1]);
+    hp_free(t->compare.p);
+    hp_free(t->branch[0].p);
+    hp_free(t->branch[1].p);
     hp_free(t);
 }
 
-/* append: add item (taken) to arr, counting its encoded size. */
-static hp_rc append(struct etcd_txn *t, json_t *arr, json_t *item)
+static int tb_reserve(struct tbuf *b, size_t more)
 {
-    size_t n;
+    size_t cap;
+    char *p;
 
-    if (!item)
-        return HP_ERR_NOMEM;
-    n = json_dumpb(item, NULL, 0, JSON_COMPACT);
-    if (json_array_append_new(arr, item))
-        return HP_ERR_NOMEM;
-    t->bytes += n + (json_array_size(arr) > 1 ? 1 : 0);
-    return HP_OK;
+    if (b->len + more + 1 <= b->cap)
+        return 0;
+    cap = b->cap ? b->cap : 256;
+    while (cap < b->len + more + 1)
+        cap *= 2;
+    p = hp_realloc(b->p, cap);
+    if (!p)
+        return -1;
+    b->p = p;
+    b->cap = cap;
+    return 0;
 }
 
-/* obj_bytes: {"key": b64(key)} plus one more field; NULL on NOMEM. */
-static json_t *key_obj(const void *key, size_t key_len)
+static int tb_put(struct tbuf *b, const char *s, size_t n)
 {
-    json_t *o = json_object();
+    if (tb_reserve(b, n))
+        return -1;
+    if (!n) /* s may be NULL for an empty list */
+        return 0;
+    memcpy(b->p + b->len, s, n);
+    b->len += n;
+    b->p[b->len] = '\0';
+    return 0;
+}
 
-    if (!o || json_object_set_new(o, "key", etcd_json_bytes(key, key_len))) {
-        json_decref(o);
-        return NULL;
-    }
-    return o;
+static int tb_str(struct tbuf *b, const char *s)
+{
+    return tb_put(b, s, strlen(s));
+}
+
+static int tb_b64(struct tbuf *b, const void *p, size_t n)
+{
+    size_t m = hp_b64_encoded_len(n);
+
+    if (tb_reserve(b, m + 2))
+        return -1;
+    b->p[b->len++] = '"';
+    b->len += hp_b64_encode(p, n, b->p + b->len);
+    b->p[b->len++] = '"';
+    b->p[b->len] = '\0';
+    return 0;
+}
+
+static int tb_int(struct tbuf *b, int64_t v)
+{
+    char num[32];
+
+    return tb_put(b, num, (size_t)snprintf(num, sizeof(num), "%" PRId64, v));
+}
+
+/* item_begin: the separator before a new item of list b */
+static int item_begin(struct tbuf *b)
+{
+    return b->items++ ? tb_put(b, ",", 1) : 0;
+}
+
+static hp_rc done(struct etcd_txn *t, int bad)
+{
+    if (bad)
+        t->failed = 1;
+    return bad ? HP_ERR_NOMEM : HP_OK;
 }
 
 hp_rc etcd_txn_compare_int(struct etcd_txn *t, const void *key, size_t key_len,
                            enum etcd_cmp_target target, enum etcd_cmp_op op, int64_t v)
 {
-    json_t *c;
+    struct tbuf *b = &t->compare;
+    int bad;
 
     if (target == ETCD_CMP_VALUE || (unsigned)target > ETCD_CMP_LEASE || (unsigned)op > 3)
         return HP_ERR_INVALID;
-    c = key_obj(key, key_len);
-    if (!c || json_object_set_new(c, "target", json_string(target_names[target])) ||
-        json_object_set_new(c, "result", json_string(op_names[op])) ||
-        json_object_set_new(c, target_fields[target], json_integer(v))) {
-        json_decref(c);
-        return HP_ERR_NOMEM;
-    }
-    return append(t, t->compare, c);
+    bad = item_begin(b) || tb_str(b, "{\"key\":") || tb_b64(b, key, key_len) ||
+          tb_str(b, ",\"target\":\"") || tb_str(b, target_names[target]) ||
+          tb_str(b, "\",\"result\":\"") || tb_str(b, op_names[op]) || tb_str(b, "\",\"") ||
+          tb_str(b, target_fields[target]) || tb_str(b, "\":") || tb_int(b, v) || tb_str(b, "}");
+    return done(t, bad);
 }
 
 hp_rc etcd_txn_compare_value(struct etcd_txn *t, const void *key, size_t key_len,
                              enum etcd_cmp_op op, const void *v, size_t v_len)
 {
-    json_t *c;
+    struct tbuf *b = &t->compare;
+    int bad;
 
     if ((unsigned)op > 3)
         return HP_ERR_INVALID;
-    c = key_obj(key, key_len);
-    if (!c || json_object_set_new(c, "target", json_string("VALUE")) ||
-        json_object_set_new(c, "result", json_string(op_names[op])) ||
-        json_object_set_new(c, "value", etcd_json_bytes(v, v_len))) {
-        json_decref(c);
-        return HP_ERR_NOMEM;
-    }
-    return append(t, t->compare, c);
+    bad = item_begin(b) || tb_str(b, "{\"key\":") || tb_b64(b, key, key_len) ||
+          tb_str(b, ",\"target\":\"VALUE\",\"result\":\"") || tb_str(b, op_names[op]) ||
+          tb_str(b, "\",\"value\":") || tb_b64(b, v, v_len) || tb_str(b, "}");
+    return done(t, bad);
 }
 
-/* wrap: {"<name>": inner} with inner taken. */
-static json_t *wrap(const char *name, json_t *inner)
+static struct tbuf *branch(struct etcd_txn *t, enum etcd_branch b)
 {
-    json_t *o;
-
-    if (!inner)
-        return NULL;
-    o = json_object();
-    if (!o || json_object_set_new(o, name, inner)) {
-        json_decref(o);
-        return NULL;
-    }
-    return o;
+    return &t->branch[b != ETCD_SUCCESS];
 }
 
-hp_rc etcd_txn_put(struct etcd_txn *t, enum etcd_branch b, const void *key, size_t key_len,
+hp_rc etcd_txn_put(struct etcd_txn *t, enum etcd_branch br, const void *key, size_t key_len,
                    const void *value, size_t value_len, int64_t lease)
 {
-    json_t *p = key_obj(key, key_len);
+    struct tbuf *b = branch(t, br);
+    int bad;
 
-    if (!p || json_object_set_new(p, "value", etcd_json_bytes(value, value_len)) ||
-        (lease && json_object_set_new(p, "lease", json_integer(lease)))) {
-        json_decref(p);
-        return HP_ERR_NOMEM;
-    }
-    return append(t, t->branch[b != ETCD_SUCCESS], wrap("request_put", p));
+    bad = item_begin(b) || tb_str(b, "{\"request_put\":{\"key\":") || tb_b64(b, key, key_len) ||
+          tb_str(b, ",\"value\":") || tb_b64(b, value, value_len) ||
+          (lease && (tb_str(b, ",\"lease\":") || tb_int(b, lease))) || tb_str(b, "}}");
+    return done(t, bad);
 }
 
-hp_rc etcd_txn_delete(struct etcd_txn *t, enum etcd_branch b, const void *key, size_t key_len,
+hp_rc etcd_txn_delete(struct etcd_txn *t, enum etcd_branch br, const void *key, size_t key_len,
                       bool prefix)
 {
-    struct etcd_range_req r = {.key = key, .key_len = key_len, .prefix = prefix};
+    struct tbuf *b = branch(t, br);
+    char *end = NULL;
+    size_t end_len = 0;
+    int bad;
 
-    return append(t, t->branch[b != ETCD_SUCCESS],
-                  wrap("request_delete_range", etcd_range_json(&r)));
+    if (prefix && etcd_prefix_end(key, key_len, &end, &end_len))
+        return done(t, 1);
+    bad = item_begin(b) || tb_str(b, "{\"request_delete_range\":{\"key\":") ||
+          tb_b64(b, key, key_len) ||
+          (prefix && (tb_str(b, ",\"range_end\":") || tb_b64(b, end, end_len))) || tb_str(b, "}}");
+    hp_free(end);
+    return done(t, bad);
 }
 
-hp_rc etcd_txn_get(struct etcd_txn *t, enum etcd_branch b, const void *key, size_t key_len,
+hp_rc etcd_txn_get(struct etcd_txn *t, enum etcd_branch br, const void *key, size_t key_len,
                    int64_t revision)
 {
-    struct etcd_range_req r = {.key = key, .key_len = key_len, .revision = revision};
+    struct tbuf *b = branch(t, br);
+    int bad;
 
-    return append(t, t->branch[b != ETCD_SUCCESS], wrap("request_range", etcd_range_json(&r)));
+    bad = item_begin(b) || tb_str(b, "{\"request_range\":{\"key\":") || tb_b64(b, key, key_len) ||
+          (revision && (tb_str(b, ",\"revision\":") || tb_int(b, revision))) || tb_str(b, "}}");
+    return done(t, bad);
 }
 
-static json_t *txn_json(const struct etcd_txn *t)
+/* txn_text: the whole request into b */
+static int txn_text(const struct etcd_txn *t, struct tbuf *b)
 {
-    return json_pack("{s:O, s:O, s:O}", "compare", t->compare, "success", t->branch[0], "failure",
-                     t->branch[1]);
+    return tb_str(b, "{\"compare\":[") || tb_put(b, t->compare.p, t->compare.len) ||
+           tb_str(b, "],\"success\":[") || tb_put(b, t->branch[0].p, t->branch[0].len) ||
+           tb_str(b, "],\"failure\":[") || tb_put(b, t->branch[1].p, t->branch[1].len) ||
+           tb_str(b, "]}");
 }
 
-hp_rc etcd_txn_nest(struct etcd_txn *t, enum etcd_branch b, struct etcd_txn *sub)
+hp_rc etcd_txn_nest(struct etcd_txn *t, enum etcd_branch br, struct etcd_txn *sub)
 {
-    hp_rc rc = append(t, t->branch[b != ETCD_SUCCESS], wrap("request_txn", txn_json(sub)));
+    struct tbuf *b = branch(t, br);
+    int bad = sub->failed;
 
+    bad = bad || item_begin(b) || tb_str(b, "{\"request_txn\":") || txn_text(sub, b) ||
+          tb_str(b, "}");
     etcd_txn_free(sub);
-    return rc;
+    return done(t, bad);
 }
 
 size_t etcd_txn_compares(const struct etcd_txn *t)
 {
-    return json_array_size(t->compare);
+    return t->compare.items;
 }
 
 size_t etcd_txn_ops(const struct etcd_txn *t, enum etcd_branch b)
 {
-    return json_array_size(t->branch[b != ETCD_SUCCESS]);
+    return t->branch[b != ETCD_SUCCESS].items;
 }
 
 size_t etcd_txn_bytes(const struct etcd_txn *t)
 {
-    return t->bytes;
+    return sizeof("{\"compare\":[],\"success\":[],\"failure\":[]}") - 1 + t->compare.len +
+           t->branch[0].len + t->branch[1].len;
 }
 
 void etcd_txn_resp_release(struct etcd_txn_resp *r)
@@ -244,13 +284,16 @@ static hp_rc parse_txn(const json_t *j, struct etcd_txn_resp *out)
 hp_rc etcd_txn_commit(struct etcd_client *c, struct hp_ctx *ctx, const struct etcd_txn *t,
                       struct etcd_txn_resp *out, struct hp_err *err)
 {
-    json_t *body = txn_json(t), *resp = NULL;
+    struct tbuf body = {0};
+    json_t *resp = NULL;
     hp_rc rc;
 
-    if (!body)
+    if (t->failed || txn_text(t, &body)) {
+        hp_free(body.p);
         return hp_err_set(err, HP_ERR_NOMEM, "out of memory encoding an etcd txn");
-    rc = etcd_client_call(c, ctx, "/v3/kv/txn", body, true, &resp, err);
-    json_decref(body);
+    }
+    rc = etcd_client_call_text(c, ctx, "/v3/kv/txn", body.p, body.len, true, &resp, err);
+    hp_free(body.p);
     if (rc)
         return rc;
     rc = parse_txn(resp, out);

@@ -30,15 +30,16 @@
 #include "hostpatrol/etcd_client.h"
 
 struct etcd_bench_config {
-    struct etcd_config etcd; /* endpoints, TLS, auth (borrowed) */
-    size_t results;          /* keys to write */
-    size_t value_bytes;      /* bytes per value (>= 32: the unique part) */
-    unsigned concurrency;    /* txns in flight at most (batch) / writers (naive) */
-    int64_t deadline_ms;     /* per result, from its enqueue */
-    size_t txn_ops;          /* the server's --max-txn-ops; 0: 128 */
-    const char *prefix;      /* default "/hostpatrol-bench/" */
-    const char *writer;      /* batch queue writer name; default "bench" */
-    const char *state_dir;   /* batch queue journal; NULL: none */
+    struct etcd_config etcd;         /* endpoints, TLS, auth (borrowed) */
+    size_t results;                  /* keys to write */
+    size_t value_bytes;              /* bytes per value (>= 32: the unique part) */
+    unsigned concurrency;            /* txns in flight at most (batch) / writers (naive) */
+    int64_t deadline_ms;             /* per result, from its enqueue */
+    size_t txn_ops;                  /* the server's --max-txn-ops; 0: 128 */
+    const char *prefix;              /* default "/hostpatrol-bench/" */
+    const char *writer;              /* batch queue writer name; default "bench" */
+    const char *state_dir;           /* batch queue journal; NULL: none */
+    int64_t p95_high_ms, p95_low_ms; /* limiter thresholds; 0: the queue's defaults */
     const char *outcomes_path;
     bool naive;
     bool verify;
@@ -50,6 +51,7 @@ struct etcd_bench_report {
     double seconds;
     size_t committed, failed, rolled_back, unresolved; /* results (keys) */
     size_t batches, rejected; /* txns sent (naive: puts); enqueue refusals */
+    unsigned final_limit;     /* the limiter's in-flight limit at the end */
     double keys_per_s, txns_per_s, p50_ms, p99_ms;
     bool verified;
     size_t checked, violations;

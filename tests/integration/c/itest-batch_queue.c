@@ -174,8 +174,8 @@ static void records_commit_exactly_and_batches_are_atomic(void **state)
         }
     }
     batch_queue_stats(q, &st);
-    assert_true(batched > 0);                 /* records were packed together */
-    assert_true(st.batches < N_COMMIT / 2);   /* far fewer txns than records */
+    assert_true(batched > 0);               /* records were packed together */
+    assert_true(st.batches < N_COMMIT / 2); /* far fewer txns than records */
     assert_int_equal(st.committed, st.batches);
     assert_int_equal(st.failed + st.rolled_back, 0);
     hp_ctx_free(ctx);
@@ -398,8 +398,8 @@ static void close_drains(void **state)
         assert_int_equal(o[i].o, BATCH_COMMITTED);
     }
     assert_int_equal(batch_queue_enqueue(q, NULL, NULL,
-                                         &(struct batch_write){key, strlen(key), "y", 1, false},
-                                         1, on_done, &o[0], &err),
+                                         &(struct batch_write){key, strlen(key), "y", 1, false}, 1,
+                                         on_done, &o[0], &err),
                      HP_ERR_CANCELED);
     hp_ctx_free(ctx);
     batch_queue_free(q);
