@@ -11,7 +11,7 @@ set -uo pipefail
 cd "$(dirname "$0")/.." || exit 2
 mode=${1:-all}
 filter=${2:-}
-passed=0 failed=0
+passed=0 failed=0 skipped=0
 export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=0:strict_string_checks=1}
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
 export CMOCKA_MESSAGE_OUTPUT=TAP
@@ -24,10 +24,13 @@ run_one() {
   echo "=== $name"
   timeout -k 10 "$limit" "$@" 2>&1 | tee "$out"
   rc=${PIPESTATUS[0]}
-  ok=$(grep -cE '^ok [0-9]+' "$out")
-  nok=$(grep -cE '^not ok [0-9]+' "$out")
+  # TAP: "ok N", "not ok N"; a "# SKIP" directive (cmocka prints "not ok N # SKIP") is a skip
+  ok=$(grep -E '^ok [0-9]+' "$out" | grep -cv '# SKIP')
+  nok=$(grep -E '^not ok [0-9]+' "$out" | grep -cv '# SKIP')
+  skip=$(grep -E '^(not )?ok [0-9]+.*# SKIP' "$out" | wc -l)
   passed=$((passed + ok))
   failed=$((failed + nok))
+  skipped=$((skipped + skip))
   if [ "$rc" -ne 0 ] && [ "$nok" -eq 0 ]; then
     [ "$rc" -eq 124 ] && echo "# $name: timed out after ${limit}s" || echo "# $name: exited with status $rc without a failing test"
     failed=$((failed + 1))
@@ -50,5 +53,9 @@ if [ "$mode" = integration ] || [ "$mode" = all ]; then
   done
 fi
 echo
-echo "$passed passed, $failed failed"
+if [ "$skipped" -gt 0 ]; then
+  echo "$passed passed, $failed failed, $skipped skipped"
+else
+  echo "$passed passed, $failed failed"
+fi
 [ "$failed" -eq 0 ] && [ "$passed" -gt 0 ]

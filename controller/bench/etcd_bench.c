@@ -455,7 +455,9 @@ static void summarize(struct run *r, struct etcd_bench_report *rep, int64_t t0, 
 static hp_rc run_batch(struct run *r, struct etcd_bench_report *rep, struct hp_err *err)
 {
     const struct etcd_bench_config *c = r->cfg;
-    struct batch_config bc = {.prefix = c->prefix,
+    /* the queue's epoch and fence keys live under the same prefix as the data, so one role
+     * scoped to that prefix is enough */
+    struct batch_config bc = {.prefix = r->prefix,
                               .writer = c->writer && *c->writer ? c->writer : "bench",
                               .max_txn_ops = c->txn_ops,
                               .max_inflight = c->concurrency,
@@ -469,7 +471,7 @@ static hp_rc run_batch(struct run *r, struct etcd_bench_report *rep, struct hp_e
     hp_rc rc;
     size_t i;
 
-    rc = hp_ctx_new(NULL, 30000, &ctx);
+    rc = hp_ctx_new(NULL, 10000, &ctx); /* start-up budget: transient faults are retried */
     if (!rc)
         rc = batch_queue_new(r->etcd, &bc, ctx, &q, err);
     hp_ctx_free(ctx);

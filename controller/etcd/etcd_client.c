@@ -441,6 +441,16 @@ static void perform(struct etcd_client *c, struct slot *s, const struct endpoint
     curl_slist_free_all(resolve);
 }
 
+static int tls_refused(CURLcode cc, const char *errbuf)
+{
+    if (cc == CURLE_RECV_ERROR || cc == CURLE_SEND_ERROR)
+        return strstr(errbuf, "alert") != NULL; /* the peer's TLS alert, not an outage */
+    return cc == CURLE_PEER_FAILED_VERIFICATION || cc == CURLE_SSL_CONNECT_ERROR ||
+           cc == CURLE_SSL_CERTPROBLEM || cc == CURLE_SSL_CACERT_BADFILE ||
+           cc == CURLE_SSL_CIPHER || cc == CURLE_SSL_ISSUER_ERROR || cc == CURLE_SSL_CRL_BADFILE ||
+           cc == CURLE_SSL_PINNEDPUBKEYNOTMATCH;
+}
+
 static int has(const char *msg, const char *needle)
 {
     return msg && strstr(msg, needle) != NULL;
@@ -452,6 +462,7 @@ static hp_rc classify_error(const struct endpoint *ep, const struct exchange *x,
 {
     json_t *j = json_loads(body ? body : "", 0, NULL);
     const char *msg = NULL;
+    char first[256];
     json_int_t code = -1;
     hp_rc rc;
 
@@ -462,8 +473,20 @@ static hp_rc classify_error(const struct endpoint *ep, const struct exchange *x,
         if (json_is_integer(json_object_get(j, "code")))
             code = json_integer_value(json_object_get(j, "code"));
     }
+    if (!msg && x->status == 404)
+        msg = "no such endpoint (is this an etcd v3 gateway?)";
+    if (!msg && body && *body) {
+        /* not JSON: quote the first line of what the server said */
+        size_t n = strcspn(body, "\r\n");
+
+        snprintf(first, sizeof(first), "%.*s", (int)(n > 200 ? 200 : n), body);
+        for (char *p = first; *p; p++)
+            if ((unsigned char)*p < 0x20 || (unsigned char)*p > 0x7e)
+                *p = '?';
+        msg = first;
+    }
     if (!msg)
-        msg = x->status == 404 ? "no such endpoint (is this an etcd v3 gateway?)" : "no message";
+        msg = "no message";
     if (has(msg, "invalid auth token") || has(msg, "auth token") || code == 16)
         rc = HP_ERR_AUTH;
     else if (has(msg, "authentication failed") || has(msg, "permission denied") || code == 7)
@@ -551,6 +574,12 @@ static hp_rc call_once(struct etcd_client *c, struct hp_ctx *ctx, const char *pa
                             "etcd %s%s: answer larger than %u MiB", ep->url, path, RESP_MAX >> 20);
             goto out;
         }
+        if (!x.ctx_rc && (x.cc == CURLE_RECV_ERROR || x.cc == CURLE_SEND_ERROR) &&
+            strstr(s->errbuf, "alert")) {
+            /* a TLS alert (TLS 1.3 rejects a client certificate after the client's side of the
+             * handshake): the server processed no request on this connection */
+            x.sent = 0;
+        }
         if (x.sent || x.ctx_rc) {
             /* it may have reached the server: never re-send */
             if (write && x.sent)
@@ -570,10 +599,14 @@ static hp_rc call_once(struct etcd_client *c, struct hp_ctx *ctx, const char *pa
                            : "");
             goto out;
         }
-        /* provably never left: try the next endpoint */
+        /* provably never left: try the next endpoint. A TLS rejection (certificate, name,
+         * handshake) is an identity problem, not an outage: AUTH, so nobody retries it. */
         snprintf(last, sizeof(last), "%s: %s", ep->url,
                  *s->errbuf ? s->errbuf : curl_easy_strerror(x.cc));
-        rc = hp_err_set(err, HP_ERR_UNAVAILABLE, "no etcd endpoint reachable: %s", last);
+        if (tls_refused(x.cc, s->errbuf))
+            rc = hp_err_set(err, HP_ERR_AUTH, "TLS with etcd failed: %s", last);
+        else
+            rc = hp_err_set(err, HP_ERR_UNAVAILABLE, "no etcd endpoint reachable: %s", last);
     }
 out:
     if (token) {

@@ -127,9 +127,19 @@ hp_h_etcd_bin() {
 }
 
 # hp_h_etcd_members NAME VERSION N [EXTRA-ETCD-FLAGS...]
+# With HP_H_ETCD_TLS=1 the client URLs are https with client-certificate auth (certs from
+# hp_h_pki: $HP_H_DIR/pki/{ca,etcd-server,etcd-client}.*).
 hp_h_etcd_members() {
   local name=$1 version=$2 n=$3; shift 3
-  local bin i cluster="" urls="" logger=()
+  local bin i cluster="" urls="" logger=() scheme=http tls="" curl_tls=()
+  if [ -n "${HP_H_ETCD_TLS:-}" ]; then
+    hp_h_pki || return 1
+    scheme=https
+    tls="--cert-file=$HP_H_DIR/pki/etcd-server.crt --key-file=$HP_H_DIR/pki/etcd-server.key
+      --trusted-ca-file=$HP_H_DIR/pki/ca.crt --client-cert-auth=true"
+    curl_tls=(--cacert "$HP_H_DIR/pki/ca.crt" --cert "$HP_H_DIR/pki/etcd-client.crt"
+      --key "$HP_H_DIR/pki/etcd-client.key")
+  fi
   bin=$(hp_h_etcd_bin "$version") || return 1
   [ -x "$bin" ] || { hp_h_die "etcd $version not found at $bin (run: make deps tools)"; return 1; }
   [ "$version" = 3.4 ] && logger=(--logger=zap)
@@ -137,24 +147,25 @@ hp_h_etcd_members() {
   for ((i = 0; i < n; i++)); do
     cport[i]=$(hp_h_port); pport[i]=$(hp_h_port)
     cluster+="${cluster:+,}$name-$i=http://127.0.0.1:${pport[i]}"
-    urls+="${urls:+,}http://127.0.0.1:${cport[i]}"
+    urls+="${urls:+,}$scheme://127.0.0.1:${cport[i]}"
   done
   for ((i = 0; i < n; i++)); do
     local m=$name.$i
     HP_H_ETCD_BIN[$m]=$bin
     HP_H_ETCD_ARGS[$m]="--name=$name-$i --data-dir=$HP_H_DIR/etcd-$m
-      --listen-client-urls=http://127.0.0.1:${cport[i]}
-      --advertise-client-urls=http://127.0.0.1:${cport[i]}
+      --listen-client-urls=$scheme://127.0.0.1:${cport[i]}
+      --advertise-client-urls=$scheme://127.0.0.1:${cport[i]} $tls
       --listen-peer-urls=http://127.0.0.1:${pport[i]}
       --initial-advertise-peer-urls=http://127.0.0.1:${pport[i]}
       --initial-cluster=$cluster --initial-cluster-state=new
       --initial-cluster-token=$name-$(basename "$HP_H_DIR")
       --log-level=warn ${logger[*]} $*"
-    HP_ETCD_URL[$m]=http://127.0.0.1:${cport[i]}
+    HP_ETCD_URL[$m]=$scheme://127.0.0.1:${cport[i]}
     hp_h_etcd_start_member "$m" || return 1
   done
   for ((i = 0; i < n; i++)); do
-    hp_h_wait_http "etcd-$name.$i" "${HP_ETCD_PID[$name.$i]}" "${HP_ETCD_URL[$name.$i]}/health" || return 1
+    hp_h_wait_http "etcd-$name.$i" "${HP_ETCD_PID[$name.$i]}" "${HP_ETCD_URL[$name.$i]}/health" \
+      "${curl_tls[@]}" || return 1
   done
   HP_ETCD_URL[$name]=$urls
   hp_h_log "etcd $version '$name' ($n member(s)) at $urls"
@@ -208,6 +219,19 @@ hp_h_pki() {
       -extfile client.ext -out admin.crt
     openssl genrsa -out sa.key 2048
     openssl rsa -in sa.key -pubout -out sa.pub
+    # results etcd over TLS: a server cert (valid for 127.0.0.1, localhost, etcd.test), a client
+    # cert, and an unrelated CA for mismatch tests
+    openssl req -newkey rsa:2048 -nodes -keyout etcd-server.key -out etcd-server.csr \
+      -subj "/CN=etcd.test"
+    printf 'subjectAltName=IP:127.0.0.1,DNS:localhost,DNS:etcd.test\nextendedKeyUsage=serverAuth,clientAuth\nkeyUsage=critical,digitalSignature,keyEncipherment\n' > etcd-server.ext
+    openssl x509 -req -in etcd-server.csr -CA ca.crt -CAkey ca.key -CAcreateserial -days 2 \
+      -extfile etcd-server.ext -out etcd-server.crt
+    openssl req -newkey rsa:2048 -nodes -keyout etcd-client.key -out etcd-client.csr \
+      -subj "/CN=hostpatrol"
+    openssl x509 -req -in etcd-client.csr -CA ca.crt -CAkey ca.key -CAcreateserial -days 2 \
+      -extfile client.ext -out etcd-client.crt
+    openssl req -x509 -newkey rsa:2048 -nodes -keyout other-ca.key -out other-ca.crt -days 2 \
+      -subj "/CN=some-other-ca"
   ) > "$HP_H_DIR/pki.log" 2>&1 || { hp_h_die "PKI generation failed; log: $HP_H_DIR/pki.log"; return 1; }
 }
 

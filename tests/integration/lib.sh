@@ -50,6 +50,7 @@ t_main() {
   log=$(mktemp "${TMPDIR:-/tmp}/t-log.XXXXXX")
   for t in $tests; do
     n=$((n + 1))
+    local t0=$SECONDS
     ("$t") > "$log" 2>&1 &
     pid=$!
     (sleep "$T_TIMEOUT" && echo "FAIL: timed out after ${T_TIMEOUT}s" >> "$log" && kill -TERM "$pid") 2> /dev/null &
@@ -57,10 +58,10 @@ t_main() {
     wait "$pid"; rc=$?
     pkill -P "$wd" 2> /dev/null; kill "$wd" 2> /dev/null; wait "$wd" 2> /dev/null
     if [ "$rc" -eq 0 ]; then
-      echo "ok $n - $t"
+      echo "ok $n - $t ($((SECONDS - t0)) s)"
       grep '^# ' "$log" || true # a passing test's own diagnostics (figures) are shown too
     else
-      echo "not ok $n - $t"
+      echo "not ok $n - $t ($((SECONDS - t0)) s)"
       sed 's/^/# /' "$log"
     fi
   done
