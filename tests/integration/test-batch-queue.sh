@@ -17,8 +17,11 @@ status=0
 for e in r34 r36 rc; do
   hp_h_toxi_proxy "slow-$e" "${HP_ETCD_URL[$e.0]#http://}" || exit 1
   hp_h_toxic_add "slow-$e" late latency downstream '{"latency":1500}' || exit 1
+  hp_h_toxi_proxy "ctl-$e" "${HP_ETCD_URL[$e.0]#http://}" || exit 1
   echo "# etcd '$e' at ${HP_ETCD_URL[$e]}"
   HP_ETCD_URL=${HP_ETCD_URL[$e]} HP_ETCD_SLOW_URL=http://127.0.0.1:${HP_TOXI_PORT[slow-$e]} \
+    HP_TOXI_API=$HP_TOXI_API HP_TOXI_PROXY=ctl-$e \
+    HP_ETCD_PROXY_URL=http://127.0.0.1:${HP_TOXI_PORT[ctl-$e]} TMPDIR=$HP_H_DIR \
     timeout -k 5 300 "$ITEST" || status=1
 done
 exit $status

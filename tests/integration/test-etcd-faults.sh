@@ -90,6 +90,14 @@ test_phantom_latency_3_4() {
 
 test_reset_peer_3_6() { faulty_run p36 reset reset_peer downstream '{"timeout":0}' > /dev/null; }
 
+test_reset_peer_3_4() { faulty_run p34 reset reset_peer downstream '{"timeout":0}' > /dev/null; }
+
+test_stalled_link_3_4() {
+  local r
+  r=$(faulty_run p34 stall timeout upstream '{"timeout":0}') || exit 1
+  t_ge "$(jq -r .hit <<< "$r")" 1 "results hit by the fault"
+}
+
 test_stalled_link_3_6() {
   local r
   r=$(faulty_run p36 stall timeout upstream '{"timeout":0}') || exit 1
@@ -109,7 +117,7 @@ leader_of() { # cluster: member name (rc.N) of the current leader
 kill_during() {
   local m=$1 r pid out
   out=$(mktemp)
-  bench "${HP_ETCD_URL[rc]}" --results 4000 --txn-ops 3 --concurrency 8 --deadline 6s --verify > "$out" 2>&1 &
+  bench "${HP_ETCD_URL[rc]}" --results 6000 --txn-ops 3 --concurrency 8 --deadline 6s --verify > "$out" 2>&1 &
   pid=$!
   sleep 1
   t_ok hp_h_etcd_stop "$m"

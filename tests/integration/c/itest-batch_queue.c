@@ -17,7 +17,10 @@
 #include <curl/curl.h>
 #include <pthread.h>
 
+#include <jansson.h>
+
 #include "hostpatrol/alloc.h"
+#include "hostpatrol/b64.h"
 #include "hostpatrol/batch_queue.h"
 #include "hostpatrol/etcd_client.h"
 
@@ -374,6 +377,35 @@ static void late_commit_is_undone_before_rolled_back(void **state)
     etcd_client_free(slow);
 }
 
+/* G6: batches are cut by bytes as well as ops: 40 values of 100 KiB (5.3 MiB in base64) would
+ * break etcd's 1.5 MiB request limit in one txn; they all commit, in several txns. */
+static void batches_respect_the_request_byte_limit(void **state)
+{
+    static char big[100 << 10];
+    struct batch_config cfg = {.linger_ms = 200};
+    struct batch_queue *q = queue(direct, "bytes", &cfg);
+    struct outcome o[40] = {0};
+    struct batch_stats st;
+    struct hp_err err = {0};
+    char key[200];
+    int i;
+
+    (void)state;
+    memset(big, 'b', sizeof(big));
+    for (i = 0; i < 40; i++) {
+        snprintf(key, sizeof(key), "%sbytes/%d", prefix, i);
+        struct batch_write w = {key, strlen(key), big, sizeof(big), false};
+        assert_int_equal(batch_queue_enqueue(q, NULL, NULL, &w, 1, on_done, &o[i], &err), HP_OK);
+    }
+    wait_all(o, 40);
+    for (i = 0; i < 40; i++)
+        if (o[i].o != BATCH_COMMITTED)
+            fail_msg("record %d: %s (%s)", i, batch_outcome_name(o[i].o), o[i].reason);
+    batch_queue_stats(q, &st);
+    assert_true(st.batches >= 6); /* 1 MiB of JSON per txn at most */
+    batch_queue_free(q);
+}
+
 /* R6: close sends what is queued and returns once every callback has run. */
 static void close_drains(void **state)
 {
@@ -405,6 +437,310 @@ static void close_drains(void **state)
     batch_queue_free(q);
 }
 
+/* ---- toxiproxy control (HP_TOXI_API, proxy HP_TOXI_PROXY) ---- */
+
+static size_t sink(char *p, size_t size, size_t n, void *arg)
+{
+    (void)p;
+    (void)arg;
+    return size * n;
+}
+
+static void toxi(const char *method, const char *path, const char *body)
+{
+    char url[512];
+    long code = 0;
+    CURL *h = curl_easy_init();
+
+    snprintf(url, sizeof(url), "%s%s", getenv("HP_TOXI_API"), path);
+    curl_easy_setopt(h, CURLOPT_URL, url);
+    curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, method);
+    if (body)
+        curl_easy_setopt(h, CURLOPT_POSTFIELDS, body);
+    curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, sink);
+    curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, 5000L);
+    if (curl_easy_perform(h) != CURLE_OK)
+        fail_msg("toxiproxy %s %s failed", method, path);
+    curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &code);
+    curl_easy_cleanup(h);
+    if (code >= 300)
+        fail_msg("toxiproxy %s %s: HTTP %ld", method, path, code);
+}
+
+/* The limiter shrinks the in-flight limit when txn latency p95 is above its threshold (here a
+ * 60 ms latency toxic on every txn) and grows it when p95 is low (the direct path). */
+static void limiter_follows_latency(void **state)
+{
+    struct batch_config slow_cfg = {.initial_inflight = 8,
+                                    .max_inflight = 16,
+                                    .window = 8,
+                                    .p95_high_ms = 50,
+                                    .p95_low_ms = 40,
+                                    .linger_ms = 1,
+                                    .max_txn_ops = 4};
+    struct batch_config fast_cfg = slow_cfg;
+    static struct outcome o[600];
+    char px[160], path[256], key[200];
+    struct etcd_client *slow;
+    struct batch_queue *q;
+    struct batch_stats st;
+    struct hp_err err = {0};
+
+    (void)state;
+    if (!getenv("HP_TOXI_API") || !getenv("HP_TOXI_PROXY"))
+        skip();
+    snprintf(px, sizeof(px), "%s", getenv("HP_TOXI_PROXY"));
+    snprintf(path, sizeof(path), "/proxies/%s/toxics", px);
+    toxi("POST", path,
+         "{\"name\":\"lim\",\"type\":\"latency\",\"stream\":\"downstream\","
+         "\"attributes\":{\"latency\":60}}");
+    slow = client(getenv("HP_ETCD_PROXY_URL"));
+    q = queue(slow, "limiter-slow", &slow_cfg);
+    memset(o, 0, sizeof(o));
+    for (int i = 0; i < 600; i++) {
+        snprintf(key, sizeof(key), "%slim/slow/%d", prefix, i);
+        struct batch_write w = {key, strlen(key), "x", 1, false};
+        assert_int_equal(batch_queue_enqueue(q, NULL, NULL, &w, 1, on_done, &o[i], &err), HP_OK);
+    }
+    wait_all(o, 600);
+    batch_queue_stats(q, &st);
+    batch_queue_free(q);
+    etcd_client_free(slow);
+    snprintf(path, sizeof(path), "/proxies/%s/toxics/lim", px);
+    toxi("DELETE", path, NULL);
+    print_message("# slow path: limit %u -> %u\n", slow_cfg.initial_inflight, st.limit);
+    assert_true(st.limit < slow_cfg.initial_inflight);
+
+    fast_cfg.initial_inflight = 2;
+    q = queue(direct, "limiter-fast", &fast_cfg);
+    memset(o, 0, sizeof(o));
+    for (int i = 0; i < 600; i++) {
+        snprintf(key, sizeof(key), "%slim/fast/%d", prefix, i);
+        struct batch_write w = {key, strlen(key), "x", 1, false};
+        assert_int_equal(batch_queue_enqueue(q, NULL, NULL, &w, 1, on_done, &o[i], &err), HP_OK);
+    }
+    wait_all(o, 600);
+    batch_queue_stats(q, &st);
+    batch_queue_free(q);
+    print_message("# fast path: limit %u -> %u\n", fast_cfg.initial_inflight, st.limit);
+    assert_true(st.limit > fast_cfg.initial_inflight);
+}
+
+static int dir_entries(const char *path)
+{
+    char cmd[600];
+    FILE *p;
+    int n = -1;
+
+    snprintf(cmd, sizeof(cmd), "find '%s' -name '*.json' 2>/dev/null | wc -l", path);
+    p = popen(cmd, "r");
+    if (p && fscanf(p, "%d", &n) != 1)
+        n = -1;
+    if (p)
+        pclose(p);
+    return n;
+}
+
+/* R4: a batch whose answer is late and whose resolution cannot reach etcd stays UNRESOLVED,
+ * is journaled, gets BATCH_UNRESOLVED when the queue stops; the next queue with the same
+ * state_dir resolves it: the late commit is undone and the journal emptied. */
+static void unresolved_batch_is_journaled_and_resolved_after_restart(void **state)
+{
+    struct batch_config cfg = {.linger_ms = 1, .resolve_timeout_ms = 300};
+    char px[160], path[256], key[200], sdir[256];
+    struct outcome o = {0};
+    struct etcd_client *slow;
+    struct batch_queue *q;
+    struct batch_stats st;
+    struct hp_ctx *ctx;
+    struct hp_err err = {0};
+    char *v;
+
+    (void)state;
+    if (!getenv("HP_TOXI_API") || !getenv("HP_TOXI_PROXY"))
+        skip();
+    snprintf(px, sizeof(px), "%s", getenv("HP_TOXI_PROXY"));
+    snprintf(sdir, sizeof(sdir), "%s/journal-%d", getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp",
+             getpid());
+    snprintf(key, sizeof(key), "%sjournaled", prefix);
+    assert_int_equal(etcd_put(direct, NULL, key, strlen(key), "before", 6, 0, NULL, &err), HP_OK);
+    cfg.state_dir = sdir;
+    slow = client(getenv("HP_ETCD_PROXY_URL"));
+    q = queue(slow, "journal", &cfg);
+    snprintf(path, sizeof(path), "/proxies/%s/toxics", px);
+    toxi("POST", path,
+         "{\"name\":\"late\",\"type\":\"latency\",\"stream\":\"downstream\","
+         "\"attributes\":{\"latency\":1500}}");
+    assert_int_equal(hp_ctx_new(NULL, 400, &ctx), HP_OK);
+    struct batch_write w = {key, strlen(key), "late", 4, false};
+    assert_int_equal(batch_queue_enqueue(q, ctx, "run-j", &w, 1, on_done, &o, &err), HP_OK);
+    usleep(300 * 1000); /* the txn has reached etcd; its answer is delayed */
+    snprintf(path, sizeof(path), "/proxies/%s", px);
+    toxi("POST", path, "{\"enabled\":false}"); /* etcd unreachable for the resolver */
+    for (int i = 0; i < 100; i++) {
+        batch_queue_stats(q, &st);
+        if (st.unresolved)
+            break;
+        usleep(100 * 1000);
+    }
+    assert_int_equal(st.unresolved, 1);
+    assert_int_equal(o.done, 0); /* its callback waits for the resolution */
+    assert_int_equal(dir_entries(sdir), 1);
+    batch_queue_free(q);
+    assert_int_equal(o.done, 1);
+    assert_int_equal(o.o, BATCH_UNRESOLVED);
+    etcd_client_free(slow);
+    hp_ctx_free(ctx);
+    v = get(key, NULL);
+    assert_string_equal(v, "late"); /* it did commit late */
+    hp_free(v);
+    toxi("POST", path, "{\"enabled\":true}");
+    snprintf(path, sizeof(path), "/proxies/%s/toxics/late", px);
+    toxi("DELETE", path, NULL);
+    /* the next queue of this writer resolves the journal at start-up */
+    q = queue(direct, "journal", &cfg);
+    assert_int_equal(dir_entries(sdir), 0);
+    v = get(key, NULL);
+    assert_string_equal(v, "before");
+    hp_free(v);
+    batch_queue_free(q);
+}
+
+/* ---- G1 with a real watcher: no watch response carries part of a batch ---- */
+
+struct watcher {
+    char *buf;
+    size_t len, cap;
+    volatile int stop;
+};
+
+static size_t watch_body(char *p, size_t size, size_t n, void *arg)
+{
+    struct watcher *w = arg;
+    size_t m = size * n;
+
+    if (w->len + m + 1 > w->cap) {
+        size_t cap = (w->len + m + 1) * 2;
+        char *b = realloc(w->buf, cap);
+
+        if (!b)
+            return 0;
+        w->buf = b;
+        w->cap = cap;
+    }
+    memcpy(w->buf + w->len, p, m);
+    w->len += m;
+    w->buf[w->len] = '\0';
+    return m;
+}
+
+static int watch_progress(void *arg, curl_off_t a, curl_off_t b, curl_off_t c, curl_off_t d)
+{
+    (void)a;
+    (void)b;
+    (void)c;
+    (void)d;
+    return ((struct watcher *)arg)->stop;
+}
+
+static char watch_body_req[1024];
+
+static void *watch_main(void *arg)
+{
+    struct watcher *w = arg;
+    char url[512];
+    CURL *h = curl_easy_init();
+
+    snprintf(url, sizeof(url), "%.*s/v3/watch", (int)strcspn(getenv("HP_ETCD_URL"), ","),
+             getenv("HP_ETCD_URL"));
+    curl_easy_setopt(h, CURLOPT_URL, url);
+    curl_easy_setopt(h, CURLOPT_POSTFIELDS, watch_body_req);
+    curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, watch_body);
+    curl_easy_setopt(h, CURLOPT_WRITEDATA, w);
+    curl_easy_setopt(h, CURLOPT_NOPROGRESS, 0L);
+    curl_easy_setopt(h, CURLOPT_XFERINFOFUNCTION, watch_progress);
+    curl_easy_setopt(h, CURLOPT_XFERINFODATA, w);
+    curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, 60000L);
+    curl_easy_perform(h);
+    curl_easy_cleanup(h);
+    return NULL;
+}
+
+static void watcher_never_sees_part_of_a_batch(void **state)
+{
+    static struct outcome o[1000];
+    static char keys[1000][256];
+    struct batch_config cfg = {.linger_ms = 3};
+    struct batch_queue *q;
+    struct watcher w = {0};
+    struct hp_err err = {0};
+    char wprefix[200], *end = NULL, kb[400], eb[400];
+    size_t end_len = 0, responses = 0, events = 0, i;
+    pthread_t t;
+
+    (void)state;
+    snprintf(wprefix, sizeof(wprefix), "%swatch/", prefix);
+    assert_int_equal(etcd_prefix_end(wprefix, strlen(wprefix), &end, &end_len), HP_OK);
+    hp_b64_encode(wprefix, strlen(wprefix), kb);
+    hp_b64_encode(end, end_len, eb);
+    hp_free(end);
+    snprintf(watch_body_req, sizeof(watch_body_req),
+             "{\"create_request\":{\"key\":\"%s\",\"range_end\":\"%s\"}}", kb, eb);
+    assert_int_equal(pthread_create(&t, NULL, watch_main, &w), 0);
+    usleep(500 * 1000); /* the watch is established */
+    q = queue(direct, "watch", &cfg);
+    memset(o, 0, sizeof(o));
+    for (i = 0; i < 1000; i++) {
+        snprintf(keys[i], sizeof(keys[i]), "%s%04zu", wprefix, i);
+        struct batch_write bw = {keys[i], strlen(keys[i]), "w", 1, false};
+        assert_int_equal(batch_queue_enqueue(q, NULL, NULL, &bw, 1, on_done, &o[i], &err), HP_OK);
+        if (i % 50 == 0)
+            usleep(2000); /* vary the batch sizes */
+    }
+    wait_all(o, 1000);
+    batch_queue_free(q);
+    usleep(500 * 1000); /* the last events arrive */
+    w.stop = 1;
+    pthread_join(t, NULL);
+    /* every response: the events of each revision in it must be a whole batch */
+    for (char *line = w.buf, *next; line && *line; line = next) {
+        json_t *j, *evs, *ev;
+        size_t k;
+
+        next = strchr(line, '\n');
+        if (next)
+            *next++ = '\0';
+        j = json_loads(line, 0, NULL);
+        evs = json_object_get(json_object_get(j, "result"), "events");
+        responses++;
+        json_array_foreach(evs, k, ev)
+        {
+            const char *mr =
+                json_string_value(json_object_get(json_object_get(ev, "kv"), "mod_revision"));
+            long long rev = mr ? strtoll(mr, NULL, 10) : 0;
+            size_t in_batch = 0, in_resp = 0, x;
+            json_t *e2;
+
+            events++;
+            for (x = 0; x < 1000; x++)
+                in_batch += o[x].revision == rev;
+            json_array_foreach(evs, x, e2)
+            {
+                const char *m2 =
+                    json_string_value(json_object_get(json_object_get(e2, "kv"), "mod_revision"));
+                in_resp += m2 && strtoll(m2, NULL, 10) == rev;
+            }
+            if (in_batch != in_resp)
+                fail_msg("revision %lld: %zu events in one watch response, batch has %zu", rev,
+                         in_resp, in_batch);
+        }
+        json_decref(j);
+    }
+    free(w.buf);
+    print_message("# watcher: %zu events in %zu responses\n", events, responses);
+    assert_int_equal(events, 1000);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -416,6 +752,10 @@ int main(void)
         cmocka_unit_test(a_newer_epoch_fences_the_older_writer),
         cmocka_unit_test(late_commit_is_undone_before_rolled_back),
         cmocka_unit_test(close_drains),
+        cmocka_unit_test(batches_respect_the_request_byte_limit),
+        cmocka_unit_test(limiter_follows_latency),
+        cmocka_unit_test(unresolved_batch_is_journaled_and_resolved_after_restart),
+        cmocka_unit_test(watcher_never_sees_part_of_a_batch),
     };
     int rc;
 
