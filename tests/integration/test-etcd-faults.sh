@@ -75,34 +75,19 @@ faulty_run() {
   echo "{\"txns\":$total,\"hit\":$hit,\"runs\":$runs}"
 }
 
-test_phantom_latency_3_6() {
+# hit_run ARGS: faulty_run, and the fault must have hit some results (timed out / resolved)
+hit_run() {
   local r
-  r=$(faulty_run p36 late latency downstream '{"latency":1500}') || exit 1
-  # the fault must have hit: some batches timed out and were resolved
+  r=$(faulty_run "$@") || exit 1
   t_ge "$(jq -r .hit <<< "$r")" 1 "results hit by the fault"
 }
 
-test_phantom_latency_3_4() {
-  local r
-  r=$(faulty_run p34 late latency downstream '{"latency":1500}') || exit 1
-  t_ge "$(jq -r .hit <<< "$r")" 1 "results hit by the fault"
-}
-
+test_phantom_latency_3_6() { hit_run p36 late latency downstream '{"latency":1500}'; }
+test_phantom_latency_3_4() { hit_run p34 late latency downstream '{"latency":1500}'; }
 test_reset_peer_3_6() { faulty_run p36 reset reset_peer downstream '{"timeout":0}' > /dev/null; }
-
 test_reset_peer_3_4() { faulty_run p34 reset reset_peer downstream '{"timeout":0}' > /dev/null; }
-
-test_stalled_link_3_4() {
-  local r
-  r=$(faulty_run p34 stall timeout upstream '{"timeout":0}') || exit 1
-  t_ge "$(jq -r .hit <<< "$r")" 1 "results hit by the fault"
-}
-
-test_stalled_link_3_6() {
-  local r
-  r=$(faulty_run p36 stall timeout upstream '{"timeout":0}') || exit 1
-  t_ge "$(jq -r .hit <<< "$r")" 1 "results hit by the fault"
-}
+test_stalled_link_3_6() { hit_run p36 stall timeout upstream '{"timeout":0}'; }
+test_stalled_link_3_4() { hit_run p34 stall timeout upstream '{"timeout":0}'; }
 
 leader_of() { # cluster: member name (rc.N) of the current leader
   local i lead id
@@ -113,29 +98,39 @@ leader_of() { # cluster: member name (rc.N) of the current leader
   done
 }
 
-# kill_during MEMBER: bench against the cluster; kill -9 MEMBER after 1 s, restart after 3 s
-kill_during() {
-  local m=$1 r pid out
+# kill_rounds WHICH: rounds of a verified bench against the cluster, each killing (-9) a member
+# after 1 s and restarting it after 3 s, until >= 1000 batches were sent. WHICH is "leader" or
+# "follower", chosen afresh each round.
+kill_rounds() {
+  local which=$1 m r pid out total=0 rounds=0 leader
   out=$(mktemp)
-  bench "${HP_ETCD_URL[rc]}" --results 6000 --txn-ops 3 --concurrency 8 --deadline 6s --verify > "$out" 2>&1 &
-  pid=$!
-  sleep 1
-  t_ok hp_h_etcd_stop "$m"
-  sleep 2
-  t_ok hp_h_etcd_restart "$m"
-  wait "$pid" || t_fail "bench failed: $(cat "$out")"
-  r=$(cat "$out"); rm -f "$out"
-  check_report "$r" 1000
+  while [ "$total" -lt 1000 ] && [ "$rounds" -lt 6 ]; do
+    bench "${HP_ETCD_URL[rc]}" --results 3000 --txn-ops 3 --concurrency 8 --deadline 6s \
+      --verify > "$out" 2>&1 &
+    pid=$!
+    sleep 1
+    leader=$(leader_of)
+    if [ "$which" = leader ]; then
+      m=$leader
+    else
+      for m in rc.0 rc.1 rc.2; do [ "$m" != "$leader" ] && break; done
+    fi
+    t_ok hp_h_etcd_stop "$m"
+    sleep 2
+    t_ok hp_h_etcd_restart "$m"
+    wait "$pid" || t_fail "bench failed: $(cat "$out")"
+    r=$(cat "$out")
+    check_report "$r" 1
+    total=$((total + $(jq -r .txns <<< "$r")))
+    rounds=$((rounds + 1))
+  done
+  rm -f "$out"
+  t_ge "$total" 1000 "batches sent over $rounds rounds"
 }
 
-test_kill_9_of_a_member() {
-  local leader m
-  leader=$(leader_of)
-  for m in rc.0 rc.1 rc.2; do [ "$m" != "$leader" ] && break; done
-  kill_during "$m"
-}
+test_kill_9_of_a_member() { kill_rounds follower; }
 
-test_kill_9_of_the_leader() { kill_during "$(leader_of)"; }
+test_kill_9_of_the_leader() { kill_rounds leader; }
 
 test_kill_9_of_the_writer_then_restart() {
   local dir=$HP_H_DIR/writer-kill out r pid
