@@ -1,0 +1,328 @@
+/* yaml_doc.c - YAML to jansson (see include/hostpatrol/yaml_doc.h). */
+#include "hostpatrol/yaml_doc.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <yaml.h>
+
+#include "hostpatrol/alloc.h"
+
+#define MAX_DEPTH   128
+#define MAX_ANCHORS 1024
+
+struct anchor {
+    char *name;
+    json_t *value; /* one reference held */
+};
+
+struct loader {
+    yaml_parser_t parser;
+    const char *name;
+    struct anchor anchors[MAX_ANCHORS];
+    size_t n_anchors;
+    struct hp_err *err;
+};
+
+static hp_rc located(struct loader *l, const yaml_mark_t *m, const char *what)
+{
+    return hp_err_set(l->err, HP_ERR_INVALID, "%s:%zu:%zu: %s", l->name, m->line + 1, m->column + 1,
+                      what);
+}
+
+static int all_digits(const char *s, int allow_sign)
+{
+    if (allow_sign && (*s == '-' || *s == '+'))
+        s++;
+    if (!*s)
+        return 0;
+    for (; *s; s++)
+        if (*s < '0' || *s > '9')
+            return 0;
+    return 1;
+}
+
+/* plain_scalar: YAML 1.2 core schema resolution of an unquoted scalar */
+static json_t *plain_scalar(const char *s)
+{
+    char *end;
+
+    if (!*s || !strcmp(s, "~") || !strcmp(s, "null") || !strcmp(s, "Null") || !strcmp(s, "NULL"))
+        return json_null();
+    if (!strcmp(s, "true") || !strcmp(s, "True") || !strcmp(s, "TRUE"))
+        return json_true();
+    if (!strcmp(s, "false") || !strcmp(s, "False") || !strcmp(s, "FALSE"))
+        return json_false();
+    if (all_digits(s, 1)) {
+        long long v;
+
+        errno = 0;
+        v = strtoll(s, &end, 10);
+        if (!errno && !*end)
+            return json_integer(v);
+        return json_string(s); /* out of range: keep the text */
+    }
+    if (strpbrk(s, "0123456789") && strspn(s, "+-0123456789.eE") == strlen(s)) {
+        double d;
+
+        errno = 0;
+        d = strtod(s, &end);
+        if (!errno && !*end && end != s)
+            return json_real(d);
+    }
+    return json_string(s);
+}
+
+static hp_rc parse_node(struct loader *l, yaml_event_t *ev, int depth, json_t **out);
+
+static hp_rc remember(struct loader *l, const yaml_char_t *anchor, json_t *v, const yaml_mark_t *m)
+{
+    if (!anchor)
+        return HP_OK;
+    if (l->n_anchors == MAX_ANCHORS)
+        return located(l, m, "too many anchors");
+    l->anchors[l->n_anchors].name = hp_strdup((const char *)anchor);
+    if (!l->anchors[l->n_anchors].name)
+        return HP_ERR_NOMEM;
+    l->anchors[l->n_anchors++].value = json_incref(v);
+    return HP_OK;
+}
+
+static hp_rc next(struct loader *l, yaml_event_t *ev)
+{
+    if (!yaml_parser_parse(&l->parser, ev)) {
+        yaml_mark_t m = l->parser.problem_mark;
+
+        return hp_err_set(l->err, HP_ERR_INVALID, "%s:%zu:%zu: %s", l->name, m.line + 1,
+                          m.column + 1, l->parser.problem ? l->parser.problem : "invalid YAML");
+    }
+    return HP_OK;
+}
+
+/* parse_node: build the node that starts with ev (consumed); *out is a new reference */
+static hp_rc parse_node(struct loader *l, yaml_event_t *ev, int depth, json_t **out)
+{
+    hp_rc rc = HP_OK;
+    json_t *v = NULL;
+    size_t i;
+
+    *out = NULL;
+    if (depth > MAX_DEPTH)
+        return located(l, &ev->start_mark, "nesting too deep");
+    switch (ev->type) {
+    case YAML_SCALAR_EVENT: {
+        const char *s = (const char *)ev->data.scalar.value;
+
+        v = ev->data.scalar.style == YAML_PLAIN_SCALAR_STYLE && !ev->data.scalar.tag
+                ? plain_scalar(s)
+                : json_stringn(s, ev->data.scalar.length);
+        if (!v) /* libyaml has already rejected invalid UTF-8: this is out of memory */
+            return HP_ERR_NOMEM;
+        rc = remember(l, ev->data.scalar.anchor, v, &ev->start_mark);
+        break;
+    }
+    case YAML_ALIAS_EVENT:
+        for (i = 0; i < l->n_anchors; i++)
+            if (!strcmp(l->anchors[i].name, (const char *)ev->data.alias.anchor))
+                v = json_incref(l->anchors[i].value);
+        if (!v)
+            return located(l, &ev->start_mark, "alias to an unknown anchor");
+        break;
+    case YAML_SEQUENCE_START_EVENT: {
+        yaml_char_t *anchor = ev->data.sequence_start.anchor;
+        yaml_mark_t m = ev->start_mark;
+
+        v = json_array();
+        if (!v)
+            return HP_ERR_NOMEM;
+        for (;;) {
+            yaml_event_t e;
+            json_t *item;
+
+            rc = next(l, &e);
+            if (rc)
+                break;
+            if (e.type == YAML_SEQUENCE_END_EVENT) {
+                yaml_event_delete(&e);
+                break;
+            }
+            rc = parse_node(l, &e, depth + 1, &item);
+            yaml_event_delete(&e);
+            if (rc)
+                break;
+            if (json_array_append_new(v, item)) {
+                rc = HP_ERR_NOMEM;
+                break;
+            }
+        }
+        if (!rc)
+            rc = remember(l, anchor, v, &m);
+        break;
+    }
+    case YAML_MAPPING_START_EVENT: {
+        yaml_char_t *anchor = ev->data.mapping_start.anchor;
+        yaml_mark_t m = ev->start_mark;
+
+        v = json_object();
+        if (!v)
+            return HP_ERR_NOMEM;
+        for (;;) {
+            yaml_event_t ke, ve;
+            json_t *key = NULL, *val = NULL;
+            const char *k;
+
+            rc = next(l, &ke);
+            if (rc)
+                break;
+            if (ke.type == YAML_MAPPING_END_EVENT) {
+                yaml_event_delete(&ke);
+                break;
+            }
+            if (ke.type != YAML_SCALAR_EVENT) {
+                rc = located(l, &ke.start_mark, "mapping keys must be scalars");
+                yaml_event_delete(&ke);
+                break;
+            }
+            if (!strcmp((const char *)ke.data.scalar.value, "<<") &&
+                ke.data.scalar.style == YAML_PLAIN_SCALAR_STYLE) {
+                rc = located(l, &ke.start_mark, "merge keys (<<) are not supported");
+                yaml_event_delete(&ke);
+                break;
+            }
+            key = json_stringn((const char *)ke.data.scalar.value, ke.data.scalar.length);
+            if (!key) {
+                rc = HP_ERR_NOMEM;
+                yaml_event_delete(&ke);
+                break;
+            }
+            k = json_string_value(key);
+            if (json_object_get(v, k)) {
+                rc = hp_err_set(l->err, HP_ERR_INVALID, "%s:%zu:%zu: duplicate key '%s'", l->name,
+                                ke.start_mark.line + 1, ke.start_mark.column + 1, k);
+                yaml_event_delete(&ke);
+                json_decref(key);
+                break;
+            }
+            yaml_event_delete(&ke);
+            rc = next(l, &ve);
+            if (!rc) {
+                rc = parse_node(l, &ve, depth + 1, &val);
+                yaml_event_delete(&ve);
+            }
+            if (!rc && json_object_set_new(v, k, val))
+                rc = HP_ERR_NOMEM;
+            json_decref(key);
+            if (rc)
+                break;
+        }
+        if (!rc)
+            rc = remember(l, anchor, v, &m);
+        break;
+    }
+    default:
+        return located(l, &ev->start_mark, "unexpected YAML event");
+    }
+    if (rc) {
+        json_decref(v);
+        return rc;
+    }
+    *out = v;
+    return HP_OK;
+}
+
+hp_rc yaml_doc_load(const char *text, size_t len, const char *name, json_t **docs,
+                    struct hp_err *err)
+{
+    struct loader l = {.name = name ? name : "<input>", .err = err};
+    json_t *all = json_array();
+    hp_rc rc = HP_OK;
+    size_t i;
+
+    *docs = NULL;
+    if (!all || !yaml_parser_initialize(&l.parser)) {
+        json_decref(all);
+        return HP_ERR_NOMEM;
+    }
+    yaml_parser_set_input_string(&l.parser, (const unsigned char *)text, len);
+    for (;;) {
+        yaml_event_t ev, root;
+        json_t *doc = NULL;
+
+        rc = next(&l, &ev);
+        if (rc)
+            break;
+        if (ev.type == YAML_STREAM_END_EVENT) {
+            yaml_event_delete(&ev);
+            break;
+        }
+        if (ev.type != YAML_DOCUMENT_START_EVENT) {
+            yaml_event_delete(&ev);
+            continue; /* STREAM_START */
+        }
+        yaml_event_delete(&ev);
+        rc = next(&l, &root);
+        if (rc)
+            break;
+        rc = parse_node(&l, &root, 0, &doc);
+        yaml_event_delete(&root);
+        if (!rc && json_array_append_new(all, doc))
+            rc = HP_ERR_NOMEM;
+        if (!rc)
+            rc = next(&l, &ev); /* DOCUMENT_END */
+        if (rc)
+            break;
+        yaml_event_delete(&ev);
+    }
+    for (i = 0; i < l.n_anchors; i++) {
+        hp_free(l.anchors[i].name);
+        json_decref(l.anchors[i].value);
+    }
+    yaml_parser_delete(&l.parser);
+    if (rc) {
+        json_decref(all);
+        return rc;
+    }
+    *docs = all;
+    return HP_OK;
+}
+
+hp_rc yaml_doc_load_file(const char *path, json_t **docs, struct hp_err *err)
+{
+    FILE *f = fopen(path, "rb");
+    char *buf = NULL;
+    size_t len = 0, cap = 0;
+    hp_rc rc;
+
+    *docs = NULL;
+    if (!f)
+        return hp_err_set(err, HP_ERR_IO, "cannot read %s: %s", path, strerror(errno));
+    for (;;) {
+        size_t n;
+
+        if (len + 4096 > cap) {
+            char *nb = hp_realloc(buf, cap ? cap * 2 : 8192);
+
+            if (!nb) {
+                hp_free(buf);
+                fclose(f);
+                return HP_ERR_NOMEM;
+            }
+            buf = nb;
+            cap = cap ? cap * 2 : 8192;
+        }
+        n = fread(buf + len, 1, cap - len, f);
+        len += n;
+        if (n == 0)
+            break;
+        if (len > (64u << 20)) {
+            hp_free(buf);
+            fclose(f);
+            return hp_err_set(err, HP_ERR_INVALID, "%s is larger than 64 MiB", path);
+        }
+    }
+    fclose(f);
+    rc = yaml_doc_load(buf ? buf : "", len, path, docs, err);
+    hp_free(buf);
+    return rc;
+}

@@ -1,0 +1,26 @@
+/*
+ * yaml_doc.h - load YAML (libyaml) into jansson values, the way Kubernetes reads YAML: mappings
+ * become objects, sequences arrays, and plain scalars are typed by the YAML 1.2 core schema
+ * (null/~, true/false, integers, floats; everything else a string). Quoted scalars are always
+ * strings. Anchors and aliases are resolved; merge keys ("<<") are not supported and are an
+ * error rather than a silent surprise.
+ *
+ * Errors name the file (or "<input>"), line and column. Thread-safe (no shared state).
+ */
+#ifndef HOSTPATROL_YAML_DOC_H
+#define HOSTPATROL_YAML_DOC_H
+
+#include <jansson.h>
+#include <stddef.h>
+
+#include "hostpatrol/rc.h"
+
+/* yaml_doc_load: every document of the stream as a new JSON array (owned; json_decref).
+ * name labels errors (borrowed). Returns HP_ERR_INVALID with a located message, or NOMEM. */
+hp_rc yaml_doc_load(const char *text, size_t len, const char *name, json_t **docs,
+                    struct hp_err *err) HP_WUR;
+
+/* yaml_doc_load_file: the same from a file (HP_ERR_IO naming the path if unreadable). */
+hp_rc yaml_doc_load_file(const char *path, json_t **docs, struct hp_err *err) HP_WUR;
+
+#endif

@@ -1,0 +1,136 @@
+/* test-yaml_doc.c - unit tests of controller/util/yaml_doc.c */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "hostpatrol/alloc.h"
+#include "hostpatrol/yaml_doc.h"
+
+static json_t *load1(const char *text)
+{
+    struct hp_err err = {0};
+    json_t *docs = NULL, *d;
+
+    if (yaml_doc_load(text, strlen(text), "t.yaml", &docs, &err))
+        fail_msg("load: %s", err.msg);
+    d = json_incref(json_array_get(docs, 0));
+    json_decref(docs);
+    return d;
+}
+
+static void scalars_are_typed_like_kubernetes(void **state)
+{
+    json_t *d = load1("s: hello\ni: 42\nn: -7\nf: 1.5\nt: true\nF: false\nz: null\ntilde: ~\n"
+                      "q: \"true\"\nsq: '42'\nver: 1.2.3\nport: \"8080\"\nempty:\n");
+
+    (void)state;
+    assert_string_equal(json_string_value(json_object_get(d, "s")), "hello");
+    assert_int_equal(json_integer_value(json_object_get(d, "i")), 42);
+    assert_int_equal(json_integer_value(json_object_get(d, "n")), -7);
+    assert_true(json_is_real(json_object_get(d, "f")));
+    assert_true(json_is_true(json_object_get(d, "t")));
+    assert_true(json_is_false(json_object_get(d, "F")));
+    assert_true(json_is_null(json_object_get(d, "z")));
+    assert_true(json_is_null(json_object_get(d, "tilde")));
+    assert_true(json_is_null(json_object_get(d, "empty")));
+    assert_string_equal(json_string_value(json_object_get(d, "q")), "true");
+    assert_string_equal(json_string_value(json_object_get(d, "sq")), "42");
+    assert_string_equal(json_string_value(json_object_get(d, "ver")), "1.2.3");
+    assert_string_equal(json_string_value(json_object_get(d, "port")), "8080");
+    json_decref(d);
+}
+
+static void structures_documents_and_aliases(void **state)
+{
+    const char *text =
+        "---\na: &x {k: [1, 2, {z: y}]}\nb: *x\nlist:\n- one\n- two\n---\nsecond: 2\n";
+    struct hp_err err = {0};
+    json_t *docs = NULL, *a, *b;
+
+    (void)state;
+    assert_int_equal(yaml_doc_load(text, strlen(text), NULL, &docs, &err), HP_OK);
+    assert_int_equal(json_array_size(docs), 2);
+    a = json_object_get(json_array_get(docs, 0), "a");
+    b = json_object_get(json_array_get(docs, 0), "b");
+    assert_true(json_equal(a, b));
+    assert_string_equal(
+        json_string_value(json_object_get(json_array_get(json_object_get(a, "k"), 2), "z")), "y");
+    assert_string_equal(
+        json_string_value(json_array_get(json_object_get(json_array_get(docs, 0), "list"), 1)),
+        "two");
+    assert_int_equal(json_integer_value(json_object_get(json_array_get(docs, 1), "second")), 2);
+    json_decref(docs);
+}
+
+static void expect_error(const char *text, const char *want)
+{
+    struct hp_err err = {0};
+    json_t *docs = (json_t *)1;
+
+    assert_int_equal(yaml_doc_load(text, strlen(text), "bad.yaml", &docs, &err), HP_ERR_INVALID);
+    assert_null(docs);
+    if (!strstr(err.msg, want))
+        fail_msg("message '%s' lacks '%s'", err.msg, want);
+}
+
+static void errors_are_located(void **state)
+{
+    (void)state;
+    expect_error("a: 1\na: 2\n", "bad.yaml:2:1: duplicate key 'a'");
+    expect_error("a: [1, 2\n", "bad.yaml:");
+    expect_error("a: *nope\n", "unknown anchor");
+    expect_error("base: &b {x: 1}\nc:\n  <<: *b\n", "merge keys");
+    expect_error("? [1]\n: x\n", "mapping keys must be scalars");
+}
+
+static void missing_file_is_named(void **state)
+{
+    struct hp_err err = {0};
+    json_t *docs;
+
+    (void)state;
+    assert_int_equal(yaml_doc_load_file("/nonexistent/kubeconfig", &docs, &err), HP_ERR_IO);
+    assert_non_null(strstr(err.msg, "/nonexistent/kubeconfig"));
+}
+
+static void every_allocation_failure_is_clean(void **state)
+{
+    const char *text = "a: &x {k: [1, 2, {z: y}]}\nb: *x\nc: [\"s\", 1.5, true]\n";
+    int failures = 0;
+
+    (void)state;
+    hp_alloc_install();
+    for (long n = 0; n < 200; n++) {
+        struct hp_err err = {0};
+        json_t *docs = NULL;
+        hp_rc rc;
+
+        hp_alloc_fail_after(n);
+        rc = yaml_doc_load(text, strlen(text), NULL, &docs, &err);
+        hp_alloc_fail_reset();
+        if (rc) {
+            assert_null(docs);
+            failures++;
+        } else {
+            assert_int_equal(json_array_size(docs), 1);
+            json_decref(docs);
+        }
+    }
+    assert_true(failures > 0);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(scalars_are_typed_like_kubernetes),
+        cmocka_unit_test(structures_documents_and_aliases),
+        cmocka_unit_test(errors_are_located),
+        cmocka_unit_test(missing_file_is_named),
+        cmocka_unit_test(every_allocation_failure_is_clean),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
