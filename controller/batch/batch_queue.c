@@ -18,7 +18,11 @@
 
 #define MAX_WINDOW     1024
 #define FENCE_OVERHEAD 512 /* JSON bytes of the fence op, compares and failure ranges */
-#define OP_OVERHEAD    48  /* {"request_put":{"key":"","value":""}} and a comma */
+/* Resolver threads: each resolves one timed-out batch at a time (2-3 round trips); several
+ * run at once so a slow link does not serialise every resolution. Concurrent epoch bumps are
+ * safe: a CAS that loses to our own earlier bump recognises it by the instance tag. */
+#define RESOLVERS   8
+#define OP_OVERHEAD 48 /* {"request_put":{"key":"","value":""}} and a comma */
 
 struct record {
     struct record *next;
@@ -76,8 +80,8 @@ struct batch_queue {
     size_t outstanding; /* accepted records whose callback has not run */
     struct batch_stats st;
 
-    pthread_t flusher, resolver, *senders;
-    unsigned n_senders;
+    pthread_t flusher, *resolvers, *senders;
+    unsigned n_senders, n_resolvers;
     int threads_started;
 };
 
@@ -523,7 +527,8 @@ hp_rc batch_queue_new(struct etcd_client *etcd, const struct batch_config *cfg, 
         goto out;
 
     q->senders = hp_calloc(q->cfg.max_inflight, sizeof(*q->senders));
-    if (!q->senders) {
+    q->resolvers = hp_calloc(RESOLVERS, sizeof(*q->resolvers));
+    if (!q->senders || !q->resolvers) {
         rc = HP_ERR_NOMEM;
         goto out;
     }
@@ -532,20 +537,24 @@ hp_rc batch_queue_new(struct etcd_client *etcd, const struct batch_config *cfg, 
 
         pthread_attr_init(&a);
         pthread_attr_setstacksize(&a, 256u << 10);
-        if (pthread_create(&q->flusher, &a, flusher_main, q) ||
-            pthread_create(&q->resolver, &a, resolver_main, q)) {
+        if (pthread_create(&q->flusher, &a, flusher_main, q)) {
             pthread_attr_destroy(&a);
             rc = hp_err_set(err, HP_ERR_NOMEM, "cannot start the batch queue threads");
             goto out;
         }
         q->threads_started = 1;
+        for (i = 0; i < RESOLVERS; i++) {
+            if (pthread_create(&q->resolvers[i], &a, resolver_main, q))
+                break;
+            q->n_resolvers++;
+        }
         for (i = 0; i < q->cfg.max_inflight; i++) {
             if (pthread_create(&q->senders[i], &a, sender_main, q))
                 break;
             q->n_senders++;
         }
         pthread_attr_destroy(&a);
-        if (q->n_senders < q->cfg.max_inflight) {
+        if (q->n_senders < q->cfg.max_inflight || q->n_resolvers < RESOLVERS) {
             rc = hp_err_set(err, HP_ERR_NOMEM, "cannot start %u sender threads",
                             q->cfg.max_inflight);
             goto out;
@@ -1331,7 +1340,8 @@ void batch_queue_free(struct batch_queue *q)
         pthread_cond_broadcast(&q->wake);
         pthread_mutex_unlock(&q->lock);
         pthread_join(q->flusher, NULL);
-        pthread_join(q->resolver, NULL);
+        for (i = 0; i < q->n_resolvers; i++)
+            pthread_join(q->resolvers[i], NULL);
         for (i = 0; i < q->n_senders; i++)
             pthread_join(q->senders[i], NULL);
     }
@@ -1355,6 +1365,7 @@ void batch_queue_free(struct batch_queue *q)
                  "stopped before etcd could be reached to resolve it; outcome unknown");
     }
     hp_free(q->senders);
+    hp_free(q->resolvers);
     hp_free(q->prefix);
     hp_free(q->writer);
     hp_free(q->epoch_key);

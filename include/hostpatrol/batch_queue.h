@@ -36,10 +36,10 @@
  *     Free waits at most for the txns in flight (bounded by their deadlines).
  *
  * Threads: one flusher (packs batches), max_inflight senders (one txn each, so up to
- * max_inflight txns are in flight; the ADAPTIVE LIMITER decides how many may be), one resolver
- * (timed-out batches, fence lease rotation). Callbacks run on sender or resolver threads and
- * must not call batch_queue_close/free. One mutex guards the queue state (pending records,
- * in-flight count, limiter, epoch, stats); etcd I/O never happens under it.
+ * max_inflight txns are in flight; the ADAPTIVE LIMITER decides how many may be), 8 resolvers
+ * (timed-out batches, concurrently; fence lease rotation). Callbacks run on sender or resolver
+ * threads and must not call batch_queue_close/free. One mutex guards the queue state (pending
+ * records, in-flight count, limiter, epoch, stats); etcd I/O never happens under it.
  */
 #ifndef HOSTPATROL_BATCH_QUEUE_H
 #define HOSTPATROL_BATCH_QUEUE_H
