@@ -13,21 +13,10 @@
 #include "etcd/etcd_internal.h"
 #include "hostpatrol/alloc.h"
 #include "hostpatrol/b64.h"
+#include "hostpatrol/http_conn.h"
 
 #define RESP_MAX      (256u << 20) /* refuse answers above 256 MiB */
 #define MAX_ENDPOINTS 16
-
-/* One connection slot: an easy handle driven by its own multi handle, so the keep-alive
- * connection lives in the slot and a wait can include the context's fd. */
-struct slot {
-    CURL *easy;
-    CURLM *multi;
-    char *buf; /* response body */
-    size_t len, cap;
-    int overflow;
-    char errbuf[CURL_ERROR_SIZE];
-    struct slot *next;
-};
 
 struct endpoint {
     char *url;        /* base URL without trailing slash; host replaced by server_name if set */
@@ -40,10 +29,10 @@ struct etcd_client {
     char *ca_file, *cert_file, *key_file;
     char *username, *password;
     int64_t connect_timeout_ms, request_cap_ms;
-    pthread_mutex_t lock; /* guards: free_slots, current, token */
-    struct slot *free_slots;
-    size_t current; /* index of the endpoint that answered last */
-    char *token;    /* auth token, NULL until authenticated */
+    struct http_pool *pool; /* keep-alive connections */
+    pthread_mutex_t lock;   /* guards: current, token */
+    size_t current;         /* index of the endpoint that answered last */
+    char *token;            /* auth token, NULL until authenticated */
 };
 
 enum etcd_outcome etcd_outcome_of(hp_rc rc)
@@ -194,6 +183,9 @@ hp_rc etcd_client_new(const struct etcd_config *cfg, struct etcd_client **out, s
     if (!c)
         return HP_ERR_NOMEM;
     pthread_mutex_init(&c->lock, NULL);
+    rc = http_pool_new(&c->pool);
+    if (rc)
+        goto out;
     for (s = cfg->endpoints; *s; s = comma + 1) {
         size_t n;
 
@@ -240,30 +232,13 @@ out:
     return HP_OK;
 }
 
-static void slot_free(struct slot *s)
-{
-    if (!s)
-        return;
-    if (s->multi && s->easy)
-        curl_multi_remove_handle(s->multi, s->easy);
-    curl_easy_cleanup(s->easy);
-    curl_multi_cleanup(s->multi);
-    hp_free(s->buf);
-    hp_free(s);
-}
-
 void etcd_client_free(struct etcd_client *c)
 {
     size_t i;
 
     if (!c)
         return;
-    while (c->free_slots) {
-        struct slot *s = c->free_slots;
-
-        c->free_slots = s->next;
-        slot_free(s);
-    }
+    http_pool_free(c->pool);
     for (i = 0; i < MAX_ENDPOINTS; i++) {
         hp_free(c->ep[i].url);
         hp_free(c->ep[i].connect_to);
@@ -284,161 +259,38 @@ void etcd_client_free(struct etcd_client *c)
     hp_free(c);
 }
 
-static size_t on_body(char *data, size_t size, size_t nmemb, void *arg)
-{
-    struct slot *s = arg;
-    size_t n = size * nmemb;
-
-    if (s->len + n + 1 > s->cap) {
-        size_t cap = s->cap ? s->cap : 4096;
-        char *b;
-
-        while (cap < s->len + n + 1)
-            cap *= 2;
-        if (cap > RESP_MAX) {
-            s->overflow = 1;
-            return 0; /* aborts the transfer */
-        }
-        b = hp_realloc(s->buf, cap);
-        if (!b) {
-            s->overflow = 2;
-            return 0;
-        }
-        s->buf = b;
-        s->cap = cap;
-    }
-    memcpy(s->buf + s->len, data, n);
-    s->len += n;
-    s->buf[s->len] = '\0';
-    return n;
-}
-
-static struct slot *slot_get(struct etcd_client *c)
-{
-    struct slot *s;
-
-    pthread_mutex_lock(&c->lock);
-    s = c->free_slots;
-    if (s)
-        c->free_slots = s->next;
-    pthread_mutex_unlock(&c->lock);
-    if (s)
-        return s;
-    s = hp_calloc(1, sizeof(*s));
-    if (!s)
-        return NULL;
-    s->easy = curl_easy_init();
-    s->multi = curl_multi_init();
-    if (!s->easy || !s->multi) {
-        slot_free(s);
-        return NULL;
-    }
-    return s;
-}
-
-static void slot_put(struct etcd_client *c, struct slot *s)
-{
-    pthread_mutex_lock(&c->lock);
-    s->next = c->free_slots;
-    c->free_slots = s;
-    pthread_mutex_unlock(&c->lock);
-}
-
-/* One HTTP exchange on one endpoint. */
-struct exchange {
-    CURLcode cc;
-    long status;
-    int sent;     /* the request may have reached the server */
-    hp_rc ctx_rc; /* the context ended the transfer (TIMEOUT / CANCELED), else HP_OK */
-};
-
-static void perform(struct etcd_client *c, struct slot *s, const struct endpoint *ep,
+/* perform: one HTTP exchange with one endpoint. */
+static void perform(struct etcd_client *c, struct http_conn *conn, const struct endpoint *ep,
                     const char *path, const char *body, size_t body_len, int64_t timeout_ms,
-                    const char *token, struct hp_ctx *ctx, struct exchange *x)
+                    const char *token, struct hp_ctx *ctx, struct http_result *x)
 {
     char url[600], grpc_timeout[48], auth[1024];
-    struct curl_slist *hdrs = NULL, *resolve = NULL;
-    int ctx_fd = hp_ctx_fd(ctx), running = 1;
-    long req_size = 0;
-    CURL *e = s->easy;
-    CURLMsg *m;
-    int left;
+    const char *headers[4] = {"Content-Type: application/json", grpc_timeout, NULL, NULL};
+    struct http_tls tls = {.ca_file = c->ca_file,
+                           .cert_file = c->cert_file,
+                           .key_file = c->key_file,
+                           .connect_to = ep->connect_to};
+    struct http_request req = {.method = "POST",
+                               .url = url,
+                               .body = body,
+                               .body_len = body_len,
+                               .headers = headers,
+                               .timeout_ms = timeout_ms,
+                               .connect_timeout_ms = c->connect_timeout_ms,
+                               .tls = &tls,
+                               .max_body = RESP_MAX};
 
-    memset(x, 0, sizeof(*x));
-    x->cc = CURLE_OK;
-    s->len = 0;
-    s->overflow = 0;
-    s->errbuf[0] = '\0';
     snprintf(url, sizeof(url), "%s%s", ep->url, path);
-    curl_easy_reset(e);
-    curl_easy_setopt(e, CURLOPT_URL, url);
-    curl_easy_setopt(e, CURLOPT_POST, 1L);
-    curl_easy_setopt(e, CURLOPT_POSTFIELDS, body);
-    curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)body_len);
-    curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_body);
-    curl_easy_setopt(e, CURLOPT_WRITEDATA, s);
-    curl_easy_setopt(e, CURLOPT_ERRORBUFFER, s->errbuf);
-    curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt(e, CURLOPT_TCP_NODELAY, 1L);
-    curl_easy_setopt(e, CURLOPT_TCP_KEEPALIVE, 1L);
-    curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, (long)c->connect_timeout_ms);
-    curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, (long)timeout_ms);
-    curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
-    if (c->ca_file)
-        curl_easy_setopt(e, CURLOPT_CAINFO, c->ca_file);
-    if (c->cert_file) {
-        curl_easy_setopt(e, CURLOPT_SSLCERT, c->cert_file);
-        curl_easy_setopt(e, CURLOPT_SSLKEY, c->key_file);
-    }
-    if (ep->connect_to) {
-        resolve = curl_slist_append(NULL, ep->connect_to);
-        curl_easy_setopt(e, CURLOPT_CONNECT_TO, resolve);
-    }
-    hdrs = curl_slist_append(hdrs, "Content-Type: application/json");
-    hdrs = curl_slist_append(hdrs, "Expect:");
     /* the server gives up a little before we do, so its answer can still reach us */
     snprintf(grpc_timeout, sizeof(grpc_timeout), "Grpc-Timeout: %" PRId64 "m",
              timeout_ms > 50 ? timeout_ms - (timeout_ms / 10 < 100 ? timeout_ms / 10 : 100)
                              : timeout_ms);
-    hdrs = curl_slist_append(hdrs, grpc_timeout);
     if (token) {
         snprintf(auth, sizeof(auth), "Authorization: %s", token);
-        hdrs = curl_slist_append(hdrs, auth);
-        explicit_bzero(auth, sizeof(auth));
+        headers[2] = auth;
     }
-    curl_easy_setopt(e, CURLOPT_HTTPHEADER, hdrs);
-    curl_multi_add_handle(s->multi, e);
-    while (running) {
-        struct curl_waitfd wfd = {.fd = ctx_fd, .events = CURL_WAIT_POLLIN};
-        int timeout = hp_ctx_poll_timeout(ctx), nfds;
-
-        if (curl_multi_perform(s->multi, &running) != CURLM_OK)
-            break;
-        if (!running)
-            break;
-        x->ctx_rc = hp_ctx_err(ctx);
-        if (x->ctx_rc)
-            break;
-        if (timeout < 0 || timeout > 1000)
-            timeout = 1000;
-        curl_multi_poll(s->multi, ctx_fd >= 0 ? &wfd : NULL, ctx_fd >= 0 ? 1 : 0, timeout, &nfds);
-        x->ctx_rc = hp_ctx_err(ctx);
-        if (x->ctx_rc)
-            break;
-    }
-    while ((m = curl_multi_info_read(s->multi, &left)))
-        if (m->msg == CURLMSG_DONE)
-            x->cc = m->data.result;
-    if (x->ctx_rc)
-        x->cc = CURLE_ABORTED_BY_CALLBACK;
-    curl_easy_getinfo(e, CURLINFO_RESPONSE_CODE, &x->status);
-    curl_easy_getinfo(e, CURLINFO_REQUEST_SIZE, &req_size);
-    x->sent = req_size > 0;
-    curl_multi_remove_handle(s->multi, e);
-    curl_easy_setopt(e, CURLOPT_HTTPHEADER, NULL);
-    curl_easy_setopt(e, CURLOPT_CONNECT_TO, NULL);
-    curl_slist_free_all(hdrs);
-    curl_slist_free_all(resolve);
+    http_conn_perform(conn, ctx, &req, x);
+    explicit_bzero(auth, sizeof(auth));
 }
 
 static int tls_refused(CURLcode cc, const char *errbuf)
@@ -457,8 +309,8 @@ static int has(const char *msg, const char *needle)
 }
 
 /* classify_error: an answer with HTTP status != 200. Returns the rc and fills err. */
-static hp_rc classify_error(const struct endpoint *ep, const struct exchange *x, const char *body,
-                            bool write, struct hp_err *err)
+static hp_rc classify_error(const struct endpoint *ep, const struct http_result *x,
+                            const char *body, bool write, struct hp_err *err)
 {
     json_t *j = json_loads(body ? body : "", 0, NULL);
     const char *msg = NULL;
@@ -520,7 +372,7 @@ static hp_rc call_once(struct etcd_client *c, struct hp_ctx *ctx, const char *pa
                        const char *body, size_t body_len, bool write, bool send_token,
                        json_t **resp, struct hp_err *err, bool *auth_rejected)
 {
-    struct slot *s = slot_get(c);
+    struct http_conn *s = http_pool_get(c->pool);
     char *token = NULL;
     size_t i, start;
     hp_rc rc = HP_ERR_UNAVAILABLE;
@@ -541,7 +393,7 @@ static hp_rc call_once(struct etcd_client *c, struct hp_ctx *ctx, const char *pa
     for (i = 0; i < c->n_ep; i++) {
         const struct endpoint *ep = &c->ep[(start + i) % c->n_ep];
         int64_t t = hp_ctx_call_timeout_ms(ctx, 0, c->request_cap_ms);
-        struct exchange x;
+        struct http_result x;
 
         if (t < 0) {
             rc = hp_ctx_err(ctx) ? hp_ctx_err(ctx) : HP_ERR_TIMEOUT;
@@ -552,11 +404,11 @@ static hp_rc call_once(struct etcd_client *c, struct hp_ctx *ctx, const char *pa
         perform(c, s, ep, path, body, body_len, t, token, ctx, &x);
         if (x.cc == CURLE_OK) {
             if (x.status != 200) {
-                rc = classify_error(ep, &x, s->buf, write, err);
+                rc = classify_error(ep, &x, x.body, write, err);
                 *auth_rejected = rc == HP_ERR_AUTH && send_token;
                 goto out;
             }
-            *resp = json_loadb(s->buf ? s->buf : "", s->len, 0, NULL);
+            *resp = json_loadb(x.body, x.body_len, 0, NULL);
             /* a write answered 200 was processed; an unreadable answer leaves it unknown */
             if (!*resp) {
                 rc = hp_err_set(err, write ? HP_ERR_UNKNOWN_OUTCOME : HP_ERR_PROTOCOL,
@@ -569,13 +421,13 @@ static hp_rc call_once(struct etcd_client *c, struct hp_ctx *ctx, const char *pa
             rc = HP_OK;
             goto out;
         }
-        if (s->overflow) {
-            rc = hp_err_set(err, s->overflow == 2 ? HP_ERR_NOMEM : HP_ERR_PROTOCOL,
+        if (x.overflow) {
+            rc = hp_err_set(err, x.overflow == 2 ? HP_ERR_NOMEM : HP_ERR_PROTOCOL,
                             "etcd %s%s: answer larger than %u MiB", ep->url, path, RESP_MAX >> 20);
             goto out;
         }
         if (!x.ctx_rc && (x.cc == CURLE_RECV_ERROR || x.cc == CURLE_SEND_ERROR) &&
-            strstr(s->errbuf, "alert")) {
+            strstr(x.errbuf, "alert")) {
             /* a TLS alert (TLS 1.3 rejects a client certificate after the client's side of the
              * handshake): the server processed no request on this connection */
             x.sent = 0;
@@ -602,8 +454,8 @@ static hp_rc call_once(struct etcd_client *c, struct hp_ctx *ctx, const char *pa
         /* provably never left: try the next endpoint. A TLS rejection (certificate, name,
          * handshake) is an identity problem, not an outage: AUTH, so nobody retries it. */
         snprintf(last, sizeof(last), "%s: %s", ep->url,
-                 *s->errbuf ? s->errbuf : curl_easy_strerror(x.cc));
-        if (tls_refused(x.cc, s->errbuf))
+                 *x.errbuf ? x.errbuf : curl_easy_strerror(x.cc));
+        if (tls_refused(x.cc, x.errbuf))
             rc = hp_err_set(err, HP_ERR_AUTH, "TLS with etcd failed: %s", last);
         else
             rc = hp_err_set(err, HP_ERR_UNAVAILABLE, "no etcd endpoint reachable: %s", last);
@@ -613,7 +465,7 @@ out:
         explicit_bzero(token, strlen(token));
         hp_free(token);
     }
-    slot_put(c, s);
+    http_pool_put(c->pool, s);
     return rc;
 }
 

@@ -1,0 +1,252 @@
+/* http_conn.c - the libcurl transport (see include/hostpatrol/http_conn.h). */
+#include "hostpatrol/http_conn.h"
+
+#include <pthread.h>
+#include <string.h>
+
+#include "hostpatrol/alloc.h"
+
+#define BODY_MAX_DEFAULT (256u << 20)
+
+struct http_conn {
+    CURL *easy;
+    CURLM *multi;
+    char *buf; /* buffered body */
+    size_t len, cap, max;
+    int overflow;
+    bool stopped;
+    const struct http_request *req; /* during a perform */
+    struct http_conn *next;         /* pool free list */
+};
+
+struct http_pool {
+    pthread_mutex_t lock; /* guards idle */
+    struct http_conn *idle;
+};
+
+hp_rc http_conn_new(struct http_conn **out)
+{
+    struct http_conn *c = hp_calloc(1, sizeof(*c));
+
+    *out = NULL;
+    if (!c)
+        return HP_ERR_NOMEM;
+    c->easy = curl_easy_init();
+    c->multi = curl_multi_init();
+    if (!c->easy || !c->multi) {
+        http_conn_free(c);
+        return HP_ERR_NOMEM;
+    }
+    *out = c;
+    return HP_OK;
+}
+
+void http_conn_free(struct http_conn *c)
+{
+    if (!c)
+        return;
+    curl_easy_cleanup(c->easy);
+    curl_multi_cleanup(c->multi);
+    hp_free(c->buf);
+    hp_free(c);
+}
+
+static size_t on_body(char *data, size_t size, size_t nmemb, void *arg)
+{
+    struct http_conn *c = arg;
+    size_t n = size * nmemb;
+
+    if (c->req->on_data) {
+        if (!c->req->on_data(c->req->arg, data, n)) {
+            c->stopped = true;
+            return 0;
+        }
+        return n;
+    }
+    if (c->len + n + 1 > c->cap) {
+        size_t cap = c->cap ? c->cap : 4096;
+        char *b;
+
+        while (cap < c->len + n + 1)
+            cap *= 2;
+        if (c->len + n + 1 > c->max) {
+            c->overflow = 1;
+            return 0; /* aborts the transfer */
+        }
+        b = hp_realloc(c->buf, cap);
+        if (!b) {
+            c->overflow = 2;
+            return 0;
+        }
+        c->buf = b;
+        c->cap = cap;
+    }
+    memcpy(c->buf + c->len, data, n);
+    c->len += n;
+    c->buf[c->len] = '\0';
+    return n;
+}
+
+static void set_tls(CURL *e, const struct http_tls *t, struct curl_slist **connect_to)
+{
+    struct curl_blob blob;
+
+    if (!t)
+        return;
+    if (t->ca_pem) {
+        blob = (struct curl_blob){(void *)t->ca_pem, t->ca_pem_len, CURL_BLOB_COPY};
+        curl_easy_setopt(e, CURLOPT_CAINFO_BLOB, &blob);
+    } else if (t->ca_file) {
+        curl_easy_setopt(e, CURLOPT_CAINFO, t->ca_file);
+    }
+    if (t->cert_pem) {
+        blob = (struct curl_blob){(void *)t->cert_pem, t->cert_pem_len, CURL_BLOB_COPY};
+        curl_easy_setopt(e, CURLOPT_SSLCERT_BLOB, &blob);
+        curl_easy_setopt(e, CURLOPT_SSLCERTTYPE, "PEM");
+    } else if (t->cert_file) {
+        curl_easy_setopt(e, CURLOPT_SSLCERT, t->cert_file);
+    }
+    if (t->key_pem) {
+        blob = (struct curl_blob){(void *)t->key_pem, t->key_pem_len, CURL_BLOB_COPY};
+        curl_easy_setopt(e, CURLOPT_SSLKEY_BLOB, &blob);
+        curl_easy_setopt(e, CURLOPT_SSLKEYTYPE, "PEM");
+    } else if (t->key_file) {
+        curl_easy_setopt(e, CURLOPT_SSLKEY, t->key_file);
+    }
+    if (t->insecure) {
+        curl_easy_setopt(e, CURLOPT_SSL_VERIFYPEER, 0L);
+        curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, 0L);
+    }
+    if (t->connect_to) {
+        *connect_to = curl_slist_append(NULL, t->connect_to);
+        curl_easy_setopt(e, CURLOPT_CONNECT_TO, *connect_to);
+    }
+}
+
+void http_conn_perform(struct http_conn *c, struct hp_ctx *ctx, const struct http_request *req,
+                       struct http_result *x)
+{
+    struct curl_slist *hdrs = NULL, *connect_to = NULL;
+    int ctx_fd = hp_ctx_fd(ctx), running = 1;
+    long req_size = 0;
+    CURL *e = c->easy;
+    CURLMsg *m;
+    int left;
+
+    memset(x, 0, sizeof(*x));
+    c->len = 0;
+    c->overflow = 0;
+    c->stopped = false;
+    c->max = req->max_body ? req->max_body : BODY_MAX_DEFAULT;
+    c->req = req;
+    curl_easy_reset(e);
+    curl_easy_setopt(e, CURLOPT_URL, req->url);
+    if (req->body) {
+        curl_easy_setopt(e, CURLOPT_POSTFIELDS, req->body);
+        curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)req->body_len);
+    }
+    if (req->method && strcmp(req->method, req->body ? "POST" : "GET"))
+        curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, req->method);
+    curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_body);
+    curl_easy_setopt(e, CURLOPT_WRITEDATA, c);
+    curl_easy_setopt(e, CURLOPT_ERRORBUFFER, x->errbuf);
+    curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(e, CURLOPT_TCP_NODELAY, 1L);
+    curl_easy_setopt(e, CURLOPT_TCP_KEEPALIVE, 1L);
+    curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS,
+                     (long)(req->connect_timeout_ms > 0 ? req->connect_timeout_ms : 2000));
+    if (req->timeout_ms > 0)
+        curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, (long)req->timeout_ms);
+    curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
+    set_tls(e, req->tls, &connect_to);
+    for (size_t i = 0; req->headers && req->headers[i]; i++)
+        hdrs = curl_slist_append(hdrs, req->headers[i]);
+    hdrs = curl_slist_append(hdrs, "Expect:");
+    curl_easy_setopt(e, CURLOPT_HTTPHEADER, hdrs);
+    curl_multi_add_handle(c->multi, e);
+    while (running) {
+        struct curl_waitfd wfd = {.fd = ctx_fd, .events = CURL_WAIT_POLLIN};
+        int timeout = hp_ctx_poll_timeout(ctx), nfds;
+
+        if (curl_multi_perform(c->multi, &running) != CURLM_OK || !running)
+            break;
+        x->ctx_rc = hp_ctx_err(ctx);
+        if (x->ctx_rc)
+            break;
+        if (timeout < 0 || timeout > 1000)
+            timeout = 1000;
+        curl_multi_poll(c->multi, ctx_fd >= 0 ? &wfd : NULL, ctx_fd >= 0 ? 1 : 0, timeout, &nfds);
+        x->ctx_rc = hp_ctx_err(ctx);
+        if (x->ctx_rc)
+            break;
+    }
+    while ((m = curl_multi_info_read(c->multi, &left)))
+        if (m->msg == CURLMSG_DONE)
+            x->cc = m->data.result;
+    if (x->ctx_rc)
+        x->cc = CURLE_ABORTED_BY_CALLBACK;
+    curl_easy_getinfo(e, CURLINFO_RESPONSE_CODE, &x->status);
+    curl_easy_getinfo(e, CURLINFO_REQUEST_SIZE, &req_size);
+    x->sent = req_size > 0;
+    x->stopped = c->stopped;
+    x->overflow = c->overflow;
+    x->body = c->buf ? c->buf : "";
+    x->body_len = c->len;
+    curl_multi_remove_handle(c->multi, e);
+    /* the lists are freed below: make sure the handle no longer points at them */
+    curl_easy_setopt(e, CURLOPT_HTTPHEADER, NULL);
+    curl_easy_setopt(e, CURLOPT_CONNECT_TO, NULL);
+    curl_slist_free_all(hdrs);
+    curl_slist_free_all(connect_to);
+    c->req = NULL;
+}
+
+hp_rc http_pool_new(struct http_pool **out)
+{
+    struct http_pool *p = hp_calloc(1, sizeof(*p));
+
+    *out = p;
+    if (!p)
+        return HP_ERR_NOMEM;
+    pthread_mutex_init(&p->lock, NULL);
+    return HP_OK;
+}
+
+void http_pool_free(struct http_pool *p)
+{
+    if (!p)
+        return;
+    while (p->idle) {
+        struct http_conn *c = p->idle;
+
+        p->idle = c->next;
+        http_conn_free(c);
+    }
+    pthread_mutex_destroy(&p->lock);
+    hp_free(p);
+}
+
+struct http_conn *http_pool_get(struct http_pool *p)
+{
+    struct http_conn *c;
+
+    pthread_mutex_lock(&p->lock);
+    c = p->idle;
+    if (c)
+        p->idle = c->next;
+    pthread_mutex_unlock(&p->lock);
+    if (!c && http_conn_new(&c))
+        return NULL;
+    c->next = NULL;
+    return c;
+}
+
+void http_pool_put(struct http_pool *p, struct http_conn *c)
+{
+    if (!c)
+        return;
+    pthread_mutex_lock(&p->lock);
+    c->next = p->idle;
+    p->idle = c;
+    pthread_mutex_unlock(&p->lock);
+}

@@ -1,0 +1,59 @@
+#!/usr/bin/env bash
+# test-kube-client.sh - the Kubernetes client (controller/kube) against the REAL kube-apiserver:
+# client certificates, a ServiceAccount token (TokenRequest) without RBAC, a rotating token file,
+# an exec credential plugin; Status objects with field causes from real admission and CEL.
+# shellcheck source=tests/integration/lib.sh
+. "$(dirname "$0")/lib.sh"
+ITEST=$HP_H_ROOT/build/asan/itests/itest-kube_client
+export CMOCKA_MESSAGE_OUTPUT=TAP
+
+hp_h_init
+hp_h_control_plane || exit 1
+kc() { "$KUBECTL" --kubeconfig "$HP_KUBECONFIG" --request-timeout=30s "$@"; }
+kc apply -f "$HP_H_ROOT/crd/hostpatrol.io_hostinspections.yaml" > /dev/null || exit 1
+kc wait --for condition=Established --timeout=60s crd/hostinspections.hostpatrol.io > /dev/null || exit 1
+kc create serviceaccount nobody > /dev/null || exit 1
+token=$(kc create token nobody --duration=1h) || exit 1
+D=$HP_H_DIR/kc
+mkdir -p "$D"
+pki=$HP_H_DIR/pki
+
+# kubeconfig USER-YAML: a kubeconfig for the harness apiserver with the given user entry
+kubeconfig() {
+  cat <<EOF
+apiVersion: v1
+kind: Config
+clusters:
+- name: t
+  cluster: {server: '$HP_APISERVER_URL', certificate-authority: $pki/ca.crt}
+users:
+- name: u
+  user:
+$1
+contexts:
+- name: t
+  context: {cluster: t, user: u}
+current-context: t
+EOF
+}
+kubeconfig "    token: $token" > "$D/token.yaml"
+echo "not-a-valid-token" > "$D/token-file"
+kubeconfig "    tokenFile: token-file" > "$D/tokenfile.yaml"
+# an exec plugin that hands out the admin client certificate; EXPIRED makes it already stale
+for kind in fresh expired; do
+  expiry=""
+  [ "$kind" = expired ] && expiry=',"expirationTimestamp":"2000-01-01T00:00:00Z"'
+  cat > "$D/cred-$kind" <<EOF
+#!/bin/sh
+echo run >> "$D/exec-count"
+printf '{"apiVersion":"client.authentication.k8s.io/v1","kind":"ExecCredential","status":{"clientCertificateData":%s,"clientKeyData":%s$expiry}}' \\
+  '$(jq -Rs . < "$pki/admin.crt")' '$(jq -Rs . < "$pki/admin.key")'
+EOF
+  chmod +x "$D/cred-$kind"
+  kubeconfig "    exec: {apiVersion: client.authentication.k8s.io/v1, command: ./cred-$kind, interactiveMode: Never}" > "$D/exec-$kind.yaml"
+done
+
+HP_KUBECONFIG=$HP_KUBECONFIG HP_KC_TOKEN=$D/token.yaml HP_KC_TOKENFILE=$D/tokenfile.yaml \
+  HP_TOKEN_FILE=$D/token-file HP_GOOD_TOKEN=$token HP_KC_EXEC=$D/exec-fresh.yaml \
+  HP_KC_EXEC_EXPIRED=$D/exec-expired.yaml HP_EXEC_COUNT=$D/exec-count \
+  timeout -k 5 120 "$ITEST"
