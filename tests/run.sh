@@ -31,6 +31,13 @@ run_one() {
   passed=$((passed + ok))
   failed=$((failed + nok))
   skipped=$((skipped + skip))
+  # every TAP plan line "1..N" promises N results: a result hidden by stray output (no newline
+  # before "ok") or lost in a crash must not go unnoticed
+  plan=$(grep -E '^1\.\.[0-9]+$' "$out" | cut -d. -f3 | awk '{s += $1} END {if (NR) print s}')
+  if [ -n "$plan" ] && [ "$plan" -gt $((ok + nok + skip)) ]; then
+    echo "# $name: $((plan - ok - nok - skip)) result(s) missing from its TAP plan of $plan"
+    failed=$((failed + plan - ok - nok - skip))
+  fi
   if [ "$rc" -ne 0 ] && [ "$nok" -eq 0 ]; then
     [ "$rc" -eq 124 ] && echo "# $name: timed out after ${limit}s" || echo "# $name: exited with status $rc without a failing test"
     failed=$((failed + 1))

@@ -578,3 +578,148 @@ hp_rc kube_request(struct kube_client *c, struct hp_ctx *ctx, const char *method
     hp_free(text);
     return rc;
 }
+
+/* ---- streams ---- */
+
+struct liner {
+    bool (*on_object)(void *arg, json_t *obj);
+    void *arg;
+    char *buf;
+    size_t len, cap;
+    bool bad;        /* a line was not JSON */
+    char raw[16384]; /* the stream's first bytes, for an error answer's Status */
+    size_t raw_len;
+};
+
+static bool on_chunk(void *arg, const char *p, size_t n)
+{
+    struct liner *l = arg;
+    size_t start = 0, i;
+
+    if (l->raw_len < sizeof(l->raw) - 1) {
+        size_t k = n < sizeof(l->raw) - 1 - l->raw_len ? n : sizeof(l->raw) - 1 - l->raw_len;
+
+        memcpy(l->raw + l->raw_len, p, k);
+        l->raw_len += k;
+    }
+    if (l->len + n + 1 > l->cap) {
+        size_t cap = l->cap ? l->cap : 8192;
+        char *b;
+
+        while (cap < l->len + n + 1)
+            cap *= 2;
+        if (cap > (64u << 20))
+            return false; /* one event above 64 MiB: refuse */
+        b = hp_realloc(l->buf, cap);
+        if (!b)
+            return false;
+        l->buf = b;
+        l->cap = cap;
+    }
+    memcpy(l->buf + l->len, p, n);
+    l->len += n;
+    for (i = 0; i < l->len; i++) {
+        json_t *obj;
+        bool go;
+
+        if (l->buf[i] != '\n')
+            continue;
+        if (i > start) {
+            obj = json_loadb(l->buf + start, i - start, 0, NULL);
+            if (!obj) {
+                l->bad = true;
+                return false;
+            }
+            go = l->on_object(l->arg, obj);
+            json_decref(obj);
+            if (!go) {
+                l->len = 0;
+                return false;
+            }
+        }
+        start = i + 1;
+    }
+    memmove(l->buf, l->buf + start, l->len - start);
+    l->len -= start;
+    return true;
+}
+
+hp_rc kube_stream(struct kube_client *c, struct hp_ctx *ctx, const char *path, int64_t stall_ms,
+                  bool (*on_object)(void *arg, json_t *obj), void *arg, struct kube_status *stp,
+                  struct hp_err *err)
+{
+    struct kube_status local = {0};
+    struct kube_status *st = stp ? stp : &local;
+    const char *headers[3] = {"Accept: application/json", NULL, NULL};
+    struct liner *lp = hp_calloc(1, sizeof(*lp));
+    char url[4096], authz[16500], *token = NULL, *cert = NULL, *key = NULL;
+    struct http_conn *conn;
+    struct http_result x;
+    struct http_tls tls;
+    hp_rc rc;
+
+    memset(st, 0, sizeof(*st));
+    if (!lp)
+        return HP_ERR_NOMEM;
+    lp->on_object = on_object;
+    lp->arg = arg;
+    snprintf(url, sizeof(url), "%s%s", c->base, path);
+    rc = credentials(c, ctx, false, &token, &tls, &cert, &key, err);
+    if (rc) {
+        hp_free(lp);
+        return rc;
+    }
+    if (token) {
+        snprintf(authz, sizeof(authz), "Authorization: Bearer %s", token);
+        headers[1] = authz;
+    }
+    conn = http_pool_get(c->pool);
+    if (!conn) {
+        rc = HP_ERR_NOMEM;
+        goto out;
+    }
+    {
+        struct http_request req = {.method = "GET",
+                                   .url = url,
+                                   .headers = headers,
+                                   .tls = &tls,
+                                   .stall_ms = stall_ms,
+                                   .on_data = on_chunk,
+                                   .arg = lp};
+
+        http_conn_perform(conn, ctx, &req, &x);
+    }
+    if (x.status && (x.status < 200 || x.status >= 300)) {
+        /* an error answer is a Status, not a stream: it went through on_chunk as one line */
+        parse_status(lp->raw, lp->raw_len, x.status, st);
+        rc = rc_for(x.status);
+        hp_err_set(err, rc, "GET %s: %ld %s: %s", path, x.status,
+                   st->reason[0] ? st->reason : "error", st->message);
+        if (err)
+            err->status = x.status;
+    } else if (x.stopped && !lp->bad) {
+        rc = HP_OK; /* the caller ended the stream */
+    } else if (lp->bad) {
+        rc = hp_err_set(err, HP_ERR_PROTOCOL, "GET %s: a stream line is not JSON", path);
+    } else if (x.cc == CURLE_OK) {
+        rc = HP_OK; /* the server ended the stream */
+    } else {
+        rc = x.ctx_rc                           ? x.ctx_rc
+             : x.cc == CURLE_OPERATION_TIMEDOUT ? HP_ERR_TIMEOUT
+                                                : HP_ERR_UNAVAILABLE;
+        hp_err_set(err, rc, "GET %s%s: %s", c->base, path,
+                   x.ctx_rc == HP_ERR_CANCELED        ? "cancelled"
+                   : x.cc == CURLE_OPERATION_TIMEDOUT ? "stalled or timed out"
+                   : *x.errbuf                        ? x.errbuf
+                                                      : curl_easy_strerror(x.cc));
+    }
+    http_pool_put(c->pool, conn);
+out:
+    explicit_bzero(authz, sizeof(authz));
+    wipe(token, token ? strlen(token) : 0);
+    hp_free(cert);
+    wipe(key, key ? strlen(key) : 0);
+    hp_free(lp->buf);
+    hp_free(lp);
+    return rc;
+}

@@ -157,6 +157,10 @@ void http_conn_perform(struct http_conn *c, struct hp_ctx *ctx, const struct htt
                      (long)(req->connect_timeout_ms > 0 ? req->connect_timeout_ms : 2000));
     if (req->timeout_ms > 0)
         curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, (long)req->timeout_ms);
+    if (req->stall_ms > 0) { /* less than 1 byte/s for the whole window: stalled */
+        curl_easy_setopt(e, CURLOPT_LOW_SPEED_LIMIT, 1L);
+        curl_easy_setopt(e, CURLOPT_LOW_SPEED_TIME, (long)((req->stall_ms + 999) / 1000));
+    }
     curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
     set_tls(e, req->tls, &connect_to);
     for (size_t i = 0; req->headers && req->headers[i]; i++)

@@ -42,6 +42,8 @@ struct http_request {
     int64_t connect_timeout_ms; /* 0: 2000 */
     const struct http_tls *tls; /* NULL: system defaults */
     size_t max_body;            /* 0: 256 MiB */
+    int64_t stall_ms;           /* streams: end the transfer after this long without a byte
+                                 * (cc == CURLE_OPERATION_TIMEDOUT); 0: no check */
     /* streaming: when set, each received chunk goes to on_data instead of the buffer; return
      * false to end the transfer (reported as cc == CURLE_WRITE_ERROR, stopped = true) */
     bool (*on_data)(void *arg, const char *p, size_t n);

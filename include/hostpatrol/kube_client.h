@@ -51,6 +51,15 @@ hp_rc kube_request(struct kube_client *c, struct hp_ctx *ctx, const char *method
                    json_t *body, const char *content_type, json_t **out, struct kube_status *st,
                    struct hp_err *err) HP_WUR;
 
+/* kube_stream: GET path as a stream of newline-delimited JSON objects (a watch). on_object is
+ * called for each complete object in order (obj borrowed for the call); an object may span
+ * reads and one read may hold several. Returning false from on_object ends the stream (HP_OK).
+ * stall_ms > 0 ends a stream silent for that long with HP_ERR_TIMEOUT. Returns HP_OK when the
+ * server ends the stream, else as kube_request (a 410 answer is HP_ERR_GONE). */
+hp_rc kube_stream(struct kube_client *c, struct hp_ctx *ctx, const char *path, int64_t stall_ms,
+                  bool (*on_object)(void *arg, json_t *obj), void *arg, struct kube_status *st,
+                  struct hp_err *err) HP_WUR;
+
 /* kube_client_namespace: the namespace of the config's context (borrowed). */
 const char *kube_client_namespace(const struct kube_client *c);
 

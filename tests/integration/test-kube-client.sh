@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# test-kube-client.sh - the Kubernetes client (controller/kube) against the REAL kube-apiserver:
+# test-kube-client.sh - the Kubernetes client and informer (controller/kube) against the REAL
+# kube-apiserver:
 # client certificates, a ServiceAccount token (TokenRequest) without RBAC, a rotating token file,
 # an exec credential plugin; Status objects with field causes from real admission and CEL.
 # shellcheck source=tests/integration/lib.sh
@@ -53,7 +54,17 @@ EOF
   kubeconfig "    exec: {apiVersion: client.authentication.k8s.io/v1, command: ./cred-$kind, interactiveMode: Never}" > "$D/exec-$kind.yaml"
 done
 
+status=0
 HP_KUBECONFIG=$HP_KUBECONFIG HP_KC_TOKEN=$D/token.yaml HP_KC_TOKENFILE=$D/tokenfile.yaml \
   HP_TOKEN_FILE=$D/token-file HP_GOOD_TOKEN=$token HP_KC_EXEC=$D/exec-fresh.yaml \
   HP_KC_EXEC_EXPIRED=$D/exec-expired.yaml HP_EXEC_COUNT=$D/exec-count \
-  timeout -k 5 120 "$ITEST"
+  timeout -k 5 120 "$ITEST" || status=1
+
+# the informer, directly and through toxiproxy (the apiserver's cert is valid for 127.0.0.1)
+hp_h_toxiproxy || exit 1
+hp_h_toxi_proxy kapi "${HP_APISERVER_URL#https://}" || exit 1
+sed "s#server: $HP_APISERVER_URL#server: https://127.0.0.1:${HP_TOXI_PORT[kapi]}#" \
+  "$HP_KUBECONFIG" > "$D/proxy.yaml"
+HP_KUBECONFIG=$HP_KUBECONFIG HP_KC_PROXY=$D/proxy.yaml HP_TOXI_API=$HP_TOXI_API \
+  HP_TOXI_PROXY=kapi timeout -k 5 180 "$HP_H_ROOT/build/asan/itests/itest-kube_informer" || status=1
+exit $status
