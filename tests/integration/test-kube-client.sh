@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# test-kube-client.sh - the Kubernetes client and informer (controller/kube) against the REAL
+# test-kube-client.sh - the Kubernetes client, informer and leader election (controller/kube)
+# against the REAL
 # kube-apiserver:
 # client certificates, a ServiceAccount token (TokenRequest) without RBAC, a rotating token file,
 # an exec credential plugin; Status objects with field causes from real admission and CEL.
@@ -67,4 +68,6 @@ sed "s#server: $HP_APISERVER_URL#server: https://127.0.0.1:${HP_TOXI_PORT[kapi]}
   "$HP_KUBECONFIG" > "$D/proxy.yaml"
 HP_KUBECONFIG=$HP_KUBECONFIG HP_KC_PROXY=$D/proxy.yaml HP_TOXI_API=$HP_TOXI_API \
   HP_TOXI_PROXY=kapi timeout -k 5 180 "$HP_H_ROOT/build/asan/itests/itest-kube_informer" || status=1
+HP_KUBECONFIG=$HP_KUBECONFIG timeout -k 5 120 "$HP_H_ROOT/build/asan/itests/itest-kube_leader" ||
+  status=1
 exit $status
