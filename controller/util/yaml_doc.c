@@ -50,10 +50,17 @@ static json_t *plain_scalar(const char *s)
 
     if (!*s || !strcmp(s, "~") || !strcmp(s, "null") || !strcmp(s, "Null") || !strcmp(s, "NULL"))
         return json_null();
-    if (!strcmp(s, "true") || !strcmp(s, "True") || !strcmp(s, "TRUE"))
-        return json_true();
-    if (!strcmp(s, "false") || !strcmp(s, "False") || !strcmp(s, "FALSE"))
-        return json_false();
+    /* YAML 1.1 booleans, as kubectl (sigs.k8s.io/yaml) reads them: "name: n" is false there */
+    static const char *const yes[] = {"true", "True", "TRUE", "y",  "Y", "yes",
+                                      "Yes",  "YES",  "on",   "On", "ON"};
+    static const char *const no[] = {"false", "False", "FALSE", "n",   "N",  "no",
+                                     "No",    "NO",    "off",   "Off", "OFF"};
+    for (size_t i = 0; i < sizeof(yes) / sizeof(yes[0]); i++) {
+        if (!strcmp(s, yes[i]))
+            return json_true();
+        if (!strcmp(s, no[i]))
+            return json_false();
+    }
     if (all_digits(s, 1)) {
         long long v;
 

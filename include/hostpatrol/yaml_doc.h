@@ -1,9 +1,10 @@
 /*
- * yaml_doc.h - load YAML (libyaml) into jansson values, the way Kubernetes reads YAML: mappings
- * become objects, sequences arrays, and plain scalars are typed by the YAML 1.2 core schema
- * (null/~, true/false, integers, floats; everything else a string). Quoted scalars are always
- * strings. Anchors and aliases are resolved; merge keys ("<<") are not supported and are an
- * error rather than a silent surprise.
+ * yaml_doc.h - load YAML (libyaml) into jansson values, the way kubectl reads YAML: mappings
+ * become objects, sequences arrays, and plain scalars are typed: null/~/empty, booleans with
+ * YAML 1.1's spellings as kubectl accepts them (true/false, yes/no, y/n, on/off in their usual
+ * cases: "name: n" is the boolean false, as admission will see it), integers, floats;
+ * everything else is a string. Quoted scalars are always strings. Anchors and aliases are resolved;
+ * merge keys ("<<") are not supported and are an error rather than a silent surprise.
  *
  * Errors name the file (or "<input>"), line and column. Thread-safe (no shared state).
  */

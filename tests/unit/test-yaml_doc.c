@@ -25,7 +25,8 @@ static json_t *load1(const char *text)
 static void scalars_are_typed_like_kubernetes(void **state)
 {
     json_t *d = load1("s: hello\ni: 42\nn: -7\nf: 1.5\nt: true\nF: false\nz: null\ntilde: ~\n"
-                      "q: \"true\"\nsq: '42'\nver: 1.2.3\nport: \"8080\"\nempty:\n");
+                      "q: \"true\"\nsq: '42'\nver: 1.2.3\nport: \"8080\"\nempty:\n"
+                      "y1: yes\nn1: n\noff: Off\nqn: 'n'\nword: nope\n");
 
     (void)state;
     assert_string_equal(json_string_value(json_object_get(d, "s")), "hello");
@@ -41,13 +42,19 @@ static void scalars_are_typed_like_kubernetes(void **state)
     assert_string_equal(json_string_value(json_object_get(d, "sq")), "42");
     assert_string_equal(json_string_value(json_object_get(d, "ver")), "1.2.3");
     assert_string_equal(json_string_value(json_object_get(d, "port")), "8080");
+    /* YAML 1.1 booleans, as kubectl reads them */
+    assert_true(json_is_true(json_object_get(d, "y1")));
+    assert_true(json_is_false(json_object_get(d, "n1")));
+    assert_true(json_is_false(json_object_get(d, "off")));
+    assert_string_equal(json_string_value(json_object_get(d, "qn")), "n");
+    assert_string_equal(json_string_value(json_object_get(d, "word")), "nope");
     json_decref(d);
 }
 
 static void structures_documents_and_aliases(void **state)
 {
     const char *text =
-        "---\na: &x {k: [1, 2, {z: y}]}\nb: *x\nlist:\n- one\n- two\n---\nsecond: 2\n";
+        "---\na: &x {k: [1, 2, {z: why}]}\nb: *x\nlist:\n- one\n- two\n---\nsecond: 2\n";
     struct hp_err err = {0};
     json_t *docs = NULL, *a, *b;
 
@@ -58,7 +65,7 @@ static void structures_documents_and_aliases(void **state)
     b = json_object_get(json_array_get(docs, 0), "b");
     assert_true(json_equal(a, b));
     assert_string_equal(
-        json_string_value(json_object_get(json_array_get(json_object_get(a, "k"), 2), "z")), "y");
+        json_string_value(json_object_get(json_array_get(json_object_get(a, "k"), 2), "z")), "why");
     assert_string_equal(
         json_string_value(json_array_get(json_object_get(json_array_get(docs, 0), "list"), 1)),
         "two");
