@@ -66,9 +66,9 @@ build/asan/tests/%: tests/unit/%.c $(ASAN_OBJ)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(SANITIZE) -O1 -Itests/unit -o $@ $< $(ASAN_OBJ) $(LDLIBS) -lcmocka
 
-build/asan/itests/%: tests/integration/c/%.c $(ASAN_OBJ)
+build/asan/itests/%: tests/integration/c/%.c tests/integration/c/itest_util.h $(ASAN_OBJ)
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) $(SANITIZE) -O1 -o $@ $< $(ASAN_OBJ) $(LDLIBS) -lcmocka
+	$(CC) $(CFLAGS) $(SANITIZE) -O1 -Itests/integration/c -o $@ $< $(ASAN_OBJ) $(LDLIBS) -lcmocka
 
 build/obj/controller/util/buildinfo.o build/asan/controller/util/buildinfo.o: build/gen/hp_version.h
 

@@ -495,6 +495,14 @@ hp_rc etcd_client_call_text(struct etcd_client *c, struct hp_ctx *ctx, const cha
         if (!rejected)
             break;
     }
+    /* a read has no effect: one that failed in transport (a reset, a refused connection) is
+     * tried again while the deadline allows (8 more attempts, 50 ms doubling to 1 s apart: a
+     * few seconds in all). A write never is. */
+    for (int retry = 0; !write && rc == HP_ERR_UNAVAILABLE && retry < 8; retry++) {
+        if (hp_ctx_sleep(ctx, retry < 5 ? 50 << retry : 1000))
+            break;
+        rc = call_once(c, ctx, path, text, len, write, c->username != NULL, resp, err, &rejected);
+    }
     return rc;
 }
 

@@ -22,7 +22,9 @@
  * second copy cannot apply; plain puts are idempotent.
  *
  * Failover: endpoints are tried in order from the last one that answered; a request moves to the
- * next endpoint only when it provably never left (connect refused, DNS, TLS handshake).
+ * next endpoint only when it provably never left (connect refused, DNS, TLS handshake). A READ
+ * that failed in transport (HP_ERR_UNAVAILABLE) is retried up to 8 times (50 ms doubling to
+ * 1 s apart) while its deadline allows; a write never is.
  *
  * Deadlines: every call takes a context (NULL = none; then request_cap_ms bounds it). The HTTP
  * timeout is the context's remaining time (capped), the gateway gets the same deadline minus a

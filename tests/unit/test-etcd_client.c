@@ -179,7 +179,13 @@ static void recorded_errors_are_classified(void **state)
         if (strcmp(hp_rc_name(rc), wrc))
             fail_msg("write, %s %s: got %s, want %s", status, body, hp_rc_name(rc), wrc);
         assert_int_equal(err.status, srv.status);
-        rc = etcd_range(c, NULL, &req, &rr, &err);
+        {
+            struct hp_ctx *ctx = NULL; /* bounds the read's transport retries */
+
+            assert_int_equal(hp_ctx_new(NULL, 200, &ctx), HP_OK);
+            rc = etcd_range(c, ctx, &req, &rr, &err);
+            hp_ctx_free(ctx);
+        }
         if (strcmp(hp_rc_name(rc), rrc))
             fail_msg("read, %s %s: got %s, want %s", status, body, hp_rc_name(rc), rrc);
         rows++;
@@ -269,6 +275,32 @@ static void deadline_bounds_a_silent_server(void **state)
     etcd_client_free(c);
 }
 
+/* A read that fails in transport is retried; a write is sent once, whatever happens. */
+static void reads_are_retried_writes_never(void **state)
+{
+    struct etcd_client *c = local_client();
+    struct etcd_range_req req = {.key = "k", .key_len = 1};
+    struct etcd_range_resp rr;
+    struct hp_err err = {0};
+    struct hp_ctx *ctx;
+    int before;
+
+    (void)state;
+    srv.mode = REPLAY_ANSWER;
+    srv.status = 503;
+    snprintf(srv.body, sizeof(srv.body), "{\"error\":\"etcdserver: no leader\",\"code\":14}");
+    before = srv.requests;
+    assert_int_equal(etcd_put(c, NULL, "k", 1, "v", 1, 0, NULL, &err), HP_ERR_UNAVAILABLE);
+    assert_int_equal(srv.requests - before, 1);
+    before = srv.requests;
+    assert_int_equal(hp_ctx_new(NULL, 1000, &ctx), HP_OK);
+    assert_int_equal(etcd_range(c, ctx, &req, &rr, &err), HP_ERR_UNAVAILABLE);
+    hp_ctx_free(ctx);
+    assert_true(srv.requests - before >= 3);
+    srv.status = 200;
+    etcd_client_free(c);
+}
+
 static void expired_deadline_sends_nothing(void **state)
 {
     struct etcd_client *c = local_client();
@@ -332,6 +364,7 @@ int main(void)
         cmocka_unit_test(malformed_answers),
         cmocka_unit_test(unreachable_endpoint_fails_and_failover_works),
         cmocka_unit_test(deadline_bounds_a_silent_server),
+        cmocka_unit_test(reads_are_retried_writes_never),
         cmocka_unit_test(expired_deadline_sends_nothing),
         cmocka_unit_test(cancel_wakes_a_transfer),
     };

@@ -23,6 +23,7 @@
 #include "hostpatrol/b64.h"
 #include "hostpatrol/batch_queue.h"
 #include "hostpatrol/etcd_client.h"
+#include "itest_util.h"
 
 static struct etcd_client *direct;
 static char prefix[128];
@@ -439,34 +440,6 @@ static void close_drains(void **state)
 
 /* ---- toxiproxy control (HP_TOXI_API, proxy HP_TOXI_PROXY) ---- */
 
-static size_t sink(char *p, size_t size, size_t n, void *arg)
-{
-    (void)p;
-    (void)arg;
-    return size * n;
-}
-
-static void toxi(const char *method, const char *path, const char *body)
-{
-    char url[512];
-    long code = 0;
-    CURL *h = curl_easy_init();
-
-    snprintf(url, sizeof(url), "%s%s", getenv("HP_TOXI_API"), path);
-    curl_easy_setopt(h, CURLOPT_URL, url);
-    curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, method);
-    if (body)
-        curl_easy_setopt(h, CURLOPT_POSTFIELDS, body);
-    curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, sink);
-    curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, 5000L);
-    if (curl_easy_perform(h) != CURLE_OK)
-        fail_msg("toxiproxy %s %s failed", method, path);
-    curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &code);
-    curl_easy_cleanup(h);
-    if (code >= 300)
-        fail_msg("toxiproxy %s %s: HTTP %ld", method, path, code);
-}
-
 /* The limiter shrinks the in-flight limit when txn latency p95 is above its threshold (here a
  * 60 ms latency toxic on every txn) and grows it when p95 is low (the direct path). */
 static void limiter_follows_latency(void **state)
@@ -491,9 +464,9 @@ static void limiter_follows_latency(void **state)
         skip();
     snprintf(px, sizeof(px), "%s", getenv("HP_TOXI_PROXY"));
     snprintf(path, sizeof(path), "/proxies/%s/toxics", px);
-    toxi("POST", path,
-         "{\"name\":\"lim\",\"type\":\"latency\",\"stream\":\"downstream\","
-         "\"attributes\":{\"latency\":60}}");
+    itest_toxi("POST", path,
+               "{\"name\":\"lim\",\"type\":\"latency\",\"stream\":\"downstream\","
+               "\"attributes\":{\"latency\":60}}");
     slow = client(getenv("HP_ETCD_PROXY_URL"));
     q = queue(slow, "limiter-slow", &slow_cfg);
     memset(o, 0, sizeof(o));
@@ -507,7 +480,7 @@ static void limiter_follows_latency(void **state)
     batch_queue_free(q);
     etcd_client_free(slow);
     snprintf(path, sizeof(path), "/proxies/%s/toxics/lim", px);
-    toxi("DELETE", path, NULL);
+    itest_toxi("DELETE", path, NULL);
     print_message("# slow path: limit %u -> %u\n", slow_cfg.initial_inflight, st.limit);
     assert_true(st.limit < slow_cfg.initial_inflight);
 
@@ -568,15 +541,15 @@ static void unresolved_batch_is_journaled_and_resolved_after_restart(void **stat
     slow = client(getenv("HP_ETCD_PROXY_URL"));
     q = queue(slow, "journal", &cfg);
     snprintf(path, sizeof(path), "/proxies/%s/toxics", px);
-    toxi("POST", path,
-         "{\"name\":\"late\",\"type\":\"latency\",\"stream\":\"downstream\","
-         "\"attributes\":{\"latency\":1500}}");
+    itest_toxi("POST", path,
+               "{\"name\":\"late\",\"type\":\"latency\",\"stream\":\"downstream\","
+               "\"attributes\":{\"latency\":1500}}");
     assert_int_equal(hp_ctx_new(NULL, 400, &ctx), HP_OK);
     struct batch_write w = {key, strlen(key), "late", 4, false};
     assert_int_equal(batch_queue_enqueue(q, ctx, "run-j", &w, 1, on_done, &o, &err), HP_OK);
     usleep(300 * 1000); /* the txn has reached etcd; its answer is delayed */
     snprintf(path, sizeof(path), "/proxies/%s", px);
-    toxi("POST", path, "{\"enabled\":false}"); /* etcd unreachable for the resolver */
+    itest_toxi("POST", path, "{\"enabled\":false}"); /* etcd unreachable for the resolver */
     for (int i = 0; i < 100; i++) {
         batch_queue_stats(q, &st);
         if (st.unresolved)
@@ -594,9 +567,9 @@ static void unresolved_batch_is_journaled_and_resolved_after_restart(void **stat
     v = get(key, NULL);
     assert_string_equal(v, "late"); /* it did commit late */
     hp_free(v);
-    toxi("POST", path, "{\"enabled\":true}");
+    itest_toxi("POST", path, "{\"enabled\":true}");
     snprintf(path, sizeof(path), "/proxies/%s/toxics/late", px);
-    toxi("DELETE", path, NULL);
+    itest_toxi("DELETE", path, NULL);
     /* the next queue of this writer resolves the journal at start-up */
     q = queue(direct, "journal", &cfg);
     assert_int_equal(dir_entries(sdir), 0);

@@ -18,6 +18,7 @@
 
 #include "hostpatrol/alloc.h"
 #include "hostpatrol/etcd_txn.h"
+#include "itest_util.h"
 
 static struct etcd_client *cli;
 static char prefix[128];
@@ -278,13 +279,6 @@ static void leases_expire_keys_on_revoke(void **state)
     assert_int_equal(etcd_outcome_of(rc), ETCD_OUTCOME_FAILED);
 }
 
-static size_t discard(char *p, size_t size, size_t n, void *arg)
-{
-    (void)p;
-    (void)arg;
-    return size * n;
-}
-
 static void compacted_revision_is_gone(void **state)
 {
     struct hp_err err = {0};
@@ -305,7 +299,7 @@ static void compacted_revision_is_gone(void **state)
     snprintf(body, sizeof(body), "{\"revision\":\"%lld\"}", (long long)now);
     curl_easy_setopt(h, CURLOPT_URL, url);
     curl_easy_setopt(h, CURLOPT_POSTFIELDS, body);
-    curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, discard);
+    curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, itest_discard);
     assert_int_equal(curl_easy_perform(h), CURLE_OK);
     curl_easy_cleanup(h);
     struct etcd_range_req q = {.key = k("c"), .key_len = strlen(k("c")), .revision = old};

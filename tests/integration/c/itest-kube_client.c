@@ -17,23 +17,7 @@
 
 #include "hostpatrol/alloc.h"
 #include "hostpatrol/kube_client.h"
-
-static struct kube_client *client_for(const char *env)
-{
-    struct kube_config_opts o = {.kubeconfig = getenv(env), .env_kubeconfig = "", .home = "/x"};
-    struct kube_config cfg;
-    struct kube_client *c = NULL;
-    struct hp_err err = {0};
-
-    if (!o.kubeconfig)
-        fail_msg("%s is not set", env);
-    if (kube_config_load(&o, &cfg, &err))
-        fail_msg("load %s: %s", o.kubeconfig, err.msg);
-    if (kube_client_new(&cfg, &c, &err))
-        fail_msg("client: %s", err.msg);
-    kube_config_release(&cfg);
-    return c;
-}
+#include "itest_util.h"
 
 static json_t *get(struct kube_client *c, const char *path, hp_rc want, struct kube_status *st)
 {
@@ -48,7 +32,7 @@ static json_t *get(struct kube_client *c, const char *path, hp_rc want, struct k
 
 static void version_and_namespace(void **state)
 {
-    struct kube_client *c = client_for("HP_KUBECONFIG");
+    struct kube_client *c = itest_kube_client("HP_KUBECONFIG");
     json_t *v = get(c, "/version", HP_OK, NULL);
 
     (void)state;
@@ -60,7 +44,7 @@ static void version_and_namespace(void **state)
 
 static void create_conflict_patch_notfound(void **state)
 {
-    struct kube_client *c = client_for("HP_KUBECONFIG");
+    struct kube_client *c = itest_kube_client("HP_KUBECONFIG");
     struct kube_status st;
     struct hp_err err = {0};
     char name[64], path[128];
@@ -100,7 +84,7 @@ static void create_conflict_patch_notfound(void **state)
 /* A spec CEL rejects comes back as 422 with the field cause and the rule's message. */
 static void invalid_object_names_the_field(void **state)
 {
-    struct kube_client *c = client_for("HP_KUBECONFIG");
+    struct kube_client *c = itest_kube_client("HP_KUBECONFIG");
     struct kube_status st;
     struct hp_err err = {0};
     json_t *hi =
@@ -125,7 +109,7 @@ static void invalid_object_names_the_field(void **state)
 
 static void service_account_token_is_forbidden_by_rbac(void **state)
 {
-    struct kube_client *c = client_for("HP_KC_TOKEN");
+    struct kube_client *c = itest_kube_client("HP_KC_TOKEN");
     struct kube_status st;
 
     (void)state;
@@ -138,7 +122,7 @@ static void service_account_token_is_forbidden_by_rbac(void **state)
 
 static void rotated_token_file_is_reread(void **state)
 {
-    struct kube_client *c = client_for("HP_KC_TOKENFILE");
+    struct kube_client *c = itest_kube_client("HP_KC_TOKENFILE");
     struct kube_status st;
     FILE *f;
 
@@ -174,13 +158,13 @@ static void exec_plugin_credentials_are_cached_until_expiry(void **state)
 
     (void)state;
     before = exec_runs();
-    c = client_for("HP_KC_EXEC");
+    c = itest_kube_client("HP_KC_EXEC");
     for (int i = 0; i < 3; i++)
         json_decref(get(c, "/api/v1/namespaces/default", HP_OK, NULL));
     assert_int_equal(exec_runs() - before, 1);
     kube_client_free(c);
     before = exec_runs();
-    c = client_for("HP_KC_EXEC_EXPIRED");
+    c = itest_kube_client("HP_KC_EXEC_EXPIRED");
     for (int i = 0; i < 3; i++)
         json_decref(get(c, "/api/v1/namespaces/default", HP_OK, NULL));
     assert_int_equal(exec_runs() - before, 3);
@@ -189,7 +173,7 @@ static void exec_plugin_credentials_are_cached_until_expiry(void **state)
 
 static void expired_deadline_sends_nothing(void **state)
 {
-    struct kube_client *c = client_for("HP_KUBECONFIG");
+    struct kube_client *c = itest_kube_client("HP_KUBECONFIG");
     struct hp_err err = {0};
     struct hp_ctx *ctx;
 

@@ -16,6 +16,7 @@
 
 #include "hostpatrol/alloc.h"
 #include "hostpatrol/kube_informer.h"
+#include "itest_util.h"
 
 #define HI_PATH "/apis/hostpatrol.io/v1alpha1/namespaces/default/hostinspections"
 
@@ -53,19 +54,6 @@ static bool eventually_count(const char *s, int want, int seconds)
         usleep(100 * 1000);
     }
     return false;
-}
-
-static struct kube_client *client_for(const char *env)
-{
-    struct kube_config_opts o = {.kubeconfig = getenv(env), .env_kubeconfig = "", .home = "/x"};
-    struct kube_config cfg;
-    struct kube_client *c = NULL;
-    struct hp_err err = {0};
-
-    if (kube_config_load(&o, &cfg, &err) || kube_client_new(&cfg, &c, &err))
-        fail_msg("%s: %s", env, err.msg);
-    kube_config_release(&cfg);
-    return c;
 }
 
 static void hi(struct kube_client *c, const char *method, const char *name, const char *body)
@@ -145,7 +133,7 @@ static bool same_as_server(struct kube_informer *inf, struct kube_client *c)
 
 static void events_follow_changes_across_watches(void **state)
 {
-    struct kube_client *c = client_for("HP_KUBECONFIG");
+    struct kube_client *c = itest_kube_client("HP_KUBECONFIG");
     struct kube_informer_stats st;
     struct kube_informer *inf;
     char name[64], ev[128];
@@ -190,43 +178,18 @@ static void events_follow_changes_across_watches(void **state)
     kube_client_free(c);
 }
 
-static size_t discard(char *p, size_t size, size_t n, void *arg)
-{
-    (void)p;
-    (void)arg;
-    return size * n;
-}
-
-static void toxi(const char *method, const char *path, const char *body)
-{
-    char url[512];
-    CURL *h = curl_easy_init();
-    long code = 0;
-
-    snprintf(url, sizeof(url), "%s%s", getenv("HP_TOXI_API"), path);
-    curl_easy_setopt(h, CURLOPT_URL, url);
-    curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, method);
-    if (body)
-        curl_easy_setopt(h, CURLOPT_POSTFIELDS, body);
-    curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, 5000L);
-    curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, discard);
-    assert_int_equal(curl_easy_perform(h), CURLE_OK);
-    curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &code);
-    curl_easy_cleanup(h);
-    assert_true(code < 300);
-}
-
 /* The watch is cut (proxy down) while objects change; after the cut the cache equals the
  * server's state again, deletions made during the cut included. */
 static void cut_watch_resumes_without_missing_a_change(void **state)
 {
-    struct kube_client *direct = client_for("HP_KUBECONFIG"), *via = client_for("HP_KC_PROXY");
+    struct kube_client *direct = itest_kube_client("HP_KUBECONFIG"),
+                       *via = itest_kube_client("HP_KC_PROXY");
     struct kube_informer *inf = start(via, 0, 300);
     char path[256], name[64], ev[128];
 
     (void)state;
     snprintf(path, sizeof(path), "/proxies/%s", getenv("HP_TOXI_PROXY"));
-    toxi("POST", path, "{\"enabled\":false}");
+    itest_toxi("POST", path, "{\"enabled\":false}");
     snprintf(name, sizeof(name), "cut-%d-a", getpid());
     hi(direct, "POST", name, NULL);
     snprintf(name, sizeof(name), "live-%d-3", getpid());
@@ -234,7 +197,7 @@ static void cut_watch_resumes_without_missing_a_change(void **state)
     snprintf(name, sizeof(name), "live-%d-4", getpid());
     hi(direct, "PATCH", name, "{\"spec\":{\"suspend\":true}}");
     sleep(2);
-    toxi("POST", path, "{\"enabled\":true}");
+    itest_toxi("POST", path, "{\"enabled\":true}");
     for (int i = 0; i < 300 && !same_as_server(inf, direct); i++)
         usleep(100 * 1000);
     assert_true(same_as_server(inf, direct));
@@ -248,19 +211,20 @@ static void cut_watch_resumes_without_missing_a_change(void **state)
 /* A watch that goes silent (a stalled link) is cut by the stall detector and restarted. */
 static void stalled_watch_is_detected_and_restarted(void **state)
 {
-    struct kube_client *direct = client_for("HP_KUBECONFIG"), *via = client_for("HP_KC_PROXY");
+    struct kube_client *direct = itest_kube_client("HP_KUBECONFIG"),
+                       *via = itest_kube_client("HP_KC_PROXY");
     struct kube_informer *inf = start(via, 1500, 300);
     struct kube_informer_stats st;
     char path[256], name[64], ev[128];
 
     (void)state;
     snprintf(path, sizeof(path), "/proxies/%s/toxics", getenv("HP_TOXI_PROXY"));
-    toxi("POST", path,
-         "{\"name\":\"stall\",\"type\":\"timeout\",\"stream\":\"downstream\","
-         "\"attributes\":{\"timeout\":0}}");
+    itest_toxi("POST", path,
+               "{\"name\":\"stall\",\"type\":\"timeout\",\"stream\":\"downstream\","
+               "\"attributes\":{\"timeout\":0}}");
     sleep(3);
     snprintf(path, sizeof(path), "/proxies/%s/toxics/stall", getenv("HP_TOXI_PROXY"));
-    toxi("DELETE", path, NULL);
+    itest_toxi("DELETE", path, NULL);
     snprintf(name, sizeof(name), "stall-%d", getpid());
     hi(direct, "POST", name, NULL);
     snprintf(ev, sizeof(ev), "ADDED default/%s", name);
