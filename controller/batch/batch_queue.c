@@ -325,7 +325,6 @@ hp_rc batch_queue_claim_epoch(struct batch_queue *q, struct hp_ctx *ctx, struct 
     pthread_mutex_lock(&q->lock);
     q->epoch = rev;
     q->fenced = 0;
-    q->st.epoch = rev;
     pthread_cond_broadcast(&q->wake);
     pthread_mutex_unlock(&q->lock);
     return HP_OK;
@@ -355,8 +354,9 @@ static hp_rc ensure_lease(struct batch_queue *q, struct hp_ctx *ctx, struct hp_e
 static void *flusher_main(void *arg);
 static void *sender_main(void *arg);
 static void *resolver_main(void *arg);
-static hp_rc resolve(struct batch_queue *q, struct batch *b, enum batch_outcome *o, int64_t *rev,
-                     char *reason, size_t reason_len, struct hp_err *err);
+static hp_rc resolve(struct batch_queue *q, struct batch *b, struct hp_ctx *parent,
+                     enum batch_outcome *o, int64_t *rev, char *reason, size_t reason_len,
+                     struct hp_err *err);
 
 /* recover_journal: resolve batches a previous process left unresolved (rule R4). */
 static hp_rc recover_journal(struct batch_queue *q, struct hp_ctx *ctx, struct hp_err *err)
@@ -365,7 +365,6 @@ static hp_rc recover_journal(struct batch_queue *q, struct hp_ctx *ctx, struct h
     size_t n = 0, i;
     hp_rc rc;
 
-    (void)ctx;
     rc = batch_journal_load(q->state_dir, q->writer, &e, &n, err);
     if (rc)
         return rc;
@@ -400,7 +399,7 @@ static hp_rc recover_journal(struct batch_queue *q, struct hp_ctx *ctx, struct h
         b->fence_len = strlen(b->fence_key);
         for (size_t k = 0; k < r->n; k++)
             b->ops[b->n_ops++] = &r->w[k];
-        rc = resolve(q, b, &o, &rev, reason, sizeof(reason), err);
+        rc = resolve(q, b, ctx, &o, &rev, reason, sizeof(reason), err);
         if (!rc)
             batch_journal_remove(q->state_dir, q->writer, b->id);
         batch_free(b);
@@ -1086,7 +1085,6 @@ static hp_rc bump_epoch(struct batch_queue *q, int64_t sent_epoch, struct hp_ctx
     } else {
         q->fenced = 1; /* the epoch key is gone: nobody holds it, we do not either */
     }
-    q->st.epoch = q->epoch;
     pthread_cond_broadcast(&q->wake);
     pthread_mutex_unlock(&q->lock);
     etcd_txn_resp_release(&resp);
@@ -1165,8 +1163,9 @@ static hp_rc undo(struct batch_queue *q, struct batch *b, int64_t applied, struc
 }
 
 /* resolve: decide a timed-out batch. HP_OK with a final outcome, or an error (retry later). */
-static hp_rc resolve(struct batch_queue *q, struct batch *b, enum batch_outcome *o, int64_t *rev,
-                     char *reason, size_t reason_len, struct hp_err *err)
+static hp_rc resolve(struct batch_queue *q, struct batch *b, struct hp_ctx *parent,
+                     enum batch_outcome *o, int64_t *rev, char *reason, size_t reason_len,
+                     struct hp_err *err)
 {
     struct etcd_range_resp fr;
     struct etcd_range_req req = {.key = b->fence_key, .key_len = b->fence_len};
@@ -1174,7 +1173,7 @@ static hp_rc resolve(struct batch_queue *q, struct batch *b, enum batch_outcome 
     int64_t undone = 0;
     hp_rc rc;
 
-    rc = hp_ctx_new(NULL, q->cfg.resolve_timeout_ms, &ctx);
+    rc = hp_ctx_new(parent, q->cfg.resolve_timeout_ms, &ctx);
     if (rc)
         return rc;
     rc = bump_epoch(q, b->epoch, ctx, err);
@@ -1266,7 +1265,7 @@ static void *resolver_main(void *arg)
             continue;
         }
         pthread_mutex_unlock(&q->lock);
-        rc = resolve(q, b, &o, &rev, reason, sizeof(reason), &err);
+        rc = resolve(q, b, NULL, &o, &rev, reason, sizeof(reason), &err);
         if (!rc) {
             pthread_mutex_lock(&q->lock);
             if (b->backoff_ms)

@@ -86,20 +86,6 @@ void kube_client_free(struct kube_client *c)
     hp_free(c);
 }
 
-static char *dup_mem(const char *p, size_t n)
-{
-    char *d;
-
-    if (!p)
-        return NULL;
-    d = hp_malloc(n + 1);
-    if (d) {
-        memcpy(d, p, n);
-        d[n] = '\0';
-    }
-    return d;
-}
-
 /* base_url: the server URL, with tls_server_name as its host when set (then connect_to sends
  * the connection to the real host) */
 static hp_rc base_url(struct kube_client *c, const struct kube_config *cfg, struct hp_err *err)
@@ -116,7 +102,7 @@ static hp_rc base_url(struct kube_client *c, const struct kube_config *cfg, stru
 
         while (n && s[n - 1] == '/')
             n--;
-        c->base = dup_mem(s, n);
+        c->base = hp_strndup(s, n);
         return c->base ? HP_OK : HP_ERR_NOMEM;
     }
     h = strstr(s, "://") + 3;
@@ -127,8 +113,7 @@ static hp_rc base_url(struct kube_client *c, const struct kube_config *cfg, stru
     snprintf(buf, sizeof(buf), "%s:%ld:%.*s:%ld", cfg->tls_server_name, port,
              (int)((colon ? colon : end) - h), h, port);
     c->connect_to = hp_strdup(buf);
-    snprintf(buf, sizeof(buf), "https://%s:%ld%.*s", cfg->tls_server_name, port,
-             (int)strcspn(end, "\0"), end);
+    snprintf(buf, sizeof(buf), "https://%s:%ld%s", cfg->tls_server_name, port, end);
     c->base = hp_strdup(buf);
     return c->base && c->connect_to ? HP_OK : HP_ERR_NOMEM;
 }
@@ -175,9 +160,9 @@ hp_rc kube_client_new(const struct kube_config *cfg, struct kube_client **out, s
     c->ca_file = cfg->ca_file ? hp_strdup(cfg->ca_file) : NULL;
     c->cert_file = cfg->cert_file ? hp_strdup(cfg->cert_file) : NULL;
     c->key_file = cfg->key_file ? hp_strdup(cfg->key_file) : NULL;
-    c->ca_pem = dup_mem(cfg->ca_pem, cfg->ca_pem_len);
-    c->cert_pem = dup_mem(cfg->cert_pem, cfg->cert_pem_len);
-    c->key_pem = dup_mem(cfg->key_pem, cfg->key_pem_len);
+    c->ca_pem = cfg->ca_pem ? hp_strndup(cfg->ca_pem, cfg->ca_pem_len) : NULL;
+    c->cert_pem = cfg->cert_pem ? hp_strndup(cfg->cert_pem, cfg->cert_pem_len) : NULL;
+    c->key_pem = cfg->key_pem ? hp_strndup(cfg->key_pem, cfg->key_pem_len) : NULL;
     c->token = cfg->token ? hp_strdup(cfg->token) : NULL;
     c->token_file = cfg->token_file ? hp_strdup(cfg->token_file) : NULL;
     if (!c->namespace_ || (cfg->ca_file && !c->ca_file) || (cfg->cert_file && !c->cert_file) ||
@@ -191,7 +176,6 @@ hp_rc kube_client_new(const struct kube_config *cfg, struct kube_client **out, s
         char info[256], *head[] = {NULL, NULL};
         char *argv0[] = {cfg->exec.command, NULL};
         char **args;
-        size_t n = 0;
 
         snprintf(info, sizeof(info),
                  "KUBERNETES_EXEC_INFO={\"apiVersion\":\"%s\",\"kind\":\"ExecCredential\","
@@ -204,8 +188,6 @@ hp_rc kube_client_new(const struct kube_config *cfg, struct kube_client **out, s
         args = strv_dup(cfg->exec.args, argv0);
         c->exec_argv = args;
         /* environment: the plugin's own variables and the exec info before ours */
-        while (environ[n])
-            n++;
         {
             char **extra = strv_dup(cfg->exec.env, head);
 
@@ -379,9 +361,9 @@ static hp_rc run_exec(struct kube_client *c, struct hp_ctx *ctx, struct hp_err *
         const char *cd = json_string_value(json_object_get(st, "clientCertificateData"));
         const char *kd = json_string_value(json_object_get(st, "clientKeyData"));
 
-        c->exec_cert = dup_mem(cd, strlen(cd));
+        c->exec_cert = hp_strdup(cd);
         c->exec_cert_len = strlen(cd);
-        c->exec_key = dup_mem(kd, strlen(kd));
+        c->exec_key = hp_strdup(kd);
         c->exec_key_len = strlen(kd);
     }
     c->exec_expiry = parse_rfc3339(json_string_value(json_object_get(st, "expirationTimestamp")));
@@ -393,27 +375,47 @@ static hp_rc run_exec(struct kube_client *c, struct hp_ctx *ctx, struct hp_err *
     return HP_OK;
 }
 
-/* credentials: the bearer token (owned copy, or NULL) and TLS for this request */
-static hp_rc credentials(struct kube_client *c, struct hp_ctx *ctx, bool refresh, char **token,
-                         struct http_tls *tls, char **cert, char **key, struct hp_err *err)
+/* The credentials of one request: TLS (with the exec plugin's client certificate, if any) and
+ * the Authorization header. creds_release wipes them. */
+struct creds {
+    struct http_tls tls;
+    char *cert, *key;  /* owned PEM copies from the exec plugin, or NULL */
+    char authz[16500]; /* "Authorization: Bearer ..." or "" */
+};
+
+static void creds_release(struct creds *k)
+{
+    hp_free(k->cert);
+    wipe(k->key, k->key ? strlen(k->key) : 0);
+    explicit_bzero(k->authz, sizeof(k->authz));
+    k->cert = k->key = NULL;
+}
+
+/* creds_get: fill k for one request (refresh: run the exec plugin again). On error k holds
+ * nothing to release. */
+static hp_rc creds_get(struct kube_client *c, struct hp_ctx *ctx, bool refresh, struct creds *k,
+                       struct hp_err *err)
 {
     hp_rc rc = HP_OK;
 
-    *token = *cert = *key = NULL;
-    *tls = c->tls;
+    k->cert = k->key = NULL;
+    k->authz[0] = '\0';
+    k->tls = c->tls;
     pthread_mutex_lock(&c->lock);
     if (c->has_exec) {
         if (refresh || (!c->cached_token && !c->exec_cert) ||
             (c->exec_expiry && time(NULL) + 10 >= c->exec_expiry))
             rc = run_exec(c, ctx, err);
         if (!rc && c->exec_cert) {
-            *cert = dup_mem(c->exec_cert, c->exec_cert_len);
-            *key = dup_mem(c->exec_key, c->exec_key_len);
-            tls->cert_pem = *cert;
-            tls->cert_pem_len = c->exec_cert_len;
-            tls->key_pem = *key;
-            tls->key_pem_len = c->exec_key_len;
-            tls->cert_file = tls->key_file = NULL;
+            k->cert = hp_strndup(c->exec_cert, c->exec_cert_len);
+            k->key = hp_strndup(c->exec_key, c->exec_key_len);
+            k->tls.cert_pem = k->cert;
+            k->tls.cert_pem_len = c->exec_cert_len;
+            k->tls.key_pem = k->key;
+            k->tls.key_pem_len = c->exec_key_len;
+            k->tls.cert_file = k->tls.key_file = NULL;
+            if (!k->cert || !k->key)
+                rc = HP_ERR_NOMEM;
         }
     } else if (c->token_file) {
         rc = read_token_file(c, err);
@@ -422,9 +424,11 @@ static hp_rc credentials(struct kube_client *c, struct hp_ctx *ctx, bool refresh
         const char *t = c->has_exec || c->token_file ? c->cached_token : c->token;
 
         if (t)
-            *token = hp_strdup(t);
+            snprintf(k->authz, sizeof(k->authz), "Authorization: Bearer %s", t);
     }
     pthread_mutex_unlock(&c->lock);
+    if (rc)
+        creds_release(k);
     return rc;
 }
 
@@ -489,15 +493,19 @@ hp_rc kube_request(struct kube_client *c, struct hp_ctx *ctx, const char *method
     struct kube_status local = {0};
     struct kube_status *st = stp ? stp : &local;
     char *text = body ? json_dumps(body, JSON_COMPACT) : NULL;
-    char url[4096], ctype[128], authz[16500];
+    char url[4096], ctype[128];
+    struct creds *k = hp_malloc(sizeof(*k)); /* 16 KiB: not on the stack */
     hp_rc rc = HP_OK;
     int attempt;
 
     if (out)
         *out = NULL;
     memset(st, 0, sizeof(*st));
-    if (body && !text)
-        return hp_err_set(err, HP_ERR_NOMEM, "out of memory encoding a request");
+    if ((body && !text) || !k) {
+        hp_free(text);
+        hp_free(k);
+        return hp_err_set(err, HP_ERR_NOMEM, "out of memory preparing a request");
+    }
     snprintf(url, sizeof(url), "%s%s", c->base, path);
     snprintf(ctype, sizeof(ctype), "Content-Type: %s",
              content_type ? content_type : "application/json");
@@ -505,8 +513,6 @@ hp_rc kube_request(struct kube_client *c, struct hp_ctx *ctx, const char *method
         const char *headers[4] = {"Accept: application/json", ctype, NULL, NULL};
         struct http_conn *conn;
         struct http_result x;
-        struct http_tls tls;
-        char *token, *cert, *key;
         int64_t t = hp_ctx_call_timeout_ms(ctx, 0, CALL_CAP_MS);
 
         if (t < 0) {
@@ -514,13 +520,11 @@ hp_rc kube_request(struct kube_client *c, struct hp_ctx *ctx, const char *method
                             "%s %s: deadline passed before the request was sent", method, path);
             break;
         }
-        rc = credentials(c, ctx, attempt > 0, &token, &tls, &cert, &key, err);
+        rc = creds_get(c, ctx, attempt > 0, k, err);
         if (rc)
             break;
-        if (token) {
-            snprintf(authz, sizeof(authz), "Authorization: Bearer %s", token);
-            headers[2] = authz;
-        }
+        if (k->authz[0])
+            headers[2] = k->authz;
         conn = http_pool_get(c->pool);
         if (!conn) {
             rc = HP_ERR_NOMEM;
@@ -531,7 +535,7 @@ hp_rc kube_request(struct kube_client *c, struct hp_ctx *ctx, const char *method
                                        .body_len = text ? strlen(text) : 0,
                                        .headers = headers,
                                        .timeout_ms = t,
-                                       .tls = &tls};
+                                       .tls = &k->tls};
 
             http_conn_perform(conn, ctx, &req, &x);
             if (x.cc != CURLE_OK) {
@@ -566,16 +570,14 @@ hp_rc kube_request(struct kube_client *c, struct hp_ctx *ctx, const char *method
             }
             http_pool_put(c->pool, conn);
         }
-        explicit_bzero(authz, sizeof(authz));
-        wipe(token, token ? strlen(token) : 0);
-        hp_free(cert);
-        wipe(key, key ? strlen(key) : 0);
+        creds_release(k);
         /* a rejected credential from a plugin or a file may be stale: renew once */
         if (rc == HP_ERR_AUTH && st->code == 401 && (c->has_exec || c->token_file) && !attempt)
             continue;
         break;
     }
     hp_free(text);
+    hp_free(k);
     return rc;
 }
 
@@ -652,27 +654,29 @@ hp_rc kube_stream(struct kube_client *c, struct hp_ctx *ctx, const char *path, i
     struct kube_status *st = stp ? stp : &local;
     const char *headers[3] = {"Accept: application/json", NULL, NULL};
     struct liner *lp = hp_calloc(1, sizeof(*lp));
-    char url[4096], authz[16500], *token = NULL, *cert = NULL, *key = NULL;
+    char url[4096];
+    struct creds *k = hp_malloc(sizeof(*k));
     struct http_conn *conn;
     struct http_result x;
-    struct http_tls tls;
     hp_rc rc;
 
     memset(st, 0, sizeof(*st));
-    if (!lp)
+    if (!lp || !k) {
+        hp_free(lp);
+        hp_free(k);
         return HP_ERR_NOMEM;
+    }
     lp->on_object = on_object;
     lp->arg = arg;
     snprintf(url, sizeof(url), "%s%s", c->base, path);
-    rc = credentials(c, ctx, false, &token, &tls, &cert, &key, err);
+    rc = creds_get(c, ctx, false, k, err);
     if (rc) {
         hp_free(lp);
+        hp_free(k);
         return rc;
     }
-    if (token) {
-        snprintf(authz, sizeof(authz), "Authorization: Bearer %s", token);
-        headers[1] = authz;
-    }
+    if (k->authz[0])
+        headers[1] = k->authz;
     conn = http_pool_get(c->pool);
     if (!conn) {
         rc = HP_ERR_NOMEM;
@@ -682,7 +686,7 @@ hp_rc kube_stream(struct kube_client *c, struct hp_ctx *ctx, const char *path, i
         struct http_request req = {.method = "GET",
                                    .url = url,
                                    .headers = headers,
-                                   .tls = &tls,
+                                   .tls = &k->tls,
                                    .stall_ms = stall_ms,
                                    .on_data = on_chunk,
                                    .arg = lp};
@@ -715,10 +719,8 @@ hp_rc kube_stream(struct kube_client *c, struct hp_ctx *ctx, const char *path, i
     }
     http_pool_put(c->pool, conn);
 out:
-    explicit_bzero(authz, sizeof(authz));
-    wipe(token, token ? strlen(token) : 0);
-    hp_free(cert);
-    wipe(key, key ? strlen(key) : 0);
+    creds_release(k);
+    hp_free(k);
     hp_free(lp->buf);
     hp_free(lp);
     return rc;
