@@ -14,8 +14,7 @@ struct subcommand {
 };
 
 static const struct subcommand subcommands[] = {
-    {"controller", "run the HostInspection reconcile loop (operator)", NULL,
-     "the Kubernetes side (issue 4)"},
+    {"controller", "run the HostInspection reconcile loop (operator)", hp_cmd_controller, NULL},
     {"agent", "run node-local checks on this node (DaemonSet)", NULL, "the inspectors (issue 5)"},
     {"bench", "measure etcd write capacity through the batch queue ('bench etcd')", hp_cmd_bench,
      NULL},

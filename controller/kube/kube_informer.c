@@ -226,7 +226,9 @@ static void *informer_main(void *arg)
         if (rc && rc != HP_ERR_TIMEOUT && !w.gone && rc != HP_ERR_GONE) {
             (void)hp_ctx_sleep(inf->ctx, backoff);
             backoff = backoff * 2 > 30000 ? 30000 : backoff * 2;
-            need_list = true; /* after an error, start from a fresh list */
+            /* as client-go: the server unreachable or throttling us -> watch again from rv
+             * (a 410 then says when a LIST is needed); anything else -> a fresh LIST */
+            need_list = rc != HP_ERR_UNAVAILABLE && rc != HP_ERR_FULL;
         } else {
             backoff = 800;
         }

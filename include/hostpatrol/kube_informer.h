@@ -7,7 +7,9 @@
  *   - the server ends a watch (timeoutSeconds): watch again from the last resourceVersion;
  *   - 410 Gone (an HTTP 410 or an ERROR event with code 410): LIST again; objects missing from
  *     the new list are reported DELETED, changed ones MODIFIED;
- *   - errors: back off 800 ms -> 30 s;
+ *   - errors: back off 800 ms -> 30 s; then, as client-go does, an unreachable server or a 429
+ *     is followed by a WATCH from the last resourceVersion (a 410 says when a LIST is needed),
+ *     any other error by a fresh LIST;
  *   - STALL DETECTOR: a watch silent for stall_ms (no event, no bookmark) is cut and restarted,
  *     so a watch can never die silently;
  *   - readiness: synced (a first LIST done) and fresh (a LIST, event or bookmark recently).

@@ -12,9 +12,12 @@
 #                                   HP_ETCD_PID[NAME.i]
 #   hp_h_etcd_stop NAME.i / hp_h_etcd_restart NAME.i   kill -9 and restart one member
 #   hp_h_control_plane              etcd 3.6 + kube-apiserver; HP_KUBECONFIG, HP_APISERVER_URL
+#                                   (extra apiserver flags: HP_H_APISERVER_EXTRA, split on spaces)
+#   hp_h_apiserver_stop / hp_h_apiserver_restart   kill -9 it / start it again, same flags
 #   hp_h_toxiproxy                  toxiproxy server; HP_TOXI_API
 #   hp_h_toxi_proxy NAME UPSTREAM   a proxy to host:port UPSTREAM; HP_TOXI_PORT[NAME]
 #   hp_h_toxic_add PROXY NAME TYPE STREAM ATTRS-JSON / hp_h_toxic_remove PROXY NAME
+#   hp_h_toxi_enable PROXY true|false   cut every connection through PROXY, or restore it
 #   hp_h_cleanup                    stop everything, remove the session dir (also on exit)
 #   hp_h_leftovers DIR              print processes still running from session DIR (tests)
 #
@@ -243,7 +246,8 @@ hp_h_control_plane() {
   local port d=$HP_H_DIR/pki
   port=$(hp_h_port)
   HP_APISERVER_URL=https://127.0.0.1:$port
-  hp_h_spawn kube-apiserver "$KUBE_APISERVER" \
+  # shellcheck disable=SC2206 # HP_H_APISERVER_EXTRA is split on spaces on purpose
+  HP_H_APISERVER_ARGS=(
     --etcd-servers="${HP_ETCD_URL[kube]}" --etcd-prefix=/registry \
     --cert-dir="$HP_H_DIR/apiserver-certs" \
     --tls-cert-file="$d/apiserver.crt" --tls-private-key-file="$d/apiserver.key" \
@@ -254,7 +258,8 @@ hp_h_control_plane() {
     --endpoint-reconciler-type=none \
     --service-account-issuer="$HP_APISERVER_URL/" \
     --service-account-key-file="$d/sa.pub" --service-account-signing-key-file="$d/sa.key" \
-    --v=1
+    --v=1 ${HP_H_APISERVER_EXTRA:-})
+  hp_h_spawn kube-apiserver "$KUBE_APISERVER" "${HP_H_APISERVER_ARGS[@]}"
   HP_APISERVER_PID=$HP_H_LASTPID
   HP_KUBECONFIG=$HP_H_DIR/kubeconfig
   cat > "$HP_KUBECONFIG" <<EOF
@@ -281,6 +286,19 @@ EOF
   hp_h_log "kube-apiserver $KUBE_VERSION at $HP_APISERVER_URL (kubeconfig $HP_KUBECONFIG)"
 }
 
+# hp_h_apiserver_stop: kill -9 the kube-apiserver. hp_h_apiserver_restart: start it again with
+# the same flags and port, and wait for /readyz.
+hp_h_apiserver_stop() {
+  { kill -KILL "$HP_APISERVER_PID" && wait "$HP_APISERVER_PID"; } 2>/dev/null || true
+}
+hp_h_apiserver_restart() {
+  local d=$HP_H_DIR/pki
+  hp_h_spawn kube-apiserver "$KUBE_APISERVER" "${HP_H_APISERVER_ARGS[@]}"
+  HP_APISERVER_PID=$HP_H_LASTPID
+  hp_h_wait_http kube-apiserver "$HP_APISERVER_PID" "$HP_APISERVER_URL/readyz" \
+    --cacert "$d/ca.crt" --cert "$d/admin.crt" --key "$d/admin.key"
+}
+
 hp_h_toxiproxy() {
   [ -x "$TOXIPROXY_SERVER" ] || { hp_h_die "toxiproxy not found at $TOXIPROXY_SERVER (run: make tools)"; return 1; }
   local port
@@ -303,6 +321,12 @@ hp_h_toxi_proxy() {
     > /dev/null || { hp_h_die "toxiproxy: cannot create proxy $name -> $upstream"; return 1; }
   # shellcheck disable=SC2034 # read by callers
   HP_TOXI_PORT[$name]=$port
+}
+
+# hp_h_toxi_enable PROXY true|false: a disabled proxy closes its connections and refuses new ones
+hp_h_toxi_enable() {
+  curl -fsS --max-time 5 -X POST "$HP_TOXI_API/proxies/$1" -d "{\"enabled\":$2}" > /dev/null ||
+    { hp_h_die "toxiproxy: cannot set enabled=$2 on $1"; return 1; }
 }
 
 # hp_h_toxic_add PROXY TOXIC TYPE STREAM ATTRIBUTES-JSON

@@ -14,7 +14,12 @@
 T_TIMEOUT=${T_TIMEOUT:-300}
 HOSTPATROL=${HOSTPATROL:-$HP_H_ROOT/build/hostpatrol}
 
-t_fail() { echo "FAIL: $*" >&2; exit 1; }
+# t_fail MSG: fail the test; a test file's t_on_fail function, if defined, adds diagnostics first
+t_fail() {
+  echo "FAIL: $*" >&2
+  if declare -F t_on_fail > /dev/null; then t_on_fail >&2 || true; fi
+  exit 1
+}
 t_eq() { [ "$1" = "$2" ] || t_fail "${3:-values differ}: expected '$2', got '$1'"; }
 t_match() { [[ $1 =~ $2 ]] || t_fail "${3:-no match}: '$1' does not match /$2/"; }
 t_contains() { [[ $1 == *"$2"* ]] || t_fail "${3:-missing text}: '$2' not in: $1"; }

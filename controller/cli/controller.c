@@ -1,0 +1,478 @@
+/* controller.c - `hostpatrol controller`: flags -> kube client, etcd client, leader election,
+ * batch queue and reconciler; SIGTERM/SIGINT drain and release the lease. */
+#include <errno.h>
+#include <stdarg.h>
+#include <getopt.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "cli/cmd.h"
+#include "hostpatrol/batch_queue.h"
+#include "hostpatrol/duration.h"
+#include "hostpatrol/etcd_client.h"
+#include "hostpatrol/kube_client.h"
+#include "hostpatrol/kube_config.h"
+#include "hostpatrol/kube_leader.h"
+#include "hostpatrol/reconciler.h"
+
+static void controller_usage(FILE *f)
+{
+    fprintf(f,
+            "Usage: hostpatrol controller [flags]\n"
+            "Reconcile HostInspection resources: run their checks on schedule, write the results\n"
+            "into etcd through the transactional batch queue, report status on the resource.\n\n"
+            "  --kubeconfig FILE               kubeconfig (default $KUBECONFIG, in-cluster, "
+            "~/.kube/config)\n"
+            "  --context NAME                  kubeconfig context\n"
+            "  --namespace NS                  watch one namespace (default: all)\n"
+            "  --max-concurrent-reconciles N   reconcile workers (default 4)\n"
+            "  --leader-elect                  elect a leader through a Lease (for replicas)\n"
+            "  --leader-elect-namespace NS     the Lease's namespace (default: the kubeconfig's)\n"
+            "  --leader-elect-id NAME          the Lease's name (default hostpatrol-controller)\n"
+            "  --lease-duration DUR --renew-deadline DUR --retry-period DUR   (15s, 10s, 2s)\n"
+            "  --identity ID                   this replica (default: host name + pid)\n"
+            "  --etcd-endpoints URLS           results etcd (or $HOSTPATROL_ETCD_ENDPOINTS)\n"
+            "  --etcd-ca-file F --etcd-cert-file F --etcd-key-file F --etcd-server-name NAME\n"
+            "  --etcd-user NAME                etcd auth; password from "
+            "$HOSTPATROL_ETCD_PASSWORD\n"
+            "  --etcd-prefix P                 key prefix (default /hostpatrol/)\n"
+            "  --state-dir DIR                 journal of unresolved etcd batches\n"
+            "  --log-level debug|info|warn|error   (default info)\n");
+}
+
+static atomic_int log_min = RLOG_INFO;
+static pthread_mutex_t log_mu = PTHREAD_MUTEX_INITIALIZER;
+
+static void json_str(FILE *f, const char *s)
+{
+    fputc('"', f);
+    for (; s && *s; s++) {
+        unsigned char c = (unsigned char)*s;
+
+        if (c == '"' || c == '\\')
+            fprintf(f, "\\%c", c);
+        else if (c < 0x20)
+            fprintf(f, "\\u%04x", c);
+        else
+            fputc(c, f);
+    }
+    fputc('"', f);
+}
+
+/* log_line: one JSON object per line on stderr */
+static void log_line(void *arg, enum reconciler_log_level lvl, const char *key, const char *run_id,
+                     const char *msg)
+{
+    static const char *const names[] = {"debug", "info", "warn", "error"};
+    struct timespec ts;
+    struct tm tm;
+    char when[40];
+
+    (void)arg;
+    if ((int)lvl < atomic_load(&log_min))
+        return;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    gmtime_r(&ts.tv_sec, &tm);
+    strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%S", &tm);
+    pthread_mutex_lock(&log_mu);
+    fprintf(stderr, "{\"time\":\"%s.%03ldZ\",\"level\":\"%s\",\"module\":\"controller\"", when,
+            ts.tv_nsec / 1000000, names[lvl]);
+    if (key) {
+        fprintf(stderr, ",\"key\":");
+        json_str(stderr, key);
+    }
+    if (run_id) {
+        fprintf(stderr, ",\"run\":");
+        json_str(stderr, run_id);
+    }
+    fprintf(stderr, ",\"msg\":");
+    json_str(stderr, msg);
+    fprintf(stderr, "}\n");
+    pthread_mutex_unlock(&log_mu);
+}
+
+static void logf_(enum reconciler_log_level lvl, const char *fmt, ...) HP_PRINTF(2, 3);
+static void logf_(enum reconciler_log_level lvl, const char *fmt, ...)
+{
+    char msg[1024];
+    va_list ap;
+
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    log_line(NULL, lvl, NULL, NULL, msg);
+}
+
+/* leadership flags, set on the elector's thread, acted on by the main thread */
+static atomic_int lead_started, lead_lost;
+
+static void on_started(void *arg)
+{
+    (void)arg;
+    atomic_store(&lead_started, 1);
+}
+
+static void on_stopped(void *arg)
+{
+    (void)arg;
+    atomic_store(&lead_lost, 1);
+}
+
+struct controller_flags {
+    struct kube_config_opts kube;
+    struct etcd_config etcd;
+    struct reconciler_config rec;
+    const char *lease_ns, *lease_name, *identity, *state_dir, *prefix;
+    int64_t lease_ms, renew_ms, retry_ms;
+    bool leader_elect;
+};
+
+static int parse_flags(int argc, char **argv, struct controller_flags *fl, FILE *out, FILE *errout)
+{
+    enum {
+        O_KUBECONFIG = 256,
+        O_CONTEXT,
+        O_NAMESPACE,
+        O_WORKERS,
+        O_ELECT,
+        O_ELECT_NS,
+        O_ELECT_ID,
+        O_LEASE,
+        O_RENEW,
+        O_RETRY,
+        O_IDENTITY,
+        O_ENDPOINTS,
+        O_CA,
+        O_CERT,
+        O_KEY,
+        O_SNI,
+        O_USER,
+        O_PREFIX,
+        O_STATE,
+        O_LOGLEVEL
+    };
+    static const struct option opts[] = {
+        {"kubeconfig", required_argument, NULL, O_KUBECONFIG},
+        {"context", required_argument, NULL, O_CONTEXT},
+        {"namespace", required_argument, NULL, O_NAMESPACE},
+        {"max-concurrent-reconciles", required_argument, NULL, O_WORKERS},
+        {"leader-elect", no_argument, NULL, O_ELECT},
+        {"leader-elect-namespace", required_argument, NULL, O_ELECT_NS},
+        {"leader-elect-id", required_argument, NULL, O_ELECT_ID},
+        {"lease-duration", required_argument, NULL, O_LEASE},
+        {"renew-deadline", required_argument, NULL, O_RENEW},
+        {"retry-period", required_argument, NULL, O_RETRY},
+        {"identity", required_argument, NULL, O_IDENTITY},
+        {"etcd-endpoints", required_argument, NULL, O_ENDPOINTS},
+        {"etcd-ca-file", required_argument, NULL, O_CA},
+        {"etcd-cert-file", required_argument, NULL, O_CERT},
+        {"etcd-key-file", required_argument, NULL, O_KEY},
+        {"etcd-server-name", required_argument, NULL, O_SNI},
+        {"etcd-user", required_argument, NULL, O_USER},
+        {"etcd-prefix", required_argument, NULL, O_PREFIX},
+        {"state-dir", required_argument, NULL, O_STATE},
+        {"log-level", required_argument, NULL, O_LOGLEVEL},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0}};
+    struct hp_err err = {0};
+    char *end;
+    long n;
+    int c;
+
+    fl->etcd.endpoints = getenv("HOSTPATROL_ETCD_ENDPOINTS");
+    fl->etcd.password = getenv("HOSTPATROL_ETCD_PASSWORD");
+    fl->lease_name = "hostpatrol-controller";
+    fl->lease_ms = 15000;
+    fl->renew_ms = 10000;
+    fl->retry_ms = 2000;
+    optind = 1;
+    opterr = 0;
+    while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+        switch (c) {
+        case O_KUBECONFIG:
+            fl->kube.kubeconfig = optarg;
+            break;
+        case O_CONTEXT:
+            fl->kube.context = optarg;
+            break;
+        case O_NAMESPACE:
+            fl->rec.namespace_ = optarg;
+            break;
+        case O_WORKERS:
+            errno = 0;
+            n = strtol(optarg, &end, 10);
+            if (errno || *end || end == optarg || n < 1 || n > 256) {
+                fprintf(errout,
+                        "hostpatrol controller: --max-concurrent-reconciles '%s' is not a "
+                        "number from 1 to 256\n",
+                        optarg);
+                return HP_EXIT_USAGE;
+            }
+            fl->rec.workers = (unsigned)n;
+            break;
+        case O_ELECT:
+            fl->leader_elect = true;
+            break;
+        case O_ELECT_NS:
+            fl->lease_ns = optarg;
+            break;
+        case O_ELECT_ID:
+            fl->lease_name = optarg;
+            break;
+        case O_LEASE:
+        case O_RENEW:
+        case O_RETRY: {
+            const char *flag = c == O_LEASE   ? "--lease-duration"
+                               : c == O_RENEW ? "--renew-deadline"
+                                              : "--retry-period";
+            int64_t *dst = c == O_LEASE   ? &fl->lease_ms
+                           : c == O_RENEW ? &fl->renew_ms
+                                          : &fl->retry_ms;
+
+            if (hp_duration_parse(optarg, flag, dst, &err) || *dst <= 0) {
+                fprintf(errout, "hostpatrol controller: %s\n",
+                        err.msg[0] ? err.msg : "durations must be positive");
+                return HP_EXIT_USAGE;
+            }
+            break;
+        }
+        case O_IDENTITY:
+            fl->identity = optarg;
+            break;
+        case O_ENDPOINTS:
+            fl->etcd.endpoints = optarg;
+            break;
+        case O_CA:
+            fl->etcd.ca_file = optarg;
+            break;
+        case O_CERT:
+            fl->etcd.cert_file = optarg;
+            break;
+        case O_KEY:
+            fl->etcd.key_file = optarg;
+            break;
+        case O_SNI:
+            fl->etcd.server_name = optarg;
+            break;
+        case O_USER:
+            fl->etcd.username = optarg;
+            break;
+        case O_PREFIX:
+            fl->prefix = optarg;
+            break;
+        case O_STATE:
+            fl->state_dir = optarg;
+            break;
+        case O_LOGLEVEL:
+            if (!strcmp(optarg, "debug"))
+                atomic_store(&log_min, RLOG_DEBUG);
+            else if (!strcmp(optarg, "info"))
+                atomic_store(&log_min, RLOG_INFO);
+            else if (!strcmp(optarg, "warn"))
+                atomic_store(&log_min, RLOG_WARN);
+            else if (!strcmp(optarg, "error"))
+                atomic_store(&log_min, RLOG_ERROR);
+            else {
+                fprintf(errout,
+                        "hostpatrol controller: --log-level '%s' is not one of debug, info, "
+                        "warn, error\n",
+                        optarg);
+                return HP_EXIT_USAGE;
+            }
+            break;
+        case 'h':
+            controller_usage(out);
+            return -1;
+        default:
+            fprintf(errout, "hostpatrol controller: unknown flag '%s'\n", argv[optind - 1]);
+            controller_usage(errout);
+            return HP_EXIT_USAGE;
+        }
+    }
+    if (optind < argc) {
+        fprintf(errout, "hostpatrol controller: unexpected argument '%s'\n", argv[optind]);
+        return HP_EXIT_USAGE;
+    }
+    if (!fl->etcd.endpoints) {
+        fprintf(errout, "hostpatrol controller: --etcd-endpoints is required (or set "
+                        "HOSTPATROL_ETCD_ENDPOINTS)\n");
+        return HP_EXIT_USAGE;
+    }
+    if (fl->etcd.username && !fl->etcd.password) {
+        fprintf(errout, "hostpatrol controller: --etcd-user needs $HOSTPATROL_ETCD_PASSWORD\n");
+        return HP_EXIT_USAGE;
+    }
+    if (fl->leader_elect && !(fl->renew_ms < fl->lease_ms && fl->retry_ms < fl->renew_ms)) {
+        fprintf(errout, "hostpatrol controller: need --retry-period < --renew-deadline < "
+                        "--lease-duration\n");
+        return HP_EXIT_USAGE;
+    }
+    return HP_EXIT_OK;
+}
+
+/* log_watch: a line whenever the watch relists, restarts after a stall or fails */
+static void log_watch(struct reconciler *rec, struct kube_informer_stats *seen)
+{
+    struct kube_informer_stats now;
+
+    reconciler_watch_stats(rec, &now);
+    if (now.gone != seen->gone)
+        logf_(RLOG_INFO, "watch: resourceVersion expired (410 Gone), relisted (%llu so far)",
+              (unsigned long long)now.gone);
+    if (now.stalls != seen->stalls)
+        logf_(RLOG_WARN, "watch: silent for too long, restarted (%llu so far)",
+              (unsigned long long)now.stalls);
+    if (now.errors != seen->errors)
+        logf_(RLOG_WARN, "watch: errors, retrying with backoff (%llu so far)",
+              (unsigned long long)now.errors);
+    if (now.synced && !seen->synced)
+        logf_(RLOG_INFO, "watch: synced at resourceVersion %s (%llu lists)", now.resource_version,
+              (unsigned long long)now.lists);
+    *seen = now;
+}
+
+/* lead: what runs while this replica leads: the batch queue (its creation claims a new etcd
+ * fencing epoch, so a deposed leader's late writes fail) and the reconciler. */
+static hp_rc lead(struct controller_flags *fl, struct etcd_client *etcd, struct batch_queue **q,
+                  struct reconciler **rec, struct hp_err *err)
+{
+    struct batch_config bc = {
+        .prefix = fl->prefix, .writer = "controller", .state_dir = fl->state_dir};
+    struct hp_ctx *ctx = NULL;
+    hp_rc rc;
+
+    rc = hp_ctx_new(NULL, 30000, &ctx);
+    if (!rc)
+        rc = batch_queue_new(etcd, &bc, ctx, q, err);
+    hp_ctx_free(ctx);
+    if (rc)
+        return rc;
+    fl->rec.batch = *q;
+    fl->rec.etcd = etcd;
+    return reconciler_start(&fl->rec, rec, err);
+}
+
+int hp_cmd_controller(int argc, char **argv, FILE *out, FILE *errout)
+{
+    struct controller_flags fl = {0};
+    struct kube_config kc = {0};
+    struct kube_client *kube = NULL;
+    struct etcd_client *etcd = NULL;
+    struct kube_leader *leader = NULL;
+    struct batch_queue *q = NULL;
+    struct reconciler *rec = NULL;
+    struct hp_ctx *drain = NULL;
+    struct kube_informer_stats seen = {0};
+    struct hp_err err = {0};
+    char identity[300], host[256] = "hostpatrol";
+    sigset_t sigs;
+    int status = HP_EXIT_FAIL, sig = 0;
+    hp_rc rc;
+
+    status = parse_flags(argc, argv, &fl, out, errout);
+    if (status)
+        return status < 0 ? HP_EXIT_OK : status;
+    status = HP_EXIT_FAIL;
+    /* block the stop signals in every thread; the main thread waits for them */
+    sigemptyset(&sigs);
+    sigaddset(&sigs, SIGTERM);
+    sigaddset(&sigs, SIGINT);
+    pthread_sigmask(SIG_BLOCK, &sigs, NULL);
+    if (gethostname(host, sizeof(host) - 1))
+        snprintf(host, sizeof(host), "hostpatrol");
+    snprintf(identity, sizeof(identity), "%s_%ld", host, (long)getpid());
+    if (fl.identity)
+        snprintf(identity, sizeof(identity), "%s", fl.identity);
+    rc = kube_config_load(&fl.kube, &kc, &err);
+    if (!rc)
+        rc = kube_client_new(&kc, &kube, &err);
+    if (rc) {
+        fprintf(errout, "hostpatrol controller: %s\n", err.msg);
+        goto out;
+    }
+    rc = etcd_client_new(&fl.etcd, &etcd, &err);
+    if (rc) {
+        fprintf(errout, "hostpatrol controller: etcd %s: %s\n", err.field, err.msg);
+        status = rc == HP_ERR_INVALID ? HP_EXIT_USAGE : HP_EXIT_FAIL;
+        goto out;
+    }
+    fl.rec.kube = kube;
+    fl.rec.prefix = fl.prefix;
+    fl.rec.identity = identity;
+    fl.rec.log = log_line;
+    logf_(RLOG_INFO, "starting: kube %s (%s), etcd %s, identity %s", kc.server, kc.source,
+          fl.etcd.endpoints, identity);
+    if (fl.leader_elect) {
+        struct kube_leader_config lc = {.client = kube,
+                                        .namespace_ =
+                                            fl.lease_ns ? fl.lease_ns : kube_client_namespace(kube),
+                                        .name = fl.lease_name,
+                                        .identity = identity,
+                                        .lease_ms = fl.lease_ms,
+                                        .renew_ms = fl.renew_ms,
+                                        .retry_ms = fl.retry_ms,
+                                        .on_started = on_started,
+                                        .on_stopped = on_stopped};
+
+        rc = kube_leader_start(&lc, &leader, &err);
+        if (rc) {
+            fprintf(errout, "hostpatrol controller: leader election: %s\n", err.msg);
+            goto out;
+        }
+        logf_(RLOG_INFO, "waiting for leadership of Lease %s/%s", lc.namespace_, lc.name);
+    } else {
+        atomic_store(&lead_started, 1);
+    }
+    for (;;) {
+        struct timespec tick = {0, 200 * 1000000};
+
+        sig = sigtimedwait(&sigs, NULL, &tick);
+        if (sig > 0)
+            break;
+        if (atomic_load(&lead_lost)) {
+            logf_(RLOG_ERROR, "leadership lost: stopping so a new leader takes over");
+            break;
+        }
+        if (rec)
+            log_watch(rec, &seen);
+        if (atomic_load(&lead_started) && !rec) {
+            if (fl.leader_elect)
+                logf_(RLOG_INFO, "became leader");
+            rc = lead(&fl, etcd, &q, &rec, &err);
+            if (rc) {
+                logf_(RLOG_ERROR, "cannot start reconciling: %s", err.msg);
+                goto out;
+            }
+            logf_(RLOG_INFO, "reconciling with %u workers", fl.rec.workers ? fl.rec.workers : 4);
+        }
+    }
+    if (sig > 0)
+        logf_(RLOG_INFO, "%s: draining", sig == SIGTERM ? "SIGTERM" : "SIGINT");
+    status = sig > 0 ? HP_EXIT_OK : HP_EXIT_FAIL;
+out:
+    if (atomic_load(&lead_lost)) {
+        reconciler_stop(rec, NULL); /* not the leader: cancel runs now, write nothing more */
+        rec = NULL;
+    }
+    if (!hp_ctx_new(NULL, 20000, &drain)) {
+        reconciler_stop(rec, drain);
+        if (q && batch_queue_close(q, drain))
+            logf_(RLOG_WARN, "batch queue not drained before the deadline");
+    } else {
+        reconciler_stop(rec, NULL);
+    }
+    batch_queue_free(q);
+    hp_ctx_free(drain);
+    kube_leader_stop(leader, true); /* release the Lease: a successor need not wait it out */
+    if (sig > 0)
+        logf_(RLOG_INFO, "stopped");
+    etcd_client_free(etcd);
+    kube_client_free(kube);
+    kube_config_release(&kc);
+    return status;
+}

@@ -1,0 +1,99 @@
+/* check_result.c - the result of one check (see include/hostpatrol/check_result.h). */
+#include "hostpatrol/check_result.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "hostpatrol/alloc.h"
+
+static const char *const status_names[] = {"OK", "WARN", "CRIT", "UNKNOWN"};
+
+const char *check_status_name(enum check_status s)
+{
+    if ((unsigned)s >= sizeof(status_names) / sizeof(status_names[0]))
+        return "UNKNOWN";
+    return status_names[s];
+}
+
+hp_rc check_status_parse(const char *s, enum check_status *out)
+{
+    size_t i;
+
+    for (i = 0; s && i < sizeof(status_names) / sizeof(status_names[0]); i++) {
+        if (!strcmp(s, status_names[i])) {
+            *out = (enum check_status)i;
+            return HP_OK;
+        }
+    }
+    return HP_ERR_INVALID;
+}
+
+hp_rc check_result_init(struct check_result *r, const char *check, const char *target,
+                        enum check_kind kind)
+{
+    memset(r, 0, sizeof(*r));
+    r->kind = kind;
+    r->status = CHECK_UNKNOWN;
+    r->check = hp_strdup(check ? check : "");
+    r->target = hp_strdup(target ? target : "-");
+    r->reason = hp_strdup("not run");
+    r->values = json_object();
+    if (!r->check || !r->target || !r->reason || !r->values) {
+        check_result_release(r);
+        return HP_ERR_NOMEM;
+    }
+    return HP_OK;
+}
+
+void check_result_release(struct check_result *r)
+{
+    if (!r)
+        return;
+    hp_free(r->check);
+    hp_free(r->target);
+    hp_free(r->reason);
+    json_decref(r->values);
+    memset(r, 0, sizeof(*r));
+}
+
+hp_rc check_result_judge(struct check_result *r, enum check_status status, const char *fmt, ...)
+{
+    char buf[1024];
+    char *copy;
+    va_list ap;
+
+    va_start(ap, fmt);
+    vsnprintf(buf, sizeof(buf), fmt, ap);
+    va_end(ap);
+    copy = hp_strdup(buf);
+    if (!copy)
+        return HP_ERR_NOMEM;
+    hp_free(r->reason);
+    r->reason = copy;
+    r->status = status;
+    return HP_OK;
+}
+
+json_t *check_result_to_json(const struct check_result *r, const char *source, const char *run_id)
+{
+    json_t *o = json_object();
+
+    if (!o)
+        return NULL;
+    if (json_object_set_new(o, "check", json_string(r->check)) ||
+        json_object_set_new(o, "target", json_string(r->target)) ||
+        json_object_set_new(o, "kind", json_string(check_kind_name(r->kind))) ||
+        json_object_set_new(o, "status", json_string(check_status_name(r->status))) ||
+        json_object_set_new(o, "reason", json_string(r->reason ? r->reason : "")) ||
+        (r->values ? json_object_set(o, "values", r->values)
+                   : json_object_set_new(o, "values", json_object())) ||
+        json_object_set_new(o, "observed_ms", json_integer(r->observed_ms)) ||
+        json_object_set_new(o, "duration_ms", json_integer(r->duration_ms)) ||
+        json_object_set_new(o, "source", json_string(source ? source : "")) ||
+        json_object_set_new(o, "run", json_string(run_id ? run_id : ""))) {
+        json_decref(o);
+        return NULL;
+    }
+    return o;
+}

@@ -1,0 +1,1485 @@
+/* probe.c - endpoint probes on one libcurl multi handle (see include/hostpatrol/probe.h).
+ *
+ * One run = one CURLM. Every probe is a small state machine driven from one poll loop
+ * (curl_multi_poll, with the context's fd, the sockets of tcp probes past their connect, and a
+ * short timeout while dns requests are in flight as extra wake-ups):
+ *   http  PH_CURL (the whole transfer) -> done
+ *   tcp   PH_CURL (CONNECT_ONLY: resolve + connect) -> PH_TCP_SEND -> PH_TCP_RECV -> done;
+ *         after the connect the socket is dup()ed and the easy handle dropped, so send/expect
+ *         run on our own non-blocking fd and libcurl's connection cache never sees it again
+ *   tls   PH_CURL (CONNECT_ONLY over https, verification off) -> judged here -> done
+ *   dns   PH_DNS (getaddrinfo_a) -> done
+ * Certificates come from an SSL info callback at handshake completion (SSL_CTX_FUNCTION sets
+ * it on each connection's SSL_CTX): the peer chain and the protocol version.
+ */
+#include "hostpatrol/probe.h"
+
+#include <arpa/inet.h>
+#include <curl/curl.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <netdb.h>
+#include <openssl/ssl.h>
+#include <openssl/x509.h>
+#include <openssl/x509v3.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "hostpatrol/alloc.h"
+
+#define BODY_MAX        (1u << 20)  /* http: body bytes read (and kept for bodyRegex) */
+#define TCP_READ_MAX    (64u << 10) /* tcp: bytes read looking for expect */
+#define MAX_REDIRS      10L
+#define VERDICT_MAX     1024
+#define DNS_POLL_MAX_MS 10   /* gai_error polling interval, at most */
+#define IDLE_POLL_MS    1000 /* re-check the context at least this often */
+#define NOFD_POLL_MS    100  /* ... and this often without a context fd */
+#define QUOTE_MAX       160
+
+enum phase { PH_IDLE, PH_CURL, PH_TCP_SEND, PH_TCP_RECV, PH_DNS, PH_DONE };
+
+/* One getaddrinfo_a request; glibc reads name and hints and writes cb while it runs. */
+struct dns_req {
+    struct gaicb cb;
+    struct addrinfo hints;
+    struct dns_req *next; /* orphan list */
+    char name[];
+};
+
+struct probe {
+    const struct check_spec *check;
+    const struct target_spec *target;
+    struct check_result *out; /* borrowed: the caller's slot */
+    enum phase phase;
+    int64_t start_ns;
+    /* PH_CURL */
+    CURL *easy;
+    struct curl_slist *headers, *connect_to;
+    char errbuf[CURL_ERROR_SIZE];
+    /* http body */
+    char *body;
+    size_t body_len, body_cap, body_seen;
+    bool body_full, body_nomem;
+    /* set by the SSL info callback: the peer chain (owned, up-ref'd) and version (static) */
+    STACK_OF(X509) * chain;
+    const char *tls_version;
+    /* tcp after connect */
+    int fd;
+    size_t sent, rlen;
+    char *rbuf;
+    /* dns */
+    struct dns_req *dns;
+};
+
+struct run {
+    CURLM *multi;
+    struct hp_ctx *ctx;
+    const struct probe_options *opts;
+    struct probe *p;
+    size_t n, left, n_dns, n_io;
+    int64_t start_ns;
+    X509_STORE *store; /* tls verification, loaded on first use */
+    bool store_ok;
+    struct curl_waitfd *wfds; /* n + 1 */
+    size_t *wfd_probe;        /* probe index of wfds[k] */
+};
+
+struct verdict {
+    enum check_status status;
+    size_t len;
+    char reason[VERDICT_MAX];
+};
+
+/* ---- dns requests glibc could not cancel: freed once glibc is done with them ---- */
+
+static pthread_mutex_t orphan_lock = PTHREAD_MUTEX_INITIALIZER; /* guards orphans */
+static struct dns_req *orphans;
+
+static void dns_req_free(struct dns_req *q)
+{
+    if (!q)
+        return;
+    if (q->cb.ar_result)
+        freeaddrinfo(q->cb.ar_result);
+    hp_free(q);
+}
+
+static void orphans_reap(void)
+{
+    struct dns_req **pp, *q;
+
+    pthread_mutex_lock(&orphan_lock);
+    for (pp = &orphans; (q = *pp);) {
+        if (gai_error(&q->cb) == EAI_INPROGRESS) {
+            pp = &q->next;
+            continue;
+        }
+        *pp = q->next;
+        dns_req_free(q);
+    }
+    pthread_mutex_unlock(&orphan_lock);
+}
+
+/* dns_abandon: the probe no longer wants q. Cancel it; if glibc is running it, park it. */
+static void dns_abandon(struct dns_req *q)
+{
+    if (gai_cancel(&q->cb) == EAI_NOTCANCELED && gai_error(&q->cb) == EAI_INPROGRESS) {
+        pthread_mutex_lock(&orphan_lock);
+        q->next = orphans;
+        orphans = q;
+        pthread_mutex_unlock(&orphan_lock);
+        return;
+    }
+    dns_req_free(q);
+}
+
+/* ---- small helpers ---- */
+
+static int severity(enum check_status s)
+{
+    switch (s) {
+    case CHECK_OK:
+        return 0;
+    case CHECK_WARN:
+        return 1;
+    case CHECK_UNKNOWN:
+        return 2;
+    default:
+        return 3;
+    }
+}
+
+static void verdict_add(struct verdict *v, enum check_status s, const char *fmt, ...)
+    HP_PRINTF(3, 4);
+
+static void verdict_add(struct verdict *v, enum check_status s, const char *fmt, ...)
+{
+    va_list ap;
+    int k;
+
+    if (severity(s) > severity(v->status))
+        v->status = s;
+    if (v->len && v->len + 3 < sizeof(v->reason)) {
+        memcpy(v->reason + v->len, "; ", 3);
+        v->len += 2;
+    }
+    if (v->len + 1 >= sizeof(v->reason))
+        return;
+    va_start(ap, fmt);
+    k = vsnprintf(v->reason + v->len, sizeof(v->reason) - v->len, fmt, ap);
+    va_end(ap);
+    if (k > 0)
+        v->len += (size_t)k;
+    if (v->len >= sizeof(v->reason))
+        v->len = sizeof(v->reason) - 1;
+}
+
+/* fmt_alloc: a formatted string, owned (hp_free); NULL on NOMEM. */
+static char *fmt_alloc(const char *fmt, ...) HP_PRINTF(1, 2);
+
+static char *fmt_alloc(const char *fmt, ...)
+{
+    va_list ap;
+    char *s;
+    int k;
+
+    va_start(ap, fmt);
+    k = vsnprintf(NULL, 0, fmt, ap);
+    va_end(ap);
+    if (k < 0)
+        return NULL;
+    s = hp_malloc((size_t)k + 1);
+    if (!s)
+        return NULL;
+    va_start(ap, fmt);
+    vsnprintf(s, (size_t)k + 1, fmt, ap);
+    va_end(ap);
+    return s;
+}
+
+/* quote: s with quotes, backslashes and control bytes escaped, cut at QUOTE_MAX; into buf. */
+static const char *quote(const char *s, char *buf, size_t cap)
+{
+    size_t o = 0;
+
+    for (; *s && o + 8 < cap; s++) {
+        unsigned char c = (unsigned char)*s;
+
+        if (c == '"' || c == '\\') {
+            buf[o++] = '\\';
+            buf[o++] = (char)c;
+        } else if (c == '\r' || c == '\n' || c == '\t') {
+            buf[o++] = '\\';
+            buf[o++] = c == '\r' ? 'r' : c == '\n' ? 'n' : 't';
+        } else if (c < 0x20 || c >= 0x7f) {
+            o += (size_t)snprintf(buf + o, cap - o, "\\x%02x", c);
+        } else {
+            buf[o++] = (char)c;
+        }
+    }
+    if (*s && o + 4 <= cap) {
+        memcpy(buf + o, "...", 3);
+        o += 3;
+    }
+    buf[o] = '\0';
+    return buf;
+}
+
+static const char *errno_str(int e, char *buf, size_t cap)
+{
+    return strerror_r(e, buf, cap); /* GNU variant (_GNU_SOURCE) */
+}
+
+static int64_t elapsed_ms(const struct probe *p)
+{
+    return (hp_now_ns() - p->start_ns) / 1000000;
+}
+
+static int64_t elapsed_us(const struct probe *p)
+{
+    return (hp_now_ns() - p->start_ns) / 1000;
+}
+
+static bool is_ip_literal(const char *s)
+{
+    unsigned char buf[sizeof(struct in6_addr)];
+
+    return inet_pton(AF_INET, s, buf) == 1 || inet_pton(AF_INET6, s, buf) == 1;
+}
+
+/* host_ok: a host name or IP literal (allow_colon: IPv6, without zone id), nothing that could
+ * change the meaning of a URL or of a CONNECT_TO entry. */
+static bool host_ok(const char *s, bool allow_colon)
+{
+    if (!s || !*s)
+        return false;
+    for (; *s; s++) {
+        unsigned char c = (unsigned char)*s;
+
+        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+              c == '.' || c == '-' || c == '_' || (allow_colon && c == ':')))
+            return false;
+    }
+    return true;
+}
+
+static hp_rc put(struct probe *p, const char *key, json_t *v)
+{
+    return json_object_set_new(p->out->values, key, v) ? HP_ERR_NOMEM : HP_OK;
+}
+
+static hp_rc put_ms(struct probe *p, const char *key, int64_t us)
+{
+    return put(p, key, json_real((double)(us > 0 ? us : 0) / 1000.0));
+}
+
+static hp_rc finish(struct run *r, struct probe *p, const struct verdict *v)
+{
+    struct timespec ts;
+    hp_rc rc;
+
+    rc = check_result_judge(p->out, v->status, "%s", v->reason);
+    clock_gettime(CLOCK_REALTIME, &ts);
+    p->out->observed_ms = (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+    p->out->duration_ms = elapsed_ms(p);
+    if (p->phase != PH_DONE) {
+        p->phase = PH_DONE;
+        r->left--;
+    }
+    return rc;
+}
+
+/* ---- TLS: certificates from the handshake ---- */
+
+static pthread_once_t ssl_once = PTHREAD_ONCE_INIT;
+static int ssl_ex_index = -1;
+
+static void ssl_index_init(void)
+{
+    ssl_ex_index = SSL_CTX_get_ex_new_index(0, NULL, NULL, NULL, NULL);
+}
+
+/* on_tls_info: at each handshake completion keep the peer chain and the version. */
+static void on_tls_info(const SSL *ssl, int where, int ret)
+{
+    struct probe *p;
+    STACK_OF(X509) * chain, *copy;
+
+    (void)ret;
+    if (!(where & SSL_CB_HANDSHAKE_DONE) || ssl_ex_index < 0)
+        return;
+    p = SSL_CTX_get_ex_data(SSL_get_SSL_CTX(ssl), ssl_ex_index);
+    if (!p)
+        return;
+    p->tls_version = SSL_get_version(ssl);
+    chain = SSL_get_peer_cert_chain(ssl);
+    copy = chain ? X509_chain_up_ref(chain) : NULL;
+    if (copy) {
+        sk_X509_pop_free(p->chain, X509_free);
+        p->chain = copy;
+    }
+}
+
+static CURLcode on_ssl_ctx(CURL *e, void *sslctx, void *arg)
+{
+    (void)e;
+    if (ssl_ex_index >= 0 && SSL_CTX_set_ex_data(sslctx, ssl_ex_index, arg))
+        SSL_CTX_set_info_callback(sslctx, on_tls_info);
+    return CURLE_OK;
+}
+
+/* secs_left: seconds from now to c's notAfter (negative once expired). */
+static bool secs_left(const X509 *c, int64_t *out)
+{
+    int day = 0, sec = 0;
+
+    if (!ASN1_TIME_diff(&day, &sec, NULL, X509_get0_notAfter(c)))
+        return false;
+    *out = (int64_t)day * 86400 + sec;
+    return true;
+}
+
+static json_t *days_json(int64_t secs)
+{
+    return json_real((double)(secs * 1000 / 86400) / 1000.0);
+}
+
+/* days_text: "expires in N days" / "expired N days ago" (whole days) into buf. */
+static const char *days_text(int64_t secs, char *buf, size_t cap)
+{
+    int64_t d;
+
+    if (secs >= 0) {
+        d = secs / 86400;
+        snprintf(buf, cap, "expires in %lld day%s", (long long)d, d == 1 ? "" : "s");
+    } else {
+        d = (-secs + 86399) / 86400;
+        snprintf(buf, cap, "expired %lld day%s ago", (long long)d, d == 1 ? "" : "s");
+    }
+    return buf;
+}
+
+static const char *name_text(const X509_NAME *nm, char *buf, size_t cap)
+{
+    BIO *b = BIO_new(BIO_s_mem());
+    int k = 0;
+
+    buf[0] = '\0';
+    if (!b)
+        return buf;
+    if (X509_NAME_print_ex(b, nm, 0, XN_FLAG_RFC2253) >= 0) {
+        k = BIO_read(b, buf, (int)cap - 1);
+        buf[k > 0 ? k : 0] = '\0';
+    }
+    BIO_free(b);
+    return buf;
+}
+
+/* cert_values: days-left values of the captured chain and their judgement (WARN). */
+static hp_rc cert_values(struct probe *p, struct verdict *v)
+{
+    int n = p->chain ? sk_X509_num(p->chain) : 0, i;
+    int64_t leaf, s, min_secs = INT64_MAX, limit;
+    int min = p->check->tls_min_days_left;
+    char days[64], subj[256];
+    hp_rc rc;
+
+    if (n <= 0 || !secs_left(sk_X509_value(p->chain, 0), &leaf))
+        return HP_OK;
+    for (i = 1; i < n; i++)
+        if (secs_left(sk_X509_value(p->chain, i), &s) && s < min_secs)
+            min_secs = s;
+    if (min_secs == INT64_MAX)
+        min_secs = leaf;
+    rc = put(p, "tls_leaf_days_left", days_json(leaf));
+    if (!rc)
+        rc = put(p, "tls_chain_min_days_left", days_json(min_secs));
+    if (rc || min < 0)
+        return rc;
+    limit = (int64_t)min * 86400;
+    if (leaf < limit)
+        verdict_add(v, CHECK_WARN, "TLS leaf certificate %s (minimum %d)",
+                    days_text(leaf, days, sizeof(days)), min);
+    for (i = 1; i < n; i++) {
+        X509 *c = sk_X509_value(p->chain, i);
+
+        if (secs_left(c, &s) && s < limit)
+            verdict_add(v, CHECK_WARN, "TLS chain certificate %s %s (minimum %d)",
+                        name_text(X509_get_subject_name(c), subj, sizeof(subj)),
+                        days_text(s, days, sizeof(days)), min);
+    }
+    return HP_OK;
+}
+
+static hp_rc sans_json(X509 *leaf, json_t **out)
+{
+    GENERAL_NAMES *gens = X509_get_ext_d2i(leaf, NID_subject_alt_name, NULL, NULL);
+    json_t *a = json_array();
+    hp_rc rc = HP_OK;
+    int i;
+
+    *out = NULL;
+    if (!a) {
+        rc = HP_ERR_NOMEM;
+        goto out;
+    }
+    for (i = 0; gens && i < sk_GENERAL_NAME_num(gens); i++) {
+        const GENERAL_NAME *g = sk_GENERAL_NAME_value(gens, i);
+        char buf[INET6_ADDRSTRLEN + 1] = "";
+        const unsigned char *d;
+        int len, k;
+
+        if (g->type == GEN_DNS) {
+            d = ASN1_STRING_get0_data(g->d.dNSName);
+            len = ASN1_STRING_length(g->d.dNSName);
+            for (k = 0; k < len && d[k] >= 0x20 && d[k] < 0x7f; k++)
+                ;
+            if (k != len || len <= 0)
+                continue; /* not a printable name: not reported */
+            if (json_array_append_new(a, json_stringn((const char *)d, (size_t)len))) {
+                rc = HP_ERR_NOMEM;
+                goto out;
+            }
+        } else if (g->type == GEN_IPADD) {
+            d = ASN1_STRING_get0_data(g->d.iPAddress);
+            len = ASN1_STRING_length(g->d.iPAddress);
+            if ((len != 4 && len != 16) ||
+                !inet_ntop(len == 4 ? AF_INET : AF_INET6, d, buf, sizeof(buf)))
+                continue;
+            if (json_array_append_new(a, json_string(buf))) {
+                rc = HP_ERR_NOMEM;
+                goto out;
+            }
+        }
+    }
+    *out = a;
+    a = NULL;
+out:
+    json_decref(a);
+    GENERAL_NAMES_free(gens);
+    return rc;
+}
+
+/* store_load: the trust store for tls probes: opts->ca_file, else libcurl's CA bundle/path,
+ * else OpenSSL's default paths. */
+static hp_rc store_load(struct run *r, CURL *e)
+{
+    const char *file = r->opts ? r->opts->ca_file : NULL, *path = NULL;
+
+    if (r->store)
+        return HP_OK;
+    r->store = X509_STORE_new();
+    if (!r->store)
+        return HP_ERR_NOMEM;
+#if LIBCURL_VERSION_NUM >= 0x075400
+    if (!file) {
+        char *cf = NULL, *cp = NULL;
+
+        curl_easy_getinfo(e, CURLINFO_CAINFO, &cf);
+        curl_easy_getinfo(e, CURLINFO_CAPATH, &cp);
+        file = cf;
+        path = cp;
+    }
+#else
+    (void)e;
+#endif
+    if (file || path)
+        r->store_ok = X509_STORE_load_locations(r->store, file, path) == 1;
+    else
+        r->store_ok = X509_STORE_set_default_paths(r->store) == 1;
+    return HP_OK;
+}
+
+/* verify_chain: X509_V_OK or the verifier's error code; -1 if it could not run. */
+static long verify_chain(X509_STORE *store, X509 *leaf, STACK_OF(X509) * chain)
+{
+    X509_STORE_CTX *c = X509_STORE_CTX_new();
+    long e = -1;
+
+    if (!c)
+        return -1;
+    if (X509_STORE_CTX_init(c, store, leaf, chain) == 1) {
+        X509_STORE_CTX_set_default(c, "ssl_server");
+        if (X509_verify_cert(c) == 1)
+            e = X509_V_OK;
+        else if ((e = X509_STORE_CTX_get_error(c)) == X509_V_OK)
+            e = X509_V_ERR_UNSPECIFIED;
+    }
+    X509_STORE_CTX_free(c);
+    return e;
+}
+
+/* ---- libcurl probes ---- */
+
+static void easy_drop(struct run *r, struct probe *p)
+{
+    if (p->easy) {
+        curl_multi_remove_handle(r->multi, p->easy);
+        curl_easy_cleanup(p->easy);
+        p->easy = NULL;
+    }
+    curl_slist_free_all(p->headers);
+    curl_slist_free_all(p->connect_to);
+    p->headers = p->connect_to = NULL;
+}
+
+static int64_t info_us(CURL *e, CURLINFO what)
+{
+    curl_off_t v = 0;
+
+    if (curl_easy_getinfo(e, what, &v) != CURLE_OK || v < 0)
+        return 0;
+    return (int64_t)v;
+}
+
+/* curl_phase: where an unfinished (or timed-out) transfer is. */
+static const char *curl_phase(const struct probe *p)
+{
+    int64_t dns = info_us(p->easy, CURLINFO_NAMELOOKUP_TIME_T);
+    int64_t conn = info_us(p->easy, CURLINFO_CONNECT_TIME_T);
+    char *scheme = NULL;
+
+    if (!conn)
+        return dns ? "connect" : "resolve";
+    if (p->check->kind == CHECK_TLS)
+        return "tls handshake";
+    if (p->check->kind == CHECK_TCP)
+        return "connect";
+    curl_easy_getinfo(p->easy, CURLINFO_SCHEME, &scheme);
+    if (scheme && !strcasecmp(scheme, "https") && !info_us(p->easy, CURLINFO_APPCONNECT_TIME_T))
+        return "tls handshake";
+    if (!info_us(p->easy, CURLINFO_STARTTRANSFER_TIME_T))
+        return "waiting for response";
+    return "reading body";
+}
+
+enum times { TIMES_TCP, TIMES_TLS, TIMES_HTTP };
+
+/* put_times: the phase durations libcurl measured (see probe.h for their meaning). */
+static hp_rc put_times(struct probe *p, enum times which)
+{
+    int64_t dns = info_us(p->easy, CURLINFO_NAMELOOKUP_TIME_T);
+    int64_t conn = info_us(p->easy, CURLINFO_CONNECT_TIME_T);
+    int64_t app = info_us(p->easy, CURLINFO_APPCONNECT_TIME_T);
+    int64_t st = info_us(p->easy, CURLINFO_STARTTRANSFER_TIME_T);
+    int64_t total = info_us(p->easy, CURLINFO_TOTAL_TIME_T);
+    int64_t ready = app > conn ? app : conn;
+    hp_rc rc;
+
+    rc = put_ms(p, "dns_ms", dns);
+    if (!rc && conn)
+        rc = put_ms(p, "connect_ms", conn > dns ? conn - dns : 0);
+    if (rc || which == TIMES_TCP)
+        return rc;
+    rc = put_ms(p, "tls_ms", app > conn && conn ? app - conn : 0);
+    if (!rc && which == TIMES_HTTP)
+        rc = put_ms(p, "first_byte_ms", st > ready && ready ? st - ready : 0);
+    if (!rc)
+        rc = put_ms(p, "total_ms", total ? total : elapsed_us(p));
+    return rc;
+}
+
+/* curl_fail: the reason of a failed transfer. where: "host:port" when known. */
+static void curl_fail(const struct probe *p, CURLcode res, const char *where, struct verdict *v)
+{
+    const char *eb = p->errbuf[0] ? p->errbuf : curl_easy_strerror(res);
+    char buf[128];
+    long oserr = 0;
+
+    curl_easy_getinfo(p->easy, CURLINFO_OS_ERRNO, &oserr);
+    switch (res) {
+    case CURLE_OPERATION_TIMEDOUT:
+        verdict_add(v, CHECK_CRIT, "timed out after %lld ms (%s)", (long long)elapsed_ms(p),
+                    curl_phase(p));
+        break;
+    case CURLE_COULDNT_RESOLVE_HOST:
+        verdict_add(v, CHECK_CRIT, "name does not resolve: %s", eb);
+        break;
+    case CURLE_COULDNT_CONNECT:
+        if (where && oserr)
+            verdict_add(v, CHECK_CRIT, "connect to %s: %s", where,
+                        errno_str((int)oserr, buf, sizeof(buf)));
+        else if (oserr)
+            verdict_add(v, CHECK_CRIT, "connect failed: %s (%s)",
+                        errno_str((int)oserr, buf, sizeof(buf)), eb);
+        else
+            verdict_add(v, CHECK_CRIT, "connect failed: %s", eb);
+        break;
+    case CURLE_PEER_FAILED_VERIFICATION:
+        verdict_add(v, CHECK_CRIT, "TLS verification failed: %s", eb);
+        break;
+    case CURLE_SSL_CONNECT_ERROR:
+        verdict_add(v, CHECK_CRIT, "TLS handshake failed: %s", eb);
+        break;
+    default:
+        verdict_add(v, CHECK_CRIT, "%s", eb);
+        break;
+    }
+}
+
+static size_t on_body(char *data, size_t size, size_t nmemb, void *arg)
+{
+    struct probe *p = arg;
+    size_t n = size * nmemb, keep = n;
+
+    if (p->body_seen + n > BODY_MAX) {
+        keep = BODY_MAX - p->body_seen;
+        p->body_full = true;
+    }
+    p->body_seen += keep;
+    if (p->check->u.http.has_body_regex && keep) {
+        if (p->body_len + keep + 1 > p->body_cap) {
+            size_t cap = p->body_cap ? p->body_cap : 16384;
+            char *b;
+
+            while (cap < p->body_len + keep + 1)
+                cap *= 2;
+            b = hp_realloc(p->body, cap);
+            if (!b) {
+                p->body_nomem = true;
+                return 0;
+            }
+            p->body = b;
+            p->body_cap = cap;
+        }
+        memcpy(p->body + p->body_len, data, keep);
+        p->body_len += keep;
+        p->body[p->body_len] = '\0';
+    }
+    return p->body_full ? 0 : n; /* 0 ends the transfer: enough was read */
+}
+
+static hp_rc easy_start(struct run *r, struct probe *p, const char *url)
+{
+    int64_t left = hp_ctx_remaining_ms(r->ctx);
+    CURL *e;
+
+    e = p->easy = curl_easy_init();
+    if (!e || curl_easy_setopt(e, CURLOPT_URL, url) != CURLE_OK)
+        return HP_ERR_NOMEM;
+    curl_easy_setopt(e, CURLOPT_PRIVATE, (void *)p);
+    curl_easy_setopt(e, CURLOPT_ERRORBUFFER, p->errbuf);
+    curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(e, CURLOPT_FRESH_CONNECT, 1L);
+#if LIBCURL_VERSION_NUM >= 0x075700
+    /* never wait for a resolver thread when a probe is dropped */
+    curl_easy_setopt(e, CURLOPT_QUICK_EXIT, 1L);
+#endif
+    if (left != INT64_MAX) {
+        long ms = left > LONG_MAX ? LONG_MAX : (long)left;
+
+        curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, ms);
+        curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, ms);
+    }
+    if (r->opts && r->opts->ca_file &&
+        curl_easy_setopt(e, CURLOPT_CAINFO, r->opts->ca_file) != CURLE_OK)
+        return HP_ERR_NOMEM;
+    if (p->check->kind != CHECK_TCP) {
+        curl_easy_setopt(e, CURLOPT_SSL_CTX_FUNCTION, on_ssl_ctx);
+        curl_easy_setopt(e, CURLOPT_SSL_CTX_DATA, (void *)p);
+    }
+    if (p->check->kind != CHECK_HTTP) {
+        curl_easy_setopt(e, CURLOPT_CONNECT_ONLY, 1L);
+        curl_easy_setopt(e, CURLOPT_PROXY, ""); /* a direct connection, whatever the env */
+    }
+    return HP_OK;
+}
+
+static hp_rc easy_add(struct run *r, struct probe *p)
+{
+    CURLMcode mc = curl_multi_add_handle(r->multi, p->easy);
+
+    if (mc == CURLM_OUT_OF_MEMORY)
+        return HP_ERR_NOMEM;
+    if (mc != CURLM_OK)
+        return HP_ERR_INTERNAL;
+    p->phase = PH_CURL;
+    return HP_OK;
+}
+
+static hp_rc http_start(struct run *r, struct probe *p)
+{
+    const struct http_check *h = &p->check->u.http;
+    CURL *e;
+    hp_rc rc;
+    size_t i;
+
+    rc = easy_start(r, p, h->url);
+    if (rc)
+        return rc;
+    e = p->easy;
+    /* the connection is closed once done: the next probe's times are real */
+    curl_easy_setopt(e, CURLOPT_FORBID_REUSE, 1L);
+    curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
+    curl_easy_setopt(e, CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
+    curl_easy_setopt(e, CURLOPT_USERAGENT, "hostpatrol-probe");
+    if (h->follow_redirects) {
+        curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 1L);
+        curl_easy_setopt(e, CURLOPT_MAXREDIRS, MAX_REDIRS);
+    }
+    if (h->method && !strcmp(h->method, "HEAD")) {
+        curl_easy_setopt(e, CURLOPT_NOBODY, 1L);
+    } else if (h->method && strcmp(h->method, "GET")) {
+        if (curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, h->method) != CURLE_OK)
+            return HP_ERR_NOMEM;
+    }
+    for (i = 0; h->headers && h->headers[i]; i++) {
+        struct curl_slist *l = curl_slist_append(p->headers, h->headers[i]);
+
+        if (!l)
+            return HP_ERR_NOMEM;
+        p->headers = l;
+    }
+    if (p->headers)
+        curl_easy_setopt(e, CURLOPT_HTTPHEADER, p->headers);
+    curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_body);
+    curl_easy_setopt(e, CURLOPT_WRITEDATA, (void *)p);
+    return easy_add(r, p);
+}
+
+/* bracket: IPv6 literals go in brackets in URLs and CONNECT_TO entries. */
+static bool needs_brackets(const char *host)
+{
+    return strchr(host, ':') != NULL;
+}
+
+static hp_rc tcp_start(struct run *r, struct probe *p)
+{
+    const char *a = p->target->address;
+    bool br = needs_brackets(a);
+    char *url =
+        fmt_alloc("http://%s%s%s:%d/", br ? "[" : "", a, br ? "]" : "", p->check->u.tcp.port);
+    hp_rc rc;
+
+    if (!url)
+        return HP_ERR_NOMEM;
+    rc = easy_start(r, p, url);
+    hp_free(url);
+    if (rc)
+        return rc;
+    /* no FORBID_REUSE: the socket must outlive CURLMSG_DONE to be taken over */
+    return easy_add(r, p);
+}
+
+static int tls_port(const struct probe *p)
+{
+    return p->check->u.tls.port > 0 ? p->check->u.tls.port : 443;
+}
+
+static hp_rc tls_start(struct run *r, struct probe *p)
+{
+    const struct tls_check *t = &p->check->u.tls;
+    const char *a = p->target->address;
+    const char *host = t->server_name ? t->server_name : a;
+    bool br = needs_brackets(host), abr = needs_brackets(a);
+    int port = tls_port(p);
+    char *url = fmt_alloc("https://%s%s%s:%d/", br ? "[" : "", host, br ? "]" : "", port);
+    char *ct = NULL;
+    hp_rc rc;
+
+    if (!url)
+        return HP_ERR_NOMEM;
+    rc = easy_start(r, p, url);
+    hp_free(url);
+    if (rc)
+        return rc;
+    if (t->server_name) { /* SNI and name: server_name; the connection: the address */
+        struct curl_slist *l;
+
+        ct = fmt_alloc("%s:%d:%s%s%s:%d", t->server_name, port, abr ? "[" : "", a, abr ? "]" : "",
+                       port);
+        if (!ct)
+            return HP_ERR_NOMEM;
+        l = curl_slist_append(NULL, ct);
+        hp_free(ct);
+        if (!l)
+            return HP_ERR_NOMEM;
+        p->connect_to = l;
+        curl_easy_setopt(p->easy, CURLOPT_CONNECT_TO, p->connect_to);
+    }
+    /* verification is judged afterwards, so the certificates can always be read */
+    curl_easy_setopt(p->easy, CURLOPT_SSL_VERIFYPEER, 0L);
+    curl_easy_setopt(p->easy, CURLOPT_SSL_VERIFYHOST, 0L);
+    curl_easy_setopt(p->easy, CURLOPT_FORBID_REUSE, 1L);
+    return easy_add(r, p);
+}
+
+static hp_rc http_done(struct run *r, struct probe *p, CURLcode res)
+{
+    const struct http_check *h = &p->check->u.http;
+    struct verdict v = {CHECK_OK, 0, ""};
+    long code = 0;
+    hp_rc rc;
+
+    if (p->body_nomem)
+        return HP_ERR_NOMEM;
+    curl_easy_getinfo(p->easy, CURLINFO_RESPONSE_CODE, &code);
+    rc = code > 0 ? put(p, "status_code", json_integer(code)) : HP_OK;
+    if (!rc)
+        rc = put_times(p, TIMES_HTTP);
+    if (rc)
+        return rc;
+    if (res == CURLE_WRITE_ERROR && p->body_full)
+        res = CURLE_OK; /* we stopped reading at BODY_MAX */
+    if (res != CURLE_OK) {
+        curl_fail(p, res, NULL, &v);
+        return finish(r, p, &v);
+    }
+    if (h->n_expect_status == 0) {
+        if (code < 200 || code > 399)
+            verdict_add(&v, CHECK_CRIT, "status %ld, expected 2xx or 3xx", code);
+    } else {
+        char list[256] = "";
+        size_t i, o = 0;
+        bool ok = false;
+
+        for (i = 0; i < h->n_expect_status; i++) {
+            ok = ok || h->expect_status[i] == code;
+            if (o < sizeof(list))
+                o += (size_t)snprintf(list + o, sizeof(list) - o, "%s%ld",
+                                      i == 0                        ? ""
+                                      : i + 1 == h->n_expect_status ? " or "
+                                                                    : ", ",
+                                      h->expect_status[i]);
+        }
+        if (!ok)
+            verdict_add(&v, CHECK_CRIT, "status %ld, expected %s", code, list);
+    }
+    if (h->has_body_regex) {
+        regmatch_t m[1] = {{.rm_so = 0, .rm_eo = (regoff_t)p->body_len}};
+
+        if (regexec(&h->body_regex, p->body ? p->body : "", 1, m, REG_STARTEND) != 0)
+            verdict_add(&v, CHECK_CRIT, "body does not match bodyRegex (%zu bytes read%s)",
+                        p->body_len, p->body_full ? ", the first 1 MiB" : "");
+    }
+    rc = cert_values(p, &v);
+    if (rc)
+        return rc;
+    return finish(r, p, &v);
+}
+
+static hp_rc tcp_io(struct run *r, struct probe *p);
+
+static hp_rc tcp_connected(struct run *r, struct probe *p, CURLcode res)
+{
+    const struct tcp_check *t = &p->check->u.tcp;
+    struct verdict v = {CHECK_OK, 0, ""};
+    curl_socket_t s = CURL_SOCKET_BAD;
+    char where[300], buf[128];
+    hp_rc rc;
+    int fl;
+
+    rc = put_times(p, TIMES_TCP);
+    if (rc)
+        return rc;
+    snprintf(where, sizeof(where), "%s:%d", p->target->address, t->port);
+    if (res != CURLE_OK) {
+        curl_fail(p, res, where, &v);
+        goto done;
+    }
+    if (curl_easy_getinfo(p->easy, CURLINFO_ACTIVESOCKET, &s) != CURLE_OK || s == CURL_SOCKET_BAD) {
+        verdict_add(&v, CHECK_UNKNOWN, "connected to %s, but the socket was lost", where);
+        goto done;
+    }
+    p->fd = fcntl(s, F_DUPFD_CLOEXEC, 0);
+    fl = p->fd >= 0 ? fcntl(p->fd, F_GETFL) : -1;
+    if (fl < 0 || fcntl(p->fd, F_SETFL, fl | O_NONBLOCK) < 0) {
+        verdict_add(&v, CHECK_UNKNOWN, "connected to %s, but: %s", where,
+                    errno_str(errno, buf, sizeof(buf)));
+        goto done;
+    }
+    if (!t->send && !t->expect)
+        goto done;
+    p->phase = t->send ? PH_TCP_SEND : PH_TCP_RECV;
+    r->n_io++;
+    return tcp_io(r, p);
+done:
+    rc = put_ms(p, "total_ms", elapsed_us(p));
+    return rc ? rc : finish(r, p, &v);
+}
+
+/* tcp_io: send, then read for expect, as far as the socket allows without blocking. */
+static hp_rc tcp_io(struct run *r, struct probe *p)
+{
+    const struct tcp_check *t = &p->check->u.tcp;
+    struct verdict v = {CHECK_OK, 0, ""};
+    char q[QUOTE_MAX], buf[128];
+    size_t len, elen;
+    hp_rc rc;
+
+    if (p->phase == PH_TCP_SEND) {
+        len = strlen(t->send);
+        while (p->sent < len) {
+            ssize_t k = send(p->fd, t->send + p->sent, len - p->sent, MSG_NOSIGNAL);
+
+            if (k < 0 && errno == EINTR)
+                continue;
+            if (k < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+                return HP_OK;
+            if (k < 0) {
+                verdict_add(&v, CHECK_CRIT, "send to %s:%d: %s", p->target->address, t->port,
+                            errno_str(errno, buf, sizeof(buf)));
+                goto done;
+            }
+            p->sent += (size_t)k;
+        }
+        if (!t->expect)
+            goto done;
+        p->phase = PH_TCP_RECV;
+    }
+    elen = strlen(t->expect);
+    if (!p->rbuf) {
+        p->rbuf = hp_malloc(TCP_READ_MAX + 1);
+        if (!p->rbuf)
+            return HP_ERR_NOMEM;
+    }
+    for (;;) {
+        size_t from = p->rlen >= elen ? p->rlen - elen + 1 : 0;
+        ssize_t k;
+
+        if (elen == 0)
+            goto done;
+        if (p->rlen >= TCP_READ_MAX) {
+            verdict_add(&v, CHECK_CRIT, "expected \"%s\" not in the first %u bytes",
+                        quote(t->expect, q, sizeof(q)), TCP_READ_MAX);
+            goto done;
+        }
+        k = recv(p->fd, p->rbuf + p->rlen, TCP_READ_MAX - p->rlen, 0);
+        if (k < 0 && errno == EINTR)
+            continue;
+        if (k < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+            return HP_OK;
+        if (k < 0) {
+            verdict_add(&v, CHECK_CRIT, "read from %s:%d: %s (got %zu bytes)", p->target->address,
+                        t->port, errno_str(errno, buf, sizeof(buf)), p->rlen);
+            goto done;
+        }
+        if (k == 0) {
+            verdict_add(&v, CHECK_CRIT,
+                        "expected \"%s\" not received: connection closed after %zu bytes",
+                        quote(t->expect, q, sizeof(q)), p->rlen);
+            goto done;
+        }
+        p->rlen += (size_t)k;
+        if (memmem(p->rbuf + from, p->rlen - from, t->expect, elen))
+            goto done;
+    }
+done:
+    r->n_io--;
+    rc = put_ms(p, "total_ms", elapsed_us(p));
+    return rc ? rc : finish(r, p, &v);
+}
+
+static hp_rc tls_done(struct run *r, struct probe *p, CURLcode res)
+{
+    const struct tls_check *t = &p->check->u.tls;
+    const char *name = t->server_name ? t->server_name : p->target->address;
+    struct verdict v = {CHECK_OK, 0, ""};
+    char where[300], buf[512];
+    json_t *sans = NULL;
+    X509 *leaf;
+    hp_rc rc;
+    long ve;
+
+    snprintf(where, sizeof(where), "%s:%d", p->target->address, tls_port(p));
+    rc = put_times(p, TIMES_TLS);
+    if (rc)
+        return rc;
+    if (res != CURLE_OK) {
+        curl_fail(p, res, where, &v);
+        return finish(r, p, &v);
+    }
+    if (!p->chain || sk_X509_num(p->chain) < 1) {
+        verdict_add(&v, CHECK_CRIT, "no certificate received from %s", where);
+        return finish(r, p, &v);
+    }
+    leaf = sk_X509_value(p->chain, 0);
+    rc = put(p, "tls_version", json_string(p->tls_version ? p->tls_version : "unknown"));
+    if (!rc)
+        rc = put(p, "subject", json_string(name_text(X509_get_subject_name(leaf), buf, 512)));
+    if (!rc)
+        rc = put(p, "issuer", json_string(name_text(X509_get_issuer_name(leaf), buf, 512)));
+    if (!rc)
+        rc = sans_json(leaf, &sans);
+    if (!rc)
+        rc = put(p, "sans", sans);
+    if (!rc)
+        rc = store_load(r, p->easy);
+    if (rc)
+        return rc;
+    if (!r->store_ok)
+        verdict_add(&v, CHECK_UNKNOWN, "cannot load the CA certificates (%s)",
+                    r->opts && r->opts->ca_file ? r->opts->ca_file : "system bundle");
+    ve = verify_chain(r->store, leaf, p->chain);
+    if (ve < 0)
+        return HP_ERR_NOMEM;
+    if (ve != X509_V_OK)
+        verdict_add(&v, CHECK_CRIT, "certificate verify failed: %s",
+                    X509_verify_cert_error_string(ve));
+    if ((is_ip_literal(name) ? X509_check_ip_asc(leaf, name, 0)
+                             : X509_check_host(leaf, name, 0, 0, NULL)) != 1)
+        verdict_add(&v, CHECK_CRIT, "certificate does not match host name %s", name);
+    rc = cert_values(p, &v);
+    if (rc)
+        return rc;
+    return finish(r, p, &v);
+}
+
+/* drain: judge every transfer libcurl has finished and drop its easy handle. */
+static hp_rc drain(struct run *r)
+{
+    CURLMsg *m;
+    int queued;
+
+    while ((m = curl_multi_info_read(r->multi, &queued))) {
+        CURLcode res = m->data.result;
+        char *priv = NULL;
+        struct probe *p;
+        hp_rc rc;
+
+        if (m->msg != CURLMSG_DONE)
+            continue;
+        curl_easy_getinfo(m->easy_handle, CURLINFO_PRIVATE, &priv);
+        p = (struct probe *)(void *)priv;
+        if (p->check->kind == CHECK_HTTP)
+            rc = http_done(r, p, res);
+        else if (p->check->kind == CHECK_TCP)
+            rc = tcp_connected(r, p, res);
+        else
+            rc = tls_done(r, p, res);
+        easy_drop(r, p); /* m is invalid from here */
+        if (rc)
+            return rc;
+    }
+    return HP_OK;
+}
+
+/* ---- dns ---- */
+
+static hp_rc dns_start(struct run *r, struct probe *p)
+{
+    const char *name = p->check->u.dns.name;
+    size_t len = strlen(name);
+    struct dns_req *q = hp_calloc(1, sizeof(*q) + len + 1);
+    struct gaicb *list[1];
+    struct verdict v = {CHECK_OK, 0, ""};
+    int g;
+
+    if (!q)
+        return HP_ERR_NOMEM;
+    memcpy(q->name, name, len + 1);
+    q->hints.ai_family = AF_UNSPEC;
+    q->hints.ai_socktype = SOCK_STREAM; /* one entry per address */
+    q->cb.ar_name = q->name;
+    q->cb.ar_request = &q->hints;
+    list[0] = &q->cb;
+    g = getaddrinfo_a(GAI_NOWAIT, list, 1, NULL);
+    if (g) {
+        hp_free(q);
+        if (g == EAI_MEMORY)
+            return HP_ERR_NOMEM;
+        verdict_add(&v, CHECK_UNKNOWN, "cannot start resolving %s: %s", name, gai_strerror(g));
+        return finish(r, p, &v);
+    }
+    p->dns = q;
+    p->phase = PH_DNS;
+    r->n_dns++;
+    return HP_OK;
+}
+
+static bool array_has(const json_t *a, const char *s)
+{
+    size_t i;
+
+    for (i = 0; i < json_array_size(a); i++)
+        if (!strcmp(json_string_value(json_array_get(a, i)), s))
+            return true;
+    return false;
+}
+
+/* canon_addr: an IP literal in inet_ntop's form (so "::0001" equals "::1"); else s. */
+static const char *canon_addr(const char *s, char *buf, size_t cap)
+{
+    unsigned char a[sizeof(struct in6_addr)];
+
+    if (inet_pton(AF_INET, s, a) == 1 && inet_ntop(AF_INET, a, buf, (socklen_t)cap))
+        return buf;
+    if (inet_pton(AF_INET6, s, a) == 1 && inet_ntop(AF_INET6, a, buf, (socklen_t)cap))
+        return buf;
+    return s;
+}
+
+static void append_word(char *buf, size_t cap, const char *w)
+{
+    size_t o = strlen(buf);
+
+    if (o + 1 < cap)
+        snprintf(buf + o, cap - o, "%s%s", o ? ", " : "", w);
+}
+
+static void dns_compare(const json_t *got, char *const *expect, struct verdict *v)
+{
+    char missing[400] = "", unexpected[400] = "", a[INET6_ADDRSTRLEN + 1];
+    size_t i, k;
+
+    for (k = 0; expect[k]; k++)
+        if (!array_has(got, canon_addr(expect[k], a, sizeof(a))))
+            append_word(missing, sizeof(missing), expect[k]);
+    for (i = 0; i < json_array_size(got); i++) {
+        const char *g = json_string_value(json_array_get(got, i));
+        bool found = false;
+
+        for (k = 0; expect[k] && !found; k++)
+            found = !strcmp(canon_addr(expect[k], a, sizeof(a)), g);
+        if (!found)
+            append_word(unexpected, sizeof(unexpected), g);
+    }
+    if (missing[0] || unexpected[0])
+        verdict_add(v, CHECK_CRIT, "addresses differ from expectAddresses:%s%s%s%s%s",
+                    missing[0] ? " missing " : "", missing, missing[0] && unexpected[0] ? ";" : "",
+                    unexpected[0] ? " unexpected " : "", unexpected);
+}
+
+static hp_rc dns_done(struct run *r, struct probe *p, int g)
+{
+    const struct dns_check *d = &p->check->u.dns;
+    struct verdict v = {CHECK_OK, 0, ""};
+    struct dns_req *q = p->dns;
+    const struct addrinfo *ai;
+    json_t *addrs = NULL;
+    hp_rc rc;
+
+    p->dns = NULL;
+    r->n_dns--;
+    rc = put_ms(p, "resolve_ms", elapsed_us(p));
+    if (rc)
+        goto out;
+    if (g == EAI_NONAME || g == EAI_NODATA) {
+        verdict_add(&v, CHECK_CRIT, "name does not resolve: %s (%s)", d->name, gai_strerror(g));
+    } else if (g) {
+        verdict_add(&v, CHECK_CRIT, "resolving %s failed: %s", d->name, gai_strerror(g));
+    } else {
+        addrs = json_array();
+        if (!addrs) {
+            rc = HP_ERR_NOMEM;
+            goto out;
+        }
+        for (ai = q->cb.ar_result; ai; ai = ai->ai_next) {
+            char a[INET6_ADDRSTRLEN + 1];
+            const void *src = NULL;
+
+            if (ai->ai_family == AF_INET)
+                src = &((const struct sockaddr_in *)(const void *)ai->ai_addr)->sin_addr;
+            else if (ai->ai_family == AF_INET6)
+                src = &((const struct sockaddr_in6 *)(const void *)ai->ai_addr)->sin6_addr;
+            if (!src || !inet_ntop(ai->ai_family, src, a, sizeof(a)) || array_has(addrs, a))
+                continue;
+            if (json_array_append_new(addrs, json_string(a))) {
+                rc = HP_ERR_NOMEM;
+                goto out;
+            }
+        }
+        if (d->expect_addrs)
+            dns_compare(addrs, d->expect_addrs, &v);
+        rc = put(p, "addresses", addrs);
+        addrs = NULL;
+        if (rc)
+            goto out;
+    }
+    rc = finish(r, p, &v);
+out:
+    json_decref(addrs);
+    dns_req_free(q);
+    return rc;
+}
+
+/* dns_poll: judge finished requests; *pending: some are still running. */
+static hp_rc dns_poll(struct run *r, bool *pending)
+{
+    size_t i;
+    hp_rc rc;
+
+    *pending = false;
+    for (i = 0; r->n_dns && i < r->n; i++) {
+        struct probe *p = &r->p[i];
+        int g;
+
+        if (p->phase != PH_DNS)
+            continue;
+        g = gai_error(&p->dns->cb);
+        if (g == EAI_INPROGRESS) {
+            *pending = true;
+            continue;
+        }
+        rc = dns_done(r, p, g);
+        if (rc)
+            return rc;
+    }
+    return HP_OK;
+}
+
+/* dns_interval: how long to sleep between gai_error polls: short at first (fast answers
+ * get a precise resolve_ms), then up to DNS_POLL_MAX_MS. */
+static int dns_interval(const struct run *r)
+{
+    int64_t ms = (hp_now_ns() - r->start_ns) / 1000000 / 20;
+
+    return ms < 1 ? 1 : ms > DNS_POLL_MAX_MS ? DNS_POLL_MAX_MS : (int)ms;
+}
+
+/* ---- the run ---- */
+
+static hp_rc validate(const struct probe_item *it, size_t i, struct hp_err *err)
+{
+    const struct check_spec *c = it->check;
+    const struct target_spec *t = it->target;
+    char f[48];
+
+    snprintf(f, sizeof(f), "items[%zu]", i);
+    if (!c)
+        return hp_err_field(err, HP_ERR_INVALID, f, "%s: no check", f);
+    switch (c->kind) {
+    case CHECK_HTTP:
+        if (!c->u.http.url || !*c->u.http.url)
+            return hp_err_field(err, HP_ERR_INVALID, f, "%s: http check without a url", f);
+        return HP_OK;
+    case CHECK_DNS:
+        if (!c->u.dns.name || !*c->u.dns.name)
+            return hp_err_field(err, HP_ERR_INVALID, f, "%s: dns check without a name", f);
+        return HP_OK;
+    case CHECK_TCP:
+    case CHECK_TLS:
+        if (!t || !host_ok(t->address, true))
+            return hp_err_field(err, HP_ERR_INVALID, f,
+                                "%s: a %s check needs a target with a host name or IP address", f,
+                                c->kind == CHECK_TCP ? "tcp" : "tls");
+        if (c->kind == CHECK_TCP && (c->u.tcp.port < 1 || c->u.tcp.port > 65535))
+            return hp_err_field(err, HP_ERR_INVALID, f, "%s: tcp port %d out of range", f,
+                                c->u.tcp.port);
+        if (c->kind == CHECK_TLS && (c->u.tls.port < 0 || c->u.tls.port > 65535))
+            return hp_err_field(err, HP_ERR_INVALID, f, "%s: tls port %d out of range", f,
+                                c->u.tls.port);
+        if (c->kind == CHECK_TLS && c->u.tls.server_name && !host_ok(c->u.tls.server_name, false))
+            return hp_err_field(err, HP_ERR_INVALID, f, "%s: tls serverName is not a host name", f);
+        return HP_OK;
+    default:
+        return hp_err_field(err, HP_ERR_INVALID, f,
+                            "%s: a %s check is not an endpoint probe (http, tcp, tls, dns)", f,
+                            check_kind_name(c->kind));
+    }
+}
+
+static hp_rc start(struct run *r, struct probe *p)
+{
+    p->start_ns = hp_now_ns();
+    switch (p->check->kind) {
+    case CHECK_HTTP:
+        return http_start(r, p);
+    case CHECK_TCP:
+        return tcp_start(r, p);
+    case CHECK_TLS:
+        return tls_start(r, p);
+    default:
+        return dns_start(r, p);
+    }
+}
+
+static hp_rc multi_rc(CURLMcode mc)
+{
+    return mc == CURLM_OUT_OF_MEMORY ? HP_ERR_NOMEM : HP_ERR_IO;
+}
+
+static hp_rc loop(struct run *r)
+{
+    int cfd = hp_ctx_fd(r->ctx);
+    hp_rc rc;
+
+    for (;;) {
+        int running = 0, timeout, cap = cfd >= 0 ? IDLE_POLL_MS : NOFD_POLL_MS, nfds = 0;
+        unsigned nw = 0, k, first;
+        bool dns_pending;
+        CURLMcode mc;
+        size_t i;
+
+        mc = curl_multi_perform(r->multi, &running);
+        if (mc != CURLM_OK)
+            return multi_rc(mc);
+        rc = drain(r);
+        if (!rc)
+            rc = dns_poll(r, &dns_pending);
+        if (rc)
+            return rc;
+        if (!r->left || hp_ctx_err(r->ctx))
+            return HP_OK;
+        if (cfd >= 0)
+            r->wfds[nw++] = (struct curl_waitfd){.fd = cfd, .events = CURL_WAIT_POLLIN};
+        first = nw;
+        for (i = 0; r->n_io && i < r->n; i++) {
+            const struct probe *p = &r->p[i];
+
+            if (p->phase != PH_TCP_SEND && p->phase != PH_TCP_RECV)
+                continue;
+            r->wfds[nw] = (struct curl_waitfd){
+                .fd = p->fd,
+                .events = p->phase == PH_TCP_SEND ? CURL_WAIT_POLLOUT : CURL_WAIT_POLLIN};
+            r->wfd_probe[nw++] = i;
+        }
+        timeout = hp_ctx_poll_timeout(r->ctx);
+        if (timeout < 0 || timeout > cap)
+            timeout = cap;
+        if (dns_pending && dns_interval(r) < timeout)
+            timeout = dns_interval(r);
+        mc = curl_multi_poll(r->multi, r->wfds, nw, timeout, &nfds);
+        if (mc != CURLM_OK)
+            return multi_rc(mc);
+        for (k = first; k < nw; k++) {
+            struct probe *p = &r->p[r->wfd_probe[k]];
+
+            if (!r->wfds[k].revents || (p->phase != PH_TCP_SEND && p->phase != PH_TCP_RECV))
+                continue;
+            rc = tcp_io(r, p);
+            if (rc)
+                return rc;
+        }
+    }
+}
+
+/* expire: every probe without a result gets one: cancelled or timed out. */
+static hp_rc expire(struct run *r, hp_rc why)
+{
+    size_t i;
+    hp_rc rc = HP_OK;
+
+    for (i = 0; !rc && i < r->n; i++) {
+        struct probe *p = &r->p[i];
+        struct verdict v = {CHECK_OK, 0, ""};
+        char q[QUOTE_MAX];
+
+        if (p->phase == PH_DONE)
+            continue;
+        if (why == HP_ERR_CANCELED)
+            verdict_add(&v, CHECK_UNKNOWN, "run cancelled");
+        else if (p->phase == PH_TCP_RECV)
+            verdict_add(
+                &v, CHECK_CRIT, "expected \"%s\" not received within %lld ms (got %zu bytes)",
+                quote(p->check->u.tcp.expect, q, sizeof(q)), (long long)elapsed_ms(p), p->rlen);
+        else
+            verdict_add(&v, CHECK_CRIT, "timed out after %lld ms (%s)", (long long)elapsed_ms(p),
+                        p->phase == PH_CURL       ? curl_phase(p)
+                        : p->phase == PH_TCP_SEND ? "send"
+                        : p->phase == PH_DNS      ? "resolve"
+                                                  : "start");
+        if (p->phase == PH_CURL)
+            rc = put_times(p, p->check->kind == CHECK_HTTP  ? TIMES_HTTP
+                              : p->check->kind == CHECK_TLS ? TIMES_TLS
+                                                            : TIMES_TCP);
+        if (!rc && p->check->kind == CHECK_TCP)
+            rc = put_ms(p, "total_ms", elapsed_us(p));
+        if (!rc)
+            rc = finish(r, p, &v);
+    }
+    return rc;
+}
+
+static void run_release(struct run *r)
+{
+    size_t i;
+
+    for (i = 0; r->p && i < r->n; i++) {
+        struct probe *p = &r->p[i];
+
+        easy_drop(r, p);
+        if (p->fd >= 0)
+            close(p->fd);
+        hp_free(p->body);
+        hp_free(p->rbuf);
+        sk_X509_pop_free(p->chain, X509_free);
+        if (p->dns)
+            dns_abandon(p->dns);
+    }
+    curl_multi_cleanup(r->multi);
+    X509_STORE_free(r->store);
+    hp_free(r->p);
+    hp_free(r->wfds);
+    hp_free(r->wfd_probe);
+}
+
+hp_rc probe_run_opts(const struct probe_item *items, size_t n, struct hp_ctx *ctx,
+                     const struct probe_options *opts, struct check_result *out, struct hp_err *err)
+{
+    struct run r = {0};
+    hp_rc rc = HP_OK;
+    size_t i;
+
+    if (n && (!items || !out))
+        return hp_err_set(err, HP_ERR_INVALID, "probe_run: no items or no results array");
+    for (i = 0; i < n; i++)
+        memset(&out[i], 0, sizeof(out[i]));
+    for (i = 0; i < n; i++) {
+        rc = validate(&items[i], i, err);
+        if (rc)
+            return rc;
+    }
+    orphans_reap();
+    for (i = 0; i < n; i++) {
+        const struct probe_item *it = &items[i];
+
+        rc = check_result_init(&out[i], it->check->name, it->target ? it->target->name : "-",
+                               it->check->kind);
+        if (rc)
+            goto out;
+    }
+    if (!n)
+        return HP_OK;
+    pthread_once(&ssl_once, ssl_index_init);
+    r.ctx = ctx;
+    r.opts = opts;
+    r.n = r.left = n;
+    r.start_ns = hp_now_ns();
+    r.p = hp_calloc(n, sizeof(*r.p));
+    r.wfds = hp_calloc(n + 1, sizeof(*r.wfds));
+    r.wfd_probe = hp_calloc(n + 1, sizeof(*r.wfd_probe));
+    r.multi = curl_multi_init();
+    if (!r.p || !r.wfds || !r.wfd_probe || !r.multi) {
+        rc = HP_ERR_NOMEM;
+        goto out;
+    }
+    for (i = 0; i < n; i++) {
+        r.p[i].check = items[i].check;
+        r.p[i].target = items[i].target;
+        r.p[i].out = &out[i];
+        r.p[i].fd = -1;
+        r.p[i].start_ns = r.start_ns;
+    }
+    for (i = 0; i < n && !hp_ctx_err(ctx); i++) {
+        rc = start(&r, &r.p[i]);
+        if (rc)
+            goto out;
+    }
+    rc = loop(&r);
+    if (!rc)
+        rc = expire(&r, hp_ctx_err(ctx));
+out:
+    if (rc == HP_ERR_NOMEM)
+        hp_err_set(err, rc, "probe_run: out of memory");
+    else if (rc)
+        hp_err_set(err, rc, "probe_run: libcurl multi interface failed (%s)", hp_rc_name(rc));
+    run_release(&r);
+    orphans_reap();
+    return rc;
+}
+
+hp_rc probe_run(const struct probe_item *items, size_t n, struct hp_ctx *ctx,
+                struct check_result *out, struct hp_err *err)
+{
+    return probe_run_opts(items, n, ctx, NULL, out, err);
+}

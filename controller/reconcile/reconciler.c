@@ -1,0 +1,1320 @@
+/* reconciler.c - the HostInspection reconcile loop (see include/hostpatrol/reconciler.h). */
+#include "hostpatrol/reconciler.h"
+
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "hostpatrol/alloc.h"
+#include "hostpatrol/check_result.h"
+#include "hostpatrol/inspection_spec.h"
+#include "hostpatrol/kube_informer.h"
+#include "hostpatrol/probe.h"
+#include "hostpatrol/work_queue.h"
+
+#define API_PATH        "/apis/hostpatrol.io/v1alpha1"
+#define WRITES_PER_REC  100   /* results per batch-queue record (under max_txn_ops - 1) */
+#define COMMIT_SLACK_MS 6000  /* wait past the run deadline for the queue's resolution */
+#define CLEANUP_TIMEOUT 10000 /* finalizer: etcd delete of a CR's results */
+#define MEMO_BUCKETS    1024
+
+/* What this process did for one key, so a status not yet back in the cache cannot start a
+ * second run. Guarded by reconciler.mu. */
+struct memo {
+    struct memo *next;
+    char *key;
+    int64_t last_run_ms; /* wall clock of the last run's start */
+    int64_t generation;  /* generation of that run */
+    char *run_now;       /* annotation value acted on, or NULL */
+    int64_t next_run_ms; /* scheduled (with jitter), 0: none */
+};
+
+struct reconciler {
+    struct reconciler_config cfg; /* strings below are owned copies */
+    char *prefix, *namespace_, *identity;
+    struct kube_informer *informer;
+    struct work_queue *queue;
+    pthread_t *threads;
+    unsigned n_threads;
+    struct hp_ctx *ctx; /* cancelled by stop: ends runs in progress once drain ends */
+    pthread_mutex_t mu; /* guards memo, seed and stats */
+    struct memo *memo[MEMO_BUCKETS];
+    uint64_t seed;
+    struct reconciler_stats stats;
+};
+
+/* ---------- small helpers ---------- */
+
+static void rlog(struct reconciler *r, enum reconciler_log_level lvl, const char *key,
+                 const char *run_id, const char *fmt, ...) HP_PRINTF(5, 6);
+
+static void rlog(struct reconciler *r, enum reconciler_log_level lvl, const char *key,
+                 const char *run_id, const char *fmt, ...)
+{
+    char msg[1024];
+    va_list ap;
+
+    if (!r->cfg.log)
+        return;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    r->cfg.log(r->cfg.log_arg, lvl, key, run_id, msg);
+}
+
+static int64_t wall_ms(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* rfc3339: seconds precision, as metav1.Time */
+static void rfc3339(int64_t ms, char out[32])
+{
+    time_t t = (time_t)(ms / 1000);
+    struct tm tm;
+
+    gmtime_r(&t, &tm);
+    strftime(out, 32, "%Y-%m-%dT%H:%M:%SZ", &tm);
+}
+
+static int64_t parse_rfc3339(const char *s)
+{
+    struct tm tm;
+    const char *end;
+
+    if (!s)
+        return 0;
+    memset(&tm, 0, sizeof(tm));
+    end = strptime(s, "%Y-%m-%dT%H:%M:%S", &tm);
+    if (!end)
+        return 0;
+    return (int64_t)timegm(&tm) * 1000;
+}
+
+static uint64_t next_random(struct reconciler *r)
+{
+    uint64_t x;
+
+    pthread_mutex_lock(&r->mu);
+    x = r->seed;
+    x ^= x << 13;
+    x ^= x >> 7;
+    x ^= x << 17;
+    r->seed = x;
+    pthread_mutex_unlock(&r->mu);
+    return x;
+}
+
+static void stat_add(struct reconciler *r, uint64_t *field)
+{
+    pthread_mutex_lock(&r->mu);
+    (*field)++;
+    pthread_mutex_unlock(&r->mu);
+}
+
+static const char *obj_str(const json_t *o, const char *a, const char *b)
+{
+    const json_t *v = json_object_get(o, a);
+
+    if (b)
+        v = json_object_get(v, b);
+    return json_string_value(v);
+}
+
+/* pct_encode: a query-string value */
+static void pct_encode(const char *in, char *out, size_t size)
+{
+    static const char hex[] = "0123456789ABCDEF";
+    size_t o = 0;
+
+    for (; *in && o + 4 < size; in++) {
+        unsigned char c = (unsigned char)*in;
+
+        if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+            c == '-' || c == '_' || c == '.' || c == '~') {
+            out[o++] = (char)c;
+        } else {
+            out[o++] = '%';
+            out[o++] = hex[c >> 4];
+            out[o++] = hex[c & 15];
+        }
+    }
+    out[o] = '\0';
+}
+
+/* ---------- memo ---------- */
+
+static size_t memo_hash(const char *key)
+{
+    uint64_t h = 1469598103934665603ULL;
+
+    for (; *key; key++)
+        h = (h ^ (unsigned char)*key) * 1099511628211ULL;
+    return (size_t)(h % MEMO_BUCKETS);
+}
+
+/* memo_get: under r->mu; create = true adds an entry (NULL on NOMEM) */
+static struct memo *memo_get(struct reconciler *r, const char *key, bool create)
+{
+    struct memo **slot = &r->memo[memo_hash(key)], *m;
+
+    for (m = *slot; m; m = m->next)
+        if (!strcmp(m->key, key))
+            return m;
+    if (!create)
+        return NULL;
+    m = hp_calloc(1, sizeof(*m));
+    if (!m)
+        return NULL;
+    m->key = hp_strdup(key);
+    if (!m->key) {
+        hp_free(m);
+        return NULL;
+    }
+    m->next = *slot;
+    *slot = m;
+    return m;
+}
+
+static void memo_drop(struct reconciler *r, const char *key)
+{
+    struct memo **p, *m;
+
+    pthread_mutex_lock(&r->mu);
+    for (p = &r->memo[memo_hash(key)]; (m = *p); p = &m->next) {
+        if (!strcmp(m->key, key)) {
+            *p = m->next;
+            hp_free(m->key);
+            hp_free(m->run_now);
+            hp_free(m);
+            break;
+        }
+    }
+    pthread_mutex_unlock(&r->mu);
+}
+
+/* ---------- Kubernetes writes ---------- */
+
+static void obj_path(const char *ns, const char *name, const char *sub, char *out, size_t size)
+{
+    snprintf(out, size, API_PATH "/namespaces/%s/hostinspections/%s%s", ns, name, sub);
+}
+
+/* post_event: an Event on the HostInspection (best effort: a failure is logged). */
+static void post_event(struct reconciler *r, struct hp_ctx *ctx, const json_t *obj,
+                       const char *type, const char *reason, const char *message)
+{
+    const char *ns = obj_str(obj, "metadata", "namespace"),
+               *name = obj_str(obj, "metadata", "name");
+    char path[512], now[32], prefix[300];
+    struct hp_err err = {0};
+    json_t *ev;
+    hp_rc rc;
+
+    rfc3339(wall_ms(), now);
+    snprintf(prefix, sizeof(prefix), "%s.", name);
+    ev = json_pack("{s:{s:s,s:s},s:{s:s,s:s,s:s,s:s,s:s?,s:s?},s:s,s:s,s:s,s:{s:s},s:s,s:s,"
+                   "s:i,s:s,s:s,s:s}",
+                   "metadata", "generateName", prefix, "namespace", ns, "involvedObject",
+                   "apiVersion", "hostpatrol.io/v1alpha1", "kind", "HostInspection", "name", name,
+                   "namespace", ns, "uid", obj_str(obj, "metadata", "uid"), "resourceVersion",
+                   obj_str(obj, "metadata", "resourceVersion"), "type", type, "reason", reason,
+                   "message", message, "source", "component", "hostpatrol-controller",
+                   "firstTimestamp", now, "lastTimestamp", now, "count", 1, "reportingComponent",
+                   "hostpatrol.io/controller", "reportingInstance", r->identity, "action",
+                   "Reconcile");
+    if (!ev)
+        return;
+    snprintf(path, sizeof(path), "/api/v1/namespaces/%s/events", ns);
+    rc = kube_request(r->cfg.kube, ctx, "POST", path, ev, NULL, NULL, NULL, &err);
+    json_decref(ev);
+    if (rc)
+        rlog(r, RLOG_WARN, name, NULL, "event %s not posted: %s", reason, err.msg);
+    else
+        stat_add(r, &r->stats.events);
+}
+
+/* set_finalizers: merge-patch metadata.finalizers (optimistic: resourceVersion). *out: the
+ * updated object (new reference) or NULL. */
+static hp_rc set_finalizers(struct reconciler *r, struct hp_ctx *ctx, const json_t *obj, bool add,
+                            json_t **out, struct hp_err *err)
+{
+    const json_t *fins = json_object_get(json_object_get(obj, "metadata"), "finalizers"), *f;
+    json_t *list = json_array(), *patch;
+    char path[512];
+    size_t i;
+    hp_rc rc;
+
+    *out = NULL;
+    if (!list)
+        return HP_ERR_NOMEM;
+    json_array_foreach(fins, i, f)
+    {
+        if (json_is_string(f) && strcmp(json_string_value(f), RECONCILER_FINALIZER))
+            json_array_append(list, (json_t *)f);
+    }
+    if (add)
+        json_array_append_new(list, json_string(RECONCILER_FINALIZER));
+    patch = json_pack("{s:{s:o,s:s?}}", "metadata", "finalizers", list, "resourceVersion",
+                      obj_str(obj, "metadata", "resourceVersion"));
+    if (!patch)
+        return HP_ERR_NOMEM;
+    obj_path(obj_str(obj, "metadata", "namespace"), obj_str(obj, "metadata", "name"), "", path,
+             sizeof(path));
+    rc = kube_request(r->cfg.kube, ctx, "PATCH", path, patch, "application/merge-patch+json", out,
+                      NULL, err);
+    json_decref(patch);
+    return rc;
+}
+
+static bool has_finalizer(const json_t *obj)
+{
+    const json_t *fins = json_object_get(json_object_get(obj, "metadata"), "finalizers"), *f;
+    size_t i;
+
+    json_array_foreach(fins, i, f)
+    {
+        if (json_is_string(f) && !strcmp(json_string_value(f), RECONCILER_FINALIZER))
+            return true;
+    }
+    return false;
+}
+
+/* ---------- status ---------- */
+
+struct cond {
+    const char *type, *status, *reason;
+    char message[1024];
+};
+
+static const json_t *old_condition(const json_t *obj, const char *type)
+{
+    const json_t *conds = json_object_get(json_object_get(obj, "status"), "conditions"), *c;
+    size_t i;
+
+    json_array_foreach(conds, i, c)
+    {
+        if (!strcmp(obj_str(c, "type", NULL) ? obj_str(c, "type", NULL) : "", type))
+            return c;
+    }
+    return NULL;
+}
+
+/* conditions_json: the new list; lastTransitionTime kept while a condition's status stays. */
+static json_t *conditions_json(const json_t *obj, const struct cond *cs, size_t n, int64_t gen,
+                               const char *now)
+{
+    json_t *arr = json_array();
+    size_t i;
+
+    for (i = 0; arr && i < n; i++) {
+        const json_t *old = old_condition(obj, cs[i].type);
+        const char *ltt = now;
+
+        if (old && obj_str(old, "status", NULL) &&
+            !strcmp(obj_str(old, "status", NULL), cs[i].status) &&
+            obj_str(old, "lastTransitionTime", NULL))
+            ltt = obj_str(old, "lastTransitionTime", NULL);
+        if (json_array_append_new(arr, json_pack("{s:s,s:s,s:s,s:s,s:I,s:s}", "type", cs[i].type,
+                                                 "status", cs[i].status, "reason", cs[i].reason,
+                                                 "message", cs[i].message, "observedGeneration",
+                                                 (json_int_t)gen, "lastTransitionTime", ltt))) {
+            json_decref(arr);
+            return NULL;
+        }
+    }
+    return arr;
+}
+
+static const char *old_cond_status(const json_t *obj, const char *type)
+{
+    const char *s = obj_str(old_condition(obj, type), "status", NULL);
+
+    return s ? s : "Unknown";
+}
+
+/* write_status: merge patch of /status with `status` (taken); Events on Ready/Degraded
+ * transitions. */
+static hp_rc write_status(struct reconciler *r, struct hp_ctx *ctx, const json_t *obj,
+                          json_t *status, const struct cond *cs, size_t n, struct hp_err *err)
+{
+    const char *ns = obj_str(obj, "metadata", "namespace"),
+               *name = obj_str(obj, "metadata", "name");
+    json_t *patch = json_pack("{s:o}", "status", status);
+    char path[512], key[320];
+    size_t i;
+    hp_rc rc;
+
+    if (!patch)
+        return HP_ERR_NOMEM;
+    obj_path(ns, name, "/status", path, sizeof(path));
+    rc = kube_request(r->cfg.kube, ctx, "PATCH", path, patch, "application/merge-patch+json", NULL,
+                      NULL, err);
+    json_decref(patch);
+    snprintf(key, sizeof(key), "%s/%s", ns, name);
+    if (rc) {
+        rlog(r, RLOG_WARN, key, NULL, "status not written: %s", err->msg);
+        return rc;
+    }
+    stat_add(r, &r->stats.status_writes);
+    for (i = 0; i < n; i++) {
+        bool bad;
+
+        if (strcmp(cs[i].type, "Ready") && strcmp(cs[i].type, "Degraded") &&
+            strcmp(cs[i].type, "InvalidSpec"))
+            continue;
+        if (!strcmp(old_cond_status(obj, cs[i].type), cs[i].status))
+            continue;
+        bad = strcmp(cs[i].type, "Ready") ? !strcmp(cs[i].status, "True")
+                                          : strcmp(cs[i].status, "True") != 0;
+        if (!old_condition(obj, cs[i].type) && !bad)
+            continue; /* a first healthy state is not news */
+        post_event(r, ctx, obj, bad ? "Warning" : "Normal", cs[i].reason, cs[i].message);
+    }
+    return HP_OK;
+}
+
+/* ---------- the commit of a run ---------- */
+
+/* One run's wait for its records' callbacks. Reference-counted: the worker may stop waiting
+ * (past the deadline plus slack) while a callback is still to come. */
+struct run_wait {
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    unsigned refs;
+    size_t pending;
+    bool failed;
+    enum batch_outcome outcome; /* the worst seen */
+    int64_t revision;
+    char batch_id[64];
+    char reason[512];
+};
+
+static void run_wait_unref(struct run_wait *w)
+{
+    bool last;
+
+    pthread_mutex_lock(&w->mu);
+    last = --w->refs == 0;
+    pthread_mutex_unlock(&w->mu);
+    if (last) {
+        pthread_mutex_destroy(&w->mu);
+        pthread_cond_destroy(&w->cv);
+        hp_free(w);
+    }
+}
+
+static void run_done(void *arg, const struct batch_result *res)
+{
+    struct run_wait *w = arg;
+
+    pthread_mutex_lock(&w->mu);
+    if (res->outcome == BATCH_COMMITTED) {
+        if (res->revision > w->revision) {
+            w->revision = res->revision;
+            snprintf(w->batch_id, sizeof(w->batch_id), "%s", res->batch_id);
+        }
+    } else if (!w->failed) {
+        w->failed = true;
+        w->outcome = res->outcome;
+        snprintf(w->reason, sizeof(w->reason), "%s", res->reason ? res->reason : "");
+    }
+    w->pending--;
+    pthread_cond_broadcast(&w->cv);
+    pthread_mutex_unlock(&w->mu);
+    run_wait_unref(w);
+}
+
+struct writes {
+    struct batch_write *w;
+    char **bufs; /* owned keys and values */
+    size_t n, cap, n_bufs, cap_bufs;
+};
+
+static void writes_release(struct writes *ws)
+{
+    size_t i;
+
+    for (i = 0; i < ws->n_bufs; i++)
+        hp_free(ws->bufs[i]);
+    hp_free(ws->bufs);
+    hp_free(ws->w);
+    memset(ws, 0, sizeof(*ws));
+}
+
+/* writes_add: key and value taken (value NULL: a delete) */
+static hp_rc writes_add(struct writes *ws, char *key, char *value)
+{
+    if (ws->n == ws->cap) {
+        size_t cap = ws->cap ? ws->cap * 2 : 16;
+        struct batch_write *nw = hp_realloc(ws->w, cap * sizeof(*nw));
+
+        if (!nw)
+            goto nomem;
+        ws->w = nw;
+        ws->cap = cap;
+    }
+    if (ws->n_bufs + 2 > ws->cap_bufs) {
+        size_t cap = ws->cap_bufs ? ws->cap_bufs * 2 : 32;
+        char **nb = hp_realloc(ws->bufs, cap * sizeof(*nb));
+
+        if (!nb)
+            goto nomem;
+        ws->bufs = nb;
+        ws->cap_bufs = cap;
+    }
+    ws->bufs[ws->n_bufs++] = key;
+    if (value)
+        ws->bufs[ws->n_bufs++] = value;
+    ws->w[ws->n++] = (struct batch_write){.key = key,
+                                          .key_len = strlen(key),
+                                          .value = value,
+                                          .value_len = value ? strlen(value) : 0,
+                                          .is_delete = value == NULL};
+    return HP_OK;
+nomem:
+    hp_free(key);
+    hp_free(value);
+    return HP_ERR_NOMEM;
+}
+
+/* commit: enqueue the writes as records (at most WRITES_PER_REC each) under ctx and wait for
+ * their outcomes until ctx's deadline plus the queue's resolution slack. */
+static hp_rc commit(struct reconciler *r, struct hp_ctx *ctx, const char *run_id, struct writes *ws,
+                    int64_t *revision, char *batch_id, size_t batch_id_size, char *why,
+                    size_t why_size)
+{
+    struct run_wait *w = hp_calloc(1, sizeof(*w));
+    pthread_condattr_t ca;
+    struct timespec until;
+    int64_t deadline_ns = hp_ctx_deadline_ns(ctx);
+    struct hp_err err = {0};
+    size_t off;
+    hp_rc rc = HP_OK;
+
+    *revision = 0;
+    if (!w)
+        return HP_ERR_NOMEM;
+    pthread_mutex_init(&w->mu, NULL);
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_cond_init(&w->cv, &ca);
+    pthread_condattr_destroy(&ca);
+    w->refs = 1;
+    for (off = 0; off < ws->n; off += WRITES_PER_REC) {
+        size_t n = ws->n - off < WRITES_PER_REC ? ws->n - off : WRITES_PER_REC;
+
+        pthread_mutex_lock(&w->mu);
+        w->refs++;
+        w->pending++;
+        pthread_mutex_unlock(&w->mu);
+        rc = batch_queue_enqueue(r->cfg.batch, ctx, run_id, ws->w + off, n, run_done, w, &err);
+        if (rc) {
+            pthread_mutex_lock(&w->mu);
+            w->refs--;
+            w->pending--;
+            pthread_mutex_unlock(&w->mu);
+            snprintf(why, why_size, "results not queued for etcd: %s", err.msg);
+            break;
+        }
+    }
+    batch_queue_flush(r->cfg.batch);
+    if (deadline_ns == INT64_MAX)
+        deadline_ns = hp_now_ns() + 60LL * 1000000000;
+    deadline_ns += (int64_t)COMMIT_SLACK_MS * 1000000;
+    until.tv_sec = deadline_ns / 1000000000;
+    until.tv_nsec = deadline_ns % 1000000000;
+    pthread_mutex_lock(&w->mu);
+    while (w->pending && pthread_cond_timedwait(&w->cv, &w->mu, &until) == 0) {
+    }
+    if (!rc && w->pending) {
+        rc = HP_ERR_UNKNOWN_OUTCOME;
+        snprintf(why, why_size,
+                 "etcd commit unresolved after the run deadline; the batch queue "
+                 "keeps resolving it");
+    } else if (!rc && w->failed) {
+        rc = w->outcome == BATCH_ROLLED_BACK ? HP_ERR_TIMEOUT : HP_ERR_UNAVAILABLE;
+        snprintf(why, why_size, "etcd commit %s: %s", batch_outcome_name(w->outcome), w->reason);
+    } else if (!rc) {
+        *revision = w->revision;
+        snprintf(batch_id, batch_id_size, "%s", w->batch_id);
+    }
+    pthread_mutex_unlock(&w->mu);
+    run_wait_unref(w);
+    return rc;
+}
+
+/* ---------- a run ---------- */
+
+static hp_rc result_key(const char *prefix, const char *ns, const char *name, const char *check,
+                        const char *target, char **out)
+{
+    size_t n = strlen(prefix) + strlen(ns) + strlen(name) + strlen(check) + strlen(target) + 16;
+
+    *out = hp_malloc(n);
+    if (!*out)
+        return HP_ERR_NOMEM;
+    snprintf(*out, n, "%sresults/%s/%s/%s/%s", prefix, ns, name, check, target);
+    return HP_OK;
+}
+
+/* selector: a labelSelector query value from a nodeSelector object */
+static void selector(const json_t *sel, char *out, size_t size)
+{
+    const json_t *labels = json_object_get(sel, "matchLabels"),
+                 *exprs = json_object_get(sel, "matchExpressions"), *v, *e;
+    char raw[4096] = "";
+    const char *k;
+    size_t o = 0, i, j;
+
+    json_object_foreach((json_t *)labels, k, v)
+    {
+        o += (size_t)snprintf(raw + o, o < sizeof(raw) ? sizeof(raw) - o : 0, "%s%s=%s",
+                              o ? "," : "", k, json_string_value(v) ? json_string_value(v) : "");
+    }
+    json_array_foreach(exprs, i, e)
+    {
+        const char *key = obj_str(e, "key", NULL), *op = obj_str(e, "operator", NULL);
+
+        if (!key || !op || o >= sizeof(raw))
+            continue;
+        if (!strcmp(op, "Exists") || !strcmp(op, "DoesNotExist")) {
+            o += (size_t)snprintf(raw + o, sizeof(raw) - o, "%s%s%s", o ? "," : "",
+                                  op[0] == 'D' ? "!" : "", key);
+            continue;
+        }
+        o += (size_t)snprintf(raw + o, o < sizeof(raw) ? sizeof(raw) - o : 0, "%s%s %s (",
+                              o ? "," : "", key, !strcmp(op, "In") ? "in" : "notin");
+        json_array_foreach(json_object_get(e, "values"), j, v)
+        {
+            if (o < sizeof(raw))
+                o += (size_t)snprintf(raw + o, sizeof(raw) - o, "%s%s", j ? "," : "",
+                                      json_string_value(v) ? json_string_value(v) : "");
+        }
+        if (o < sizeof(raw))
+            o += (size_t)snprintf(raw + o, sizeof(raw) - o, ")");
+    }
+    if (o >= sizeof(raw))
+        raw[sizeof(raw) - 1] = '\0';
+    pct_encode(raw, out, size);
+}
+
+/* node_conditions: one result per matching node for each nodeCondition check, appended to
+ * *res. A failed LIST makes each such check UNKNOWN with the reason. */
+static hp_rc node_conditions(struct reconciler *r, struct hp_ctx *ctx,
+                             const struct inspection_spec *spec, struct check_result **res,
+                             size_t *n_res, size_t *cap)
+{
+    char sel[8192] = "", path[8400];
+    struct hp_err err = {0};
+    json_t *list = NULL, *node;
+    size_t i, j, k;
+    bool any = false;
+    hp_rc rc = HP_OK, lrc;
+
+    for (i = 0; i < spec->n_checks; i++)
+        any |= spec->checks[i].kind == CHECK_NODE_CONDITION;
+    if (!any)
+        return HP_OK;
+    if (spec->node_selector)
+        selector(spec->node_selector, sel, sizeof(sel));
+    snprintf(path, sizeof(path), "/api/v1/nodes%s%s", sel[0] ? "?labelSelector=" : "", sel);
+    lrc = kube_request(r->cfg.kube, ctx, "GET", path, NULL, NULL, &list, NULL, &err);
+    for (i = 0; !rc && i < spec->n_checks; i++) {
+        const struct check_spec *c = &spec->checks[i];
+        const json_t *items = json_object_get(list, "items");
+        size_t count = lrc ? 1 : json_array_size(items);
+
+        if (c->kind != CHECK_NODE_CONDITION)
+            continue;
+        if (!count)
+            count = 1; /* "no node matches" is itself a result */
+        if (*n_res + count > *cap) {
+            size_t ncap = (*n_res + count) * 2;
+            struct check_result *nr = hp_realloc(*res, ncap * sizeof(*nr));
+
+            if (!nr) {
+                rc = HP_ERR_NOMEM;
+                break;
+            }
+            *res = nr;
+            *cap = ncap;
+        }
+        if (lrc || !json_array_size(items)) {
+            struct check_result *cr = &(*res)[*n_res];
+
+            rc = check_result_init(cr, c->name, "-", c->kind);
+            if (rc)
+                break;
+            (*n_res)++;
+            cr->observed_ms = wall_ms();
+            rc = lrc ? check_result_judge(cr, CHECK_UNKNOWN, "nodes not listed: %s", err.msg)
+                     : check_result_judge(cr, CHECK_UNKNOWN, "no node matches spec.nodeSelector");
+            continue;
+        }
+        json_array_foreach(items, j, node)
+        {
+            const json_t *conds = json_object_get(json_object_get(node, "status"), "conditions"),
+                         *cd, *found = NULL;
+            struct check_result *cr = &(*res)[*n_res];
+            const char *st;
+
+            rc = check_result_init(cr, c->name, obj_str(node, "metadata", "name"), c->kind);
+            if (rc)
+                break;
+            (*n_res)++;
+            cr->observed_ms = wall_ms();
+            json_array_foreach(conds, k, cd)
+            {
+                if (obj_str(cd, "type", NULL) &&
+                    !strcmp(obj_str(cd, "type", NULL), c->u.node_condition.type))
+                    found = cd;
+            }
+            st = obj_str(found, "status", NULL);
+            if (!found || !st) {
+                rc = check_result_judge(cr, CHECK_UNKNOWN, "node reports no %s condition",
+                                        c->u.node_condition.type);
+                continue;
+            }
+            if (json_object_set_new(cr->values, "condition_status", json_string(st))) {
+                rc = HP_ERR_NOMEM;
+                break;
+            }
+            if (!strcmp(st, c->u.node_condition.expect)) {
+                rc = check_result_judge(cr, CHECK_OK, "%s", "");
+            } else {
+                const char *why = obj_str(found, "reason", NULL),
+                           *msg = obj_str(found, "message", NULL);
+
+                rc = check_result_judge(cr, strcmp(st, "Unknown") ? CHECK_CRIT : CHECK_UNKNOWN,
+                                        "%s is %s, expected %s%s%s%s%s%s", c->u.node_condition.type,
+                                        st, c->u.node_condition.expect, why ? " (" : "",
+                                        why ? why : "", msg ? ": " : "", msg ? msg : "",
+                                        why ? ")" : "");
+            }
+        }
+    }
+    json_decref(list);
+    return rc;
+}
+
+/* stale_deletes: results in etcd the spec no longer produces. A check gone from the spec loses
+ * every result (the agent's too); a controller check loses targets it no longer has. */
+static hp_rc stale_deletes(struct reconciler *r, struct hp_ctx *ctx, const char *ns,
+                           const char *name, const struct inspection_spec *spec,
+                           const struct check_result *res, size_t n_res, struct writes *ws)
+{
+    struct etcd_range_resp resp = {0};
+    struct etcd_range_req req = {0};
+    struct hp_err err = {0};
+    char *pfx = NULL;
+    size_t i, j, plen;
+    hp_rc rc;
+
+    rc = result_key(r->prefix, ns, name, "", "", &pfx);
+    if (rc)
+        return rc;
+    plen = strlen(pfx) - 1; /* ".../<name>/" */
+    pfx[plen] = '\0';
+    req.key = pfx;
+    req.key_len = plen;
+    req.prefix = true;
+    req.keys_only = true;
+    rc = etcd_range(r->cfg.etcd, ctx, &req, &resp, &err);
+    if (rc) {
+        rlog(r, RLOG_WARN, NULL, NULL, "stale results of %s/%s not listed: %s", ns, name, err.msg);
+        hp_free(pfx);
+        return HP_OK; /* next run tries again */
+    }
+    for (i = 0; !rc && i < resp.n; i++) {
+        const char *rest = resp.kvs[i].key + plen, *slash = strchr(rest, '/');
+        const struct check_spec *c = NULL;
+        bool keep = false;
+        size_t clen;
+
+        if (!slash)
+            continue;
+        clen = (size_t)(slash - rest);
+        for (j = 0; j < spec->n_checks; j++)
+            if (strlen(spec->checks[j].name) == clen && !strncmp(spec->checks[j].name, rest, clen))
+                c = &spec->checks[j];
+        if (c && check_kind_is_node_local(c->kind))
+            keep = true;
+        for (j = 0; c && !keep && j < n_res; j++)
+            keep = !strcmp(res[j].check, c->name) && !strcmp(res[j].target, slash + 1);
+        if (!keep) {
+            char *k = hp_strdup(resp.kvs[i].key);
+
+            rc = k ? writes_add(ws, k, NULL) : HP_ERR_NOMEM;
+        }
+    }
+    etcd_range_resp_release(&resp);
+    hp_free(pfx);
+    return rc;
+}
+
+struct run_report {
+    size_t counts[4];
+    int64_t revision;
+    char batch_id[64];
+    hp_rc commit_rc;
+    char why[768];
+    json_t *failing; /* owned array */
+};
+
+/* run: probes + node conditions -> results -> one commit. Never fails for a probe's failure. */
+static hp_rc run(struct reconciler *r, const char *key, const json_t *obj,
+                 const struct inspection_spec *spec, const char *run_id, struct run_report *rep)
+{
+    const char *ns = obj_str(obj, "metadata", "namespace"),
+               *name = obj_str(obj, "metadata", "name");
+    struct check_result *res = NULL;
+    struct probe_item *items = NULL;
+    struct writes ws = {0};
+    struct hp_ctx *ctx = NULL, *pctx = NULL;
+    struct hp_err err = {0};
+    size_t n_items = 0, n_res = 0, cap, i, t;
+    int64_t reserve;
+    char source[320];
+    hp_rc rc;
+
+    memset(rep, 0, sizeof(*rep));
+    snprintf(source, sizeof(source), "controller/%s", r->identity);
+    rep->failing = json_array();
+    rc = rep->failing ? hp_ctx_new(r->ctx, spec->timeout_ms, &ctx) : HP_ERR_NOMEM;
+    if (rc)
+        goto out;
+    /* probes end early enough to leave the commit a fifth of the run (at least 100 ms) */
+    reserve = spec->timeout_ms / 5 > 100 ? spec->timeout_ms / 5 : 100;
+    rc = hp_ctx_new(ctx, spec->timeout_ms - reserve, &pctx);
+    if (rc)
+        goto out;
+    for (i = 0; i < spec->n_checks; i++) {
+        enum check_kind k = spec->checks[i].kind;
+
+        if (k == CHECK_TCP || k == CHECK_TLS)
+            n_items += spec->n_targets;
+        else if (k == CHECK_HTTP || k == CHECK_DNS)
+            n_items++;
+    }
+    cap = n_items + 1;
+    items = hp_calloc(cap, sizeof(*items));
+    res = hp_calloc(cap, sizeof(*res));
+    if (!items || !res) {
+        rc = HP_ERR_NOMEM;
+        goto out;
+    }
+    n_items = 0;
+    for (i = 0; i < spec->n_checks; i++) {
+        const struct check_spec *c = &spec->checks[i];
+
+        if (c->kind == CHECK_TCP || c->kind == CHECK_TLS)
+            for (t = 0; t < spec->n_targets; t++)
+                items[n_items++] = (struct probe_item){c, &spec->targets[t]};
+        else if (c->kind == CHECK_HTTP || c->kind == CHECK_DNS)
+            items[n_items++] = (struct probe_item){c, NULL};
+    }
+    if (n_items) {
+        rc = probe_run(items, n_items, pctx, res, &err);
+        n_res = n_items;
+        if (rc)
+            goto out;
+    }
+    rc = node_conditions(r, pctx, spec, &res, &n_res, &cap);
+    if (rc)
+        goto out;
+    for (i = 0; i < n_res; i++) {
+        json_t *doc = check_result_to_json(&res[i], source, run_id);
+        char *k = NULL, *v = NULL;
+
+        rep->counts[res[i].status]++;
+        if (res[i].status != CHECK_OK && json_array_size(rep->failing) < RECONCILER_MAX_FAILING)
+            json_array_append_new(
+                rep->failing,
+                json_pack("{s:s,s:s,s:s,s:s}", "target", res[i].target, "check", res[i].check,
+                          "status", check_status_name(res[i].status), "reason", res[i].reason));
+        v = doc ? json_dumps(doc, JSON_COMPACT) : NULL;
+        json_decref(doc);
+        rc = v ? result_key(r->prefix, ns, name, res[i].check, res[i].target, &k) : HP_ERR_NOMEM;
+        if (rc) {
+            hp_free(v);
+            goto out;
+        }
+        rc = writes_add(&ws, k, v);
+        if (rc)
+            goto out;
+    }
+    rc = stale_deletes(r, ctx, ns, name, spec, res, n_res, &ws);
+    if (rc)
+        goto out;
+    if (!ws.n) {
+        rep->commit_rc = HP_OK;
+        snprintf(rep->why, sizeof(rep->why), "no controller checks to store");
+        goto out;
+    }
+    rep->commit_rc = commit(r, ctx, run_id, &ws, &rep->revision, rep->batch_id,
+                            sizeof(rep->batch_id), rep->why, sizeof(rep->why));
+    rlog(r, rep->commit_rc ? RLOG_WARN : RLOG_INFO, key, run_id,
+         "run done: %zu ok, %zu warn, %zu crit, %zu unknown; %zu etcd writes %s%s%s",
+         rep->counts[CHECK_OK], rep->counts[CHECK_WARN], rep->counts[CHECK_CRIT],
+         rep->counts[CHECK_UNKNOWN], ws.n, rep->commit_rc ? "not committed: " : "committed",
+         rep->commit_rc ? rep->why : "", "");
+out:
+    if (rc)
+        rlog(r, RLOG_ERROR, key, run_id, "run failed: %s %s", hp_rc_name(rc), err.msg);
+    for (i = 0; res && i < n_res; i++)
+        check_result_release(&res[i]);
+    hp_free(res);
+    hp_free(items);
+    writes_release(&ws);
+    hp_ctx_free(pctx);
+    hp_ctx_free(ctx);
+    return rc;
+}
+
+/* ---------- one reconcile ---------- */
+
+static json_t *base_status(const json_t *obj)
+{
+    json_t *st = json_deep_copy(json_object_get(obj, "status"));
+
+    if (!st)
+        st = json_object();
+    return st;
+}
+
+static hp_rc finalize(struct reconciler *r, const char *key, const json_t *obj)
+{
+    const char *ns = obj_str(obj, "metadata", "namespace"),
+               *name = obj_str(obj, "metadata", "name");
+    struct hp_ctx *ctx = NULL;
+    struct hp_err err = {0};
+    char *pfx = NULL;
+    json_t *updated = NULL;
+    int64_t deleted = 0;
+    hp_rc rc;
+
+    if (!has_finalizer(obj))
+        return HP_OK;
+    rc = hp_ctx_new(r->ctx, CLEANUP_TIMEOUT, &ctx);
+    if (!rc)
+        rc = result_key(r->prefix, ns, name, "", "", &pfx);
+    if (rc)
+        goto out;
+    pfx[strlen(pfx) - 1] = '\0'; /* ".../<name>/" */
+    rc = etcd_delete(r->cfg.etcd, ctx, pfx, strlen(pfx), true, &deleted, NULL, &err);
+    if (rc) {
+        struct cond c = {"Ready", "False", "CleanupFailed", ""};
+        json_t *st = base_status(obj);
+        struct hp_err serr = {0};
+
+        snprintf(c.message, sizeof(c.message),
+                 "results not deleted from etcd, so the finalizer %s stays: %s",
+                 RECONCILER_FINALIZER, err.msg);
+        rlog(r, RLOG_WARN, key, NULL, "%s", c.message);
+        if (st) {
+            int64_t gen =
+                json_integer_value(json_object_get(json_object_get(obj, "metadata"), "generation"));
+            char now[32];
+
+            rfc3339(wall_ms(), now);
+            if (json_object_set_new(st, "conditions", conditions_json(obj, &c, 1, gen, now)))
+                json_decref(st);
+            else if (write_status(r, ctx, obj, st, &c, 1, &serr)) {
+            }
+        }
+        goto out;
+    }
+    rlog(r, RLOG_INFO, key, NULL, "deleted %lld results from etcd", (long long)deleted);
+    stat_add(r, &r->stats.cleanups);
+    rc = set_finalizers(r, ctx, obj, false, &updated, &err);
+    if (rc == HP_ERR_NOTFOUND)
+        rc = HP_OK;
+    if (rc)
+        rlog(r, RLOG_WARN, key, NULL, "finalizer not removed: %s", err.msg);
+out:
+    json_decref(updated);
+    hp_free(pfx);
+    hp_ctx_free(ctx);
+    return rc;
+}
+
+/* reconcile: returns HP_OK, or an error to retry with backoff. *requeue_ms >= 0 asks for a
+ * later reconcile (a scheduled run). */
+static hp_rc reconcile(struct reconciler *r, const char *key, int64_t *requeue_ms)
+{
+    json_t *obj = kube_informer_get(r->informer, key), *fresh = NULL, *st = NULL;
+    struct inspection_spec spec = {0};
+    struct hp_err err = {0};
+    struct hp_ctx *ctx = NULL;
+    struct run_report rep = {0};
+    struct cond cs[4];
+    const char *run_now, *status_run_now;
+    char now_s[32], next_s[32], run_id[64];
+    int64_t gen, now, last, due, jitter, last_status;
+    size_t nc = 0;
+    bool new_gen, new_run_now;
+    struct memo *m;
+    hp_rc rc = HP_OK;
+
+    *requeue_ms = -1;
+    if (!obj) {
+        memo_drop(r, key);
+        return HP_OK;
+    }
+    if (json_object_get(json_object_get(obj, "metadata"), "deletionTimestamp")) {
+        rc = finalize(r, key, obj);
+        if (!rc)
+            memo_drop(r, key);
+        goto out;
+    }
+    rc = hp_ctx_new(r->ctx, 10000, &ctx);
+    if (rc)
+        goto out;
+    if (!has_finalizer(obj)) {
+        rc = set_finalizers(r, ctx, obj, true, &fresh, &err);
+        if (rc) {
+            rlog(r, RLOG_WARN, key, NULL, "finalizer not added: %s", err.msg);
+            goto out;
+        }
+        json_decref(obj);
+        obj = fresh;
+        fresh = NULL;
+    }
+    gen = json_integer_value(json_object_get(json_object_get(obj, "metadata"), "generation"));
+    now = wall_ms();
+    rfc3339(now, now_s);
+    rc = inspection_spec_parse(json_object_get(obj, "spec"), &spec, &err);
+    if (rc == HP_ERR_INVALID) {
+        const json_t *old = old_condition(obj, "InvalidSpec");
+
+        cs[0] = (struct cond){"InvalidSpec", "True", "InvalidSpec", ""};
+        snprintf(cs[0].message, sizeof(cs[0].message), "%s", err.msg);
+        cs[1] = (struct cond){"Ready", "False", "InvalidSpec", ""};
+        snprintf(cs[1].message, sizeof(cs[1].message), "spec error at %s: %s", err.field, err.msg);
+        rc = HP_OK;
+        /* the same error already on status for this generation: nothing to write, no retry */
+        if (old && !strcmp(old_cond_status(obj, "InvalidSpec"), "True") &&
+            json_integer_value(json_object_get(old, "observedGeneration")) == gen &&
+            obj_str(old, "message", NULL) && !strcmp(obj_str(old, "message", NULL), err.msg))
+            goto out;
+        rlog(r, RLOG_WARN, key, NULL, "invalid spec: %s", err.msg);
+        st = base_status(obj);
+        if (!st || json_object_set_new(st, "observedGeneration", json_integer(gen)) ||
+            json_object_set_new(st, "conditions", conditions_json(obj, cs, 2, gen, now_s))) {
+            rc = HP_ERR_NOMEM;
+            goto out;
+        }
+        rc = write_status(r, ctx, obj, st, cs, 2, &err);
+        st = NULL;
+        goto out;
+    }
+    if (rc)
+        goto out;
+    if (spec.suspend) {
+        if (!strcmp(old_cond_status(obj, "Suspended"), "True") &&
+            json_integer_value(
+                json_object_get(json_object_get(obj, "status"), "observedGeneration")) == gen)
+            goto out;
+        cs[nc] = (struct cond){"Suspended", "True", "Suspended", ""};
+        snprintf(cs[nc++].message, sizeof(cs[0].message),
+                 "spec.suspend is true: no run starts; results already written stay");
+        cs[nc] = (struct cond){"InvalidSpec", "False", "SpecValid", "the spec is valid"};
+        nc++;
+        st = base_status(obj);
+        if (!st || json_object_set_new(st, "observedGeneration", json_integer(gen)) ||
+            json_object_set_new(st, "nextRunTime", json_null()) ||
+            json_object_set_new(st, "conditions", conditions_json(obj, cs, nc, gen, now_s))) {
+            rc = HP_ERR_NOMEM;
+            goto out;
+        }
+        /* keep Ready and Degraded as they were */
+        {
+            const char *keep[] = {"Ready", "Degraded"};
+            size_t i;
+
+            for (i = 0; i < 2; i++) {
+                const json_t *oc = old_condition(obj, keep[i]);
+
+                if (oc)
+                    json_array_append(json_object_get(st, "conditions"), (json_t *)oc);
+            }
+        }
+        rc = write_status(r, ctx, obj, st, cs, nc, &err);
+        st = NULL;
+        goto out;
+    }
+
+    /* is a run due? */
+    run_now = json_string_value(json_object_get(
+        json_object_get(json_object_get(obj, "metadata"), "annotations"), RECONCILER_RUN_NOW));
+    status_run_now = obj_str(obj, "status", "runNow");
+    last_status = parse_rfc3339(obj_str(obj, "status", "lastRunTime"));
+    pthread_mutex_lock(&r->mu);
+    m = memo_get(r, key, false);
+    last = m && m->last_run_ms > last_status ? m->last_run_ms : last_status;
+    new_gen = gen != json_integer_value(
+                         json_object_get(json_object_get(obj, "status"), "observedGeneration")) &&
+              (!m || m->generation != gen);
+    new_run_now = run_now && (!status_run_now || strcmp(run_now, status_run_now)) &&
+                  (!m || !m->run_now || strcmp(run_now, m->run_now));
+    due = m && m->next_run_ms && m->last_run_ms >= last_status ? m->next_run_ms
+                                                               : last + spec.interval_ms;
+    pthread_mutex_unlock(&r->mu);
+    if (last && !new_gen && !new_run_now && now < due) {
+        *requeue_ms = due - now;
+        goto out;
+    }
+
+    /* run */
+    snprintf(run_id, sizeof(run_id), "%.8s-%llx", obj_str(obj, "metadata", "uid"),
+             (unsigned long long)now);
+    stat_add(r, &r->stats.runs);
+    rlog(r, RLOG_INFO, key, run_id, "run starts (%s)",
+         !last         ? "first run"
+         : new_gen     ? "spec changed"
+         : new_run_now ? "run-now"
+                       : "scheduled");
+    rc = run(r, key, obj, &spec, run_id, &rep);
+    if (rc)
+        goto out;
+    jitter = (int64_t)(next_random(r) % (uint64_t)(spec.interval_ms / 10 + 1));
+    due = now + spec.interval_ms + jitter;
+    pthread_mutex_lock(&r->mu);
+    m = memo_get(r, key, true);
+    if (m) {
+        m->last_run_ms = now;
+        m->generation = gen;
+        m->next_run_ms = due;
+        hp_free(m->run_now);
+        m->run_now = run_now ? hp_strdup(run_now) : NULL;
+    }
+    pthread_mutex_unlock(&r->mu);
+    stat_add(r, rep.commit_rc ? &r->stats.runs_failed : &r->stats.runs_committed);
+
+    /* status, last */
+    rfc3339(due, next_s);
+    if (rep.commit_rc) {
+        cs[nc] = (struct cond){"Ready", "False", "CommitFailed", ""};
+        snprintf(cs[nc++].message, sizeof(cs[0].message), "run %s: %s", run_id, rep.why);
+    } else {
+        cs[nc] = (struct cond){"Ready", "True", "RunSucceeded", ""};
+        snprintf(cs[nc++].message, sizeof(cs[0].message),
+                 "run %s stored %zu results in etcd at revision %lld", run_id,
+                 rep.counts[0] + rep.counts[1] + rep.counts[2] + rep.counts[3],
+                 (long long)rep.revision);
+    }
+    if (rep.counts[CHECK_WARN] + rep.counts[CHECK_CRIT] + rep.counts[CHECK_UNKNOWN]) {
+        const json_t *f0 = json_array_get(rep.failing, 0);
+
+        cs[nc] = (struct cond){"Degraded", "True", "ChecksFailing", ""};
+        snprintf(cs[nc++].message, sizeof(cs[0].message),
+                 "%zu crit, %zu warn, %zu unknown; first: %s/%s %s: %s", rep.counts[CHECK_CRIT],
+                 rep.counts[CHECK_WARN], rep.counts[CHECK_UNKNOWN], obj_str(f0, "check", NULL),
+                 obj_str(f0, "target", NULL), obj_str(f0, "status", NULL),
+                 obj_str(f0, "reason", NULL));
+    } else {
+        cs[nc] = (struct cond){"Degraded", "False", "ChecksOK", ""};
+        snprintf(cs[nc++].message, sizeof(cs[0].message), "every check of the last run is OK");
+    }
+    cs[nc] = (struct cond){"InvalidSpec", "False", "SpecValid", "the spec is valid"};
+    nc++;
+    cs[nc] = (struct cond){"Suspended", "False", "Active", "runs start on schedule"};
+    nc++;
+    st = base_status(obj);
+    if (!st || json_object_set_new(st, "observedGeneration", json_integer(gen)) ||
+        json_object_set_new(st, "lastRunTime", json_string(now_s)) ||
+        json_object_set_new(st, "nextRunTime", json_string(next_s)) ||
+        json_object_set_new(st, "summary",
+                            json_pack("{s:I,s:I,s:I,s:I}", "ok", (json_int_t)rep.counts[0], "warn",
+                                      (json_int_t)rep.counts[1], "crit", (json_int_t)rep.counts[2],
+                                      "unknown", (json_int_t)rep.counts[3])) ||
+        json_object_set(st, "failingChecks", rep.failing) ||
+        json_object_set_new(st, "conditions", conditions_json(obj, cs, nc, gen, now_s)) ||
+        (run_now && json_object_set_new(st, "runNow", json_string(run_now))) ||
+        (!rep.commit_rc && json_object_set_new(st, "lastSuccessfulRunTime", json_string(now_s))) ||
+        (!rep.commit_rc && rep.revision &&
+         json_object_set_new(st, "lastCommit",
+                             json_pack("{s:I,s:s}", "revision", (json_int_t)rep.revision, "batch",
+                                       rep.batch_id)))) {
+        rc = HP_ERR_NOMEM;
+        goto out;
+    }
+    rc = write_status(r, ctx, obj, st, cs, nc, &err);
+    st = NULL;
+    if (rc)
+        goto out;
+    *requeue_ms = due - wall_ms();
+    if (*requeue_ms < 0)
+        *requeue_ms = 0;
+out:
+    json_decref(rep.failing);
+    json_decref(st);
+    json_decref(obj);
+    inspection_spec_release(&spec);
+    hp_ctx_free(ctx);
+    return rc;
+}
+
+/* ---------- threads ---------- */
+
+static void *worker(void *arg)
+{
+    struct reconciler *r = arg;
+
+    for (;;) {
+        char *key = NULL;
+        int64_t requeue = -1;
+        hp_rc rc = work_queue_get(r->queue, NULL, &key);
+
+        if (rc)
+            break;
+        stat_add(r, &r->stats.reconciles);
+        rc = reconcile(r, key, &requeue);
+        if (rc) {
+            int64_t d = work_queue_add_rate_limited(r->queue, key);
+
+            stat_add(r, &r->stats.errors);
+            rlog(r, RLOG_WARN, key, NULL, "reconcile failed (%s); retry in %lld ms", hp_rc_name(rc),
+                 (long long)d);
+        } else {
+            work_queue_forget(r->queue, key);
+            if (requeue >= 0)
+                work_queue_add_after(r->queue, key, requeue);
+        }
+        work_queue_done(r->queue, key);
+        hp_free(key);
+    }
+    return NULL;
+}
+
+static void on_event(void *arg, enum kube_event type, const char *key, json_t *obj)
+{
+    struct reconciler *r = arg;
+
+    (void)type;
+    (void)obj;
+    work_queue_add(r->queue, key);
+}
+
+hp_rc reconciler_start(const struct reconciler_config *cfg, struct reconciler **out,
+                       struct hp_err *err)
+{
+    struct kube_informer_config icfg = {0};
+    struct work_queue_config qcfg = {0};
+    struct reconciler *r;
+    char path[512];
+    unsigned i;
+    hp_rc rc;
+
+    *out = NULL;
+    if (!cfg->kube || !cfg->etcd || !cfg->batch)
+        return hp_err_set(err, HP_ERR_INVALID, "a reconciler needs kube, etcd and batch");
+    r = hp_calloc(1, sizeof(*r));
+    if (!r)
+        return HP_ERR_NOMEM;
+    r->cfg = *cfg;
+    pthread_mutex_init(&r->mu, NULL);
+    r->seed = (uint64_t)hp_now_ns() ^ ((uint64_t)getpid() << 32) ^ 0x9e3779b97f4a7c15ULL;
+    r->prefix = hp_strdup(cfg->prefix ? cfg->prefix : "/hostpatrol/");
+    r->namespace_ = cfg->namespace_ ? hp_strdup(cfg->namespace_) : NULL;
+    r->identity = hp_strdup(cfg->identity ? cfg->identity : "hostpatrol");
+    if (!r->prefix || !r->identity || (cfg->namespace_ && !r->namespace_)) {
+        rc = HP_ERR_NOMEM;
+        goto fail;
+    }
+    r->cfg.workers = cfg->workers ? cfg->workers : 4;
+    rc = hp_ctx_new(NULL, HP_CTX_NO_TIMEOUT, &r->ctx);
+    if (!rc)
+        rc = work_queue_new(&qcfg, &r->queue);
+    if (rc)
+        goto fail;
+    if (r->namespace_)
+        snprintf(path, sizeof(path), API_PATH "/namespaces/%s/hostinspections", r->namespace_);
+    else
+        snprintf(path, sizeof(path), API_PATH "/hostinspections");
+    icfg.client = cfg->kube;
+    icfg.path = path;
+    icfg.stall_ms = cfg->stall_ms;
+    icfg.on_event = on_event;
+    icfg.arg = r;
+    r->threads = hp_calloc(r->cfg.workers, sizeof(*r->threads));
+    if (!r->threads) {
+        rc = HP_ERR_NOMEM;
+        goto fail;
+    }
+    for (i = 0; i < r->cfg.workers; i++) {
+        if (pthread_create(&r->threads[i], NULL, worker, r)) {
+            rc = hp_err_set(err, HP_ERR_INTERNAL, "cannot start reconcile worker %u", i);
+            goto fail;
+        }
+        r->n_threads++;
+    }
+    rc = kube_informer_start(&icfg, &r->informer, err);
+    if (rc)
+        goto fail;
+    *out = r;
+    return HP_OK;
+fail:
+    reconciler_stop(r, NULL);
+    return rc;
+}
+
+bool reconciler_ready(struct reconciler *r, int64_t max_age_ms)
+{
+    return r && kube_informer_ready(r->informer, max_age_ms);
+}
+
+void reconciler_stop(struct reconciler *r, struct hp_ctx *drain)
+{
+    unsigned i;
+    size_t b;
+
+    if (!r)
+        return;
+    if (!drain)
+        hp_ctx_cancel(r->ctx);
+    if (r->queue && work_queue_shutdown(r->queue, drain))
+        hp_ctx_cancel(r->ctx); /* drain ended: runs in progress stop now */
+    for (i = 0; i < r->n_threads; i++)
+        pthread_join(r->threads[i], NULL);
+    hp_free(r->threads);
+    kube_informer_stop(r->informer); /* after the workers: they read its cache */
+    work_queue_free(r->queue);
+    for (b = 0; b < MEMO_BUCKETS; b++) {
+        while (r->memo[b]) {
+            struct memo *m = r->memo[b];
+
+            r->memo[b] = m->next;
+            hp_free(m->key);
+            hp_free(m->run_now);
+            hp_free(m);
+        }
+    }
+    hp_ctx_free(r->ctx);
+    pthread_mutex_destroy(&r->mu);
+    hp_free(r->prefix);
+    hp_free(r->namespace_);
+    hp_free(r->identity);
+    hp_free(r);
+}
+
+void reconciler_stats(struct reconciler *r, struct reconciler_stats *out)
+{
+    pthread_mutex_lock(&r->mu);
+    *out = r->stats;
+    pthread_mutex_unlock(&r->mu);
+}
+
+void reconciler_watch_stats(struct reconciler *r, struct kube_informer_stats *out)
+{
+    kube_informer_stats(r->informer, out);
+}

@@ -1,0 +1,56 @@
+/*
+ * check_result.h - the result of one check on one target or node: what lands in etcd and what
+ * users query (documented in docs/results.md).
+ *
+ *   status     OK / WARN / CRIT / UNKNOWN. A probe that times out or errors is CRIT (the
+ *              endpoint failed) or UNKNOWN (we could not tell, e.g. the run was cancelled);
+ *              never silently OK.
+ *   reason     why it is not OK, in words ("status 503, expected 200"); "" when OK.
+ *   values     measured values, the unit in each name: {"total_ms": 12.5, "status_code": 200,
+ *              "tls_leaf_days_left": 41, "tls_chain_min_days_left": 12, ...}
+ *   observed   wall-clock time the check finished (unix ms); duration_ms how long it took.
+ *
+ * Ownership: a check_result owns its strings and its values reference; check_result_release
+ * frees them (NULL allowed) and leaves the struct zeroed.
+ */
+#ifndef HOSTPATROL_CHECK_RESULT_H
+#define HOSTPATROL_CHECK_RESULT_H
+
+#include <jansson.h>
+#include <stdint.h>
+
+#include "hostpatrol/inspection_spec.h"
+#include "hostpatrol/rc.h"
+
+enum check_status { CHECK_OK, CHECK_WARN, CHECK_CRIT, CHECK_UNKNOWN };
+/* "OK" "WARN" "CRIT" "UNKNOWN"; static */
+const char *check_status_name(enum check_status s);
+/* check_status_parse: the inverse; HP_ERR_INVALID for anything else */
+hp_rc check_status_parse(const char *s, enum check_status *out) HP_WUR;
+
+struct check_result {
+    char *check;  /* owned: the check's name */
+    char *target; /* owned: target name, node name, or "-" */
+    enum check_kind kind;
+    enum check_status status;
+    char *reason;        /* owned; "" when OK */
+    json_t *values;      /* owned reference to an object (never NULL after check_result_init) */
+    int64_t observed_ms; /* unix ms */
+    int64_t duration_ms;
+};
+
+/* check_result_init: zero r and give it check/target (copied), kind, status UNKNOWN, reason
+ * "not run", an empty values object. On HP_ERR_NOMEM r is released. */
+hp_rc check_result_init(struct check_result *r, const char *check, const char *target,
+                        enum check_kind kind) HP_WUR;
+void check_result_release(struct check_result *r);
+
+/* check_result_judge: set status and a printf-style reason (copied; truncated at 1 KiB). */
+hp_rc check_result_judge(struct check_result *r, enum check_status status, const char *fmt, ...)
+    HP_PRINTF(3, 4) HP_WUR;
+
+/* check_result_to_json: the stored form (docs/results.md); new reference, NULL on NOMEM.
+ * source: "controller" or "agent/<node>"; run_id: the run that produced it (borrowed). */
+json_t *check_result_to_json(const struct check_result *r, const char *source, const char *run_id);
+
+#endif

@@ -1,0 +1,93 @@
+/*
+ * probe.h - endpoint probes (http, tcp, tls, dns), all of one run concurrently on one libcurl
+ * multi handle: no thread per probe, thousands in flight, every probe bounded by the run's
+ * context (a cancel or the deadline ends every probe at once).
+ *
+ * Judgement (each result gets a reason whenever it is not OK; several findings are joined
+ * with "; ", the status being the worst of them):
+ *   http  - a transport error or timeout is CRIT with the phase that failed; a status code not in
+ *           expectStatus (default: any 2xx/3xx) is CRIT; a body that does not match bodyRegex is
+ *           CRIT (at most 1 MiB of body is read, and judged); for https with tlsMinDaysLeft, a
+ *           leaf closer to expiry than that is WARN, a chain certificate closer to expiry is WARN
+ *           naming which one. Verification (system CA bundle, host name) is libcurl's: a failure
+ *           is CRIT with its reason. Values: status_code, dns_ms, connect_ms, tls_ms (0 without
+ *           TLS), first_byte_ms, total_ms, and when a TLS handshake completed
+ *           tls_leaf_days_left, tls_chain_min_days_left. Proxies from the environment
+ *           (http_proxy, ...) apply as they do for curl.
+ *   tcp   - connect to target.address:port; with send/expect, send then read until the expected
+ *           substring arrives (at most 64 KiB are read). Refused, unreachable, timeout,
+ *           mismatch: CRIT. Values: dns_ms, connect_ms (once connected), total_ms.
+ *   tls   - TLS handshake to target.address:port (SNI and the name verified: serverName, or the
+ *           address); the handshake itself does not verify, so the certificates can always be
+ *           read; then the chain is verified against the CA bundle (X509_verify_cert, purpose
+ *           ssl_server) and the leaf against the name (X509_check_host / X509_check_ip_asc):
+ *           either failure is CRIT ("certificate verify failed: certificate has expired",
+ *           "certificate does not match host name foo"). Days left on the leaf and the earliest
+ *           expiry in the rest of the chain, reported separately (tls_leaf_days_left,
+ *           tls_chain_min_days_left; the latter equals the former when the server sends only the
+ *           leaf) and judged against tlsMinDaysLeft (WARN). Values also: tls_version ("TLSv1.3"),
+ *           subject, issuer (RFC 2253), sans (array of DNS names and IP addresses), dns_ms,
+ *           connect_ms, tls_ms, total_ms.
+ *   dns   - the name resolves within the deadline (getaddrinfo, AF_UNSPEC); with expectAddresses,
+ *           to exactly that set (order-insensitive; a difference is CRIT naming the missing and
+ *           unexpected addresses). A name that does not exist is CRIT ("name does not resolve").
+ *           Values: addresses (array of unique strings, resolver order), resolve_ms.
+ * When the run's context is CANCELLED, unfinished probes are UNKNOWN ("run cancelled"); when its
+ * deadline passes, they are CRIT ("timed out after N ms (<phase>)", phase one of "resolve",
+ * "connect", "tls handshake", "waiting for response", "reading body", "send"; a tcp probe
+ * waiting for its expect string says "expected \"...\" not received within N ms (got B bytes)").
+ *
+ * Units: *_ms are milliseconds as JSON reals with 0.001 precision. The http phases are
+ * durations of each phase, not cumulative times since the start: dns_ms = name resolution,
+ * connect_ms = TCP connect, tls_ms = TLS handshake, first_byte_ms = from the connection being
+ * ready (TCP or TLS) to the first response byte, total_ms = the whole transfer (with redirects
+ * followed, the phases are those libcurl reports for the last request, total_ms covers all).
+ * *_days_left are fractional days (0.001 precision, truncated) from now to the certificate's
+ * notAfter, negative once expired; reasons print whole days (floor).
+ *
+ * Every probe uses a fresh connection, never reused, so connect and TLS times are real.
+ * Resolution: http/tcp/tls through libcurl's asynchronous resolver, dns through glibc
+ * getaddrinfo_a (GAI_NOWAIT) polled from the same loop. A dns request still running when its
+ * probe ends is cancelled; if glibc cannot cancel it (already running), its memory is parked
+ * on a process-wide list and freed by a later probe_run once glibc has finished with it (never
+ * freed while glibc may still write to it, and never waited for past the deadline).
+ *
+ * Thread-safety: probe_run may be called from several threads at once (each call has its own
+ * multi handle). It blocks the calling thread until every probe has a result, at most until
+ * the context's deadline (plus a few ms) or its cancellation. The caller must have called
+ * curl_global_init.
+ */
+#ifndef HOSTPATROL_PROBE_H
+#define HOSTPATROL_PROBE_H
+
+#include <stddef.h>
+
+#include "hostpatrol/check_result.h"
+#include "hostpatrol/ctx.h"
+#include "hostpatrol/inspection_spec.h"
+
+struct probe_item {
+    const struct check_spec *check;   /* borrowed; kind http, tcp, tls or dns */
+    const struct target_spec *target; /* borrowed; required for tcp and tls, NULL for http/dns */
+};
+
+/* Options of a run; a NULL struct (or a NULL field) means the default. */
+struct probe_options {
+    const char *ca_file; /* borrowed; PEM file of trusted CAs for https and tls instead of the
+                          * system bundle (tests, private CAs) */
+};
+
+/* probe_run: run n items concurrently under ctx; out is the caller's array of n results, each
+ * initialised here (the caller releases them whatever the return). A probe's failure is a
+ * result, not an error: the return is HP_OK unless something local failed (HP_ERR_NOMEM, or
+ * HP_ERR_INVALID with err->field "items[i]" for an item of another kind or without what its
+ * kind needs; nothing is probed then). */
+hp_rc probe_run(const struct probe_item *items, size_t n, struct hp_ctx *ctx,
+                struct check_result *out, struct hp_err *err) HP_WUR;
+
+/* probe_run_opts: probe_run with options (opts borrowed, may be NULL). */
+hp_rc probe_run_opts(const struct probe_item *items, size_t n, struct hp_ctx *ctx,
+                     const struct probe_options *opts, struct check_result *out,
+                     struct hp_err *err) HP_WUR;
+
+#endif

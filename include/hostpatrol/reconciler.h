@@ -1,0 +1,88 @@
+/*
+ * reconciler.h - the HostInspection reconcile loop: an informer feeds a work queue of
+ * "namespace/name" keys, N workers reconcile them. Level-based and idempotent: every reconcile
+ * reads the object from the informer's cache and decides from it (plus a small memory of what
+ * this process already did, so a status not yet seen in the cache cannot cause a second run).
+ *
+ * One reconcile of a HostInspection:
+ *   1. deleting (deletionTimestamp) -> delete its results from etcd, then drop the finalizer
+ *      hostpatrol.io/cleanup; if etcd cannot be reached the finalizer stays, Ready=False
+ *      (reason CleanupFailed) says why, and the key is retried with backoff;
+ *   2. no finalizer yet -> add it (optimistic, with resourceVersion);
+ *   3. spec errors CEL cannot catch -> InvalidSpec=True naming the field, Ready=False; no retry
+ *      until the spec changes (no retry storm);
+ *   4. suspend -> Suspended=True, no run, nothing scheduled;
+ *   5. a run is due when: never run, or a new generation, or a new hostpatrol.io/run-now
+ *      annotation value, or lastRunTime + interval (+ up to 10% jitter) has passed; otherwise
+ *      the key is requeued for when it is due;
+ *   6. a run: one context with the spec's timeout covers the probes (all concurrent) and the
+ *      etcd commit through the batch queue; results of checks or targets no longer in the spec
+ *      are deleted in the same commit;
+ *   7. status last, through /status (merge patch): observedGeneration, lastRunTime,
+ *      lastSuccessfulRunTime, nextRunTime, runNow, summary, failingChecks (at most 32),
+ *      lastCommit, and conditions Ready / Degraded / InvalidSpec / Suspended that return to
+ *      healthy when the checks recover. An Event is posted when Ready or Degraded changes.
+ *
+ * Results live in etcd under <prefix>results/<namespace>/<name>/<check>/<target> (JSON, see
+ * docs/results.md). Node-local checks are the agent's: the controller neither runs nor judges
+ * them, but deletes their results when the check leaves the spec.
+ *
+ * Threads: the informer thread, `workers` worker threads. One mutex guards the memory of past
+ * runs (the `memo` table); runs never hold it during I/O.
+ */
+#ifndef HOSTPATROL_RECONCILER_H
+#define HOSTPATROL_RECONCILER_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "hostpatrol/batch_queue.h"
+#include "hostpatrol/etcd_client.h"
+#include "hostpatrol/kube_client.h"
+#include "hostpatrol/kube_informer.h"
+
+#define RECONCILER_FINALIZER   "hostpatrol.io/cleanup"
+#define RECONCILER_RUN_NOW     "hostpatrol.io/run-now"
+#define RECONCILER_MAX_FAILING 32
+
+enum reconciler_log_level { RLOG_DEBUG, RLOG_INFO, RLOG_WARN, RLOG_ERROR };
+
+struct reconciler_config {
+    struct kube_client *kube;  /* borrowed; outlives the reconciler */
+    struct etcd_client *etcd;  /* borrowed: reads and cleanup deletes */
+    struct batch_queue *batch; /* borrowed: every result write */
+    const char *prefix;        /* etcd key prefix; default "/hostpatrol/" */
+    const char *namespace_;    /* watch one namespace; NULL: all */
+    const char *identity;      /* this controller instance (Events' reportingInstance) */
+    unsigned workers;          /* concurrent reconciles; default 4 */
+    int64_t stall_ms;          /* informer stall detector; 0: its default */
+    /* log: one line of what happened; key and run_id may be NULL. Called from any thread. */
+    void (*log)(void *arg, enum reconciler_log_level level, const char *key, const char *run_id,
+                const char *msg);
+    void *log_arg;
+};
+
+struct reconciler_stats {
+    uint64_t reconciles, errors, runs, runs_committed, runs_failed, status_writes, events;
+    uint64_t cleanups;
+};
+
+struct reconciler;
+
+/* reconciler_start: start the informer and the workers. Strings in cfg are copied. *out owned:
+ * reconciler_stop. */
+hp_rc reconciler_start(const struct reconciler_config *cfg, struct reconciler **out,
+                       struct hp_err *err) HP_WUR;
+
+/* reconciler_ready: the informer is synced and has heard from the server within max_age_ms. */
+bool reconciler_ready(struct reconciler *r, int64_t max_age_ms);
+
+/* reconciler_stop: stop taking keys, let runs in progress finish until drain ends (NULL: cancel
+ * them at once), stop the informer and free. NULL allowed. */
+void reconciler_stop(struct reconciler *r, struct hp_ctx *drain);
+
+void reconciler_stats(struct reconciler *r, struct reconciler_stats *out);
+/* reconciler_watch_stats: the informer's (lists, watches, 410s, stalls, errors) */
+void reconciler_watch_stats(struct reconciler *r, struct kube_informer_stats *out);
+
+#endif

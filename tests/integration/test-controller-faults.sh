@@ -1,0 +1,178 @@
+#!/usr/bin/env bash
+# test-controller-faults.sh - `hostpatrol controller` under faults, against the REAL
+# kube-apiserver (watch cache off, so a watch from a compacted revision gets a real 410) and a
+# real results etcd 3.6:
+#   - the watch is cut by toxiproxy while resources are created, changed and deleted: it resumes
+#     and misses nothing;
+#   - the apiserver's etcd is compacted while the watch is cut: 410 Gone, relist, nothing missed;
+#   - the apiserver is killed -9 and restarted mid-run: the controller carries on;
+#   - two controllers: one leader; kill -9 of the leader -> the other takes over within the
+#     lease; a paused (SIGSTOP) leader that wakes up after being replaced is fenced: etcd's
+#     history shows no run written twice, and no write of a deposed leader after its
+#     successor's first.
+# shellcheck source=tests/integration/lib.sh
+. "$(dirname "$0")/lib.sh"
+
+HP=$HP_H_ROOT/build/hostpatrol
+T_TIMEOUT=180
+
+kc() { "$KUBECTL" --kubeconfig "$HP_KUBECONFIG" --request-timeout=30s "$@"; }
+ec() { "$ETCDCTL36" --endpoints "${HP_ETCD_URL[res]}" --command-timeout=10s "$@"; }
+
+setup() {
+  hp_h_init
+  HP_H_APISERVER_EXTRA="--watch-cache=false" hp_h_control_plane || return 1
+  hp_h_etcd res 3.6 || return 1
+  hp_h_toxiproxy || return 1
+  hp_h_toxi_proxy api "${HP_APISERVER_URL#https://}" || return 1
+  kc apply -f "$HP_H_ROOT/crd/hostpatrol.io_hostinspections.yaml" > /dev/null || return 1
+  kc wait --for condition=Established --timeout=60s crd/hostinspections.hostpatrol.io > /dev/null || return 1
+  kc create namespace hp-cut > /dev/null && kc create namespace hp-ha > /dev/null || return 1
+  # the controller of the first tests reaches the apiserver through the proxy
+  sed "s#server: .*#server: https://127.0.0.1:${HP_TOXI_PORT[api]}#" "$HP_KUBECONFIG" > "$HP_H_DIR/kc-proxy"
+  ETCD_HOSTPORT=${HP_ETCD_URL[res]#http://}
+  export ETCD_HOSTPORT
+  start_controller cut --kubeconfig "$HP_H_DIR/kc-proxy" --namespace hp-cut --identity cut
+}
+
+# start_controller NAME FLAGS...: a controller in the background, its log in $HP_H_DIR/NAME.log
+start_controller() {
+  local name=$1; shift
+  "$HP" controller --etcd-endpoints "${HP_ETCD_URL[res]}" --state-dir "$HP_H_DIR/state-$name" \
+    --log-level debug "$@" > "$HP_H_DIR/$name.log" 2>&1 &
+  echo $! > "$HP_H_DIR/$name.pid"
+  disown
+}
+
+hi() { # hi NS NAME [INTERVAL]: a HostInspection with one passing http check
+  kc apply -f - > /dev/null <<EOF
+apiVersion: hostpatrol.io/v1alpha1
+kind: HostInspection
+metadata: {name: $2, namespace: $1}
+spec:
+  interval: ${3:-2s}
+  timeout: 1s
+  checks: [{name: health, http: {url: "http://$ETCD_HOSTPORT/health", expectStatus: [200]}}]
+EOF
+}
+cond_is() { [ "$(kc -n "$1" get hi "$2" -o jsonpath="{.status.conditions[?(@.type==\"$3\")].status}")" = "$4" ]; }
+field() { kc -n "$1" get hi "$2" -o jsonpath="{$3}"; }
+observed() { [ "$(field "$1" "$2" .status.observedGeneration)" = "$(field "$1" "$2" .metadata.generation)" ]; }
+gone() { ! kc -n "$1" get hi "$2" > /dev/null 2>&1; }
+no_result() { [ -z "$(ec get --keys-only --prefix "/hostpatrol/results/$1/$2/")" ]; }
+alive() { kill -0 "$(cat "$HP_H_DIR/$1.pid")" 2> /dev/null; }
+
+test_watch_cut_resumes_without_missing_a_change() {
+  hi hp-cut a; hi hp-cut doomed
+  t_eventually 30 cond_is hp-cut a Ready True
+  t_eventually 30 cond_is hp-cut doomed Ready True
+  t_ok hp_h_toxi_enable api false
+  hi hp-cut b
+  kc -n hp-cut patch hi a --type=merge -p '{"spec":{"timeout":"900ms"}}' > /dev/null
+  kc -n hp-cut delete hi doomed --wait=false > /dev/null
+  sleep 3
+  t_ok hp_h_toxi_enable api true
+  t_eventually 60 cond_is hp-cut b Ready True
+  t_eventually 30 observed hp-cut a
+  t_eventually 30 gone hp-cut doomed
+  t_ok no_result hp-cut doomed
+  t_ok alive cut
+}
+
+test_compaction_while_cut_gives_410_and_relist() {
+  t_ok hp_h_toxi_enable api false
+  hi hp-cut c
+  kc -n hp-cut patch hi b --type=merge -p '{"spec":{"timeout":"800ms"}}' > /dev/null
+  local rev
+  rev=$("$ETCDCTL36" --endpoints "${HP_ETCD_URL[kube]}" endpoint status -w json | jq '.[0].Status.header.revision')
+  t_ok "$ETCDCTL36" --endpoints "${HP_ETCD_URL[kube]}" compact "$rev"
+  t_ok hp_h_toxi_enable api true
+  t_eventually 60 cond_is hp-cut c Ready True
+  t_eventually 30 observed hp-cut b
+  relisted() { grep -q '410 Gone' "$HP_H_DIR/cut.log"; }
+  t_eventually 10 relisted
+  echo "# $(grep -c '410 Gone' "$HP_H_DIR/cut.log") relist(s) after 410 Gone"
+}
+
+test_apiserver_killed_and_restarted_mid_run() {
+  hi hp-cut d 1100ms
+  t_eventually 30 cond_is hp-cut d Ready True
+  t_ok hp_h_apiserver_stop
+  sleep 3
+  t_ok hp_h_apiserver_restart
+  t_ok alive cut
+  kc -n hp-cut patch hi d --type=merge -p '{"spec":{"timeout":"700ms"}}' > /dev/null
+  t_eventually 60 observed hp-cut d
+  t_eventually 30 cond_is hp-cut d Ready True
+  t_ok alive cut
+}
+
+# history NS: "revision source run" of every write of results in NS, oldest first
+history() {
+  timeout 3 "$ETCDCTL36" --endpoints "${HP_ETCD_URL[res]}" watch --rev=1 --prefix \
+    "/hostpatrol/results/$1/" -w json 2> /dev/null |
+    jq -r '.Events[]? | select(.kv.value != null) | "\(.kv.mod_revision) \(.kv.value | @base64d | fromjson | "\(.source) \(.run)")"'
+}
+
+# check_history NS: no run id written twice, and once a writer is followed by another it never
+# writes again (a deposed leader's late writes are fenced).
+check_history() {
+  local h dup
+  h=$(history "$1")
+  [ -n "$h" ] || t_fail "no history read"
+  dup=$(echo "$h" | awk '{print $3}' | sort | uniq -d)
+  [ -z "$dup" ] || t_fail "runs written twice: $dup"
+  echo "$h" | awk '{print $2}' | uniq > "$HP_H_DIR/stretches"
+  echo "# writers in etcd order: $(tr '\n' ' ' < "$HP_H_DIR/stretches")($(echo "$h" | wc -l) writes)"
+  dup=$(sort "$HP_H_DIR/stretches" | uniq -d)
+  [ -z "$dup" ] || t_fail "a writer wrote again after another took over: $dup"
+}
+
+# on failure: the status of every HostInspection and the tail of each controller's log
+t_on_fail() {
+  kc get hi -A -o custom-columns=NS:.metadata.namespace,NAME:.metadata.name,STATUS:.status --no-headers 2>&1 | cut -c1-600
+  local f
+  for f in "$HP_H_DIR"/*.log; do
+    case $f in *cut.log | *ha-*.log) echo "--- $f (tail)"; tail -n 10 "$f" ;; esac
+  done
+}
+
+leader() { kc -n hp-ha get lease hostpatrol-controller -o jsonpath='{.spec.holderIdentity}'; }
+leader_is() { [ "$(leader)" = "$1" ]; }
+wrote() { history hp-ha | grep -q "controller/$1 "; }
+
+test_two_controllers_fail_over_and_a_paused_leader_is_fenced() {
+  local le=(--namespace hp-ha --leader-elect --leader-elect-namespace hp-ha --lease-duration 4s
+    --renew-deadline 3s --retry-period 1s)
+  start_controller ha-a --kubeconfig "$HP_KUBECONFIG" --identity ha-a "${le[@]}"
+  t_eventually 20 leader_is ha-a
+  start_controller ha-b --kubeconfig "$HP_KUBECONFIG" --identity ha-b "${le[@]}"
+  hi hp-ha svc 1500ms
+  t_eventually 30 cond_is hp-ha svc Ready True
+  t_eventually 10 wrote ha-a
+  sleep 2
+  t_eq "$(leader)" ha-a "one leader"
+  t_not wrote ha-b
+  # kill -9 of the leader: the other takes over within the lease (4 s) plus a retry period
+  kill -KILL "$(cat "$HP_H_DIR/ha-a.pid")"
+  local t0=$SECONDS
+  t_eventually 15 leader_is ha-b
+  echo "# ha-b leads $((SECONDS - t0)) s after kill -9 of ha-a (lease 4 s)"
+  t_eventually 15 wrote ha-b
+  # pause the leader, let a new replica take over, then wake the old one up
+  kill -STOP "$(cat "$HP_H_DIR/ha-b.pid")"
+  start_controller ha-c --kubeconfig "$HP_KUBECONFIG" --identity ha-c "${le[@]}"
+  t_eventually 20 leader_is ha-c
+  t_eventually 15 wrote ha-c
+  kill -CONT "$(cat "$HP_H_DIR/ha-b.pid")"
+  dead() { ! alive ha-b; }
+  t_eventually 30 dead
+  t_contains "$(cat "$HP_H_DIR/ha-b.log")" "leadership lost"
+  echo "# ha-b on waking: $(grep -c 'fenced' "$HP_H_DIR/ha-b.log") log line(s) about fenced commits"
+  sleep 3
+  check_history hp-ha
+  t_eq "$(leader)" ha-c
+  cond_is hp-ha svc Ready True || t_fail "not Ready after fail-over"
+}
+
+t_main

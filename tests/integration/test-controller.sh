@@ -1,0 +1,285 @@
+#!/usr/bin/env bash
+# test-controller.sh - `hostpatrol controller` end to end against the REAL kube-apiserver and a
+# real results etcd 3.6: create -> results in etcd and Ready; spec update -> new generation
+# observed; failing checks -> Degraded, and back when they recover; a check removed -> its
+# results gone; invalid spec -> InvalidSpec without a retry storm; suspend; run-now; node
+# conditions through the API; delete -> results gone, then the CR; etcd down -> the finalizer
+# stays and says why; SIGTERM -> Lease released, clean exit.
+# shellcheck source=tests/integration/lib.sh
+. "$(dirname "$0")/lib.sh"
+
+HP=$HP_H_ROOT/build/hostpatrol
+T_TIMEOUT=120
+
+kc() { "$KUBECTL" --kubeconfig "$HP_KUBECONFIG" --request-timeout=30s "$@"; }
+ec() { "$ETCDCTL36" --endpoints "${HP_ETCD_URL[res]}" --command-timeout=10s "$@"; }
+
+setup() {
+  hp_h_init
+  hp_h_control_plane || return 1
+  hp_h_etcd res 3.6 || return 1
+  kc apply -f "$HP_H_ROOT/crd/hostpatrol.io_hostinspections.yaml" > /dev/null || return 1
+  kc wait --for condition=Established --timeout=60s crd/hostinspections.hostpatrol.io > /dev/null || return 1
+  kc create namespace hp-test > /dev/null || return 1
+  ETCD_HOSTPORT=${HP_ETCD_URL[res]#http://}
+  ETCD_PORT=${ETCD_HOSTPORT##*:}
+  CLOSED_PORT=$(hp_h_port)
+  export ETCD_HOSTPORT ETCD_PORT CLOSED_PORT
+  start_controller main --namespace hp-test || return 1
+}
+
+# start_controller NAME FLAGS...: a controller in the background, its log in $HP_H_DIR/NAME.log
+start_controller() {
+  local name=$1; shift
+  "$HP" controller --kubeconfig "$HP_KUBECONFIG" --etcd-endpoints "${HP_ETCD_URL[res]}" \
+    --state-dir "$HP_H_DIR/state-$name" --log-level debug "$@" > "$HP_H_DIR/$name.log" 2>&1 &
+  echo $! > "$HP_H_DIR/$name.pid"
+  if [ "$name" = main ]; then disown; fi # the harness's cleanup ends it; no job report
+}
+
+# cond NAME TYPE: the status of condition TYPE of HostInspection NAME
+cond() { kc -n hp-test get hi "$1" -o jsonpath="{.status.conditions[?(@.type==\"$2\")].status}"; }
+cond_is() { [ "$(cond "$1" "$2")" = "$3" ]; }
+field() { kc -n hp-test get hi "$1" -o jsonpath="{$2}"; }
+field_is() { [ "$(field "$1" "$2")" = "$3" ]; }
+result() { ec get --print-value-only "/hostpatrol/results/hp-test/$1"; }
+result_has() { [[ $(result "$1") == *"$2"* ]]; }
+no_result() { [ -z "$(ec get --keys-only --prefix "/hostpatrol/results/hp-test/$1")" ]; }
+# on failure: the status of every HostInspection and the tail of each controller's log
+t_on_fail() {
+  kc get hi -A -o custom-columns=NS:.metadata.namespace,NAME:.metadata.name,STATUS:.status --no-headers 2>&1 | cut -c1-600
+  local f
+  for f in "$HP_H_DIR"/main.log "$HP_H_DIR"/le.log; do
+    [ -f "$f" ] && { echo "--- $f (tail)"; tail -n 15 "$f"; }
+  done
+}
+
+apply() { kc apply -f - > /dev/null; }
+
+test_create_stores_results_and_reports_ready() {
+  apply <<EOF
+apiVersion: hostpatrol.io/v1alpha1
+kind: HostInspection
+metadata: {name: web, namespace: hp-test}
+spec:
+  interval: 3s
+  timeout: 2s
+  targets: [{name: local, address: 127.0.0.1}]
+  checks:
+    - {name: health, http: {url: "http://$ETCD_HOSTPORT/health", expectStatus: [200], bodyRegex: '"health": *"true"'}}
+    - {name: port, tcp: {port: $ETCD_PORT}}
+EOF
+  t_eventually 20 cond_is web Ready True
+  t_eq "$(cond web Degraded)" False "all checks pass"
+  t_eq "$(field web .status.summary.ok)" 2
+  t_eq "$(field web .status.observedGeneration)" "$(field web .metadata.generation)"
+  t_contains "$(field web .metadata.finalizers)" hostpatrol.io/cleanup
+  t_ge "$(field web .status.lastCommit.revision)" 1
+  local v
+  v=$(result web/health/-)
+  t_contains "$v" '"status":"OK"'
+  t_contains "$v" '"status_code":200'
+  t_contains "$(result web/port/local)" '"status":"OK"'
+  # the status's revision is the commit that wrote the results
+  local rev
+  rev=$(ec get -w json /hostpatrol/results/hp-test/web/port/local | jq -r '.kvs[0].mod_revision')
+  t_ge "$rev" 1
+  # runs repeat on schedule: a later run's observed time replaces the first
+  local first
+  first=$(result web/port/local | jq -r .observed_ms)
+  later() { [ "$(result web/port/local | jq -r .observed_ms)" != "$first" ]; }
+  t_eventually 15 later
+}
+
+test_spec_update_observed_and_removed_check_results_deleted() {
+  kc -n hp-test patch hi web --type=json -p '[{"op":"remove","path":"/spec/checks/1"}]' > /dev/null
+  local gen
+  gen=$(field web .metadata.generation)
+  t_eventually 15 field_is web .status.observedGeneration "$gen"
+  t_eventually 15 no_result web/port/
+  t_ok result_has web/health/- '"status":"OK"'
+  t_eq "$(field web .status.summary.ok)" 1
+}
+
+test_failing_check_degrades_then_recovers() {
+  apply <<EOF
+apiVersion: hostpatrol.io/v1alpha1
+kind: HostInspection
+metadata: {name: flaky, namespace: hp-test}
+spec:
+  interval: 2s
+  timeout: 1s
+  checks:
+    - {name: svc, http: {url: "http://127.0.0.1:$CLOSED_PORT/", expectStatus: [200]}}
+EOF
+  t_eventually 20 cond_is flaky Degraded True
+  t_eq "$(cond flaky Ready)" True "the run itself succeeded"
+  t_eq "$(field flaky .status.summary.crit)" 1
+  t_contains "$(field flaky '.status.failingChecks[0].reason')" "$CLOSED_PORT"
+  t_contains "$(result flaky/svc/-)" '"status":"CRIT"'
+  # the endpoint comes up: the condition clears
+  python3 -m http.server "$CLOSED_PORT" --bind 127.0.0.1 --directory "$HP_H_DIR" > /dev/null 2>&1 &
+  local srv=$!
+  t_eventually 20 cond_is flaky Degraded False
+  kill $srv
+  t_eq "$(field flaky .status.summary.crit)" 0
+  t_eq "$(field flaky .status.failingChecks)" "[]"
+  t_contains "$(result flaky/svc/-)" '"status":"OK"'
+  # Events on the transitions
+  local ev
+  ev=$(kc -n hp-test get events --field-selector involvedObject.name=flaky -o jsonpath='{.items[*].reason}')
+  t_contains "$ev" ChecksFailing
+  t_contains "$ev" ChecksOK
+}
+
+test_invalid_spec_reported_without_retry_storm() {
+  apply <<EOF
+apiVersion: hostpatrol.io/v1alpha1
+kind: HostInspection
+metadata: {name: badre, namespace: hp-test}
+spec:
+  checks:
+    - {name: page, http: {url: "http://127.0.0.1:$ETCD_PORT/health", bodyRegex: "(unclosed"}}
+EOF
+  t_eventually 20 cond_is badre InvalidSpec True
+  t_contains "$(field badre '.status.conditions[?(@.type=="InvalidSpec")].message')" spec.checks[0].http.bodyRegex
+  t_eq "$(cond badre Ready)" False
+  local rv
+  rv=$(field badre .metadata.resourceVersion)
+  sleep 4
+  t_eq "$(field badre .metadata.resourceVersion)" "$rv" "no status rewrites while the spec stays wrong"
+  # fixed spec: the condition clears
+  kc -n hp-test patch hi badre --type=merge -p '{"spec":{"checks":[{"name":"page","http":{"url":"http://'"$ETCD_HOSTPORT"'/health","bodyRegex":"health"}}]}}' > /dev/null
+  t_eventually 20 cond_is badre InvalidSpec False
+  t_eventually 20 cond_is badre Ready True
+}
+
+test_suspend_stops_runs_and_run_now_starts_one() {
+  apply <<EOF
+apiVersion: hostpatrol.io/v1alpha1
+kind: HostInspection
+metadata: {name: slow, namespace: hp-test}
+spec:
+  interval: 1h
+  timeout: 2s
+  checks: [{name: health, http: {url: "http://$ETCD_HOSTPORT/health"}}]
+EOF
+  t_eventually 20 cond_is slow Ready True
+  local first
+  first=$(result slow/health/- | jq -r .run)
+  # interval 1h: nothing runs again by itself; run-now starts a run at once
+  kc -n hp-test annotate hi slow hostpatrol.io/run-now=one > /dev/null
+  t_eventually 15 field_is slow .status.runNow one
+  t_not [ "$(result slow/health/- | jq -r .run)" = "$first" ]
+  # suspended: Suspended=True, and a run-now is not acted on
+  kc -n hp-test patch hi slow --type=merge -p '{"spec":{"suspend":true}}' > /dev/null
+  t_eventually 15 cond_is slow Suspended True
+  local run
+  run=$(result slow/health/- | jq -r .run)
+  kc -n hp-test annotate --overwrite hi slow hostpatrol.io/run-now=two > /dev/null
+  sleep 3
+  t_eq "$(result slow/health/- | jq -r .run)" "$run" "no run while suspended"
+  kc -n hp-test patch hi slow --type=merge -p '{"spec":{"suspend":false}}' > /dev/null
+  t_eventually 15 cond_is slow Suspended False
+  t_eventually 15 field_is slow .status.runNow two
+}
+
+test_node_conditions_judged_through_the_api() {
+  kc apply -f - > /dev/null <<EOF
+apiVersion: v1
+kind: Node
+metadata: {name: web-1, labels: {role: web}}
+EOF
+  kc apply -f - > /dev/null <<EOF
+apiVersion: v1
+kind: Node
+metadata: {name: db-1, labels: {role: db}}
+EOF
+  setready() {
+    kc patch node "$1" --subresource=status --type=merge -p '{"status":{"conditions":[{"type":"Ready","status":"'"$2"'","reason":"'"$3"'","message":"set by test","lastHeartbeatTime":null,"lastTransitionTime":"2026-01-01T00:00:00Z"}]}}' > /dev/null
+  }
+  t_ok setready web-1 True KubeletReady
+  t_ok setready db-1 False KubeletNotReady
+  apply <<EOF
+apiVersion: hostpatrol.io/v1alpha1
+kind: HostInspection
+metadata: {name: nodes, namespace: hp-test}
+spec:
+  interval: 2s
+  timeout: 1s
+  nodeSelector: {matchLabels: {role: web}}
+  checks: [{name: ready, nodeCondition: {type: Ready}}]
+EOF
+  t_eventually 20 cond_is nodes Ready True
+  t_contains "$(result nodes/ready/web-1)" '"status":"OK"'
+  t_ok no_result nodes/ready/db-1
+  t_ok setready web-1 False KubeletNotReady
+  t_eventually 15 result_has nodes/ready/web-1 '"status":"CRIT"'
+  t_contains "$(result nodes/ready/web-1)" KubeletNotReady
+  t_eventually 15 cond_is nodes Degraded True
+}
+
+test_delete_removes_results_then_the_resource() {
+  t_ok result_has web/health/- '"status"'
+  kc -n hp-test delete hi web --wait=false > /dev/null
+  gone() { ! kc -n hp-test get hi web > /dev/null 2>&1; }
+  t_eventually 20 gone
+  t_ok no_result web/
+}
+
+test_finalizer_stays_while_etcd_is_down() {
+  t_eventually 20 cond_is nodes Ready True
+  t_ok hp_h_etcd_stop res.0
+  kc -n hp-test delete hi nodes --wait=false > /dev/null
+  t_eventually 30 field_is nodes '.status.conditions[?(@.type=="Ready")].reason' CleanupFailed
+  t_contains "$(field nodes .metadata.finalizers)" hostpatrol.io/cleanup
+  t_ok hp_h_etcd_restart res.0
+  gone() { ! kc -n hp-test get hi nodes > /dev/null 2>&1; }
+  t_eventually 60 gone
+  t_ok no_result nodes/
+}
+
+test_sigterm_drains_the_run_in_progress_and_releases_the_lease() {
+  kc create namespace hp-le > /dev/null 2>&1 || true
+  # an endpoint that answers after 2 s, noting when a request arrives
+  local port
+  port=$(hp_h_port)
+  python3 -c '
+import http.server, sys, time
+class H(http.server.BaseHTTPRequestHandler):
+    def do_GET(self):
+        open(sys.argv[2], "a").write("got\n")
+        time.sleep(2)
+        self.send_response(200); self.end_headers(); self.wfile.write(b"slow but fine")
+    def log_message(self, *a): pass
+http.server.HTTPServer(("127.0.0.1", int(sys.argv[1])), H).serve_forever()' "$port" "$HP_H_DIR/slow.hits" &
+  local srv=$!
+  start_controller le --namespace hp-le --leader-elect --leader-elect-namespace hp-le
+  holder() { [ -n "$(kc -n hp-le get lease hostpatrol-controller -o jsonpath='{.spec.holderIdentity}')" ]; }
+  t_eventually 30 holder
+  kc apply -f - > /dev/null <<EOF
+apiVersion: hostpatrol.io/v1alpha1
+kind: HostInspection
+metadata: {name: slowrun, namespace: hp-le}
+spec:
+  interval: 1h
+  timeout: 5s
+  checks: [{name: page, http: {url: "http://127.0.0.1:$port/", bodyRegex: "fine"}}]
+EOF
+  hit() { [ -s "$HP_H_DIR/slow.hits" ]; }
+  t_eventually 30 hit
+  # SIGTERM mid-run: the run finishes (its result committed, status written), then the lease
+  # is released and the process exits 0
+  local pid rc=0
+  pid=$(cat "$HP_H_DIR/le.pid")
+  kill -TERM "$pid"
+  wait "$pid" || rc=$?
+  kill "$srv"
+  t_eq "$rc" 0 "exit status after SIGTERM"
+  t_contains "$(ec get --print-value-only /hostpatrol/results/hp-le/slowrun/page/-)" '"status":"OK"'
+  t_eq "$(kc -n hp-le get hi slowrun -o jsonpath='{.status.conditions[?(@.type=="Ready")].status}')" True
+  t_eq "$(kc -n hp-le get lease hostpatrol-controller -o jsonpath='{.spec.holderIdentity}')" "" "lease released"
+  t_contains "$(cat "$HP_H_DIR/le.log")" '"msg":"stopped"'
+}
+
+t_main
