@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <stdarg.h>
 #include <getopt.h>
+#include <malloc.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
@@ -48,7 +49,7 @@ static void controller_usage(FILE *f)
 static atomic_int log_min = RLOG_INFO;
 static pthread_mutex_t log_mu = PTHREAD_MUTEX_INITIALIZER;
 
-static void json_str(FILE *f, const char *s)
+static void log_json_str(FILE *f, const char *s)
 {
     fputc('"', f);
     for (; s && *s; s++) {
@@ -84,14 +85,14 @@ static void log_line(void *arg, enum reconciler_log_level lvl, const char *key, 
             ts.tv_nsec / 1000000, names[lvl]);
     if (key) {
         fprintf(stderr, ",\"key\":");
-        json_str(stderr, key);
+        log_json_str(stderr, key);
     }
     if (run_id) {
         fprintf(stderr, ",\"run\":");
-        json_str(stderr, run_id);
+        log_json_str(stderr, run_id);
     }
     fprintf(stderr, ",\"msg\":");
-    json_str(stderr, msg);
+    log_json_str(stderr, msg);
     fprintf(stderr, "}\n");
     pthread_mutex_unlock(&log_mu);
 }
@@ -341,11 +342,18 @@ static void log_watch(struct reconciler *rec, struct kube_informer_stats *seen)
 static hp_rc lead(struct controller_flags *fl, struct etcd_client *etcd, struct batch_queue **q,
                   struct reconciler **rec, struct hp_err *err)
 {
-    struct batch_config bc = {
-        .prefix = fl->prefix, .writer = "controller", .state_dir = fl->state_dir};
+    struct batch_config bc = {.prefix = fl->prefix, .state_dir = fl->state_dir};
     struct hp_ctx *ctx = NULL;
+    char writer[300];
     hp_rc rc;
 
+    /* one etcd writer per scope: replicas of one scope fence each other (only the leader
+     * writes); controllers of different namespaces do not */
+    if (fl->rec.namespace_)
+        snprintf(writer, sizeof(writer), "controller/%s", fl->rec.namespace_);
+    else
+        snprintf(writer, sizeof(writer), "controller");
+    bc.writer = writer;
     rc = hp_ctx_new(NULL, 30000, &ctx);
     if (!rc)
         rc = batch_queue_new(etcd, &bc, ctx, q, err);
@@ -372,12 +380,16 @@ int hp_cmd_controller(int argc, char **argv, FILE *out, FILE *errout)
     char identity[300], host[256] = "hostpatrol";
     sigset_t sigs;
     int status = HP_EXIT_FAIL, sig = 0;
+    unsigned long ticks = 0;
     hp_rc rc;
 
     status = parse_flags(argc, argv, &fl, out, errout);
     if (status)
         return status < 0 ? HP_EXIT_OK : status;
     status = HP_EXIT_FAIL;
+    /* two malloc arenas instead of 8 per core: dozens of mostly idle threads would otherwise
+     * each keep an arena's worth of fragments */
+    mallopt(M_ARENA_MAX, 2);
     /* block the stop signals in every thread; the main thread waits for them */
     sigemptyset(&sigs);
     sigaddset(&sigs, SIGTERM);
@@ -440,6 +452,21 @@ int hp_cmd_controller(int argc, char **argv, FILE *out, FILE *errout)
         }
         if (rec)
             log_watch(rec, &seen);
+        /* every 10 s hand freed heap pages back to the kernel: a burst of reconciles leaves
+         * fragments that would otherwise count in RSS until reused */
+        if (++ticks % 50 == 0)
+            malloc_trim(0);
+        if (q) {
+            struct batch_stats bs;
+
+            batch_queue_stats(q, &bs);
+            if (bs.fenced) {
+                logf_(RLOG_ERROR, "fenced: another instance of this controller took over the etcd "
+                                  "writer epoch; stopping");
+                atomic_store(&lead_lost, 1);
+                break;
+            }
+        }
         if (atomic_load(&lead_started) && !rec) {
             if (fl.leader_elect)
                 logf_(RLOG_INFO, "became leader");
@@ -456,7 +483,8 @@ int hp_cmd_controller(int argc, char **argv, FILE *out, FILE *errout)
     status = sig > 0 ? HP_EXIT_OK : HP_EXIT_FAIL;
 out:
     if (atomic_load(&lead_lost)) {
-        reconciler_stop(rec, NULL); /* not the leader: cancel runs now, write nothing more */
+        /* not the leader (or fenced): cancel runs now, write nothing more */
+        reconciler_stop(rec, NULL);
         rec = NULL;
     }
     if (!hp_ctx_new(NULL, 20000, &drain)) {

@@ -57,6 +57,23 @@ void check_result_release(struct check_result *r)
     memset(r, 0, sizeof(*r));
 }
 
+char *check_result_trim_utf8(char *s)
+{
+    size_t len = strlen(s), start, need;
+    unsigned char lead;
+
+    if (!len)
+        return s;
+    start = len - 1;
+    while (start > 0 && ((unsigned char)s[start] & 0xC0) == 0x80 && len - start < 4)
+        start--;
+    lead = (unsigned char)s[start];
+    need = lead < 0x80 ? 1 : (lead & 0xE0) == 0xC0 ? 2 : (lead & 0xF0) == 0xE0 ? 3 : 4;
+    if (len - start < need || (lead & 0xC0) == 0x80)
+        s[start] = '\0'; /* an incomplete (or stray) last sequence */
+    return s;
+}
+
 hp_rc check_result_judge(struct check_result *r, enum check_status status, const char *fmt, ...)
 {
     char buf[1024];
@@ -66,7 +83,7 @@ hp_rc check_result_judge(struct check_result *r, enum check_status status, const
     va_start(ap, fmt);
     vsnprintf(buf, sizeof(buf), fmt, ap);
     va_end(ap);
-    copy = hp_strdup(buf);
+    copy = hp_strdup(check_result_trim_utf8(buf));
     if (!copy)
         return HP_ERR_NOMEM;
     hp_free(r->reason);

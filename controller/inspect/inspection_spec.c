@@ -1,6 +1,7 @@
 /* inspection_spec.c - parse and check a HostInspection spec (see inspection_spec.h). */
 #include "hostpatrol/inspection_spec.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -9,6 +10,7 @@
 
 #include "hostpatrol/alloc.h"
 #include "hostpatrol/duration.h"
+#include "hostpatrol/probe.h"
 
 static const char *const kind_names[CHECK_KIND__COUNT] = {
     "http", "tcp", "tls", "dns", "nodeCondition", "disk", "load", "memory", "process", "file",
@@ -136,7 +138,17 @@ static hp_rc get_duration(struct at *a, const json_t *o, const char *key, const 
 static hp_rc compile_regex(struct at *a, const char *key, const char *pattern, regex_t *re)
 {
     char detail[256];
-    int e = regcomp(re, pattern, REG_EXTENDED | REG_NOSUB);
+    const char *p;
+    int e;
+
+    /* back-references make matching exponential: refused (the body may be 1 MiB) */
+    for (p = pattern; *p; p++) {
+        if (*p == '\\' && p[1] >= '1' && p[1] <= '9')
+            return bad(a, key, "must not use back-references (\\1 ... \\9)", NULL);
+        if (*p == '\\' && p[1])
+            p++;
+    }
+    e = regcomp(re, pattern, REG_EXTENDED | REG_NOSUB);
 
     if (e) {
         size_t n;
@@ -149,10 +161,35 @@ static hp_rc compile_regex(struct at *a, const char *key, const char *pattern, r
             detail[n] = ')';
             detail[n + 1] = '\0';
         }
-        regfree(re);
         return bad(a, key, "is not a valid extended regular expression", detail);
     }
     return HP_OK;
+}
+
+/* dns_label: a Kubernetes-style name: [a-z0-9]([-a-z0-9]*[a-z0-9])?, at most 63 (no '/': result
+ * keys are split on it) */
+static bool dns_label(const char *s)
+{
+    size_t n = strlen(s), i;
+
+    if (!n || n > 63 || s[0] == '-' || s[n - 1] == '-')
+        return false;
+    for (i = 0; i < n; i++)
+        if (!((s[i] >= 'a' && s[i] <= 'z') || (s[i] >= '0' && s[i] <= '9') || s[i] == '-'))
+            return false;
+    return true;
+}
+
+static hp_rc get_name(struct at *a, const json_t *o, char **out)
+{
+    hp_rc rc = get_required_string(a, o, "name", 63, out);
+
+    if (!rc && !dns_label(*out))
+        rc = bad(a, "name",
+                 "must be lower-case letters, digits and '-', starting and ending "
+                 "with a letter or digit: ",
+                 *out);
+    return rc;
 }
 
 /* string_list: a JSON array of strings -> owned NULL-terminated list (NULL when absent) */
@@ -283,7 +320,7 @@ static hp_rc parse_check(struct at *parent, const json_t *o, size_t idx, struct 
     c->tls_min_days_left = -1;
     if (!json_is_object(o))
         return bad(&a, NULL, "must be an object", NULL);
-    rc = get_required_string(&a, o, "name", 63, &c->name);
+    rc = get_name(&a, o, &c->name);
     if (rc)
         return rc;
     for (k = 0; k < CHECK_KIND__COUNT; k++) {
@@ -327,11 +364,22 @@ static hp_rc parse_check(struct at *parent, const json_t *o, size_t idx, struct 
             rc = bad(&sub, "port", "is required", NULL);
         if (!rc)
             rc = get_string(&sub, body, "serverName", NULL, 253, &c->u.tls.server_name);
+        if (!rc && c->u.tls.server_name && !probe_host_ok(c->u.tls.server_name))
+            rc = bad(&sub, "serverName",
+                     "must be a host name or an IP address, not: ", c->u.tls.server_name);
         return rc;
     case CHECK_DNS:
         rc = get_required_string(&sub, body, "name", 253, &c->u.dns.name);
         if (!rc)
             rc = string_list(&sub, body, "expectAddresses", &c->u.dns.expect_addrs);
+        for (k = 0; !rc && c->u.dns.expect_addrs && c->u.dns.expect_addrs[k]; k++) {
+            unsigned char buf[sizeof(struct in6_addr)];
+
+            if (inet_pton(AF_INET, c->u.dns.expect_addrs[k], buf) != 1 &&
+                inet_pton(AF_INET6, c->u.dns.expect_addrs[k], buf) != 1)
+                rc = bad(&sub, "expectAddresses",
+                         "must hold IP addresses, not: ", c->u.dns.expect_addrs[k]);
+        }
         return rc;
     case CHECK_NODE_CONDITION:
         rc = get_required_string(&sub, body, "type", 64, &c->u.node_condition.type);
@@ -446,6 +494,55 @@ static hp_rc parse_check(struct at *parent, const json_t *o, size_t idx, struct 
     return HP_ERR_INTERNAL;
 }
 
+/* check_selector: a label selector the apiserver will take: string labels, known operators,
+ * values exactly where the operator wants them */
+static hp_rc check_selector(const json_t *sel, struct hp_err *err)
+{
+    struct at a = {.path = "spec.nodeSelector", .err = err};
+    const json_t *labels = json_object_get(sel, "matchLabels"),
+                 *exprs = json_object_get(sel, "matchExpressions"), *v, *e;
+    const char *k;
+    size_t i, j;
+
+    if (!json_is_object(sel))
+        return bad(&a, NULL, "must be a label selector object", NULL);
+    if (labels && !json_is_object(labels))
+        return bad(&a, "matchLabels", "must be a map of label names to values", NULL);
+    json_object_foreach((json_t *)labels, k, v)
+    {
+        if (!json_is_string(v) || strpbrk(k, ",=!() ") || strpbrk(json_string_value(v), ",=!() "))
+            return bad(&a, "matchLabels", "has an invalid label or value: ", k);
+    }
+    if (exprs && !json_is_array(exprs))
+        return bad(&a, "matchExpressions", "must be a list", NULL);
+    json_array_foreach(exprs, i, e)
+    {
+        const char *key = json_string_value(json_object_get(e, "key")),
+                   *op = json_string_value(json_object_get(e, "operator"));
+        const json_t *vals = json_object_get(e, "values");
+        bool set_op;
+
+        set_path(a.path, sizeof(a.path), "spec.nodeSelector.matchExpressions[%zu]", i);
+        if (!key || !*key || strpbrk(key, ",=!() "))
+            return bad(&a, "key", "must be a label name", NULL);
+        if (!op || (strcmp(op, "In") && strcmp(op, "NotIn") && strcmp(op, "Exists") &&
+                    strcmp(op, "DoesNotExist")))
+            return bad(&a, "operator", "must be one of In, NotIn, Exists, DoesNotExist", NULL);
+        set_op = !strcmp(op, "In") || !strcmp(op, "NotIn");
+        if (set_op != (json_array_size(vals) > 0))
+            return bad(&a, "values",
+                       set_op ? "must not be empty for In and NotIn"
+                              : "must be empty for Exists and DoesNotExist",
+                       NULL);
+        json_array_foreach(vals, j, v)
+        {
+            if (!json_is_string(v) || strpbrk(json_string_value(v), ",=!() "))
+                return bad(&a, "values", "has an invalid value", NULL);
+        }
+    }
+    return HP_OK;
+}
+
 hp_rc inspection_spec_parse(const json_t *spec, struct inspection_spec *out, struct hp_err *err)
 {
     struct at a = {.path = "spec", .err = err};
@@ -471,8 +568,9 @@ hp_rc inspection_spec_parse(const json_t *spec, struct inspection_spec *out, str
         return rc;
     v = json_object_get(spec, "nodeSelector");
     if (v) {
-        if (!json_is_object(v))
-            return bad(&a, "nodeSelector", "must be a label selector object", NULL);
+        rc = check_selector(v, err);
+        if (rc)
+            return rc;
         out->node_selector = json_deep_copy(v);
         if (!out->node_selector)
             return HP_ERR_NOMEM;
@@ -493,9 +591,11 @@ hp_rc inspection_spec_parse(const json_t *spec, struct inspection_spec *out, str
             set_path(t.path, sizeof(t.path), "spec.targets[%zu]", i);
             if (!json_is_object(v))
                 return bad(&t, NULL, "must be an object", NULL);
-            rc = get_required_string(&t, v, "name", 63, &ts->name);
+            rc = get_name(&t, v, &ts->name);
             if (!rc)
                 rc = get_required_string(&t, v, "address", 253, &ts->address);
+            if (!rc && !probe_host_ok(ts->address))
+                rc = bad(&t, "address", "must be a host name or an IP address, not: ", ts->address);
             if (rc)
                 return rc;
             for (j = 0; j < i; j++)

@@ -20,6 +20,7 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <netdb.h>
+#include <openssl/err.h>
 #include <openssl/ssl.h>
 #include <openssl/x509.h>
 #include <openssl/x509v3.h>
@@ -177,10 +178,70 @@ static void verdict_add(struct verdict *v, enum check_status s, const char *fmt,
     va_start(ap, fmt);
     k = vsnprintf(v->reason + v->len, sizeof(v->reason) - v->len, fmt, ap);
     va_end(ap);
-    if (k > 0)
-        v->len += (size_t)k;
-    if (v->len >= sizeof(v->reason))
-        v->len = sizeof(v->reason) - 1;
+    if (k < 0) {
+        v->reason[v->len] = '\0';
+        return;
+    }
+    if ((size_t)k >= sizeof(v->reason) - v->len) /* cut: never inside a character */
+        check_result_trim_utf8(v->reason + v->len);
+    v->len += strlen(v->reason + v->len);
+}
+
+/* utf8_seq: the length of the valid UTF-8 sequence at s, 0 if there is none (RFC 3629, as
+ * jansson checks it: no overlong forms, no surrogates, nothing past U+10FFFF). */
+static size_t utf8_seq(const unsigned char *s)
+{
+    uint32_t cp;
+    size_t n, i;
+
+    if (s[0] < 0x80)
+        return 1;
+    if (s[0] >= 0xC2 && s[0] <= 0xDF) {
+        n = 2;
+        cp = s[0] & 0x1Fu;
+    } else if (s[0] >= 0xE0 && s[0] <= 0xEF) {
+        n = 3;
+        cp = s[0] & 0x0Fu;
+    } else if (s[0] >= 0xF0 && s[0] <= 0xF4) {
+        n = 4;
+        cp = s[0] & 0x07u;
+    } else {
+        return 0;
+    }
+    for (i = 1; i < n; i++) {
+        if ((s[i] & 0xC0) != 0x80) /* also stops at the terminating NUL */
+            return 0;
+        cp = cp << 6 | (s[i] & 0x3Fu);
+    }
+    if ((n == 3 && cp < 0x800) || (n == 4 && cp < 0x10000) || cp > 0x10FFFF ||
+        (cp >= 0xD800 && cp <= 0xDFFF))
+        return 0;
+    return n;
+}
+
+/* text_clean: s as valid UTF-8 into buf: bytes that are not part of a valid sequence escaped
+ * as \xNN, cut at cap on a character boundary. Returns buf (cap >= 1). */
+static const char *text_clean(const char *s, char *buf, size_t cap)
+{
+    const unsigned char *u = (const unsigned char *)s;
+    size_t o = 0;
+
+    while (*u) {
+        size_t k = utf8_seq(u);
+
+        if (o + (k ? k : 4) >= cap)
+            break;
+        if (k) {
+            memcpy(buf + o, u, k);
+            o += k;
+            u += k;
+        } else {
+            snprintf(buf + o, cap - o, "\\x%02x", *u++);
+            o += 4;
+        }
+    }
+    buf[o] = '\0';
+    return buf;
 }
 
 /* fmt_alloc: a formatted string, owned (hp_free); NULL on NOMEM. */
@@ -236,7 +297,9 @@ static const char *quote(const char *s, char *buf, size_t cap)
 
 static const char *errno_str(int e, char *buf, size_t cap)
 {
-    return strerror_r(e, buf, cap); /* GNU variant (_GNU_SOURCE) */
+    const char *m = strerror_r(e, buf, cap); /* GNU variant (_GNU_SOURCE) */
+
+    return m == buf ? check_result_trim_utf8(buf) : m; /* buf: maybe cut (a translation) */
 }
 
 static int64_t elapsed_ms(const struct probe *p)
@@ -256,20 +319,37 @@ static bool is_ip_literal(const char *s)
     return inet_pton(AF_INET, s, buf) == 1 || inet_pton(AF_INET6, s, buf) == 1;
 }
 
-/* host_ok: a host name or IP literal (allow_colon: IPv6, without zone id), nothing that could
- * change the meaning of a URL or of a CONNECT_TO entry. */
-static bool host_ok(const char *s, bool allow_colon)
+bool probe_host_ok(const char *host)
 {
-    if (!s || !*s)
-        return false;
-    for (; *s; s++) {
-        unsigned char c = (unsigned char)*s;
+    size_t len, label = 0, i;
+    bool numeric = true; /* the current label is all digits */
 
+    if (!host || !*host)
+        return false;
+    if (is_ip_literal(host))
+        return true;
+    len = strlen(host);
+    if (host[len - 1] == '.')
+        len--; /* fully qualified */
+    if (len == 0 || len > 253)
+        return false;
+    for (i = 0; i < len; i++) {
+        unsigned char c = (unsigned char)host[i];
+
+        if (c == '.') {
+            if (!label)
+                return false;
+            label = 0;
+            numeric = true;
+            continue;
+        }
         if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-              c == '.' || c == '-' || c == '_' || (allow_colon && c == ':')))
+              c == '-' || c == '_') ||
+            ++label > 63)
             return false;
+        numeric = numeric && c >= '0' && c <= '9';
     }
-    return true;
+    return label && !numeric; /* an all-digit last label: a mistyped IPv4 address */
 }
 
 static hp_rc put(struct probe *p, const char *key, json_t *v)
@@ -282,12 +362,26 @@ static hp_rc put_ms(struct probe *p, const char *key, int64_t us)
     return put(p, key, json_real((double)(us > 0 ? us : 0) / 1000.0));
 }
 
+/* put_text: a string value from text the server chose (certificate names): kept valid UTF-8
+ * (anything else escaped), so that one odd certificate never fails the run. */
+static hp_rc put_text(struct probe *p, const char *key, const char *s)
+{
+    char buf[VERDICT_MAX];
+    json_t *j = json_string(text_clean(s, buf, sizeof(buf)));
+
+    if (!j) /* only NOMEM is left, but an ASCII copy costs nothing to try */
+        j = json_string(quote(s, buf, sizeof(buf)));
+    return put(p, key, j);
+}
+
 static hp_rc finish(struct run *r, struct probe *p, const struct verdict *v)
 {
+    char clean[VERDICT_MAX];
     struct timespec ts;
     hp_rc rc;
 
-    rc = check_result_judge(p->out, v->status, "%s", v->reason);
+    /* reasons quote what servers and resolvers said: stored only as valid UTF-8 */
+    rc = check_result_judge(p->out, v->status, "%s", text_clean(v->reason, clean, sizeof(clean)));
     clock_gettime(CLOCK_REALTIME, &ts);
     p->out->observed_ms = (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
     p->out->duration_ms = elapsed_ms(p);
@@ -300,12 +394,12 @@ static hp_rc finish(struct run *r, struct probe *p, const struct verdict *v)
 
 /* ---- TLS: certificates from the handshake ---- */
 
-static pthread_once_t ssl_once = PTHREAD_ONCE_INIT;
-static int ssl_ex_index = -1;
+static pthread_once_t tls_once = PTHREAD_ONCE_INIT;
+static int tls_ex_index = -1;
 
-static void ssl_index_init(void)
+static void tls_index_init(void)
 {
-    ssl_ex_index = SSL_CTX_get_ex_new_index(0, NULL, NULL, NULL, NULL);
+    tls_ex_index = SSL_CTX_get_ex_new_index(0, NULL, NULL, NULL, NULL);
 }
 
 /* on_tls_info: at each handshake completion keep the peer chain and the version. */
@@ -315,9 +409,9 @@ static void on_tls_info(const SSL *ssl, int where, int ret)
     STACK_OF(X509) * chain, *copy;
 
     (void)ret;
-    if (!(where & SSL_CB_HANDSHAKE_DONE) || ssl_ex_index < 0)
+    if (!(where & SSL_CB_HANDSHAKE_DONE) || tls_ex_index < 0)
         return;
-    p = SSL_CTX_get_ex_data(SSL_get_SSL_CTX(ssl), ssl_ex_index);
+    p = SSL_CTX_get_ex_data(SSL_get_SSL_CTX(ssl), tls_ex_index);
     if (!p)
         return;
     p->tls_version = SSL_get_version(ssl);
@@ -332,7 +426,7 @@ static void on_tls_info(const SSL *ssl, int where, int ret)
 static CURLcode on_ssl_ctx(CURL *e, void *sslctx, void *arg)
 {
     (void)e;
-    if (ssl_ex_index >= 0 && SSL_CTX_set_ex_data(sslctx, ssl_ex_index, arg))
+    if (tls_ex_index >= 0 && SSL_CTX_set_ex_data(sslctx, tls_ex_index, arg))
         SSL_CTX_set_info_callback(sslctx, on_tls_info);
     return CURLE_OK;
 }
@@ -377,8 +471,9 @@ static const char *name_text(const X509_NAME *nm, char *buf, size_t cap)
     if (!b)
         return buf;
     if (X509_NAME_print_ex(b, nm, 0, XN_FLAG_RFC2253) >= 0) {
-        k = BIO_read(b, buf, (int)cap - 1);
+        k = BIO_read(b, buf, (int)cap - 1); /* cut at cap */
         buf[k > 0 ? k : 0] = '\0';
+        check_result_trim_utf8(buf);
     }
     BIO_free(b);
     return buf;
@@ -496,6 +591,8 @@ static hp_rc store_load(struct run *r, CURL *e)
         r->store_ok = X509_STORE_load_locations(r->store, file, path) == 1;
     else
         r->store_ok = X509_STORE_set_default_paths(r->store) == 1;
+    if (!r->store_ok)
+        ERR_clear_error(); /* judged by the caller; nothing left for the next TLS call to see */
     return HP_OK;
 }
 
@@ -541,8 +638,8 @@ static int64_t info_us(CURL *e, CURLINFO what)
     return (int64_t)v;
 }
 
-/* curl_phase: where an unfinished (or timed-out) transfer is. */
-static const char *curl_phase(const struct probe *p)
+/* probe_phase_of: where an unfinished (or timed-out) transfer is. */
+static const char *probe_phase_of(const struct probe *p)
 {
     int64_t dns = info_us(p->easy, CURLINFO_NAMELOOKUP_TIME_T);
     int64_t conn = info_us(p->easy, CURLINFO_CONNECT_TIME_T);
@@ -588,10 +685,11 @@ static hp_rc put_times(struct probe *p, enum times which)
     return rc;
 }
 
-/* curl_fail: the reason of a failed transfer. where: "host:port" when known. */
-static void curl_fail(const struct probe *p, CURLcode res, const char *where, struct verdict *v)
+/* probe_transport_fail: the reason of a failed transfer. where: "host:port" when known. */
+static void probe_transport_fail(struct probe *p, CURLcode res, const char *where,
+                                 struct verdict *v)
 {
-    const char *eb = p->errbuf[0] ? p->errbuf : curl_easy_strerror(res);
+    const char *eb = p->errbuf[0] ? check_result_trim_utf8(p->errbuf) : curl_easy_strerror(res);
     char buf[128];
     long oserr = 0;
 
@@ -599,7 +697,7 @@ static void curl_fail(const struct probe *p, CURLcode res, const char *where, st
     switch (res) {
     case CURLE_OPERATION_TIMEDOUT:
         verdict_add(v, CHECK_CRIT, "timed out after %lld ms (%s)", (long long)elapsed_ms(p),
-                    curl_phase(p));
+                    probe_phase_of(p));
         break;
     case CURLE_COULDNT_RESOLVE_HOST:
         verdict_add(v, CHECK_CRIT, "name does not resolve: %s", eb);
@@ -619,6 +717,9 @@ static void curl_fail(const struct probe *p, CURLcode res, const char *where, st
         break;
     case CURLE_SSL_CONNECT_ERROR:
         verdict_add(v, CHECK_CRIT, "TLS handshake failed: %s", eb);
+        break;
+    case CURLE_SSL_CACERT_BADFILE: /* our configuration, not the endpoint */
+        verdict_add(v, CHECK_UNKNOWN, "cannot load the CA certificates: %s", eb);
         break;
     default:
         verdict_add(v, CHECK_CRIT, "%s", eb);
@@ -795,8 +896,8 @@ static hp_rc tls_start(struct run *r, struct probe *p)
     if (t->server_name) { /* SNI and name: server_name; the connection: the address */
         struct curl_slist *l;
 
-        ct = fmt_alloc("%s:%d:%s%s%s:%d", t->server_name, port, abr ? "[" : "", a, abr ? "]" : "",
-                       port);
+        ct = fmt_alloc("%s%s%s:%d:%s%s%s:%d", br ? "[" : "", host, br ? "]" : "", port,
+                       abr ? "[" : "", a, abr ? "]" : "", port);
         if (!ct)
             return HP_ERR_NOMEM;
         l = curl_slist_append(NULL, ct);
@@ -831,7 +932,7 @@ static hp_rc http_done(struct run *r, struct probe *p, CURLcode res)
     if (res == CURLE_WRITE_ERROR && p->body_full)
         res = CURLE_OK; /* we stopped reading at BODY_MAX */
     if (res != CURLE_OK) {
-        curl_fail(p, res, NULL, &v);
+        probe_transport_fail(p, res, NULL, &v);
         return finish(r, p, &v);
     }
     if (h->n_expect_status == 0) {
@@ -882,8 +983,9 @@ static hp_rc tcp_connected(struct run *r, struct probe *p, CURLcode res)
     if (rc)
         return rc;
     snprintf(where, sizeof(where), "%s:%d", p->target->address, t->port);
+    check_result_trim_utf8(where);
     if (res != CURLE_OK) {
-        curl_fail(p, res, where, &v);
+        probe_transport_fail(p, res, where, &v);
         goto done;
     }
     if (curl_easy_getinfo(p->easy, CURLINFO_ACTIVESOCKET, &s) != CURLE_OK || s == CURL_SOCKET_BAD) {
@@ -986,16 +1088,18 @@ static hp_rc tls_done(struct run *r, struct probe *p, CURLcode res)
     struct verdict v = {CHECK_OK, 0, ""};
     char where[300], buf[512];
     json_t *sans = NULL;
+    size_t namelen;
     X509 *leaf;
     hp_rc rc;
     long ve;
 
     snprintf(where, sizeof(where), "%s:%d", p->target->address, tls_port(p));
+    check_result_trim_utf8(where);
     rc = put_times(p, TIMES_TLS);
     if (rc)
         return rc;
     if (res != CURLE_OK) {
-        curl_fail(p, res, where, &v);
+        probe_transport_fail(p, res, where, &v);
         return finish(r, p, &v);
     }
     if (!p->chain || sk_X509_num(p->chain) < 1) {
@@ -1005,9 +1109,9 @@ static hp_rc tls_done(struct run *r, struct probe *p, CURLcode res)
     leaf = sk_X509_value(p->chain, 0);
     rc = put(p, "tls_version", json_string(p->tls_version ? p->tls_version : "unknown"));
     if (!rc)
-        rc = put(p, "subject", json_string(name_text(X509_get_subject_name(leaf), buf, 512)));
+        rc = put_text(p, "subject", name_text(X509_get_subject_name(leaf), buf, sizeof(buf)));
     if (!rc)
-        rc = put(p, "issuer", json_string(name_text(X509_get_issuer_name(leaf), buf, 512)));
+        rc = put_text(p, "issuer", name_text(X509_get_issuer_name(leaf), buf, sizeof(buf)));
     if (!rc)
         rc = sans_json(leaf, &sans);
     if (!rc)
@@ -1016,17 +1120,22 @@ static hp_rc tls_done(struct run *r, struct probe *p, CURLcode res)
         rc = store_load(r, p->easy);
     if (rc)
         return rc;
-    if (!r->store_ok)
+    if (!r->store_ok) { /* our fault, not the endpoint's: the chain cannot be judged */
         verdict_add(&v, CHECK_UNKNOWN, "cannot load the CA certificates (%s)",
                     r->opts && r->opts->ca_file ? r->opts->ca_file : "system bundle");
-    ve = verify_chain(r->store, leaf, p->chain);
-    if (ve < 0)
-        return HP_ERR_NOMEM;
-    if (ve != X509_V_OK)
-        verdict_add(&v, CHECK_CRIT, "certificate verify failed: %s",
-                    X509_verify_cert_error_string(ve));
+    } else {
+        ve = verify_chain(r->store, leaf, p->chain);
+        if (ve < 0)
+            return HP_ERR_NOMEM;
+        if (ve != X509_V_OK)
+            verdict_add(&v, CHECK_CRIT, "certificate verify failed: %s",
+                        X509_verify_cert_error_string(ve));
+    }
+    namelen = strlen(name);
+    if (namelen > 1 && name[namelen - 1] == '.')
+        namelen--; /* "example.com." is example.com */
     if ((is_ip_literal(name) ? X509_check_ip_asc(leaf, name, 0)
-                             : X509_check_host(leaf, name, 0, 0, NULL)) != 1)
+                             : X509_check_host(leaf, name, namelen, 0, NULL)) != 1)
         verdict_add(&v, CHECK_CRIT, "certificate does not match host name %s", name);
     rc = cert_values(p, &v);
     if (rc)
@@ -1122,8 +1231,10 @@ static void append_word(char *buf, size_t cap, const char *w)
 {
     size_t o = strlen(buf);
 
-    if (o + 1 < cap)
+    if (o + 1 < cap) {
         snprintf(buf + o, cap - o, "%s%s", o ? ", " : "", w);
+        check_result_trim_utf8(buf + o); /* cut at cap: never inside a character */
+    }
 }
 
 static void dns_compare(const json_t *got, char *const *expect, struct verdict *v)
@@ -1188,8 +1299,10 @@ static hp_rc dns_done(struct run *r, struct probe *p, int g)
                 goto out;
             }
         }
-        if (d->expect_addrs)
+        if (d->expect_addrs && d->expect_addrs[0])
             dns_compare(addrs, d->expect_addrs, &v);
+        else if (!json_array_size(addrs)) /* e.g. only records of another family */
+            verdict_add(&v, CHECK_CRIT, "name resolves to no address");
         rc = put(p, "addresses", addrs);
         addrs = NULL;
         if (rc)
@@ -1238,10 +1351,11 @@ static int dns_interval(const struct run *r)
 
 /* ---- the run ---- */
 
+/* validate: what only a programming error can cause (checked for every item before anything
+ * is probed): no check, a check of another kind, a tcp or tls check without a target. */
 static hp_rc validate(const struct probe_item *it, size_t i, struct hp_err *err)
 {
     const struct check_spec *c = it->check;
-    const struct target_spec *t = it->target;
     char f[48];
 
     snprintf(f, sizeof(f), "items[%zu]", i);
@@ -1249,33 +1363,53 @@ static hp_rc validate(const struct probe_item *it, size_t i, struct hp_err *err)
         return hp_err_field(err, HP_ERR_INVALID, f, "%s: no check", f);
     switch (c->kind) {
     case CHECK_HTTP:
-        if (!c->u.http.url || !*c->u.http.url)
-            return hp_err_field(err, HP_ERR_INVALID, f, "%s: http check without a url", f);
-        return HP_OK;
     case CHECK_DNS:
-        if (!c->u.dns.name || !*c->u.dns.name)
-            return hp_err_field(err, HP_ERR_INVALID, f, "%s: dns check without a name", f);
         return HP_OK;
     case CHECK_TCP:
     case CHECK_TLS:
-        if (!t || !host_ok(t->address, true))
-            return hp_err_field(err, HP_ERR_INVALID, f,
-                                "%s: a %s check needs a target with a host name or IP address", f,
+        if (!it->target)
+            return hp_err_field(err, HP_ERR_INVALID, f, "%s: a %s check without a target", f,
                                 c->kind == CHECK_TCP ? "tcp" : "tls");
-        if (c->kind == CHECK_TCP && (c->u.tcp.port < 1 || c->u.tcp.port > 65535))
-            return hp_err_field(err, HP_ERR_INVALID, f, "%s: tcp port %d out of range", f,
-                                c->u.tcp.port);
-        if (c->kind == CHECK_TLS && (c->u.tls.port < 0 || c->u.tls.port > 65535))
-            return hp_err_field(err, HP_ERR_INVALID, f, "%s: tls port %d out of range", f,
-                                c->u.tls.port);
-        if (c->kind == CHECK_TLS && c->u.tls.server_name && !host_ok(c->u.tls.server_name, false))
-            return hp_err_field(err, HP_ERR_INVALID, f, "%s: tls serverName is not a host name", f);
         return HP_OK;
     default:
         return hp_err_field(err, HP_ERR_INVALID, f,
                             "%s: a %s check is not an endpoint probe (http, tcp, tls, dns)", f,
                             check_kind_name(c->kind));
     }
+}
+
+/* item_problem: what makes one item unprobeable although it is well-formed (an address, a
+ * server name or a port the spec should have refused): its CRIT reason into v; false if
+ * none. Such an item gets that result and the others run. */
+static bool item_problem(const struct probe *p, struct verdict *v)
+{
+    const struct check_spec *c = p->check;
+    const char *a = p->target ? p->target->address : NULL;
+    char q[QUOTE_MAX];
+    int port;
+
+    switch (c->kind) {
+    case CHECK_HTTP:
+        if (!c->u.http.url || !*c->u.http.url)
+            verdict_add(v, CHECK_CRIT, "invalid check: no url");
+        break;
+    case CHECK_DNS:
+        if (!c->u.dns.name || !*c->u.dns.name)
+            verdict_add(v, CHECK_CRIT, "invalid check: no name");
+        break;
+    default: /* tcp, tls: validate() saw the target */
+        port = c->kind == CHECK_TCP ? c->u.tcp.port : c->u.tls.port;
+        if (!probe_host_ok(a))
+            verdict_add(v, CHECK_CRIT, "invalid address \"%s\"", quote(a ? a : "", q, sizeof(q)));
+        else if (c->kind == CHECK_TLS && c->u.tls.server_name &&
+                 !probe_host_ok(c->u.tls.server_name))
+            verdict_add(v, CHECK_CRIT, "invalid address \"%s\"",
+                        quote(c->u.tls.server_name, q, sizeof(q)));
+        if (port > 65535 || port < (c->kind == CHECK_TCP ? 1 : 0))
+            verdict_add(v, CHECK_CRIT, "invalid port %d", port);
+        break;
+    }
+    return v->status != CHECK_OK;
 }
 
 static hp_rc start(struct run *r, struct probe *p)
@@ -1374,7 +1508,7 @@ static hp_rc expire(struct run *r, hp_rc why)
                 quote(p->check->u.tcp.expect, q, sizeof(q)), (long long)elapsed_ms(p), p->rlen);
         else
             verdict_add(&v, CHECK_CRIT, "timed out after %lld ms (%s)", (long long)elapsed_ms(p),
-                        p->phase == PH_CURL       ? curl_phase(p)
+                        p->phase == PH_CURL       ? probe_phase_of(p)
                         : p->phase == PH_TCP_SEND ? "send"
                         : p->phase == PH_DNS      ? "resolve"
                                                   : "start");
@@ -1440,7 +1574,7 @@ hp_rc probe_run_opts(const struct probe_item *items, size_t n, struct hp_ctx *ct
     }
     if (!n)
         return HP_OK;
-    pthread_once(&ssl_once, ssl_index_init);
+    pthread_once(&tls_once, tls_index_init);
     r.ctx = ctx;
     r.opts = opts;
     r.n = r.left = n;
@@ -1460,7 +1594,18 @@ hp_rc probe_run_opts(const struct probe_item *items, size_t n, struct hp_ctx *ct
         r.p[i].fd = -1;
         r.p[i].start_ns = r.start_ns;
     }
+    for (i = 0; i < n; i++) {
+        struct verdict v = {CHECK_OK, 0, ""};
+
+        if (!item_problem(&r.p[i], &v))
+            continue;
+        rc = finish(&r, &r.p[i], &v);
+        if (rc)
+            goto out;
+    }
     for (i = 0; i < n && !hp_ctx_err(ctx); i++) {
+        if (r.p[i].phase == PH_DONE)
+            continue;
         rc = start(&r, &r.p[i]);
         if (rc)
             goto out;

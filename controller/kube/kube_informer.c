@@ -17,7 +17,7 @@ struct kube_informer {
     bool started;
 
     pthread_mutex_t lock; /* guards cache, rv, st */
-    json_t *cache;        /* key -> object */
+    json_t *cache;        /* key -> JSON string: the object, stripped, as compact JSON text */
     char rv[64];
     struct kube_informer_stats st;
 };
@@ -42,9 +42,46 @@ static void key_of(const json_t *obj, char *buf, size_t n)
         snprintf(buf, n, "%s", name ? name : "");
 }
 
+/* strip: drop what a controller never reads and what dominates an object's size: the
+ * server-side-apply bookkeeping (metadata.managedFields) and kubectl's copy of the last applied
+ * object (client-go users do the same with a transform function). */
+static void strip(json_t *obj)
+{
+    json_t *md = json_object_get(obj, "metadata");
+
+    json_object_del(md, "managedFields");
+    json_object_del(json_object_get(md, "annotations"),
+                    "kubectl.kubernetes.io/last-applied-configuration");
+}
+
+/* packed: the cache's form of obj (stripped in place): a JSON string holding its compact text.
+ * New reference, NULL on NOMEM. Text, not a tree: a tree costs several times its text. */
+static json_t *packed(json_t *obj)
+{
+    char *text;
+    json_t *s;
+
+    strip(obj);
+    text = json_dumps(obj, JSON_COMPACT);
+    if (!text)
+        return NULL;
+    s = json_stringn_nocheck(text, strlen(text));
+    hp_free(text);
+    return s;
+}
+
 static void seen(struct kube_informer *inf)
 {
     inf->st.last_seen_ns = hp_now_ns();
+}
+
+/* notify: the handler gets the object parsed from its cached text (borrowed for the call) */
+static void notify(struct kube_informer *inf, enum kube_event kind, const char *key, json_t *text)
+{
+    json_t *obj = json_loadb(json_string_value(text), json_string_length(text), 0, NULL);
+
+    inf->cfg.on_event(inf->cfg.arg, kind, key, obj ? obj : text);
+    json_decref(obj);
 }
 
 /* list: all pages into a new cache; report the difference with the old one. */
@@ -71,7 +108,10 @@ static hp_rc list(struct kube_informer *inf, struct hp_err *err)
         json_array_foreach(json_object_get(page, "items"), i, item)
         {
             key_of(item, key, sizeof(key));
-            json_object_set(fresh, key, item);
+            if (json_object_set_new(fresh, key, packed(item))) {
+                rc = HP_ERR_NOMEM;
+                break;
+            }
         }
         snprintf(
             rv, sizeof(rv), "%s",
@@ -80,7 +120,7 @@ static hp_rc list(struct kube_informer *inf, struct hp_err *err)
         c = json_string_value(json_object_get(json_object_get(page, "metadata"), "continue"));
         snprintf(cont, sizeof(cont), "%s", c ? c : "");
         json_decref(page);
-    } while (cont[0]);
+    } while (!rc && cont[0]);
     if (rc) {
         json_decref(fresh);
         return rc;
@@ -94,21 +134,20 @@ static hp_rc list(struct kube_informer *inf, struct hp_err *err)
     seen(inf);
     json_incref(fresh);
     pthread_mutex_unlock(&inf->lock);
-    /* tell the handler what changed (outside the lock) */
+    /* tell the handler what changed (outside the lock); an object changed iff its text did */
     json_object_foreach(fresh, k, v)
     {
         json_t *was = json_object_get(old, k);
 
         if (!was)
-            inf->cfg.on_event(inf->cfg.arg, KUBE_ADDED, k, v);
-        else if (!meta(was, "resourceVersion") || !meta(v, "resourceVersion") ||
-                 strcmp(meta(was, "resourceVersion"), meta(v, "resourceVersion")))
-            inf->cfg.on_event(inf->cfg.arg, KUBE_MODIFIED, k, v);
+            notify(inf, KUBE_ADDED, k, v);
+        else if (!json_equal(was, v))
+            notify(inf, KUBE_MODIFIED, k, v);
     }
     json_object_foreach(old, k, v)
     {
         if (!json_object_get(fresh, k))
-            inf->cfg.on_event(inf->cfg.arg, KUBE_DELETED, k, v);
+            notify(inf, KUBE_DELETED, k, v);
     }
     json_decref(fresh);
     json_decref(old);
@@ -160,8 +199,8 @@ static bool on_watch_event(void *arg, json_t *ev)
     }
     if (kind == KUBE_DELETED)
         json_object_del(inf->cache, key);
-    else
-        json_object_set(inf->cache, key, obj);
+    else if (json_object_set_new(inf->cache, key, packed(obj)))
+        json_object_del(inf->cache, key); /* out of memory: drop it, a relist brings it back */
     inf->st.events++;
     pthread_mutex_unlock(&inf->lock);
     inf->cfg.on_event(inf->cfg.arg, kind, key, obj);
@@ -283,9 +322,15 @@ json_t *kube_informer_get(struct kube_informer *inf, const char *key)
 {
     json_t *v;
 
+    json_t *text;
+
     pthread_mutex_lock(&inf->lock);
-    v = json_incref(json_object_get(inf->cache, key));
+    text = json_incref(json_object_get(inf->cache, key));
     pthread_mutex_unlock(&inf->lock);
+    if (!text)
+        return NULL;
+    v = json_loadb(json_string_value(text), json_string_length(text), 0, NULL);
+    json_decref(text);
     return v;
 }
 

@@ -18,9 +18,11 @@
 #include "hostpatrol/work_queue.h"
 
 #define API_PATH        "/apis/hostpatrol.io/v1alpha1"
-#define WRITES_PER_REC  100   /* results per batch-queue record (under max_txn_ops - 1) */
+#define WRITES_PER_REC  120   /* writes per batch-queue record (one txn: max_txn_ops - 1) */
 #define COMMIT_SLACK_MS 6000  /* wait past the run deadline for the queue's resolution */
-#define CLEANUP_TIMEOUT 10000 /* finalizer: etcd delete of a CR's results */
+#define CLEANUP_TIMEOUT 7000  /* finalizer: etcd delete of a CR's results */
+#define STATUS_TIMEOUT  10000 /* one status write (and its Events) */
+#define META_TIMEOUT    10000 /* adding or removing the finalizer */
 #define MEMO_BUCKETS    1024
 
 /* What this process did for one key, so a status not yet back in the cache cannot start a
@@ -32,6 +34,7 @@ struct memo {
     int64_t generation;  /* generation of that run */
     char *run_now;       /* annotation value acted on, or NULL */
     int64_t next_run_ms; /* scheduled (with jitter), 0: none */
+    json_t *pending;     /* a status not yet written (owned), or NULL */
 };
 
 struct reconciler {
@@ -41,8 +44,9 @@ struct reconciler {
     struct work_queue *queue;
     pthread_t *threads;
     unsigned n_threads;
-    struct hp_ctx *ctx; /* cancelled by stop: ends runs in progress once drain ends */
-    pthread_mutex_t mu; /* guards memo, seed and stats */
+    struct hp_ctx *ctx;   /* cancelled by stop: ends runs in progress once drain ends */
+    atomic_bool stopping; /* set by stop: no new run starts */
+    pthread_mutex_t mu;   /* guards memo, seed and stats */
     struct memo *memo[MEMO_BUCKETS];
     uint64_t seed;
     struct reconciler_stats stats;
@@ -129,25 +133,9 @@ static const char *obj_str(const json_t *o, const char *a, const char *b)
     return json_string_value(v);
 }
 
-/* pct_encode: a query-string value */
-static void pct_encode(const char *in, char *out, size_t size)
+static const char *nz(const char *s)
 {
-    static const char hex[] = "0123456789ABCDEF";
-    size_t o = 0;
-
-    for (; *in && o + 4 < size; in++) {
-        unsigned char c = (unsigned char)*in;
-
-        if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-            c == '-' || c == '_' || c == '.' || c == '~') {
-            out[o++] = (char)c;
-        } else {
-            out[o++] = '%';
-            out[o++] = hex[c >> 4];
-            out[o++] = hex[c & 15];
-        }
-    }
-    out[o] = '\0';
+    return s ? s : "-";
 }
 
 /* ---------- memo ---------- */
@@ -194,6 +182,7 @@ static void memo_drop(struct reconciler *r, const char *key)
             *p = m->next;
             hp_free(m->key);
             hp_free(m->run_now);
+            json_decref(m->pending);
             hp_free(m);
             break;
         }
@@ -308,25 +297,42 @@ static const json_t *old_condition(const json_t *obj, const char *type)
     return NULL;
 }
 
-/* conditions_json: the new list; lastTransitionTime kept while a condition's status stays. */
+/* conditions_json: the new list: cs (lastTransitionTime kept while a condition's status stays),
+ * then the object's other conditions unchanged (a merge patch replaces the whole list). */
 static json_t *conditions_json(const json_t *obj, const struct cond *cs, size_t n, int64_t gen,
                                const char *now)
 {
+    const json_t *olds = json_object_get(json_object_get(obj, "status"), "conditions"), *o;
     json_t *arr = json_array();
-    size_t i;
+    size_t i, j;
 
     for (i = 0; arr && i < n; i++) {
         const json_t *old = old_condition(obj, cs[i].type);
         const char *ltt = now;
+        char msg[sizeof(cs[i].message)];
 
         if (old && obj_str(old, "status", NULL) &&
             !strcmp(obj_str(old, "status", NULL), cs[i].status) &&
             obj_str(old, "lastTransitionTime", NULL))
             ltt = obj_str(old, "lastTransitionTime", NULL);
+        memcpy(msg, cs[i].message, sizeof(msg));
+        check_result_trim_utf8(msg);
         if (json_array_append_new(arr, json_pack("{s:s,s:s,s:s,s:s,s:I,s:s}", "type", cs[i].type,
                                                  "status", cs[i].status, "reason", cs[i].reason,
-                                                 "message", cs[i].message, "observedGeneration",
+                                                 "message", msg, "observedGeneration",
                                                  (json_int_t)gen, "lastTransitionTime", ltt))) {
+            json_decref(arr);
+            return NULL;
+        }
+    }
+    json_array_foreach(olds, j, o)
+    {
+        const char *type = obj_str(o, "type", NULL);
+        bool mine = false;
+
+        for (i = 0; type && i < n; i++)
+            mine |= !strcmp(type, cs[i].type);
+        if (arr && type && !mine && json_array_append(arr, (json_t *)o)) {
             json_decref(arr);
             return NULL;
         }
@@ -341,45 +347,53 @@ static const char *old_cond_status(const json_t *obj, const char *type)
     return s ? s : "Unknown";
 }
 
-/* write_status: merge patch of /status with `status` (taken); Events on Ready/Degraded
- * transitions. */
-static hp_rc write_status(struct reconciler *r, struct hp_ctx *ctx, const json_t *obj,
-                          json_t *status, const struct cond *cs, size_t n, struct hp_err *err)
+/* write_status: merge patch of /status with `status` (taken), under its own deadline (a run
+ * may have used all of its own); then an Event for each of Ready, Degraded and InvalidSpec whose
+ * status changed from what obj showed. */
+static hp_rc write_status(struct reconciler *r, const json_t *obj, json_t *status,
+                          struct hp_err *err)
 {
     const char *ns = obj_str(obj, "metadata", "namespace"),
                *name = obj_str(obj, "metadata", "name");
-    json_t *patch = json_pack("{s:o}", "status", status);
+    json_t *patch = json_pack("{s:O}", "status", status), *c;
+    struct hp_ctx *ctx = NULL;
     char path[512], key[320];
     size_t i;
     hp_rc rc;
 
-    if (!patch)
-        return HP_ERR_NOMEM;
+    snprintf(key, sizeof(key), "%s/%s", ns, name);
+    rc = patch ? hp_ctx_new(r->ctx, STATUS_TIMEOUT, &ctx) : HP_ERR_NOMEM;
+    if (rc)
+        goto out;
     obj_path(ns, name, "/status", path, sizeof(path));
     rc = kube_request(r->cfg.kube, ctx, "PATCH", path, patch, "application/merge-patch+json", NULL,
                       NULL, err);
-    json_decref(patch);
-    snprintf(key, sizeof(key), "%s/%s", ns, name);
     if (rc) {
         rlog(r, RLOG_WARN, key, NULL, "status not written: %s", err->msg);
-        return rc;
+        goto out;
     }
     stat_add(r, &r->stats.status_writes);
-    for (i = 0; i < n; i++) {
+    json_array_foreach(json_object_get(status, "conditions"), i, c)
+    {
+        const char *type = obj_str(c, "type", NULL), *st = obj_str(c, "status", NULL);
         bool bad;
 
-        if (strcmp(cs[i].type, "Ready") && strcmp(cs[i].type, "Degraded") &&
-            strcmp(cs[i].type, "InvalidSpec"))
+        if (!type || !st ||
+            (strcmp(type, "Ready") && strcmp(type, "Degraded") && strcmp(type, "InvalidSpec")))
             continue;
-        if (!strcmp(old_cond_status(obj, cs[i].type), cs[i].status))
+        if (!strcmp(old_cond_status(obj, type), st))
             continue;
-        bad = strcmp(cs[i].type, "Ready") ? !strcmp(cs[i].status, "True")
-                                          : strcmp(cs[i].status, "True") != 0;
-        if (!old_condition(obj, cs[i].type) && !bad)
+        bad = strcmp(type, "Ready") ? !strcmp(st, "True") : strcmp(st, "True") != 0;
+        if (!old_condition(obj, type) && !bad)
             continue; /* a first healthy state is not news */
-        post_event(r, ctx, obj, bad ? "Warning" : "Normal", cs[i].reason, cs[i].message);
+        post_event(r, ctx, obj, bad ? "Warning" : "Normal", obj_str(c, "reason", NULL),
+                   obj_str(c, "message", NULL));
     }
-    return HP_OK;
+out:
+    json_decref(patch);
+    json_decref(status);
+    hp_ctx_free(ctx);
+    return rc;
 }
 
 /* ---------- the commit of a run ---------- */
@@ -530,10 +544,16 @@ static hp_rc commit(struct reconciler *r, struct hp_ctx *ctx, const char *run_id
     if (deadline_ns == INT64_MAX)
         deadline_ns = hp_now_ns() + 60LL * 1000000000;
     deadline_ns += (int64_t)COMMIT_SLACK_MS * 1000000;
-    until.tv_sec = deadline_ns / 1000000000;
-    until.tv_nsec = deadline_ns % 1000000000;
     pthread_mutex_lock(&w->mu);
-    while (w->pending && pthread_cond_timedwait(&w->cv, &w->mu, &until) == 0) {
+    /* wait in slices, so a cancel (shutdown past its drain) ends the wait too */
+    while (w->pending && hp_ctx_err(ctx) != HP_ERR_CANCELED && hp_now_ns() < deadline_ns) {
+        int64_t slice = hp_now_ns() + 100 * 1000000LL;
+
+        if (slice > deadline_ns)
+            slice = deadline_ns;
+        until.tv_sec = slice / 1000000000;
+        until.tv_nsec = slice % 1000000000;
+        pthread_cond_timedwait(&w->cv, &w->mu, &until);
     }
     if (!rc && w->pending) {
         rc = HP_ERR_UNKNOWN_OUTCOME;
@@ -566,68 +586,124 @@ static hp_rc result_key(const char *prefix, const char *ns, const char *name, co
     return HP_OK;
 }
 
-/* selector: a labelSelector query value from a nodeSelector object */
-static void selector(const json_t *sel, char *out, size_t size)
+/* A growing string (for the label selector and the path it goes into). */
+struct sbuf {
+    char *p;
+    size_t n, cap;
+    bool oom;
+};
+
+static void sbuf_add(struct sbuf *b, const char *fmt, ...) HP_PRINTF(2, 3);
+static void sbuf_add(struct sbuf *b, const char *fmt, ...)
+{
+    va_list ap;
+    int need;
+
+    if (b->oom)
+        return;
+    va_start(ap, fmt);
+    need = vsnprintf(NULL, 0, fmt, ap);
+    va_end(ap);
+    if (need < 0 || b->n + (size_t)need + 1 > b->cap) {
+        size_t cap = (b->n + (size_t)(need < 0 ? 0 : need) + 1) * 2;
+        char *np = need < 0 ? NULL : hp_realloc(b->p, cap);
+
+        if (!np) {
+            b->oom = true;
+            return;
+        }
+        b->p = np;
+        b->cap = cap;
+    }
+    va_start(ap, fmt);
+    vsnprintf(b->p + b->n, b->cap - b->n, fmt, ap);
+    va_end(ap);
+    b->n += (size_t)need;
+}
+
+/* sbuf_pct: append s percent-encoded (a query-string value) */
+static void sbuf_pct(struct sbuf *b, const char *s)
+{
+    for (; *s; s++) {
+        unsigned char c = (unsigned char)*s;
+
+        if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+            c == '-' || c == '_' || c == '.' || c == '~')
+            sbuf_add(b, "%c", c);
+        else
+            sbuf_add(b, "%%%02X", c);
+    }
+}
+
+/* selector: the labelSelector of a nodeSelector (already checked by the spec parser), appended
+ * percent-encoded to b */
+static void selector(const json_t *sel, struct sbuf *b)
 {
     const json_t *labels = json_object_get(sel, "matchLabels"),
                  *exprs = json_object_get(sel, "matchExpressions"), *v, *e;
-    char raw[4096] = "";
+    struct sbuf raw = {0};
     const char *k;
-    size_t o = 0, i, j;
+    size_t i, j;
 
     json_object_foreach((json_t *)labels, k, v)
     {
-        o += (size_t)snprintf(raw + o, o < sizeof(raw) ? sizeof(raw) - o : 0, "%s%s=%s",
-                              o ? "," : "", k, json_string_value(v) ? json_string_value(v) : "");
+        sbuf_add(&raw, "%s%s=%s", raw.n ? "," : "", k, json_string_value(v));
     }
     json_array_foreach(exprs, i, e)
     {
         const char *key = obj_str(e, "key", NULL), *op = obj_str(e, "operator", NULL);
 
-        if (!key || !op || o >= sizeof(raw))
-            continue;
         if (!strcmp(op, "Exists") || !strcmp(op, "DoesNotExist")) {
-            o += (size_t)snprintf(raw + o, sizeof(raw) - o, "%s%s%s", o ? "," : "",
-                                  op[0] == 'D' ? "!" : "", key);
+            sbuf_add(&raw, "%s%s%s", raw.n ? "," : "", op[0] == 'D' ? "!" : "", key);
             continue;
         }
-        o += (size_t)snprintf(raw + o, o < sizeof(raw) ? sizeof(raw) - o : 0, "%s%s %s (",
-                              o ? "," : "", key, !strcmp(op, "In") ? "in" : "notin");
+        sbuf_add(&raw, "%s%s %s (", raw.n ? "," : "", key, !strcmp(op, "In") ? "in" : "notin");
         json_array_foreach(json_object_get(e, "values"), j, v)
         {
-            if (o < sizeof(raw))
-                o += (size_t)snprintf(raw + o, sizeof(raw) - o, "%s%s", j ? "," : "",
-                                      json_string_value(v) ? json_string_value(v) : "");
+            sbuf_add(&raw, "%s%s", j ? "," : "", json_string_value(v));
         }
-        if (o < sizeof(raw))
-            o += (size_t)snprintf(raw + o, sizeof(raw) - o, ")");
+        sbuf_add(&raw, ")");
     }
-    if (o >= sizeof(raw))
-        raw[sizeof(raw) - 1] = '\0';
-    pct_encode(raw, out, size);
+    if (raw.oom)
+        b->oom = true;
+    else if (raw.n)
+        sbuf_pct(b, raw.p);
+    hp_free(raw.p);
 }
 
 /* node_conditions: one result per matching node for each nodeCondition check, appended to
- * *res. A failed LIST makes each such check UNKNOWN with the reason. */
+ * *res. A failed LIST makes each such check one UNKNOWN result "-" with the reason, and
+ * *listed false (so the stored per-node results are kept, not taken as gone). */
 static hp_rc node_conditions(struct reconciler *r, struct hp_ctx *ctx,
                              const struct inspection_spec *spec, struct check_result **res,
-                             size_t *n_res, size_t *cap)
+                             size_t *n_res, size_t *cap, bool *listed)
 {
-    char sel[8192] = "", path[8400];
+    struct sbuf path = {0};
     struct hp_err err = {0};
     json_t *list = NULL, *node;
     size_t i, j, k;
     bool any = false;
     hp_rc rc = HP_OK, lrc;
 
+    *listed = true;
     for (i = 0; i < spec->n_checks; i++)
         any |= spec->checks[i].kind == CHECK_NODE_CONDITION;
     if (!any)
         return HP_OK;
-    if (spec->node_selector)
-        selector(spec->node_selector, sel, sizeof(sel));
-    snprintf(path, sizeof(path), "/api/v1/nodes%s%s", sel[0] ? "?labelSelector=" : "", sel);
-    lrc = kube_request(r->cfg.kube, ctx, "GET", path, NULL, NULL, &list, NULL, &err);
+    sbuf_add(&path, "/api/v1/nodes");
+    if (spec->node_selector &&
+        (json_object_size(json_object_get(spec->node_selector, "matchLabels")) ||
+         json_array_size(json_object_get(spec->node_selector, "matchExpressions")))) {
+        sbuf_add(&path, "?labelSelector=");
+        selector(spec->node_selector, &path);
+    }
+    if (path.oom) {
+        hp_free(path.p);
+        return HP_ERR_NOMEM;
+    }
+    lrc = kube_request(r->cfg.kube, ctx, "GET", path.p, NULL, NULL, &list, NULL, &err);
+    hp_free(path.p);
+    *listed = lrc == HP_OK;
     for (i = 0; !rc && i < spec->n_checks; i++) {
         const struct check_spec *c = &spec->checks[i];
         const json_t *items = json_object_get(list, "items");
@@ -665,7 +741,7 @@ static hp_rc node_conditions(struct reconciler *r, struct hp_ctx *ctx,
             const json_t *conds = json_object_get(json_object_get(node, "status"), "conditions"),
                          *cd, *found = NULL;
             struct check_result *cr = &(*res)[*n_res];
-            const char *st;
+            const char *st, *why, *msg;
 
             rc = check_result_init(cr, c->name, obj_str(node, "metadata", "name"), c->kind);
             if (rc)
@@ -682,6 +758,8 @@ static hp_rc node_conditions(struct reconciler *r, struct hp_ctx *ctx,
             if (!found || !st) {
                 rc = check_result_judge(cr, CHECK_UNKNOWN, "node reports no %s condition",
                                         c->u.node_condition.type);
+                if (rc)
+                    break;
                 continue;
             }
             if (json_object_set_new(cr->values, "condition_status", json_string(st))) {
@@ -691,15 +769,16 @@ static hp_rc node_conditions(struct reconciler *r, struct hp_ctx *ctx,
             if (!strcmp(st, c->u.node_condition.expect)) {
                 rc = check_result_judge(cr, CHECK_OK, "%s", "");
             } else {
-                const char *why = obj_str(found, "reason", NULL),
-                           *msg = obj_str(found, "message", NULL);
-
+                why = obj_str(found, "reason", NULL);
+                msg = obj_str(found, "message", NULL);
                 rc = check_result_judge(cr, strcmp(st, "Unknown") ? CHECK_CRIT : CHECK_UNKNOWN,
                                         "%s is %s, expected %s%s%s%s%s%s", c->u.node_condition.type,
                                         st, c->u.node_condition.expect, why ? " (" : "",
                                         why ? why : "", msg ? ": " : "", msg ? msg : "",
                                         why ? ")" : "");
             }
+            if (rc)
+                break;
         }
     }
     json_decref(list);
@@ -707,10 +786,12 @@ static hp_rc node_conditions(struct reconciler *r, struct hp_ctx *ctx,
 }
 
 /* stale_deletes: results in etcd the spec no longer produces. A check gone from the spec loses
- * every result (the agent's too); a controller check loses targets it no longer has. */
+ * every result (the agent's too); a controller check loses targets it no longer has. Names
+ * hold no '/' (the parser checks), so "<check>/" splits a key unambiguously. */
 static hp_rc stale_deletes(struct reconciler *r, struct hp_ctx *ctx, const char *ns,
                            const char *name, const struct inspection_spec *spec,
-                           const struct check_result *res, size_t n_res, struct writes *ws)
+                           const struct check_result *res, size_t n_res, bool nodes_listed,
+                           struct writes *ws)
 {
     struct etcd_range_resp resp = {0};
     struct etcd_range_req req = {0};
@@ -746,8 +827,9 @@ static hp_rc stale_deletes(struct reconciler *r, struct hp_ctx *ctx, const char 
         for (j = 0; j < spec->n_checks; j++)
             if (strlen(spec->checks[j].name) == clen && !strncmp(spec->checks[j].name, rest, clen))
                 c = &spec->checks[j];
-        if (c && check_kind_is_node_local(c->kind))
-            keep = true;
+        if (c && (check_kind_is_node_local(c->kind) ||
+                  (c->kind == CHECK_NODE_CONDITION && !nodes_listed)))
+            keep = true; /* the agent's; or nodes unknown this run: keep what is stored */
         for (j = 0; c && !keep && j < n_res; j++)
             keep = !strcmp(res[j].check, c->name) && !strcmp(res[j].target, slash + 1);
         if (!keep) {
@@ -782,6 +864,7 @@ static hp_rc run(struct reconciler *r, const char *key, const json_t *obj,
     struct hp_ctx *ctx = NULL, *pctx = NULL;
     struct hp_err err = {0};
     size_t n_items = 0, n_res = 0, cap, i, t;
+    bool nodes_listed = true;
     int64_t reserve;
     char source[320];
     hp_rc rc;
@@ -792,8 +875,11 @@ static hp_rc run(struct reconciler *r, const char *key, const json_t *obj,
     rc = rep->failing ? hp_ctx_new(r->ctx, spec->timeout_ms, &ctx) : HP_ERR_NOMEM;
     if (rc)
         goto out;
-    /* probes end early enough to leave the commit a fifth of the run (at least 100 ms) */
+    /* probes end early enough to leave the commit a fifth of the run (at least 100 ms, at most
+     * half of it) */
     reserve = spec->timeout_ms / 5 > 100 ? spec->timeout_ms / 5 : 100;
+    if (reserve > spec->timeout_ms / 2)
+        reserve = spec->timeout_ms / 2;
     rc = hp_ctx_new(ctx, spec->timeout_ms - reserve, &pctx);
     if (rc)
         goto out;
@@ -828,7 +914,7 @@ static hp_rc run(struct reconciler *r, const char *key, const json_t *obj,
         if (rc)
             goto out;
     }
-    rc = node_conditions(r, pctx, spec, &res, &n_res, &cap);
+    rc = node_conditions(r, pctx, spec, &res, &n_res, &cap, &nodes_listed);
     if (rc)
         goto out;
     for (i = 0; i < n_res; i++) {
@@ -852,7 +938,7 @@ static hp_rc run(struct reconciler *r, const char *key, const json_t *obj,
         if (rc)
             goto out;
     }
-    rc = stale_deletes(r, ctx, ns, name, spec, res, n_res, &ws);
+    rc = stale_deletes(r, ctx, ns, name, spec, res, n_res, nodes_listed, &ws);
     if (rc)
         goto out;
     if (!ws.n) {
@@ -891,19 +977,51 @@ static json_t *base_status(const json_t *obj)
     return st;
 }
 
+/* cleanup_failed: Ready=False (reason) on status, other conditions kept */
+static void cleanup_failed(struct reconciler *r, const char *key, const json_t *obj,
+                           const char *reason, const char *why)
+{
+    struct cond c = {"Ready", "False", reason, ""};
+    int64_t gen =
+        json_integer_value(json_object_get(json_object_get(obj, "metadata"), "generation"));
+    json_t *st = base_status(obj);
+    struct hp_err err = {0};
+    char now[32];
+
+    snprintf(c.message, sizeof(c.message), "the finalizer %s stays: %s", RECONCILER_FINALIZER, why);
+    rlog(r, RLOG_WARN, key, NULL, "%s", c.message);
+    rfc3339(wall_ms(), now);
+    if (!st || json_object_set_new(st, "conditions", conditions_json(obj, &c, 1, gen, now))) {
+        json_decref(st);
+        return;
+    }
+    if (write_status(r, obj, st, &err)) {
+    }
+}
+
+/* finalize: the resource is being deleted: delete its results, then drop our finalizer. */
 static hp_rc finalize(struct reconciler *r, const char *key, const json_t *obj)
 {
     const char *ns = obj_str(obj, "metadata", "namespace"),
                *name = obj_str(obj, "metadata", "name");
-    struct hp_ctx *ctx = NULL;
+    struct hp_ctx *ctx = NULL, *mctx = NULL;
+    struct batch_stats bs;
     struct hp_err err = {0};
-    char *pfx = NULL;
+    char *pfx = NULL, why[HP_ERR_MSG_MAX + 64];
     json_t *updated = NULL;
     int64_t deleted = 0;
     hp_rc rc;
 
     if (!has_finalizer(obj))
         return HP_OK;
+    /* a commit of an earlier run still being resolved could land (and be undone) after the
+     * delete: wait for the queue to settle first */
+    batch_queue_stats(r->cfg.batch, &bs);
+    if (bs.unresolved) {
+        cleanup_failed(r, key, obj, "CleanupWaiting",
+                       "an earlier etcd commit is still being resolved; retrying");
+        return HP_ERR_UNKNOWN_OUTCOME;
+    }
     rc = hp_ctx_new(r->ctx, CLEANUP_TIMEOUT, &ctx);
     if (!rc)
         rc = result_key(r->prefix, ns, name, "", "", &pfx);
@@ -912,30 +1030,15 @@ static hp_rc finalize(struct reconciler *r, const char *key, const json_t *obj)
     pfx[strlen(pfx) - 1] = '\0'; /* ".../<name>/" */
     rc = etcd_delete(r->cfg.etcd, ctx, pfx, strlen(pfx), true, &deleted, NULL, &err);
     if (rc) {
-        struct cond c = {"Ready", "False", "CleanupFailed", ""};
-        json_t *st = base_status(obj);
-        struct hp_err serr = {0};
-
-        snprintf(c.message, sizeof(c.message),
-                 "results not deleted from etcd, so the finalizer %s stays: %s",
-                 RECONCILER_FINALIZER, err.msg);
-        rlog(r, RLOG_WARN, key, NULL, "%s", c.message);
-        if (st) {
-            int64_t gen =
-                json_integer_value(json_object_get(json_object_get(obj, "metadata"), "generation"));
-            char now[32];
-
-            rfc3339(wall_ms(), now);
-            if (json_object_set_new(st, "conditions", conditions_json(obj, &c, 1, gen, now)))
-                json_decref(st);
-            else if (write_status(r, ctx, obj, st, &c, 1, &serr)) {
-            }
-        }
+        snprintf(why, sizeof(why), "results not deleted from etcd: %s", err.msg);
+        cleanup_failed(r, key, obj, "CleanupFailed", why);
         goto out;
     }
     rlog(r, RLOG_INFO, key, NULL, "deleted %lld results from etcd", (long long)deleted);
     stat_add(r, &r->stats.cleanups);
-    rc = set_finalizers(r, ctx, obj, false, &updated, &err);
+    rc = hp_ctx_new(r->ctx, META_TIMEOUT, &mctx);
+    if (!rc)
+        rc = set_finalizers(r, mctx, obj, false, &updated, &err);
     if (rc == HP_ERR_NOTFOUND)
         rc = HP_OK;
     if (rc)
@@ -943,6 +1046,7 @@ static hp_rc finalize(struct reconciler *r, const char *key, const json_t *obj)
 out:
     json_decref(updated);
     hp_free(pfx);
+    hp_ctx_free(mctx);
     hp_ctx_free(ctx);
     return rc;
 }
@@ -976,10 +1080,10 @@ static hp_rc reconcile(struct reconciler *r, const char *key, int64_t *requeue_m
             memo_drop(r, key);
         goto out;
     }
-    rc = hp_ctx_new(r->ctx, 10000, &ctx);
-    if (rc)
-        goto out;
     if (!has_finalizer(obj)) {
+        rc = hp_ctx_new(r->ctx, META_TIMEOUT, &ctx);
+        if (rc)
+            goto out;
         rc = set_finalizers(r, ctx, obj, true, &fresh, &err);
         if (rc) {
             rlog(r, RLOG_WARN, key, NULL, "finalizer not added: %s", err.msg);
@@ -988,6 +1092,26 @@ static hp_rc reconcile(struct reconciler *r, const char *key, int64_t *requeue_m
         json_decref(obj);
         obj = fresh;
         fresh = NULL;
+    }
+    /* a status a failed write left behind: write it first (its run is done) */
+    pthread_mutex_lock(&r->mu);
+    m = memo_get(r, key, false);
+    st = m ? json_incref(m->pending) : NULL;
+    pthread_mutex_unlock(&r->mu);
+    if (st) {
+        json_t *sent = st;
+
+        rc = write_status(r, obj, st, &err);
+        st = NULL;
+        if (rc)
+            goto out;
+        pthread_mutex_lock(&r->mu);
+        m = memo_get(r, key, false);
+        if (m && m->pending == sent) {
+            json_decref(m->pending);
+            m->pending = NULL;
+        }
+        pthread_mutex_unlock(&r->mu);
     }
     gen = json_integer_value(json_object_get(json_object_get(obj, "metadata"), "generation"));
     now = wall_ms();
@@ -1013,7 +1137,7 @@ static hp_rc reconcile(struct reconciler *r, const char *key, int64_t *requeue_m
             rc = HP_ERR_NOMEM;
             goto out;
         }
-        rc = write_status(r, ctx, obj, st, cs, 2, &err);
+        rc = write_status(r, obj, st, &err);
         st = NULL;
         goto out;
     }
@@ -1036,19 +1160,7 @@ static hp_rc reconcile(struct reconciler *r, const char *key, int64_t *requeue_m
             rc = HP_ERR_NOMEM;
             goto out;
         }
-        /* keep Ready and Degraded as they were */
-        {
-            const char *keep[] = {"Ready", "Degraded"};
-            size_t i;
-
-            for (i = 0; i < 2; i++) {
-                const json_t *oc = old_condition(obj, keep[i]);
-
-                if (oc)
-                    json_array_append(json_object_get(st, "conditions"), (json_t *)oc);
-            }
-        }
-        rc = write_status(r, ctx, obj, st, cs, nc, &err);
+        rc = write_status(r, obj, st, &err); /* Ready and Degraded stay as they were */
         st = NULL;
         goto out;
     }
@@ -1073,6 +1185,8 @@ static hp_rc reconcile(struct reconciler *r, const char *key, int64_t *requeue_m
         *requeue_ms = due - now;
         goto out;
     }
+    if (atomic_load(&r->stopping))
+        goto out; /* shutting down: runs in progress finish, no new one starts */
 
     /* run */
     snprintf(run_id, sizeof(run_id), "%.8s-%llx", obj_str(obj, "metadata", "uid"),
@@ -1118,9 +1232,9 @@ static hp_rc reconcile(struct reconciler *r, const char *key, int64_t *requeue_m
         cs[nc] = (struct cond){"Degraded", "True", "ChecksFailing", ""};
         snprintf(cs[nc++].message, sizeof(cs[0].message),
                  "%zu crit, %zu warn, %zu unknown; first: %s/%s %s: %s", rep.counts[CHECK_CRIT],
-                 rep.counts[CHECK_WARN], rep.counts[CHECK_UNKNOWN], obj_str(f0, "check", NULL),
-                 obj_str(f0, "target", NULL), obj_str(f0, "status", NULL),
-                 obj_str(f0, "reason", NULL));
+                 rep.counts[CHECK_WARN], rep.counts[CHECK_UNKNOWN], nz(obj_str(f0, "check", NULL)),
+                 nz(obj_str(f0, "target", NULL)), nz(obj_str(f0, "status", NULL)),
+                 nz(obj_str(f0, "reason", NULL)));
     } else {
         cs[nc] = (struct cond){"Degraded", "False", "ChecksOK", ""};
         snprintf(cs[nc++].message, sizeof(cs[0].message), "every check of the last run is OK");
@@ -1148,10 +1262,30 @@ static hp_rc reconcile(struct reconciler *r, const char *key, int64_t *requeue_m
         rc = HP_ERR_NOMEM;
         goto out;
     }
-    rc = write_status(r, ctx, obj, st, cs, nc, &err);
-    st = NULL;
-    if (rc)
-        goto out;
+    /* kept until written: a failed write is retried before anything else (not after a whole
+     * interval) */
+    pthread_mutex_lock(&r->mu);
+    m = memo_get(r, key, false);
+    if (m) {
+        json_decref(m->pending);
+        m->pending = json_incref(st);
+    }
+    pthread_mutex_unlock(&r->mu);
+    {
+        json_t *sent = st;
+
+        rc = write_status(r, obj, st, &err);
+        st = NULL;
+        if (rc)
+            goto out;
+        pthread_mutex_lock(&r->mu);
+        m = memo_get(r, key, false);
+        if (m && m->pending == sent) {
+            json_decref(m->pending);
+            m->pending = NULL;
+        }
+        pthread_mutex_unlock(&r->mu);
+    }
     *requeue_ms = due - wall_ms();
     if (*requeue_ms < 0)
         *requeue_ms = 0;
@@ -1246,6 +1380,10 @@ hp_rc reconciler_start(const struct reconciler_config *cfg, struct reconciler **
     icfg.stall_ms = cfg->stall_ms;
     icfg.on_event = on_event;
     icfg.arg = r;
+    /* the informer first: workers read its cache; keys wait in the queue until they start */
+    rc = kube_informer_start(&icfg, &r->informer, err);
+    if (rc)
+        goto fail;
     r->threads = hp_calloc(r->cfg.workers, sizeof(*r->threads));
     if (!r->threads) {
         rc = HP_ERR_NOMEM;
@@ -1258,9 +1396,6 @@ hp_rc reconciler_start(const struct reconciler_config *cfg, struct reconciler **
         }
         r->n_threads++;
     }
-    rc = kube_informer_start(&icfg, &r->informer, err);
-    if (rc)
-        goto fail;
     *out = r;
     return HP_OK;
 fail:
@@ -1280,6 +1415,7 @@ void reconciler_stop(struct reconciler *r, struct hp_ctx *drain)
 
     if (!r)
         return;
+    atomic_store(&r->stopping, true);
     if (!drain)
         hp_ctx_cancel(r->ctx);
     if (r->queue && work_queue_shutdown(r->queue, drain))
@@ -1296,6 +1432,7 @@ void reconciler_stop(struct reconciler *r, struct hp_ctx *drain)
             r->memo[b] = m->next;
             hp_free(m->key);
             hp_free(m->run_now);
+            json_decref(m->pending);
             hp_free(m);
         }
     }

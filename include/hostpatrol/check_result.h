@@ -49,6 +49,10 @@ void check_result_release(struct check_result *r);
 hp_rc check_result_judge(struct check_result *r, enum check_status status, const char *fmt, ...)
     HP_PRINTF(3, 4) HP_WUR;
 
+/* check_result_trim_utf8: cut s (NUL-terminated, modified in place) back to its last complete
+ * UTF-8 sequence, so a text truncated by byte count stays valid for JSON. Returns s. */
+char *check_result_trim_utf8(char *s);
+
 /* check_result_to_json: the stored form (docs/results.md); new reference, NULL on NOMEM.
  * source: "controller" or "agent/<node>"; run_id: the run that produced it (borrowed). */
 json_t *check_result_to_json(const struct check_result *r, const char *source, const char *run_id);

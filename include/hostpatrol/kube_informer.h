@@ -13,7 +13,10 @@
  *   - STALL DETECTOR: a watch silent for stall_ms (no event, no bookmark) is cut and restarted,
  *     so a watch can never die silently;
  *   - readiness: synced (a first LIST done) and fresh (a LIST, event or bookmark recently).
- * The cache is keyed "namespace/name" (or "name" for cluster-scoped objects).
+ * The cache is keyed "namespace/name" (or "name" for cluster-scoped objects). It keeps each
+ * object as compact JSON text, without metadata.managedFields and kubectl's
+ * last-applied-configuration annotation (a parsed tree costs several times its text; those
+ * fields are most of an object's size and no controller reads them).
  *
  * Threads: one informer thread; on_event runs on it, with no informer lock held (it may call
  * kube_informer_get). The lock guards the cache, the resourceVersion and the stats.
@@ -53,7 +56,9 @@ hp_rc kube_informer_start(const struct kube_informer_config *cfg, struct kube_in
                           struct hp_err *err) HP_WUR;
 void kube_informer_stop(struct kube_informer *inf); /* cancels, joins, frees; NULL allowed */
 
-json_t *kube_informer_get(struct kube_informer *inf, const char *key); /* new ref or NULL */
+/* kube_informer_get: the cached object, parsed anew (new reference: the caller's own copy), or
+ * NULL when absent (or out of memory) */
+json_t *kube_informer_get(struct kube_informer *inf, const char *key);
 size_t kube_informer_size(struct kube_informer *inf);
 /* kube_informer_ready: synced, and seen something within max_age_ms */
 bool kube_informer_ready(struct kube_informer *inf, int64_t max_age_ms);

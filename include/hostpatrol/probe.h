@@ -7,10 +7,12 @@
  * with "; ", the status being the worst of them):
  *   http  - a transport error or timeout is CRIT with the phase that failed; a status code not in
  *           expectStatus (default: any 2xx/3xx) is CRIT; a body that does not match bodyRegex is
- *           CRIT (at most 1 MiB of body is read, and judged); for https with tlsMinDaysLeft, a
- *           leaf closer to expiry than that is WARN, a chain certificate closer to expiry is WARN
- *           naming which one. Verification (system CA bundle, host name) is libcurl's: a failure
- *           is CRIT with its reason. Values: status_code, dns_ms, connect_ms, tls_ms (0 without
+ *           CRIT (at most 1 MiB of body is read, and judged: the first 1 MiB of a longer body;
+ *           see "bodyRegex cost" below); for https with tlsMinDaysLeft, a leaf closer to expiry
+ *           than that is WARN, a chain certificate closer to expiry is WARN naming which one.
+ *           Verification (system CA bundle, host name) is libcurl's: a failure is CRIT with its
+ *           reason; a CA file that cannot be loaded is UNKNOWN ("cannot load the CA
+ *           certificates: ..."). Values: status_code, dns_ms, connect_ms, tls_ms (0 without
  *           TLS), first_byte_ms, total_ms, and when a TLS handshake completed
  *           tls_leaf_days_left, tls_chain_min_days_left. Proxies from the environment
  *           (http_proxy, ...) apply as they do for curl.
@@ -22,16 +24,33 @@
  *           read; then the chain is verified against the CA bundle (X509_verify_cert, purpose
  *           ssl_server) and the leaf against the name (X509_check_host / X509_check_ip_asc):
  *           either failure is CRIT ("certificate verify failed: certificate has expired",
- *           "certificate does not match host name foo"). Days left on the leaf and the earliest
- *           expiry in the rest of the chain, reported separately (tls_leaf_days_left,
+ *           "certificate does not match host name foo"). When the CA certificates cannot be
+ *           loaded the chain is not verified (a local fault, not the endpoint's): UNKNOWN
+ *           "cannot load the CA certificates (<file>)"; the name is still checked and the days
+ *           left still reported and judged. Days left on the leaf and the earliest expiry in
+ *           the rest of the chain, reported separately (tls_leaf_days_left,
  *           tls_chain_min_days_left; the latter equals the former when the server sends only the
  *           leaf) and judged against tlsMinDaysLeft (WARN). Values also: tls_version ("TLSv1.3"),
- *           subject, issuer (RFC 2253), sans (array of DNS names and IP addresses), dns_ms,
- *           connect_ms, tls_ms, total_ms.
+ *           subject, issuer (RFC 2253, at most 511 bytes, bytes that are not valid UTF-8 escaped
+ *           as \xNN), sans (array of DNS names and IP addresses), dns_ms, connect_ms, tls_ms,
+ *           total_ms.
  *   dns   - the name resolves within the deadline (getaddrinfo, AF_UNSPEC); with expectAddresses,
  *           to exactly that set (order-insensitive; a difference is CRIT naming the missing and
- *           unexpected addresses). A name that does not exist is CRIT ("name does not resolve").
- *           Values: addresses (array of unique strings, resolver order), resolve_ms.
+ *           unexpected addresses). A name that does not exist is CRIT ("name does not resolve");
+ *           without expectAddresses, a name that resolves to no IPv4 or IPv6 address is CRIT
+ *           ("name resolves to no address"). Values: addresses (array of unique strings, resolver
+ *           order), resolve_ms.
+ * An item whose address or tls serverName fails probe_host_ok, whose port is out of range, or
+ * an http check without a url or a dns check without a name, is CRIT ("invalid address
+ * \"...\"", "invalid port N", "invalid check: no url") without being probed; the others run.
+ * Reasons are at most 1 KiB, cut on a character boundary, and always valid UTF-8 (bytes that
+ * are not, e.g. from a resolver or a server, are escaped as \xNN).
+ *
+ * bodyRegex cost: the regex (POSIX ERE, REG_STARTEND) runs over up to 1 MiB of body on the
+ * thread of the poll loop, so while it runs no other probe of the run makes progress; the
+ * 1 MiB cap bounds the text, and the spec parser rejects back-references (which make
+ * regexec super-linear), but a pattern should still stay simple.
+ *
  * When the run's context is CANCELLED, unfinished probes are UNKNOWN ("run cancelled"); when its
  * deadline passes, they are CRIT ("timed out after N ms (<phase>)", phase one of "resolve",
  * "connect", "tls handshake", "waiting for response", "reading body", "send"; a tcp probe
@@ -60,6 +79,7 @@
 #ifndef HOSTPATROL_PROBE_H
 #define HOSTPATROL_PROBE_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "hostpatrol/check_result.h"
@@ -77,11 +97,21 @@ struct probe_options {
                           * system bundle (tests, private CAs) */
 };
 
+/* probe_host_ok: host (borrowed, may be NULL) is something probe_run can probe as a target
+ * address or tls serverName: an IPv4 literal (dotted quad), an IPv6 literal without brackets
+ * or zone id, or a DNS name (labels of 1-63 letters, digits, '-' or '_', at most 253 bytes,
+ * a trailing dot allowed, the last label not all digits). For the spec parser to refuse a
+ * bad address up front. */
+bool probe_host_ok(const char *host);
+
 /* probe_run: run n items concurrently under ctx; out is the caller's array of n results, each
  * initialised here (the caller releases them whatever the return). A probe's failure is a
- * result, not an error: the return is HP_OK unless something local failed (HP_ERR_NOMEM, or
- * HP_ERR_INVALID with err->field "items[i]" for an item of another kind or without what its
- * kind needs; nothing is probed then). */
+ * result, not an error, and so is an item that cannot be probed (an invalid address, server
+ * name or port: CRIT, the others still run): the return is HP_OK unless something local failed
+ * (HP_ERR_NOMEM, an HP_ERR_ from libcurl's multi interface) or the items are a programming
+ * error: HP_ERR_INVALID with err->field "items[i]" for an item without a check, with a check
+ * that is not http, tcp, tls or dns, or a tcp/tls item without a target (nothing is probed
+ * then). */
 hp_rc probe_run(const struct probe_item *items, size_t n, struct hp_ctx *ctx,
                 struct check_result *out, struct hp_err *err) HP_WUR;
 

@@ -7,7 +7,8 @@
  * One reconcile of a HostInspection:
  *   1. deleting (deletionTimestamp) -> delete its results from etcd, then drop the finalizer
  *      hostpatrol.io/cleanup; if etcd cannot be reached the finalizer stays, Ready=False
- *      (reason CleanupFailed) says why, and the key is retried with backoff;
+ *      (reason CleanupFailed) says why, and the key is retried with backoff; while the batch
+ *      queue still resolves a timed-out commit, cleanup waits (reason CleanupWaiting);
  *   2. no finalizer yet -> add it (optimistic, with resourceVersion);
  *   3. spec errors CEL cannot catch -> InvalidSpec=True naming the field, Ready=False; no retry
  *      until the spec changes (no retry storm);
@@ -17,11 +18,15 @@
  *      the key is requeued for when it is due;
  *   6. a run: one context with the spec's timeout covers the probes (all concurrent) and the
  *      etcd commit through the batch queue; results of checks or targets no longer in the spec
- *      are deleted in the same commit;
+ *      are deleted in the same commit. A commit is one batch-queue record per 120 writes: each
+ *      record is atomic; a run of more than 120 results (up to 64 checks x 256 targets) is
+ *      several records, and is reported committed only when all of them are;
  *   7. status last, through /status (merge patch): observedGeneration, lastRunTime,
  *      lastSuccessfulRunTime, nextRunTime, runNow, summary, failingChecks (at most 32),
  *      lastCommit, and conditions Ready / Degraded / InvalidSpec / Suspended that return to
- *      healthy when the checks recover. An Event is posted when Ready or Degraded changes.
+ *      healthy when the checks recover. An Event is posted when Ready, Degraded or InvalidSpec
+ *      changes. A status write that fails is kept and written first at the next reconcile;
+ *      the run is not repeated for it.
  *
  * Results live in etcd under <prefix>results/<namespace>/<name>/<check>/<target> (JSON, see
  * docs/results.md). Node-local checks are the agent's: the controller neither runs nor judges

@@ -254,6 +254,9 @@ class H(http.server.BaseHTTPRequestHandler):
     def log_message(self, *a): pass
 http.server.HTTPServer(("127.0.0.1", int(sys.argv[1])), H).serve_forever()' "$port" "$HP_H_DIR/slow.hits" &
   local srv=$!
+  listening() { curl -fsS --max-time 5 "http://127.0.0.1:$port/" > /dev/null; }
+  t_eventually 20 listening
+  rm -f "$HP_H_DIR/slow.hits"
   start_controller le --namespace hp-le --leader-elect --leader-elect-namespace hp-le
   holder() { [ -n "$(kc -n hp-le get lease hostpatrol-controller -o jsonpath='{.spec.holderIdentity}')" ]; }
   t_eventually 30 holder

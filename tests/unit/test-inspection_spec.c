@@ -121,6 +121,23 @@ static void errors_name_the_field(void **state)
          "spec.checks[0].tlsMinDaysLeft", "only to http and tls"},
         {"{\"targets\":[{\"name\":\"t\"}],\"checks\":[{\"name\":\"a\",\"dns\":{\"name\":\"x\"}}]}",
          "spec.targets[0].address", "required"},
+        {"{\"checks\":[{\"name\":\"a/b\",\"dns\":{\"name\":\"x\"}}]}", "spec.checks[0].name",
+         "lower-case"},
+        {"{\"checks\":[{\"name\":\"a\",\"http\":{\"url\":\"http://x/"
+         "\",\"bodyRegex\":\"(a)\\\\1\"}}]}",
+         "spec.checks[0].http.bodyRegex", "back-references"},
+        {"{\"checks\":[{\"name\":\"a\",\"dns\":{\"name\":\"x\",\"expectAddresses\":[\"example."
+         "com\"]}}]}",
+         "spec.checks[0].dns.expectAddresses", "example.com"},
+        {"{\"nodeSelector\":{\"matchExpressions\":[{\"key\":\"role\",\"operator\":\"Gt\","
+         "\"values\":[\"1\"]}]},\"checks\":[{\"name\":\"a\",\"dns\":{\"name\":\"x\"}}]}",
+         "spec.nodeSelector.matchExpressions[0].operator", "In, NotIn"},
+        {"{\"nodeSelector\":{\"matchExpressions\":[{\"key\":\"role\",\"operator\":\"In\"}]},"
+         "\"checks\":[{\"name\":\"a\",\"dns\":{\"name\":\"x\"}}]}",
+         "spec.nodeSelector.matchExpressions[0].values", "must not be empty"},
+        {"{\"targets\":[{\"name\":\"t\",\"address\":\"web.example.com \"}],\"checks\":[{\"name\":"
+         "\"a\",\"tcp\":{\"port\":1}}]}",
+         "spec.targets[0].address", "web.example.com "},
     };
 
     (void)state;

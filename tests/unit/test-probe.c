@@ -5,7 +5,10 @@
  * self-signed; and a chain whose intermediate expires in 3 days under a 60-day leaf).
  *
  * Test servers run a thread per connection and allocate with plain malloc (never hp_malloc),
- * so the allocation-failure test only fails the prober's own allocations. */
+ * so the allocation-failure test only fails the prober's own allocations.
+ *
+ * getaddrinfo_a and gai_error are replaced in this executable (see "a resolver that answers
+ * with no address"): one reserved name gets an empty answer, every other goes to glibc. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -16,7 +19,9 @@
 
 #include <arpa/inet.h>
 #include <curl/curl.h>
+#include <dlfcn.h>
 #include <errno.h>
+#include <netdb.h>
 #include <netinet/in.h>
 #include <openssl/evp.h>
 #include <openssl/pem.h>
@@ -272,6 +277,36 @@ static int closed_port(void)
     return port;
 }
 
+/* ---- a resolver that answers with no address ----
+ * A request for NOADDR_NAME completes at once, successfully, with an empty list (what a
+ * resolver can report for a name with records of other families only); glibc does the rest. */
+
+#define NOADDR_NAME "no-address.hostpatrol.test"
+
+typedef int (*gai_a_fn)(int, struct gaicb *[], int, struct sigevent *);
+typedef int (*gai_error_fn)(struct gaicb *);
+static gai_a_fn real_getaddrinfo_a; /* set in main, before any test */
+static gai_error_fn real_gai_error;
+
+static bool noaddr_req(const struct gaicb *cb)
+{
+    return cb && cb->ar_name && !strcmp(cb->ar_name, NOADDR_NAME);
+}
+
+int getaddrinfo_a(int mode, struct gaicb *list[], int n, struct sigevent *sev)
+{
+    if (n == 1 && noaddr_req(list[0])) {
+        list[0]->ar_result = NULL;
+        return 0;
+    }
+    return real_getaddrinfo_a(mode, list, n, sev);
+}
+
+int gai_error(struct gaicb *req)
+{
+    return noaddr_req(req) ? 0 : real_gai_error(req);
+}
+
 /* ---- certificates ---- */
 
 static long serial_no = 1;
@@ -474,6 +509,16 @@ static void status_is(const struct check_result *r, enum check_status s)
     if (r->status != s)
         fail_msg("status %s, expected %s (reason: %s)", check_status_name(r->status),
                  check_status_name(s), r->reason);
+}
+
+/* to_json_ok: r can be stored (check_result_to_json refuses text that is not UTF-8). */
+static void to_json_ok(const struct check_result *r)
+{
+    json_t *j = check_result_to_json(r, "controller", "run-1");
+
+    if (!j)
+        fail_msg("check_result_to_json failed; reason: %s", r->reason);
+    json_decref(j);
 }
 
 static char url_buf[8][128];
@@ -894,6 +939,54 @@ static void tls_refused_is_crit(void **state)
     check_result_release(&r);
 }
 
+static void tls_server_name_forms(void **state)
+{
+    struct check_result r;
+
+    (void)state;
+    tls_probe(TLS_GOOD, "localhost.", 14, true, &r); /* fully qualified: the same name */
+    status_is(&r, CHECK_OK);
+    check_result_release(&r);
+
+    /* an IPv6 literal as serverName: bracketed in the CONNECT_TO entry, so the connection
+     * still goes to the target's address (the certificate is read), and the name is checked */
+    tls_probe(TLS_GOOD, "::1", -1, true, &r);
+    status_is(&r, CHECK_CRIT);
+    contains(r.reason, "certificate does not match host name ::1");
+    assert_true(num(&r, "tls_leaf_days_left") > 29);
+    check_result_release(&r);
+}
+
+/* A CA file that cannot be loaded is our fault: UNKNOWN, the chain not judged against an empty
+ * store (which would fail every endpoint), the certificate still read. */
+static void unloadable_ca_file_is_unknown(void **state)
+{
+    struct check_spec t = spec(CHECK_TLS, "cert"), h = spec(CHECK_HTTP, "site");
+    struct probe_item items[2] = {{.check = &t, .target = &local_target}, {.check = &h}};
+    struct probe_options o = {.ca_file = "/nonexistent/hostpatrol-ca.pem"};
+    struct check_result r[2];
+    struct hp_err err = {0};
+    struct hp_ctx *ctx;
+
+    (void)state;
+    t.u.tls.port = tls_srv[TLS_SELF_SIGNED].port;
+    t.u.tls.server_name = (char *)"localhost";
+    t.tls_min_days_left = 14;
+    h.u.http.url = url(1, "https", "localhost", tls_srv[TLS_GOOD].port, "/ok");
+    assert_int_equal(hp_ctx_new(NULL, 5000, &ctx), HP_OK);
+    assert_int_equal(probe_run_opts(items, 2, ctx, &o, r, &err), HP_OK);
+    hp_ctx_free(ctx);
+    status_is(&r[0], CHECK_UNKNOWN);
+    assert_string_equal(r[0].reason,
+                        "cannot load the CA certificates (/nonexistent/hostpatrol-ca.pem)");
+    assert_true(num(&r[0], "tls_leaf_days_left") > 29);
+    contains(json_string_value(json_object_get(r[0].values, "subject")), "CN=localhost");
+    status_is(&r[1], CHECK_UNKNOWN);
+    contains(r[1].reason, "cannot load the CA certificates");
+    check_result_release(&r[0]);
+    check_result_release(&r[1]);
+}
+
 /* ---- https ---- */
 
 static void https_probe(enum tls_kind k, int min_days, bool use_ca, struct check_result *r)
@@ -1011,6 +1104,85 @@ static void dns_expected_addresses(void **state)
     check_result_release(&r);
 }
 
+static void dns_no_address_is_crit(void **state)
+{
+    struct check_spec c = spec(CHECK_DNS, "empty");
+    char *none[] = {NULL};
+    struct check_result r;
+
+    (void)state;
+    c.u.dns.name = (char *)NOADDR_NAME;
+    run1(&c, NULL, false, &r);
+    status_is(&r, CHECK_CRIT);
+    assert_string_equal(r.reason, "name resolves to no address");
+    assert_int_equal(json_array_size(json_object_get(r.values, "addresses")), 0);
+    check_result_release(&r);
+
+    c.u.dns.expect_addrs = none; /* an empty expectation is no expectation */
+    run1(&c, NULL, false, &r);
+    status_is(&r, CHECK_CRIT);
+    assert_string_equal(r.reason, "name resolves to no address");
+    check_result_release(&r);
+}
+
+/* Reasons cut by byte count (the 1 KiB reason, the 400-byte address lists) are cut between
+ * characters, and bytes that are not UTF-8 are escaped: the result can always be stored. */
+static void non_ascii_reasons_stay_valid_json(void **state)
+{
+    struct check_spec c = spec(CHECK_DNS, "idn");
+    char name[1300], expect[700];
+    char *want[] = {expect, NULL};
+    struct check_result r;
+    size_t o;
+    int k, i;
+
+    (void)state;
+    /* "name does not resolve: <name> (...)", cut at 1 KiB: with 0 or 1 byte before the
+     * 2-byte characters, one of the two cuts falls inside a character */
+    for (k = 0; k < 2; k++) {
+        o = 0;
+        if (k)
+            name[o++] = 'x';
+        for (i = 0; i < 600; i++) {
+            name[o++] = (char)0xC3;
+            name[o++] = (char)0xA9;
+        }
+        name[o] = '\0';
+        c.u.dns.name = name;
+        run1(&c, NULL, false, &r);
+        status_is(&r, CHECK_CRIT);
+        assert_true(strlen(r.reason) >= 1000); /* it was cut */
+        assert_null(strstr(r.reason, "\\x"));  /* ... between characters */
+        to_json_ok(&r);
+        check_result_release(&r);
+    }
+
+    /* the "missing" list is cut at 400 bytes inside the reason, "unexpected" follows */
+    for (o = 0, i = 0; i < 300; i++) {
+        expect[o++] = (char)0xC3;
+        expect[o++] = (char)0xA9;
+    }
+    expect[o] = '\0';
+    c.u.dns.name = (char *)"localhost";
+    c.u.dns.expect_addrs = want;
+    run1(&c, NULL, false, &r);
+    status_is(&r, CHECK_CRIT);
+    contains(r.reason, "missing \xC3\xA9");
+    contains(r.reason, "; unexpected 127.0.0.1");
+    assert_null(strstr(r.reason, "\\x"));
+    to_json_ok(&r);
+    check_result_release(&r);
+
+    /* bytes that are not UTF-8 at all, in the middle of a reason: escaped */
+    c.u.dns.expect_addrs = NULL;
+    c.u.dns.name = (char *)"bad\xFF\xFEname.invalid";
+    run1(&c, NULL, false, &r);
+    status_is(&r, CHECK_CRIT);
+    contains(r.reason, "bad\\xff\\xfename.invalid");
+    to_json_ok(&r);
+    check_result_release(&r);
+}
+
 static void dns_short_deadline_is_clean(void **state)
 {
     struct check_spec c = spec(CHECK_DNS, "lh");
@@ -1069,9 +1241,114 @@ static void non_endpoint_item_is_invalid(void **state)
     t.u.tcp.port = 22;
     assert_int_equal(probe_run(&no_target, 1, NULL, r, &err), HP_ERR_INVALID);
     assert_string_equal(err.field, "items[0]");
+    contains(err.msg, "without a target");
     check_result_release(&r[0]);
 
+    memset(&err, 0, sizeof(err));
+    items[1].check = NULL;
+    assert_int_equal(probe_run(items, 2, NULL, r, &err), HP_ERR_INVALID);
+    assert_string_equal(err.field, "items[1]");
+    check_result_release(&r[0]);
+    check_result_release(&r[1]);
+
     assert_int_equal(probe_run(NULL, 0, NULL, NULL, &err), HP_OK);
+}
+
+static void host_syntax(void **state)
+{
+    static const char *good[] = {
+        "localhost", "db.example.com", "db.example.com.", "my_host-1.svc", "10.0.0.1",
+        "::1",       "2001:db8::5",    "::ffff:10.0.0.1", "1password.io",  "x.y1"};
+    static const char *bad[] = {"",
+                                ".",
+                                "a..b",
+                                ".a",
+                                "a b",
+                                "a/b",
+                                "[::1]",
+                                "fe80::1%eth0",
+                                "10.0.0.1:80",
+                                "host:443",
+                                "1.2.3",
+                                "300.1.1.1",
+                                "010.0.0.1",
+                                "d\xC3\xA9.example",
+                                "http://x",
+                                "a\"b",
+                                "a\nb"};
+    char name[300];
+    size_t i;
+
+    (void)state;
+    for (i = 0; i < sizeof(good) / sizeof(good[0]); i++)
+        if (!probe_host_ok(good[i]))
+            fail_msg("probe_host_ok(\"%s\") is false", good[i]);
+    for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+        if (probe_host_ok(bad[i]))
+            fail_msg("probe_host_ok(\"%s\") is true", bad[i]);
+    assert_false(probe_host_ok(NULL));
+
+    memset(name, 'a', 64); /* a label of 64 bytes */
+    name[64] = '\0';
+    assert_false(probe_host_ok(name));
+    name[63] = '\0';
+    assert_true(probe_host_ok(name));
+    for (i = 0; i < 253; i++) /* 253 bytes: "aaa.aaa. ... .a" */
+        name[i] = i % 4 == 3 ? '.' : 'a';
+    name[253] = '\0';
+    assert_true(probe_host_ok(name));
+    name[253] = '.'; /* and its trailing dot */
+    name[254] = '\0';
+    assert_true(probe_host_ok(name));
+    name[253] = 'a'; /* 254 bytes */
+    assert_false(probe_host_ok(name));
+}
+
+/* An address the host check refuses is that item's CRIT result, never the run's error: the
+ * other items run, and the refused ones are not connected to. */
+static void invalid_address_is_a_crit_result(void **state)
+{
+    struct check_spec h = spec(CHECK_HTTP, "web"), t = spec(CHECK_TCP, "db");
+    struct check_spec s = spec(CHECK_TLS, "cert"), z = spec(CHECK_TCP, "port0");
+    struct target_spec slash = {.name = (char *)"slash", .address = (char *)"db.example/x"};
+    struct target_spec utf = {.name = (char *)"utf", .address = (char *)"d\xC3\xA9.example"};
+    struct target_spec none = {.name = (char *)"none", .address = NULL};
+    struct probe_item items[6] = {
+        {.check = &t, .target = &slash},        {.check = &h},
+        {.check = &s, .target = &local_target}, {.check = &z, .target = &local_target},
+        {.check = &t, .target = &none},         {.check = &t, .target = &utf}};
+    int banner0 = atomic_load(&banner_srv.accepted);
+    int tls0 = atomic_load(&tls_srv[TLS_GOOD].accepted);
+    struct check_result r[6];
+    struct hp_err err = {0};
+    int i;
+
+    (void)state;
+    h.u.http.url = url(0, "http", "127.0.0.1", http_srv.port, "/ok");
+    t.u.tcp.port = banner_srv.port;
+    s.u.tls.port = tls_srv[TLS_GOOD].port;
+    s.u.tls.server_name = (char *)"local host";
+    z.u.tcp.port = 0;
+    assert_int_equal(probe_run(items, 6, NULL, r, &err), HP_OK);
+    status_is(&r[0], CHECK_CRIT);
+    assert_string_equal(r[0].reason, "invalid address \"db.example/x\"");
+    assert_string_equal(r[0].target, "slash");
+    status_is(&r[1], CHECK_OK);
+    status_is(&r[2], CHECK_CRIT);
+    assert_string_equal(r[2].reason, "invalid address \"local host\"");
+    status_is(&r[3], CHECK_CRIT);
+    assert_string_equal(r[3].reason, "invalid port 0");
+    status_is(&r[4], CHECK_CRIT);
+    assert_string_equal(r[4].reason, "invalid address \"\"");
+    status_is(&r[5], CHECK_CRIT);
+    assert_string_equal(r[5].reason, "invalid address \"d\\xc3\\xa9.example\"");
+    for (i = 0; i < 6; i++) {
+        to_json_ok(&r[i]);
+        check_result_release(&r[i]);
+    }
+    poll(NULL, 0, 50);
+    assert_int_equal(atomic_load(&banner_srv.accepted), banner0);
+    assert_int_equal(atomic_load(&tls_srv[TLS_GOOD].accepted), tls0);
 }
 
 static void every_allocation_failure_is_clean(void **state)
@@ -1156,20 +1433,32 @@ int main(void)
         cmocka_unit_test(tls_wrong_host_is_crit),
         cmocka_unit_test(tls_untrusted_is_crit_and_still_read),
         cmocka_unit_test(tls_refused_is_crit),
+        cmocka_unit_test(tls_server_name_forms),
+        cmocka_unit_test(unloadable_ca_file_is_unknown),
         cmocka_unit_test(https_verification_failure_is_crit),
         cmocka_unit_test(https_days_left_are_judged),
         cmocka_unit_test(dns_localhost_resolves),
         cmocka_unit_test(dns_unknown_name_is_crit),
         cmocka_unit_test(dns_expected_addresses),
+        cmocka_unit_test(dns_no_address_is_crit),
+        cmocka_unit_test(non_ascii_reasons_stay_valid_json),
         cmocka_unit_test(dns_short_deadline_is_clean),
         cmocka_unit_test(expired_deadline_probes_nothing),
         cmocka_unit_test(non_endpoint_item_is_invalid),
+        cmocka_unit_test(host_syntax),
+        cmocka_unit_test(invalid_address_is_a_crit_result),
         cmocka_unit_test(every_allocation_failure_is_clean),
     };
     struct sigaction ign = {.sa_handler = SIG_IGN};
     int rc;
 
     sigaction(SIGPIPE, &ign, NULL); /* the test servers write to probes that hung up */
+    real_getaddrinfo_a = (gai_a_fn)dlsym(RTLD_NEXT, "getaddrinfo_a");
+    real_gai_error = (gai_error_fn)dlsym(RTLD_NEXT, "gai_error");
+    if (!real_getaddrinfo_a || !real_gai_error) {
+        fprintf(stderr, "cannot find glibc's getaddrinfo_a / gai_error\n");
+        return 1;
+    }
     hp_alloc_install();
     curl_global_init(CURL_GLOBAL_DEFAULT);
     rc = cmocka_run_group_tests(tests, start_servers, stop_servers);
