@@ -97,6 +97,7 @@ test-integration: all $(ITEST_BIN)
 bench: deps tools
 	@$(MAKE) --no-print-directory all
 	@bash tests/bench/etcd.sh
+	@bash tests/bench/controller.sh
 
 demo: deps tools
 	@$(MAKE) --no-print-directory all

@@ -56,12 +56,14 @@ static void strip(json_t *obj)
 
 /* packed: the cache's form of obj (stripped in place): a JSON string holding its compact text.
  * New reference, NULL on NOMEM. Text, not a tree: a tree costs several times its text. */
-static json_t *packed(json_t *obj)
+static json_t *packed(const struct kube_informer *inf, json_t *obj)
 {
     char *text;
     json_t *s;
 
     strip(obj);
+    if (inf->cfg.transform)
+        inf->cfg.transform(inf->cfg.arg, obj);
     text = json_dumps(obj, JSON_COMPACT);
     if (!text)
         return NULL;
@@ -108,7 +110,7 @@ static hp_rc list(struct kube_informer *inf, struct hp_err *err)
         json_array_foreach(json_object_get(page, "items"), i, item)
         {
             key_of(item, key, sizeof(key));
-            if (json_object_set_new(fresh, key, packed(item))) {
+            if (json_object_set_new(fresh, key, packed(inf, item))) {
                 rc = HP_ERR_NOMEM;
                 break;
             }
@@ -199,7 +201,7 @@ static bool on_watch_event(void *arg, json_t *ev)
     }
     if (kind == KUBE_DELETED)
         json_object_del(inf->cache, key);
-    else if (json_object_set_new(inf->cache, key, packed(obj)))
+    else if (json_object_set_new(inf->cache, key, packed(inf, obj)))
         json_object_del(inf->cache, key); /* out of memory: drop it, a relist brings it back */
     inf->st.events++;
     pthread_mutex_unlock(&inf->lock);

@@ -968,13 +968,66 @@ out:
 
 /* ---------- one reconcile ---------- */
 
+/* base_status: the start of a status patch. Empty: a merge patch leaves every field it does not
+ * name as it is on the server. */
 static json_t *base_status(const json_t *obj)
 {
-    json_t *st = json_deep_copy(json_object_get(obj, "status"));
+    (void)obj;
+    return json_object();
+}
 
-    if (!st)
-        st = json_object();
-    return st;
+static bool own_condition(const char *type)
+{
+    return type && (!strcmp(type, "Ready") || !strcmp(type, "Degraded") ||
+                    !strcmp(type, "InvalidSpec") || !strcmp(type, "Suspended"));
+}
+
+/* transform: what the informer caches of a HostInspection (10,000 of them must fit in a few MB):
+ * the reconciler reads metadata, spec and status.{conditions, lastRunTime, observedGeneration,
+ * runNow}; of its own conditions only type, status, lastTransitionTime and observedGeneration
+ * (and the message of a true InvalidSpec, to see it is unchanged). A status patch that keeps
+ * some of them as they are reads the live object instead (live_object). */
+static void transform(void *arg, json_t *obj)
+{
+    static const char *const drop[] = {"failingChecks", "summary", "lastCommit",
+                                       "lastSuccessfulRunTime", "nextRunTime"};
+    json_t *st = json_object_get(obj, "status"), *c;
+    size_t i;
+
+    (void)arg;
+    json_object_del(obj, "apiVersion");
+    json_object_del(obj, "kind");
+    json_object_del(json_object_get(obj, "metadata"), "creationTimestamp");
+    for (i = 0; st && i < sizeof(drop) / sizeof(drop[0]); i++)
+        json_object_del(st, drop[i]);
+    json_array_foreach(json_object_get(st, "conditions"), i, c)
+    {
+        const char *type = obj_str(c, "type", NULL);
+
+        if (!own_condition(type))
+            continue;
+        json_object_del(c, "reason");
+        if (strcmp(type, "InvalidSpec") || strcmp(nz(obj_str(c, "status", NULL)), "True"))
+            json_object_del(c, "message");
+    }
+}
+
+/* live_object: the object as the server has it now (new reference), for a status patch that
+ * carries conditions over unchanged (the cache keeps them without messages) */
+static hp_rc live_object(struct reconciler *r, const json_t *obj, json_t **out, struct hp_err *err)
+{
+    struct hp_ctx *ctx = NULL;
+    char path[512];
+    hp_rc rc;
+
+    *out = NULL;
+    obj_path(obj_str(obj, "metadata", "namespace"), obj_str(obj, "metadata", "name"), "", path,
+             sizeof(path));
+    rc = hp_ctx_new(r->ctx, META_TIMEOUT, &ctx);
+    if (!rc)
+        rc = kube_request(r->cfg.kube, ctx, "GET", path, NULL, NULL, out, NULL, err);
+    hp_ctx_free(ctx);
+    return rc;
 }
 
 /* cleanup_failed: Ready=False (reason) on status, other conditions kept */
@@ -984,19 +1037,22 @@ static void cleanup_failed(struct reconciler *r, const char *key, const json_t *
     struct cond c = {"Ready", "False", reason, ""};
     int64_t gen =
         json_integer_value(json_object_get(json_object_get(obj, "metadata"), "generation"));
-    json_t *st = base_status(obj);
+    json_t *st = base_status(obj), *live = NULL;
     struct hp_err err = {0};
     char now[32];
 
     snprintf(c.message, sizeof(c.message), "the finalizer %s stays: %s", RECONCILER_FINALIZER, why);
     rlog(r, RLOG_WARN, key, NULL, "%s", c.message);
     rfc3339(wall_ms(), now);
-    if (!st || json_object_set_new(st, "conditions", conditions_json(obj, &c, 1, gen, now))) {
+    if (!st || live_object(r, obj, &live, &err) ||
+        json_object_set_new(st, "conditions", conditions_json(live, &c, 1, gen, now))) {
         json_decref(st);
+        json_decref(live);
         return;
     }
     if (write_status(r, obj, st, &err)) {
     }
+    json_decref(live);
 }
 
 /* finalize: the resource is being deleted: delete its results, then drop our finalizer. */
@@ -1055,7 +1111,7 @@ out:
  * later reconcile (a scheduled run). */
 static hp_rc reconcile(struct reconciler *r, const char *key, int64_t *requeue_ms)
 {
-    json_t *obj = kube_informer_get(r->informer, key), *fresh = NULL, *st = NULL;
+    json_t *obj = kube_informer_get(r->informer, key), *fresh = NULL, *st = NULL, *live = NULL;
     struct inspection_spec spec = {0};
     struct hp_err err = {0};
     struct hp_ctx *ctx = NULL;
@@ -1131,9 +1187,12 @@ static hp_rc reconcile(struct reconciler *r, const char *key, int64_t *requeue_m
             obj_str(old, "message", NULL) && !strcmp(obj_str(old, "message", NULL), err.msg))
             goto out;
         rlog(r, RLOG_WARN, key, NULL, "invalid spec: %s", err.msg);
+        rc = live_object(r, obj, &live, &err);
+        if (rc)
+            goto out;
         st = base_status(obj);
         if (!st || json_object_set_new(st, "observedGeneration", json_integer(gen)) ||
-            json_object_set_new(st, "conditions", conditions_json(obj, cs, 2, gen, now_s))) {
+            json_object_set_new(st, "conditions", conditions_json(live, cs, 2, gen, now_s))) {
             rc = HP_ERR_NOMEM;
             goto out;
         }
@@ -1153,10 +1212,13 @@ static hp_rc reconcile(struct reconciler *r, const char *key, int64_t *requeue_m
                  "spec.suspend is true: no run starts; results already written stay");
         cs[nc] = (struct cond){"InvalidSpec", "False", "SpecValid", "the spec is valid"};
         nc++;
+        rc = live_object(r, obj, &live, &err);
+        if (rc)
+            goto out;
         st = base_status(obj);
         if (!st || json_object_set_new(st, "observedGeneration", json_integer(gen)) ||
             json_object_set_new(st, "nextRunTime", json_null()) ||
-            json_object_set_new(st, "conditions", conditions_json(obj, cs, nc, gen, now_s))) {
+            json_object_set_new(st, "conditions", conditions_json(live, cs, nc, gen, now_s))) {
             rc = HP_ERR_NOMEM;
             goto out;
         }
@@ -1291,6 +1353,7 @@ static hp_rc reconcile(struct reconciler *r, const char *key, int64_t *requeue_m
         *requeue_ms = 0;
 out:
     json_decref(rep.failing);
+    json_decref(live);
     json_decref(st);
     json_decref(obj);
     inspection_spec_release(&spec);
@@ -1379,6 +1442,7 @@ hp_rc reconciler_start(const struct reconciler_config *cfg, struct reconciler **
     icfg.path = path;
     icfg.stall_ms = cfg->stall_ms;
     icfg.on_event = on_event;
+    icfg.transform = transform;
     icfg.arg = r;
     /* the informer first: workers read its cache; keys wait in the queue until they start */
     rc = kube_informer_start(&icfg, &r->informer, err);

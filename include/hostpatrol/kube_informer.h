@@ -40,6 +40,9 @@ struct kube_informer_config {
     int64_t watch_timeout_s;    /* the server ends each watch after this; 0: 300-600 s */
     /* obj borrowed for the call (json_incref to keep it) */
     void (*on_event)(void *arg, enum kube_event type, const char *key, json_t *obj);
+    /* transform (optional): drop what the caller never reads from obj (modify it in place)
+     * before it is cached, as client-go's TransformFunc; called on the informer thread */
+    void (*transform)(void *arg, json_t *obj);
     void *arg;
 };
 

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# test-demo.sh - the README's first command works: `make demo` brings up the control plane and a
-# results etcd with the CRD and the sample applied, and Ctrl-C leaves nothing behind.
+# test-demo.sh - the README's first command works: `make demo` brings up the control plane, a
+# results etcd, the CRD, the sample and the controller; the sample's result lands in etcd and is
+# shown; Ctrl-C leaves nothing behind.
 # shellcheck source=tests/integration/lib.sh
 . "$(dirname "$0")/lib.sh"
 
@@ -20,6 +21,12 @@ test_demo_comes_up_and_ctrl_c_cleans_up() {
   t_eq "$("$KUBECTL" --kubeconfig "$kcfg" get hi local -o jsonpath='{.spec.checks[3].http.url}')" \
     "$etcd/health" "sample points at the local endpoint"
   t_eq "$(curl -fsS --max-time 5 "$etcd/health" | jq -r .health)" true "results etcd healthy"
+  # the controller made the sample Ready, its result is in etcd and the demo printed it
+  t_eq "$("$KUBECTL" --kubeconfig "$kcfg" get hi local -o jsonpath='{.status.conditions[?(@.type=="Ready")].status}')" \
+    True "sample Ready"
+  t_contains "$("$ETCDCTL36" --endpoints "$etcd" get --print-value-only /hostpatrol/results/default/local/local-http/-)" \
+    '"status":"OK"'
+  t_eventually 10 grep -q 'local-http/-  OK' "$out"
   kill -INT "$pid"
   wait "$pid"; rc=$?
   t_eq "$rc" 130 "demo ends by SIGINT"
