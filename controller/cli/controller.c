@@ -13,7 +13,11 @@
 #include <unistd.h>
 
 #include "cli/cmd.h"
+#include "hostpatrol/alloc.h"
 #include "hostpatrol/batch_queue.h"
+#include "hostpatrol/buildinfo.h"
+#include "hostpatrol/http_server.h"
+#include "hostpatrol/prom_writer.h"
 #include "hostpatrol/duration.h"
 #include "hostpatrol/etcd_client.h"
 #include "hostpatrol/kube_client.h"
@@ -43,6 +47,8 @@ static void controller_usage(FILE *f)
             "$HOSTPATROL_ETCD_PASSWORD\n"
             "  --etcd-prefix P                 key prefix (default /hostpatrol/)\n"
             "  --state-dir DIR                 journal of unresolved etcd batches\n"
+            "  --metrics-bind-address ADDR     /metrics (default :8080; 0 disables)\n"
+            "  --health-probe-bind-address ADDR   /healthz, /readyz (default :8081; 0 disables)\n"
             "  --log-level debug|info|warn|error   (default info)\n");
 }
 
@@ -109,6 +115,144 @@ static void logf_(enum reconciler_log_level lvl, const char *fmt, ...)
     log_line(NULL, lvl, NULL, NULL, msg);
 }
 
+/* What the metrics and health handlers (server thread) read. rec and q are set under mu once
+ * this replica leads, and cleared under mu before they are freed; the rest is atomic. */
+struct ctl_state {
+    pthread_mutex_t mu;
+    struct reconciler *rec;
+    struct batch_queue *q;
+    atomic_llong tick_ns; /* the main loop's last turn (CLOCK_MONOTONIC) */
+    atomic_int etcd_ok;   /* the last etcd status check answered */
+    atomic_int leading;
+};
+static struct ctl_state state = {.mu = PTHREAD_MUTEX_INITIALIZER};
+
+static int text_answer(const char *text, char **body, size_t *len)
+{
+    *body = hp_strdup(text);
+    *len = *body ? strlen(*body) : 0;
+    return 0;
+}
+
+/* /healthz: the main loop turns (it checks signals, leadership and etcd every 200 ms) */
+static int healthz(void *arg, char **body, size_t *len, const char **ctype)
+{
+    int64_t age_ms = (hp_now_ns() - (int64_t)atomic_load(&state.tick_ns)) / 1000000;
+
+    (void)arg;
+    *ctype = NULL;
+    text_answer(age_ms < 10000 ? "ok\n" : "main loop stalled\n", body, len);
+    return age_ms < 10000 ? 200 : 500;
+}
+
+/* /readyz: etcd answers, and a leader's watch is synced and fresh (a standby is ready) */
+static int readyz(void *arg, char **body, size_t *len, const char **ctype)
+{
+    bool watch_ok = true;
+
+    (void)arg;
+    *ctype = NULL;
+    pthread_mutex_lock(&state.mu);
+    if (state.rec)
+        watch_ok = reconciler_ready(state.rec, 150000);
+    pthread_mutex_unlock(&state.mu);
+    if (!atomic_load(&state.etcd_ok)) {
+        text_answer("etcd not reachable\n", body, len);
+        return 503;
+    }
+    if (!watch_ok) {
+        text_answer("HostInspection watch not synced or not fresh\n", body, len);
+        return 503;
+    }
+    text_answer("ok\n", body, len);
+    return 200;
+}
+
+static void counter(struct prom_writer *w, const char *name, const char *help, double v)
+{
+    prom_writer_family(w, name, "counter", help);
+    prom_writer_sample(w, name, NULL, v);
+}
+
+static void gauge(struct prom_writer *w, const char *name, const char *help, double v)
+{
+    prom_writer_family(w, name, "gauge", help);
+    prom_writer_sample(w, name, NULL, v);
+}
+
+/* /metrics: counters of the reconciler, the watch and the batch queue (no free-text labels) */
+static int metrics(void *arg, char **body, size_t *len, const char **ctype)
+{
+    struct reconciler_stats rs = {0};
+    struct kube_informer_stats ws = {0};
+    struct batch_stats bs = {0};
+    struct hp_buildinfo bi;
+    struct prom_writer w;
+    bool have_rec, have_q;
+
+    (void)arg;
+    hp_buildinfo_get(&bi);
+    pthread_mutex_lock(&state.mu);
+    have_rec = state.rec != NULL;
+    have_q = state.q != NULL;
+    if (have_rec) {
+        reconciler_stats(state.rec, &rs);
+        reconciler_watch_stats(state.rec, &ws);
+    }
+    if (have_q)
+        batch_queue_stats(state.q, &bs);
+    pthread_mutex_unlock(&state.mu);
+    prom_writer_init(&w);
+    prom_writer_family(&w, "hostpatrol_build_info", "gauge", "Build information.");
+    prom_writer_sample(&w, "hostpatrol_build_info",
+                       (const char *const[]){"version", bi.version, "commit", bi.commit, NULL}, 1);
+    gauge(&w, "hostpatrol_leader", "1 while this replica is the leader.",
+          atomic_load(&state.leading));
+    counter(&w, "hostpatrol_reconcile_total", "Reconciles.", (double)rs.reconciles);
+    counter(&w, "hostpatrol_reconcile_errors_total", "Reconciles that failed and were retried.",
+            (double)rs.errors);
+    prom_writer_family(&w, "hostpatrol_runs_total", "counter",
+                       "Inspection runs by the outcome of their etcd commit.");
+    prom_writer_sample(&w, "hostpatrol_runs_total",
+                       (const char *const[]){"outcome", "committed", NULL},
+                       (double)rs.runs_committed);
+    prom_writer_sample(&w, "hostpatrol_runs_total",
+                       (const char *const[]){"outcome", "failed", NULL}, (double)rs.runs_failed);
+    counter(&w, "hostpatrol_status_writes_total", "Status updates written.",
+            (double)rs.status_writes);
+    counter(&w, "hostpatrol_events_total", "Events posted.", (double)rs.events);
+    counter(&w, "hostpatrol_cleanups_total", "Results deleted by the finalizer.",
+            (double)rs.cleanups);
+    counter(&w, "hostpatrol_watch_lists_total", "LISTs of HostInspections.", (double)ws.lists);
+    counter(&w, "hostpatrol_watch_relists_total", "LISTs after a 410 Gone.", (double)ws.gone);
+    counter(&w, "hostpatrol_watch_restarts_total", "Watches cut by the stall detector.",
+            (double)ws.stalls);
+    counter(&w, "hostpatrol_watch_errors_total", "Watch and LIST errors.", (double)ws.errors);
+    gauge(&w, "hostpatrol_watch_last_event_age_seconds",
+          "Seconds since the last LIST, event or bookmark.",
+          ws.last_seen_ns ? (double)(hp_now_ns() - ws.last_seen_ns) / 1e9 : 0);
+    prom_writer_family(&w, "hostpatrol_etcd_batches_total", "counter", "etcd batches by outcome.");
+    prom_writer_sample(&w, "hostpatrol_etcd_batches_total",
+                       (const char *const[]){"outcome", "committed", NULL}, (double)bs.committed);
+    prom_writer_sample(&w, "hostpatrol_etcd_batches_total",
+                       (const char *const[]){"outcome", "failed", NULL}, (double)bs.failed);
+    prom_writer_sample(&w, "hostpatrol_etcd_batches_total",
+                       (const char *const[]){"outcome", "rolled_back", NULL},
+                       (double)bs.rolled_back);
+    gauge(&w, "hostpatrol_etcd_unresolved_batches", "Batches waiting for resolution.",
+          (double)bs.unresolved);
+    gauge(&w, "hostpatrol_etcd_inflight_limit", "The adaptive limiter's txn limit.",
+          (double)bs.limit);
+    gauge(&w, "hostpatrol_etcd_queue_depth", "Records waiting to be sent.", (double)bs.queued);
+    counter(&w, "hostpatrol_etcd_rejected_total", "Records refused by a full queue.",
+            (double)bs.rejected);
+    counter(&w, "hostpatrol_etcd_fenced_total", "Batches refused by a newer fencing epoch.",
+            (double)bs.fenced);
+    *ctype = "text/plain; version=0.0.4; charset=utf-8";
+    *body = prom_writer_take(&w, len);
+    return *body ? 200 : 500;
+}
+
 /* leadership flags, set on the elector's thread, acted on by the main thread */
 static atomic_int lead_started, lead_lost;
 
@@ -129,6 +273,7 @@ struct controller_flags {
     struct etcd_config etcd;
     struct reconciler_config rec;
     const char *lease_ns, *lease_name, *identity, *state_dir, *prefix;
+    const char *metrics_bind, *health_bind;
     int64_t lease_ms, renew_ms, retry_ms;
     bool leader_elect;
 };
@@ -155,7 +300,9 @@ static int parse_flags(int argc, char **argv, struct controller_flags *fl, FILE 
         O_USER,
         O_PREFIX,
         O_STATE,
-        O_LOGLEVEL
+        O_LOGLEVEL,
+        O_METRICS,
+        O_HEALTH
     };
     static const struct option opts[] = {
         {"kubeconfig", required_argument, NULL, O_KUBECONFIG},
@@ -178,6 +325,8 @@ static int parse_flags(int argc, char **argv, struct controller_flags *fl, FILE 
         {"etcd-prefix", required_argument, NULL, O_PREFIX},
         {"state-dir", required_argument, NULL, O_STATE},
         {"log-level", required_argument, NULL, O_LOGLEVEL},
+        {"metrics-bind-address", required_argument, NULL, O_METRICS},
+        {"health-probe-bind-address", required_argument, NULL, O_HEALTH},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0}};
     struct hp_err err = {0};
@@ -188,6 +337,8 @@ static int parse_flags(int argc, char **argv, struct controller_flags *fl, FILE 
     fl->etcd.endpoints = getenv("HOSTPATROL_ETCD_ENDPOINTS");
     fl->etcd.password = getenv("HOSTPATROL_ETCD_PASSWORD");
     fl->lease_name = "hostpatrol-controller";
+    fl->metrics_bind = ":8080";
+    fl->health_bind = ":8081";
     fl->lease_ms = 15000;
     fl->renew_ms = 10000;
     fl->retry_ms = 2000;
@@ -269,6 +420,12 @@ static int parse_flags(int argc, char **argv, struct controller_flags *fl, FILE 
         case O_STATE:
             fl->state_dir = optarg;
             break;
+        case O_METRICS:
+            fl->metrics_bind = optarg;
+            break;
+        case O_HEALTH:
+            fl->health_bind = optarg;
+            break;
         case O_LOGLEVEL:
             if (!strcmp(optarg, "debug"))
                 atomic_store(&log_min, RLOG_DEBUG);
@@ -337,6 +494,43 @@ static void log_watch(struct reconciler *rec, struct kube_informer_stats *seen)
     *seen = now;
 }
 
+/* check_etcd: does etcd answer (2 s)? for /readyz */
+static void check_etcd(struct etcd_client *etcd)
+{
+    struct etcd_status es;
+    struct hp_err err = {0};
+    struct hp_ctx *ctx = NULL;
+
+    if (hp_ctx_new(NULL, 2000, &ctx))
+        return;
+    atomic_store(&state.etcd_ok, etcd_status(etcd, ctx, &es, &err) == HP_OK);
+    hp_ctx_free(ctx);
+}
+
+/* serve: /metrics on --metrics-bind-address, /healthz and /readyz on
+ * --health-probe-bind-address (one server when both name the same address) */
+static hp_rc serve(const struct controller_flags *fl, struct http_server *servers[2],
+                   struct hp_err *err)
+{
+    const struct http_route all[] = {
+        {"/healthz", healthz, NULL}, {"/readyz", readyz, NULL}, {"/metrics", metrics, NULL}};
+    bool same = !strcmp(fl->metrics_bind, fl->health_bind);
+    hp_rc rc;
+
+    rc = http_server_start(fl->health_bind, all, same ? 3 : 2, &servers[0], err);
+    if (!rc && !same)
+        rc = http_server_start(fl->metrics_bind, all + 2, 1, &servers[1], err);
+    if (rc)
+        return rc;
+    if (servers[0])
+        logf_(RLOG_INFO, "serving /healthz, /readyz%s on %s (port %d)", same ? ", /metrics" : "",
+              fl->health_bind, http_server_port(servers[0]));
+    if (servers[1])
+        logf_(RLOG_INFO, "serving /metrics on %s (port %d)", fl->metrics_bind,
+              http_server_port(servers[1]));
+    return HP_OK;
+}
+
 /* lead: what runs while this replica leads: the batch queue (its creation claims a new etcd
  * fencing epoch, so a deposed leader's late writes fail) and the reconciler. */
 static hp_rc lead(struct controller_flags *fl, struct etcd_client *etcd, struct batch_queue **q,
@@ -376,6 +570,7 @@ int hp_cmd_controller(int argc, char **argv, FILE *out, FILE *errout)
     struct reconciler *rec = NULL;
     struct hp_ctx *drain = NULL;
     struct kube_informer_stats seen = {0};
+    struct http_server *servers[2] = {NULL, NULL};
     struct hp_err err = {0};
     char identity[300], host[256] = "hostpatrol";
     sigset_t sigs;
@@ -419,6 +614,14 @@ int hp_cmd_controller(int argc, char **argv, FILE *out, FILE *errout)
     fl.rec.log = log_line;
     logf_(RLOG_INFO, "starting: kube %s (%s), etcd %s, identity %s", kc.server, kc.source,
           fl.etcd.endpoints, identity);
+    atomic_store(&state.tick_ns, hp_now_ns());
+    check_etcd(etcd);
+    rc = serve(&fl, servers, &err);
+    if (rc) {
+        fprintf(errout, "hostpatrol controller: %s\n", err.msg);
+        status = rc == HP_ERR_INVALID ? HP_EXIT_USAGE : HP_EXIT_FAIL;
+        goto out;
+    }
     if (fl.leader_elect) {
         struct kube_leader_config lc = {.client = kube,
                                         .namespace_ =
@@ -446,6 +649,9 @@ int hp_cmd_controller(int argc, char **argv, FILE *out, FILE *errout)
         sig = sigtimedwait(&sigs, NULL, &tick);
         if (sig > 0)
             break;
+        atomic_store(&state.tick_ns, hp_now_ns());
+        if (ticks % 25 == 0)
+            check_etcd(etcd); /* every 5 s, for /readyz */
         if (atomic_load(&lead_lost)) {
             logf_(RLOG_ERROR, "leadership lost: stopping so a new leader takes over");
             break;
@@ -475,6 +681,11 @@ int hp_cmd_controller(int argc, char **argv, FILE *out, FILE *errout)
                 logf_(RLOG_ERROR, "cannot start reconciling: %s", err.msg);
                 goto out;
             }
+            pthread_mutex_lock(&state.mu);
+            state.rec = rec;
+            state.q = q;
+            pthread_mutex_unlock(&state.mu);
+            atomic_store(&state.leading, 1);
             logf_(RLOG_INFO, "reconciling with %u workers", fl.rec.workers ? fl.rec.workers : 4);
         }
     }
@@ -482,6 +693,11 @@ int hp_cmd_controller(int argc, char **argv, FILE *out, FILE *errout)
         logf_(RLOG_INFO, "%s: draining", sig == SIGTERM ? "SIGTERM" : "SIGINT");
     status = sig > 0 ? HP_EXIT_OK : HP_EXIT_FAIL;
 out:
+    atomic_store(&state.leading, 0);
+    pthread_mutex_lock(&state.mu); /* the handlers stop reading them before they go */
+    state.rec = NULL;
+    state.q = NULL;
+    pthread_mutex_unlock(&state.mu);
     if (atomic_load(&lead_lost)) {
         /* not the leader (or fenced): cancel runs now, write nothing more */
         reconciler_stop(rec, NULL);
@@ -499,6 +715,8 @@ out:
     kube_leader_stop(leader, true); /* release the Lease: a successor need not wait it out */
     if (sig > 0)
         logf_(RLOG_INFO, "stopped");
+    http_server_stop(servers[0]);
+    http_server_stop(servers[1]);
     etcd_client_free(etcd);
     kube_client_free(kube);
     kube_config_release(&kc);

@@ -24,7 +24,8 @@ kc create namespace bench > /dev/null || exit 1
 health="${HP_ETCD_URL[res]}/health"
 
 "$HP" controller --kubeconfig "$HP_KUBECONFIG" --etcd-endpoints "${HP_ETCD_URL[res]}" \
-  --state-dir "$HP_H_DIR/state" --log-level warn > "$HP_H_DIR/controller.log" 2>&1 &
+  --state-dir "$HP_H_DIR/state" --log-level warn --metrics-bind-address 127.0.0.1:0 \
+  --health-probe-bind-address 127.0.0.1:0 > "$HP_H_DIR/controller.log" 2>&1 &
 pid=$!
 rss() { awk '/VmRSS/{printf "%.1f", $2/1024}' "/proc/$pid/status"; }
 anon() { awk '/RssAnon/{printf "%.1f", $2/1024}' "/proc/$pid/status"; }

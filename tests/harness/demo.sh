@@ -23,8 +23,11 @@ sed "s#@HEALTH_URL@#${HP_ETCD_URL[results]}/health#" "$HP_H_ROOT/examples/hostin
   kc apply -f - > /dev/null || exit 1
 
 # The operator: the controller runs the sample's endpoint checks and writes their results.
+health_port=$(hp_h_port)
+metrics_port=$(hp_h_port)
 "$HP_H_ROOT/build/hostpatrol" controller --kubeconfig "$HP_KUBECONFIG" \
   --etcd-endpoints "${HP_ETCD_URL[results]}" --state-dir "$HP_H_DIR/controller-state" \
+  --health-probe-bind-address "127.0.0.1:$health_port" --metrics-bind-address "127.0.0.1:$metrics_port" \
   > "$HP_H_DIR/controller.log" 2>&1 &
 disown # the harness's cleanup stops it with the rest
 ready() { [ "$(kc get hi local -o jsonpath='{.status.conditions[?(@.type=="Ready")].status}')" = True ]; }
@@ -38,6 +41,7 @@ hostpatrol demo is up.
   kubeconfig       $HP_KUBECONFIG
   results etcd     ${HP_ETCD_URL[results]}   (v3 JSON gateway, e.g. POST /v3/kv/range)
   controller log   $HP_H_DIR/controller.log
+  metrics          http://127.0.0.1:$metrics_port/metrics   (health: http://127.0.0.1:$health_port/readyz)
   logs             $HP_H_DIR/*.log
 
 Try:

@@ -39,7 +39,8 @@ setup() {
 start_controller() {
   local name=$1; shift
   "$HP" controller --etcd-endpoints "${HP_ETCD_URL[res]}" --state-dir "$HP_H_DIR/state-$name" \
-    --log-level debug "$@" > "$HP_H_DIR/$name.log" 2>&1 &
+    --log-level debug --metrics-bind-address 127.0.0.1:0 --health-probe-bind-address 127.0.0.1:0 \
+    "$@" > "$HP_H_DIR/$name.log" 2>&1 &
   echo $! > "$HP_H_DIR/$name.pid"
   disown
 }

@@ -24,15 +24,19 @@ setup() {
   ETCD_HOSTPORT=${HP_ETCD_URL[res]#http://}
   ETCD_PORT=${ETCD_HOSTPORT##*:}
   CLOSED_PORT=$(hp_h_port)
-  export ETCD_HOSTPORT ETCD_PORT CLOSED_PORT
-  start_controller main --namespace hp-test || return 1
+  HEALTH_PORT=$(hp_h_port)
+  METRICS_PORT=$(hp_h_port)
+  export ETCD_HOSTPORT ETCD_PORT CLOSED_PORT HEALTH_PORT METRICS_PORT
+  start_controller main --namespace hp-test --health-probe-bind-address "127.0.0.1:$HEALTH_PORT" \
+    --metrics-bind-address "127.0.0.1:$METRICS_PORT" || return 1
 }
 
 # start_controller NAME FLAGS...: a controller in the background, its log in $HP_H_DIR/NAME.log
 start_controller() {
   local name=$1; shift
   "$HP" controller --kubeconfig "$HP_KUBECONFIG" --etcd-endpoints "${HP_ETCD_URL[res]}" \
-    --state-dir "$HP_H_DIR/state-$name" --log-level debug "$@" > "$HP_H_DIR/$name.log" 2>&1 &
+    --state-dir "$HP_H_DIR/state-$name" --log-level debug --metrics-bind-address 127.0.0.1:0 \
+    --health-probe-bind-address 127.0.0.1:0 "$@" > "$HP_H_DIR/$name.log" 2>&1 &
   echo $! > "$HP_H_DIR/$name.pid"
   if [ "$name" = main ]; then disown; fi # the harness's cleanup ends it; no job report
 }
@@ -219,6 +223,23 @@ EOF
   t_eventually 15 cond_is nodes Degraded True
 }
 
+test_health_readiness_and_metrics_endpoints() {
+  local m
+  t_eq "$(curl -sS --max-time 5 "http://127.0.0.1:$HEALTH_PORT/healthz")" ok
+  t_eq "$(curl -sS --max-time 5 "http://127.0.0.1:$HEALTH_PORT/readyz")" ok
+  t_eq "$(curl -sS --max-time 5 -o /dev/null -w '%{http_code}' "http://127.0.0.1:$HEALTH_PORT/metrics")" 404 \
+    "metrics live on their own address"
+  m=$(curl -fsS --max-time 5 "http://127.0.0.1:$METRICS_PORT/metrics")
+  t_match "$m" 'hostpatrol_runs_total\{outcome="committed"\} [1-9][0-9]*'
+  t_match "$m" 'hostpatrol_etcd_batches_total\{outcome="committed"\} [1-9][0-9]*'
+  t_contains "$m" 'hostpatrol_leader 1'
+  t_contains "$m" 'hostpatrol_build_info{version="'
+  t_contains "$m" '# TYPE hostpatrol_reconcile_total counter'
+  # no free text in labels: every label value is one of a few words
+  t_eq "$(grep -v '^#' <<< "$m" | grep -o '{[^}]*}' | grep -v -E '^\{(outcome="(committed|failed|rolled_back)"|version="[^"]*",commit="[^"]*")\}$')" "" \
+    "bounded labels"
+}
+
 test_delete_removes_results_then_the_resource() {
   t_ok result_has web/health/- '"status"'
   kc -n hp-test delete hi web --wait=false > /dev/null
@@ -230,6 +251,8 @@ test_delete_removes_results_then_the_resource() {
 test_finalizer_stays_while_etcd_is_down() {
   t_eventually 20 cond_is nodes Ready True
   t_ok hp_h_etcd_stop res.0
+  unready() { [ "$(curl -sS --max-time 5 "http://127.0.0.1:$HEALTH_PORT/readyz")" = "etcd not reachable" ]; }
+  t_eventually 20 unready
   kc -n hp-test delete hi nodes --wait=false > /dev/null
   t_eventually 30 field_is nodes '.status.conditions[?(@.type=="Ready")].reason' CleanupFailed
   t_contains "$(field nodes .metadata.finalizers)" hostpatrol.io/cleanup
@@ -237,6 +260,8 @@ test_finalizer_stays_while_etcd_is_down() {
   gone() { ! kc -n hp-test get hi nodes > /dev/null 2>&1; }
   t_eventually 60 gone
   t_ok no_result nodes/
+  ready() { [ "$(curl -sS --max-time 5 "http://127.0.0.1:$HEALTH_PORT/readyz")" = ok ]; }
+  t_eventually 20 ready
 }
 
 test_sigterm_drains_the_run_in_progress_and_releases_the_lease() {

@@ -1,0 +1,112 @@
+/* prom_writer.c - Prometheus text format (see include/hostpatrol/prom_writer.h). */
+#include "hostpatrol/prom_writer.h"
+
+#include <math.h>
+#include <stdbool.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "hostpatrol/alloc.h"
+#include "hostpatrol/rc.h"
+
+void prom_writer_init(struct prom_writer *w)
+{
+    memset(w, 0, sizeof(*w));
+}
+
+void prom_writer_release(struct prom_writer *w)
+{
+    if (!w)
+        return;
+    hp_free(w->buf);
+    memset(w, 0, sizeof(*w));
+}
+
+static void add(struct prom_writer *w, const char *fmt, ...) HP_PRINTF(2, 3);
+static void add(struct prom_writer *w, const char *fmt, ...)
+{
+    va_list ap;
+    int need;
+
+    if (w->oom)
+        return;
+    va_start(ap, fmt);
+    need = vsnprintf(NULL, 0, fmt, ap);
+    va_end(ap);
+    if (need < 0) {
+        w->oom = true;
+        return;
+    }
+    if (w->len + (size_t)need + 1 > w->cap) {
+        size_t cap = (w->len + (size_t)need + 1) * 2;
+        char *nb = hp_realloc(w->buf, cap);
+
+        if (!nb) {
+            w->oom = true;
+            return;
+        }
+        w->buf = nb;
+        w->cap = cap;
+    }
+    va_start(ap, fmt);
+    vsnprintf(w->buf + w->len, w->cap - w->len, fmt, ap);
+    va_end(ap);
+    w->len += (size_t)need;
+}
+
+void prom_writer_family(struct prom_writer *w, const char *name, const char *type, const char *help)
+{
+    add(w, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
+}
+
+static void label_value(struct prom_writer *w, const char *v)
+{
+    for (; *v; v++) {
+        if (*v == '\\')
+            add(w, "\\\\");
+        else if (*v == '"')
+            add(w, "\\\"");
+        else if (*v == '\n')
+            add(w, "\\n");
+        else
+            add(w, "%c", *v);
+    }
+}
+
+void prom_writer_sample(struct prom_writer *w, const char *name, const char *const *labels,
+                        double value)
+{
+    size_t i;
+
+    add(w, "%s", name);
+    for (i = 0; labels && labels[i] && labels[i + 1]; i += 2) {
+        add(w, "%s%s=\"", i ? "," : "{", labels[i]);
+        label_value(w, labels[i + 1]);
+        add(w, "\"");
+    }
+    if (labels && labels[0])
+        add(w, "}");
+    if (isnan(value))
+        add(w, " NaN\n");
+    else if (isinf(value))
+        add(w, " %s\n", value > 0 ? "+Inf" : "-Inf");
+    else if (value == (double)(long long)value && value < 9e15 && value > -9e15)
+        add(w, " %lld\n", (long long)value);
+    else
+        add(w, " %.17g\n", value);
+}
+
+char *prom_writer_take(struct prom_writer *w, size_t *len)
+{
+    bool oom = w->oom;
+    char *out = w->buf;
+
+    *len = oom ? 0 : w->len;
+    memset(w, 0, sizeof(*w));
+    if (oom) {
+        hp_free(out);
+        return NULL;
+    }
+    return out ? out : hp_strdup(""); /* nothing written: an empty text */
+}
