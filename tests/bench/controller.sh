@@ -63,6 +63,16 @@ printf '%-44s %8s %9s %9s %9s %9s\n' "100 more at 10/s with 1,000 present -> Rea
 printf '%-44s %8s %9s %9s %9s %9s\n' "$n HostInspections" "$rss10k" "$anon10k" - - -
 echo "(RSS = anon + file-backed pages of shared libraries: libcrypto, libc, libcurl and its"
 echo " dependencies map about 10 MB that every process using them shares)"
+# the floor the fixed libraries set: an empty main() linked with them, and curl --version
+printf 'int main(void) { return 0; }\n' > "$HP_H_DIR/empty.c"
+floor=-
+read -ra libs <<< "$(pkg-config --libs libcurl jansson yaml-0.1 libwebsockets openssl)"
+if gcc -o "$HP_H_DIR/empty" "$HP_H_DIR/empty.c" -Wl,--no-as-needed "${libs[@]}" -lpthread 2> /dev/null; then
+  floor=$(/usr/bin/time -f %M "$HP_H_DIR/empty" 2>&1 | awk '{printf "%.1f", $1/1024}')
+fi
+curlrss=$(/usr/bin/time -f %M curl --version 2>&1 > /dev/null | awk '{printf "%.1f", $1/1024}')
+echo "RSS floor of the libraries: an empty main() linked with libcurl, jansson, libyaml,"
+echo "libwebsockets, OpenSSL: $floor MB; curl --version: $curlrss MB"
 echo "probe time per run (median duration_ms of the results): $probe ms; burst created in $(jq -r .create_s <<< "$burst") s"
 printf '\ntargets: RSS idle <= 10 MB: %s; RSS at %s <= 32 MB: %s; create->Ready p99 < 1 s at 1,000: %s\n' \
   "$(awk -v a="$rss0" 'BEGIN{print (a <= 10) ? "met" : "NOT met"}')" "$n" \

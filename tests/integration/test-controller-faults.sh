@@ -58,6 +58,7 @@ EOF
 }
 cond_is() { [ "$(kc -n "$1" get hi "$2" -o jsonpath="{.status.conditions[?(@.type==\"$3\")].status}")" = "$4" ]; }
 field() { kc -n "$1" get hi "$2" -o jsonpath="{$3}"; }
+field_is_() { [ "$(field "$1" "$2" "$3")" = "$4" ]; }
 observed() { [ "$(field "$1" "$2" .status.observedGeneration)" = "$(field "$1" "$2" .metadata.generation)" ]; }
 gone() { ! kc -n "$1" get hi "$2" > /dev/null 2>&1; }
 no_result() { [ -z "$(ec get --keys-only --prefix "/hostpatrol/results/$1/$2/")" ]; }
@@ -96,15 +97,53 @@ test_compaction_while_cut_gives_410_and_relist() {
 }
 
 test_apiserver_killed_and_restarted_mid_run() {
-  hi hp-cut d 1100ms
+  # an endpoint that answers after 2 s and notes each request: a run is in progress while the
+  # apiserver dies, so the run's status write fails and must be written after the restart
+  local port
+  port=$(hp_h_port)
+  python3 -c '
+import http.server, sys, time
+class H(http.server.BaseHTTPRequestHandler):
+    def do_GET(self):
+        open(sys.argv[2], "a").write("got\n")
+        time.sleep(2)
+        self.send_response(200); self.end_headers(); self.wfile.write(b"slow")
+    def log_message(self, *a): pass
+http.server.ThreadingHTTPServer(("127.0.0.1", int(sys.argv[1])), H).serve_forever()' "$port" "$HP_H_DIR/d.hits" &
+  local srv=$!
+  listening() { curl -fsS --max-time 5 "http://127.0.0.1:$port/" > /dev/null; }
+  t_eventually 20 listening
+  kc apply -f - > /dev/null <<EOF
+apiVersion: hostpatrol.io/v1alpha1
+kind: HostInspection
+metadata: {name: d, namespace: hp-cut}
+spec:
+  interval: 1h
+  timeout: 5s
+  checks: [{name: page, http: {url: "http://127.0.0.1:$port/"}}]
+EOF
   t_eventually 30 cond_is hp-cut d Ready True
-  t_ok hp_h_apiserver_stop
-  sleep 3
+  local before
+  before=$(ec get --print-value-only /hostpatrol/results/hp-cut/d/page/- | jq -r .run)
+  : > "$HP_H_DIR/d.hits"
+  kc -n hp-cut annotate hi d hostpatrol.io/run-now=mid > /dev/null
+  hit() { [ -s "$HP_H_DIR/d.hits" ]; }
+  t_eventually 20 hit
+  t_ok hp_h_apiserver_stop # the run is probing now; its status write will find no apiserver
+  sleep 4
   t_ok hp_h_apiserver_restart
   t_ok alive cut
-  kc -n hp-cut patch hi d --type=merge -p '{"spec":{"timeout":"700ms"}}' > /dev/null
-  t_eventually 60 observed hp-cut d
+  t_eventually 60 field_is_ hp-cut d .status.runNow mid
   t_eventually 30 cond_is hp-cut d Ready True
+  # the run committed once (its result in etcd) and its status was written after the restart,
+  # without running again
+  t_not [ "$(ec get --print-value-only /hostpatrol/results/hp-cut/d/page/- | jq -r .run)" = "$before" ]
+  t_eq "$(wc -l < "$HP_H_DIR/d.hits")" 1 "one run for the run-now"
+  grep -q 'status not written' "$HP_H_DIR/cut.log" || t_fail "the status write did not fail during the outage"
+  kill "$srv"
+  # and the controller still follows changes
+  kc -n hp-cut patch hi d --type=merge -p '{"spec":{"timeout":"4s"}}' > /dev/null
+  t_eventually 30 observed hp-cut d
   t_ok alive cut
 }
 
