@@ -494,6 +494,22 @@ static void log_watch(struct reconciler *rec, struct kube_informer_stats *seen)
     *seen = now;
 }
 
+/* etcd_flag: the flag that sets an etcd_config field named in an error */
+static const char *etcd_flag(const char *field)
+{
+    static const char *const map[][2] = {
+        {"endpoints", "--etcd-endpoints"},        {"ca_file", "--etcd-ca-file"},
+        {"cert_file", "--etcd-cert-file"},        {"key_file", "--etcd-key-file"},
+        {"server_name", "--etcd-server-name"},    {"username", "--etcd-user"},
+        {"password", "$HOSTPATROL_ETCD_PASSWORD"}};
+    size_t i;
+
+    for (i = 0; i < sizeof(map) / sizeof(map[0]); i++)
+        if (!strcmp(field, map[i][0]))
+            return map[i][1];
+    return "etcd";
+}
+
 /* check_etcd: does etcd answer (2 s)? for /readyz */
 static void check_etcd(struct etcd_client *etcd)
 {
@@ -517,11 +533,18 @@ static hp_rc serve(const struct controller_flags *fl, struct http_server *server
     bool same = !strcmp(fl->metrics_bind, fl->health_bind);
     hp_rc rc;
 
+    const char *flag = "--health-probe-bind-address";
+    char msg[HP_ERR_MSG_MAX];
+
     rc = http_server_start(fl->health_bind, all, same ? 3 : 2, &servers[0], err);
-    if (!rc && !same)
+    if (!rc && !same) {
+        flag = "--metrics-bind-address";
         rc = http_server_start(fl->metrics_bind, all + 2, 1, &servers[1], err);
-    if (rc)
-        return rc;
+    }
+    if (rc) {
+        snprintf(msg, sizeof(msg), "%s", err->msg);
+        return hp_err_field(err, rc, flag, "%s: %.400s", flag, msg);
+    }
     if (servers[0])
         logf_(RLOG_INFO, "serving /healthz, /readyz%s on %s (port %d)", same ? ", /metrics" : "",
               fl->health_bind, http_server_port(servers[0]));
@@ -595,17 +618,17 @@ int hp_cmd_controller(int argc, char **argv, FILE *out, FILE *errout)
     snprintf(identity, sizeof(identity), "%s_%ld", host, (long)getpid());
     if (fl.identity)
         snprintf(identity, sizeof(identity), "%s", fl.identity);
+    rc = etcd_client_new(&fl.etcd, &etcd, &err);
+    if (rc) {
+        fprintf(errout, "hostpatrol controller: %s: %s\n", etcd_flag(err.field), err.msg);
+        status = rc == HP_ERR_INVALID ? HP_EXIT_USAGE : HP_EXIT_FAIL;
+        goto out;
+    }
     rc = kube_config_load(&fl.kube, &kc, &err);
     if (!rc)
         rc = kube_client_new(&kc, &kube, &err);
     if (rc) {
         fprintf(errout, "hostpatrol controller: %s\n", err.msg);
-        goto out;
-    }
-    rc = etcd_client_new(&fl.etcd, &etcd, &err);
-    if (rc) {
-        fprintf(errout, "hostpatrol controller: etcd %s: %s\n", err.field, err.msg);
-        status = rc == HP_ERR_INVALID ? HP_EXIT_USAGE : HP_EXIT_FAIL;
         goto out;
     }
     fl.rec.kube = kube;

@@ -46,9 +46,53 @@ test_version_rejects_a_bad_output_format() {
 
 test_planned_commands_say_so_and_fail() {
   local out rc=0
-  out=$("$HOSTPATROL" controller 2>&1) || rc=$?
+  out=$("$HOSTPATROL" agent 2>&1) || rc=$?
   t_eq "$rc" 1
   t_contains "$out" "not in this build yet"
+}
+
+test_controller_flag_errors_name_the_flag() {
+  local out rc=0
+  out=$(env -u HOSTPATROL_ETCD_ENDPOINTS "$HOSTPATROL" controller 2>&1) || rc=$?
+  t_eq "$rc" 2
+  t_contains "$out" "--etcd-endpoints is required"
+  rc=0
+  out=$("$HOSTPATROL" controller --max-concurrent-reconciles 0 --etcd-endpoints http://127.0.0.1:1 2>&1) || rc=$?
+  t_eq "$rc" 2
+  t_contains "$out" "--max-concurrent-reconciles '0'"
+  rc=0
+  out=$("$HOSTPATROL" controller --log-level loud --etcd-endpoints http://127.0.0.1:1 2>&1) || rc=$?
+  t_eq "$rc" 2
+  t_contains "$out" "--log-level 'loud'"
+  rc=0
+  out=$("$HOSTPATROL" controller --leader-elect --lease-duration 2s --renew-deadline 5s \
+    --etcd-endpoints http://127.0.0.1:1 2>&1) || rc=$?
+  t_eq "$rc" 2
+  t_contains "$out" "--renew-deadline < --lease-duration"
+  rc=0
+  out=$("$HOSTPATROL" controller --etcd-endpoints ftp://x 2>&1) || rc=$?
+  t_eq "$rc" 2
+  t_contains "$out" "--etcd-endpoints: endpoint 'ftp://x'"
+  rc=0
+  out=$("$HOSTPATROL" controller --etcd-endpoints http://127.0.0.1:1 --etcd-ca-file /nonexistent/ca 2>&1) || rc=$?
+  t_eq "$rc" 2
+  t_contains "$out" "--etcd-ca-file: cannot read"
+  rc=0
+  local kc
+  kc=$(mktemp)
+  printf '%s\n' 'apiVersion: v1' 'kind: Config' 'current-context: c' \
+    'clusters: [{name: k, cluster: {server: "https://127.0.0.1:1"}}]' \
+    'users: [{name: u, user: {token: t}}]' 'contexts: [{name: c, context: {cluster: k, user: u}}]' > "$kc"
+  out=$("$HOSTPATROL" controller --etcd-endpoints http://127.0.0.1:1 --kubeconfig "$kc" \
+    --metrics-bind-address nohost 2>&1) || rc=$?
+  rm -f "$kc"
+  t_eq "$rc" 2
+  t_contains "$out" "--metrics-bind-address: bind 'nohost'"
+  rc=0
+  out=$("$HOSTPATROL" controller --kubeconfig /nonexistent/kc --etcd-endpoints http://127.0.0.1:1 2>&1) || rc=$?
+  t_eq "$rc" 1
+  t_contains "$out" "/nonexistent/kc"
+  t_contains "$("$HOSTPATROL" controller --help)" "--metrics-bind-address"
 }
 
 t_main

@@ -73,7 +73,9 @@ spec:
     - {name: health, http: {url: "http://$ETCD_HOSTPORT/health", expectStatus: [200], bodyRegex: '"health": *"true"'}}
     - {name: port, tcp: {port: $ETCD_PORT}}
 EOF
-  t_eventually 20 cond_is web Ready True
+  # Ready within the run deadline (2 s) plus a stated slack of 5 s for the first reconcile
+  # (finalizer added, watch event delivered)
+  t_eventually 7 cond_is web Ready True
   t_eq "$(cond web Degraded)" False "all checks pass"
   t_eq "$(field web .status.summary.ok)" 2
   t_eq "$(field web .status.observedGeneration)" "$(field web .metadata.generation)"
