@@ -10,15 +10,19 @@ struct subcommand {
     const char *name;
     const char *summary;
     int (*run)(int argc, char **argv, FILE *out, FILE *errout);
-    const char *arrives; /* for a subcommand not in this build yet: what brings it */
 };
 
 static const struct subcommand subcommands[] = {
-    {"controller", "run the HostInspection reconcile loop (operator)", hp_cmd_controller, NULL},
-    {"agent", "run node-local checks on this node (DaemonSet)", NULL, "the inspectors (issue 5)"},
-    {"bench", "measure etcd write capacity through the batch queue ('bench etcd')", hp_cmd_bench,
-     NULL},
-    {"version", "print the version and linked library versions", hp_cmd_version, NULL},
+    {"controller", "run the HostInspection reconcile loop (operator)", hp_cmd_controller},
+    {"agent", "run node-local checks on this node (DaemonSet)", hp_cmd_agent},
+    {"inspect", "run a HostInspection's checks on this host, no cluster needed ('-f FILE')",
+     hp_cmd_inspect},
+    {
+        "bench",
+        "measure etcd write capacity through the batch queue ('bench etcd')",
+        hp_cmd_bench,
+    },
+    {"version", "print the version and linked library versions", hp_cmd_version},
 };
 
 static void usage(FILE *f)
@@ -29,8 +33,7 @@ static void usage(FILE *f)
                "hostpatrol inspects hosts on the schedule of HostInspection resources\n"
                "(hostpatrol.io/v1alpha1) and writes the results into etcd.\n\nCommands:\n");
     for (i = 0; i < sizeof(subcommands) / sizeof(subcommands[0]); i++)
-        fprintf(f, "  %-12s %s%s\n", subcommands[i].name, subcommands[i].summary,
-                subcommands[i].run ? "" : " [not in this build yet]");
+        fprintf(f, "  %-12s %s\n", subcommands[i].name, subcommands[i].summary);
     fprintf(f, "\nRun 'hostpatrol <command> --help' for the flags of a command.\n");
 }
 
@@ -55,11 +58,6 @@ int main(int argc, char **argv)
         fprintf(stderr, "hostpatrol: unknown command '%s'\n\n", argv[1]);
         usage(stderr);
         return HP_EXIT_USAGE;
-    }
-    if (!cmd->run) {
-        fprintf(stderr, "hostpatrol: command '%s' is not in this build yet; it comes with %s\n",
-                cmd->name, cmd->arrives);
-        return HP_EXIT_FAIL;
     }
     hp_alloc_install();
     if (curl_global_init(CURL_GLOBAL_DEFAULT)) {

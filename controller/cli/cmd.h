@@ -18,5 +18,7 @@
 int hp_cmd_version(int argc, char **argv, FILE *out, FILE *errout);
 int hp_cmd_bench(int argc, char **argv, FILE *out, FILE *errout);
 int hp_cmd_controller(int argc, char **argv, FILE *out, FILE *errout);
+int hp_cmd_inspect(int argc, char **argv, FILE *out, FILE *errout);
+int hp_cmd_agent(int argc, char **argv, FILE *out, FILE *errout);
 
 #endif

@@ -1,5 +1,6 @@
-/* controller.c - `hostpatrol controller`: flags -> kube client, etcd client, leader election,
- * batch queue and reconciler; SIGTERM/SIGINT drain and release the lease. */
+/* controller.c - `hostpatrol controller` and `hostpatrol agent`: flags -> kube client, etcd
+ * client, leader election (controller), batch queue and reconciler (the agent runs it in agent
+ * mode); /metrics, /healthz, /readyz; SIGTERM/SIGINT drain and release the lease. */
 #include <errno.h>
 #include <stdarg.h>
 #include <getopt.h>
@@ -24,6 +25,22 @@
 #include "hostpatrol/kube_config.h"
 #include "hostpatrol/kube_leader.h"
 #include "hostpatrol/reconciler.h"
+
+static void agent_usage(FILE *f)
+{
+    fprintf(f, "Usage: hostpatrol agent --node-name NODE [flags]\n"
+               "Run the node-local checks (disk, load, memory, process, file) of the\n"
+               "HostInspections that select this node, reading the host below --host-root, and\n"
+               "write their results into etcd (one agent per node, as a DaemonSet).\n\n"
+               "  --node-name NODE                this node (default $NODE_NAME)\n"
+               "  --host-root DIR                 where the host's / is mounted (default /)\n"
+               "  --kubeconfig FILE --context NAME --namespace NS --max-concurrent-reconciles N\n"
+               "  --etcd-endpoints URLS --etcd-ca-file F --etcd-cert-file F --etcd-key-file F\n"
+               "  --etcd-server-name NAME --etcd-user NAME --etcd-prefix P --state-dir DIR\n"
+               "  --metrics-bind-address ADDR --health-probe-bind-address ADDR   (default 0: off)\n"
+               "  --log-level debug|info|warn|error\n"
+               "As for 'hostpatrol controller' (see its --help).\n");
+}
 
 static void controller_usage(FILE *f)
 {
@@ -53,6 +70,7 @@ static void controller_usage(FILE *f)
 }
 
 static atomic_int log_min = RLOG_INFO;
+static bool agent_mode; /* set once by the entry point, before any thread */
 static pthread_mutex_t log_mu = PTHREAD_MUTEX_INITIALIZER;
 
 static void log_json_str(FILE *f, const char *s)
@@ -87,8 +105,8 @@ static void log_line(void *arg, enum reconciler_log_level lvl, const char *key, 
     gmtime_r(&ts.tv_sec, &tm);
     strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%S", &tm);
     pthread_mutex_lock(&log_mu);
-    fprintf(stderr, "{\"time\":\"%s.%03ldZ\",\"level\":\"%s\",\"module\":\"controller\"", when,
-            ts.tv_nsec / 1000000, names[lvl]);
+    fprintf(stderr, "{\"time\":\"%s.%03ldZ\",\"level\":\"%s\",\"module\":\"%s\"", when,
+            ts.tv_nsec / 1000000, names[lvl], agent_mode ? "agent" : "controller");
     if (key) {
         fprintf(stderr, ",\"key\":");
         log_json_str(stderr, key);
@@ -274,6 +292,7 @@ struct controller_flags {
     struct reconciler_config rec;
     const char *lease_ns, *lease_name, *identity, *state_dir, *prefix;
     const char *metrics_bind, *health_bind;
+    const char *node_name, *host_root; /* agent */
     int64_t lease_ms, renew_ms, retry_ms;
     bool leader_elect;
 };
@@ -302,7 +321,9 @@ static int parse_flags(int argc, char **argv, struct controller_flags *fl, FILE 
         O_STATE,
         O_LOGLEVEL,
         O_METRICS,
-        O_HEALTH
+        O_HEALTH,
+        O_NODE,
+        O_HOSTROOT
     };
     static const struct option opts[] = {
         {"kubeconfig", required_argument, NULL, O_KUBECONFIG},
@@ -327,6 +348,8 @@ static int parse_flags(int argc, char **argv, struct controller_flags *fl, FILE 
         {"log-level", required_argument, NULL, O_LOGLEVEL},
         {"metrics-bind-address", required_argument, NULL, O_METRICS},
         {"health-probe-bind-address", required_argument, NULL, O_HEALTH},
+        {"node-name", required_argument, NULL, O_NODE},
+        {"host-root", required_argument, NULL, O_HOSTROOT},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0}};
     struct hp_err err = {0};
@@ -337,8 +360,10 @@ static int parse_flags(int argc, char **argv, struct controller_flags *fl, FILE 
     fl->etcd.endpoints = getenv("HOSTPATROL_ETCD_ENDPOINTS");
     fl->etcd.password = getenv("HOSTPATROL_ETCD_PASSWORD");
     fl->lease_name = "hostpatrol-controller";
-    fl->metrics_bind = ":8080";
-    fl->health_bind = ":8081";
+    fl->metrics_bind = agent_mode ? "0" : ":8080";
+    fl->health_bind = agent_mode ? "0" : ":8081";
+    fl->node_name = getenv("NODE_NAME");
+    fl->host_root = "/";
     fl->lease_ms = 15000;
     fl->renew_ms = 10000;
     fl->retry_ms = 2000;
@@ -420,6 +445,18 @@ static int parse_flags(int argc, char **argv, struct controller_flags *fl, FILE 
         case O_STATE:
             fl->state_dir = optarg;
             break;
+        case O_NODE:
+        case O_HOSTROOT:
+            if (!agent_mode) {
+                fprintf(errout, "hostpatrol controller: %s is a flag of 'hostpatrol agent'\n",
+                        c == O_NODE ? "--node-name" : "--host-root");
+                return HP_EXIT_USAGE;
+            }
+            if (c == O_NODE)
+                fl->node_name = optarg;
+            else
+                fl->host_root = optarg;
+            break;
         case O_METRICS:
             fl->metrics_bind = optarg;
             break;
@@ -444,7 +481,10 @@ static int parse_flags(int argc, char **argv, struct controller_flags *fl, FILE 
             }
             break;
         case 'h':
-            controller_usage(out);
+            if (agent_mode)
+                agent_usage(out);
+            else
+                controller_usage(out);
             return -1;
         default:
             fprintf(errout, "hostpatrol controller: unknown flag '%s'\n", argv[optind - 1]);
@@ -454,6 +494,16 @@ static int parse_flags(int argc, char **argv, struct controller_flags *fl, FILE 
     }
     if (optind < argc) {
         fprintf(errout, "hostpatrol controller: unexpected argument '%s'\n", argv[optind]);
+        return HP_EXIT_USAGE;
+    }
+    if (agent_mode && fl->leader_elect) {
+        fprintf(errout, "hostpatrol agent: --leader-elect is a controller flag: every node runs "
+                        "its own agent\n");
+        return HP_EXIT_USAGE;
+    }
+    if (agent_mode && (!fl->node_name || !*fl->node_name)) {
+        fprintf(errout, "hostpatrol agent: --node-name is required (or set NODE_NAME, e.g. from "
+                        "the downward API spec.nodeName)\n");
         return HP_EXIT_USAGE;
     }
     if (!fl->etcd.endpoints) {
@@ -565,8 +615,10 @@ static hp_rc lead(struct controller_flags *fl, struct etcd_client *etcd, struct 
     hp_rc rc;
 
     /* one etcd writer per scope: replicas of one scope fence each other (only the leader
-     * writes); controllers of different namespaces do not */
-    if (fl->rec.namespace_)
+     * writes); controllers of different namespaces do not; each node's agent is its own */
+    if (agent_mode)
+        snprintf(writer, sizeof(writer), "agent/%s", fl->node_name);
+    else if (fl->rec.namespace_)
         snprintf(writer, sizeof(writer), "controller/%s", fl->rec.namespace_);
     else
         snprintf(writer, sizeof(writer), "controller");
@@ -582,7 +634,21 @@ static hp_rc lead(struct controller_flags *fl, struct etcd_client *etcd, struct 
     return reconciler_start(&fl->rec, rec, err);
 }
 
+static int run_main(int argc, char **argv, FILE *out, FILE *errout);
+
 int hp_cmd_controller(int argc, char **argv, FILE *out, FILE *errout)
+{
+    agent_mode = false;
+    return run_main(argc, argv, out, errout);
+}
+
+int hp_cmd_agent(int argc, char **argv, FILE *out, FILE *errout)
+{
+    agent_mode = true;
+    return run_main(argc, argv, out, errout);
+}
+
+static int run_main(int argc, char **argv, FILE *out, FILE *errout)
 {
     struct controller_flags fl = {0};
     struct kube_config kc = {0};
@@ -620,7 +686,8 @@ int hp_cmd_controller(int argc, char **argv, FILE *out, FILE *errout)
         snprintf(identity, sizeof(identity), "%s", fl.identity);
     rc = etcd_client_new(&fl.etcd, &etcd, &err);
     if (rc) {
-        fprintf(errout, "hostpatrol controller: %s: %s\n", etcd_flag(err.field), err.msg);
+        fprintf(errout, "hostpatrol %s: %s: %s\n", agent_mode ? "agent" : "controller",
+                etcd_flag(err.field), err.msg);
         status = rc == HP_ERR_INVALID ? HP_EXIT_USAGE : HP_EXIT_FAIL;
         goto out;
     }
@@ -628,10 +695,14 @@ int hp_cmd_controller(int argc, char **argv, FILE *out, FILE *errout)
     if (!rc)
         rc = kube_client_new(&kc, &kube, &err);
     if (rc) {
-        fprintf(errout, "hostpatrol controller: %s\n", err.msg);
+        fprintf(errout, "hostpatrol %s: %s\n", agent_mode ? "agent" : "controller", err.msg);
         goto out;
     }
     fl.rec.kube = kube;
+    if (agent_mode) {
+        fl.rec.node_name = fl.node_name;
+        fl.rec.host_root = fl.host_root;
+    }
     fl.rec.prefix = fl.prefix;
     fl.rec.identity = identity;
     fl.rec.log = log_line;
@@ -641,7 +712,7 @@ int hp_cmd_controller(int argc, char **argv, FILE *out, FILE *errout)
     check_etcd(etcd);
     rc = serve(&fl, servers, &err);
     if (rc) {
-        fprintf(errout, "hostpatrol controller: %s\n", err.msg);
+        fprintf(errout, "hostpatrol %s: %s\n", agent_mode ? "agent" : "controller", err.msg);
         status = rc == HP_ERR_INVALID ? HP_EXIT_USAGE : HP_EXIT_FAIL;
         goto out;
     }

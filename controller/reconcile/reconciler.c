@@ -12,6 +12,7 @@
 
 #include "hostpatrol/alloc.h"
 #include "hostpatrol/check_result.h"
+#include "hostpatrol/host_check.h"
 #include "hostpatrol/inspection_spec.h"
 #include "hostpatrol/kube_informer.h"
 #include "hostpatrol/probe.h"
@@ -44,9 +45,12 @@ struct reconciler {
     struct work_queue *queue;
     pthread_t *threads;
     unsigned n_threads;
-    struct hp_ctx *ctx;   /* cancelled by stop: ends runs in progress once drain ends */
-    atomic_bool stopping; /* set by stop: no new run starts */
-    pthread_mutex_t mu;   /* guards memo, seed and stats */
+    struct hp_ctx *ctx;          /* cancelled by stop: ends runs in progress once drain ends */
+    atomic_bool stopping;        /* set by stop: no new run starts */
+    char *node_name, *host_root; /* agent mode when node_name is set */
+    json_t *node_labels;         /* agent: the node's labels (under mu), read every 10 s */
+    int64_t labels_ns;
+    pthread_mutex_t mu; /* guards memo, seed and stats */
     struct memo *memo[MEMO_BUCKETS];
     uint64_t seed;
     struct reconciler_stats stats;
@@ -673,10 +677,12 @@ static void selector(const json_t *sel, struct sbuf *b)
 
 /* node_conditions: one result per matching node for each nodeCondition check, appended to
  * *res. A failed LIST makes each such check one UNKNOWN result "-" with the reason, and
- * *listed false (so the stored per-node results are kept, not taken as gone). */
+ * *listed false (so the stored per-node results are kept, not taken as gone). Nodes are listed
+ * for node-local checks too: *nodes (new reference, NULL when not listed) are the matching
+ * nodes, whose agents should report. */
 static hp_rc node_conditions(struct reconciler *r, struct hp_ctx *ctx,
                              const struct inspection_spec *spec, struct check_result **res,
-                             size_t *n_res, size_t *cap, bool *listed)
+                             size_t *n_res, size_t *cap, bool *listed, json_t **nodes)
 {
     struct sbuf path = {0};
     struct hp_err err = {0};
@@ -686,8 +692,10 @@ static hp_rc node_conditions(struct reconciler *r, struct hp_ctx *ctx,
     hp_rc rc = HP_OK, lrc;
 
     *listed = true;
+    *nodes = NULL;
     for (i = 0; i < spec->n_checks; i++)
-        any |= spec->checks[i].kind == CHECK_NODE_CONDITION;
+        any |= spec->checks[i].kind == CHECK_NODE_CONDITION ||
+               check_kind_is_node_local(spec->checks[i].kind);
     if (!any)
         return HP_OK;
     sbuf_add(&path, "/api/v1/nodes");
@@ -781,70 +789,81 @@ static hp_rc node_conditions(struct reconciler *r, struct hp_ctx *ctx,
                 break;
         }
     }
+    if (!lrc)
+        *nodes = json_incref(json_object_get(list, "items"));
     json_decref(list);
     return rc;
 }
 
-/* stale_deletes: results in etcd the spec no longer produces. A check gone from the spec loses
- * every result (the agent's too); a controller check loses targets it no longer has. Names
+/* stale_deletes: results in etcd (stored) the spec no longer produces. A check gone from the spec
+ * loses every result (the agent's too); a controller check loses targets it no longer has. Names
  * hold no '/' (the parser checks), so "<check>/" splits a key unambiguously. */
-static hp_rc stale_deletes(struct reconciler *r, struct hp_ctx *ctx, const char *ns,
-                           const char *name, const struct inspection_spec *spec,
+static hp_rc stale_deletes(const struct reconciler *r, const struct etcd_range_resp *stored,
+                           size_t plen, const struct inspection_spec *spec,
                            const struct check_result *res, size_t n_res, bool nodes_listed,
                            struct writes *ws)
 {
-    struct etcd_range_resp resp = {0};
-    struct etcd_range_req req = {0};
-    struct hp_err err = {0};
-    char *pfx = NULL;
-    size_t i, j, plen;
-    hp_rc rc;
+    size_t i, j;
+    hp_rc rc = HP_OK;
 
-    rc = result_key(r->prefix, ns, name, "", "", &pfx);
-    if (rc)
-        return rc;
-    plen = strlen(pfx) - 1; /* ".../<name>/" */
-    pfx[plen] = '\0';
-    req.key = pfx;
-    req.key_len = plen;
-    req.prefix = true;
-    req.keys_only = true;
-    rc = etcd_range(r->cfg.etcd, ctx, &req, &resp, &err);
-    if (rc) {
-        rlog(r, RLOG_WARN, NULL, NULL, "stale results of %s/%s not listed: %s", ns, name, err.msg);
-        hp_free(pfx);
-        return HP_OK; /* next run tries again */
-    }
-    for (i = 0; !rc && i < resp.n; i++) {
-        const char *rest = resp.kvs[i].key + plen, *slash = strchr(rest, '/');
+    for (i = 0; !rc && i < stored->n; i++) {
+        const char *rest = stored->kvs[i].key + plen, *slash = strchr(rest, '/');
         const struct check_spec *c = NULL;
         bool keep = false;
         size_t clen;
 
         if (!slash)
             continue;
+        if (r->node_name && strcmp(slash + 1, r->node_name))
+            continue; /* an agent tends only its own node's results */
         clen = (size_t)(slash - rest);
         for (j = 0; j < spec->n_checks; j++)
             if (strlen(spec->checks[j].name) == clen && !strncmp(spec->checks[j].name, rest, clen))
                 c = &spec->checks[j];
-        if (c && (check_kind_is_node_local(c->kind) ||
-                  (c->kind == CHECK_NODE_CONDITION && !nodes_listed)))
-            keep = true; /* the agent's; or nodes unknown this run: keep what is stored */
+        if (c && !r->node_name &&
+            (check_kind_is_node_local(c->kind) ||
+             (c->kind == CHECK_NODE_CONDITION && !nodes_listed)))
+            keep = true; /* the agents'; or nodes unknown this run: keep what is stored */
         for (j = 0; c && !keep && j < n_res; j++)
             keep = !strcmp(res[j].check, c->name) && !strcmp(res[j].target, slash + 1);
         if (!keep) {
-            char *k = hp_strdup(resp.kvs[i].key);
+            char *k = hp_strdup(stored->kvs[i].key);
 
             rc = k ? writes_add(ws, k, NULL) : HP_ERR_NOMEM;
         }
     }
-    etcd_range_resp_release(&resp);
+    return rc;
+}
+
+/* stored_results: the results stored under <prefix>results/<ns>/<name>/ (values too); *plen is
+ * the length of that prefix. A failure is logged: the run goes on without them. */
+static hp_rc stored_results(struct reconciler *r, struct hp_ctx *ctx, const char *ns,
+                            const char *name, struct etcd_range_resp *out, size_t *plen)
+{
+    struct etcd_range_req req = {0};
+    struct hp_err err = {0};
+    char *pfx = NULL;
+    hp_rc rc;
+
+    rc = result_key(r->prefix, ns, name, "", "", &pfx);
+    if (rc)
+        return rc;
+    *plen = strlen(pfx) - 1; /* ".../<name>/" */
+    pfx[*plen] = '\0';
+    req.key = pfx;
+    req.key_len = *plen;
+    req.prefix = true;
+    rc = etcd_range(r->cfg.etcd, ctx, &req, out, &err);
+    if (rc)
+        rlog(r, RLOG_WARN, NULL, NULL, "stored results of %s/%s not read: %s", ns, name, err.msg);
     hp_free(pfx);
     return rc;
 }
 
 struct run_report {
     size_t counts[4];
+    size_t nodes;          /* nodes matching nodeSelector (whose agents report) */
+    json_t *failing_nodes; /* owned array of names, at most RECONCILER_MAX_FAILING */
     int64_t revision;
     char batch_id[64];
     hp_rc commit_rc;
@@ -852,30 +871,110 @@ struct run_report {
     json_t *failing; /* owned array */
 };
 
-/* run: probes + node conditions -> results -> one commit. Never fails for a probe's failure. */
+static void add_failing(struct run_report *rep, const char *target, const char *check,
+                        enum check_status st, const char *reason)
+{
+    rep->counts[st]++;
+    if (st != CHECK_OK && json_array_size(rep->failing) < RECONCILER_MAX_FAILING)
+        json_array_append_new(rep->failing,
+                              json_pack("{s:s,s:s,s:s,s:s}", "target", target, "check", check,
+                                        "status", check_status_name(st), "reason", reason));
+}
+
+/* node_local_summary: the controller's view of the agents' results: for every matching node and
+ * node-local check, the stored result counts; a missing or stale one (older than two intervals
+ * plus the timeout) is UNKNOWN. Nothing is written: the results are the agents'. */
+static void node_local_summary(const struct inspection_spec *spec, const json_t *nodes,
+                               const struct etcd_range_resp *stored, size_t plen,
+                               struct run_report *rep)
+{
+    int64_t stale_ms = 2 * spec->interval_ms + spec->timeout_ms, now = wall_ms();
+    const json_t *node;
+    size_t i, j, k;
+
+    json_array_foreach(nodes, i, node)
+    {
+        const char *nn = obj_str(node, "metadata", "name");
+        bool node_bad = false, any = false;
+
+        for (j = 0; nn && j < spec->n_checks; j++) {
+            const struct check_spec *c = &spec->checks[j];
+            json_t *v = NULL;
+            enum check_status st = CHECK_UNKNOWN;
+            char why[600];
+
+            if (!check_kind_is_node_local(c->kind))
+                continue;
+            any = true;
+            for (k = 0; !v && stored && k < stored->n; k++) {
+                const char *rest = stored->kvs[k].key + plen;
+                size_t cl = strlen(c->name);
+
+                if (!strncmp(rest, c->name, cl) && rest[cl] == '/' && !strcmp(rest + cl + 1, nn))
+                    v = json_loadb(stored->kvs[k].value, stored->kvs[k].value_len, 0, NULL);
+            }
+            if (!v) {
+                snprintf(why, sizeof(why), "no result from the agent on %s yet", nn);
+            } else if (now - json_integer_value(json_object_get(v, "observed_ms")) > stale_ms) {
+                char t[32];
+
+                rfc3339(json_integer_value(json_object_get(v, "observed_ms")), t);
+                snprintf(why, sizeof(why), "the agent on %s last reported at %s", nn, t);
+            } else if (check_status_parse(json_string_value(json_object_get(v, "status")), &st)) {
+                st = CHECK_UNKNOWN;
+                snprintf(why, sizeof(why), "unreadable result from the agent on %s", nn);
+            } else {
+                snprintf(why, sizeof(why), "%s",
+                         nz(json_string_value(json_object_get(v, "reason"))));
+            }
+            check_result_trim_utf8(why);
+            add_failing(rep, nn, c->name, st, why);
+            node_bad |= st != CHECK_OK;
+            json_decref(v);
+        }
+        if (any)
+            rep->nodes++;
+        if (node_bad && json_array_size(rep->failing_nodes) < RECONCILER_MAX_FAILING)
+            json_array_append_new(rep->failing_nodes, json_string(nn));
+    }
+}
+
+/* run: the controller's checks (probes, node conditions) or, in agent mode, this node's
+ * node-local checks -> results -> one commit (with the deletes of stale results). withdraw (agent
+ * mode): run nothing, so this node's results of the resource are deleted. Never fails for a
+ * check's failure: that is a result. */
 static hp_rc run(struct reconciler *r, const char *key, const json_t *obj,
-                 const struct inspection_spec *spec, const char *run_id, struct run_report *rep)
+                 const struct inspection_spec *spec, const char *run_id, bool withdraw,
+                 struct run_report *rep)
 {
     const char *ns = obj_str(obj, "metadata", "namespace"),
                *name = obj_str(obj, "metadata", "name");
+    struct etcd_range_resp stored = {0};
     struct check_result *res = NULL;
     struct probe_item *items = NULL;
+    const struct check_spec **local = NULL;
     struct writes ws = {0};
     struct hp_ctx *ctx = NULL, *pctx = NULL;
     struct hp_err err = {0};
-    size_t n_items = 0, n_res = 0, cap, i, t;
-    bool nodes_listed = true;
+    size_t n_items = 0, n_local = 0, n_res = 0, cap, i, t, plen = 0;
+    bool nodes_listed = true, have_stored;
+    json_t *nodes = NULL;
     int64_t reserve;
     char source[320];
     hp_rc rc;
 
     memset(rep, 0, sizeof(*rep));
-    snprintf(source, sizeof(source), "controller/%s", r->identity);
+    if (r->node_name)
+        snprintf(source, sizeof(source), "agent/%s", r->node_name);
+    else
+        snprintf(source, sizeof(source), "controller/%s", r->identity);
     rep->failing = json_array();
-    rc = rep->failing ? hp_ctx_new(r->ctx, spec->timeout_ms, &ctx) : HP_ERR_NOMEM;
+    rep->failing_nodes = json_array();
+    rc = rep->failing && rep->failing_nodes ? hp_ctx_new(r->ctx, spec->timeout_ms, &ctx)
+                                            : HP_ERR_NOMEM;
     if (rc)
         goto out;
-    /* probes end early enough to leave the commit a fifth of the run (at least 100 ms, at most
+    /* checks end early enough to leave the commit a fifth of the run (at least 100 ms, at most
      * half of it) */
     reserve = spec->timeout_ms / 5 > 100 ? spec->timeout_ms / 5 : 100;
     if (reserve > spec->timeout_ms / 2)
@@ -890,15 +989,18 @@ static hp_rc run(struct reconciler *r, const char *key, const json_t *obj,
             n_items += spec->n_targets;
         else if (k == CHECK_HTTP || k == CHECK_DNS)
             n_items++;
+        else if (check_kind_is_node_local(k))
+            n_local++;
     }
-    cap = n_items + 1;
+    cap = n_items + n_local + 1;
     items = hp_calloc(cap, sizeof(*items));
+    local = hp_calloc(cap, sizeof(*local));
     res = hp_calloc(cap, sizeof(*res));
-    if (!items || !res) {
+    if (!items || !local || !res) {
         rc = HP_ERR_NOMEM;
         goto out;
     }
-    n_items = 0;
+    n_items = n_local = 0;
     for (i = 0; i < spec->n_checks; i++) {
         const struct check_spec *c = &spec->checks[i];
 
@@ -907,27 +1009,37 @@ static hp_rc run(struct reconciler *r, const char *key, const json_t *obj,
                 items[n_items++] = (struct probe_item){c, &spec->targets[t]};
         else if (c->kind == CHECK_HTTP || c->kind == CHECK_DNS)
             items[n_items++] = (struct probe_item){c, NULL};
+        else if (check_kind_is_node_local(c->kind) && !withdraw)
+            local[n_local++] = c;
     }
-    if (n_items) {
-        rc = probe_run(items, n_items, pctx, res, &err);
-        n_res = n_items;
+    if (r->node_name) {
+        /* the agent: this node's node-local checks, from the host root */
+        if (n_local) {
+            rc = host_check_run(r->host_root, r->node_name, local, n_local, res, &err);
+            n_res = n_local;
+            if (rc)
+                goto out;
+        }
+    } else {
+        if (n_items) {
+            rc = probe_run(items, n_items, pctx, res, &err);
+            n_res = n_items;
+            if (rc)
+                goto out;
+        }
+        rc = node_conditions(r, pctx, spec, &res, &n_res, &cap, &nodes_listed, &nodes);
         if (rc)
             goto out;
     }
-    rc = node_conditions(r, pctx, spec, &res, &n_res, &cap, &nodes_listed);
-    if (rc)
-        goto out;
+    have_stored = stored_results(r, ctx, ns, name, &stored, &plen) == HP_OK;
+    if (!r->node_name && nodes)
+        node_local_summary(spec, nodes, have_stored ? &stored : NULL, plen, rep);
     for (i = 0; i < n_res; i++) {
         json_t *doc = check_result_to_json(&res[i], source, run_id);
         char *k = NULL, *v = NULL;
 
-        rep->counts[res[i].status]++;
-        if (res[i].status != CHECK_OK && json_array_size(rep->failing) < RECONCILER_MAX_FAILING)
-            json_array_append_new(
-                rep->failing,
-                json_pack("{s:s,s:s,s:s,s:s}", "target", res[i].target, "check", res[i].check,
-                          "status", check_status_name(res[i].status), "reason", res[i].reason));
-        v = doc ? json_dumps(doc, JSON_COMPACT) : NULL;
+        add_failing(rep, res[i].target, res[i].check, res[i].status, res[i].reason);
+        v = doc ? json_dumps(doc, JSON_COMPACT | JSON_REAL_PRECISION(12)) : NULL;
         json_decref(doc);
         rc = v ? result_key(r->prefix, ns, name, res[i].check, res[i].target, &k) : HP_ERR_NOMEM;
         if (rc) {
@@ -938,28 +1050,34 @@ static hp_rc run(struct reconciler *r, const char *key, const json_t *obj,
         if (rc)
             goto out;
     }
-    rc = stale_deletes(r, ctx, ns, name, spec, res, n_res, nodes_listed, &ws);
-    if (rc)
-        goto out;
+    if (have_stored) {
+        rc = stale_deletes(r, &stored, plen, spec, res, n_res, nodes_listed, &ws);
+        if (rc)
+            goto out;
+    }
     if (!ws.n) {
         rep->commit_rc = HP_OK;
-        snprintf(rep->why, sizeof(rep->why), "no controller checks to store");
+        snprintf(rep->why, sizeof(rep->why), "nothing of this %s to store",
+                 r->node_name ? "node" : "controller");
         goto out;
     }
     rep->commit_rc = commit(r, ctx, run_id, &ws, &rep->revision, rep->batch_id,
                             sizeof(rep->batch_id), rep->why, sizeof(rep->why));
     rlog(r, rep->commit_rc ? RLOG_WARN : RLOG_INFO, key, run_id,
-         "run done: %zu ok, %zu warn, %zu crit, %zu unknown; %zu etcd writes %s%s%s",
+         "run done: %zu ok, %zu warn, %zu crit, %zu unknown; %zu etcd writes %s%s",
          rep->counts[CHECK_OK], rep->counts[CHECK_WARN], rep->counts[CHECK_CRIT],
          rep->counts[CHECK_UNKNOWN], ws.n, rep->commit_rc ? "not committed: " : "committed",
-         rep->commit_rc ? rep->why : "", "");
+         rep->commit_rc ? rep->why : "");
 out:
     if (rc)
         rlog(r, RLOG_ERROR, key, run_id, "run failed: %s %s", hp_rc_name(rc), err.msg);
     for (i = 0; res && i < n_res; i++)
         check_result_release(&res[i]);
+    etcd_range_resp_release(&stored);
+    json_decref(nodes);
     hp_free(res);
     hp_free(items);
+    hp_free(local);
     writes_release(&ws);
     hp_ctx_free(pctx);
     hp_ctx_free(ctx);
@@ -1107,6 +1225,159 @@ out:
     return rc;
 }
 
+/* ---------- agent mode ---------- */
+
+/* selector_matches: does a nodeSelector (checked by the spec parser; NULL: every node) select
+ * a node with these labels? */
+static bool selector_matches(const json_t *sel, const json_t *labels)
+{
+    const json_t *v, *e, *x;
+    const char *k;
+    size_t i, j;
+
+    json_object_foreach((json_t *)json_object_get(sel, "matchLabels"), k, v)
+    {
+        const char *have = json_string_value(json_object_get(labels, k));
+
+        if (!have || strcmp(have, nz(json_string_value(v))))
+            return false;
+    }
+    json_array_foreach(json_object_get(sel, "matchExpressions"), i, e)
+    {
+        const char *have = json_string_value(json_object_get(labels, obj_str(e, "key", NULL)));
+        const char *op = nz(obj_str(e, "operator", NULL));
+        bool in = false;
+
+        json_array_foreach(json_object_get(e, "values"), j, x)
+        {
+            in |= have && !strcmp(have, nz(json_string_value(x)));
+        }
+        if ((!strcmp(op, "In") && !in) || (!strcmp(op, "NotIn") && in) ||
+            (!strcmp(op, "Exists") && !have) || (!strcmp(op, "DoesNotExist") && have))
+            return false;
+    }
+    return true;
+}
+
+/* node_labels: this node's labels (new reference), read from the API at most every 10 s; the
+ * last ones read are used while the API cannot be reached */
+static hp_rc node_labels(struct reconciler *r, json_t **out, struct hp_err *err)
+{
+    struct hp_ctx *ctx = NULL;
+    json_t *node = NULL;
+    char path[512];
+    hp_rc rc;
+
+    pthread_mutex_lock(&r->mu);
+    *out = r->node_labels && hp_now_ns() - r->labels_ns < 10LL * 1000000000
+               ? json_incref(r->node_labels)
+               : NULL;
+    pthread_mutex_unlock(&r->mu);
+    if (*out)
+        return HP_OK;
+    snprintf(path, sizeof(path), "/api/v1/nodes/%s", r->node_name);
+    rc = hp_ctx_new(r->ctx, META_TIMEOUT, &ctx);
+    if (!rc)
+        rc = kube_request(r->cfg.kube, ctx, "GET", path, NULL, NULL, &node, NULL, err);
+    hp_ctx_free(ctx);
+    pthread_mutex_lock(&r->mu);
+    if (!rc) {
+        json_t *l = json_object_get(json_object_get(node, "metadata"), "labels");
+
+        json_decref(r->node_labels);
+        r->node_labels = l ? json_incref(l) : json_object();
+        r->labels_ns = hp_now_ns();
+    }
+    *out = json_incref(r->node_labels); /* the last known, if this read failed */
+    pthread_mutex_unlock(&r->mu);
+    json_decref(node);
+    return *out ? HP_OK : rc;
+}
+
+/* reconcile_agent: the agent's reconcile: run this node's node-local checks of a HostInspection
+ * that selects the node, on its schedule; withdraw this node's results when it no longer does.
+ * No finalizer, status or Events: those are the controller's. */
+static hp_rc reconcile_agent(struct reconciler *r, const char *key, const json_t *obj,
+                             int64_t *requeue_ms)
+{
+    struct inspection_spec spec = {0};
+    struct run_report rep = {0};
+    struct hp_err err = {0};
+    json_t *labels = NULL;
+    const char *run_now;
+    int64_t gen, now = wall_ms(), due;
+    bool local = false, matches, ran_before, new_gen, new_run_now;
+    struct memo *m;
+    char run_id[64];
+    size_t i;
+    hp_rc rc = HP_OK;
+
+    if (json_object_get(json_object_get(obj, "metadata"), "deletionTimestamp"))
+        goto out; /* the controller's finalizer deletes every result */
+    if (inspection_spec_parse(json_object_get(obj, "spec"), &spec, &err))
+        goto out; /* the controller reports InvalidSpec; a fixed spec comes as an event */
+    for (i = 0; i < spec.n_checks; i++)
+        local |= check_kind_is_node_local(spec.checks[i].kind);
+    rc = node_labels(r, &labels, &err);
+    if (rc)
+        goto out;
+    matches = local && !spec.suspend && selector_matches(spec.node_selector, labels);
+    gen = json_integer_value(json_object_get(json_object_get(obj, "metadata"), "generation"));
+    run_now = json_string_value(json_object_get(
+        json_object_get(json_object_get(obj, "metadata"), "annotations"), RECONCILER_RUN_NOW));
+    pthread_mutex_lock(&r->mu);
+    m = memo_get(r, key, false);
+    ran_before = m && m->last_run_ms;
+    new_gen = !m || m->generation != gen;
+    new_run_now = run_now && (!m || !m->run_now || strcmp(run_now, m->run_now));
+    due = m ? m->next_run_ms : 0;
+    pthread_mutex_unlock(&r->mu);
+    snprintf(run_id, sizeof(run_id), "%.8s-%s-%llx", obj_str(obj, "metadata", "uid"), r->node_name,
+             (unsigned long long)now);
+    if (!matches) {
+        if (spec.suspend && ran_before)
+            goto out; /* suspended: results already written stay */
+        if (ran_before) {
+            rc = run(r, key, obj, &spec, run_id, true, &rep);
+            if (!rc && !rep.commit_rc) {
+                rlog(r, RLOG_INFO, key, run_id, "this node is no longer selected: results removed");
+                memo_drop(r, key);
+            }
+        }
+        goto out;
+    }
+    if (!new_gen && !new_run_now && now < due) {
+        *requeue_ms = due - now;
+        goto out;
+    }
+    if (atomic_load(&r->stopping))
+        goto out;
+    stat_add(r, &r->stats.runs);
+    rc = run(r, key, obj, &spec, run_id, false, &rep);
+    if (rc)
+        goto out;
+    stat_add(r, rep.commit_rc ? &r->stats.runs_failed : &r->stats.runs_committed);
+    due =
+        now + spec.interval_ms + (int64_t)(next_random(r) % (uint64_t)(spec.interval_ms / 10 + 1));
+    pthread_mutex_lock(&r->mu);
+    m = memo_get(r, key, true);
+    if (m) {
+        m->last_run_ms = now;
+        m->generation = gen;
+        m->next_run_ms = due;
+        hp_free(m->run_now);
+        m->run_now = run_now ? hp_strdup(run_now) : NULL;
+    }
+    pthread_mutex_unlock(&r->mu);
+    *requeue_ms = due - wall_ms() > 0 ? due - wall_ms() : 0;
+out:
+    json_decref(rep.failing);
+    json_decref(rep.failing_nodes);
+    json_decref(labels);
+    inspection_spec_release(&spec);
+    return rc;
+}
+
 /* reconcile: returns HP_OK, or an error to retry with backoff. *requeue_ms >= 0 asks for a
  * later reconcile (a scheduled run). */
 static hp_rc reconcile(struct reconciler *r, const char *key, int64_t *requeue_ms)
@@ -1129,6 +1400,10 @@ static hp_rc reconcile(struct reconciler *r, const char *key, int64_t *requeue_m
     if (!obj) {
         memo_drop(r, key);
         return HP_OK;
+    }
+    if (r->node_name) {
+        rc = reconcile_agent(r, key, obj, requeue_ms);
+        goto out;
     }
     if (json_object_get(json_object_get(obj, "metadata"), "deletionTimestamp")) {
         rc = finalize(r, key, obj);
@@ -1259,7 +1534,7 @@ static hp_rc reconcile(struct reconciler *r, const char *key, int64_t *requeue_m
          : new_gen     ? "spec changed"
          : new_run_now ? "run-now"
                        : "scheduled");
-    rc = run(r, key, obj, &spec, run_id, &rep);
+    rc = run(r, key, obj, &spec, run_id, false, &rep);
     if (rc)
         goto out;
     jitter = (int64_t)(next_random(r) % (uint64_t)(spec.interval_ms / 10 + 1));
@@ -1282,11 +1557,16 @@ static hp_rc reconcile(struct reconciler *r, const char *key, int64_t *requeue_m
         cs[nc] = (struct cond){"Ready", "False", "CommitFailed", ""};
         snprintf(cs[nc++].message, sizeof(cs[0].message), "run %s: %s", run_id, rep.why);
     } else {
+        size_t total = rep.counts[0] + rep.counts[1] + rep.counts[2] + rep.counts[3];
+
         cs[nc] = (struct cond){"Ready", "True", "RunSucceeded", ""};
-        snprintf(cs[nc++].message, sizeof(cs[0].message),
-                 "run %s stored %zu results in etcd at revision %lld", run_id,
-                 rep.counts[0] + rep.counts[1] + rep.counts[2] + rep.counts[3],
-                 (long long)rep.revision);
+        if (rep.revision)
+            snprintf(cs[nc++].message, sizeof(cs[0].message),
+                     "run %s judged %zu results; the controller's stored in etcd at revision %lld",
+                     run_id, total, (long long)rep.revision);
+        else
+            snprintf(cs[nc++].message, sizeof(cs[0].message),
+                     "run %s judged %zu results (node results from the agents)", run_id, total);
     }
     if (rep.counts[CHECK_WARN] + rep.counts[CHECK_CRIT] + rep.counts[CHECK_UNKNOWN]) {
         const json_t *f0 = json_array_get(rep.failing, 0);
@@ -1314,6 +1594,9 @@ static hp_rc reconcile(struct reconciler *r, const char *key, int64_t *requeue_m
                                       (json_int_t)rep.counts[1], "crit", (json_int_t)rep.counts[2],
                                       "unknown", (json_int_t)rep.counts[3])) ||
         json_object_set(st, "failingChecks", rep.failing) ||
+        json_object_set_new(st, "nodes",
+                            json_pack("{s:I,s:O}", "matching", (json_int_t)rep.nodes, "failing",
+                                      rep.failing_nodes)) ||
         json_object_set_new(st, "conditions", conditions_json(obj, cs, nc, gen, now_s)) ||
         (run_now && json_object_set_new(st, "runNow", json_string(run_now))) ||
         (!rep.commit_rc && json_object_set_new(st, "lastSuccessfulRunTime", json_string(now_s))) ||
@@ -1353,6 +1636,7 @@ static hp_rc reconcile(struct reconciler *r, const char *key, int64_t *requeue_m
         *requeue_ms = 0;
 out:
     json_decref(rep.failing);
+    json_decref(rep.failing_nodes);
     json_decref(live);
     json_decref(st);
     json_decref(obj);
@@ -1424,6 +1708,12 @@ hp_rc reconciler_start(const struct reconciler_config *cfg, struct reconciler **
     r->prefix = hp_strdup(cfg->prefix ? cfg->prefix : "/hostpatrol/");
     r->namespace_ = cfg->namespace_ ? hp_strdup(cfg->namespace_) : NULL;
     r->identity = hp_strdup(cfg->identity ? cfg->identity : "hostpatrol");
+    r->node_name = cfg->node_name ? hp_strdup(cfg->node_name) : NULL;
+    r->host_root = hp_strdup(cfg->host_root ? cfg->host_root : "/");
+    if ((cfg->node_name && !r->node_name) || !r->host_root) {
+        rc = HP_ERR_NOMEM;
+        goto fail;
+    }
     if (!r->prefix || !r->identity || (cfg->namespace_ && !r->namespace_)) {
         rc = HP_ERR_NOMEM;
         goto fail;
@@ -1505,6 +1795,9 @@ void reconciler_stop(struct reconciler *r, struct hp_ctx *drain)
     hp_free(r->prefix);
     hp_free(r->namespace_);
     hp_free(r->identity);
+    hp_free(r->node_name);
+    hp_free(r->host_root);
+    json_decref(r->node_labels);
     hp_free(r);
 }
 

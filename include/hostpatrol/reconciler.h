@@ -29,8 +29,10 @@
  *      the run is not repeated for it.
  *
  * Results live in etcd under <prefix>results/<namespace>/<name>/<check>/<target> (JSON, see
- * docs/results.md). Node-local checks are the agent's: the controller neither runs nor judges
- * them, but deletes their results when the check leaves the spec.
+ * docs/results.md). Node-local checks are the agents' (agent mode, below): the controller does
+ * not run them; it counts what each matching node's agent stored into the status (a missing or
+ * stale result is UNKNOWN; status.nodes names failing nodes) and deletes their results when
+ * the check leaves the spec.
  *
  * Threads: the informer thread, `workers` worker threads. One mutex guards the memory of past
  * runs (the `memo` table); runs never hold it during I/O.
@@ -61,6 +63,13 @@ struct reconciler_config {
     const char *identity;      /* this controller instance (Events' reportingInstance) */
     unsigned workers;          /* concurrent reconciles; default 4 */
     int64_t stall_ms;          /* informer stall detector; 0: its default */
+    /* agent mode (node_name set): this process is the agent on that node: it runs the
+     * node-local checks (disk, load, memory, process, file) of the HostInspections whose
+     * nodeSelector matches the node's labels, reading the host below host_root, and writes
+     * their results (target = the node); it withdraws them when the node is no longer
+     * selected. No finalizer, status or Events (the controller's). */
+    const char *node_name;
+    const char *host_root; /* default "/" */
     /* log: one line of what happened; key and run_id may be NULL. Called from any thread. */
     void (*log)(void *arg, enum reconciler_log_level level, const char *key, const char *run_id,
                 const char *msg);

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # demo.sh - what `make demo` runs: a local control plane (etcd 3.6 + kube-apiserver 1.34), a
-# results etcd 3.6, the HostInspection CRD, a sample that inspects this machine, and
-# `hostpatrol controller`; it prints how to reach them and shows results as they land.
+# results etcd 3.6, the HostInspection CRD, a sample that inspects this machine,
+# `hostpatrol controller` and `hostpatrol agent` (this machine as a Node); it prints how to reach
+# them and shows results as they land.
 # Ctrl-C (or SIGTERM) stops everything and removes it all.
 #
 # HP_DEMO_SECONDS=N stops by itself after N seconds (for scripts); unset, it runs until stopped.
@@ -30,6 +31,18 @@ metrics_port=$(hp_h_port)
   --health-probe-bind-address "127.0.0.1:$health_port" --metrics-bind-address "127.0.0.1:$metrics_port" \
   > "$HP_H_DIR/controller.log" 2>&1 &
 disown # the harness's cleanup stops it with the rest
+# This machine as a Node, and its agent: the sample's disk, load and memory checks read the
+# real /proc and / of this machine.
+node=$(hostname | tr '[:upper:]_' '[:lower:]-')
+kc apply -f - > /dev/null <<EOF || exit 1
+apiVersion: v1
+kind: Node
+metadata: {name: $node, labels: {hostpatrol.io/demo: "true"}}
+EOF
+"$HP_H_ROOT/build/hostpatrol" agent --kubeconfig "$HP_KUBECONFIG" --node-name "$node" --host-root / \
+  --etcd-endpoints "${HP_ETCD_URL[results]}" --state-dir "$HP_H_DIR/agent-state" \
+  > "$HP_H_DIR/agent.log" 2>&1 &
+disown
 ready() { [ "$(kc get hi local -o jsonpath='{.status.conditions[?(@.type=="Ready")].status}')" = True ]; }
 for _ in $(seq 1 150); do ready && break; sleep 0.2; done
 ready || { echo "demo: the sample did not become Ready; see $HP_H_DIR/controller.log" >&2; exit 1; }
@@ -40,7 +53,7 @@ hostpatrol demo is up.
   Kubernetes API   $HP_APISERVER_URL
   kubeconfig       $HP_KUBECONFIG
   results etcd     ${HP_ETCD_URL[results]}   (v3 JSON gateway, e.g. POST /v3/kv/range)
-  controller log   $HP_H_DIR/controller.log
+  controller log   $HP_H_DIR/controller.log   (agent on node $node: $HP_H_DIR/agent.log)
   metrics          http://127.0.0.1:$metrics_port/metrics   (health: http://127.0.0.1:$health_port/readyz)
   logs             $HP_H_DIR/*.log
 
@@ -49,8 +62,8 @@ Try:
   $KUBECTL --kubeconfig $HP_KUBECONFIG annotate --overwrite hi local hostpatrol.io/run-now=\$(date +%s)
   $ETCDCTL36 --endpoints ${HP_ETCD_URL[results]} get --prefix /hostpatrol/results/
 
-The sample's disk, load and memory checks are node-local: they run in the agent, which is not
-in this build yet. The controller runs its endpoint check (local-http) every 15 s.
+The controller runs the sample's endpoint check (local-http) every 15 s; the agent runs its
+disk, load and memory checks on this machine; the status counts both.
 demo: ready
 Press Ctrl-C to stop; everything started here is stopped and removed.
 

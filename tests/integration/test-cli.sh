@@ -44,11 +44,20 @@ test_version_rejects_a_bad_output_format() {
   t_contains "$out" "--output 'yaml' is not one of text, json"
 }
 
-test_planned_commands_say_so_and_fail() {
+test_agent_flag_errors_name_the_flag() {
   local out rc=0
-  out=$("$HOSTPATROL" agent 2>&1) || rc=$?
-  t_eq "$rc" 1
-  t_contains "$out" "not in this build yet"
+  out=$(env -u NODE_NAME "$HOSTPATROL" agent --etcd-endpoints http://127.0.0.1:1 2>&1) || rc=$?
+  t_eq "$rc" 2
+  t_contains "$out" "--node-name is required"
+  rc=0
+  out=$("$HOSTPATROL" agent --node-name n1 --leader-elect --etcd-endpoints http://127.0.0.1:1 2>&1) || rc=$?
+  t_eq "$rc" 2
+  t_contains "$out" "--leader-elect is a controller flag"
+  rc=0
+  out=$("$HOSTPATROL" controller --node-name n1 --etcd-endpoints http://127.0.0.1:1 2>&1) || rc=$?
+  t_eq "$rc" 2
+  t_contains "$out" "--node-name is a flag of 'hostpatrol agent'"
+  t_contains "$("$HOSTPATROL" agent --help)" "--host-root"
 }
 
 test_controller_flag_errors_name_the_flag() {

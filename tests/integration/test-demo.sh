@@ -27,6 +27,10 @@ test_demo_comes_up_and_ctrl_c_cleans_up() {
   t_contains "$("$ETCDCTL36" --endpoints "$etcd" get --print-value-only /hostpatrol/results/default/local/local-http/-)" \
     '"status":"OK"'
   t_eventually 10 grep -q 'local-http/-  OK' "$out"
+  # the agent's node-local results land too, and the status counts them
+  t_eventually 30 grep -q -E 'memory/[^ ]+  (OK|WARN|CRIT)' "$out"
+  counted() { [ "$("$KUBECTL" --kubeconfig "$kcfg" get hi local -o jsonpath='{.status.nodes.matching}')" = 1 ]; }
+  t_eventually 30 counted
   kill -INT "$pid"
   wait "$pid"; rc=$?
   t_eq "$rc" 130 "demo ends by SIGINT"

@@ -1,0 +1,281 @@
+/* inspect.c - `hostpatrol inspect -f FILE`: run the checks of HostInspection YAML on this host,
+ * without a cluster and without etcd: the same parser, probes and judgement as the controller
+ * and the agent. Exit 0 when every result is OK, 1 when one is not, 2 for a bad file or flag. */
+#include <errno.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "cli/cmd.h"
+#include "hostpatrol/alloc.h"
+#include "hostpatrol/check_result.h"
+#include "hostpatrol/ctx.h"
+#include "hostpatrol/host_check.h"
+#include "hostpatrol/inspection_spec.h"
+#include "hostpatrol/probe.h"
+#include "hostpatrol/yaml_doc.h"
+
+static void inspect_usage(FILE *f)
+{
+    fprintf(f, "Usage: hostpatrol inspect -f FILE [--once] [-o table|json] [--host-root DIR]\n"
+               "Run the checks of the HostInspection(s) in FILE on this host and print the\n"
+               "results; no cluster and no etcd needed. Without --once, run again every\n"
+               "spec.interval until interrupted.\n\n"
+               "  -f, --filename FILE   YAML with one or more HostInspection documents\n"
+               "      --once            one round, then exit: 0 all OK, 1 some not OK\n"
+               "  -o, --output FORMAT   table (default) or json (one array per round)\n"
+               "      --host-root DIR   where the host's / is (default /)\n"
+               "      --node-name NAME  the target name of node-local results (default: host "
+               "name)\n"
+               "nodeCondition checks need the Kubernetes API: they are reported UNKNOWN here.\n");
+}
+
+struct doc {
+    const char *name; /* borrowed from the loaded YAML */
+    struct inspection_spec spec;
+};
+
+static volatile sig_atomic_t stop_flag;
+
+static void on_stop(int sig)
+{
+    (void)sig;
+    stop_flag = 1;
+}
+
+/* round: every check of one document; prints; returns the count of results not OK, or -1 */
+static int round_(const struct doc *d, const char *host_root, const char *node, bool json,
+                  FILE *out, FILE *errout)
+{
+    const struct inspection_spec *s = &d->spec;
+    struct probe_item *items = hp_calloc(s->n_checks * (s->n_targets + 1) + 1, sizeof(*items));
+    const struct check_spec **local = hp_calloc(s->n_checks + 1, sizeof(*local));
+    struct check_result *res = hp_calloc(s->n_checks * (s->n_targets + 1) + 1, sizeof(*res));
+    size_t n_items = 0, n_local = 0, n_res = 0, i, t;
+    struct hp_ctx *ctx = NULL;
+    struct hp_err err = {0};
+    char run_id[64];
+    int bad = -1;
+    hp_rc rc;
+
+    snprintf(run_id, sizeof(run_id), "inspect-%lld", (long long)time(NULL));
+    rc = items && local && res ? hp_ctx_new(NULL, s->timeout_ms, &ctx) : HP_ERR_NOMEM;
+    if (rc)
+        goto out;
+    for (i = 0; i < s->n_checks; i++) {
+        const struct check_spec *c = &s->checks[i];
+
+        if (c->kind == CHECK_TCP || c->kind == CHECK_TLS)
+            for (t = 0; t < s->n_targets; t++)
+                items[n_items++] = (struct probe_item){c, &s->targets[t]};
+        else if (c->kind == CHECK_HTTP || c->kind == CHECK_DNS)
+            items[n_items++] = (struct probe_item){c, NULL};
+        else if (check_kind_is_node_local(c->kind))
+            local[n_local++] = c;
+    }
+    if (n_items) {
+        rc = probe_run(items, n_items, ctx, res, &err);
+        n_res = n_items;
+        if (rc)
+            goto out;
+    }
+    if (n_local) {
+        rc = host_check_run(host_root, node, local, n_local, res + n_res, &err);
+        n_res += n_local;
+        if (rc)
+            goto out;
+    }
+    for (i = 0; i < s->n_checks; i++) {
+        if (s->checks[i].kind != CHECK_NODE_CONDITION)
+            continue;
+        rc = check_result_init(&res[n_res], s->checks[i].name, node, CHECK_NODE_CONDITION);
+        if (rc)
+            goto out;
+        n_res++;
+        rc = check_result_judge(&res[n_res - 1], CHECK_UNKNOWN, "%s",
+                                "needs the Kubernetes API: run by the controller, not by inspect");
+        if (rc)
+            goto out;
+    }
+    bad = 0;
+    if (json)
+        fprintf(out, "[");
+    for (i = 0; i < n_res; i++) {
+        bad += res[i].status != CHECK_OK;
+        if (json) {
+            json_t *j = check_result_to_json(&res[i], "inspect", run_id);
+            char *text = NULL;
+
+            if (j && !json_object_set_new(j, "name", json_string(d->name)))
+                text = json_dumps(j, JSON_COMPACT | JSON_REAL_PRECISION(12));
+            fprintf(out, "%s%s", i ? ",\n " : "", text ? text : "null");
+            hp_free(text);
+            json_decref(j);
+        } else {
+            fprintf(out, "%-20s %-16s %-16s %-8s %7lld  %s\n", d->name, res[i].check, res[i].target,
+                    check_status_name(res[i].status), (long long)res[i].duration_ms,
+                    res[i].reason && *res[i].reason ? res[i].reason : "-");
+        }
+    }
+    if (json)
+        fprintf(out, "]\n");
+    fflush(out);
+out:
+    if (rc)
+        fprintf(errout, "hostpatrol inspect: %s: %s\n", d->name,
+                err.msg[0] ? err.msg : hp_rc_name(rc));
+    for (i = 0; res && i < n_res; i++)
+        check_result_release(&res[i]);
+    hp_free(res);
+    hp_free(items);
+    hp_free(local);
+    hp_ctx_free(ctx);
+    return bad;
+}
+
+int hp_cmd_inspect(int argc, char **argv, FILE *out, FILE *errout)
+{
+    static const struct option opts[] = {{"filename", required_argument, NULL, 'f'},
+                                         {"once", no_argument, NULL, 'O'},
+                                         {"output", required_argument, NULL, 'o'},
+                                         {"host-root", required_argument, NULL, 'R'},
+                                         {"node-name", required_argument, NULL, 'N'},
+                                         {"help", no_argument, NULL, 'h'},
+                                         {NULL, 0, NULL, 0}};
+    const char *file = NULL, *format = "table", *host_root = "/", *node = NULL;
+    char host[256] = "localhost";
+    struct doc *docs = NULL;
+    struct hp_err err = {0};
+    json_t *yaml = NULL, *d;
+    size_t n_docs = 0, i;
+    bool once = false;
+    int status = HP_EXIT_USAGE, c;
+
+    optind = 1;
+    opterr = 0;
+    while ((c = getopt_long(argc, argv, "f:o:h", opts, NULL)) != -1) {
+        switch (c) {
+        case 'f':
+            file = optarg;
+            break;
+        case 'O':
+            once = true;
+            break;
+        case 'o':
+            format = optarg;
+            break;
+        case 'R':
+            host_root = optarg;
+            break;
+        case 'N':
+            node = optarg;
+            break;
+        case 'h':
+            inspect_usage(out);
+            return HP_EXIT_OK;
+        default:
+            fprintf(errout, "hostpatrol inspect: unknown flag '%s'\n", argv[optind - 1]);
+            inspect_usage(errout);
+            return HP_EXIT_USAGE;
+        }
+    }
+    if (optind < argc) {
+        fprintf(errout, "hostpatrol inspect: unexpected argument '%s'\n", argv[optind]);
+        return HP_EXIT_USAGE;
+    }
+    if (!file) {
+        fprintf(errout, "hostpatrol inspect: -f FILE is required\n");
+        return HP_EXIT_USAGE;
+    }
+    if (strcmp(format, "table") && strcmp(format, "json")) {
+        fprintf(errout, "hostpatrol inspect: --output '%s' is not one of table, json\n", format);
+        return HP_EXIT_USAGE;
+    }
+    if (!node) {
+        if (gethostname(host, sizeof(host) - 1))
+            snprintf(host, sizeof(host), "localhost");
+        node = host;
+    }
+    if (yaml_doc_load_file(file, &yaml, &err)) {
+        fprintf(errout, "hostpatrol inspect: %s\n", err.msg);
+        return HP_EXIT_USAGE;
+    }
+    docs = hp_calloc(json_array_size(yaml) + 1, sizeof(*docs));
+    if (!docs) {
+        status = HP_EXIT_FAIL;
+        goto out;
+    }
+    json_array_foreach(yaml, i, d)
+    {
+        const char *kind = json_string_value(json_object_get(d, "kind"));
+        const char *name =
+            json_string_value(json_object_get(json_object_get(d, "metadata"), "name"));
+
+        if (json_is_null(d))
+            continue; /* an empty document */
+        if (!kind || strcmp(kind, "HostInspection")) {
+            fprintf(errout, "hostpatrol inspect: %s: document %zu is a %s, not a HostInspection\n",
+                    file, i + 1, kind ? kind : "document without kind");
+            goto out;
+        }
+        docs[n_docs].name = name ? name : "(unnamed)";
+        if (inspection_spec_parse(json_object_get(d, "spec"), &docs[n_docs].spec, &err)) {
+            inspection_spec_release(&docs[n_docs].spec);
+            fprintf(errout, "hostpatrol inspect: %s: HostInspection %s: %s\n", file,
+                    docs[n_docs].name, err.msg);
+            goto out;
+        }
+        n_docs++;
+    }
+    if (!n_docs) {
+        fprintf(errout, "hostpatrol inspect: %s holds no HostInspection\n", file);
+        goto out;
+    }
+    if (!once) {
+        struct sigaction sa;
+
+        memset(&sa, 0, sizeof(sa));
+        sa.sa_handler = on_stop;
+        sigaction(SIGINT, &sa, NULL);
+        sigaction(SIGTERM, &sa, NULL);
+    }
+    if (!strcmp(format, "table"))
+        fprintf(out, "%-20s %-16s %-16s %-8s %7s  %s\n", "NAME", "CHECK", "TARGET", "STATUS", "MS",
+                "REASON");
+    for (;;) {
+        int64_t wait_ms = INT64_MAX;
+        int bad = 0;
+
+        for (i = 0; i < n_docs; i++) {
+            int b = round_(&docs[i], host_root, node, !strcmp(format, "json"), out, errout);
+
+            if (b < 0) {
+                status = HP_EXIT_FAIL;
+                goto out;
+            }
+            bad += b;
+            if (docs[i].spec.interval_ms < wait_ms)
+                wait_ms = docs[i].spec.interval_ms;
+        }
+        status = bad ? HP_EXIT_FAIL : HP_EXIT_OK;
+        if (once || stop_flag)
+            break;
+        /* the shortest interval paces every document (a preview, not a scheduler) */
+        for (int64_t slept = 0; slept < wait_ms && !stop_flag; slept += 100) {
+            struct timespec ts = {0, 100 * 1000000};
+
+            nanosleep(&ts, NULL);
+        }
+        if (stop_flag)
+            break;
+    }
+out:
+    for (i = 0; docs && i < n_docs; i++)
+        inspection_spec_release(&docs[i].spec);
+    hp_free(docs);
+    json_decref(yaml);
+    return status;
+}
