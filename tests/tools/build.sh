@@ -2,7 +2,7 @@
 # Builds the upstream binaries the tests run against, from their published Go modules, into a
 # cache outside the clone. Go is used here only, never for product code.
 #
-#   tests/tools/build.sh [all|kube|etcd36|etcd35|helm|toxiproxy|etcdbench]...
+#   tests/tools/build.sh [all|kube|etcd36|etcd35|helm|toxiproxy|etcdbench|blackbox]...
 #
 # A tool whose binaries are already in the cache is skipped, so warm runs take seconds.
 # Layout: $TOOLS/<name>-<version>/bin/<binary>; each build happens in its own wrapper module
@@ -147,6 +147,25 @@ require github.com/Shopify/toxiproxy/v2 $v" \
   log "toxiproxy $v: done"
 }
 
+build_blackbox() {
+  local v=$BLACKBOX_VERSION out=$TOOLS/blackbox-$BLACKBOX_VERSION
+  have "$out" blackbox_exporter && { log "blackbox_exporter $v cached"; return; }
+  log "blackbox_exporter $v: building"
+  # A wrapper module, not `go install pkg@v`: go install also reads the module's version list
+  # (for deprecation notices), which the proxy refuses (403) for this module.
+  wrapper "blackbox-$v" "module hostpatrol.test/tools/blackbox
+
+go 1.24
+
+require github.com/prometheus/blackbox_exporter $v" github.com/prometheus/blackbox_exporter
+  mkdir -p "$out/bin.tmp"
+  (cd "$TOOLS/src/blackbox-$v" &&
+    go build -trimpath -ldflags "-s -w -X github.com/prometheus/common/version.Version=${v#v}" \
+      -o "$out/bin.tmp/blackbox_exporter" github.com/prometheus/blackbox_exporter)
+  publish "$out"
+  log "blackbox_exporter $v: done"
+}
+
 # publish DIR: move the freshly built DIR/bin.tmp into place as DIR/bin in one step, so an
 # interrupted build never leaves a half-filled bin/ that `have` would take as cached.
 publish() {
@@ -159,13 +178,14 @@ targets=("$@")
 for t in "${targets[@]}"; do
   case $t in
     all) build_toxiproxy; build_helm; build_etcd etcd36 "$ETCD36_VERSION"
-         build_etcd etcd35 "$ETCD35_VERSION"; build_kube; build_etcdbench ;;
+         build_etcd etcd35 "$ETCD35_VERSION"; build_kube; build_etcdbench; build_blackbox ;;
     etcdbench) build_etcdbench ;;
     kube) build_kube ;;
     etcd36) build_etcd etcd36 "$ETCD36_VERSION" ;;
     etcd35) build_etcd etcd35 "$ETCD35_VERSION" ;;
     helm) build_helm ;;
     toxiproxy) build_toxiproxy ;;
-    *) echo "build.sh: unknown tool '$t' (all|kube|etcd36|etcd35|helm|toxiproxy|etcdbench)" >&2; exit 2 ;;
+    blackbox) build_blackbox ;;
+    *) echo "build.sh: unknown tool '$t' (all|kube|etcd36|etcd35|helm|toxiproxy|etcdbench|blackbox)" >&2; exit 2 ;;
   esac
 done
