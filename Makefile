@@ -98,6 +98,7 @@ bench: deps tools
 	@$(MAKE) --no-print-directory all
 	@bash tests/bench/etcd.sh
 	@bash tests/bench/controller.sh
+	@bash tests/bench/probes.sh
 
 demo: deps tools
 	@$(MAKE) --no-print-directory all

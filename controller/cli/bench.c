@@ -1,4 +1,5 @@
-/* bench.c - `hostpatrol bench etcd`: flags -> struct etcd_bench_config -> etcd_bench_run. */
+/* bench.c - `hostpatrol bench etcd`: flags -> struct etcd_bench_config -> etcd_bench_run.
+ * `hostpatrol bench probes` is dispatched to bench_probes.c. */
 #include <errno.h>
 #include <getopt.h>
 #include <stdlib.h>
@@ -106,12 +107,15 @@ int hp_cmd_bench(int argc, char **argv, FILE *out, FILE *errout)
     hp_rc rc;
     int c;
 
+    if (argc >= 2 && !strcmp(argv[1], "probes"))
+        return hp_cmd_bench_probes(argc - 1, argv + 1, out, errout);
     if (argc < 2 || strcmp(argv[1], "etcd")) {
         if (argc >= 2 && (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h"))) {
             bench_usage(out);
             return HP_EXIT_OK;
         }
-        fprintf(errout, "hostpatrol bench: name what to benchmark: 'hostpatrol bench etcd'\n");
+        fprintf(errout, "hostpatrol bench: name what to benchmark: 'hostpatrol bench etcd' or "
+                        "'hostpatrol bench probes'\n");
         return HP_EXIT_USAGE;
     }
     argc--;

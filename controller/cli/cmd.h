@@ -17,6 +17,8 @@
 
 int hp_cmd_version(int argc, char **argv, FILE *out, FILE *errout);
 int hp_cmd_bench(int argc, char **argv, FILE *out, FILE *errout);
+/* hp_cmd_bench_probes: `hostpatrol bench probes`, dispatched by hp_cmd_bench (argv[0] "probes") */
+int hp_cmd_bench_probes(int argc, char **argv, FILE *out, FILE *errout);
 int hp_cmd_controller(int argc, char **argv, FILE *out, FILE *errout);
 int hp_cmd_inspect(int argc, char **argv, FILE *out, FILE *errout);
 int hp_cmd_agent(int argc, char **argv, FILE *out, FILE *errout);

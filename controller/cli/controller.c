@@ -38,7 +38,7 @@ static void agent_usage(FILE *f)
                "  --etcd-endpoints URLS --etcd-ca-file F --etcd-cert-file F --etcd-key-file F\n"
                "  --etcd-server-name NAME --etcd-user NAME --etcd-prefix P --state-dir DIR\n"
                "  --metrics-bind-address ADDR --health-probe-bind-address ADDR   (default 0: off)\n"
-               "  --log-level debug|info|warn|error\n"
+               "  --log-level debug|info|warn|error  --log-format json|text\n"
                "As for 'hostpatrol controller' (see its --help).\n");
 }
 
@@ -66,11 +66,14 @@ static void controller_usage(FILE *f)
             "  --state-dir DIR                 journal of unresolved etcd batches\n"
             "  --metrics-bind-address ADDR     /metrics (default :8080; 0 disables)\n"
             "  --health-probe-bind-address ADDR   /healthz, /readyz (default :8081; 0 disables)\n"
-            "  --log-level debug|info|warn|error   (default info)\n");
+            "  --log-level debug|info|warn|error   (default info)\n"
+            "  --log-format json|text          one JSON object per line (default) or text\n"
+            "Logs never carry tokens, keys or passwords.\n");
 }
 
 static atomic_int log_min = RLOG_INFO;
 static bool agent_mode; /* set once by the entry point, before any thread */
+static bool log_text;   /* --log-format text; set before any thread */
 static pthread_mutex_t log_mu = PTHREAD_MUTEX_INITIALIZER;
 
 static void log_json_str(FILE *f, const char *s)
@@ -105,6 +108,14 @@ static void log_line(void *arg, enum reconciler_log_level lvl, const char *key, 
     gmtime_r(&ts.tv_sec, &tm);
     strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%S", &tm);
     pthread_mutex_lock(&log_mu);
+    if (log_text) {
+        /* for terminals: time level module [key] [run=] message */
+        fprintf(stderr, "%s.%03ldZ %-5s %s%s%s%s%s %s\n", when, ts.tv_nsec / 1000000, names[lvl],
+                agent_mode ? "agent" : "controller", key ? " " : "", key ? key : "",
+                run_id ? " run=" : "", run_id ? run_id : "", msg);
+        pthread_mutex_unlock(&log_mu);
+        return;
+    }
     fprintf(stderr, "{\"time\":\"%s.%03ldZ\",\"level\":\"%s\",\"module\":\"%s\"", when,
             ts.tv_nsec / 1000000, names[lvl], agent_mode ? "agent" : "controller");
     if (key) {
@@ -323,7 +334,8 @@ static int parse_flags(int argc, char **argv, struct controller_flags *fl, FILE 
         O_METRICS,
         O_HEALTH,
         O_NODE,
-        O_HOSTROOT
+        O_HOSTROOT,
+        O_LOGFORMAT
     };
     static const struct option opts[] = {
         {"kubeconfig", required_argument, NULL, O_KUBECONFIG},
@@ -349,6 +361,7 @@ static int parse_flags(int argc, char **argv, struct controller_flags *fl, FILE 
         {"metrics-bind-address", required_argument, NULL, O_METRICS},
         {"health-probe-bind-address", required_argument, NULL, O_HEALTH},
         {"node-name", required_argument, NULL, O_NODE},
+        {"log-format", required_argument, NULL, O_LOGFORMAT},
         {"host-root", required_argument, NULL, O_HOSTROOT},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0}};
@@ -456,6 +469,13 @@ static int parse_flags(int argc, char **argv, struct controller_flags *fl, FILE 
                 fl->node_name = optarg;
             else
                 fl->host_root = optarg;
+            break;
+        case O_LOGFORMAT:
+            if (strcmp(optarg, "json") && strcmp(optarg, "text")) {
+                fprintf(errout, "hostpatrol: --log-format '%s' is not one of json, text\n", optarg);
+                return HP_EXIT_USAGE;
+            }
+            log_text = !strcmp(optarg, "text");
             break;
         case O_METRICS:
             fl->metrics_bind = optarg;

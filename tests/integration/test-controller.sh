@@ -242,6 +242,27 @@ test_health_readiness_and_metrics_endpoints() {
     "bounded labels"
 }
 
+test_logs_carry_no_token_or_password() {
+  # a controller authenticating with a ServiceAccount token and given an etcd password: neither
+  # may appear in its logs, at debug level, in either format, even when etcd refuses the login
+  kc -n hp-test create serviceaccount logcheck > /dev/null
+  kc create clusterrolebinding hp-logcheck --clusterrole=cluster-admin \
+    --serviceaccount=hp-test:logcheck > /dev/null
+  local token pw=s3cret-$RANDOM-pw f
+  token=$(kc -n hp-test create token logcheck --duration=10m)
+  sed -e '/client-certificate:/d' -e "s#client-key: .*#token: $token#" "$HP_KUBECONFIG" > "$HP_H_DIR/kc-token"
+  for f in json text; do
+    HOSTPATROL_ETCD_PASSWORD=$pw timeout 8 "$HP" controller --kubeconfig "$HP_H_DIR/kc-token" \
+      --namespace hp-test --etcd-endpoints "${HP_ETCD_URL[res]}" --etcd-user hp \
+      --log-level debug --log-format "$f" --metrics-bind-address 0 --health-probe-bind-address 0 \
+      > "$HP_H_DIR/logcheck-$f.log" 2>&1 || true
+    t_contains "$(cat "$HP_H_DIR/logcheck-$f.log")" "user 'hp'" "the etcd login failure is logged"
+    t_not grep -q -F "$pw" "$HP_H_DIR/logcheck-$f.log"
+    t_not grep -q -F "$token" "$HP_H_DIR/logcheck-$f.log"
+  done
+  t_match "$(head -1 "$HP_H_DIR/logcheck-text.log")" '^20[0-9-]+T[0-9:.]+Z info  controller starting'
+}
+
 test_delete_removes_results_then_the_resource() {
   t_ok result_has web/health/- '"status"'
   kc -n hp-test delete hi web --wait=false > /dev/null
