@@ -27,6 +27,7 @@ ITEST_SRC := $(sort $(wildcard tests/integration/c/itest-*.c))
 ITEST_BIN := $(ITEST_SRC:tests/integration/c/%.c=build/asan/itests/%)
 
 .PHONY: all itests bench help deps tools lint format test test-unit test-integration demo clean version-stamp
+.PHONY: image kind-load deploy run
 
 all: build/hostpatrol
 
@@ -42,6 +43,10 @@ help:
 	@echo "make tools      kube-apiserver, kubectl, etcd 3.5/3.6, helm, toxiproxy into the tool cache"
 	@echo "make lint       clang-format check, cppcheck, banned functions, shellcheck"
 	@echo "make format     rewrite sources with clang-format"
+	@echo "make image      docker build the image IMAGE (default hostpatrol:VERSION)"
+	@echo "make kind-load  load IMAGE into the kind cluster KIND_CLUSTER (default kind; hack/kind-up.sh makes one)"
+	@echo "make deploy     helm upgrade --install charts/hostpatrol into hostpatrol-system (ETCD_ENDPOINTS, else bundled etcd)"
+	@echo "make run        controller + agent from build/ on the current kubeconfig (ETCD_ENDPOINTS, else a local etcd)"
 
 # The version header is rewritten only when the version changes, so builds stay incremental.
 version-stamp:
@@ -108,3 +113,35 @@ clean:
 	rm -rf build
 
 -include $(OBJ:.o=.d) $(ASAN_OBJ:.o=.d)
+
+# ---- Container image, kind, Helm, local run (hack/). IMAGE_REPO / IMAGE_TAG make IMAGE; `deploy`
+# passes them to the chart. ETCD_ENDPOINTS: the results etcd (comma-separated client URLs);
+# empty: `deploy` enables the chart's bundled etcd, `run` starts a local etcd 3.6.
+IMAGE_REPO     ?= hostpatrol
+IMAGE_TAG      ?= $(VERSION)
+IMAGE          ?= $(IMAGE_REPO):$(IMAGE_TAG)
+KIND_CLUSTER   ?= kind
+ETCD_ENDPOINTS ?=
+DOCKER         ?= docker
+KIND           ?= kind
+SOURCE_URL     ?= $(shell git remote get-url origin 2>/dev/null)
+HELM           ?= $(shell command -v helm 2>/dev/null || (. tests/tools/versions.env && \
+                    echo "$${HOSTPATROL_CACHE:-$$HOME/.cache/hostpatrol}/tools/helm-$$HELM_VERSION/bin/helm"))
+hp_comma := ,
+
+image:
+	$(DOCKER) build -t $(IMAGE) --build-arg VERSION=$(VERSION) --build-arg COMMIT=$(COMMIT) \
+	  $(if $(SOURCE_URL),--build-arg SOURCE_URL=$(SOURCE_URL) ).
+
+kind-load:
+	@DOCKER='$(DOCKER)' KIND='$(KIND)' bash hack/kind-load.sh --check '$(IMAGE)' '$(KIND_CLUSTER)'
+	$(KIND) load docker-image '$(IMAGE)' --name '$(KIND_CLUSTER)'
+
+# helm --set splits on commas: the endpoints' commas are escaped.
+deploy:
+	$(HELM) upgrade --install hostpatrol charts/hostpatrol -n hostpatrol-system --create-namespace \
+	  --set image.repository=$(IMAGE_REPO) --set-string image.tag=$(IMAGE_TAG) \
+	  $(if $(ETCD_ENDPOINTS),--set 'etcd.endpoints=$(subst $(hp_comma),\$(hp_comma),$(ETCD_ENDPOINTS))',--set etcd.bundled.enabled=true)
+
+run: all
+	ETCD_ENDPOINTS='$(ETCD_ENDPOINTS)' bash hack/run.sh build/hostpatrol controller -- build/hostpatrol agent --host-root /

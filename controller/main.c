@@ -22,6 +22,7 @@ static const struct subcommand subcommands[] = {
         "measure etcd write capacity through the batch queue ('bench etcd')",
         hp_cmd_bench,
     },
+    {"results", "print the latest results from etcd", hp_cmd_results},
     {"version", "print the version and linked library versions", hp_cmd_version},
 };
 

@@ -15,6 +15,8 @@
 #include "hostpatrol/alloc.h"
 #include "hostpatrol/b64.h"
 #include "hostpatrol/etcd_txn.h"
+#include "hostpatrol/prom_histogram.h"
+#include "hostpatrol/prom_writer.h"
 
 #define MAX_WINDOW     1024
 #define FENCE_OVERHEAD 512 /* JSON bytes of the fence op, compares and failure ranges */
@@ -79,6 +81,7 @@ struct batch_queue {
     uint64_t seq;
     size_t outstanding; /* accepted records whose callback has not run */
     struct batch_stats st;
+    struct prom_histogram txn_seconds, batch_ops; /* own locks */
 
     pthread_t flusher, *resolvers, *senders;
     unsigned n_senders, n_resolvers;
@@ -469,6 +472,8 @@ hp_rc batch_queue_new(struct etcd_client *etcd, const struct batch_config *cfg, 
     if (!q)
         return HP_ERR_NOMEM;
     pthread_mutex_init(&q->lock, NULL);
+    prom_histogram_init(&q->txn_seconds, prom_buckets_seconds, 12);
+    prom_histogram_init(&q->batch_ops, prom_buckets_size, 10);
     {
         pthread_condattr_t a;
 
@@ -908,6 +913,8 @@ static enum send_result send_batch(struct batch_queue *q, struct batch *b, enum 
         if (!b->first_sent_ns)
             b->first_sent_ns = t0;
         rc = etcd_txn_commit(q->etcd, ctx, t, &resp, &err);
+        prom_histogram_observe(&q->txn_seconds, (double)(hp_now_ns() - t0) / 1e9);
+        prom_histogram_observe(&q->batch_ops, (double)b->n_ops);
         etcd_txn_free(t);
         hp_ctx_free(ctx);
         if (rc == HP_OK && resp.succeeded) {
@@ -1372,6 +1379,8 @@ void batch_queue_free(struct batch_queue *q)
     hp_free(q->state_dir);
     pthread_cond_destroy(&q->wake);
     pthread_mutex_destroy(&q->lock);
+    prom_histogram_release(&q->txn_seconds);
+    prom_histogram_release(&q->batch_ops);
     hp_free(q);
 }
 
@@ -1384,4 +1393,14 @@ void batch_queue_stats(struct batch_queue *q, struct batch_stats *out)
     out->limit = limiter_admit(q);
     out->epoch = q->epoch;
     pthread_mutex_unlock(&q->lock);
+}
+
+void batch_queue_metrics(struct batch_queue *q, struct prom_writer *w)
+{
+    prom_writer_family(w, "hostpatrol_etcd_txn_duration_seconds", "histogram",
+                       "Duration of the etcd txns of result batches, any outcome.");
+    prom_writer_histogram(w, "hostpatrol_etcd_txn_duration_seconds", NULL, &q->txn_seconds);
+    prom_writer_family(w, "hostpatrol_etcd_batch_ops", "histogram",
+                       "Writes (distinct keys) per etcd txn.");
+    prom_writer_histogram(w, "hostpatrol_etcd_batch_ops", NULL, &q->batch_ops);
 }

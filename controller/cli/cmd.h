@@ -22,5 +22,6 @@ int hp_cmd_bench_probes(int argc, char **argv, FILE *out, FILE *errout);
 int hp_cmd_controller(int argc, char **argv, FILE *out, FILE *errout);
 int hp_cmd_inspect(int argc, char **argv, FILE *out, FILE *errout);
 int hp_cmd_agent(int argc, char **argv, FILE *out, FILE *errout);
+int hp_cmd_results(int argc, char **argv, FILE *out, FILE *errout);
 
 #endif

@@ -230,8 +230,12 @@ static int metrics(void *arg, char **body, size_t *len, const char **ctype)
     }
     if (have_q)
         batch_queue_stats(state.q, &bs);
-    pthread_mutex_unlock(&state.mu);
     prom_writer_init(&w);
+    if (have_rec)
+        reconciler_metrics(state.rec, &w);
+    if (have_q)
+        batch_queue_metrics(state.q, &w);
+    pthread_mutex_unlock(&state.mu);
     prom_writer_family(&w, "hostpatrol_build_info", "gauge", "Build information.");
     prom_writer_sample(&w, "hostpatrol_build_info",
                        (const char *const[]){"version", bi.version, "commit", bi.commit, NULL}, 1);

@@ -7,9 +7,12 @@
 #include <time.h>
 
 #include "hostpatrol/alloc.h"
+#include "hostpatrol/prom_histogram.h"
+#include "hostpatrol/prom_writer.h"
 
 struct item {
     char *key;
+    int64_t added_ns; /* when it became ready (for the wait histogram) */
     struct item *next;
 };
 
@@ -32,6 +35,8 @@ struct work_queue {
     double tokens;
     int64_t tokens_ns;
     int shutting_down;
+    uint64_t adds, retries;
+    struct prom_histogram wait; /* own lock */
 };
 
 hp_rc work_queue_new(const struct work_queue_config *cfg, struct work_queue **out)
@@ -52,6 +57,7 @@ hp_rc work_queue_new(const struct work_queue_config *cfg, struct work_queue **ou
     if (q->cfg.burst <= 0)
         q->cfg.burst = 100;
     q->tokens = q->cfg.burst;
+    prom_histogram_init(&q->wait, prom_buckets_seconds, 12);
     q->tokens_ns = hp_now_ns();
     q->dirty = json_object();
     q->processing = json_object();
@@ -91,6 +97,7 @@ void work_queue_free(struct work_queue *q)
     json_decref(q->failures);
     pthread_cond_destroy(&q->cond);
     pthread_mutex_destroy(&q->lock);
+    prom_histogram_release(&q->wait);
     hp_free(q);
 }
 
@@ -113,12 +120,14 @@ static void add_locked(struct work_queue *q, const char *key)
         json_object_del(q->dirty, key);
         return;
     }
+    i->added_ns = hp_now_ns();
     if (q->tail)
         q->tail->next = i;
     else
         q->head = i;
     q->tail = i;
     q->len++;
+    q->adds++;
     pthread_cond_signal(&q->cond);
 }
 
@@ -202,6 +211,7 @@ int64_t work_queue_add_rate_limited(struct work_queue *q, const char *key)
     json_int_t fails;
 
     pthread_mutex_lock(&q->lock);
+    q->retries++;
     fails = json_integer_value(json_object_get(q->failures, key));
     json_object_set_new(q->failures, key, json_integer(fails + 1));
     item_ms = q->cfg.base_delay_ms;
@@ -259,6 +269,7 @@ hp_rc work_queue_get(struct work_queue *q, struct hp_ctx *ctx, char **key)
             q->len--;
             json_object_del(q->dirty, i->key);
             json_object_set_new(q->processing, i->key, json_true());
+            prom_histogram_observe(&q->wait, (double)(hp_now_ns() - i->added_ns) / 1e9);
             *key = i->key;
             hp_free(i);
             break;
@@ -334,4 +345,27 @@ size_t work_queue_len(struct work_queue *q)
     n = q->len;
     pthread_mutex_unlock(&q->lock);
     return n;
+}
+
+void work_queue_metrics(struct work_queue *q, struct prom_writer *w)
+{
+    uint64_t adds, retries;
+    size_t depth;
+
+    pthread_mutex_lock(&q->lock);
+    adds = q->adds;
+    retries = q->retries;
+    depth = q->len;
+    pthread_mutex_unlock(&q->lock);
+    prom_writer_family(w, "hostpatrol_workqueue_depth", "gauge", "Keys ready to be reconciled.");
+    prom_writer_sample(w, "hostpatrol_workqueue_depth", NULL, (double)depth);
+    prom_writer_family(w, "hostpatrol_workqueue_adds_total", "counter",
+                       "Keys added to the ready queue.");
+    prom_writer_sample(w, "hostpatrol_workqueue_adds_total", NULL, (double)adds);
+    prom_writer_family(w, "hostpatrol_workqueue_retries_total", "counter",
+                       "Keys requeued with backoff after a failed reconcile.");
+    prom_writer_sample(w, "hostpatrol_workqueue_retries_total", NULL, (double)retries);
+    prom_writer_family(w, "hostpatrol_workqueue_wait_seconds", "histogram",
+                       "Time a key waited in the ready queue before a worker took it.");
+    prom_writer_histogram(w, "hostpatrol_workqueue_wait_seconds", NULL, &q->wait);
 }

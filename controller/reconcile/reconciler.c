@@ -16,6 +16,8 @@
 #include "hostpatrol/inspection_spec.h"
 #include "hostpatrol/kube_informer.h"
 #include "hostpatrol/probe.h"
+#include "hostpatrol/prom_histogram.h"
+#include "hostpatrol/prom_writer.h"
 #include "hostpatrol/work_queue.h"
 
 #define API_PATH        "/apis/hostpatrol.io/v1alpha1"
@@ -54,6 +56,9 @@ struct reconciler {
     struct memo *memo[MEMO_BUCKETS];
     uint64_t seed;
     struct reconciler_stats stats;
+    struct prom_histogram reconcile_seconds;                /* own locks */
+    struct prom_histogram check_seconds[CHECK_KIND__COUNT]; /* by kind */
+    uint64_t results[CHECK_KIND__COUNT][4];                 /* by kind and status, under mu */
 };
 
 /* ---------- small helpers ---------- */
@@ -1038,6 +1043,13 @@ static hp_rc run(struct reconciler *r, const char *key, const json_t *obj,
         json_t *doc = check_result_to_json(&res[i], source, run_id);
         char *k = NULL, *v = NULL;
 
+        if ((unsigned)res[i].kind < CHECK_KIND__COUNT && (unsigned)res[i].status < 4) {
+            prom_histogram_observe(&r->check_seconds[res[i].kind],
+                                   (double)res[i].duration_ms / 1000);
+            pthread_mutex_lock(&r->mu);
+            r->results[res[i].kind][res[i].status]++;
+            pthread_mutex_unlock(&r->mu);
+        }
         add_failing(rep, res[i].target, res[i].check, res[i].status, res[i].reason);
         v = doc ? json_dumps(doc, JSON_COMPACT | JSON_REAL_PRECISION(12)) : NULL;
         json_decref(doc);
@@ -1658,8 +1670,11 @@ static void *worker(void *arg)
 
         if (rc)
             break;
+        int64_t t0 = hp_now_ns();
+
         stat_add(r, &r->stats.reconciles);
         rc = reconcile(r, key, &requeue);
+        prom_histogram_observe(&r->reconcile_seconds, (double)(hp_now_ns() - t0) / 1e9);
         if (rc) {
             int64_t d = work_queue_add_rate_limited(r->queue, key);
 
@@ -1704,6 +1719,9 @@ hp_rc reconciler_start(const struct reconciler_config *cfg, struct reconciler **
         return HP_ERR_NOMEM;
     r->cfg = *cfg;
     pthread_mutex_init(&r->mu, NULL);
+    prom_histogram_init(&r->reconcile_seconds, prom_buckets_seconds, 12);
+    for (i = 0; i < CHECK_KIND__COUNT; i++)
+        prom_histogram_init(&r->check_seconds[i], prom_buckets_seconds, 12);
     r->seed = (uint64_t)hp_now_ns() ^ ((uint64_t)getpid() << 32) ^ 0x9e3779b97f4a7c15ULL;
     r->prefix = hp_strdup(cfg->prefix ? cfg->prefix : "/hostpatrol/");
     r->namespace_ = cfg->namespace_ ? hp_strdup(cfg->namespace_) : NULL;
@@ -1792,6 +1810,9 @@ void reconciler_stop(struct reconciler *r, struct hp_ctx *drain)
     }
     hp_ctx_free(r->ctx);
     pthread_mutex_destroy(&r->mu);
+    prom_histogram_release(&r->reconcile_seconds);
+    for (i = 0; i < CHECK_KIND__COUNT; i++)
+        prom_histogram_release(&r->check_seconds[i]);
     hp_free(r->prefix);
     hp_free(r->namespace_);
     hp_free(r->identity);
@@ -1811,4 +1832,34 @@ void reconciler_stats(struct reconciler *r, struct reconciler_stats *out)
 void reconciler_watch_stats(struct reconciler *r, struct kube_informer_stats *out)
 {
     kube_informer_stats(r->informer, out);
+}
+
+void reconciler_metrics(struct reconciler *r, struct prom_writer *w)
+{
+    uint64_t results[CHECK_KIND__COUNT][4];
+    size_t k, st;
+
+    pthread_mutex_lock(&r->mu);
+    memcpy(results, r->results, sizeof(results));
+    pthread_mutex_unlock(&r->mu);
+    prom_writer_family(w, "hostpatrol_reconcile_duration_seconds", "histogram",
+                       "Duration of one reconcile (a run included when one was due).");
+    prom_writer_histogram(w, "hostpatrol_reconcile_duration_seconds", NULL, &r->reconcile_seconds);
+    prom_writer_family(w, "hostpatrol_check_duration_seconds", "histogram",
+                       "Duration of one check (probe or node-local) by kind.");
+    for (k = 0; k < CHECK_KIND__COUNT; k++)
+        prom_writer_histogram(
+            w, "hostpatrol_check_duration_seconds",
+            (const char *const[]){"kind", check_kind_name((enum check_kind)k), NULL},
+            &r->check_seconds[k]);
+    prom_writer_family(w, "hostpatrol_check_results_total", "counter",
+                       "Check results by kind and status (the reasons are on the resource).");
+    for (k = 0; k < CHECK_KIND__COUNT; k++)
+        for (st = 0; st < 4; st++)
+            prom_writer_sample(
+                w, "hostpatrol_check_results_total",
+                (const char *const[]){"kind", check_kind_name((enum check_kind)k), "status",
+                                      check_status_name((enum check_status)st), NULL},
+                (double)results[k][st]);
+    work_queue_metrics(r->queue, w);
 }

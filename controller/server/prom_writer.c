@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "hostpatrol/alloc.h"
+#include "hostpatrol/prom_histogram.h"
 #include "hostpatrol/rc.h"
 
 void prom_writer_init(struct prom_writer *w)
@@ -95,6 +96,39 @@ void prom_writer_sample(struct prom_writer *w, const char *name, const char *con
         add(w, " %lld\n", (long long)value);
     else
         add(w, " %.17g\n", value);
+}
+
+void prom_writer_histogram(struct prom_writer *w, const char *name, const char *const *labels,
+                           struct prom_histogram *h)
+{
+    const char *lv[2 * 8 + 3];
+    struct prom_histogram snap;
+    char bucket[128], le[32], sum[128], count[128];
+    uint64_t cum = 0;
+    size_t i, n = 0;
+
+    prom_histogram_copy(h, &snap);
+    for (i = 0; labels && labels[i] && labels[i + 1] && n < 2 * 8; i += 2) {
+        lv[n++] = labels[i];
+        lv[n++] = labels[i + 1];
+    }
+    lv[n] = "le";
+    lv[n + 1] = le;
+    lv[n + 2] = NULL;
+    snprintf(bucket, sizeof(bucket), "%s_bucket", name);
+    snprintf(sum, sizeof(sum), "%s_sum", name);
+    snprintf(count, sizeof(count), "%s_count", name);
+    for (i = 0; i <= snap.n; i++) {
+        cum += snap.counts[i];
+        if (i < snap.n)
+            snprintf(le, sizeof(le), "%g", snap.bounds[i]);
+        else
+            snprintf(le, sizeof(le), "+Inf");
+        prom_writer_sample(w, bucket, lv, (double)cum);
+    }
+    lv[n] = NULL;
+    prom_writer_sample(w, sum, n ? lv : NULL, snap.sum);
+    prom_writer_sample(w, count, n ? lv : NULL, (double)snap.count);
 }
 
 char *prom_writer_take(struct prom_writer *w, size_t *len)

@@ -133,4 +133,9 @@ void batch_queue_free(struct batch_queue *q);
 
 void batch_queue_stats(struct batch_queue *q, struct batch_stats *out);
 
+struct prom_writer;
+/* batch_queue_metrics: the txn duration and batch size histograms, in the Prometheus text
+ * format */
+void batch_queue_metrics(struct batch_queue *q, struct prom_writer *w);
+
 #endif

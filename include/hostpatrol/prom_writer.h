@@ -29,6 +29,12 @@ void prom_writer_family(struct prom_writer *w, const char *name, const char *typ
 void prom_writer_sample(struct prom_writer *w, const char *name, const char *const *labels,
                         double value);
 
+struct prom_histogram;
+/* prom_writer_histogram: name_bucket{labels...,le="b"} (cumulative), name_sum, name_count of h
+ * (read under its mutex); labels as for prom_writer_sample (without "le") */
+void prom_writer_histogram(struct prom_writer *w, const char *name, const char *const *labels,
+                           struct prom_histogram *h);
+
 /* prom_writer_take: the text (owned by the caller) and its length, or NULL after an allocation
  * failure; the writer is left empty. */
 char *prom_writer_take(struct prom_writer *w, size_t *len);

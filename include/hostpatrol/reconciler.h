@@ -96,6 +96,11 @@ bool reconciler_ready(struct reconciler *r, int64_t max_age_ms);
 void reconciler_stop(struct reconciler *r, struct hp_ctx *drain);
 
 void reconciler_stats(struct reconciler *r, struct reconciler_stats *out);
+struct prom_writer;
+/* reconciler_metrics: reconcile and check duration histograms, check results by kind and
+ * status, and the work queue's metrics (Prometheus text format) */
+void reconciler_metrics(struct reconciler *r, struct prom_writer *w);
+
 /* reconciler_watch_stats: the informer's (lists, watches, 410s, stalls, errors) */
 void reconciler_watch_stats(struct reconciler *r, struct kube_informer_stats *out);
 

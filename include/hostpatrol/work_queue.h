@@ -50,4 +50,8 @@ hp_rc work_queue_shutdown(struct work_queue *q, struct hp_ctx *drain);
 
 size_t work_queue_len(struct work_queue *q); /* ready keys (not delayed, not processing) */
 
+struct prom_writer;
+/* work_queue_metrics: depth, adds, retries and the wait histogram (Prometheus text format) */
+void work_queue_metrics(struct work_queue *q, struct prom_writer *w);
+
 #endif

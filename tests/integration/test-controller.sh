@@ -237,9 +237,18 @@ test_health_readiness_and_metrics_endpoints() {
   t_contains "$m" 'hostpatrol_leader 1'
   t_contains "$m" 'hostpatrol_build_info{version="'
   t_contains "$m" '# TYPE hostpatrol_reconcile_total counter'
-  # no free text in labels: every label value is one of a few words
-  t_eq "$(grep -v '^#' <<< "$m" | grep -o '{[^}]*}' | grep -v -E '^\{(outcome="(committed|failed|rolled_back)"|version="[^"]*",commit="[^"]*")\}$')" "" \
-    "bounded labels"
+  t_match "$m" 'hostpatrol_check_results_total\{kind="http",status="OK"\} [1-9][0-9]*'
+  t_contains "$m" 'hostpatrol_etcd_txn_duration_seconds_bucket{le="+Inf"}'
+  t_contains "$m" 'hostpatrol_workqueue_wait_seconds_count'
+  t_contains "$m" 'hostpatrol_reconcile_duration_seconds_sum'
+  # the format Prometheus parses, and its naming rules (promtool, from Debian's prometheus)
+  local lint
+  lint=$(promtool check metrics <<< "$m" 2>&1) || t_fail "promtool check metrics: $lint"
+  # no free text in labels: every label is one of a few names with a value from a fixed set
+  local bad
+  bad=$(grep -v '^#' <<< "$m" | grep -o '{[^}]*}' | tr -d '{}' | tr ',' '\n' | grep -v -E \
+    '^(outcome="(committed|failed|rolled_back)"|kind="(http|tcp|tls|dns|nodeCondition|disk|load|memory|process|file)"|status="(OK|WARN|CRIT|UNKNOWN)"|le="([0-9.e+-]+|\+Inf)"|version="[^"]*"|commit="[^"]*")$' || true)
+  t_eq "$bad" "" "bounded labels"
 }
 
 test_logs_carry_no_token_or_password() {

@@ -7,7 +7,7 @@ pkgs=(
   build-essential pkg-config make git curl ca-certificates openssl procps psmisc iproute2
   libcurl4-openssl-dev libjansson-dev libyaml-dev libwebsockets-dev libssl-dev
   libcmocka-dev valgrind
-  cppcheck clang-format clang-tidy shellcheck jq time
+  cppcheck clang-format clang-tidy shellcheck jq time prometheus
   etcd-server etcd-client
 )
 

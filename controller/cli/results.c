@@ -1,0 +1,583 @@
+/* results.c - `hostpatrol results`: flags -> etcd client -> one prefix range of
+ * <prefix>results/[<ns>/[<name>/]] -> a table, a wide table or JSON (docs/results.md). */
+#include <errno.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <jansson.h>
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "cli/cmd.h"
+#include "hostpatrol/alloc.h"
+#include "hostpatrol/ctx.h"
+#include "hostpatrol/duration.h"
+#include "hostpatrol/etcd_client.h"
+
+#define RES_VALUES_MAX 80 /* the wide VALUES column is cut to this many characters */
+
+/* One result as printed. Strings are borrowed from the row's key copy or its object. */
+struct res_row {
+    char *key;   /* owned: copy of the etcd key after <prefix>results/, split in place */
+    json_t *obj; /* new reference: the parsed value; NULL when unreadable */
+    const char *ns, *name, *check, *target;
+    const char *kind, *status, *reason, *source;
+    bool has_observed, has_duration;
+    int64_t observed_ms, duration_ms;
+};
+
+struct res_flags {
+    struct etcd_config etcd;
+    const char *ns;
+    const char *name;
+    const char *prefix;
+    const char *format;
+    bool all;
+    int64_t timeout_ms;
+};
+
+static void res_usage(FILE *f)
+{
+    fprintf(f, "Usage: hostpatrol results [-n NS | -A] [NAME] [flags]\n"
+               "Print the latest results of HostInspections, read from the results etcd\n"
+               "(keys <prefix>results/<namespace>/<name>/<check>/<target>).\n\n"
+               "  -n, --namespace NS              namespace (default \"default\")\n"
+               "  -A, --all-namespaces            every namespace (no NAME then)\n"
+               "  -o, --output table|json|wide    output format (default table)\n"
+               "  --timeout DUR                   deadline of the read (default 10s)\n"
+               "  --etcd-endpoints URLS           results etcd (or $HOSTPATROL_ETCD_ENDPOINTS)\n"
+               "  --etcd-ca-file F --etcd-cert-file F --etcd-key-file F --etcd-server-name NAME\n"
+               "  --etcd-user NAME                etcd auth; password from "
+               "$HOSTPATROL_ETCD_PASSWORD\n"
+               "  --etcd-prefix P                 key prefix (default /hostpatrol/)\n");
+}
+
+/* res_etcd_flag: the flag that sets an etcd_config field named in an error */
+static const char *res_etcd_flag(const char *field)
+{
+    static const char *const map[][2] = {
+        {"endpoints", "--etcd-endpoints"},        {"ca_file", "--etcd-ca-file"},
+        {"cert_file", "--etcd-cert-file"},        {"key_file", "--etcd-key-file"},
+        {"server_name", "--etcd-server-name"},    {"username", "--etcd-user"},
+        {"password", "$HOSTPATROL_ETCD_PASSWORD"}};
+    size_t i;
+
+    for (i = 0; i < sizeof(map) / sizeof(map[0]); i++)
+        if (!strcmp(field, map[i][0]))
+            return map[i][1];
+    return field;
+}
+
+/* res_name_ok: a Kubernetes name as a key segment: non-empty, no '/' */
+static bool res_name_ok(const char *s)
+{
+    return s[0] && !strchr(s, '/');
+}
+
+/* res_parse_flags: argv -> fl. Returns -1 to go on, else the exit status. */
+static int res_parse_flags(int argc, char **argv, struct res_flags *fl, FILE *out, FILE *errout)
+{
+    enum { O_ENDPOINTS = 256, O_CA, O_CERT, O_KEY, O_SNI, O_USER, O_PREFIX, O_TIMEOUT };
+    static const struct option opts[] = {{"namespace", required_argument, NULL, 'n'},
+                                         {"all-namespaces", no_argument, NULL, 'A'},
+                                         {"output", required_argument, NULL, 'o'},
+                                         {"timeout", required_argument, NULL, O_TIMEOUT},
+                                         {"etcd-endpoints", required_argument, NULL, O_ENDPOINTS},
+                                         {"etcd-ca-file", required_argument, NULL, O_CA},
+                                         {"etcd-cert-file", required_argument, NULL, O_CERT},
+                                         {"etcd-key-file", required_argument, NULL, O_KEY},
+                                         {"etcd-server-name", required_argument, NULL, O_SNI},
+                                         {"etcd-user", required_argument, NULL, O_USER},
+                                         {"etcd-prefix", required_argument, NULL, O_PREFIX},
+                                         {"help", no_argument, NULL, 'h'},
+                                         {NULL, 0, NULL, 0}};
+    struct hp_err err = {0};
+    int c;
+
+    fl->etcd.endpoints = getenv("HOSTPATROL_ETCD_ENDPOINTS");
+    fl->etcd.password = getenv("HOSTPATROL_ETCD_PASSWORD");
+    fl->prefix = "/hostpatrol/";
+    fl->format = "table";
+    fl->timeout_ms = 10000;
+    optind = 1;
+    opterr = 0;
+    while ((c = getopt_long(argc, argv, "n:Ao:h", opts, NULL)) != -1) {
+        switch (c) {
+        case 'n':
+            fl->ns = optarg;
+            break;
+        case 'A':
+            fl->all = true;
+            break;
+        case 'o':
+            fl->format = optarg;
+            break;
+        case O_TIMEOUT:
+            if (hp_duration_parse(optarg, "--timeout", &fl->timeout_ms, &err)) {
+                fprintf(errout, "hostpatrol results: %s\n", err.msg);
+                return HP_EXIT_USAGE;
+            }
+            if (fl->timeout_ms <= 0) {
+                fprintf(errout, "hostpatrol results: --timeout '%s' must be above 0\n", optarg);
+                return HP_EXIT_USAGE;
+            }
+            break;
+        case O_ENDPOINTS:
+            fl->etcd.endpoints = optarg;
+            break;
+        case O_CA:
+            fl->etcd.ca_file = optarg;
+            break;
+        case O_CERT:
+            fl->etcd.cert_file = optarg;
+            break;
+        case O_KEY:
+            fl->etcd.key_file = optarg;
+            break;
+        case O_SNI:
+            fl->etcd.server_name = optarg;
+            break;
+        case O_USER:
+            fl->etcd.username = optarg;
+            break;
+        case O_PREFIX:
+            fl->prefix = optarg;
+            break;
+        case 'h':
+            res_usage(out);
+            return HP_EXIT_OK;
+        default:
+            if (optopt && strchr("no", optopt))
+                fprintf(errout, "hostpatrol results: -%c needs a value\n", optopt);
+            else
+                fprintf(errout, "hostpatrol results: unknown flag or missing value '%s'\n",
+                        argv[optind - 1]);
+            res_usage(errout);
+            return HP_EXIT_USAGE;
+        }
+    }
+    if (optind < argc)
+        fl->name = argv[optind++];
+    if (optind < argc) {
+        fprintf(errout, "hostpatrol results: unexpected argument '%s' (at most one NAME)\n",
+                argv[optind]);
+        return HP_EXIT_USAGE;
+    }
+    if (strcmp(fl->format, "table") && strcmp(fl->format, "json") && strcmp(fl->format, "wide")) {
+        fprintf(errout, "hostpatrol results: --output '%s' is not one of table, json, wide\n",
+                fl->format);
+        return HP_EXIT_USAGE;
+    }
+    if (fl->all && fl->ns) {
+        fprintf(errout, "hostpatrol results: -A and --namespace '%s' exclude each other\n", fl->ns);
+        return HP_EXIT_USAGE;
+    }
+    if (fl->all && fl->name) {
+        fprintf(errout, "hostpatrol results: NAME '%s' needs a namespace: use -n NS, not -A\n",
+                fl->name);
+        return HP_EXIT_USAGE;
+    }
+    if (!fl->all && !fl->ns)
+        fl->ns = "default";
+    if (fl->ns && !res_name_ok(fl->ns)) {
+        fprintf(errout, "hostpatrol results: --namespace '%s' is not a namespace name\n", fl->ns);
+        return HP_EXIT_USAGE;
+    }
+    if (fl->name && !res_name_ok(fl->name)) {
+        fprintf(errout, "hostpatrol results: NAME '%s' is not a HostInspection name\n", fl->name);
+        return HP_EXIT_USAGE;
+    }
+    if (!fl->prefix[0]) {
+        fprintf(errout, "hostpatrol results: --etcd-prefix must not be empty\n");
+        return HP_EXIT_USAGE;
+    }
+    if (!fl->etcd.endpoints) {
+        fprintf(errout, "hostpatrol results: --etcd-endpoints is required (or set "
+                        "HOSTPATROL_ETCD_ENDPOINTS)\n");
+        return HP_EXIT_USAGE;
+    }
+    if (fl->etcd.username && !fl->etcd.password) {
+        fprintf(errout, "hostpatrol results: --etcd-user needs $HOSTPATROL_ETCD_PASSWORD\n");
+        return HP_EXIT_USAGE;
+    }
+    return -1;
+}
+
+/* res_str: obj[field] when it is a string, else dflt (borrowed from obj) */
+static const char *res_str(json_t *obj, const char *field, const char *dflt)
+{
+    const char *s = obj ? json_string_value(json_object_get(obj, field)) : NULL;
+
+    return s ? s : dflt;
+}
+
+/* res_int: obj[field] when it is a number -> *v */
+static bool res_int(json_t *obj, const char *field, int64_t *v)
+{
+    json_t *j = obj ? json_object_get(obj, field) : NULL;
+
+    if (!json_is_number(j))
+        return false;
+    *v = json_is_integer(j) ? (int64_t)json_integer_value(j) : (int64_t)json_real_value(j);
+    return true;
+}
+
+/* res_row_fill: split kv's key (rel: after <prefix>results/) and parse its value into r.
+ * A value that is not a JSON object leaves r->obj NULL ("?", "unreadable value"). */
+static hp_rc res_row_fill(struct res_row *r, const struct etcd_kv *kv, size_t base_len)
+{
+    const char *parts[4] = {"?", "?", "?", "?"};
+    char *p, *slash;
+    size_t i;
+
+    r->key = hp_strdup(kv->key_len > base_len ? kv->key + base_len : "");
+    if (!r->key)
+        return HP_ERR_NOMEM;
+    p = r->key;
+    for (i = 0; i < 4 && p; i++) {
+        slash = i < 3 ? strchr(p, '/') : NULL;
+        if (slash)
+            *slash = '\0';
+        parts[i] = p;
+        p = slash ? slash + 1 : NULL;
+    }
+    r->ns = parts[0];
+    r->name = parts[1];
+    r->check = parts[2];
+    r->target = parts[3];
+    r->obj = json_loadb(kv->value, kv->value_len, 0, NULL);
+    if (r->obj && !json_is_object(r->obj)) {
+        json_decref(r->obj);
+        r->obj = NULL;
+    }
+    if (!r->obj) {
+        r->kind = r->source = "-";
+        r->status = "?";
+        r->reason = "unreadable value";
+        return HP_OK;
+    }
+    r->kind = res_str(r->obj, "kind", "-");
+    r->status = res_str(r->obj, "status", "?");
+    r->reason = res_str(r->obj, "reason", "");
+    if (!r->reason[0])
+        r->reason = "-";
+    r->source = res_str(r->obj, "source", "-");
+    r->has_observed = res_int(r->obj, "observed_ms", &r->observed_ms);
+    r->has_duration = res_int(r->obj, "duration_ms", &r->duration_ms);
+    return HP_OK;
+}
+
+/* res_row_cmp: order by namespace, name, check, target (qsort) */
+static int res_row_cmp(const void *a, const void *b)
+{
+    const struct res_row *x = a, *y = b;
+    int d;
+
+    if ((d = strcmp(x->ns, y->ns)))
+        return d;
+    if ((d = strcmp(x->name, y->name)))
+        return d;
+    if ((d = strcmp(x->check, y->check)))
+        return d;
+    return strcmp(x->target, y->target);
+}
+
+/* res_age: now - observed as "12s", "5m", "2h", "3d" into buf */
+static void res_age(const struct res_row *r, int64_t now_ms, char *buf, size_t n)
+{
+    int64_t s;
+
+    if (!r->has_observed) {
+        snprintf(buf, n, "-");
+        return;
+    }
+    s = (now_ms - r->observed_ms) / 1000;
+    if (s < 0)
+        s = 0;
+    if (s < 60)
+        snprintf(buf, n, "%" PRId64 "s", s);
+    else if (s < 3600)
+        snprintf(buf, n, "%" PRId64 "m", s / 60);
+    else if (s < 86400)
+        snprintf(buf, n, "%" PRId64 "h", s / 3600);
+    else
+        snprintf(buf, n, "%" PRId64 "d", s / 86400);
+}
+
+/* res_append: append s to buf (len used of n), silently stopping when full */
+static void res_append(char *buf, size_t n, size_t *len, const char *s)
+{
+    size_t l = strlen(s);
+
+    if (*len + 1 >= n)
+        return;
+    if (l > n - 1 - *len)
+        l = n - 1 - *len;
+    memcpy(buf + *len, s, l);
+    *len += l;
+    buf[*len] = '\0';
+}
+
+/* res_values: the values object as "k=v,k=v", cut to RES_VALUES_MAX characters (n must be
+ * larger than RES_VALUES_MAX) */
+static void res_values(const struct res_row *r, char *buf, size_t n)
+{
+    json_t *vals = r->obj ? json_object_get(r->obj, "values") : NULL, *v;
+    char one[RES_VALUES_MAX + 8];
+    const char *k;
+    size_t len = 0, m;
+
+    buf[0] = '\0';
+    if (!json_is_object(vals) || !json_object_size(vals)) {
+        res_append(buf, n, &len, "-");
+        return;
+    }
+    json_object_foreach(vals, k, v)
+    {
+        if (len)
+            res_append(buf, n, &len, ",");
+        res_append(buf, n, &len, k);
+        res_append(buf, n, &len, "=");
+        if (json_is_string(v)) {
+            res_append(buf, n, &len, json_string_value(v));
+            continue;
+        }
+        m = json_dumpb(v, one, sizeof(one) - 1, JSON_COMPACT | JSON_ENCODE_ANY);
+        if (m > sizeof(one) - 1)
+            m = sizeof(one) - 1; /* cut: longer than the column anyway */
+        one[m] = '\0';
+        res_append(buf, n, &len, one);
+    }
+    if (len > RES_VALUES_MAX)
+        memcpy(buf + RES_VALUES_MAX - 3, "...", 4);
+}
+
+/* res_print_json: a JSON array of the stored objects, each with namespace and name */
+static hp_rc res_print_json(const struct res_row *rows, size_t n, FILE *out)
+{
+    json_t *arr = json_array(), *o;
+    hp_rc rc = HP_ERR_NOMEM;
+    size_t i;
+
+    if (!arr)
+        goto out;
+    for (i = 0; i < n; i++) {
+        o = json_object();
+        if (!o || json_object_set_new(o, "namespace", json_string(rows[i].ns)) ||
+            json_object_set_new(o, "name", json_string(rows[i].name))) {
+            json_decref(o);
+            goto out;
+        }
+        if (rows[i].obj ? json_object_update_missing(o, rows[i].obj)
+                        : (json_object_set_new(o, "check", json_string(rows[i].check)) ||
+                           json_object_set_new(o, "target", json_string(rows[i].target)) ||
+                           json_object_set_new(o, "status", json_string("?")) ||
+                           json_object_set_new(o, "reason", json_string("unreadable value")))) {
+            json_decref(o);
+            goto out;
+        }
+        if (json_array_append_new(arr, o))
+            goto out;
+    }
+    if (json_dumpf(arr, out, JSON_INDENT(2)))
+        goto out;
+    fputc('\n', out);
+    rc = HP_OK;
+out:
+    json_decref(arr);
+    return rc;
+}
+
+/* res_print_table: the table (wide adds KIND, SOURCE, DURATION(ms), VALUES) */
+static hp_rc res_print_table(const struct res_row *rows, size_t n, bool wide, FILE *out)
+{
+    enum { C_NS, C_NAME, C_CHECK, C_TARGET, C_STATUS, C_AGE, C_KIND, C_SOURCE, C_DUR, C_N };
+    static const char *const head[C_N] = {"NAMESPACE", "NAME", "CHECK",  "TARGET",      "STATUS",
+                                          "AGE",       "KIND", "SOURCE", "DURATION(ms)"};
+    struct timespec ts;
+    int width[C_N], vw = 0;
+    char(*age)[16] = NULL, (*dur)[24] = NULL, vals[RES_VALUES_MAX + 48];
+    const char *cell[C_N];
+    int64_t now_ms;
+    size_t i, j, l;
+
+    age = hp_calloc(n, sizeof(*age));
+    dur = hp_calloc(n, sizeof(*dur));
+    if (!age || !dur) {
+        hp_free(age);
+        hp_free(dur);
+        return HP_ERR_NOMEM;
+    }
+    clock_gettime(CLOCK_REALTIME, &ts);
+    now_ms = (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+    for (j = 0; j < C_N; j++)
+        width[j] = (int)strlen(head[j]);
+    for (i = 0; i < n; i++) {
+        res_age(&rows[i], now_ms, age[i], sizeof(age[i]));
+        if (rows[i].has_duration)
+            snprintf(dur[i], sizeof(dur[i]), "%" PRId64, rows[i].duration_ms);
+        else
+            snprintf(dur[i], sizeof(dur[i]), "-");
+        cell[C_NS] = rows[i].ns;
+        cell[C_NAME] = rows[i].name;
+        cell[C_CHECK] = rows[i].check;
+        cell[C_TARGET] = rows[i].target;
+        cell[C_STATUS] = rows[i].status;
+        cell[C_AGE] = age[i];
+        cell[C_KIND] = rows[i].kind;
+        cell[C_SOURCE] = rows[i].source;
+        cell[C_DUR] = dur[i];
+        for (j = 0; j < C_N; j++) {
+            l = strlen(cell[j]);
+            if (l > (size_t)width[j])
+                width[j] = l > 200 ? 200 : (int)l;
+        }
+    }
+    for (j = 0; j <= C_AGE; j++)
+        fprintf(out, "%-*s   ", width[j], head[j]);
+    if (wide)
+        for (j = C_KIND; j < C_N; j++)
+            fprintf(out, "%-*s   ", width[j], head[j]);
+    if (wide) {
+        for (i = 0, l = strlen("VALUES"); i < n; i++) {
+            res_values(&rows[i], vals, sizeof(vals));
+            if (strlen(vals) > l)
+                l = strlen(vals);
+        }
+        vw = (int)l;
+        fprintf(out, "%-*s   ", vw, "VALUES");
+    }
+    fprintf(out, "REASON\n");
+    for (i = 0; i < n; i++) {
+        cell[C_NS] = rows[i].ns;
+        cell[C_NAME] = rows[i].name;
+        cell[C_CHECK] = rows[i].check;
+        cell[C_TARGET] = rows[i].target;
+        cell[C_STATUS] = rows[i].status;
+        cell[C_AGE] = age[i];
+        cell[C_KIND] = rows[i].kind;
+        cell[C_SOURCE] = rows[i].source;
+        cell[C_DUR] = dur[i];
+        for (j = 0; j <= C_AGE; j++)
+            fprintf(out, "%-*s   ", width[j], cell[j]);
+        if (wide) {
+            for (j = C_KIND; j < C_N; j++)
+                fprintf(out, "%-*s   ", width[j], cell[j]);
+            res_values(&rows[i], vals, sizeof(vals));
+            fprintf(out, "%-*s   ", vw, vals);
+        }
+        fprintf(out, "%s\n", rows[i].reason);
+    }
+    hp_free(age);
+    hp_free(dur);
+    return HP_OK;
+}
+
+int hp_cmd_results(int argc, char **argv, FILE *out, FILE *errout)
+{
+    struct res_flags fl = {0};
+    struct etcd_client *etcd = NULL;
+    struct etcd_range_resp resp = {0};
+    struct etcd_range_req req = {0};
+    struct res_row *rows = NULL;
+    struct hp_ctx *ctx = NULL;
+    struct hp_err err = {0};
+    char *key = NULL, scope[600];
+    size_t key_cap, base_len, i, n = 0;
+    int status = HP_EXIT_FAIL;
+    hp_rc rc;
+
+    status = res_parse_flags(argc, argv, &fl, out, errout);
+    if (status >= 0)
+        return status;
+    status = HP_EXIT_FAIL;
+    key_cap = strlen(fl.prefix) + sizeof("results/") + (fl.ns ? strlen(fl.ns) + 1 : 0) +
+              (fl.name ? strlen(fl.name) + 1 : 0);
+    key = hp_malloc(key_cap);
+    if (!key) {
+        rc = HP_ERR_NOMEM;
+        goto out;
+    }
+    base_len = (size_t)snprintf(key, key_cap, "%sresults/", fl.prefix);
+    if (fl.name)
+        snprintf(key + base_len, key_cap - base_len, "%s/%s/", fl.ns, fl.name);
+    else if (fl.ns)
+        snprintf(key + base_len, key_cap - base_len, "%s/", fl.ns);
+    if (fl.name)
+        snprintf(scope, sizeof(scope), "%s/%s", fl.ns, fl.name);
+    else if (fl.ns)
+        snprintf(scope, sizeof(scope), "namespace %s", fl.ns);
+    else
+        snprintf(scope, sizeof(scope), "any namespace");
+
+    rc = etcd_client_new(&fl.etcd, &etcd, &err);
+    if (rc) {
+        fprintf(errout, "hostpatrol results: %s: %s\n",
+                err.field[0] ? res_etcd_flag(err.field) : "etcd",
+                err.msg[0] ? err.msg : hp_rc_name(rc));
+        status = rc == HP_ERR_INVALID ? HP_EXIT_USAGE : HP_EXIT_FAIL;
+        goto out;
+    }
+    rc = hp_ctx_new(NULL, fl.timeout_ms, &ctx);
+    if (rc)
+        goto out;
+    req.key = key;
+    req.key_len = strlen(key);
+    req.prefix = true;
+    rc = etcd_range(etcd, ctx, &req, &resp, &err);
+    if (rc) {
+        if (err.field[0])
+            fprintf(errout, "hostpatrol results: %s: %s\n", res_etcd_flag(err.field),
+                    err.msg[0] ? err.msg : hp_rc_name(rc));
+        else if (rc == HP_ERR_TIMEOUT)
+            fprintf(errout, "hostpatrol results: reading %s from etcd %s: %s (--timeout %lld ms)\n",
+                    key, fl.etcd.endpoints, err.msg[0] ? err.msg : "timed out",
+                    (long long)fl.timeout_ms);
+        else
+            fprintf(errout, "hostpatrol results: reading %s: %s\n", key,
+                    err.msg[0] ? err.msg : hp_rc_name(rc));
+        status = rc == HP_ERR_INVALID ? HP_EXIT_USAGE : HP_EXIT_FAIL;
+        goto out;
+    }
+    if (!resp.n) {
+        fprintf(errout, "hostpatrol results: no results for %s under %s\n", scope, fl.prefix);
+        status = HP_EXIT_FAIL;
+        goto out;
+    }
+    rows = hp_calloc(resp.n, sizeof(*rows));
+    if (!rows) {
+        rc = HP_ERR_NOMEM;
+        goto out;
+    }
+    for (n = 0; n < resp.n; n++) {
+        rc = res_row_fill(&rows[n], &resp.kvs[n], base_len);
+        if (rc)
+            goto out;
+    }
+    qsort(rows, n, sizeof(*rows), res_row_cmp);
+    if (!strcmp(fl.format, "json"))
+        rc = res_print_json(rows, n, out);
+    else
+        rc = res_print_table(rows, n, !strcmp(fl.format, "wide"), out);
+    if (rc)
+        goto out;
+    if (fflush(out) || ferror(out)) {
+        fprintf(errout, "hostpatrol results: writing the output failed\n");
+        goto out;
+    }
+    status = HP_EXIT_OK;
+out:
+    if (rc == HP_ERR_NOMEM)
+        fprintf(errout, "hostpatrol results: out of memory\n");
+    for (i = 0; rows && i < n; i++) {
+        hp_free(rows[i].key);
+        json_decref(rows[i].obj);
+    }
+    hp_free(rows);
+    etcd_range_resp_release(&resp);
+    hp_ctx_free(ctx);
+    etcd_client_free(etcd);
+    hp_free(key);
+    return status;
+}
