@@ -150,11 +150,11 @@ test_helm_install_and_pod_security_admission() {
     --set agent.namespace=$AGENT_NS 2>&1) || t_fail "helm install: $out"
   t_contains "$out" "STATUS: deployed"
   t_contains "$out" "pod-security.kubernetes.io/enforce=privileged"
-  t_ok kc wait --for condition=Established --timeout=60s crd/hostinspections.hostpatrol.io
-  t_ok kc -n $NS get serviceaccount hostpatrol-controller deployment/hostpatrol-controller \
-    service/hostpatrol-controller-metrics role/hostpatrol-controller-leader-election
-  t_ok kc -n $AGENT_NS get serviceaccount hostpatrol-agent daemonset/hostpatrol-agent
-  t_ok kc get clusterrole hostpatrol-controller hostpatrol-agent
+  t_ok kc wait --for condition=Established --timeout=60s crd/hostinspections.hostpatrol.io > /dev/null
+  t_ok kc -n $NS get serviceaccount/hostpatrol-controller deployment/hostpatrol-controller \
+    service/hostpatrol-controller-metrics role/hostpatrol-controller-leader-election > /dev/null
+  t_ok kc -n $AGENT_NS get serviceaccount/hostpatrol-agent daemonset/hostpatrol-agent > /dev/null
+  t_ok kc get clusterrole/hostpatrol-controller clusterrole/hostpatrol-agent > /dev/null
   t_not kc -n $NS get daemonset hostpatrol-agent
   # pods from the installed templates, through the real admission chain (Pod Security included)
   local ctl agent
@@ -165,7 +165,7 @@ test_helm_install_and_pod_security_admission() {
   out=$(kc create --dry-run=server -f - <<< "$(jq --arg ns $NS '.metadata.namespace = $ns' <<< "$agent")" 2>&1) &&
     t_fail "a restricted namespace accepted the agent's pod"
   t_contains "$out" 'violates PodSecurity "restricted:latest"'
-  t_contains "$out" "hostPath volumes"
+  t_contains "$out" 'volumes "host-root", "host-proc" use restricted volume type "hostPath"'
   out=$(kc create --dry-run=server -f - <<< "$agent" 2>&1) || t_fail "privileged namespace rejects the agent: $out"
   # the agent is still not root, not privileged: `baseline` rejects it only for the host paths
   kc create namespace hp-baseline > /dev/null
@@ -203,6 +203,7 @@ lease_held() {
   [ -n "$(kc -n "$NS" get lease hostpatrol-controller -o jsonpath='{.spec.holderIdentity}')" ]
 }
 has_events() { [ -n "$(kc -n hp-chart get events --field-selector "involvedObject.name=$1" -o name)" ]; }
+no_result() { [ -z "$(ec get --keys-only --prefix "/hostpatrol/results/hp-chart/$1")" ]; }
 hi_gone() { ! kc -n hp-chart get hi "$1" > /dev/null 2>&1; }
 no_denials() {
   t_not grep -q -i -E 'forbidden|"code":403| 403' "$1"
@@ -221,19 +222,31 @@ apiVersion: hostpatrol.io/v1alpha1
 kind: HostInspection
 metadata: {name: etcd-health, namespace: hp-chart}
 spec:
-  interval: 2s
+  interval: 3s
   timeout: 2s
   checks:
     - {name: health, http: {url: "http://$ETCD_HOSTPORT/health", expectStatus: [200]}}
+---
+apiVersion: hostpatrol.io/v1alpha1
+kind: HostInspection
+metadata: {name: closed-port, namespace: hp-chart}
+spec:
+  interval: 3s
+  timeout: 1s
+  checks:
+    - {name: svc, http: {url: "http://127.0.0.1:$(hp_h_port)/", expectStatus: [200]}}
 EOF
   t_eventually 30 lease_held
   t_eventually 30 cond_is etcd-health Ready True
   t_ok result_has etcd-health/health/- '"status":"OK"'
   t_contains "$(kc -n hp-chart get hi etcd-health -o jsonpath='{.metadata.finalizers}')" hostpatrol.io/cleanup
-  t_eventually 20 has_events etcd-health
+  # a failing check: Degraded, and an Event on the transition
+  t_eventually 30 cond_is closed-port Degraded True
+  t_eventually 20 has_events closed-port
   # the finalizer's cleanup (patch) works too
   kc -n hp-chart delete hi etcd-health --wait=false > /dev/null
   t_eventually 30 hi_gone etcd-health
+  t_ok no_result etcd-health/
   no_denials "$HP_H_DIR/sa-controller.log"
   kill -TERM "$pid"
   local rc=0
