@@ -104,13 +104,6 @@ run: controller and agent are running
   controller   metrics http://$metrics/metrics, health http://$health/readyz
   logs         $logs/controller.log $logs/agent.log
 run: ready; Ctrl-C stops
-run: controller and agent are running
-  kubeconfig   $kubeconfig (context $(kc config current-context 2> /dev/null || echo none))
-  results etcd $endpoints
-  agent node   $node (host checks read this machine below --host-root)
-  controller   metrics http://$metrics/metrics, health http://$health/readyz
-  logs         $logs/controller.log $logs/agent.log
-run: ready; Ctrl-C stops
 EOF
 
 end=$((SECONDS + ${HP_RUN_SECONDS:-999999999}))

@@ -30,9 +30,9 @@ apt_pkgs() {
 }
 # owner_pkg FILE: the Debian package that owns FILE (resolving /lib -> /usr/lib merges)
 owner_pkg() {
-  local f
+  local f out
   for f in "$1" "$(readlink -f "$1")" "/usr${1#/usr}"; do
-    dpkg -S "$f" 2> /dev/null | head -n 1 | cut -d: -f1 && return 0
+    out=$(dpkg -S "$f" 2> /dev/null) && [ -n "$out" ] && { echo "${out%%:*}"; return 0; }
   done
   return 1
 }
@@ -42,7 +42,7 @@ test_runtime_stage_installs_exactly_the_packages_of_the_binarys_libraries() {
   [ -x "$HOSTPATROL" ] || t_fail "$HOSTPATROL not built (make)"
   # The package mapping is this machine's, so it holds for the image only if both are the same
   # Debian release.
-  codename=$(. /etc/os-release && echo "${VERSION_CODENAME:-}")
+  codename=$(sed -n 's/^VERSION_CODENAME=//p' /etc/os-release)
   t_contains "$(df_stage -1 | head -n 1)" "debian:$codename" \
     "runtime base image is this machine's Debian release (the package mapping below is this machine's)"
   # Rule: each DIRECT dependency (readelf NEEDED) maps to the package owning the file the dynamic
@@ -69,7 +69,7 @@ test_final_stage_runs_the_binary_as_a_numeric_non_root_user() {
   t_contains "$final" "COPY --from=builder /src/build/hostpatrol /usr/local/bin/hostpatrol"
   user=$(grep -E '^USER ' <<< "$final" | tail -n 1 | awk '{print $2}')
   t_match "$user" '^[0-9]+:[0-9]+$' "USER is numeric uid:gid (so runAsNonRoot can verify it)"
-  [ "${user%%:*}" -ne 0 ] && [ "${user##*:}" -ne 0 ] || t_fail "USER $user is root"
+  if [ "${user%%:*}" -eq 0 ] || [ "${user##*:}" -eq 0 ]; then t_fail "USER $user is root"; fi
   t_eq "$(grep -E '^ENTRYPOINT ' <<< "$final" | tail -n 1)" 'ENTRYPOINT ["/usr/local/bin/hostpatrol"]'
   t_eq "$(grep -E '^CMD ' <<< "$final" | tail -n 1)" 'CMD ["controller"]'
   # the user exists with that uid/gid, no login shell, and nothing runs after USER as root
@@ -81,12 +81,13 @@ test_final_stage_runs_the_binary_as_a_numeric_non_root_user() {
 }
 
 test_builder_stage_installs_the_dev_packages_the_build_needs() {
-  local builder got want pc m deps
+  local builder got want pc m deps mods
   builder=$(df_stage 0)
   t_match "$(head -n 1 <<< "$builder")" '^FROM debian:bookworm AS builder'
   # The -dev packages are the owners of the pkg-config files of the Makefile's PKGS, so a
   # library added to PKGS without the Dockerfile fails here.
-  want=$(for m in $(sed -n 's/^PKGS *:= *//p' "$HP_H_ROOT/Makefile"); do
+  read -ra mods <<< "$(sed -n 's/^PKGS *:= *//p' "$HP_H_ROOT/Makefile")"
+  want=$(for m in "${mods[@]}"; do
     pc=$(pkg-config --variable=pcfiledir "$m")/$m.pc
     owner_pkg "$pc" || t_fail "no package owns $pc"
   done | sort -u | tr '\n' ' ')
@@ -98,12 +99,29 @@ test_builder_stage_installs_the_dev_packages_the_build_needs() {
     grep -qxF "$m" < <(grep -E '^RUN ' <<< "$builder" | apt_pkgs) || t_fail "builder lacks $m"
   done
   # and tests/tools/deps.sh (what a developer machine builds with) has the same ones
-  deps=$(tr -s ' \n' '\n\n' < "$HP_H_ROOT/tests/tools/deps.sh")
+  deps=$(tr -s '[:space:]' '\n' < "$HP_H_ROOT/tests/tools/deps.sh")
   for m in $want; do grep -qxF "$m" <<< "$deps" || t_fail "$m not in tests/tools/deps.sh"; done
   # the build does not depend on .git: the version comes in as build args
+  # shellcheck disable=SC2016 # the Dockerfile's own $VERSION, literally
   t_match "$builder" 'make [^&]*VERSION="\$VERSION" COMMIT="\$COMMIT"[^&]* build/hostpatrol'
   grep -qxF .git "$HP_H_ROOT/.dockerignore" || t_fail ".dockerignore does not exclude .git"
   grep -qxF build/ "$HP_H_ROOT/.dockerignore" || t_fail ".dockerignore does not exclude build/"
+}
+
+test_builder_context_builds_without_git_with_the_version_from_build_args() {
+  local d src dst out
+  d=$(mktemp -d)
+  # exactly what the builder stage COPYs (never .git, never build/), built as the stage builds it
+  while read -r src dst; do
+    grep -qxF -- "$src" "$HP_H_ROOT/.dockerignore" && t_fail ".dockerignore excludes $src, which the builder copies"
+    mkdir -p "$d/$(dirname "$dst")"
+    cp -r "$HP_H_ROOT/${src%/}" "$d/${dst%/}" || t_fail "cannot copy $src"
+  done < <(df_stage 0 | sed -n 's/^COPY \([^-][^ ]*\) \([^ ]*\)$/\1 \2/p')
+  [ -f "$d/Makefile" ] || t_fail "the builder does not copy the Makefile"
+  out=$(cd "$d" && make -j2 VERSION=v9.9.9-image COMMIT=abc1234 build/hostpatrol 2>&1) ||
+    t_fail "build of the builder's context failed: $(tail -n 5 <<< "$out")"
+  t_contains "$("$d/build/hostpatrol" version)" "hostpatrol v9.9.9-image (commit abc1234"
+  rm -rf "$d"
 }
 
 test_every_apt_install_skips_recommends_and_cleans_its_lists() {
@@ -134,6 +152,7 @@ test_hack_scripts_pass_bash_n_and_shellcheck() {
   t_eq "$(grep -c -- '- role: control-plane' <<< "$cfg")" 1 "control-plane nodes"
   t_eq "$(grep -c -- '- role: worker' <<< "$cfg")" 1 "worker nodes"
   t_match "$cfg" '- role: worker[[:space:]]+labels:[[:space:]]+role: web'
+  # shellcheck disable=SC2016 # the script's text, literally
   t_contains "$(cat "$HP_H_ROOT/hack/kind-up.sh")" 'create cluster --name "$cluster" --config "$config"'
 }
 
@@ -191,7 +210,7 @@ test_kind_load_says_what_is_missing_then_loads_the_image() {
   out=$(mk KIND="$d/kind" DOCKER="$d/docker" IMAGE=reg/hp:absent) && t_fail "succeeded without the image"
   t_contains "$out" "image 'reg/hp:absent' is not in the local docker image store: run 'make image' first"
   out=$(mk KIND="$d/kind" DOCKER="$d/docker" KIND_CLUSTER=other) && t_fail "succeeded without the cluster"
-  t_contains "$out" "no kind cluster named 'other' (have: kind kc ); run hack/kind-up.sh"
+  t_contains "$out" "no kind cluster named 'other' (have: kind kc); run hack/kind-up.sh"
   t_not grep -q '^load' "$d/kind.args"
   rc=0
   out=$(mk KIND="$d/kind" DOCKER="$d/docker" KIND_CLUSTER=kc) || rc=$?
@@ -266,7 +285,8 @@ test_run_starts_controller_and_agent_on_the_first_node_and_stops_them() {
   (cd "$HP_H_ROOT" && exec env KUBECONFIG="$HP_KUBECONFIG" ETCD_ENDPOINTS= HP_H_DIR= \
     bash hack/run.sh build/hostpatrol controller -- build/hostpatrol agent --host-root /) > "$out" 2>&1 &
   pid=$!
-  t_on_fail() { cat "$out"; }
+  # shellcheck disable=SC2317 # called by t_fail
+  t_on_fail() { cat "$out"; kill -TERM "$pid" 2> /dev/null; wait "$pid"; }
   t_eventually 120 grep -q '^run: ready' "$out"
   logs=$(sed -n 's/^  logs *\([^ ]*\)\/controller\.log.*/\1/p' "$out")
   [ -d "$logs" ] || t_fail "no log dir in the output"
@@ -274,6 +294,7 @@ test_run_starts_controller_and_agent_on_the_first_node_and_stops_them() {
   t_match "$(pgrep -a -f -- "$logs/agent-state")" "agent --host-root / --kubeconfig $HP_KUBECONFIG --node-name $node "
   t_match "$(pgrep -a -f -- "$logs/controller-state")" "controller --kubeconfig $HP_KUBECONFIG --etcd-endpoints http://127"
   health=$(sed -n 's/.*health \(http:[^ ]*\)/\1/p' "$out")
+  # shellcheck disable=SC2317 # called through t_eventually
   healthy() { curl -fsS --max-time 2 "${health%/readyz}/healthz"; }
   t_eventually 30 healthy
   sleep 1
