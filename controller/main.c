@@ -23,6 +23,7 @@ static const struct subcommand subcommands[] = {
         hp_cmd_bench,
     },
     {"results", "print the latest results from etcd", hp_cmd_results},
+    {"watch", "follow the results the controller commits (its /ws stream)", hp_cmd_watch},
     {"version", "print the version and linked library versions", hp_cmd_version},
 };
 

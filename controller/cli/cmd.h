@@ -23,5 +23,6 @@ int hp_cmd_controller(int argc, char **argv, FILE *out, FILE *errout);
 int hp_cmd_inspect(int argc, char **argv, FILE *out, FILE *errout);
 int hp_cmd_agent(int argc, char **argv, FILE *out, FILE *errout);
 int hp_cmd_results(int argc, char **argv, FILE *out, FILE *errout);
+int hp_cmd_watch(int argc, char **argv, FILE *out, FILE *errout);
 
 #endif

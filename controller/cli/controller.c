@@ -610,22 +610,30 @@ static hp_rc serve(const struct controller_flags *fl, struct http_server *server
     const char *flag = "--health-probe-bind-address";
     char msg[HP_ERR_MSG_MAX];
 
-    rc = http_server_start(fl->health_bind, all, same ? 3 : 2, &servers[0], err);
+    rc = http_server_start_ws(fl->health_bind, all, same ? 3 : 2, same ? "/ws" : NULL, &servers[0],
+                              err);
     if (!rc && !same) {
         flag = "--metrics-bind-address";
-        rc = http_server_start(fl->metrics_bind, all + 2, 1, &servers[1], err);
+        rc = http_server_start_ws(fl->metrics_bind, all + 2, 1, "/ws", &servers[1], err);
     }
     if (rc) {
         snprintf(msg, sizeof(msg), "%s", err->msg);
         return hp_err_field(err, rc, flag, "%s: %.400s", flag, msg);
     }
     if (servers[0])
-        logf_(RLOG_INFO, "serving /healthz, /readyz%s on %s (port %d)", same ? ", /metrics" : "",
-              fl->health_bind, http_server_port(servers[0]));
+        logf_(RLOG_INFO, "serving /healthz, /readyz%s on %s (port %d)",
+              same ? ", /metrics, /ws" : "", fl->health_bind, http_server_port(servers[0]));
     if (servers[1])
-        logf_(RLOG_INFO, "serving /metrics on %s (port %d)", fl->metrics_bind,
+        logf_(RLOG_INFO, "serving /metrics, /ws on %s (port %d)", fl->metrics_bind,
               http_server_port(servers[1]));
     return HP_OK;
+}
+
+/* publish_commit: the reconciler's on_commit: stream a committed run on /ws. arg: the server
+ * of /metrics (borrowed; it is stopped only after the reconciler). */
+static void publish_commit(void *arg, const char *ns, const char *name, const char *json_text)
+{
+    http_server_publish(arg, ns, name, json_text);
 }
 
 /* lead: what runs while this replica leads: the batch queue (its creation claims a new etcd
@@ -740,6 +748,9 @@ static int run_main(int argc, char **argv, FILE *out, FILE *errout)
         status = rc == HP_ERR_INVALID ? HP_EXIT_USAGE : HP_EXIT_FAIL;
         goto out;
     }
+    /* /ws lives with /metrics; no such server ("0"): no hook, no JSON built */
+    fl.rec.commit_arg = strcmp(fl.metrics_bind, fl.health_bind) ? servers[1] : servers[0];
+    fl.rec.on_commit = fl.rec.commit_arg ? publish_commit : NULL;
     if (fl.leader_elect) {
         struct kube_leader_config lc = {.client = kube,
                                         .namespace_ =

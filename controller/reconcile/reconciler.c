@@ -944,6 +944,23 @@ static void node_local_summary(const struct inspection_spec *spec, const json_t 
     }
 }
 
+/* notify_commit: hand cfg.on_commit the committed run as one JSON text. docs borrowed. */
+static void notify_commit(struct reconciler *r, const char *ns, const char *name,
+                          const char *run_id, int64_t revision, json_t *docs)
+{
+    json_t *msg = json_pack("{s:s,s:s,s:s,s:I,s:O}", "namespace", ns, "name", name, "run", run_id,
+                            "revision", (json_int_t)revision, "results", docs);
+    char *text = msg ? json_dumps(msg, JSON_COMPACT | JSON_REAL_PRECISION(12)) : NULL;
+
+    json_decref(msg);
+    if (text)
+        r->cfg.on_commit(r->cfg.commit_arg, ns, name, text);
+    else
+        rlog(r, RLOG_WARN, NULL, run_id, "committed run of %s/%s not published: out of memory", ns,
+             name);
+    hp_free(text);
+}
+
 /* run: the controller's checks (probes, node conditions) or, in agent mode, this node's
  * node-local checks -> results -> one commit (with the deletes of stale results). withdraw (agent
  * mode): run nothing, so this node's results of the resource are deleted. Never fails for a
@@ -963,7 +980,7 @@ static hp_rc run(struct reconciler *r, const char *key, const json_t *obj,
     struct hp_err err = {0};
     size_t n_items = 0, n_local = 0, n_res = 0, cap, i, t, plen = 0;
     bool nodes_listed = true, have_stored;
-    json_t *nodes = NULL;
+    json_t *nodes = NULL, *docs = NULL; /* docs: this run's result documents, for on_commit */
     int64_t reserve;
     char source[320];
     hp_rc rc;
@@ -975,6 +992,10 @@ static hp_rc run(struct reconciler *r, const char *key, const json_t *obj,
         snprintf(source, sizeof(source), "controller/%s", r->identity);
     rep->failing = json_array();
     rep->failing_nodes = json_array();
+    if (r->cfg.on_commit && !(docs = json_array())) {
+        rc = HP_ERR_NOMEM;
+        goto out;
+    }
     rc = rep->failing && rep->failing_nodes ? hp_ctx_new(r->ctx, spec->timeout_ms, &ctx)
                                             : HP_ERR_NOMEM;
     if (rc)
@@ -1052,6 +1073,10 @@ static hp_rc run(struct reconciler *r, const char *key, const json_t *obj,
         }
         add_failing(rep, res[i].target, res[i].check, res[i].status, res[i].reason);
         v = doc ? json_dumps(doc, JSON_COMPACT | JSON_REAL_PRECISION(12)) : NULL;
+        if (v && docs && json_array_append(docs, doc)) {
+            hp_free(v); /* out of memory: the run fails below */
+            v = NULL;
+        }
         json_decref(doc);
         rc = v ? result_key(r->prefix, ns, name, res[i].check, res[i].target, &k) : HP_ERR_NOMEM;
         if (rc) {
@@ -1080,9 +1105,12 @@ static hp_rc run(struct reconciler *r, const char *key, const json_t *obj,
          rep->counts[CHECK_OK], rep->counts[CHECK_WARN], rep->counts[CHECK_CRIT],
          rep->counts[CHECK_UNKNOWN], ws.n, rep->commit_rc ? "not committed: " : "committed",
          rep->commit_rc ? rep->why : "");
+    if (!rep->commit_rc && docs)
+        notify_commit(r, ns, name, run_id, rep->revision, docs);
 out:
     if (rc)
         rlog(r, RLOG_ERROR, key, run_id, "run failed: %s %s", hp_rc_name(rc), err.msg);
+    json_decref(docs);
     for (i = 0; res && i < n_res; i++)
         check_result_release(&res[i]);
     etcd_range_resp_release(&stored);

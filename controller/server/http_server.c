@@ -4,15 +4,23 @@
  * handler inside LWS_CALLBACK_HTTP, the headers go out at once and the body follows in chunks of
  * HTTP_CHUNK bytes, one per LWS_CALLBACK_HTTP_WRITEABLE, so a multi-MB /metrics answer never
  * sits twice in memory. The body is owned by the connection's session and freed when it is sent
- * or when the connection goes away, whichever comes first. */
+ * or when the connection goes away, whichever comes first.
+ *
+ * Websocket: publishers (any thread) put a refcounted copy of the text into the queue of every
+ * matching client under ws_mu and wake the service thread with lws_cancel_service; the service
+ * thread asks for a writeable callback for each client with something queued and sends one
+ * message per callback, so at most one message per client sits in lws's own send buffer. */
 #include "hostpatrol/http_server.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
 #include <libwebsockets.h>
+#include <inttypes.h>
 #include <netinet/in.h>
 #include <pthread.h>
+#include <stdbool.h>
 #include <stdatomic.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -26,6 +34,7 @@
 #define HTTP_TEXT_PLAIN  "text/plain; charset=utf-8"
 #define HTTP_KEEPALIVE_S 30 /* idle keep-alive connections are closed after this */
 #define HTTP_SERVER_NAME "hostpatrol"
+#define WS_ARG_MAX       256 /* longest namespace or name filter */
 
 /* One route, copied from the caller's. */
 struct route {
@@ -42,6 +51,23 @@ struct bind_addr {
     int port;
 };
 
+/* One published message, shared by the clients it is queued for. */
+struct ws_msg {
+    atomic_size_t refs; /* one per queue slot holding it, plus one while being sent */
+    size_t len;
+    unsigned char buf[]; /* LWS_PRE bytes for lws, then len bytes of text */
+};
+
+/* One websocket client (owned by its session, listed in http_server.clients). */
+struct ws_client {
+    struct ws_client *next;
+    struct lws *wsi; /* borrowed; the service thread's */
+    char *ns, *name; /* owned filters, NULL = any */
+    size_t head, count;
+    uint64_t dropped;                /* dropped since the last notice */
+    struct ws_msg *q[HTTP_WS_QUEUE]; /* ring, each a reference */
+};
+
 struct http_server {
     struct lws_context *ctx; /* owned; the service thread's until joined (lws_cancel_service
                               * is the one call made on it from another thread) */
@@ -51,6 +77,11 @@ struct http_server {
     int port;            /* the bound port; read-only after start */
     atomic_int stopping; /* set by http_server_stop, read by the service thread */
     pthread_t thread;
+    char *ws_path; /* owned; NULL: no websocket */
+    /* ws_mu guards clients (the list and every client's queue and counters) and the totals */
+    pthread_mutex_t ws_mu;
+    struct ws_client *clients;
+    uint64_t ws_dropped, ws_sent;
 };
 
 /* Per-connection state (lws per_session_data, zeroed by lws when the protocol is bound). Only
@@ -59,7 +90,8 @@ struct session {
     char *owned;      /* the handler's body (owned), or NULL */
     const char *data; /* the body being sent: owned, or a static string */
     size_t len, sent;
-    int close_after; /* close the connection once the answer is out */
+    int close_after;      /* close the connection once the answer is out */
+    struct ws_client *ws; /* a websocket connection's client (owned), or NULL */
 };
 
 static pthread_once_t log_once = PTHREAD_ONCE_INIT;
@@ -178,6 +210,172 @@ static int send_chunk(struct lws *wsi, struct session *ss)
     return lws_http_transaction_completed(wsi) ? 1 : 0;
 }
 
+static void msg_unref(struct ws_msg *m)
+{
+    if (m && atomic_fetch_sub(&m->refs, 1) == 1)
+        hp_free(m);
+}
+
+static void client_free(struct ws_client *c)
+{
+    if (!c)
+        return;
+    for (size_t i = 0; i < c->count; i++)
+        msg_unref(c->q[(c->head + i) % HTTP_WS_QUEUE]);
+    hp_free(c->ns);
+    hp_free(c->name);
+    hp_free(c);
+}
+
+/* client_push: queue a reference to m on c, dropping c's oldest when full. Under ws_mu. */
+static void client_push(struct http_server *s, struct ws_client *c, struct ws_msg *m)
+{
+    if (c->count == HTTP_WS_QUEUE) {
+        msg_unref(c->q[c->head]);
+        c->head = (c->head + 1) % HTTP_WS_QUEUE;
+        c->count--;
+        c->dropped++;
+        s->ws_dropped++;
+    }
+    atomic_fetch_add(&m->refs, 1);
+    c->q[(c->head + c->count) % HTTP_WS_QUEUE] = m;
+    c->count++;
+}
+
+static bool client_matches(const struct ws_client *c, const char *ns, const char *name)
+{
+    return (!c->ns || (ns && !strcmp(c->ns, ns))) && (!c->name || (name && !strcmp(c->name, name)));
+}
+
+/* url_arg: the decoded value of query argument key ("namespace="), copied into buf; NULL if
+ * absent. */
+static const char *url_arg(struct lws *wsi, const char *key, char *buf, int len)
+{
+    const char *v = lws_get_urlarg_by_name(wsi, key, buf, len);
+
+    return v && *v ? v : NULL;
+}
+
+/* ws_filter: whether this upgrade request may become a client: the websocket path, and no
+ * name without a namespace. */
+static int ws_filter(struct lws *wsi)
+{
+    struct http_server *s = lws_context_user(lws_get_context(wsi));
+    char path[HTTP_BIND_MAX], buf[WS_ARG_MAX + 16];
+
+    if (!s->ws_path || lws_hdr_copy(wsi, path, sizeof(path), WSI_TOKEN_GET_URI) <= 0 ||
+        strcmp(path, s->ws_path))
+        return -1;
+    if (url_arg(wsi, "name=", buf, sizeof(buf)) && !url_arg(wsi, "namespace=", buf, sizeof(buf)))
+        return -1;
+    return 0;
+}
+
+/* ws_open: make and list the client of a new websocket connection. */
+static int ws_open(struct lws *wsi, struct session *ss)
+{
+    struct http_server *s = lws_context_user(lws_get_context(wsi));
+    struct ws_client *c;
+    char buf[WS_ARG_MAX + 16];
+    const char *v;
+
+    if (!ss)
+        return -1;
+    c = hp_calloc(1, sizeof(*c));
+    if (!c)
+        return -1;
+    c->wsi = wsi;
+    if ((v = url_arg(wsi, "namespace=", buf, sizeof(buf))) && !(c->ns = hp_strdup(v)))
+        goto nomem;
+    if ((v = url_arg(wsi, "name=", buf, sizeof(buf))) && !(c->name = hp_strdup(v)))
+        goto nomem;
+    ss->ws = c;
+    pthread_mutex_lock(&s->ws_mu);
+    c->next = s->clients;
+    s->clients = c;
+    pthread_mutex_unlock(&s->ws_mu);
+    return 0;
+nomem:
+    client_free(c);
+    return -1;
+}
+
+/* ws_close: unlist and free the connection's client. */
+static void ws_close(struct lws *wsi, struct session *ss)
+{
+    struct http_server *s = lws_context_user(lws_get_context(wsi));
+    struct ws_client **pp;
+
+    if (!ss || !ss->ws)
+        return;
+    pthread_mutex_lock(&s->ws_mu);
+    for (pp = &s->clients; *pp; pp = &(*pp)->next)
+        if (*pp == ss->ws) {
+            *pp = ss->ws->next;
+            break;
+        }
+    pthread_mutex_unlock(&s->ws_mu);
+    client_free(ss->ws);
+    ss->ws = NULL;
+}
+
+/* ws_wake: (service thread, after lws_cancel_service) ask to write to every client with
+ * something to send. */
+static void ws_wake(struct lws *wsi)
+{
+    struct http_server *s = lws_context_user(lws_get_context(wsi));
+
+    if (!s || !s->ws_path)
+        return;
+    pthread_mutex_lock(&s->ws_mu);
+    for (struct ws_client *c = s->clients; c; c = c->next)
+        if (c->count || c->dropped)
+            lws_callback_on_writable(c->wsi);
+    pthread_mutex_unlock(&s->ws_mu);
+}
+
+/* ws_send: send the client's drop notice or its next message. Returns nonzero to close. */
+static int ws_send(struct lws *wsi, struct session *ss)
+{
+    struct http_server *s = lws_context_user(lws_get_context(wsi));
+    unsigned char notice[LWS_PRE + 64];
+    struct ws_msg *m = NULL;
+    struct ws_client *c = ss ? ss->ws : NULL;
+    uint64_t dropped = 0;
+    bool more;
+    int n, ok;
+
+    if (!c)
+        return 0;
+    pthread_mutex_lock(&s->ws_mu);
+    if (c->dropped) {
+        dropped = c->dropped;
+        c->dropped = 0;
+    } else if (c->count) {
+        m = c->q[c->head]; /* its queue reference is now ours */
+        c->head = (c->head + 1) % HTTP_WS_QUEUE;
+        c->count--;
+        s->ws_sent++;
+    }
+    more = c->count || c->dropped;
+    pthread_mutex_unlock(&s->ws_mu);
+    if (dropped) {
+        n = snprintf((char *)notice + LWS_PRE, sizeof(notice) - LWS_PRE,
+                     "{\"dropped\":%" PRIu64 "}", dropped);
+        ok = lws_write(wsi, notice + LWS_PRE, (size_t)n, LWS_WRITE_TEXT) >= n;
+    } else if (m) {
+        ok = lws_write(wsi, m->buf + LWS_PRE, m->len, LWS_WRITE_TEXT) >= (int)m->len;
+        msg_unref(m);
+    } else {
+        return 0;
+    }
+    if (!ok)
+        return 1;
+    if (more)
+        lws_callback_on_writable(wsi);
+    return 0;
+}
+
 static int on_event(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in,
                     size_t len)
 {
@@ -200,6 +398,20 @@ static int on_event(struct lws *wsi, enum lws_callback_reasons reason, void *use
     case LWS_CALLBACK_HTTP_DROP_PROTOCOL:
     case LWS_CALLBACK_CLOSED_HTTP:
         session_clear(ss); /* a body not (fully) sent goes with the connection */
+        return 0;
+    case LWS_CALLBACK_FILTER_PROTOCOL_CONNECTION:
+        return ws_filter(wsi);
+    case LWS_CALLBACK_ESTABLISHED:
+        return ws_open(wsi, ss);
+    case LWS_CALLBACK_SERVER_WRITEABLE:
+        return ws_send(wsi, ss) ? -1 : 0;
+    case LWS_CALLBACK_RECEIVE:
+        return 0; /* the client's messages are ignored */
+    case LWS_CALLBACK_CLOSED:
+        ws_close(wsi, ss);
+        return 0;
+    case LWS_CALLBACK_EVENT_WAIT_CANCELLED:
+        ws_wake(wsi);
         return 0;
     default:
         break;
@@ -427,6 +639,30 @@ static hp_rc listen_on(struct http_server *s, const char *bind, const struct bin
 hp_rc http_server_start(const char *bind, const struct http_route *routes, size_t n,
                         struct http_server **out, struct hp_err *err)
 {
+    return http_server_start_ws(bind, routes, n, NULL, out, err);
+}
+
+static void server_free(struct http_server *s)
+{
+    if (!s)
+        return;
+    if (s->ctx)
+        lws_context_destroy(s->ctx); /* closes the connections: their clients go */
+    while (s->clients) {
+        struct ws_client *c = s->clients;
+
+        s->clients = c->next;
+        client_free(c);
+    }
+    pthread_mutex_destroy(&s->ws_mu);
+    routes_free(s->routes, s->n_routes);
+    hp_free(s->ws_path);
+    hp_free(s);
+}
+
+hp_rc http_server_start_ws(const char *bind, const struct http_route *routes, size_t n,
+                           const char *ws_path, struct http_server **out, struct hp_err *err)
+{
     struct http_server *s = NULL;
     struct bind_addr a;
     char ebuf[128];
@@ -446,10 +682,20 @@ hp_rc http_server_start(const char *bind, const struct http_route *routes, size_
         goto out;
     }
     atomic_init(&s->stopping, 0);
+    pthread_mutex_init(&s->ws_mu, NULL);
     rc = routes_copy(routes, n, &s->routes, err);
     if (rc)
         goto out;
     s->n_routes = n;
+    if (ws_path && ws_path[0] != '/') {
+        rc = hp_err_field(err, HP_ERR_INVALID, "ws_path", "websocket path '%s' must start with '/'",
+                          ws_path);
+        goto out;
+    }
+    if (ws_path && !(s->ws_path = hp_strdup(ws_path))) {
+        rc = hp_err_set(err, HP_ERR_NOMEM, "out of memory starting the HTTP server");
+        goto out;
+    }
     rc = listen_on(s, bind, &a, err);
     if (rc)
         goto out;
@@ -462,12 +708,7 @@ hp_rc http_server_start(const char *bind, const struct http_route *routes, size_
     *out = s;
     s = NULL;
 out:
-    if (s) {
-        if (s->ctx)
-            lws_context_destroy(s->ctx);
-        routes_free(s->routes, s->n_routes);
-        hp_free(s);
-    }
+    server_free(s);
     return rc;
 }
 
@@ -483,7 +724,57 @@ void http_server_stop(struct http_server *s)
     atomic_store(&s->stopping, 1);
     lws_cancel_service(s->ctx);
     pthread_join(s->thread, NULL);
-    lws_context_destroy(s->ctx);
-    routes_free(s->routes, s->n_routes);
-    hp_free(s);
+    server_free(s);
+}
+
+void http_server_publish(struct http_server *s, const char *ns, const char *name,
+                         const char *json_text)
+{
+    struct ws_msg *m = NULL;
+    size_t len;
+    bool any = false;
+
+    if (!s || !s->ws_path || !json_text)
+        return;
+    len = strlen(json_text);
+    pthread_mutex_lock(&s->ws_mu);
+    for (struct ws_client *c = s->clients; c; c = c->next) {
+        if (!client_matches(c, ns, name))
+            continue;
+        if (!m) {
+            /* copied only when someone listens; allocation failure: counted as dropped */
+            m = hp_malloc(sizeof(*m) + LWS_PRE + len);
+            if (m) {
+                atomic_init(&m->refs, 1); /* ours until the loop ends */
+                m->len = len;
+                memcpy(m->buf + LWS_PRE, json_text, len);
+            }
+        }
+        if (m) {
+            client_push(s, c, m);
+        } else {
+            c->dropped++;
+            s->ws_dropped++;
+        }
+        any = true;
+    }
+    pthread_mutex_unlock(&s->ws_mu);
+    msg_unref(m);
+    if (any)
+        lws_cancel_service(s->ctx);
+}
+
+void http_server_ws_stats(struct http_server *s, struct http_ws_stats *out)
+{
+    *out = (struct http_ws_stats){0};
+    if (!s)
+        return;
+    pthread_mutex_lock(&s->ws_mu);
+    for (const struct ws_client *c = s->clients; c; c = c->next) {
+        out->clients++;
+        out->queued += c->count;
+    }
+    out->dropped = s->ws_dropped;
+    out->sent = s->ws_sent;
+    pthread_mutex_unlock(&s->ws_mu);
 }

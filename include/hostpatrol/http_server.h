@@ -1,7 +1,15 @@
 /*
  * http_server.h - hostpatrol's small HTTP server (libwebsockets) for /metrics, /healthz and
- * /readyz (and later /ws): one service thread, GET only, exact-path routes answered by caller
+ * /readyz and /ws: one service thread, GET only, exact-path routes answered by caller
  * callbacks. Anything else: 404 (unknown path) or 405 (not GET).
+ *
+ * Websocket (optional, http_server_start_ws): a websocket upgrade on ws_path streams the text
+ * messages given to http_server_publish. A client filters with the query string
+ * "?namespace=NS&name=NAME" (both optional; name needs namespace; an upgrade on another path or
+ * with name alone is refused). Each client has a queue of HTTP_WS_QUEUE messages: when a slow
+ * client's queue is full its oldest message is dropped and counted, and before its next message
+ * it gets the text message {"dropped":N} (N dropped since the last notice). Messages from the
+ * client are ignored.
  *
  * Ownership: routes (and their strings) are copied by http_server_start; a handler's *body is
  * taken by the server (allocated with hp_malloc; NULL with *len 0 for an empty body).
@@ -12,6 +20,7 @@
 #define HOSTPATROL_HTTP_SERVER_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include "hostpatrol/rc.h"
 
@@ -33,6 +42,30 @@ struct http_server;
  * naming field "bind"; a port in use -> HP_ERR_IO with the address. *out owned. */
 hp_rc http_server_start(const char *bind, const struct http_route *routes, size_t n,
                         struct http_server **out, struct hp_err *err) HP_WUR;
+
+#define HTTP_WS_QUEUE 256 /* messages queued per websocket client */
+
+/* http_server_start_ws: http_server_start, plus websocket streaming on ws_path (exact path,
+ * starting with '/'; NULL: none, same as http_server_start). ws_path copied. */
+hp_rc http_server_start_ws(const char *bind, const struct http_route *routes, size_t n,
+                           const char *ws_path, struct http_server **out,
+                           struct hp_err *err) HP_WUR;
+
+/* http_server_publish: queue json_text (copied; borrowed) for every websocket client whose
+ * filter matches ns and name (borrowed), and wake the service thread to send it. Thread-safe;
+ * must not race with http_server_stop. NULL s, NULL text or no websocket path: nothing. A
+ * message that cannot be allocated counts as dropped for the clients it was for. */
+void http_server_publish(struct http_server *s, const char *ns, const char *name,
+                         const char *json_text);
+
+struct http_ws_stats {
+    size_t clients;         /* connected websocket clients */
+    size_t queued;          /* messages queued over all clients (at most clients * HTTP_WS_QUEUE) */
+    uint64_t dropped, sent; /* totals since start (dropped: per client) */
+};
+
+/* http_server_ws_stats: the websocket counters (zeros for NULL). Thread-safe. */
+void http_server_ws_stats(struct http_server *s, struct http_ws_stats *out);
 
 /* http_server_port: the bound port (the real one for "HOST:0"); 0 for NULL. */
 int http_server_port(const struct http_server *s);

@@ -74,6 +74,14 @@ struct reconciler_config {
     void (*log)(void *arg, enum reconciler_log_level level, const char *key, const char *run_id,
                 const char *msg);
     void *log_arg;
+    /* on_commit (optional): called from the worker thread, outside the reconciler's locks,
+     * after a run's writes were COMMITTED to etcd (not for a run with nothing to write, nor one
+     * whose commit failed or is unresolved), with ns, name and json_text borrowed for the call:
+     * {"namespace":NS,"name":NAME,"run":RUN_ID,"revision":R,"results":[...]}, results being the
+     * result documents this run stored (the controller's, or in agent mode this node's; empty
+     * when the run only deleted stale results). Must not block for long. */
+    void (*on_commit)(void *arg, const char *ns, const char *name, const char *json_text);
+    void *commit_arg;
 };
 
 struct reconciler_stats {

@@ -1,6 +1,9 @@
 /* test-http_server.c - unit tests of controller/server/http_server.c: bind parsing, routing,
  * statuses, a multi-MB body sent byte-exact, keep-alive, bodies freed on aborted connections,
- * and a prompt stop. The client is libcurl (plus raw sockets for idle and stalled clients). */
+ * a prompt stop, and the websocket stream (filters, a bounded queue per slow client with its
+ * drop notice, clients freed on close and on stop). The client is libcurl (plus raw sockets for
+ * idle and stalled clients, and a minimal RFC 6455 client reading the server's unmasked
+ * frames). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -15,6 +18,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/time.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -472,6 +476,299 @@ static void allocation_failures_are_clean(void **state)
     http_server_stop(s);
 }
 
+/* ---------- websocket ---------- */
+
+static struct http_server *start_ws(void)
+{
+    struct http_server *s = NULL;
+    struct hp_err err = {0};
+
+    if (http_server_start_ws("127.0.0.1:0", routes, N_ROUTES, "/ws", &s, &err) != HP_OK)
+        fail_msg("http_server_start_ws: %s", err.msg);
+    assert_non_null(s);
+    return s;
+}
+
+static void set_rcv_timeout(int fd, int ms)
+{
+    struct timeval tv = {.tv_sec = ms / 1000, .tv_usec = (ms % 1000) * 1000};
+
+    assert_int_equal(setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv)), 0);
+}
+
+/* ws_connect: a websocket handshake on target ("/ws?namespace=a"); the socket, or -1 when the
+ * server refuses the upgrade. rcvbuf > 0: a small receive buffer (set before connecting). */
+static int ws_connect(int port, const char *target, int rcvbuf)
+{
+    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
+    char req[512], resp[1024];
+    size_t got = 0;
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    int n;
+
+    assert_true(fd >= 0);
+    if (rcvbuf > 0)
+        assert_int_equal(setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof(rcvbuf)), 0);
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    assert_int_equal(connect(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+    set_rcv_timeout(fd, 5000);
+    n = snprintf(req, sizeof(req),
+                 "GET %s HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\n"
+                 "Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+                 "Sec-WebSocket-Version: 13\r\n\r\n",
+                 target);
+    assert_int_equal(send(fd, req, (size_t)n, 0), n);
+    /* read the answer byte by byte, so no frame after it is consumed */
+    while (got < sizeof(resp) - 1) {
+        if (recv(fd, resp + got, 1, 0) != 1)
+            break;
+        got++;
+        resp[got] = '\0';
+        if (got >= 4 && !memcmp(resp + got - 4, "\r\n\r\n", 4))
+            break;
+    }
+    resp[got] = '\0';
+    if (strncmp(resp, "HTTP/1.1 101", 12)) {
+        close(fd);
+        return -1;
+    }
+    return fd;
+}
+
+static int recv_all(int fd, void *buf, size_t n)
+{
+    size_t got = 0;
+
+    while (got < n) {
+        ssize_t r = recv(fd, (char *)buf + got, n - got, 0);
+
+        if (r <= 0)
+            return -1;
+        got += (size_t)r;
+    }
+    return 0;
+}
+
+/* ws_read: the next text message's payload (continuation frames joined; hp_malloc'ed,
+ * NUL-terminated) or NULL on timeout or close. */
+static char *ws_read(int fd)
+{
+    unsigned char h[8];
+    uint64_t len;
+    char *msg = NULL;
+    size_t have = 0;
+
+    for (;;) {
+        char *p;
+        int op;
+
+        if (recv_all(fd, h, 2))
+            goto fail;
+        assert_int_equal(h[1] & 0x80, 0); /* server frames are not masked */
+        op = h[0] & 0x0f;
+        len = h[1] & 0x7f;
+        if (len == 126) {
+            if (recv_all(fd, h + 2, 2))
+                goto fail;
+            len = (uint64_t)h[2] << 8 | h[3];
+        } else if (len == 127) {
+            unsigned char l[8];
+
+            if (recv_all(fd, l, 8))
+                goto fail;
+            len = 0;
+            for (int i = 0; i < 8; i++)
+                len = len << 8 | l[i];
+        }
+        assert_true(len < 16 * 1024 * 1024);
+        if (op >= 8) { /* control: skip (close: the end) */
+            char skip[128];
+
+            assert_true(len <= sizeof(skip));
+            if (len && recv_all(fd, skip, (size_t)len))
+                goto fail;
+            if (op == 8)
+                goto fail;
+            continue;
+        }
+        assert_int_equal(op, msg ? 0 : 1); /* text, then continuations */
+        p = hp_realloc(msg, have + (size_t)len + 1);
+        assert_non_null(p);
+        msg = p;
+        if (len && recv_all(fd, msg + have, (size_t)len))
+            goto fail;
+        have += (size_t)len;
+        msg[have] = '\0';
+        if (h[0] & 0x80)
+            return msg;
+    }
+fail:
+    hp_free(msg);
+    return NULL;
+}
+
+static void expect_msg(int fd, const char *want)
+{
+    char *got = ws_read(fd);
+
+    if (!got)
+        fail_msg("expected message '%s', got none", want);
+    assert_string_equal(got, want);
+    hp_free(got);
+}
+
+static void expect_no_msg(int fd)
+{
+    char *got;
+
+    set_rcv_timeout(fd, 300);
+    got = ws_read(fd);
+    if (got)
+        fail_msg("expected no message, got '%s'", got);
+    set_rcv_timeout(fd, 5000);
+}
+
+static void wait_clients(struct http_server *s, size_t n)
+{
+    struct http_ws_stats st;
+    int64_t until = now_ms() + 5000;
+
+    do {
+        http_server_ws_stats(s, &st);
+        if (st.clients == n)
+            return;
+        usleep(10000);
+    } while (now_ms() < until);
+    fail_msg("%zu websocket clients, expected %zu", st.clients, n);
+}
+
+static void ws_filters_by_namespace_and_name(void **state)
+{
+    struct http_server *s = start_ws();
+    int port = http_server_port(s);
+    int all, ns_a, a_x, ns_b;
+
+    (void)state;
+    all = ws_connect(port, "/ws", 0);
+    ns_a = ws_connect(port, "/ws?namespace=a", 0);
+    a_x = ws_connect(port, "/ws?namespace=a&name=x", 0);
+    ns_b = ws_connect(port, "/ws?namespace=b&name=", 0); /* an empty name: any */
+    assert_true(all >= 0 && ns_a >= 0 && a_x >= 0 && ns_b >= 0);
+    /* refused: name without namespace, another path */
+    assert_int_equal(ws_connect(port, "/ws?name=x", 0), -1);
+    assert_int_equal(ws_connect(port, "/metrics", 0), -1);
+    wait_clients(s, 4);
+
+    http_server_publish(s, "a", "x", "{\"m\":1}");
+    http_server_publish(s, "a", "y", "{\"m\":2}");
+    http_server_publish(s, "b", "x", "{\"m\":3}");
+    http_server_publish(s, "c", "x", "");
+    expect_msg(all, "{\"m\":1}");
+    expect_msg(all, "{\"m\":2}");
+    expect_msg(all, "{\"m\":3}");
+    expect_msg(all, "");
+    expect_msg(ns_a, "{\"m\":1}");
+    expect_msg(ns_a, "{\"m\":2}");
+    expect_msg(a_x, "{\"m\":1}");
+    expect_msg(ns_b, "{\"m\":3}");
+    expect_no_msg(ns_a);
+    expect_no_msg(a_x);
+    expect_no_msg(ns_b);
+    /* GET routes are unchanged on the same server */
+    expect_answer(port, NULL, "/healthz", 200, "ok");
+    expect_answer(port, NULL, "/ws", 404, "not found\n");
+
+    /* a closed client is unlisted and freed; the others keep receiving */
+    close(a_x);
+    wait_clients(s, 3);
+    http_server_publish(s, "a", "x", "{\"m\":4}");
+    expect_msg(ns_a, "{\"m\":4}");
+    close(ns_a);
+    close(ns_b);
+    wait_clients(s, 1);
+    http_server_stop(s); /* with a client still connected: freed by stop (leak check) */
+    close(all);
+}
+
+static void ws_slow_client_is_bounded_and_told(void **state)
+{
+    enum { N = 10000 };
+    struct http_server *s = start_ws();
+    struct http_ws_stats st;
+    char pad[1001], text[1100];
+    long next = 0, dropped = 0, received = 0;
+    int fd;
+    char *m;
+
+    (void)state;
+    memset(pad, 'p', sizeof(pad) - 1);
+    pad[sizeof(pad) - 1] = '\0';
+    fd = ws_connect(http_server_port(s), "/ws?namespace=a", 4096);
+    assert_true(fd >= 0);
+    wait_clients(s, 1);
+    /* 10,000 messages of 1 KB to a client that does not read */
+    for (long i = 0; i < N; i++) {
+        snprintf(text, sizeof(text), "{\"i\":%ld,\"pad\":\"%s\"}", i, pad);
+        http_server_publish(s, "a", "x", text);
+    }
+    http_server_ws_stats(s, &st);
+    assert_true(st.queued <= HTTP_WS_QUEUE);
+    assert_true(st.dropped > 0);
+    /* now read everything: messages in order, gaps announced by {"dropped":N} before the next */
+    while ((m = ws_read(fd))) {
+        long v;
+
+        if (sscanf(m, "{\"dropped\":%ld}", &v) == 1) {
+            assert_true(v > 0);
+            dropped += v;
+            next += v; /* the next message skips exactly the dropped ones */
+        } else {
+            assert_int_equal(sscanf(m, "{\"i\":%ld,", &v), 1);
+            assert_int_equal(v, next);
+            next++;
+            received++;
+        }
+        hp_free(m);
+        if (next == N)
+            break;
+    }
+    assert_int_equal(next, N);
+    assert_true(dropped > 0);
+    assert_int_equal(received + dropped, N);
+    http_server_ws_stats(s, &st);
+    assert_int_equal(st.queued, 0);
+    assert_int_equal((long)st.dropped, dropped);
+    close(fd);
+    wait_clients(s, 0);
+    http_server_stop(s);
+}
+
+static void ws_publish_without_ws_or_clients(void **state)
+{
+    struct http_server *s = start_ok("127.0.0.1:0"); /* no websocket path */
+    struct http_server *w = start_ws();
+    struct http_ws_stats st;
+    struct hp_err err = {0};
+    struct http_server *bad = NULL;
+
+    (void)state;
+    http_server_publish(NULL, "a", "b", "{}");
+    http_server_publish(s, "a", "b", "{}");
+    http_server_publish(w, "a", "b", "{}"); /* nobody listens: nothing kept */
+    http_server_publish(w, "a", "b", NULL);
+    http_server_ws_stats(w, &st);
+    assert_int_equal(st.clients + st.queued + st.dropped, 0);
+    assert_int_equal(ws_connect(http_server_port(s), "/ws", 0), -1);
+    assert_int_equal(http_server_start_ws("127.0.0.1:0", routes, N_ROUTES, "ws", &bad, &err),
+                     HP_ERR_INVALID);
+    assert_null(bad);
+    assert_string_equal(err.field, "ws_path");
+    http_server_ws_stats(NULL, &st);
+    assert_int_equal(st.clients, 0);
+    http_server_stop(s);
+    http_server_stop(w);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -486,6 +783,9 @@ int main(void)
         cmocka_unit_test(port_in_use_is_io_error),
         cmocka_unit_test(other_bind_forms_listen),
         cmocka_unit_test(allocation_failures_are_clean),
+        cmocka_unit_test(ws_filters_by_namespace_and_name),
+        cmocka_unit_test(ws_slow_client_is_bounded_and_told),
+        cmocka_unit_test(ws_publish_without_ws_or_clients),
     };
     int rc;
 

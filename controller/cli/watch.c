@@ -1,0 +1,374 @@
+/* watch.c - `hostpatrol watch`: follow the controller's /ws stream of committed results and
+ * print one line per result (table) or each message as it came (json), until SIGINT/SIGTERM
+ * (exit 0) or the connection ends (exit 1). */
+#include <errno.h>
+#include <getopt.h>
+#include <jansson.h>
+#include <libwebsockets.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "cli/cmd.h"
+#include "hostpatrol/alloc.h"
+
+#define WATCH_DEFAULT_SERVER "ws://127.0.0.1:8080"
+#define WATCH_MSG_MAX        (64u * 1024 * 1024) /* a longer message is refused */
+#define WATCH_TICK_MS        100                 /* how often the loop looks at the stop flag */
+#define WATCH_TABLE_FMT      "%-20s  %-16s  %-24s  %-16s  %-24s  %-7s  %s\n"
+
+struct watch_flags {
+    const char *server, *ns, *name, *format;
+};
+
+/* The connection's state; only the main thread (lws service) touches it. */
+struct watch {
+    FILE *out, *errout;
+    const char *server;
+    bool json, established, closed, failed;
+    char why[256]; /* connection error detail */
+    char *msg;     /* the message being assembled (owned) */
+    size_t len, cap;
+    lws_sorted_usec_list_t tick;
+    struct lws_context *ctx; /* borrowed */
+};
+
+static volatile sig_atomic_t stop_sig;
+
+static void on_stop_signal(int sig)
+{
+    stop_sig = sig;
+}
+
+static void watch_usage(FILE *f)
+{
+    fprintf(f,
+            "Usage: hostpatrol watch [--server ws://HOST:PORT] [-n NS] [NAME] [-o table|json]\n"
+            "Follow the results the controller commits, as they are committed (its /ws\n"
+            "stream on the metrics address), until Ctrl-C.\n\n"
+            "  --server URL                    the controller (default " WATCH_DEFAULT_SERVER ")\n"
+            "  -n, --namespace NS              only this namespace (default: all)\n"
+            "  NAME                            only this HostInspection (needs -n)\n"
+            "  -o, --output table|json         one line per result, or each message as JSON\n");
+}
+
+/* watch_parse_flags: argv -> fl. Returns -1 to go on, else the exit status. */
+static int watch_parse_flags(int argc, char **argv, struct watch_flags *fl, FILE *out, FILE *errout)
+{
+    enum { O_SERVER = 256 };
+    static const struct option opts[] = {{"server", required_argument, NULL, O_SERVER},
+                                         {"namespace", required_argument, NULL, 'n'},
+                                         {"output", required_argument, NULL, 'o'},
+                                         {"help", no_argument, NULL, 'h'},
+                                         {NULL, 0, NULL, 0}};
+    int c;
+
+    fl->server = WATCH_DEFAULT_SERVER;
+    fl->format = "table";
+    optind = 1;
+    opterr = 0;
+    while ((c = getopt_long(argc, argv, "n:o:h", opts, NULL)) != -1) {
+        switch (c) {
+        case O_SERVER:
+            fl->server = optarg;
+            break;
+        case 'n':
+            fl->ns = optarg;
+            break;
+        case 'o':
+            fl->format = optarg;
+            break;
+        case 'h':
+            watch_usage(out);
+            return HP_EXIT_OK;
+        default:
+            if (optopt && strchr("no", optopt))
+                fprintf(errout, "hostpatrol watch: -%c needs a value\n", optopt);
+            else
+                fprintf(errout, "hostpatrol watch: unknown flag or missing value '%s'\n",
+                        argv[optind - 1]);
+            watch_usage(errout);
+            return HP_EXIT_USAGE;
+        }
+    }
+    if (optind < argc)
+        fl->name = argv[optind++];
+    if (optind < argc) {
+        fprintf(errout, "hostpatrol watch: unexpected argument '%s' (at most one NAME)\n",
+                argv[optind]);
+        return HP_EXIT_USAGE;
+    }
+    if (strcmp(fl->format, "table") && strcmp(fl->format, "json")) {
+        fprintf(errout, "hostpatrol watch: --output '%s' is not one of table, json\n", fl->format);
+        return HP_EXIT_USAGE;
+    }
+    if (fl->name && !fl->ns) {
+        fprintf(errout, "hostpatrol watch: NAME '%s' needs --namespace\n", fl->name);
+        return HP_EXIT_USAGE;
+    }
+    if ((fl->ns && !fl->ns[0]) || (fl->name && !fl->name[0])) {
+        fprintf(errout, "hostpatrol watch: --namespace and NAME must not be empty\n");
+        return HP_EXIT_USAGE;
+    }
+    return -1;
+}
+
+/* parse_server: "ws://HOST[:PORT][/]" -> host (into buf) and port. Returns false if not one. */
+static bool parse_server(const char *url, char *host, size_t host_size, int *port)
+{
+    const char *h, *colon, *end;
+    char *endp = NULL;
+    size_t n;
+    long p = 80;
+
+    if (strncmp(url, "ws://", 5))
+        return false;
+    h = url + 5;
+    end = h + strcspn(h, "/");
+    if (end[0] && strcmp(end, "/"))
+        return false; /* a path: the stream's path is fixed */
+    if (h[0] == '[') {
+        const char *close = memchr(h, ']', (size_t)(end - h));
+
+        if (!close)
+            return false;
+        colon = close + 1 < end && close[1] == ':' ? close + 1 : NULL;
+        if (!colon && close + 1 != end)
+            return false;
+        n = (size_t)(close - h - 1);
+        h++;
+    } else {
+        colon = memchr(h, ':', (size_t)(end - h));
+        n = (size_t)((colon ? colon : end) - h);
+    }
+    if (!n || n >= host_size)
+        return false;
+    memcpy(host, h, n);
+    host[n] = '\0';
+    if (colon) {
+        errno = 0;
+        p = strtol(colon + 1, &endp, 10);
+        if (errno || endp != end || colon + 1 == end || p < 1 || p > 65535)
+            return false;
+    }
+    *port = (int)p;
+    return true;
+}
+
+/* add_arg: append "&key=value" (value percent-encoded) to path; false if it does not fit. */
+static bool add_arg(char *path, size_t size, const char *key, const char *value)
+{
+    size_t n = strlen(path);
+    int w = snprintf(path + n, size - n, "%s%s=", strchr(path, '?') ? "&" : "?", key);
+
+    if (w < 0 || (size_t)w >= size - n)
+        return false;
+    n += (size_t)w;
+    for (const unsigned char *p = (const unsigned char *)value; *p; p++) {
+        bool plain = (*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
+                     (*p >= '0' && *p <= '9') || strchr("-._~", *p);
+
+        w = snprintf(path + n, size - n, plain ? "%c" : "%%%02X", *p);
+        if (w < 0 || (size_t)w >= size - n)
+            return false;
+        n += (size_t)w;
+    }
+    return true;
+}
+
+static void print_time(json_int_t ms, char *buf, size_t size)
+{
+    time_t t = (time_t)(ms / 1000);
+    struct tm tm;
+
+    if (ms <= 0 || !gmtime_r(&t, &tm) || !strftime(buf, size, "%Y-%m-%dT%H:%M:%SZ", &tm))
+        snprintf(buf, size, "-");
+}
+
+static const char *str_or(const json_t *o, const char *key, const char *dflt)
+{
+    const char *s = json_string_value(json_object_get(o, key));
+
+    return s ? s : dflt;
+}
+
+/* on_message: print one complete message. */
+static void on_message(struct watch *w)
+{
+    json_t *m;
+    const json_t *res, *dropped;
+    size_t i;
+
+    if (w->json) {
+        fprintf(w->out, "%.*s\n", (int)w->len, w->msg);
+        fflush(w->out);
+        return;
+    }
+    m = json_loadb(w->msg, w->len, 0, NULL);
+    if (!m) {
+        fprintf(w->errout, "hostpatrol watch: a message from %s is not JSON; skipped\n", w->server);
+        return;
+    }
+    dropped = json_object_get(m, "dropped");
+    if (json_is_integer(dropped))
+        fprintf(w->errout,
+                "hostpatrol watch: %lld messages dropped by %s (this client reads too slowly)\n",
+                (long long)json_integer_value(dropped), w->server);
+    json_array_foreach(json_object_get(m, "results"), i, res)
+    {
+        char when[32];
+
+        print_time(json_integer_value(json_object_get(res, "observed_ms")), when, sizeof(when));
+        fprintf(w->out, WATCH_TABLE_FMT, when, str_or(m, "namespace", "-"), str_or(m, "name", "-"),
+                str_or(res, "check", "-"), str_or(res, "target", "-"), str_or(res, "status", "-"),
+                str_or(res, "reason", ""));
+    }
+    fflush(w->out);
+    json_decref(m);
+}
+
+/* on_data: a piece of a message; whole messages go to on_message. Returns nonzero to close. */
+static int on_data(struct watch *w, struct lws *wsi, const void *in, size_t len)
+{
+    if (w->len + len > WATCH_MSG_MAX) {
+        snprintf(w->why, sizeof(w->why), "a message longer than %u bytes", WATCH_MSG_MAX);
+        w->failed = true;
+        return 1;
+    }
+    if (w->len + len + 1 > w->cap) {
+        size_t cap = (w->len + len + 1) * 2;
+        char *b = hp_realloc(w->msg, cap);
+
+        if (!b) {
+            snprintf(w->why, sizeof(w->why), "out of memory");
+            w->failed = true;
+            return 1;
+        }
+        w->msg = b;
+        w->cap = cap;
+    }
+    memcpy(w->msg + w->len, in, len);
+    w->len += len;
+    if (lws_is_final_fragment(wsi) && !lws_remaining_packet_payload(wsi)) {
+        on_message(w);
+        w->len = 0;
+    }
+    return 0;
+}
+
+static int on_event(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in,
+                    size_t len)
+{
+    struct watch *w = lws_context_user(lws_get_context(wsi));
+
+    (void)user;
+    switch (reason) {
+    case LWS_CALLBACK_CLIENT_CONNECTION_ERROR:
+        snprintf(w->why, sizeof(w->why), "%s", in ? (const char *)in : "connection failed");
+        w->failed = true;
+        return 0;
+    case LWS_CALLBACK_CLIENT_ESTABLISHED:
+        w->established = true;
+        return 0;
+    case LWS_CALLBACK_CLIENT_RECEIVE:
+        return on_data(w, wsi, in, len) ? -1 : 0;
+    case LWS_CALLBACK_CLIENT_CLOSED:
+        w->closed = true;
+        return 0;
+    default:
+        break;
+    }
+    return lws_callback_http_dummy(wsi, reason, user, in, len);
+}
+
+/* on_tick: wakes the service loop every WATCH_TICK_MS so it sees the stop flag. */
+static void on_tick(lws_sorted_usec_list_t *sul)
+{
+    struct watch *w = lws_container_of(sul, struct watch, tick);
+
+    lws_sul_schedule(w->ctx, 0, &w->tick, on_tick, WATCH_TICK_MS * LWS_US_PER_MS);
+}
+
+static const struct lws_protocols watch_protocols[] = {
+    {.name = "hostpatrol-watch", .callback = on_event}, {0}, /* terminator */
+};
+
+int hp_cmd_watch(int argc, char **argv, FILE *out, FILE *errout)
+{
+    struct watch_flags fl = {0};
+    struct watch w = {.out = out, .errout = errout};
+    struct lws_context_creation_info info;
+    struct lws_client_connect_info ci;
+    struct sigaction sa;
+    char host[256], path[1024] = "/ws";
+    int port = 0, status;
+
+    status = watch_parse_flags(argc, argv, &fl, out, errout);
+    if (status >= 0)
+        return status;
+    if (!parse_server(fl.server, host, sizeof(host), &port)) {
+        fprintf(errout, "hostpatrol watch: --server '%s' must be ws://HOST:PORT\n", fl.server);
+        return HP_EXIT_USAGE;
+    }
+    if ((fl.ns && !add_arg(path, sizeof(path), "namespace", fl.ns)) ||
+        (fl.name && !add_arg(path, sizeof(path), "name", fl.name))) {
+        fprintf(errout, "hostpatrol watch: --namespace or NAME is too long\n");
+        return HP_EXIT_USAGE;
+    }
+    w.server = fl.server;
+    w.json = !strcmp(fl.format, "json");
+
+    memset(&sa, 0, sizeof(sa));
+    sa.sa_handler = on_stop_signal;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+
+    lws_set_log_level(0, NULL);
+    memset(&info, 0, sizeof(info));
+    info.port = CONTEXT_PORT_NO_LISTEN;
+    info.protocols = watch_protocols;
+    info.user = &w;
+    w.ctx = lws_create_context(&info);
+    if (!w.ctx) {
+        fprintf(errout, "hostpatrol watch: cannot create the websocket client\n");
+        return HP_EXIT_FAIL;
+    }
+    memset(&ci, 0, sizeof(ci));
+    ci.context = w.ctx;
+    ci.address = host;
+    ci.port = port;
+    ci.path = path;
+    ci.host = host;
+    ci.origin = host;
+    ci.local_protocol_name = watch_protocols[0].name;
+    status = HP_EXIT_FAIL;
+    if (!lws_client_connect_via_info(&ci)) {
+        fprintf(errout, "hostpatrol watch: cannot connect to %s\n", fl.server);
+        goto out;
+    }
+    if (!w.json)
+        fprintf(out, WATCH_TABLE_FMT, "TIME", "NAMESPACE", "NAME", "CHECK", "TARGET", "STATUS",
+                "REASON");
+    fflush(out);
+    lws_sul_schedule(w.ctx, 0, &w.tick, on_tick, WATCH_TICK_MS * LWS_US_PER_MS);
+    while (!stop_sig && !w.failed && !w.closed)
+        if (lws_service(w.ctx, 0) < 0)
+            break;
+    if (stop_sig)
+        status = HP_EXIT_OK;
+    else if (w.failed && !w.established)
+        fprintf(errout, "hostpatrol watch: cannot connect to %s: %s\n", fl.server, w.why);
+    else if (w.failed)
+        fprintf(errout, "hostpatrol watch: connection to %s ended: %s\n", fl.server, w.why);
+    else
+        fprintf(errout, "hostpatrol watch: connection to %s closed\n", fl.server);
+out:
+    lws_sul_cancel(&w.tick);
+    lws_context_destroy(w.ctx);
+    hp_free(w.msg);
+    return status;
+}

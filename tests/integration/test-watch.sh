@@ -1,0 +1,153 @@
+#!/usr/bin/env bash
+# test-watch.sh - the /ws stream of committed results and `hostpatrol watch` end to end: a
+# controller against the REAL kube-apiserver and a real results etcd 3.6 streams every committed
+# run of a HostInspection (status, revision) to a watch filtered on its namespace; a watch
+# filtered on another name gets none of it; SIGTERM ends a watch with exit 0; a dead server or a
+# bad flag is named.
+# shellcheck source=tests/integration/lib.sh
+. "$(dirname "$0")/lib.sh"
+
+HP=$HP_H_ROOT/build/hostpatrol
+T_TIMEOUT=120
+
+kc() { "$KUBECTL" --kubeconfig "$HP_KUBECONFIG" --request-timeout=30s "$@"; }
+
+setup() {
+  hp_h_init
+  hp_h_control_plane || return 1
+  hp_h_etcd res 3.6 || return 1
+  kc apply -f "$HP_H_ROOT/crd/hostpatrol.io_hostinspections.yaml" > /dev/null || return 1
+  kc wait --for condition=Established --timeout=60s crd/hostinspections.hostpatrol.io > /dev/null || return 1
+  kc create namespace hp-w > /dev/null || return 1
+  ETCD_HOSTPORT=${HP_ETCD_URL[res]#http://}
+  METRICS_PORT=$(hp_h_port)
+  export ETCD_HOSTPORT METRICS_PORT
+  "$HP" controller --kubeconfig "$HP_KUBECONFIG" --etcd-endpoints "${HP_ETCD_URL[res]}" \
+    --state-dir "$HP_H_DIR/state-w" --log-level debug --namespace hp-w \
+    --metrics-bind-address "127.0.0.1:$METRICS_PORT" --health-probe-bind-address 127.0.0.1:0 \
+    > "$HP_H_DIR/w.log" 2>&1 &
+  echo $! > "$HP_H_DIR/w.pid"
+  disown # the harness's cleanup ends it
+  local i
+  for i in $(seq 50); do
+    curl -fsS "http://127.0.0.1:$METRICS_PORT/metrics" > /dev/null 2>&1 && return 0
+    sleep 0.2
+  done
+  echo "controller not serving /metrics"; cat "$HP_H_DIR/w.log"; return 1
+}
+
+t_on_fail() {
+  local f
+  for f in "$HP_H_DIR"/w.log "$HP_H_DIR"/watch-*.out "$HP_H_DIR"/watch-*.err; do
+    [ -f "$f" ] && { echo "--- $f (tail)"; tail -n 10 "$f" | cut -c1-400; }
+  done
+}
+
+# has_result FILE NAME: FILE holds a message of HostInspection NAME with an OK result and a revision
+has_result() {
+  grep '"name":"'"$2"'"' "$1" | grep '"status":"OK"' | grep -qE '"revision":[1-9][0-9]*'
+}
+
+# runs_ge FILE NAME N: FILE holds at least N messages of HostInspection NAME
+runs_ge() { [ "$(grep -c '"name":"'"$2"'"' "$1")" -ge "$3" ]; }
+
+test_watch_streams_committed_runs_filtered() {
+  local url="ws://127.0.0.1:$METRICS_PORT" w1 w2 rc
+  "$HP" watch --server "$url" -n hp-w -o json > "$HP_H_DIR/watch-ns.out" 2> "$HP_H_DIR/watch-ns.err" &
+  w1=$!
+  "$HP" watch --server "$url" -n hp-w other > "$HP_H_DIR/watch-other.out" 2> "$HP_H_DIR/watch-other.err" &
+  w2=$!
+  sleep 1 # both connected before the first run
+  kc apply -f - > /dev/null << EOF
+apiVersion: hostpatrol.io/v1alpha1
+kind: HostInspection
+metadata: {name: health, namespace: hp-w}
+spec:
+  interval: 2s
+  timeout: 1s
+  checks:
+    - {name: etcd, http: {url: "http://$ETCD_HOSTPORT/health", expectStatus: [200]}}
+EOF
+  t_eventually 20 has_result "$HP_H_DIR/watch-ns.out" health
+  # every line is one message: namespace, name, run, revision, results
+  local line
+  line=$(grep -m1 '"name":"health"' "$HP_H_DIR/watch-ns.out")
+  t_contains "$line" '"namespace":"hp-w"'
+  t_contains "$line" '"check":"etcd"'
+  t_match "$line" '"run":"[^"]+"'
+  # a second run arrives too (interval 2 s)
+  t_eventually 10 runs_ge "$HP_H_DIR/watch-ns.out" health 2
+  kill -TERM "$w1" "$w2"
+  wait "$w1"; rc=$?
+  t_eq "$rc" 0 "watch exit status after SIGTERM"
+  wait "$w2"; rc=$?
+  t_eq "$rc" 0 "filtered watch exit status after SIGTERM"
+  # the watch on another name got the table header only
+  t_eq "$(grep -c health "$HP_H_DIR/watch-other.out")" 0 "messages for another name"
+  t_contains "$(head -n1 "$HP_H_DIR/watch-other.out")" "NAMESPACE"
+  kc -n hp-w delete hi health --wait=false > /dev/null
+}
+
+test_watch_table_output() {
+  local url="ws://127.0.0.1:$METRICS_PORT" w rc
+  "$HP" watch --server "$url" -n hp-w tbl > "$HP_H_DIR/watch-tbl.out" 2> "$HP_H_DIR/watch-tbl.err" &
+  w=$!
+  sleep 1
+  kc apply -f - > /dev/null << EOF
+apiVersion: hostpatrol.io/v1alpha1
+kind: HostInspection
+metadata: {name: tbl, namespace: hp-w}
+spec:
+  interval: 2s
+  timeout: 1s
+  checks:
+    - {name: etcd, http: {url: "http://$ETCD_HOSTPORT/health", expectStatus: [200]}}
+EOF
+  t_eventually 20 grep -qE '^[0-9T:-]+Z +hp-w +tbl +etcd +- +OK' "$HP_H_DIR/watch-tbl.out"
+  kill -TERM "$w"
+  wait "$w"; rc=$?
+  t_eq "$rc" 0 "watch exit status after SIGTERM"
+  kc -n hp-w delete hi tbl --wait=false > /dev/null
+}
+
+test_watch_errors_are_named() {
+  local port rc out
+  port=$(hp_h_port)
+  out=$("$HP" watch --server "ws://127.0.0.1:$port" 2>&1); rc=$?
+  t_eq "$rc" 1 "exit status with no server"
+  t_contains "$out" "ws://127.0.0.1:$port"
+  out=$("$HP" watch --bogus 2>&1); rc=$?
+  t_eq "$rc" 2
+  t_contains "$out" "--bogus"
+  out=$("$HP" watch --server http://x:1 2>&1); rc=$?
+  t_eq "$rc" 2
+  t_contains "$out" "--server"
+  out=$("$HP" watch -o yaml 2>&1); rc=$?
+  t_eq "$rc" 2
+  t_contains "$out" "--output"
+  out=$("$HP" watch name-only 2>&1); rc=$?
+  t_eq "$rc" 2
+  t_contains "$out" "--namespace"
+}
+
+test_watch_ends_with_the_server() {
+  # a controller of its own, stopped under a connected watch: exit 1 naming the server
+  local port w rc c
+  port=$(hp_h_port)
+  "$HP" controller --kubeconfig "$HP_KUBECONFIG" --etcd-endpoints "${HP_ETCD_URL[res]}" \
+    --state-dir "$HP_H_DIR/state-w2" --namespace hp-w2 \
+    --metrics-bind-address "127.0.0.1:$port" --health-probe-bind-address 127.0.0.1:0 \
+    > "$HP_H_DIR/w2.log" 2>&1 &
+  c=$!
+  t_eventually 10 curl -fsS "http://127.0.0.1:$port/metrics"
+  "$HP" watch --server "ws://127.0.0.1:$port" -o json > /dev/null 2> "$HP_H_DIR/watch-end.err" &
+  w=$!
+  sleep 1
+  kill -TERM "$c"
+  wait "$c"
+  wait "$w"; rc=$?
+  t_eq "$rc" 1 "watch exit status when the server goes"
+  t_contains "$(cat "$HP_H_DIR/watch-end.err")" "ws://127.0.0.1:$port"
+}
+
+t_main
