@@ -93,9 +93,12 @@ static void log_json_str(FILE *f, const char *s)
 }
 
 /* log_line: one JSON object per line on stderr */
-static void log_line(void *arg, enum reconciler_log_level lvl, const char *key, const char *run_id,
+static void log_line(void *arg, enum reconciler_log_level lvl, const struct reconciler_log_ids *ids,
                      const char *msg)
 {
+    const char *key = ids ? ids->key : NULL, *run_id = ids ? ids->run : NULL,
+               *batch = ids ? ids->batch : NULL;
+    unsigned long long rec = ids ? (unsigned long long)ids->reconcile : 0;
     static const char *const names[] = {"debug", "info", "warn", "error"};
     struct timespec ts;
     struct tm tm;
@@ -110,9 +113,10 @@ static void log_line(void *arg, enum reconciler_log_level lvl, const char *key, 
     pthread_mutex_lock(&log_mu);
     if (log_text) {
         /* for terminals: time level module [key] [run=] message */
-        fprintf(stderr, "%s.%03ldZ %-5s %s%s%s%s%s %s\n", when, ts.tv_nsec / 1000000, names[lvl],
-                agent_mode ? "agent" : "controller", key ? " " : "", key ? key : "",
-                run_id ? " run=" : "", run_id ? run_id : "", msg);
+        fprintf(stderr, "%s.%03ldZ %-5s %s%s%s%s%s%s%s %s\n", when, ts.tv_nsec / 1000000,
+                names[lvl], agent_mode ? "agent" : "controller", key ? " " : "", key ? key : "",
+                run_id ? " run=" : "", run_id ? run_id : "", batch ? " batch=" : "",
+                batch ? batch : "", msg);
         pthread_mutex_unlock(&log_mu);
         return;
     }
@@ -122,9 +126,15 @@ static void log_line(void *arg, enum reconciler_log_level lvl, const char *key, 
         fprintf(stderr, ",\"key\":");
         log_json_str(stderr, key);
     }
+    if (rec)
+        fprintf(stderr, ",\"reconcile\":%llu", rec);
     if (run_id) {
         fprintf(stderr, ",\"run\":");
         log_json_str(stderr, run_id);
+    }
+    if (batch) {
+        fprintf(stderr, ",\"batch\":");
+        log_json_str(stderr, batch);
     }
     fprintf(stderr, ",\"msg\":");
     log_json_str(stderr, msg);
@@ -141,7 +151,7 @@ static void logf_(enum reconciler_log_level lvl, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(msg, sizeof(msg), fmt, ap);
     va_end(ap);
-    log_line(NULL, lvl, NULL, NULL, msg);
+    log_line(NULL, lvl, NULL, msg);
 }
 
 /* What the metrics and health handlers (server thread) read. rec and q are set under mu once

@@ -63,6 +63,10 @@ struct reconciler {
 
 /* ---------- small helpers ---------- */
 
+/* the reconcile a worker thread is in, and the batch of the commit being reported (for logs) */
+static _Thread_local uint64_t cur_reconcile;
+static _Thread_local const char *cur_batch;
+
 static void rlog(struct reconciler *r, enum reconciler_log_level lvl, const char *key,
                  const char *run_id, const char *fmt, ...) HP_PRINTF(5, 6);
 
@@ -77,7 +81,11 @@ static void rlog(struct reconciler *r, enum reconciler_log_level lvl, const char
     va_start(ap, fmt);
     vsnprintf(msg, sizeof(msg), fmt, ap);
     va_end(ap);
-    r->cfg.log(r->cfg.log_arg, lvl, key, run_id, msg);
+    {
+        struct reconciler_log_ids ids = {key, cur_reconcile, run_id, cur_batch};
+
+        r->cfg.log(r->cfg.log_arg, lvl, &ids, msg);
+    }
 }
 
 static int64_t wall_ms(void)
@@ -1100,11 +1108,13 @@ static hp_rc run(struct reconciler *r, const char *key, const json_t *obj,
     }
     rep->commit_rc = commit(r, ctx, run_id, &ws, &rep->revision, rep->batch_id,
                             sizeof(rep->batch_id), rep->why, sizeof(rep->why));
+    cur_batch = rep->batch_id[0] ? rep->batch_id : NULL;
     rlog(r, rep->commit_rc ? RLOG_WARN : RLOG_INFO, key, run_id,
          "run done: %zu ok, %zu warn, %zu crit, %zu unknown; %zu etcd writes %s%s",
          rep->counts[CHECK_OK], rep->counts[CHECK_WARN], rep->counts[CHECK_CRIT],
          rep->counts[CHECK_UNKNOWN], ws.n, rep->commit_rc ? "not committed: " : "committed",
          rep->commit_rc ? rep->why : "");
+    cur_batch = NULL;
     if (!rep->commit_rc && docs)
         notify_commit(r, ns, name, run_id, rep->revision, docs);
 out:
@@ -1701,6 +1711,9 @@ static void *worker(void *arg)
         int64_t t0 = hp_now_ns();
 
         stat_add(r, &r->stats.reconciles);
+        pthread_mutex_lock(&r->mu);
+        cur_reconcile = r->stats.reconciles;
+        pthread_mutex_unlock(&r->mu);
         rc = reconcile(r, key, &requeue);
         prom_histogram_observe(&r->reconcile_seconds, (double)(hp_now_ns() - t0) / 1e9);
         if (rc) {

@@ -54,6 +54,15 @@
 
 enum reconciler_log_level { RLOG_DEBUG, RLOG_INFO, RLOG_WARN, RLOG_ERROR };
 
+/* What ties a log line to its work: the resource ("namespace/name"), the reconcile (a number,
+ * unique in this process), the run and the etcd batch of its commit; each may be NULL / 0. */
+struct reconciler_log_ids {
+    const char *key;
+    uint64_t reconcile;
+    const char *run;
+    const char *batch;
+};
+
 struct reconciler_config {
     struct kube_client *kube;  /* borrowed; outlives the reconciler */
     struct etcd_client *etcd;  /* borrowed: reads and cleanup deletes */
@@ -71,7 +80,7 @@ struct reconciler_config {
     const char *node_name;
     const char *host_root; /* default "/" */
     /* log: one line of what happened; key and run_id may be NULL. Called from any thread. */
-    void (*log)(void *arg, enum reconciler_log_level level, const char *key, const char *run_id,
+    void (*log)(void *arg, enum reconciler_log_level level, const struct reconciler_log_ids *ids,
                 const char *msg);
     void *log_arg;
     /* on_commit (optional): called from the worker thread, outside the reconciler's locks,

@@ -81,6 +81,10 @@ EOF
   t_eq "$(field web .status.observedGeneration)" "$(field web .metadata.generation)"
   t_contains "$(field web .metadata.finalizers)" hostpatrol.io/cleanup
   t_ge "$(field web .status.lastCommit.revision)" 1
+  # the log ties the result to its reconcile, run and etcd batch: the status's batch is in it
+  local batch
+  batch=$(field web .status.lastCommit.batch)
+  t_ok grep -q -E "\"reconcile\":[0-9]+,\"run\":\"[^\"]+\",\"batch\":\"$batch\",\"msg\":\"run done" "$HP_H_DIR/main.log"
   local v
   v=$(result web/health/-)
   t_contains "$v" '"status":"OK"'
