@@ -9,7 +9,11 @@
 #ifndef HOSTPATROL_CLI_CMD_H
 #define HOSTPATROL_CLI_CMD_H
 
+#include <getopt.h>
+#include <stdbool.h>
 #include <stdio.h>
+
+#include "hostpatrol/etcd_client.h"
 
 #define HP_EXIT_OK    0
 #define HP_EXIT_FAIL  1
@@ -24,5 +28,29 @@ int hp_cmd_inspect(int argc, char **argv, FILE *out, FILE *errout);
 int hp_cmd_agent(int argc, char **argv, FILE *out, FILE *errout);
 int hp_cmd_results(int argc, char **argv, FILE *out, FILE *errout);
 int hp_cmd_watch(int argc, char **argv, FILE *out, FILE *errout);
+
+/* The etcd connection flags of controller, agent and results (etcd_flags.c): put
+ * HP_ETCD_LONG_OPTIONS in the getopt_long table; hp_cli_etcd_option sets cfg for one of them
+ * (false: not an etcd flag); hp_cli_etcd_flag names the flag behind an etcd_config field that an
+ * error names (err.field). */
+enum {
+    HP_OPT_ETCD_ENDPOINTS = 1000,
+    HP_OPT_ETCD_CA,
+    HP_OPT_ETCD_CERT,
+    HP_OPT_ETCD_KEY,
+    HP_OPT_ETCD_SNI,
+    HP_OPT_ETCD_USER
+};
+#define HP_ETCD_LONG_OPTIONS                                                                       \
+    {"etcd-endpoints", required_argument, NULL, HP_OPT_ETCD_ENDPOINTS},                            \
+        {"etcd-ca-file", required_argument, NULL, HP_OPT_ETCD_CA},                                 \
+        {"etcd-cert-file", required_argument, NULL, HP_OPT_ETCD_CERT},                             \
+        {"etcd-key-file", required_argument, NULL, HP_OPT_ETCD_KEY},                               \
+        {"etcd-server-name", required_argument, NULL, HP_OPT_ETCD_SNI},                            \
+    {                                                                                              \
+        "etcd-user", required_argument, NULL, HP_OPT_ETCD_USER                                     \
+    }
+bool hp_cli_etcd_option(int c, const char *arg, struct etcd_config *cfg);
+const char *hp_cli_etcd_flag(const char *field); /* static string */
 
 #endif

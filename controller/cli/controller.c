@@ -336,12 +336,6 @@ static int parse_flags(int argc, char **argv, struct controller_flags *fl, FILE 
         O_RENEW,
         O_RETRY,
         O_IDENTITY,
-        O_ENDPOINTS,
-        O_CA,
-        O_CERT,
-        O_KEY,
-        O_SNI,
-        O_USER,
         O_PREFIX,
         O_STATE,
         O_LOGLEVEL,
@@ -363,12 +357,7 @@ static int parse_flags(int argc, char **argv, struct controller_flags *fl, FILE 
         {"renew-deadline", required_argument, NULL, O_RENEW},
         {"retry-period", required_argument, NULL, O_RETRY},
         {"identity", required_argument, NULL, O_IDENTITY},
-        {"etcd-endpoints", required_argument, NULL, O_ENDPOINTS},
-        {"etcd-ca-file", required_argument, NULL, O_CA},
-        {"etcd-cert-file", required_argument, NULL, O_CERT},
-        {"etcd-key-file", required_argument, NULL, O_KEY},
-        {"etcd-server-name", required_argument, NULL, O_SNI},
-        {"etcd-user", required_argument, NULL, O_USER},
+        HP_ETCD_LONG_OPTIONS,
         {"etcd-prefix", required_argument, NULL, O_PREFIX},
         {"state-dir", required_argument, NULL, O_STATE},
         {"log-level", required_argument, NULL, O_LOGLEVEL},
@@ -448,24 +437,6 @@ static int parse_flags(int argc, char **argv, struct controller_flags *fl, FILE 
         case O_IDENTITY:
             fl->identity = optarg;
             break;
-        case O_ENDPOINTS:
-            fl->etcd.endpoints = optarg;
-            break;
-        case O_CA:
-            fl->etcd.ca_file = optarg;
-            break;
-        case O_CERT:
-            fl->etcd.cert_file = optarg;
-            break;
-        case O_KEY:
-            fl->etcd.key_file = optarg;
-            break;
-        case O_SNI:
-            fl->etcd.server_name = optarg;
-            break;
-        case O_USER:
-            fl->etcd.username = optarg;
-            break;
         case O_PREFIX:
             fl->prefix = optarg;
             break;
@@ -521,6 +492,8 @@ static int parse_flags(int argc, char **argv, struct controller_flags *fl, FILE 
                 controller_usage(out);
             return -1;
         default:
+            if (hp_cli_etcd_option(c, optarg, &fl->etcd))
+                break;
             fprintf(errout, "hostpatrol controller: unknown flag '%s'\n", argv[optind - 1]);
             controller_usage(errout);
             return HP_EXIT_USAGE;
@@ -576,22 +549,6 @@ static void log_watch(struct reconciler *rec, struct kube_informer_stats *seen)
         logf_(RLOG_INFO, "watch: synced at resourceVersion %s (%llu lists)", now.resource_version,
               (unsigned long long)now.lists);
     *seen = now;
-}
-
-/* etcd_flag: the flag that sets an etcd_config field named in an error */
-static const char *etcd_flag(const char *field)
-{
-    static const char *const map[][2] = {
-        {"endpoints", "--etcd-endpoints"},        {"ca_file", "--etcd-ca-file"},
-        {"cert_file", "--etcd-cert-file"},        {"key_file", "--etcd-key-file"},
-        {"server_name", "--etcd-server-name"},    {"username", "--etcd-user"},
-        {"password", "$HOSTPATROL_ETCD_PASSWORD"}};
-    size_t i;
-
-    for (i = 0; i < sizeof(map) / sizeof(map[0]); i++)
-        if (!strcmp(field, map[i][0]))
-            return map[i][1];
-    return "etcd";
 }
 
 /* check_etcd: does etcd answer (2 s)? for /readyz */
@@ -729,7 +686,7 @@ static int run_main(int argc, char **argv, FILE *out, FILE *errout)
     rc = etcd_client_new(&fl.etcd, &etcd, &err);
     if (rc) {
         fprintf(errout, "hostpatrol %s: %s: %s\n", agent_mode ? "agent" : "controller",
-                etcd_flag(err.field), err.msg);
+                hp_cli_etcd_flag(err.field), err.msg);
         status = rc == HP_ERR_INVALID ? HP_EXIT_USAGE : HP_EXIT_FAIL;
         goto out;
     }

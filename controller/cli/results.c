@@ -53,22 +53,6 @@ static void res_usage(FILE *f)
                "  --etcd-prefix P                 key prefix (default /hostpatrol/)\n");
 }
 
-/* res_etcd_flag: the flag that sets an etcd_config field named in an error */
-static const char *res_etcd_flag(const char *field)
-{
-    static const char *const map[][2] = {
-        {"endpoints", "--etcd-endpoints"},        {"ca_file", "--etcd-ca-file"},
-        {"cert_file", "--etcd-cert-file"},        {"key_file", "--etcd-key-file"},
-        {"server_name", "--etcd-server-name"},    {"username", "--etcd-user"},
-        {"password", "$HOSTPATROL_ETCD_PASSWORD"}};
-    size_t i;
-
-    for (i = 0; i < sizeof(map) / sizeof(map[0]); i++)
-        if (!strcmp(field, map[i][0]))
-            return map[i][1];
-    return field;
-}
-
 /* res_name_ok: a Kubernetes name as a key segment: non-empty, no '/' */
 static bool res_name_ok(const char *s)
 {
@@ -78,17 +62,12 @@ static bool res_name_ok(const char *s)
 /* res_parse_flags: argv -> fl. Returns -1 to go on, else the exit status. */
 static int res_parse_flags(int argc, char **argv, struct res_flags *fl, FILE *out, FILE *errout)
 {
-    enum { O_ENDPOINTS = 256, O_CA, O_CERT, O_KEY, O_SNI, O_USER, O_PREFIX, O_TIMEOUT };
+    enum { O_PREFIX = 256, O_TIMEOUT };
     static const struct option opts[] = {{"namespace", required_argument, NULL, 'n'},
                                          {"all-namespaces", no_argument, NULL, 'A'},
                                          {"output", required_argument, NULL, 'o'},
                                          {"timeout", required_argument, NULL, O_TIMEOUT},
-                                         {"etcd-endpoints", required_argument, NULL, O_ENDPOINTS},
-                                         {"etcd-ca-file", required_argument, NULL, O_CA},
-                                         {"etcd-cert-file", required_argument, NULL, O_CERT},
-                                         {"etcd-key-file", required_argument, NULL, O_KEY},
-                                         {"etcd-server-name", required_argument, NULL, O_SNI},
-                                         {"etcd-user", required_argument, NULL, O_USER},
+                                         HP_ETCD_LONG_OPTIONS,
                                          {"etcd-prefix", required_argument, NULL, O_PREFIX},
                                          {"help", no_argument, NULL, 'h'},
                                          {NULL, 0, NULL, 0}};
@@ -123,24 +102,6 @@ static int res_parse_flags(int argc, char **argv, struct res_flags *fl, FILE *ou
                 return HP_EXIT_USAGE;
             }
             break;
-        case O_ENDPOINTS:
-            fl->etcd.endpoints = optarg;
-            break;
-        case O_CA:
-            fl->etcd.ca_file = optarg;
-            break;
-        case O_CERT:
-            fl->etcd.cert_file = optarg;
-            break;
-        case O_KEY:
-            fl->etcd.key_file = optarg;
-            break;
-        case O_SNI:
-            fl->etcd.server_name = optarg;
-            break;
-        case O_USER:
-            fl->etcd.username = optarg;
-            break;
         case O_PREFIX:
             fl->prefix = optarg;
             break;
@@ -148,6 +109,8 @@ static int res_parse_flags(int argc, char **argv, struct res_flags *fl, FILE *ou
             res_usage(out);
             return HP_EXIT_OK;
         default:
+            if (hp_cli_etcd_option(c, optarg, &fl->etcd))
+                break;
             if (optopt && strchr("no", optopt))
                 fprintf(errout, "hostpatrol results: -%c needs a value\n", optopt);
             else
@@ -514,7 +477,7 @@ int hp_cmd_results(int argc, char **argv, FILE *out, FILE *errout)
     rc = etcd_client_new(&fl.etcd, &etcd, &err);
     if (rc) {
         fprintf(errout, "hostpatrol results: %s: %s\n",
-                err.field[0] ? res_etcd_flag(err.field) : "etcd",
+                err.field[0] ? hp_cli_etcd_flag(err.field) : "etcd",
                 err.msg[0] ? err.msg : hp_rc_name(rc));
         status = rc == HP_ERR_INVALID ? HP_EXIT_USAGE : HP_EXIT_FAIL;
         goto out;
@@ -528,7 +491,7 @@ int hp_cmd_results(int argc, char **argv, FILE *out, FILE *errout)
     rc = etcd_range(etcd, ctx, &req, &resp, &err);
     if (rc) {
         if (err.field[0])
-            fprintf(errout, "hostpatrol results: %s: %s\n", res_etcd_flag(err.field),
+            fprintf(errout, "hostpatrol results: %s: %s\n", hp_cli_etcd_flag(err.field),
                     err.msg[0] ? err.msg : hp_rc_name(rc));
         else if (rc == HP_ERR_TIMEOUT)
             fprintf(errout, "hostpatrol results: reading %s from etcd %s: %s (--timeout %lld ms)\n",

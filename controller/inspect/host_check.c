@@ -26,9 +26,9 @@
 #include <unistd.h>
 
 #include "hostpatrol/alloc.h"
+#include "hostpatrol/check_verdict.h"
 #include "hostpatrol/ctx.h"
 
-#define REASON_MAX     1024
 #define PROC_SCAN_MAX  100000      /* process directories examined at most */
 #define CMDLINE_MAX    (64u << 10) /* cmdline bytes read per process */
 #define SMALL_FILE_MAX (16u << 10) /* meminfo, loadavg, uptime, cpu/online */
@@ -36,12 +36,6 @@
 #define COMM_KERNEL    15          /* TASK_COMM_LEN - 1: the kernel cuts comm there */
 #define STAT_READ_MAX  (16u << 20) /* proc/stat: bytes read at most looking for cpuN lines */
 #define OPENAT2_TRIES  4           /* RESOLVE_IN_ROOT may say EAGAIN on a concurrent rename */
-
-struct verdict {
-    enum check_status status;
-    size_t len;
-    char reason[REASON_MAX];
-};
 
 struct run {
     const char *root; /* borrowed: host_root as given */
@@ -53,39 +47,6 @@ struct run {
 };
 
 /* ---- small helpers ---- */
-
-static int severity(enum check_status s)
-{
-    return s == CHECK_CRIT ? 3 : s == CHECK_UNKNOWN ? 2 : s == CHECK_WARN ? 1 : 0;
-}
-
-static void verdict_add(struct verdict *v, enum check_status s, const char *fmt, ...)
-    HP_PRINTF(3, 4);
-
-static void verdict_add(struct verdict *v, enum check_status s, const char *fmt, ...)
-{
-    va_list ap;
-    int k;
-
-    if (severity(s) > severity(v->status))
-        v->status = s;
-    if (v->len && v->len + 3 < sizeof(v->reason)) {
-        memcpy(v->reason + v->len, "; ", 3);
-        v->len += 2;
-    }
-    if (v->len + 1 >= sizeof(v->reason))
-        return;
-    va_start(ap, fmt);
-    k = vsnprintf(v->reason + v->len, sizeof(v->reason) - v->len, fmt, ap);
-    va_end(ap);
-    if (k < 0) {
-        v->reason[v->len] = '\0';
-        return;
-    }
-    if ((size_t)k >= sizeof(v->reason) - v->len) /* cut: never inside a character */
-        check_result_trim_utf8(v->reason + v->len);
-    v->len += strlen(v->reason + v->len);
-}
 
 static const char *errno_str(int e, char *buf, size_t cap)
 {
@@ -232,7 +193,7 @@ static int open_in_root(struct run *h, const char *spec_path, const char *joined
 /* resolve: the common start of disk and file checks. Returns an O_PATH fd, or -1 when the
  * verdict is settled (UNKNOWN added) or when *missing (the path does not exist). */
 static int resolve(struct run *h, const char *spec_path, char *joined, size_t cap,
-                   struct verdict *v, bool *missing)
+                   struct check_verdict *v, bool *missing)
 {
     char eb[128];
     bool root_failed;
@@ -240,30 +201,31 @@ static int resolve(struct run *h, const char *spec_path, char *joined, size_t ca
 
     *missing = false;
     if (has_dotdot(spec_path)) {
-        verdict_add(v, CHECK_UNKNOWN, "path must not contain ..");
+        check_verdict_add(v, CHECK_UNKNOWN, "path must not contain ..");
         return -1;
     }
     if (!join_spec_path(h, joined, cap, spec_path)) {
-        verdict_add(v, CHECK_UNKNOWN, "path too long below %s", h->root);
+        check_verdict_add(v, CHECK_UNKNOWN, "path too long below %s", h->root);
         return -1;
     }
     fd = open_in_root(h, spec_path, joined, &e, &root_failed);
     if (fd >= 0)
         return fd;
     if (root_failed)
-        verdict_add(v, CHECK_UNKNOWN, "cannot open the host root %s: %s", h->root,
-                    errno_str(e, eb, sizeof(eb)));
+        check_verdict_add(v, CHECK_UNKNOWN, "cannot open the host root %s: %s", h->root,
+                          errno_str(e, eb, sizeof(eb)));
     else if (e == ENOENT || e == ENOTDIR)
         *missing = true;
     else
-        verdict_add(v, CHECK_UNKNOWN, "cannot open %s: %s", joined, errno_str(e, eb, sizeof(eb)));
+        check_verdict_add(v, CHECK_UNKNOWN, "cannot open %s: %s", joined,
+                          errno_str(e, eb, sizeof(eb)));
     return -1;
 }
 
 /* ---- disk ---- */
 
 static hp_rc check_disk(struct run *h, const struct disk_check *d, struct check_result *r,
-                        struct verdict *v)
+                        struct check_verdict *v)
 {
     char joined[PATH_MAX], eb[128];
     const char *path = d->path ? d->path : "/";
@@ -276,13 +238,13 @@ static hp_rc check_disk(struct run *h, const struct disk_check *d, struct check_
 
     if (fd < 0) {
         if (missing)
-            verdict_add(v, CHECK_UNKNOWN, "cannot statvfs %s: %s", joined,
-                        errno_str(ENOENT, eb, sizeof(eb)));
+            check_verdict_add(v, CHECK_UNKNOWN, "cannot statvfs %s: %s", joined,
+                              errno_str(ENOENT, eb, sizeof(eb)));
         return HP_OK;
     }
     if (fstatvfs(fd, &st)) {
-        verdict_add(v, CHECK_UNKNOWN, "cannot statvfs %s: %s", joined,
-                    errno_str(errno, eb, sizeof(eb)));
+        check_verdict_add(v, CHECK_UNKNOWN, "cannot statvfs %s: %s", joined,
+                          errno_str(errno, eb, sizeof(eb)));
         close(fd);
         return HP_OK;
     }
@@ -291,7 +253,7 @@ static hp_rc check_disk(struct run *h, const struct disk_check *d, struct check_
         total = st.f_files;
         used = st.f_files > st.f_ffree ? st.f_files - st.f_ffree : 0;
         if (!total) {
-            verdict_add(v, CHECK_UNKNOWN, "%s: the file system reports no inodes", path);
+            check_verdict_add(v, CHECK_UNKNOWN, "%s: the file system reports no inodes", path);
             return HP_OK;
         }
         pct = round_to((double)used * 100.0 / (double)total, 10);
@@ -316,11 +278,11 @@ static hp_rc check_disk(struct run *h, const struct disk_check *d, struct check_
     if (rc)
         return rc;
     if (pct >= d->crit_percent)
-        verdict_add(v, CHECK_CRIT, "%s %.1f%% %sused (crit at %d%%)", path, pct,
-                    d->inodes ? "of inodes " : "", d->crit_percent);
+        check_verdict_add(v, CHECK_CRIT, "%s %.1f%% %sused (crit at %d%%)", path, pct,
+                          d->inodes ? "of inodes " : "", d->crit_percent);
     else if (pct >= d->warn_percent)
-        verdict_add(v, CHECK_WARN, "%s %.1f%% %sused (warn at %d%%)", path, pct,
-                    d->inodes ? "of inodes " : "", d->warn_percent);
+        check_verdict_add(v, CHECK_WARN, "%s %.1f%% %sused (warn at %d%%)", path, pct,
+                          d->inodes ? "of inodes " : "", d->warn_percent);
     return HP_OK;
 }
 
@@ -401,7 +363,7 @@ static bool count_online_cpus(const char *s, long *cpus)
 }
 
 static hp_rc check_load(struct run *h, const struct load_check *l, struct check_result *r,
-                        struct verdict *v)
+                        struct check_verdict *v)
 {
     char path[PATH_MAX], path2[PATH_MAX], buf[256], eb[128], eb2[128];
     double load[3], sel, per;
@@ -412,12 +374,13 @@ static hp_rc check_load(struct run *h, const struct load_check *l, struct check_
     hp_rc rc;
 
     if (!host_path(h, path, sizeof(path), "/proc/loadavg")) {
-        verdict_add(v, CHECK_UNKNOWN, "path too long below %s", h->root);
+        check_verdict_add(v, CHECK_UNKNOWN, "path too long below %s", h->root);
         return HP_OK;
     }
     e = read_file(path, buf, sizeof(buf), &len);
     if (e) {
-        verdict_add(v, CHECK_UNKNOWN, "cannot read %s: %s", path, errno_str(e, eb, sizeof(eb)));
+        check_verdict_add(v, CHECK_UNKNOWN, "cannot read %s: %s", path,
+                          errno_str(e, eb, sizeof(eb)));
         return HP_OK;
     }
     for (i = 0, p = buf; i < 3; i++) {
@@ -426,7 +389,7 @@ static hp_rc check_load(struct run *h, const struct load_check *l, struct check_
         errno = 0;
         load[i] = strtod(p, &end);
         if (errno || end == p || load[i] < 0 || isnan(load[i])) {
-            verdict_add(v, CHECK_UNKNOWN, "cannot parse %s: not three load averages", path);
+            check_verdict_add(v, CHECK_UNKNOWN, "cannot parse %s: not three load averages", path);
             return HP_OK;
         }
         p = end;
@@ -434,7 +397,7 @@ static hp_rc check_load(struct run *h, const struct load_check *l, struct check_
     /* CPUs: the host's, from its procfs (or sysfs), never this process's sysconf */
     if (!host_path(h, path, sizeof(path), "/proc/stat") ||
         !host_path(h, path2, sizeof(path2), "/sys/devices/system/cpu/online")) {
-        verdict_add(v, CHECK_UNKNOWN, "path too long below %s", h->root);
+        check_verdict_add(v, CHECK_UNKNOWN, "path too long below %s", h->root);
         return HP_OK;
     }
     e = count_stat_cpus(path, &cpus);
@@ -444,9 +407,9 @@ static hp_rc check_load(struct run *h, const struct load_check *l, struct check_
             cpus = 0;
     }
     if (!cpus) {
-        verdict_add(v, CHECK_UNKNOWN, "cannot count CPUs: %s: %s; %s: %s", path,
-                    e ? errno_str(e, eb, sizeof(eb)) : "no cpuN lines", path2,
-                    e2 ? errno_str(e2, eb2, sizeof(eb2)) : "not a CPU list");
+        check_verdict_add(v, CHECK_UNKNOWN, "cannot count CPUs: %s: %s; %s: %s", path,
+                          e ? errno_str(e, eb, sizeof(eb)) : "no cpuN lines", path2,
+                          e2 ? errno_str(e2, eb2, sizeof(eb2)) : "not a CPU list");
         return HP_OK;
     }
     sel = l->window_min == 1 ? load[0] : l->window_min == 15 ? load[2] : load[1];
@@ -463,11 +426,11 @@ static hp_rc check_load(struct run *h, const struct load_check *l, struct check_
     if (rc)
         return rc;
     if (per >= l->crit_per_cpu)
-        verdict_add(v, CHECK_CRIT, "load %.2f (%dm) on %ld CPU%s = %.2f per CPU (crit at %g)", sel,
-                    l->window_min, cpus, cpus == 1 ? "" : "s", per, l->crit_per_cpu);
+        check_verdict_add(v, CHECK_CRIT, "load %.2f (%dm) on %ld CPU%s = %.2f per CPU (crit at %g)",
+                          sel, l->window_min, cpus, cpus == 1 ? "" : "s", per, l->crit_per_cpu);
     else if (per >= l->warn_per_cpu)
-        verdict_add(v, CHECK_WARN, "load %.2f (%dm) on %ld CPU%s = %.2f per CPU (warn at %g)", sel,
-                    l->window_min, cpus, cpus == 1 ? "" : "s", per, l->warn_per_cpu);
+        check_verdict_add(v, CHECK_WARN, "load %.2f (%dm) on %ld CPU%s = %.2f per CPU (warn at %g)",
+                          sel, l->window_min, cpus, cpus == 1 ? "" : "s", per, l->warn_per_cpu);
     return HP_OK;
 }
 
@@ -524,7 +487,7 @@ static hp_rc add_uptime(const struct run *h, struct check_result *r)
 }
 
 static hp_rc check_memory(struct run *h, const struct memory_check *m, struct check_result *r,
-                          struct verdict *v)
+                          struct check_verdict *v)
 {
     char path[PATH_MAX], buf[SMALL_FILE_MAX], eb[128];
     unsigned long long total, avail, swap_total, swap_free;
@@ -537,12 +500,13 @@ static hp_rc check_memory(struct run *h, const struct memory_check *m, struct ch
     if (rc)
         return rc;
     if (!host_path(h, path, sizeof(path), "/proc/meminfo")) {
-        verdict_add(v, CHECK_UNKNOWN, "path too long below %s", h->root);
+        check_verdict_add(v, CHECK_UNKNOWN, "path too long below %s", h->root);
         return HP_OK;
     }
     e = read_file(path, buf, sizeof(buf), &len);
     if (e) {
-        verdict_add(v, CHECK_UNKNOWN, "cannot read %s: %s", path, errno_str(e, eb, sizeof(eb)));
+        check_verdict_add(v, CHECK_UNKNOWN, "cannot read %s: %s", path,
+                          errno_str(e, eb, sizeof(eb)));
         return HP_OK;
     }
     if (meminfo_get(buf, "SwapTotal", &swap_total) && meminfo_get(buf, "SwapFree", &swap_free)) {
@@ -555,14 +519,14 @@ static hp_rc check_memory(struct run *h, const struct memory_check *m, struct ch
             return rc;
     }
     if (!meminfo_get(buf, "MemTotal", &total) || !total) {
-        verdict_add(v, CHECK_UNKNOWN, "MemTotal not found in %s", path);
+        check_verdict_add(v, CHECK_UNKNOWN, "MemTotal not found in %s", path);
         return HP_OK;
     }
     rc = set_value(r, "mem_total_bytes", json_integer(bytes(total, 1)));
     if (rc)
         return rc;
     if (!meminfo_get(buf, "MemAvailable", &avail)) {
-        verdict_add(v, CHECK_UNKNOWN, "MemAvailable not found in %s", path);
+        check_verdict_add(v, CHECK_UNKNOWN, "MemAvailable not found in %s", path);
         return HP_OK;
     }
     pct = round_to((double)avail * 100.0 / (double)total, 10);
@@ -572,11 +536,11 @@ static hp_rc check_memory(struct run *h, const struct memory_check *m, struct ch
     if (rc)
         return rc;
     if (pct <= m->crit_available_percent)
-        verdict_add(v, CHECK_CRIT, "memory %.1f%% available (crit at %d%%)", pct,
-                    m->crit_available_percent);
+        check_verdict_add(v, CHECK_CRIT, "memory %.1f%% available (crit at %d%%)", pct,
+                          m->crit_available_percent);
     else if (pct <= m->warn_available_percent)
-        verdict_add(v, CHECK_WARN, "memory %.1f%% available (warn at %d%%)", pct,
-                    m->warn_available_percent);
+        check_verdict_add(v, CHECK_WARN, "memory %.1f%% available (warn at %d%%)", pct,
+                          m->warn_available_percent);
     return HP_OK;
 }
 
@@ -637,7 +601,7 @@ static int proc_match(struct run *h, const struct process_check *p, const char *
 }
 
 static hp_rc check_process(struct run *h, const struct process_check *p, struct check_result *r,
-                           struct verdict *v)
+                           struct check_verdict *v)
 {
     char path[PATH_MAX], eb[128], what[128];
     long long count = 0, unreadable = 0;
@@ -648,7 +612,7 @@ static hp_rc check_process(struct run *h, const struct process_check *p, struct 
     hp_rc rc;
 
     if (!p->name && !p->has_cmdline_regex) {
-        verdict_add(v, CHECK_UNKNOWN, "invalid check: neither name nor cmdlineRegex");
+        check_verdict_add(v, CHECK_UNKNOWN, "invalid check: neither name nor cmdlineRegex");
         return HP_OK;
     }
     if (!p->name && !h->cmdline) {
@@ -657,12 +621,13 @@ static hp_rc check_process(struct run *h, const struct process_check *p, struct 
             return HP_ERR_NOMEM;
     }
     if (!host_path(h, path, sizeof(path), "/proc")) {
-        verdict_add(v, CHECK_UNKNOWN, "path too long below %s", h->root);
+        check_verdict_add(v, CHECK_UNKNOWN, "path too long below %s", h->root);
         return HP_OK;
     }
     d = opendir(path);
     if (!d) {
-        verdict_add(v, CHECK_UNKNOWN, "cannot read %s: %s", path, errno_str(errno, eb, sizeof(eb)));
+        check_verdict_add(v, CHECK_UNKNOWN, "cannot read %s: %s", path,
+                          errno_str(errno, eb, sizeof(eb)));
         return HP_OK;
     }
     for (;;) {
@@ -690,12 +655,13 @@ static hp_rc check_process(struct run *h, const struct process_check *p, struct 
     }
     closedir(d);
     if (e) {
-        verdict_add(v, CHECK_UNKNOWN, "cannot read %s: %s", path, errno_str(e, eb, sizeof(eb)));
+        check_verdict_add(v, CHECK_UNKNOWN, "cannot read %s: %s", path,
+                          errno_str(e, eb, sizeof(eb)));
         return HP_OK;
     }
     if (seen > PROC_SCAN_MAX) {
-        verdict_add(v, CHECK_UNKNOWN, "more than %d processes in %s: scan stopped", PROC_SCAN_MAX,
-                    path);
+        check_verdict_add(v, CHECK_UNKNOWN, "more than %d processes in %s: scan stopped",
+                          PROC_SCAN_MAX, path);
         return HP_OK;
     }
     rc = set_value(r, "count", json_integer(count));
@@ -706,14 +672,14 @@ static hp_rc check_process(struct run *h, const struct process_check *p, struct 
     else
         snprintf(what, sizeof(what), "with a cmdline matching cmdlineRegex");
     if (count < p->min_count) {
-        verdict_add(v, CHECK_CRIT, "found %lld process%s %s, want at least %lld", count,
-                    count == 1 ? "" : "es", what, (long long)p->min_count);
+        check_verdict_add(v, CHECK_CRIT, "found %lld process%s %s, want at least %lld", count,
+                          count == 1 ? "" : "es", what, (long long)p->min_count);
         if (unreadable)
-            verdict_add(v, CHECK_CRIT, "%lld process%s could not be read: %s", unreadable,
-                        unreadable == 1 ? "" : "es", errno_str(first_err, eb, sizeof(eb)));
+            check_verdict_add(v, CHECK_CRIT, "%lld process%s could not be read: %s", unreadable,
+                              unreadable == 1 ? "" : "es", errno_str(first_err, eb, sizeof(eb)));
     } else if (p->max_count >= 0 && count > p->max_count) {
-        verdict_add(v, CHECK_CRIT, "found %lld process%s %s, want at most %lld", count,
-                    count == 1 ? "" : "es", what, (long long)p->max_count);
+        check_verdict_add(v, CHECK_CRIT, "found %lld process%s %s, want at most %lld", count,
+                          count == 1 ? "" : "es", what, (long long)p->max_count);
     }
     return HP_OK;
 }
@@ -740,7 +706,7 @@ static const char *secs_text(int64_t ms, char *buf, size_t cap)
 }
 
 static hp_rc check_file(struct run *h, const struct file_check *f, struct check_result *r,
-                        struct verdict *v)
+                        struct check_verdict *v)
 {
     char joined[PATH_MAX], eb[128], t1[48], t2[48];
     const char *path = f->path ? f->path : "";
@@ -753,12 +719,12 @@ static hp_rc check_file(struct run *h, const struct file_check *f, struct check_
     if (fd < 0) {
         if (!missing)
             return HP_OK;
-        verdict_add(v, CHECK_CRIT, "%s missing", path);
+        check_verdict_add(v, CHECK_CRIT, "%s missing", path);
         return set_value(r, "exists", json_false());
     }
     if (fstat(fd, &st)) {
-        verdict_add(v, CHECK_UNKNOWN, "cannot stat %s: %s", joined,
-                    errno_str(errno, eb, sizeof(eb)));
+        check_verdict_add(v, CHECK_UNKNOWN, "cannot stat %s: %s", joined,
+                          errno_str(errno, eb, sizeof(eb)));
         close(fd);
         return HP_OK;
     }
@@ -773,11 +739,12 @@ static hp_rc check_file(struct run *h, const struct file_check *f, struct check_
     if (rc)
         return rc;
     if (f->max_age_ms >= 0 && age_ms > f->max_age_ms)
-        verdict_add(v, CHECK_CRIT, "%s is %s old (max %s)", path, secs_text(age_ms, t1, sizeof(t1)),
-                    secs_text(f->max_age_ms, t2, sizeof(t2)));
+        check_verdict_add(v, CHECK_CRIT, "%s is %s old (max %s)", path,
+                          secs_text(age_ms, t1, sizeof(t1)),
+                          secs_text(f->max_age_ms, t2, sizeof(t2)));
     if (f->max_size_bytes >= 0 && st.st_size > f->max_size_bytes)
-        verdict_add(v, CHECK_CRIT, "%s is %lld bytes (max %lld bytes)", path, (long long)st.st_size,
-                    (long long)f->max_size_bytes);
+        check_verdict_add(v, CHECK_CRIT, "%s is %lld bytes (max %lld bytes)", path,
+                          (long long)st.st_size, (long long)f->max_size_bytes);
     return HP_OK;
 }
 
@@ -785,7 +752,7 @@ static hp_rc check_file(struct run *h, const struct file_check *f, struct check_
 
 static hp_rc run_one(struct run *h, const struct check_spec *c, struct check_result *r)
 {
-    struct verdict v = {.status = CHECK_OK};
+    struct check_verdict v = {.status = CHECK_OK};
     int64_t start_ns = hp_now_ns();
     hp_rc rc;
 

@@ -36,11 +36,11 @@
 #include <unistd.h>
 
 #include "hostpatrol/alloc.h"
+#include "hostpatrol/check_verdict.h"
 
 #define BODY_MAX        (1u << 20)  /* http: body bytes read (and kept for bodyRegex) */
 #define TCP_READ_MAX    (64u << 10) /* tcp: bytes read looking for expect */
 #define MAX_REDIRS      10L
-#define VERDICT_MAX     1024
 #define DNS_POLL_MAX_MS 10   /* gai_error polling interval, at most */
 #define IDLE_POLL_MS    1000 /* re-check the context at least this often */
 #define NOFD_POLL_MS    100  /* ... and this often without a context fd */
@@ -94,12 +94,6 @@ struct run {
     size_t *wfd_probe;        /* probe index of wfds[k] */
 };
 
-struct verdict {
-    enum check_status status;
-    size_t len;
-    char reason[VERDICT_MAX];
-};
-
 /* ---- dns requests glibc could not cancel: freed once glibc is done with them ---- */
 
 static pthread_mutex_t orphan_lock = PTHREAD_MUTEX_INITIALIZER; /* guards orphans */
@@ -144,48 +138,6 @@ static void dns_abandon(struct dns_req *q)
 }
 
 /* ---- small helpers ---- */
-
-static int severity(enum check_status s)
-{
-    switch (s) {
-    case CHECK_OK:
-        return 0;
-    case CHECK_WARN:
-        return 1;
-    case CHECK_UNKNOWN:
-        return 2;
-    default:
-        return 3;
-    }
-}
-
-static void verdict_add(struct verdict *v, enum check_status s, const char *fmt, ...)
-    HP_PRINTF(3, 4);
-
-static void verdict_add(struct verdict *v, enum check_status s, const char *fmt, ...)
-{
-    va_list ap;
-    int k;
-
-    if (severity(s) > severity(v->status))
-        v->status = s;
-    if (v->len && v->len + 3 < sizeof(v->reason)) {
-        memcpy(v->reason + v->len, "; ", 3);
-        v->len += 2;
-    }
-    if (v->len + 1 >= sizeof(v->reason))
-        return;
-    va_start(ap, fmt);
-    k = vsnprintf(v->reason + v->len, sizeof(v->reason) - v->len, fmt, ap);
-    va_end(ap);
-    if (k < 0) {
-        v->reason[v->len] = '\0';
-        return;
-    }
-    if ((size_t)k >= sizeof(v->reason) - v->len) /* cut: never inside a character */
-        check_result_trim_utf8(v->reason + v->len);
-    v->len += strlen(v->reason + v->len);
-}
 
 /* utf8_seq: the length of the valid UTF-8 sequence at s, 0 if there is none (RFC 3629, as
  * jansson checks it: no overlong forms, no surrogates, nothing past U+10FFFF). */
@@ -366,7 +318,7 @@ static hp_rc put_ms(struct probe *p, const char *key, int64_t us)
  * (anything else escaped), so that one odd certificate never fails the run. */
 static hp_rc put_text(struct probe *p, const char *key, const char *s)
 {
-    char buf[VERDICT_MAX];
+    char buf[CHECK_VERDICT_MAX];
     json_t *j = json_string(text_clean(s, buf, sizeof(buf)));
 
     if (!j) /* only NOMEM is left, but an ASCII copy costs nothing to try */
@@ -374,9 +326,9 @@ static hp_rc put_text(struct probe *p, const char *key, const char *s)
     return put(p, key, j);
 }
 
-static hp_rc finish(struct run *r, struct probe *p, const struct verdict *v)
+static hp_rc finish(struct run *r, struct probe *p, const struct check_verdict *v)
 {
-    char clean[VERDICT_MAX];
+    char clean[CHECK_VERDICT_MAX];
     struct timespec ts;
     hp_rc rc;
 
@@ -480,7 +432,7 @@ static const char *name_text(const X509_NAME *nm, char *buf, size_t cap)
 }
 
 /* cert_values: days-left values of the captured chain and their judgement (WARN). */
-static hp_rc cert_values(struct probe *p, struct verdict *v)
+static hp_rc cert_values(struct probe *p, struct check_verdict *v)
 {
     int n = p->chain ? sk_X509_num(p->chain) : 0, i;
     int64_t leaf, s, min_secs = INT64_MAX, limit;
@@ -502,15 +454,15 @@ static hp_rc cert_values(struct probe *p, struct verdict *v)
         return rc;
     limit = (int64_t)min * 86400;
     if (leaf < limit)
-        verdict_add(v, CHECK_WARN, "TLS leaf certificate %s (minimum %d)",
-                    days_text(leaf, days, sizeof(days)), min);
+        check_verdict_add(v, CHECK_WARN, "TLS leaf certificate %s (minimum %d)",
+                          days_text(leaf, days, sizeof(days)), min);
     for (i = 1; i < n; i++) {
         X509 *c = sk_X509_value(p->chain, i);
 
         if (secs_left(c, &s) && s < limit)
-            verdict_add(v, CHECK_WARN, "TLS chain certificate %s %s (minimum %d)",
-                        name_text(X509_get_subject_name(c), subj, sizeof(subj)),
-                        days_text(s, days, sizeof(days)), min);
+            check_verdict_add(v, CHECK_WARN, "TLS chain certificate %s %s (minimum %d)",
+                              name_text(X509_get_subject_name(c), subj, sizeof(subj)),
+                              days_text(s, days, sizeof(days)), min);
     }
     return HP_OK;
 }
@@ -687,7 +639,7 @@ static hp_rc put_times(struct probe *p, enum times which)
 
 /* probe_transport_fail: the reason of a failed transfer. where: "host:port" when known. */
 static void probe_transport_fail(struct probe *p, CURLcode res, const char *where,
-                                 struct verdict *v)
+                                 struct check_verdict *v)
 {
     const char *eb = p->errbuf[0] ? check_result_trim_utf8(p->errbuf) : curl_easy_strerror(res);
     char buf[128];
@@ -696,33 +648,33 @@ static void probe_transport_fail(struct probe *p, CURLcode res, const char *wher
     curl_easy_getinfo(p->easy, CURLINFO_OS_ERRNO, &oserr);
     switch (res) {
     case CURLE_OPERATION_TIMEDOUT:
-        verdict_add(v, CHECK_CRIT, "timed out after %lld ms (%s)", (long long)elapsed_ms(p),
-                    probe_phase_of(p));
+        check_verdict_add(v, CHECK_CRIT, "timed out after %lld ms (%s)", (long long)elapsed_ms(p),
+                          probe_phase_of(p));
         break;
     case CURLE_COULDNT_RESOLVE_HOST:
-        verdict_add(v, CHECK_CRIT, "name does not resolve: %s", eb);
+        check_verdict_add(v, CHECK_CRIT, "name does not resolve: %s", eb);
         break;
     case CURLE_COULDNT_CONNECT:
         if (where && oserr)
-            verdict_add(v, CHECK_CRIT, "connect to %s: %s", where,
-                        errno_str((int)oserr, buf, sizeof(buf)));
+            check_verdict_add(v, CHECK_CRIT, "connect to %s: %s", where,
+                              errno_str((int)oserr, buf, sizeof(buf)));
         else if (oserr)
-            verdict_add(v, CHECK_CRIT, "connect failed: %s (%s)",
-                        errno_str((int)oserr, buf, sizeof(buf)), eb);
+            check_verdict_add(v, CHECK_CRIT, "connect failed: %s (%s)",
+                              errno_str((int)oserr, buf, sizeof(buf)), eb);
         else
-            verdict_add(v, CHECK_CRIT, "connect failed: %s", eb);
+            check_verdict_add(v, CHECK_CRIT, "connect failed: %s", eb);
         break;
     case CURLE_PEER_FAILED_VERIFICATION:
-        verdict_add(v, CHECK_CRIT, "TLS verification failed: %s", eb);
+        check_verdict_add(v, CHECK_CRIT, "TLS verification failed: %s", eb);
         break;
     case CURLE_SSL_CONNECT_ERROR:
-        verdict_add(v, CHECK_CRIT, "TLS handshake failed: %s", eb);
+        check_verdict_add(v, CHECK_CRIT, "TLS handshake failed: %s", eb);
         break;
     case CURLE_SSL_CACERT_BADFILE: /* our configuration, not the endpoint */
-        verdict_add(v, CHECK_UNKNOWN, "cannot load the CA certificates: %s", eb);
+        check_verdict_add(v, CHECK_UNKNOWN, "cannot load the CA certificates: %s", eb);
         break;
     default:
-        verdict_add(v, CHECK_CRIT, "%s", eb);
+        check_verdict_add(v, CHECK_CRIT, "%s", eb);
         break;
     }
 }
@@ -917,7 +869,7 @@ static hp_rc tls_start(struct run *r, struct probe *p)
 static hp_rc http_done(struct run *r, struct probe *p, CURLcode res)
 {
     const struct http_check *h = &p->check->u.http;
-    struct verdict v = {CHECK_OK, 0, ""};
+    struct check_verdict v = {CHECK_OK, 0, ""};
     long code = 0;
     hp_rc rc;
 
@@ -937,7 +889,7 @@ static hp_rc http_done(struct run *r, struct probe *p, CURLcode res)
     }
     if (h->n_expect_status == 0) {
         if (code < 200 || code > 399)
-            verdict_add(&v, CHECK_CRIT, "status %ld, expected 2xx or 3xx", code);
+            check_verdict_add(&v, CHECK_CRIT, "status %ld, expected 2xx or 3xx", code);
     } else {
         char list[256] = "";
         size_t i, o = 0;
@@ -953,14 +905,14 @@ static hp_rc http_done(struct run *r, struct probe *p, CURLcode res)
                                       h->expect_status[i]);
         }
         if (!ok)
-            verdict_add(&v, CHECK_CRIT, "status %ld, expected %s", code, list);
+            check_verdict_add(&v, CHECK_CRIT, "status %ld, expected %s", code, list);
     }
     if (h->has_body_regex) {
         regmatch_t m[1] = {{.rm_so = 0, .rm_eo = (regoff_t)p->body_len}};
 
         if (regexec(&h->body_regex, p->body ? p->body : "", 1, m, REG_STARTEND) != 0)
-            verdict_add(&v, CHECK_CRIT, "body does not match bodyRegex (%zu bytes read%s)",
-                        p->body_len, p->body_full ? ", the first 1 MiB" : "");
+            check_verdict_add(&v, CHECK_CRIT, "body does not match bodyRegex (%zu bytes read%s)",
+                              p->body_len, p->body_full ? ", the first 1 MiB" : "");
     }
     rc = cert_values(p, &v);
     if (rc)
@@ -973,7 +925,7 @@ static hp_rc tcp_io(struct run *r, struct probe *p);
 static hp_rc tcp_connected(struct run *r, struct probe *p, CURLcode res)
 {
     const struct tcp_check *t = &p->check->u.tcp;
-    struct verdict v = {CHECK_OK, 0, ""};
+    struct check_verdict v = {CHECK_OK, 0, ""};
     curl_socket_t s = CURL_SOCKET_BAD;
     char where[300], buf[128];
     hp_rc rc;
@@ -989,14 +941,14 @@ static hp_rc tcp_connected(struct run *r, struct probe *p, CURLcode res)
         goto done;
     }
     if (curl_easy_getinfo(p->easy, CURLINFO_ACTIVESOCKET, &s) != CURLE_OK || s == CURL_SOCKET_BAD) {
-        verdict_add(&v, CHECK_UNKNOWN, "connected to %s, but the socket was lost", where);
+        check_verdict_add(&v, CHECK_UNKNOWN, "connected to %s, but the socket was lost", where);
         goto done;
     }
     p->fd = fcntl(s, F_DUPFD_CLOEXEC, 0);
     fl = p->fd >= 0 ? fcntl(p->fd, F_GETFL) : -1;
     if (fl < 0 || fcntl(p->fd, F_SETFL, fl | O_NONBLOCK) < 0) {
-        verdict_add(&v, CHECK_UNKNOWN, "connected to %s, but: %s", where,
-                    errno_str(errno, buf, sizeof(buf)));
+        check_verdict_add(&v, CHECK_UNKNOWN, "connected to %s, but: %s", where,
+                          errno_str(errno, buf, sizeof(buf)));
         goto done;
     }
     if (!t->send && !t->expect)
@@ -1013,7 +965,7 @@ done:
 static hp_rc tcp_io(struct run *r, struct probe *p)
 {
     const struct tcp_check *t = &p->check->u.tcp;
-    struct verdict v = {CHECK_OK, 0, ""};
+    struct check_verdict v = {CHECK_OK, 0, ""};
     char q[QUOTE_MAX], buf[128];
     size_t len, elen;
     hp_rc rc;
@@ -1028,8 +980,8 @@ static hp_rc tcp_io(struct run *r, struct probe *p)
             if (k < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
                 return HP_OK;
             if (k < 0) {
-                verdict_add(&v, CHECK_CRIT, "send to %s:%d: %s", p->target->address, t->port,
-                            errno_str(errno, buf, sizeof(buf)));
+                check_verdict_add(&v, CHECK_CRIT, "send to %s:%d: %s", p->target->address, t->port,
+                                  errno_str(errno, buf, sizeof(buf)));
                 goto done;
             }
             p->sent += (size_t)k;
@@ -1051,8 +1003,8 @@ static hp_rc tcp_io(struct run *r, struct probe *p)
         if (elen == 0)
             goto done;
         if (p->rlen >= TCP_READ_MAX) {
-            verdict_add(&v, CHECK_CRIT, "expected \"%s\" not in the first %u bytes",
-                        quote(t->expect, q, sizeof(q)), TCP_READ_MAX);
+            check_verdict_add(&v, CHECK_CRIT, "expected \"%s\" not in the first %u bytes",
+                              quote(t->expect, q, sizeof(q)), TCP_READ_MAX);
             goto done;
         }
         k = recv(p->fd, p->rbuf + p->rlen, TCP_READ_MAX - p->rlen, 0);
@@ -1061,14 +1013,15 @@ static hp_rc tcp_io(struct run *r, struct probe *p)
         if (k < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
             return HP_OK;
         if (k < 0) {
-            verdict_add(&v, CHECK_CRIT, "read from %s:%d: %s (got %zu bytes)", p->target->address,
-                        t->port, errno_str(errno, buf, sizeof(buf)), p->rlen);
+            check_verdict_add(&v, CHECK_CRIT, "read from %s:%d: %s (got %zu bytes)",
+                              p->target->address, t->port, errno_str(errno, buf, sizeof(buf)),
+                              p->rlen);
             goto done;
         }
         if (k == 0) {
-            verdict_add(&v, CHECK_CRIT,
-                        "expected \"%s\" not received: connection closed after %zu bytes",
-                        quote(t->expect, q, sizeof(q)), p->rlen);
+            check_verdict_add(&v, CHECK_CRIT,
+                              "expected \"%s\" not received: connection closed after %zu bytes",
+                              quote(t->expect, q, sizeof(q)), p->rlen);
             goto done;
         }
         p->rlen += (size_t)k;
@@ -1085,7 +1038,7 @@ static hp_rc tls_done(struct run *r, struct probe *p, CURLcode res)
 {
     const struct tls_check *t = &p->check->u.tls;
     const char *name = t->server_name ? t->server_name : p->target->address;
-    struct verdict v = {CHECK_OK, 0, ""};
+    struct check_verdict v = {CHECK_OK, 0, ""};
     char where[300], buf[512];
     json_t *sans = NULL;
     size_t namelen;
@@ -1103,7 +1056,7 @@ static hp_rc tls_done(struct run *r, struct probe *p, CURLcode res)
         return finish(r, p, &v);
     }
     if (!p->chain || sk_X509_num(p->chain) < 1) {
-        verdict_add(&v, CHECK_CRIT, "no certificate received from %s", where);
+        check_verdict_add(&v, CHECK_CRIT, "no certificate received from %s", where);
         return finish(r, p, &v);
     }
     leaf = sk_X509_value(p->chain, 0);
@@ -1121,22 +1074,22 @@ static hp_rc tls_done(struct run *r, struct probe *p, CURLcode res)
     if (rc)
         return rc;
     if (!r->store_ok) { /* our fault, not the endpoint's: the chain cannot be judged */
-        verdict_add(&v, CHECK_UNKNOWN, "cannot load the CA certificates (%s)",
-                    r->opts && r->opts->ca_file ? r->opts->ca_file : "system bundle");
+        check_verdict_add(&v, CHECK_UNKNOWN, "cannot load the CA certificates (%s)",
+                          r->opts && r->opts->ca_file ? r->opts->ca_file : "system bundle");
     } else {
         ve = verify_chain(r->store, leaf, p->chain);
         if (ve < 0)
             return HP_ERR_NOMEM;
         if (ve != X509_V_OK)
-            verdict_add(&v, CHECK_CRIT, "certificate verify failed: %s",
-                        X509_verify_cert_error_string(ve));
+            check_verdict_add(&v, CHECK_CRIT, "certificate verify failed: %s",
+                              X509_verify_cert_error_string(ve));
     }
     namelen = strlen(name);
     if (namelen > 1 && name[namelen - 1] == '.')
         namelen--; /* "example.com." is example.com */
     if ((is_ip_literal(name) ? X509_check_ip_asc(leaf, name, 0)
                              : X509_check_host(leaf, name, namelen, 0, NULL)) != 1)
-        verdict_add(&v, CHECK_CRIT, "certificate does not match host name %s", name);
+        check_verdict_add(&v, CHECK_CRIT, "certificate does not match host name %s", name);
     rc = cert_values(p, &v);
     if (rc)
         return rc;
@@ -1180,7 +1133,7 @@ static hp_rc dns_start(struct run *r, struct probe *p)
     size_t len = strlen(name);
     struct dns_req *q = hp_calloc(1, sizeof(*q) + len + 1);
     struct gaicb *list[1];
-    struct verdict v = {CHECK_OK, 0, ""};
+    struct check_verdict v = {CHECK_OK, 0, ""};
     int g;
 
     if (!q)
@@ -1196,7 +1149,8 @@ static hp_rc dns_start(struct run *r, struct probe *p)
         hp_free(q);
         if (g == EAI_MEMORY)
             return HP_ERR_NOMEM;
-        verdict_add(&v, CHECK_UNKNOWN, "cannot start resolving %s: %s", name, gai_strerror(g));
+        check_verdict_add(&v, CHECK_UNKNOWN, "cannot start resolving %s: %s", name,
+                          gai_strerror(g));
         return finish(r, p, &v);
     }
     p->dns = q;
@@ -1237,7 +1191,7 @@ static void append_word(char *buf, size_t cap, const char *w)
     }
 }
 
-static void dns_compare(const json_t *got, char *const *expect, struct verdict *v)
+static void dns_compare(const json_t *got, char *const *expect, struct check_verdict *v)
 {
     char missing[400] = "", unexpected[400] = "", a[INET6_ADDRSTRLEN + 1];
     size_t i, k;
@@ -1255,15 +1209,16 @@ static void dns_compare(const json_t *got, char *const *expect, struct verdict *
             append_word(unexpected, sizeof(unexpected), g);
     }
     if (missing[0] || unexpected[0])
-        verdict_add(v, CHECK_CRIT, "addresses differ from expectAddresses:%s%s%s%s%s",
-                    missing[0] ? " missing " : "", missing, missing[0] && unexpected[0] ? ";" : "",
-                    unexpected[0] ? " unexpected " : "", unexpected);
+        check_verdict_add(v, CHECK_CRIT, "addresses differ from expectAddresses:%s%s%s%s%s",
+                          missing[0] ? " missing " : "", missing,
+                          missing[0] && unexpected[0] ? ";" : "",
+                          unexpected[0] ? " unexpected " : "", unexpected);
 }
 
 static hp_rc dns_done(struct run *r, struct probe *p, int g)
 {
     const struct dns_check *d = &p->check->u.dns;
-    struct verdict v = {CHECK_OK, 0, ""};
+    struct check_verdict v = {CHECK_OK, 0, ""};
     struct dns_req *q = p->dns;
     const struct addrinfo *ai;
     json_t *addrs = NULL;
@@ -1275,9 +1230,10 @@ static hp_rc dns_done(struct run *r, struct probe *p, int g)
     if (rc)
         goto out;
     if (g == EAI_NONAME || g == EAI_NODATA) {
-        verdict_add(&v, CHECK_CRIT, "name does not resolve: %s (%s)", d->name, gai_strerror(g));
+        check_verdict_add(&v, CHECK_CRIT, "name does not resolve: %s (%s)", d->name,
+                          gai_strerror(g));
     } else if (g) {
-        verdict_add(&v, CHECK_CRIT, "resolving %s failed: %s", d->name, gai_strerror(g));
+        check_verdict_add(&v, CHECK_CRIT, "resolving %s failed: %s", d->name, gai_strerror(g));
     } else {
         addrs = json_array();
         if (!addrs) {
@@ -1302,7 +1258,7 @@ static hp_rc dns_done(struct run *r, struct probe *p, int g)
         if (d->expect_addrs && d->expect_addrs[0])
             dns_compare(addrs, d->expect_addrs, &v);
         else if (!json_array_size(addrs)) /* e.g. only records of another family */
-            verdict_add(&v, CHECK_CRIT, "name resolves to no address");
+            check_verdict_add(&v, CHECK_CRIT, "name resolves to no address");
         rc = put(p, "addresses", addrs);
         addrs = NULL;
         if (rc)
@@ -1381,7 +1337,7 @@ static hp_rc validate(const struct probe_item *it, size_t i, struct hp_err *err)
 /* item_problem: what makes one item unprobeable although it is well-formed (an address, a
  * server name or a port the spec should have refused): its CRIT reason into v; false if
  * none. Such an item gets that result and the others run. */
-static bool item_problem(const struct probe *p, struct verdict *v)
+static bool item_problem(const struct probe *p, struct check_verdict *v)
 {
     const struct check_spec *c = p->check;
     const char *a = p->target ? p->target->address : NULL;
@@ -1391,22 +1347,23 @@ static bool item_problem(const struct probe *p, struct verdict *v)
     switch (c->kind) {
     case CHECK_HTTP:
         if (!c->u.http.url || !*c->u.http.url)
-            verdict_add(v, CHECK_CRIT, "invalid check: no url");
+            check_verdict_add(v, CHECK_CRIT, "invalid check: no url");
         break;
     case CHECK_DNS:
         if (!c->u.dns.name || !*c->u.dns.name)
-            verdict_add(v, CHECK_CRIT, "invalid check: no name");
+            check_verdict_add(v, CHECK_CRIT, "invalid check: no name");
         break;
     default: /* tcp, tls: validate() saw the target */
         port = c->kind == CHECK_TCP ? c->u.tcp.port : c->u.tls.port;
         if (!probe_host_ok(a))
-            verdict_add(v, CHECK_CRIT, "invalid address \"%s\"", quote(a ? a : "", q, sizeof(q)));
+            check_verdict_add(v, CHECK_CRIT, "invalid address \"%s\"",
+                              quote(a ? a : "", q, sizeof(q)));
         else if (c->kind == CHECK_TLS && c->u.tls.server_name &&
                  !probe_host_ok(c->u.tls.server_name))
-            verdict_add(v, CHECK_CRIT, "invalid address \"%s\"",
-                        quote(c->u.tls.server_name, q, sizeof(q)));
+            check_verdict_add(v, CHECK_CRIT, "invalid address \"%s\"",
+                              quote(c->u.tls.server_name, q, sizeof(q)));
         if (port > 65535 || port < (c->kind == CHECK_TCP ? 1 : 0))
-            verdict_add(v, CHECK_CRIT, "invalid port %d", port);
+            check_verdict_add(v, CHECK_CRIT, "invalid port %d", port);
         break;
     }
     return v->status != CHECK_OK;
@@ -1495,23 +1452,24 @@ static hp_rc expire(struct run *r, hp_rc why)
 
     for (i = 0; !rc && i < r->n; i++) {
         struct probe *p = &r->p[i];
-        struct verdict v = {CHECK_OK, 0, ""};
+        struct check_verdict v = {CHECK_OK, 0, ""};
         char q[QUOTE_MAX];
 
         if (p->phase == PH_DONE)
             continue;
         if (why == HP_ERR_CANCELED)
-            verdict_add(&v, CHECK_UNKNOWN, "run cancelled");
+            check_verdict_add(&v, CHECK_UNKNOWN, "run cancelled");
         else if (p->phase == PH_TCP_RECV)
-            verdict_add(
+            check_verdict_add(
                 &v, CHECK_CRIT, "expected \"%s\" not received within %lld ms (got %zu bytes)",
                 quote(p->check->u.tcp.expect, q, sizeof(q)), (long long)elapsed_ms(p), p->rlen);
         else
-            verdict_add(&v, CHECK_CRIT, "timed out after %lld ms (%s)", (long long)elapsed_ms(p),
-                        p->phase == PH_CURL       ? probe_phase_of(p)
-                        : p->phase == PH_TCP_SEND ? "send"
-                        : p->phase == PH_DNS      ? "resolve"
-                                                  : "start");
+            check_verdict_add(&v, CHECK_CRIT, "timed out after %lld ms (%s)",
+                              (long long)elapsed_ms(p),
+                              p->phase == PH_CURL       ? probe_phase_of(p)
+                              : p->phase == PH_TCP_SEND ? "send"
+                              : p->phase == PH_DNS      ? "resolve"
+                                                        : "start");
         if (p->phase == PH_CURL)
             rc = put_times(p, p->check->kind == CHECK_HTTP  ? TIMES_HTTP
                               : p->check->kind == CHECK_TLS ? TIMES_TLS
@@ -1595,7 +1553,7 @@ hp_rc probe_run_opts(const struct probe_item *items, size_t n, struct hp_ctx *ct
         r.p[i].start_ns = r.start_ns;
     }
     for (i = 0; i < n; i++) {
-        struct verdict v = {CHECK_OK, 0, ""};
+        struct check_verdict v = {CHECK_OK, 0, ""};
 
         if (!item_problem(&r.p[i], &v))
             continue;

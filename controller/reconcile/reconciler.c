@@ -207,6 +207,28 @@ static void memo_drop(struct reconciler *r, const char *key)
     pthread_mutex_unlock(&r->mu);
 }
 
+/* memo_ran: remember a run that started at now (wall ms) for generation gen and run-now value
+ * run_now (borrowed, may be NULL); returns when the next one is due: one interval plus up to
+ * 10% jitter later */
+static int64_t memo_ran(struct reconciler *r, const char *key, int64_t now, int64_t gen,
+                        const char *run_now, int64_t interval_ms)
+{
+    int64_t due = now + interval_ms + (int64_t)(next_random(r) % (uint64_t)(interval_ms / 10 + 1));
+    struct memo *m;
+
+    pthread_mutex_lock(&r->mu);
+    m = memo_get(r, key, true);
+    if (m) {
+        m->last_run_ms = now;
+        m->generation = gen;
+        m->next_run_ms = due;
+        hp_free(m->run_now);
+        m->run_now = run_now ? hp_strdup(run_now) : NULL;
+    }
+    pthread_mutex_unlock(&r->mu);
+    return due;
+}
+
 /* ---------- Kubernetes writes ---------- */
 
 static void obj_path(const char *ns, const char *name, const char *sub, char *out, size_t size)
@@ -1407,18 +1429,7 @@ static hp_rc reconcile_agent(struct reconciler *r, const char *key, const json_t
     if (rc)
         goto out;
     stat_add(r, rep.commit_rc ? &r->stats.runs_failed : &r->stats.runs_committed);
-    due =
-        now + spec.interval_ms + (int64_t)(next_random(r) % (uint64_t)(spec.interval_ms / 10 + 1));
-    pthread_mutex_lock(&r->mu);
-    m = memo_get(r, key, true);
-    if (m) {
-        m->last_run_ms = now;
-        m->generation = gen;
-        m->next_run_ms = due;
-        hp_free(m->run_now);
-        m->run_now = run_now ? hp_strdup(run_now) : NULL;
-    }
-    pthread_mutex_unlock(&r->mu);
+    due = memo_ran(r, key, now, gen, run_now, spec.interval_ms);
     *requeue_ms = due - wall_ms() > 0 ? due - wall_ms() : 0;
 out:
     json_decref(rep.failing);
@@ -1440,7 +1451,7 @@ static hp_rc reconcile(struct reconciler *r, const char *key, int64_t *requeue_m
     struct cond cs[4];
     const char *run_now, *status_run_now;
     char now_s[32], next_s[32], run_id[64];
-    int64_t gen, now, last, due, jitter, last_status;
+    int64_t gen, now, last, due, last_status;
     size_t nc = 0;
     bool new_gen, new_run_now;
     struct memo *m;
@@ -1587,18 +1598,7 @@ static hp_rc reconcile(struct reconciler *r, const char *key, int64_t *requeue_m
     rc = run(r, key, obj, &spec, run_id, false, &rep);
     if (rc)
         goto out;
-    jitter = (int64_t)(next_random(r) % (uint64_t)(spec.interval_ms / 10 + 1));
-    due = now + spec.interval_ms + jitter;
-    pthread_mutex_lock(&r->mu);
-    m = memo_get(r, key, true);
-    if (m) {
-        m->last_run_ms = now;
-        m->generation = gen;
-        m->next_run_ms = due;
-        hp_free(m->run_now);
-        m->run_now = run_now ? hp_strdup(run_now) : NULL;
-    }
-    pthread_mutex_unlock(&r->mu);
+    due = memo_ran(r, key, now, gen, run_now, spec.interval_ms);
     stat_add(r, rep.commit_rc ? &r->stats.runs_failed : &r->stats.runs_committed);
 
     /* status, last */
