@@ -148,6 +148,26 @@ static int read_file(const char *path, char *buf, size_t cap, size_t *len)
     return e;
 }
 
+/* read_host_file: rel (e.g. "/proc/meminfo") below the host root into buf, as read_file; the
+ * full path goes to path (path_cap bytes) for later reasons. A failure is an UNKNOWN finding in
+ * v naming the file, and false. */
+static bool read_host_file(const struct run *h, const char *rel, char *path, size_t path_cap,
+                           char *buf, size_t cap, size_t *len, struct check_verdict *v)
+{
+    char eb[128];
+    int e;
+
+    if (!host_path(h, path, path_cap, rel)) {
+        check_verdict_add(v, CHECK_UNKNOWN, "path too long below %s", h->root);
+        return false;
+    }
+    e = read_file(path, buf, cap, len);
+    if (e)
+        check_verdict_add(v, CHECK_UNKNOWN, "cannot read %s: %s", path,
+                          errno_str(e, eb, sizeof(eb)));
+    return e == 0;
+}
+
 /* open_in_root: an O_PATH descriptor of spec_path (a final symlink followed) resolved below the
  * host root, or -1 with *e the errno and *root_failed telling whether the root itself could not
  * be opened. joined: root + spec_path, used where openat2 is refused. */
@@ -373,16 +393,8 @@ static hp_rc check_load(struct run *h, const struct load_check *l, struct check_
     int e, e2 = 0, i;
     hp_rc rc;
 
-    if (!host_path(h, path, sizeof(path), "/proc/loadavg")) {
-        check_verdict_add(v, CHECK_UNKNOWN, "path too long below %s", h->root);
+    if (!read_host_file(h, "/proc/loadavg", path, sizeof(path), buf, sizeof(buf), &len, v))
         return HP_OK;
-    }
-    e = read_file(path, buf, sizeof(buf), &len);
-    if (e) {
-        check_verdict_add(v, CHECK_UNKNOWN, "cannot read %s: %s", path,
-                          errno_str(e, eb, sizeof(eb)));
-        return HP_OK;
-    }
     for (i = 0, p = buf; i < 3; i++) {
         char *end;
 
@@ -489,26 +501,17 @@ static hp_rc add_uptime(const struct run *h, struct check_result *r)
 static hp_rc check_memory(struct run *h, const struct memory_check *m, struct check_result *r,
                           struct check_verdict *v)
 {
-    char path[PATH_MAX], buf[SMALL_FILE_MAX], eb[128];
+    char path[PATH_MAX], buf[SMALL_FILE_MAX];
     unsigned long long total, avail, swap_total, swap_free;
     size_t len;
     double pct;
-    int e;
     hp_rc rc;
 
     rc = add_uptime(h, r);
     if (rc)
         return rc;
-    if (!host_path(h, path, sizeof(path), "/proc/meminfo")) {
-        check_verdict_add(v, CHECK_UNKNOWN, "path too long below %s", h->root);
+    if (!read_host_file(h, "/proc/meminfo", path, sizeof(path), buf, sizeof(buf), &len, v))
         return HP_OK;
-    }
-    e = read_file(path, buf, sizeof(buf), &len);
-    if (e) {
-        check_verdict_add(v, CHECK_UNKNOWN, "cannot read %s: %s", path,
-                          errno_str(e, eb, sizeof(eb)));
-        return HP_OK;
-    }
     if (meminfo_get(buf, "SwapTotal", &swap_total) && meminfo_get(buf, "SwapFree", &swap_free)) {
         rc = set_value(r, "swap_total_bytes", json_integer(bytes(swap_total, 1)));
         if (!rc)

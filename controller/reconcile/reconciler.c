@@ -435,6 +435,27 @@ out:
     return rc;
 }
 
+/* write_pending: write st (taken), the status kept in key's memo until it is written; once
+ * written, the memo forgets it (unless a newer one replaced it meanwhile) */
+static hp_rc write_pending(struct reconciler *r, const char *key, const json_t *obj, json_t *st,
+                           struct hp_err *err)
+{
+    const json_t *sent = st;
+    struct memo *m;
+    hp_rc rc = write_status(r, obj, st, err);
+
+    if (rc)
+        return rc;
+    pthread_mutex_lock(&r->mu);
+    m = memo_get(r, key, false);
+    if (m && m->pending == sent) {
+        json_decref(m->pending);
+        m->pending = NULL;
+    }
+    pthread_mutex_unlock(&r->mu);
+    return HP_OK;
+}
+
 /* ---------- the commit of a run ---------- */
 
 /* One run's wait for its records' callbacks. Reference-counted: the worker may stop waiting
@@ -1491,19 +1512,10 @@ static hp_rc reconcile(struct reconciler *r, const char *key, int64_t *requeue_m
     st = m ? json_incref(m->pending) : NULL;
     pthread_mutex_unlock(&r->mu);
     if (st) {
-        json_t *sent = st;
-
-        rc = write_status(r, obj, st, &err);
+        rc = write_pending(r, key, obj, st, &err);
         st = NULL;
         if (rc)
             goto out;
-        pthread_mutex_lock(&r->mu);
-        m = memo_get(r, key, false);
-        if (m && m->pending == sent) {
-            json_decref(m->pending);
-            m->pending = NULL;
-        }
-        pthread_mutex_unlock(&r->mu);
     }
     gen = json_integer_value(json_object_get(json_object_get(obj, "metadata"), "generation"));
     now = wall_ms();
@@ -1666,21 +1678,10 @@ static hp_rc reconcile(struct reconciler *r, const char *key, int64_t *requeue_m
         m->pending = json_incref(st);
     }
     pthread_mutex_unlock(&r->mu);
-    {
-        json_t *sent = st;
-
-        rc = write_status(r, obj, st, &err);
-        st = NULL;
-        if (rc)
-            goto out;
-        pthread_mutex_lock(&r->mu);
-        m = memo_get(r, key, false);
-        if (m && m->pending == sent) {
-            json_decref(m->pending);
-            m->pending = NULL;
-        }
-        pthread_mutex_unlock(&r->mu);
-    }
+    rc = write_pending(r, key, obj, st, &err);
+    st = NULL;
+    if (rc)
+        goto out;
     *requeue_ms = due - wall_ms();
     if (*requeue_ms < 0)
         *requeue_ms = 0;

@@ -17,9 +17,7 @@ TOTAL=${BENCH_CRS:-10000}
 hp_h_init
 hp_h_control_plane || exit 1
 hp_h_etcd res 3.6 || exit 1
-kc() { "$KUBECTL" --kubeconfig "$HP_KUBECONFIG" --request-timeout=30s "$@"; }
-kc apply -f "$HP_H_ROOT/crd/hostpatrol.io_hostinspections.yaml" > /dev/null || exit 1
-kc wait --for condition=Established --timeout=60s crd/hostinspections.hostpatrol.io > /dev/null || exit 1
+hp_h_crd || exit 1
 kc create namespace bench > /dev/null || exit 1
 health="${HP_ETCD_URL[res]}/health"
 

@@ -15,9 +15,7 @@ echo "demo: starting a local control plane and a results etcd (first start takes
 hp_h_control_plane || exit 1
 hp_h_etcd results 3.6 || exit 1
 
-kc() { "$KUBECTL" --kubeconfig "$HP_KUBECONFIG" --request-timeout=30s "$@"; }
-kc apply -f "$HP_H_ROOT/crd/hostpatrol.io_hostinspections.yaml" > /dev/null || exit 1
-kc wait --for condition=Established --timeout=60s crd/hostinspections.hostpatrol.io > /dev/null || exit 1
+hp_h_crd || exit 1
 # The sample inspects this machine: disk, load and memory through the agent, and an HTTP check
 # of a local endpoint (the results etcd's own /health).
 sed "s#@HEALTH_URL@#${HP_ETCD_URL[results]}/health#" "$HP_H_ROOT/examples/hostinspection-local.yaml" |

@@ -14,6 +14,8 @@
 #   hp_h_control_plane              etcd 3.6 + kube-apiserver; HP_KUBECONFIG, HP_APISERVER_URL
 #                                   (extra apiserver flags: HP_H_APISERVER_EXTRA, split on spaces)
 #   hp_h_apiserver_stop / hp_h_apiserver_restart   kill -9 it / start it again, same flags
+#   kc ARGS...                      kubectl against that control plane (30 s request timeout)
+#   hp_h_crd                        apply the HostInspection CRD and wait until it is Established
 #   hp_h_toxiproxy                  toxiproxy server; HP_TOXI_API
 #   hp_h_toxi_proxy NAME UPSTREAM   a proxy to host:port UPSTREAM; HP_TOXI_PORT[NAME]
 #   hp_h_toxic_add PROXY NAME TYPE STREAM ATTRS-JSON / hp_h_toxic_remove PROXY NAME
@@ -284,6 +286,13 @@ EOF
     --cacert "$d/ca.crt" --cert "$d/admin.crt" --key "$d/admin.key" || return 1
   export HP_KUBECONFIG HP_APISERVER_URL
   hp_h_log "kube-apiserver $KUBE_VERSION at $HP_APISERVER_URL (kubeconfig $HP_KUBECONFIG)"
+}
+
+kc() { "$KUBECTL" --kubeconfig "$HP_KUBECONFIG" --request-timeout=30s "$@"; }
+
+hp_h_crd() {
+  kc apply -f "$HP_H_ROOT/crd/hostpatrol.io_hostinspections.yaml" > /dev/null || return 1
+  kc wait --for condition=Established --timeout=60s crd/hostinspections.hostpatrol.io > /dev/null
 }
 
 # hp_h_apiserver_stop: kill -9 the kube-apiserver. hp_h_apiserver_restart: start it again with

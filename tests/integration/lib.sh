@@ -14,6 +14,9 @@
 T_TIMEOUT=${T_TIMEOUT:-300}
 HOSTPATROL=${HOSTPATROL:-$HP_H_ROOT/build/hostpatrol}
 
+# ec ARGS...: etcdctl 3.6 against the results etcd the test started as `hp_h_etcd res VERSION`
+ec() { "$ETCDCTL36" --endpoints "${HP_ETCD_URL[res]}" --command-timeout=10s "$@"; }
+
 # t_fail MSG: fail the test; a test file's t_on_fail function, if defined, adds diagnostics first
 t_fail() {
   echo "FAIL: $*" >&2

@@ -10,15 +10,11 @@
 HP=$HP_H_ROOT/build/hostpatrol
 T_TIMEOUT=120
 
-kc() { "$KUBECTL" --kubeconfig "$HP_KUBECONFIG" --request-timeout=30s "$@"; }
-ec() { "$ETCDCTL36" --endpoints "${HP_ETCD_URL[res]}" --command-timeout=10s "$@"; }
-
 setup() {
   hp_h_init
   hp_h_control_plane || return 1
   hp_h_etcd res 3.6 || return 1
-  kc apply -f "$HP_H_ROOT/crd/hostpatrol.io_hostinspections.yaml" > /dev/null || return 1
-  kc wait --for condition=Established --timeout=60s crd/hostinspections.hostpatrol.io > /dev/null || return 1
+  hp_h_crd || return 1
   kc create namespace hp-agent > /dev/null || return 1
   local n
   for n in node-a:web node-b:db; do

@@ -16,8 +16,6 @@ NS=hostpatrol-system
 AGENT_NS=hostpatrol-agent
 T_TIMEOUT=120
 
-kc() { "$KUBECTL" --kubeconfig "$HP_KUBECONFIG" --request-timeout=30s "$@"; }
-ec() { "$ETCDCTL36" --endpoints "${HP_ETCD_URL[res]}" --command-timeout=10s "$@"; }
 helmc() { "$HELM" --kubeconfig "$HP_KUBECONFIG" "$@"; }
 # render [HELM-TEMPLATE-FLAGS...]: the chart as `helm install -n hostpatrol-system` would apply it
 render() {

@@ -16,17 +16,13 @@
 HP=$HP_H_ROOT/build/hostpatrol
 T_TIMEOUT=180
 
-kc() { "$KUBECTL" --kubeconfig "$HP_KUBECONFIG" --request-timeout=30s "$@"; }
-ec() { "$ETCDCTL36" --endpoints "${HP_ETCD_URL[res]}" --command-timeout=10s "$@"; }
-
 setup() {
   hp_h_init
   HP_H_APISERVER_EXTRA="--watch-cache=false" hp_h_control_plane || return 1
   hp_h_etcd res 3.6 || return 1
   hp_h_toxiproxy || return 1
   hp_h_toxi_proxy api "${HP_APISERVER_URL#https://}" || return 1
-  kc apply -f "$HP_H_ROOT/crd/hostpatrol.io_hostinspections.yaml" > /dev/null || return 1
-  kc wait --for condition=Established --timeout=60s crd/hostinspections.hostpatrol.io > /dev/null || return 1
+  hp_h_crd || return 1
   kc create namespace hp-cut > /dev/null && kc create namespace hp-ha > /dev/null || return 1
   # the controller of the first tests reaches the apiserver through the proxy
   sed "s#server: .*#server: https://127.0.0.1:${HP_TOXI_PORT[api]}#" "$HP_KUBECONFIG" > "$HP_H_DIR/kc-proxy"

@@ -7,11 +7,8 @@
 setup() {
   hp_h_init
   hp_h_control_plane || return 1
-  kc apply -f "$HP_H_ROOT/crd/hostpatrol.io_hostinspections.yaml" > /dev/null || return 1
-  kc wait --for condition=Established --timeout=60s crd/hostinspections.hostpatrol.io > /dev/null
+  hp_h_crd
 }
-
-kc() { "$KUBECTL" --kubeconfig "$HP_KUBECONFIG" --request-timeout=30s "$@"; }
 
 # try SPEC-YAML: apply a HostInspection with this spec (dry run); prints the error, if any
 try() {

@@ -15,7 +15,6 @@ setup() {
   hp_h_toxiproxy || return 1
 }
 
-kc() { "$KUBECTL" --kubeconfig "$HP_KUBECONFIG" --request-timeout=30s "$@"; }
 b64() { printf '%s' "$1" | base64 -w0; }
 # gw URL PATH JSON: one etcd v3 JSON gateway call with a deadline
 gw() { curl -fsS --max-time 10 -X POST "$1$2" -d "$3"; }

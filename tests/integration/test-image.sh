@@ -276,7 +276,6 @@ test_run_starts_controller_and_agent_on_the_first_node_and_stops_them() {
   local out node logs pid rc=0 health
   hp_h_init
   hp_h_control_plane || t_fail "control plane did not start"
-  kc() { "$KUBECTL" --kubeconfig "$HP_KUBECONFIG" --request-timeout=30s "$@"; }
   node=$(t_uniq run-node)
   printf 'apiVersion: v1\nkind: Node\nmetadata: {name: %s}\n' "$node" | kc apply -f - > /dev/null ||
     t_fail "cannot create Node $node"

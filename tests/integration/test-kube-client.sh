@@ -11,9 +11,7 @@ export CMOCKA_MESSAGE_OUTPUT=TAP
 
 hp_h_init
 hp_h_control_plane || exit 1
-kc() { "$KUBECTL" --kubeconfig "$HP_KUBECONFIG" --request-timeout=30s "$@"; }
-kc apply -f "$HP_H_ROOT/crd/hostpatrol.io_hostinspections.yaml" > /dev/null || exit 1
-kc wait --for condition=Established --timeout=60s crd/hostinspections.hostpatrol.io > /dev/null || exit 1
+hp_h_crd || exit 1
 kc create serviceaccount nobody > /dev/null || exit 1
 token=$(kc create token nobody --duration=1h) || exit 1
 D=$HP_H_DIR/kc

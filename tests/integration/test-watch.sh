@@ -10,14 +10,11 @@
 HP=$HP_H_ROOT/build/hostpatrol
 T_TIMEOUT=120
 
-kc() { "$KUBECTL" --kubeconfig "$HP_KUBECONFIG" --request-timeout=30s "$@"; }
-
 setup() {
   hp_h_init
   hp_h_control_plane || return 1
   hp_h_etcd res 3.6 || return 1
-  kc apply -f "$HP_H_ROOT/crd/hostpatrol.io_hostinspections.yaml" > /dev/null || return 1
-  kc wait --for condition=Established --timeout=60s crd/hostinspections.hostpatrol.io > /dev/null || return 1
+  hp_h_crd || return 1
   kc create namespace hp-w > /dev/null || return 1
   ETCD_HOSTPORT=${HP_ETCD_URL[res]#http://}
   METRICS_PORT=$(hp_h_port)
