@@ -27,7 +27,7 @@ ITEST_SRC := $(sort $(wildcard tests/integration/c/itest-*.c))
 ITEST_BIN := $(ITEST_SRC:tests/integration/c/%.c=build/asan/itests/%)
 
 .PHONY: all itests bench help deps tools lint format test test-unit test-integration demo clean version-stamp
-.PHONY: image kind-load deploy run
+.PHONY: image kind-load deploy run cluster cluster-load cluster-down
 
 all: build/hostpatrol
 
@@ -43,10 +43,15 @@ help:
 	@echo "make tools      kube-apiserver, kubectl, etcd 3.5/3.6, helm, toxiproxy into the tool cache"
 	@echo "make lint       clang-format check, cppcheck, banned functions, shellcheck"
 	@echo "make format     rewrite sources with clang-format"
-	@echo "make image      docker build the image IMAGE (default hostpatrol:VERSION)"
+	@echo "make image      build the image IMAGE (default hostpatrol:VERSION): docker build, or buildah without a"
+	@echo "                docker daemon; IMAGE_ARCHIVE=FILE also writes a docker-archive tarball (ctr images import)"
 	@echo "make kind-load  load IMAGE into the kind cluster KIND_CLUSTER (default kind; hack/kind-up.sh makes one)"
 	@echo "make deploy     helm upgrade --install charts/hostpatrol into hostpatrol-system (ETCD_ENDPOINTS, else bundled etcd)"
 	@echo "make run        controller + agent from build/ on the current kubeconfig (ETCD_ENDPOINTS, else a local etcd)"
+	@echo "make cluster    a local single-node cluster here (kubelet on containerd; root) for machines without"
+	@echo "                kind: prints its KUBECONFIG and a results ETCD_ENDPOINTS"
+	@echo "make cluster-load  build IMAGE and import it into the local cluster's containerd (kind load's analogue)"
+	@echo "make cluster-down  stop the local cluster and remove everything it made"
 
 # The version header is rewritten only when the version changes, so builds stay incremental.
 version-stamp:
@@ -115,11 +120,13 @@ clean:
 -include $(OBJ:.o=.d) $(ASAN_OBJ:.o=.d)
 
 # ---- Container image, kind, Helm, local run (hack/). IMAGE_REPO / IMAGE_TAG make IMAGE; `deploy`
-# passes them to the chart. ETCD_ENDPOINTS: the results etcd (comma-separated client URLs);
-# empty: `deploy` enables the chart's bundled etcd, `run` starts a local etcd 3.6.
+# passes them to the chart. IMAGE_ARCHIVE: `image` also saves IMAGE there (docker-archive).
+# ETCD_ENDPOINTS: the results etcd (comma-separated client URLs); empty: `deploy` enables the
+# chart's bundled etcd, `run` starts a local etcd 3.6.
 IMAGE_REPO     ?= hostpatrol
 IMAGE_TAG      ?= $(VERSION)
 IMAGE          ?= $(IMAGE_REPO):$(IMAGE_TAG)
+IMAGE_ARCHIVE  ?=
 KIND_CLUSTER   ?= kind
 ETCD_ENDPOINTS ?=
 DOCKER         ?= docker
@@ -129,9 +136,10 @@ HELM           ?= $(shell command -v helm 2>/dev/null || (. tests/tools/versions
                     echo "$${HOSTPATROL_CACHE:-$$HOME/.cache/hostpatrol}/tools/helm-$$HELM_VERSION/bin/helm"))
 hp_comma := ,
 
+# docker build if a docker daemon answers, else a daemonless buildah build (hack/image-build.sh).
 image:
-	$(DOCKER) build -t $(IMAGE) --build-arg VERSION=$(VERSION) --build-arg COMMIT=$(COMMIT) \
-	  $(if $(SOURCE_URL),--build-arg SOURCE_URL=$(SOURCE_URL) ).
+	VERSION='$(VERSION)' COMMIT='$(COMMIT)' SOURCE_URL='$(SOURCE_URL)' DOCKER='$(DOCKER)' \
+	  bash hack/image-build.sh '$(IMAGE)'$(if $(IMAGE_ARCHIVE), --archive '$(IMAGE_ARCHIVE)')
 
 kind-load:
 	@DOCKER='$(DOCKER)' KIND='$(KIND)' bash hack/kind-load.sh --check '$(IMAGE)' '$(KIND_CLUSTER)'
@@ -142,6 +150,20 @@ deploy:
 	$(HELM) upgrade --install hostpatrol charts/hostpatrol -n hostpatrol-system --create-namespace \
 	  --set image.repository=$(IMAGE_REPO) --set-string image.tag=$(IMAGE_TAG) \
 	  $(if $(ETCD_ENDPOINTS),--set 'etcd.endpoints=$(subst $(hp_comma),\$(hp_comma),$(ETCD_ENDPOINTS))',--set etcd.bundled.enabled=true)
+
+# The local cluster (hack/cluster.sh, built on tests/harness/cluster.sh): `make cluster`, then
+# `make cluster-load deploy` with the KUBECONFIG and ETCD_ENDPOINTS it prints.
+cluster: deps
+	@bash tests/tools/build.sh kube kubenode etcd36 helm
+	@bash hack/cluster.sh up
+
+cluster-load:
+	@mkdir -p build
+	@$(MAKE) --no-print-directory image IMAGE='$(IMAGE)' IMAGE_ARCHIVE=build/image.tar
+	bash hack/cluster.sh load build/image.tar
+
+cluster-down:
+	@bash hack/cluster.sh down
 
 run: all
 	ETCD_ENDPOINTS='$(ETCD_ENDPOINTS)' bash hack/run.sh build/hostpatrol controller -- build/hostpatrol agent --host-root /

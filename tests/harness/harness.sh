@@ -62,6 +62,7 @@ hp_h_sweep() {
     [ -d "$d" ] || continue
     owner=$(cat "$d/owner" 2>/dev/null || echo 0)
     if [ "$owner" -gt 0 ] 2>/dev/null && kill -0 "$owner" 2>/dev/null; then continue; fi
+    hp_h_cluster_down "$d"
     pkill -KILL -f -- "$d" 2>/dev/null || true
     rm -rf "$d"
   done
@@ -132,11 +133,12 @@ hp_h_etcd_bin() {
 }
 
 # hp_h_etcd_members NAME VERSION N [EXTRA-ETCD-FLAGS...]
+# Client URLs on 127.0.0.1, or on $HP_H_ETCD_HOST (e.g. the node address, for pods).
 # With HP_H_ETCD_TLS=1 the client URLs are https with client-certificate auth (certs from
 # hp_h_pki: $HP_H_DIR/pki/{ca,etcd-server,etcd-client}.*).
 hp_h_etcd_members() {
   local name=$1 version=$2 n=$3; shift 3
-  local bin i cluster="" urls="" logger=() scheme=http tls="" curl_tls=()
+  local bin i cluster="" urls="" logger=() scheme=http tls="" curl_tls=() host=${HP_H_ETCD_HOST:-127.0.0.1}
   if [ -n "${HP_H_ETCD_TLS:-}" ]; then
     hp_h_pki || return 1
     scheme=https
@@ -152,20 +154,20 @@ hp_h_etcd_members() {
   for ((i = 0; i < n; i++)); do
     cport[i]=$(hp_h_port); pport[i]=$(hp_h_port)
     cluster+="${cluster:+,}$name-$i=http://127.0.0.1:${pport[i]}"
-    urls+="${urls:+,}$scheme://127.0.0.1:${cport[i]}"
+    urls+="${urls:+,}$scheme://$host:${cport[i]}"
   done
   for ((i = 0; i < n; i++)); do
     local m=$name.$i
     HP_H_ETCD_BIN[$m]=$bin
     HP_H_ETCD_ARGS[$m]="--name=$name-$i --data-dir=$HP_H_DIR/etcd-$m
-      --listen-client-urls=$scheme://127.0.0.1:${cport[i]}
-      --advertise-client-urls=$scheme://127.0.0.1:${cport[i]} $tls
+      --listen-client-urls=$scheme://$host:${cport[i]}
+      --advertise-client-urls=$scheme://$host:${cport[i]} $tls
       --listen-peer-urls=http://127.0.0.1:${pport[i]}
       --initial-advertise-peer-urls=http://127.0.0.1:${pport[i]}
       --initial-cluster=$cluster --initial-cluster-state=new
       --initial-cluster-token=$name-$(basename "$HP_H_DIR")
       --log-level=warn ${logger[*]} $*"
-    HP_ETCD_URL[$m]=$scheme://127.0.0.1:${cport[i]}
+    HP_ETCD_URL[$m]=$scheme://$host:${cport[i]}
     hp_h_etcd_start_member "$m" || return 1
   done
   for ((i = 0; i < n; i++)); do
@@ -214,7 +216,8 @@ hp_h_pki() {
       -addext "basicConstraints=critical,CA:TRUE" -addext "keyUsage=critical,keyCertSign,cRLSign"
     openssl req -newkey rsa:2048 -nodes -keyout apiserver.key -out apiserver.csr \
       -subj "/CN=kube-apiserver"
-    printf 'subjectAltName=IP:127.0.0.1,IP:10.0.0.1,DNS:localhost,DNS:kubernetes,DNS:kubernetes.default,DNS:kubernetes.default.svc\nextendedKeyUsage=serverAuth\nkeyUsage=critical,digitalSignature,keyEncipherment\n' > apiserver.ext
+    printf 'subjectAltName=IP:127.0.0.1,IP:10.0.0.1%s,DNS:localhost,DNS:kubernetes,DNS:kubernetes.default,DNS:kubernetes.default.svc\nextendedKeyUsage=serverAuth\nkeyUsage=critical,digitalSignature,keyEncipherment\n' \
+      "${HP_H_NODE_IP:+,IP:$HP_H_NODE_IP}" > apiserver.ext
     openssl x509 -req -in apiserver.csr -CA ca.crt -CAkey ca.key -CAcreateserial -days 2 \
       -extfile apiserver.ext -out apiserver.crt
     openssl req -newkey rsa:2048 -nodes -keyout admin.key -out admin.csr \
@@ -244,20 +247,32 @@ hp_h_pki() {
 hp_h_control_plane() {
   [ -x "$KUBE_APISERVER" ] || { hp_h_die "kube-apiserver not found at $KUBE_APISERVER (run: make tools)"; return 1; }
   hp_h_pki || return 1
+  if [ -n "${HP_H_NODE_IP:-}" ]; then hp_h_cluster_pki || return 1; fi
   hp_h_etcd kube 3.6 --unsafe-no-fsync=true || return 1
   local port d=$HP_H_DIR/pki
   port=$(hp_h_port)
   HP_APISERVER_URL=https://127.0.0.1:$port
+  # Alone (envtest style): loopback only, no Node authorizer, no ServiceAccount admission. With
+  # HP_H_NODE_IP (a node joins: tests/harness/cluster.sh): advertised on the node's address so
+  # the `kubernetes` Service has endpoints pods reach, Node authorization, ServiceAccount tokens
+  # mounted into pods, and the kubelet client cert for logs/exec.
+  local cp_flags=(--bind-address=127.0.0.1 --advertise-address=127.0.0.1 --authorization-mode=RBAC
+    --disable-admission-plugins=ServiceAccount --endpoint-reconciler-type=none)
+  if [ -n "${HP_H_NODE_IP:-}" ]; then
+    # shellcheck disable=SC2054 # Node,RBAC is one flag value
+    cp_flags=(--bind-address=0.0.0.0 --advertise-address="$HP_H_NODE_IP" --authorization-mode=Node,RBAC
+      --enable-admission-plugins=NodeRestriction --endpoint-reconciler-type=lease
+      --kubelet-client-certificate="$d/apiserver-kubelet.crt" --kubelet-client-key="$d/apiserver-kubelet.key"
+      --kubelet-preferred-address-types=InternalIP --service-account-extend-token-expiration=false)
+  fi
   # shellcheck disable=SC2206 # HP_H_APISERVER_EXTRA is split on spaces on purpose
   HP_H_APISERVER_ARGS=(
     --etcd-servers="${HP_ETCD_URL[kube]}" --etcd-prefix=/registry \
     --cert-dir="$HP_H_DIR/apiserver-certs" \
     --tls-cert-file="$d/apiserver.crt" --tls-private-key-file="$d/apiserver.key" \
     --client-ca-file="$d/ca.crt" \
-    --secure-port="$port" --bind-address=127.0.0.1 --advertise-address=127.0.0.1 \
+    --secure-port="$port" "${cp_flags[@]}" \
     --service-cluster-ip-range=10.0.0.0/24 --allow-privileged=true \
-    --authorization-mode=RBAC --disable-admission-plugins=ServiceAccount \
-    --endpoint-reconciler-type=none \
     --service-account-issuer="$HP_APISERVER_URL/" \
     --service-account-key-file="$d/sa.pub" --service-account-signing-key-file="$d/sa.key" \
     --v=1 ${HP_H_APISERVER_EXTRA:-})
@@ -350,11 +365,15 @@ hp_h_toxic_remove() {
     { hp_h_die "toxiproxy: cannot remove toxic $2 from $1"; return 1; }
 }
 
+# shellcheck source=tests/harness/cluster.sh
+. "$HP_H_ROOT/tests/harness/cluster.sh"
+
 hp_h_leftovers() { pgrep -a -f -- "$1" 2>/dev/null | grep -v -e pgrep -e "$$ " || true; }
 
 hp_h_cleanup() {
   local dir=$HP_H_DIR pid _name deadline
   [ -n "$dir" ] && [ -d "$dir" ] || return 0
+  hp_h_cluster_down "$dir"
   if [ -f "$dir/pids" ]; then
     while read -r pid _name; do kill -TERM "$pid" 2>/dev/null || true; done < "$dir/pids"
     deadline=$((SECONDS + 10))

@@ -3,7 +3,8 @@
 #
 # A test file sources this, defines an optional `setup` (runs once, in the file's shell, e.g.
 # to start a control plane with the harness) and functions named test_*, then calls t_main.
-# Each test runs in its own subshell with a deadline (T_TIMEOUT seconds, default 300), so a
+# Each test runs in its own subshell with a deadline (T_TIMEOUT seconds, default 300; a test
+# named test_x may set its own as T_TIMEOUT_test_x), so a
 # failing or hanging test cannot take the others down; its output is shown only on failure.
 # Assertions end the test at the first failure. Output is TAP: "ok N - name" / "not ok N - name".
 # Lines a test prints starting with "# " are shown even when it passes (measured figures).
@@ -16,6 +17,28 @@ HOSTPATROL=${HOSTPATROL:-$HP_H_ROOT/build/hostpatrol}
 
 # ec ARGS...: etcdctl 3.6 against the results etcd the test started as `hp_h_etcd res VERSION`
 ec() { "$ETCDCTL36" --endpoints "${HP_ETCD_URL[res]}" --command-timeout=10s "$@"; }
+
+# history NS: "revision source run key" of every write of results in NS, oldest first
+history() {
+  timeout 3 "$ETCDCTL36" --endpoints "${HP_ETCD_URL[res]}" watch --rev=1 --prefix \
+    "/hostpatrol/results/$1/" -w json 2> /dev/null |
+    jq -r '.Events[]? | select(.kv.value != null) | "\(.kv.mod_revision) \(.kv.value | @base64d | fromjson | "\(.source) \(.run)") \(.kv.key | @base64d)"'
+}
+
+# check_history NS [SOURCE-PREFIX]: no result of a run written twice (a run writes each of its
+# keys once), and once a writer is followed by another it never writes again (a deposed leader
+# is fenced). With SOURCE-PREFIX (e.g. controller/), only writers whose source starts with it.
+check_history() {
+  local h dup
+  h=$(history "$1" | awk -v p="${2:-}" 'index($2, p) == 1')
+  [ -n "$h" ] || t_fail "no history read"
+  dup=$(echo "$h" | awk '{print $3, $4}' | sort | uniq -d)
+  [ -z "$dup" ] || t_fail "runs written twice: $dup"
+  echo "$h" | awk '{print $2}' | uniq > "$HP_H_DIR/stretches"
+  echo "# writers in etcd order: $(tr '\n' ' ' < "$HP_H_DIR/stretches")($(echo "$h" | wc -l) writes)"
+  dup=$(sort "$HP_H_DIR/stretches" | uniq -d)
+  [ -z "$dup" ] || t_fail "a writer wrote again after another took over: $dup"
+}
 
 # t_fail MSG: fail the test; a test file's t_on_fail function, if defined, adds diagnostics first
 t_fail() {
@@ -58,10 +81,11 @@ t_main() {
   log=$(mktemp "${TMPDIR:-/tmp}/t-log.XXXXXX")
   for t in $tests; do
     n=$((n + 1))
-    local t0=$SECONDS
+    local t0=$SECONDS limit=T_TIMEOUT_$t
+    limit=${!limit:-$T_TIMEOUT}
     ("$t") > "$log" 2>&1 &
     pid=$!
-    (sleep "$T_TIMEOUT" && echo "FAIL: timed out after ${T_TIMEOUT}s" >> "$log" && kill -TERM "$pid") 2> /dev/null &
+    (sleep "$limit" && echo "FAIL: timed out after ${limit}s" >> "$log" && kill -TERM "$pid") 2> /dev/null &
     wd=$!
     wait "$pid"; rc=$?
     pkill -P "$wd" 2> /dev/null; kill "$wd" 2> /dev/null; wait "$wd" 2> /dev/null

@@ -68,7 +68,7 @@ test_helm_lint_and_render() {
   # default render: exactly these objects
   local kinds
   kinds=$(render | grep -E '^kind: ' | sort | uniq -c | awk '{print $3 "=" $1}' | paste -sd' ')
-  t_eq "$kinds" "ClusterRole=2 ClusterRoleBinding=2 DaemonSet=1 Deployment=1 Role=1 RoleBinding=1 Service=1 ServiceAccount=2"
+  t_eq "$kinds" "ClusterRole=2 ClusterRoleBinding=2 DaemonSet=1 Deployment=1 Lease=1 Role=1 RoleBinding=1 Service=1 ServiceAccount=2"
   # every option on: TLS and auth reach both binaries, the bundled etcd becomes the endpoint
   out=$(render --set etcd.endpoints= --set etcd.bundled.enabled=true --set metrics.serviceMonitor.enabled=true \
     --set metrics.prometheusRule.enabled=true --set etcd.tls.secretName=etcd-tls \
@@ -96,7 +96,7 @@ test_manifests_are_the_chart_rendered() {
     "agent.yaml controller.yaml crd.yaml kustomization.yaml namespace.yaml rbac.yaml service.yaml"
   # kustomize builds it, and the objects parse
   t_ok kc kustomize "$HP_H_ROOT/manifests" > "$HP_H_DIR/kustomized.yaml"
-  t_eq "$(grep -c '^kind: ' "$HP_H_DIR/kustomized.yaml")" 13 "objects in manifests/"
+  t_eq "$(grep -c '^kind: ' "$HP_H_DIR/kustomized.yaml")" 14 "objects in manifests/"
 }
 
 test_rbac_has_no_wildcards_and_pods_are_restricted() {
@@ -123,7 +123,7 @@ test_rbac_has_no_wildcards_and_pods_are_restricted() {
   t_eq "$(jq -c '[.containers[0].volumeMounts[] | .mountPath] | sort' <<< "$pod")" \
     '["/etc/hostpatrol/etcd-tls","/tmp","/var/lib/hostpatrol"]'
   t_eq "$(jq -r '.containers[0].args | join(" ")' <<< "$pod")" \
-    "controller --leader-elect --leader-elect-namespace $NS --etcd-endpoints http://etcd.hostpatrol-system.svc:2379 --etcd-prefix /hostpatrol/ --etcd-ca-file /etc/hostpatrol/etcd-tls/ca.crt --etcd-cert-file /etc/hostpatrol/etcd-tls/tls.crt --etcd-key-file /etc/hostpatrol/etcd-tls/tls.key --etcd-user \$(ETCD_USER) --metrics-bind-address :8080 --health-probe-bind-address :8081 --state-dir /var/lib/hostpatrol --max-concurrent-reconciles 4 --log-level info --log-format json"
+    "controller --leader-elect --leader-elect-namespace $NS --leader-elect-id hostpatrol-controller --etcd-endpoints http://etcd.hostpatrol-system.svc:2379 --etcd-prefix /hostpatrol/ --etcd-ca-file /etc/hostpatrol/etcd-tls/ca.crt --etcd-cert-file /etc/hostpatrol/etcd-tls/tls.crt --etcd-key-file /etc/hostpatrol/etcd-tls/tls.key --etcd-user \$(ETCD_USER) --metrics-bind-address :8080 --health-probe-bind-address :8081 --state-dir /var/lib/hostpatrol --max-concurrent-reconciles 4 --log-level info --log-format json"
   t_eq "$(jq -c '.containers[0] | [.livenessProbe.httpGet.path, .readinessProbe.httpGet.path, (.ports[] | select(.name == "health") | .containerPort)]' <<< "$pod")" \
     '["/healthz","/readyz",8081]'
   t_eq "$(jq -r '.[] | select(.kind == "Deployment") | .spec.replicas' <<< "$j")" 2
@@ -324,6 +324,7 @@ test_helm_uninstall_removes_the_release() {
   t_not kc -n $AGENT_NS get daemonset hostpatrol-agent
   t_not kc get clusterrole hostpatrol-controller
   t_not kc get clusterrolebinding hostpatrol-agent
+  t_not kc -n $NS get lease hostpatrol-controller
   # helm never deletes what crds/ installed: the HostInspections survive an uninstall
   t_ok kc get crd hostinspections.hostpatrol.io
 }

@@ -143,27 +143,6 @@ EOF
   t_ok alive cut
 }
 
-# history NS: "revision source run" of every write of results in NS, oldest first
-history() {
-  timeout 3 "$ETCDCTL36" --endpoints "${HP_ETCD_URL[res]}" watch --rev=1 --prefix \
-    "/hostpatrol/results/$1/" -w json 2> /dev/null |
-    jq -r '.Events[]? | select(.kv.value != null) | "\(.kv.mod_revision) \(.kv.value | @base64d | fromjson | "\(.source) \(.run)")"'
-}
-
-# check_history NS: no run id written twice, and once a writer is followed by another it never
-# writes again (a deposed leader's late writes are fenced).
-check_history() {
-  local h dup
-  h=$(history "$1")
-  [ -n "$h" ] || t_fail "no history read"
-  dup=$(echo "$h" | awk '{print $3}' | sort | uniq -d)
-  [ -z "$dup" ] || t_fail "runs written twice: $dup"
-  echo "$h" | awk '{print $2}' | uniq > "$HP_H_DIR/stretches"
-  echo "# writers in etcd order: $(tr '\n' ' ' < "$HP_H_DIR/stretches")($(echo "$h" | wc -l) writes)"
-  dup=$(sort "$HP_H_DIR/stretches" | uniq -d)
-  [ -z "$dup" ] || t_fail "a writer wrote again after another took over: $dup"
-}
-
 # on failure: the status of every HostInspection and the tail of each controller's log
 t_on_fail() {
   kc get hi -A -o custom-columns=NS:.metadata.namespace,NAME:.metadata.name,STATUS:.status --no-headers 2>&1 | cut -c1-600

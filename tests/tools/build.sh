@@ -2,7 +2,7 @@
 # Builds the upstream binaries the tests run against, from their published Go modules, into a
 # cache outside the clone. Go is used here only, never for product code.
 #
-#   tests/tools/build.sh [all|kube|etcd36|etcd35|helm|toxiproxy|etcdbench|blackbox]...
+#   tests/tools/build.sh [all|kube|kubenode|etcd36|etcd35|helm|toxiproxy|etcdbench|blackbox]...
 #
 # A tool whose binaries are already in the cache is skipped, so warm runs take seconds.
 # Layout: $TOOLS/<name>-<version>/bin/<binary>; each build happens in its own wrapper module
@@ -42,17 +42,25 @@ wrapper() {
   (cd "$dir" && go mod tidy >/dev/null)
 }
 
-build_kube() {
-  local v=$KUBE_VERSION out=$TOOLS/kube-$KUBE_VERSION
-  have "$out" kube-apiserver kubectl && { log "kube $v cached"; return; }
-  log "kube $v: reading the staging list from k8s.io/kubernetes@$v go.mod"
-  local gomod minor staging replaces
-  gomod=$(cd /tmp && go mod download -json "k8s.io/kubernetes@$v" | sed -n 's/.*"GoMod": "\(.*\)",*/\1/p')
-  staging=$(sed -n 's#^\s*\(k8s.io/[^ ]*\) => ./staging/.*#\1#p' "$gomod" | sort -u)
-  [ -n "$staging" ] || { echo "build.sh: no staging replaces found in $gomod" >&2; exit 1; }
+# All Kubernetes binaries come from ONE wrapper module, $TOOLS/src/kube-$KUBE_VERSION, requiring
+# k8s.io/kubernetes at $KUBE_VERSION with its staging modules replaced by their published versions
+# (read from its go.mod); its tools.go imports every command we build, so `go mod tidy` pins one
+# dependency set for all of them. KUBE_CMDS lists them.
+KUBE_CMDS="kube-apiserver kubectl kubelet kube-controller-manager kube-scheduler kube-proxy"
+
+# kube_wrapper: create the wrapper module unless it is there already; sets KUBE_LD to the version
+# ldflags, so `kubectl version` and the Node's kubeletVersion say $KUBE_VERSION.
+kube_wrapper() {
+  local v=$KUBE_VERSION dir=$TOOLS/src/kube-$KUBE_VERSION gomod minor staging replaces date c pkgs=()
   minor=${v#v1.}; minor=${minor%%.*}
-  replaces=$(for m in $staging; do echo "	$m => $m v0.${v#v1.}"; done)
-  wrapper "kube-$v" "module hostpatrol.test/tools/kube
+  for c in $KUBE_CMDS; do pkgs+=("k8s.io/kubernetes/cmd/$c"); done
+  if [ ! -f "$dir/go.sum" ] || [ "$(cat "$dir/cmds" 2>/dev/null)" != "$KUBE_CMDS" ]; then
+    log "kube $v: reading the staging list from k8s.io/kubernetes@$v go.mod"
+    gomod=$(cd /tmp && go mod download -json "k8s.io/kubernetes@$v" | sed -n 's/.*"GoMod": "\(.*\)",*/\1/p')
+    staging=$(sed -n 's#^\s*\(k8s.io/[^ ]*\) => ./staging/.*#\1#p' "$gomod" | sort -u)
+    [ -n "$staging" ] || { echo "build.sh: no staging replaces found in $gomod" >&2; exit 1; }
+    replaces=$(for m in $staging; do echo "	$m => $m v0.${v#v1.}"; done)
+    wrapper "kube-$v" "module hostpatrol.test/tools/kube
 
 go 1.24
 
@@ -62,21 +70,37 @@ require k8s.io/kubernetes $v
 
 replace (
 $replaces
-)" k8s.io/kubernetes/cmd/kube-apiserver k8s.io/kubernetes/cmd/kubectl
-  local date ld=""
+)" "${pkgs[@]}"
+    echo "$KUBE_CMDS" > "$dir/cmds"
+  fi
   date=$(date -u +%Y-%m-%dT%H:%M:%SZ)
+  KUBE_LD=""
   for pkg in k8s.io/component-base/version k8s.io/client-go/pkg/version; do
-    ld="$ld -X $pkg.gitVersion=$v -X $pkg.gitMajor=1 -X $pkg.gitMinor=$minor"
-    ld="$ld -X $pkg.gitTreeState=clean -X $pkg.buildDate=$date"
+    KUBE_LD="$KUBE_LD -X $pkg.gitVersion=$v -X $pkg.gitMajor=1 -X $pkg.gitMinor=$minor"
+    KUBE_LD="$KUBE_LD -X $pkg.gitTreeState=clean -X $pkg.buildDate=$date"
   done
-  mkdir -p "$out/bin.tmp"
-  log "kube $v: building kube-apiserver and kubectl (slow on a cold cache)"
-  (cd "$TOOLS/src/kube-$v" &&
-    go build -trimpath -ldflags "-s -w $ld" -o "$out/bin.tmp/" \
-      k8s.io/kubernetes/cmd/kube-apiserver k8s.io/kubernetes/cmd/kubectl)
-  publish "$out"
-  log "kube $v: done"
 }
+
+# kube_build NAME CMD... : builds k8s.io/kubernetes/cmd/<CMD> for each CMD from the wrapper module
+# into $TOOLS/NAME-$KUBE_VERSION/bin.
+kube_build() {
+  local name=$1 v=$KUBE_VERSION out=$TOOLS/$1-$KUBE_VERSION pkgs=() c
+  shift
+  have "$out" "$@" && { log "$name $v cached"; return; }
+  for c in "$@"; do pkgs+=("k8s.io/kubernetes/cmd/$c"); done
+  kube_wrapper
+  mkdir -p "$out/bin.tmp"
+  log "$name $v: building $* (slow on a cold cache)"
+  (cd "$TOOLS/src/kube-$v" && go build -trimpath -ldflags "-s -w $KUBE_LD" -o "$out/bin.tmp/" "${pkgs[@]}")
+  publish "$out"
+  log "$name $v: done"
+}
+
+# The control plane the tests and the demo use.
+build_kube() { kube_build kube kube-apiserver kubectl; }
+# A node and the rest of a cluster (tests/harness/cluster.sh): the kubelet, the controller
+# manager, the scheduler and kube-proxy.
+build_kubenode() { kube_build kubenode kubelet kube-controller-manager kube-scheduler kube-proxy; }
 
 build_etcd() { # NAME VERSION
   local name=$1 v=$2 out=$TOOLS/$1-$2
@@ -178,14 +202,16 @@ targets=("$@")
 for t in "${targets[@]}"; do
   case $t in
     all) build_toxiproxy; build_helm; build_etcd etcd36 "$ETCD36_VERSION"
-         build_etcd etcd35 "$ETCD35_VERSION"; build_kube; build_etcdbench; build_blackbox ;;
+         build_etcd etcd35 "$ETCD35_VERSION"; build_kube; build_kubenode
+         build_etcdbench; build_blackbox ;;
     etcdbench) build_etcdbench ;;
     kube) build_kube ;;
+    kubenode) build_kubenode ;;
     etcd36) build_etcd etcd36 "$ETCD36_VERSION" ;;
     etcd35) build_etcd etcd35 "$ETCD35_VERSION" ;;
     helm) build_helm ;;
     toxiproxy) build_toxiproxy ;;
     blackbox) build_blackbox ;;
-    *) echo "build.sh: unknown tool '$t' (all|kube|etcd36|etcd35|helm|toxiproxy|etcdbench|blackbox)" >&2; exit 2 ;;
+    *) echo "build.sh: unknown tool '$t' (all|kube|kubenode|etcd36|etcd35|helm|toxiproxy|etcdbench|blackbox)" >&2; exit 2 ;;
   esac
 done

@@ -9,6 +9,7 @@ pkgs=(
   libcmocka-dev valgrind
   cppcheck clang-format clang-tidy shellcheck jq time prometheus
   etcd-server etcd-client
+  containerd runc containernetworking-plugins iptables conntrack buildah debootstrap
 )
 
 missing=()

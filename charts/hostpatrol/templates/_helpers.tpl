@@ -122,3 +122,40 @@ fsGroup: 65532
 seccompProfile:
   type: RuntimeDefault
 {{- end -}}
+
+{{/* serviceAccountToken.expirationSeconds set: the pod mounts its own projected token with that
+lifetime (the kubelet rotates it at 80% of it) instead of the automounted one; empty: the
+cluster's default token. The three parts go into the pod spec, the volumeMounts and volumes. */}}
+{{- define "hostpatrol.tokenAutomount" -}}
+{{- if .Values.serviceAccountToken.expirationSeconds -}}
+automountServiceAccountToken: false
+{{- end -}}
+{{- end -}}
+{{- define "hostpatrol.tokenMount" -}}
+{{- if .Values.serviceAccountToken.expirationSeconds -}}
+- name: sa-token
+  mountPath: /var/run/secrets/kubernetes.io/serviceaccount
+  readOnly: true
+{{- end -}}
+{{- end -}}
+{{- define "hostpatrol.tokenVolume" -}}
+{{- if .Values.serviceAccountToken.expirationSeconds -}}
+- name: sa-token
+  projected:
+    defaultMode: 0444
+    sources:
+      - serviceAccountToken:
+          path: token
+          expirationSeconds: {{ .Values.serviceAccountToken.expirationSeconds }}
+      - configMap:
+          name: kube-root-ca.crt
+          items:
+            - key: ca.crt
+              path: ca.crt
+      - downwardAPI:
+          items:
+            - path: namespace
+              fieldRef:
+                fieldPath: metadata.namespace
+{{- end -}}
+{{- end -}}
