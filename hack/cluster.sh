@@ -43,7 +43,7 @@ case ${1:-} in
 cluster: node $HP_NODE_NAME Ready; logs in $HP_H_DIR
   export KUBECONFIG=$HP_KUBECONFIG
   export ETCD_ENDPOINTS=${HP_ETCD_URL[res]}
-  make image cluster-load deploy     # build the image, import it, helm install onto this cluster
+  make cluster-load deploy           # build the image, import it, helm install onto this cluster
   make cluster-down                  # stop it and remove everything it made
 EOF
     ;;
@@ -59,8 +59,9 @@ EOF
     ;;
   down)
     d=$(running_dir) || { echo "cluster: none running"; exit 0; }
+    export HP_H_DIR=$d
     # shellcheck source=tests/harness/harness.sh
-    HP_H_DIR=$d . "$root/tests/harness/harness.sh"
+    . "$root/tests/harness/harness.sh"
     hp_h_cleanup
     echo "cluster: stopped, everything removed"
     ;;

@@ -383,8 +383,10 @@ hp_h_cluster_iptables_down() {
   done
 }
 
-# hp_h_cluster_down DIR: tear down the cluster of the session in DIR (idempotent).
-hp_h_cluster_down() {
+# hp_h_cluster_down DIR: tear down the cluster of the session in DIR (idempotent). A subshell
+# without errexit: every step runs, whatever the caller's `set -e` and the steps' failures.
+hp_h_cluster_down() (
+  set +e +o pipefail
   local d=$1 c=$1/cluster pid f
   [ -d "$c" ] || return 0
   # the kubelet first (it would restart containers), then every pod process, then the rest
@@ -417,7 +419,7 @@ hp_h_cluster_down() {
   [ "$(cat /run/hostpatrol-cluster.owner 2> /dev/null)" = "$d" ] && rm -f /run/hostpatrol-cluster.owner
   # nothing is mounted any more (the namespace is gone); --one-file-system as a last guard
   rm -rf --one-file-system "$c"
-}
+)
 
 # hp_h_cluster_leftovers DIR: one line per thing the cluster of session DIR left behind
 hp_h_cluster_leftovers() {
