@@ -110,7 +110,9 @@ bench: deps tools
 	@bash tests/bench/controller.sh
 	@bash tests/bench/probes.sh
 
-demo: deps tools
+# The demo needs only the control plane and one etcd, not the whole test toolchain.
+demo: deps
+	@bash tests/tools/build.sh kube etcd36
 	@$(MAKE) --no-print-directory all
 	@bash tests/harness/demo.sh
 

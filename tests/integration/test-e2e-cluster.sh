@@ -151,6 +151,13 @@ test_sample_gets_results_from_the_controller_and_agent_pods() {
   host_kb=$(awk '/^MemTotal:/ {print $2}' /proc/meminfo)
   t_contains "$v" "\"mem_total_bytes\":$((host_kb * 1024))" "the node's MemTotal through /host/proc"
   t_contains "$(result "sample/root-disk/$HP_NODE_NAME")" '"status":"OK"'
+  # the agent container sees the host's / read-only at /host (its mount table, read on the host)
+  local pid opts
+  pid=$(pgrep -f '^/usr/local/bin/hostpatrol agent' | head -n 1)
+  [ -n "$pid" ] || t_fail "no agent process from the image on this machine"
+  opts=$(awk '$5 == "/host" {print $6}' "/proc/$pid/mountinfo")
+  t_match "$opts" '(^|,)ro(,|$)' "mount options of /host in the agent container"
+  t_eq "$(stat -c %u "/proc/$pid")" 65532 "the agent's uid"
   t_contains "$(result "sample/load/$HP_NODE_NAME")" "\"cpus\":$(nproc)"
 }
 
