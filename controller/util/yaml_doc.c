@@ -15,6 +15,7 @@
 struct anchor {
     char *name;
     json_t *value; /* one reference held */
+    size_t nodes;  /* nodes of value with its aliases expanded */
 };
 
 struct loader {
@@ -22,6 +23,8 @@ struct loader {
     const char *name;
     struct anchor anchors[MAX_ANCHORS];
     size_t n_anchors;
+    size_t
+        alias_nodes; /* nodes that aliases add to the stream, expanded (YAML_DOC_MAX_ALIAS_NODES) */
     struct hp_err *err;
 };
 
@@ -81,18 +84,40 @@ static json_t *plain_scalar(const char *s)
     return json_string(s);
 }
 
-static hp_rc parse_node(struct loader *l, yaml_event_t *ev, int depth, json_t **out);
+static hp_rc parse_node(struct loader *l, yaml_event_t *ev, int depth, json_t **out, size_t *nodes);
 
-static hp_rc remember(struct loader *l, const yaml_char_t *anchor, json_t *v, const yaml_mark_t *m)
+/* find: the anchor named name, or NULL */
+static struct anchor *find(struct loader *l, const char *name)
 {
+    for (size_t i = 0; i < l->n_anchors; i++)
+        if (!strcmp(l->anchors[i].name, name))
+            return &l->anchors[i];
+    return NULL;
+}
+
+/* remember: anchor (may be NULL) names v from now on; a name defined again names the new node,
+ * as YAML says (the old value's reference is dropped) */
+static hp_rc remember(struct loader *l, const yaml_char_t *anchor, json_t *v, size_t nodes,
+                      const yaml_mark_t *m)
+{
+    struct anchor *a;
+
     if (!anchor)
         return HP_OK;
-    if (l->n_anchors == MAX_ANCHORS)
-        return located(l, m, "too many anchors");
-    l->anchors[l->n_anchors].name = hp_strdup((const char *)anchor);
-    if (!l->anchors[l->n_anchors].name)
-        return HP_ERR_NOMEM;
-    l->anchors[l->n_anchors++].value = json_incref(v);
+    a = find(l, (const char *)anchor);
+    if (a) {
+        json_decref(a->value);
+    } else {
+        if (l->n_anchors == MAX_ANCHORS)
+            return located(l, m, "too many anchors");
+        a = &l->anchors[l->n_anchors];
+        a->name = hp_strdup((const char *)anchor);
+        if (!a->name)
+            return HP_ERR_NOMEM;
+        l->n_anchors++;
+    }
+    a->value = json_incref(v);
+    a->nodes = nodes;
     return HP_OK;
 }
 
@@ -107,14 +132,16 @@ static hp_rc next(struct loader *l, yaml_event_t *ev)
     return HP_OK;
 }
 
-/* parse_node: build the node that starts with ev (consumed); *out is a new reference */
-static hp_rc parse_node(struct loader *l, yaml_event_t *ev, int depth, json_t **out)
+/* parse_node: build the node that starts with ev (consumed); *out is a new reference, *nodes
+ * its node count with aliases expanded */
+static hp_rc parse_node(struct loader *l, yaml_event_t *ev, int depth, json_t **out, size_t *nodes)
 {
     hp_rc rc = HP_OK;
     json_t *v = NULL;
-    size_t i;
+    size_t n = 1, sub;
 
     *out = NULL;
+    *nodes = 0;
     if (depth > MAX_DEPTH)
         return located(l, &ev->start_mark, "nesting too deep");
     switch (ev->type) {
@@ -126,16 +153,26 @@ static hp_rc parse_node(struct loader *l, yaml_event_t *ev, int depth, json_t **
                 : json_stringn(s, ev->data.scalar.length);
         if (!v) /* libyaml has already rejected invalid UTF-8: this is out of memory */
             return HP_ERR_NOMEM;
-        rc = remember(l, ev->data.scalar.anchor, v, &ev->start_mark);
+        rc = remember(l, ev->data.scalar.anchor, v, 1, &ev->start_mark);
         break;
     }
-    case YAML_ALIAS_EVENT:
-        for (i = 0; i < l->n_anchors; i++)
-            if (!strcmp(l->anchors[i].name, (const char *)ev->data.alias.anchor))
-                v = json_incref(l->anchors[i].value);
-        if (!v)
+    case YAML_ALIAS_EVENT: {
+        const struct anchor *a = find(l, (const char *)ev->data.alias.anchor);
+
+        if (!a)
             return located(l, &ev->start_mark, "alias to an unknown anchor");
+        /* aliases share the value here, but whoever walks or prints the document sees it
+         * expanded: "billion laughs" must stop at the parser */
+        if (a->nodes > YAML_DOC_MAX_ALIAS_NODES - l->alias_nodes)
+            return hp_err_set(l->err, HP_ERR_INVALID,
+                              "%s:%zu:%zu: aliases expand the document by more than %d nodes",
+                              l->name, ev->start_mark.line + 1, ev->start_mark.column + 1,
+                              YAML_DOC_MAX_ALIAS_NODES);
+        l->alias_nodes += a->nodes;
+        n = a->nodes;
+        v = json_incref(a->value);
         break;
+    }
     case YAML_SEQUENCE_START_EVENT: {
         yaml_char_t *anchor = ev->data.sequence_start.anchor;
         yaml_mark_t m = ev->start_mark;
@@ -154,17 +191,18 @@ static hp_rc parse_node(struct loader *l, yaml_event_t *ev, int depth, json_t **
                 yaml_event_delete(&e);
                 break;
             }
-            rc = parse_node(l, &e, depth + 1, &item);
+            rc = parse_node(l, &e, depth + 1, &item, &sub);
             yaml_event_delete(&e);
             if (rc)
                 break;
+            n += sub;
             if (json_array_append_new(v, item)) {
                 rc = HP_ERR_NOMEM;
                 break;
             }
         }
         if (!rc)
-            rc = remember(l, anchor, v, &m);
+            rc = remember(l, anchor, v, n, &m);
         break;
     }
     case YAML_MAPPING_START_EVENT: {
@@ -214,8 +252,9 @@ static hp_rc parse_node(struct loader *l, yaml_event_t *ev, int depth, json_t **
             yaml_event_delete(&ke);
             rc = next(l, &ve);
             if (!rc) {
-                rc = parse_node(l, &ve, depth + 1, &val);
+                rc = parse_node(l, &ve, depth + 1, &val, &sub);
                 yaml_event_delete(&ve);
+                n += 1 + sub; /* the key and the value */
             }
             if (!rc && json_object_set_new(v, k, val))
                 rc = HP_ERR_NOMEM;
@@ -224,7 +263,7 @@ static hp_rc parse_node(struct loader *l, yaml_event_t *ev, int depth, json_t **
                 break;
         }
         if (!rc)
-            rc = remember(l, anchor, v, &m);
+            rc = remember(l, anchor, v, n, &m);
         break;
     }
     default:
@@ -235,6 +274,7 @@ static hp_rc parse_node(struct loader *l, yaml_event_t *ev, int depth, json_t **
         return rc;
     }
     *out = v;
+    *nodes = n;
     return HP_OK;
 }
 
@@ -255,6 +295,7 @@ hp_rc yaml_doc_load(const char *text, size_t len, const char *name, json_t **doc
     for (;;) {
         yaml_event_t ev, root;
         json_t *doc = NULL;
+        size_t nodes;
 
         rc = next(&l, &ev);
         if (rc)
@@ -271,7 +312,7 @@ hp_rc yaml_doc_load(const char *text, size_t len, const char *name, json_t **doc
         rc = next(&l, &root);
         if (rc)
             break;
-        rc = parse_node(&l, &root, 0, &doc);
+        rc = parse_node(&l, &root, 0, &doc, &nodes);
         yaml_event_delete(&root);
         if (!rc && json_array_append_new(all, doc))
             rc = HP_ERR_NOMEM;

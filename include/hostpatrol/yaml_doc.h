@@ -4,7 +4,10 @@
  * YAML 1.1's spellings as kubectl accepts them (true/false, yes/no, y/n, on/off in their usual
  * cases: "name: n" is the boolean false, as admission will see it), integers, floats;
  * everything else is a string. Quoted scalars are always strings. Anchors and aliases are resolved;
- * merge keys ("<<") are not supported and are an error rather than a silent surprise.
+ * merge keys ("<<") are not supported and are an error rather than a silent surprise. An anchor
+ * defined again names its new node from there on. Aliases share their value in memory, but a
+ * reader walking the document sees it expanded: a stream whose aliases would add more than
+ * YAML_DOC_MAX_ALIAS_NODES nodes when expanded ("billion laughs") is an error.
  *
  * Errors name the file (or "<input>"), line and column. Thread-safe (no shared state).
  */
@@ -15,6 +18,9 @@
 #include <stddef.h>
 
 #include "hostpatrol/rc.h"
+
+/* Nodes (scalars, sequences, mappings, keys) that aliases may add to a stream, expanded. */
+#define YAML_DOC_MAX_ALIAS_NODES 100000
 
 /* yaml_doc_load: every document of the stream as a new JSON array (owned; json_decref).
  * name labels errors (borrowed). Returns HP_ERR_INVALID with a located message, or NOMEM. */

@@ -133,4 +133,28 @@ test_inspect_runs_the_same_checks_without_a_cluster() {
   t_contains "$out" "spec.checks[0].http.bodyRegex"
 }
 
+# A few hundred bytes of nested aliases ("billion laughs") that would expand to 10^8 nodes: a
+# clear refusal at once, not gigabytes and seconds of expansion.
+test_inspect_refuses_an_alias_bomb() {
+  local f out rc=0 i
+  f=$HP_H_DIR/bomb.yaml
+  {
+    echo 'apiVersion: hostpatrol.io/v1alpha1'
+    echo 'kind: HostInspection'
+    echo 'metadata: {name: bomb}'
+    echo 'x0: &x0 [lol, lol, lol, lol, lol, lol, lol, lol, lol, lol]'
+    for i in 1 2 3 4 5 6 7 8; do
+      echo "x$i: &x$i [*x$((i - 1)), *x$((i - 1)), *x$((i - 1)), *x$((i - 1)), *x$((i - 1)), *x$((i - 1)), *x$((i - 1)), *x$((i - 1)), *x$((i - 1)), *x$((i - 1))]"
+    done
+    # under nodeSelector, which the spec parser copies: before the bound, more than 30 s there
+    echo 'spec: {nodeSelector: {matchLabels: {}, x: *x8}, checks: [{name: m, memory: {warnAvailablePercent: 1, critAvailablePercent: 0}}]}'
+  } > "$f"
+  out=$(timeout 10 /usr/bin/time -f '%M' "$HP" inspect -f "$f" --once 2>&1) || rc=$?
+  t_eq "$rc" 2 "exit status (invalid file)"
+  t_contains "$out" "aliases expand the document by more than 100000 nodes"
+  t_contains "$out" "bomb.yaml:"
+  echo "# alias bomb of $(stat -c %s "$f") bytes refused; peak RSS $(tail -n 1 <<< "$out") KiB"
+  t_ge 65536 "$(tail -n 1 <<< "$out")" "peak RSS in KiB"
+}
+
 t_main

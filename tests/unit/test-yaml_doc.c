@@ -73,6 +73,62 @@ static void structures_documents_and_aliases(void **state)
     json_decref(docs);
 }
 
+/* An anchor defined again names its new node from there on; the old value is not leaked
+ * (LeakSanitizer checks). */
+static void anchor_defined_again_names_the_new_node(void **state)
+{
+    const char *text = "a: &x [1]\nb: &x [2]\nc: *x\n";
+    struct hp_err err = {0};
+    json_t *docs = NULL, *c;
+
+    (void)state;
+    assert_int_equal(yaml_doc_load(text, strlen(text), NULL, &docs, &err), HP_OK);
+    c = json_object_get(json_array_get(docs, 0), "c");
+    assert_int_equal(json_integer_value(json_array_get(c, 0)), 2);
+    json_decref(docs);
+}
+
+/* laughs: "l0" holds ten scalars, each level "lN" ten aliases of the one before; returns the
+ * text's length */
+static size_t laughs(char *text, size_t cap, int levels)
+{
+    size_t off = (size_t)snprintf(text, cap, "l0: &l0 [x, x, x, x, x, x, x, x, x, x]\n");
+
+    for (int level = 1; level <= levels; level++) {
+        off += (size_t)snprintf(text + off, cap - off, "l%d: &l%d [", level, level);
+        for (int i = 0; i < 10; i++)
+            off += (size_t)snprintf(text + off, cap - off, "%s*l%d", i ? ", " : "", level - 1);
+        off += (size_t)snprintf(text + off, cap - off, "]\n");
+    }
+    assert_true(off < cap);
+    return off;
+}
+
+/* "Billion laughs": shared in memory, but six levels are 10^6 nodes to whoever walks or prints
+ * the document: refused, naming the limit. Three levels (1,110 nodes by aliases) load. */
+static void alias_expansion_is_bounded(void **state)
+{
+    char text[1024];
+    size_t len;
+    struct hp_err err = {0};
+    json_t *docs = (json_t *)1;
+
+    (void)state;
+    len = laughs(text, sizeof(text), 6);
+    assert_int_equal(yaml_doc_load(text, len, "laughs.yaml", &docs, &err), HP_ERR_INVALID);
+    assert_null(docs);
+    assert_non_null(strstr(err.msg, "aliases expand the document by more than 100000 nodes"));
+    assert_non_null(strstr(err.msg, "laughs.yaml:"));
+    len = laughs(text, sizeof(text), 3);
+    assert_int_equal(yaml_doc_load(text, len, "ok.yaml", &docs, &err), HP_OK);
+    assert_int_equal(
+        json_array_size(json_array_get(
+            json_array_get(json_array_get(json_object_get(json_array_get(docs, 0), "l3"), 9), 9),
+            9)),
+        10);
+    json_decref(docs);
+}
+
 static void expect_error(const char *text, const char *want)
 {
     struct hp_err err = {0};
@@ -135,6 +191,8 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(scalars_are_typed_like_kubernetes),
         cmocka_unit_test(structures_documents_and_aliases),
+        cmocka_unit_test(anchor_defined_again_names_the_new_node),
+        cmocka_unit_test(alias_expansion_is_bounded),
         cmocka_unit_test(errors_are_located),
         cmocka_unit_test(missing_file_is_named),
         cmocka_unit_test(every_allocation_failure_is_clean),
