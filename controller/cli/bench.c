@@ -124,7 +124,7 @@ int hp_cmd_bench(int argc, char **argv, FILE *out, FILE *errout)
     cfg.etcd.password = getenv("HOSTPATROL_ETCD_PASSWORD");
     optind = 1;
     opterr = 0;
-    while ((c = getopt_long(argc, argv, "o:h", opts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, HP_OPTSTRING("o:h"), opts, NULL)) != -1) {
         switch (c) {
         case O_ENDPOINTS:
             cfg.etcd.endpoints = optarg;
@@ -203,7 +203,7 @@ int hp_cmd_bench(int argc, char **argv, FILE *out, FILE *errout)
             bench_usage(out);
             return HP_EXIT_OK;
         default:
-            fprintf(errout, "hostpatrol bench etcd: unknown flag '%s'\n", argv[optind - 1]);
+            hp_cli_bad_flag(errout, "bench etcd", c, argv);
             bench_usage(errout);
             return HP_EXIT_USAGE;
         }

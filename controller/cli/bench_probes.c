@@ -308,7 +308,7 @@ int hp_cmd_bench_probes(int argc, char **argv, FILE *out, FILE *errout)
 
     optind = 1;
     opterr = 0;
-    while ((c = getopt_long(argc, argv, "o:h", opts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, HP_OPTSTRING("o:h"), opts, NULL)) != -1) {
         switch (c) {
         case O_KIND:
             if (!strcmp(optarg, "http") || !strcmp(optarg, "tcp")) {
@@ -349,7 +349,7 @@ int hp_cmd_bench_probes(int argc, char **argv, FILE *out, FILE *errout)
             bp_usage(out);
             return HP_EXIT_OK;
         default:
-            fprintf(errout, "hostpatrol bench probes: unknown flag '%s'\n", argv[optind - 1]);
+            hp_cli_bad_flag(errout, "bench probes", c, argv);
             bp_usage(errout);
             return HP_EXIT_USAGE;
         }

@@ -53,4 +53,11 @@ enum {
 bool hp_cli_etcd_option(int c, const char *arg, struct etcd_config *cfg);
 const char *hp_cli_etcd_flag(const char *field); /* static string */
 
+/* Every subcommand's getopt_long optstring starts with ':' (HP_OPTSTRING), so a flag missing
+ * its value is told apart from an unknown one. hp_cli_bad_flag prints, for the c getopt_long
+ * returned (':' or '?'), "hostpatrol CMD: FLAG needs a value" or "hostpatrol CMD: unknown flag
+ * 'FLAG'", naming argv[optind - 1]; the caller prints its usage after it. */
+#define HP_OPTSTRING(s) (":" s)
+void hp_cli_bad_flag(FILE *errout, const char *cmd, int c, char *const argv[]);
+
 #endif

@@ -385,7 +385,7 @@ static int parse_flags(int argc, char **argv, struct controller_flags *fl, FILE 
     fl->retry_ms = 2000;
     optind = 1;
     opterr = 0;
-    while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, HP_OPTSTRING("h"), opts, NULL)) != -1) {
         switch (c) {
         case O_KUBECONFIG:
             fl->kube.kubeconfig = optarg;
@@ -494,8 +494,11 @@ static int parse_flags(int argc, char **argv, struct controller_flags *fl, FILE 
         default:
             if (hp_cli_etcd_option(c, optarg, &fl->etcd))
                 break;
-            fprintf(errout, "hostpatrol controller: unknown flag '%s'\n", argv[optind - 1]);
-            controller_usage(errout);
+            hp_cli_bad_flag(errout, agent_mode ? "agent" : "controller", c, argv);
+            if (agent_mode)
+                agent_usage(errout);
+            else
+                controller_usage(errout);
             return HP_EXIT_USAGE;
         }
     }

@@ -156,7 +156,7 @@ int hp_cmd_inspect(int argc, char **argv, FILE *out, FILE *errout)
 
     optind = 1;
     opterr = 0;
-    while ((c = getopt_long(argc, argv, "f:o:h", opts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, HP_OPTSTRING("f:o:h"), opts, NULL)) != -1) {
         switch (c) {
         case 'f':
             file = optarg;
@@ -177,7 +177,7 @@ int hp_cmd_inspect(int argc, char **argv, FILE *out, FILE *errout)
             inspect_usage(out);
             return HP_EXIT_OK;
         default:
-            fprintf(errout, "hostpatrol inspect: unknown flag '%s'\n", argv[optind - 1]);
+            hp_cli_bad_flag(errout, "inspect", c, argv);
             inspect_usage(errout);
             return HP_EXIT_USAGE;
         }

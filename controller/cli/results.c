@@ -81,7 +81,7 @@ static int res_parse_flags(int argc, char **argv, struct res_flags *fl, FILE *ou
     fl->timeout_ms = 10000;
     optind = 1;
     opterr = 0;
-    while ((c = getopt_long(argc, argv, "n:Ao:h", opts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, HP_OPTSTRING("n:Ao:h"), opts, NULL)) != -1) {
         switch (c) {
         case 'n':
             fl->ns = optarg;
@@ -111,11 +111,7 @@ static int res_parse_flags(int argc, char **argv, struct res_flags *fl, FILE *ou
         default:
             if (hp_cli_etcd_option(c, optarg, &fl->etcd))
                 break;
-            if (optopt && strchr("no", optopt))
-                fprintf(errout, "hostpatrol results: -%c needs a value\n", optopt);
-            else
-                fprintf(errout, "hostpatrol results: unknown flag or missing value '%s'\n",
-                        argv[optind - 1]);
+            hp_cli_bad_flag(errout, "results", c, argv);
             res_usage(errout);
             return HP_EXIT_USAGE;
         }

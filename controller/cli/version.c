@@ -22,7 +22,7 @@ int hp_cmd_version(int argc, char **argv, FILE *out, FILE *errout)
 
     optind = 1;
     opterr = 0;
-    while ((c = getopt_long(argc, argv, "o:h", opts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, HP_OPTSTRING("o:h"), opts, NULL)) != -1) {
         switch (c) {
         case 'o':
             format = optarg;
@@ -31,7 +31,7 @@ int hp_cmd_version(int argc, char **argv, FILE *out, FILE *errout)
             version_usage(out);
             return HP_EXIT_OK;
         default:
-            fprintf(errout, "hostpatrol version: unknown flag '%s'\n", argv[optind - 1]);
+            hp_cli_bad_flag(errout, "version", c, argv);
             version_usage(errout);
             return HP_EXIT_USAGE;
         }

@@ -70,7 +70,7 @@ static int watch_parse_flags(int argc, char **argv, struct watch_flags *fl, FILE
     fl->format = "table";
     optind = 1;
     opterr = 0;
-    while ((c = getopt_long(argc, argv, "n:o:h", opts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, HP_OPTSTRING("n:o:h"), opts, NULL)) != -1) {
         switch (c) {
         case O_SERVER:
             fl->server = optarg;
@@ -85,11 +85,7 @@ static int watch_parse_flags(int argc, char **argv, struct watch_flags *fl, FILE
             watch_usage(out);
             return HP_EXIT_OK;
         default:
-            if (optopt && strchr("no", optopt))
-                fprintf(errout, "hostpatrol watch: -%c needs a value\n", optopt);
-            else
-                fprintf(errout, "hostpatrol watch: unknown flag or missing value '%s'\n",
-                        argv[optind - 1]);
+            hp_cli_bad_flag(errout, "watch", c, argv);
             watch_usage(errout);
             return HP_EXIT_USAGE;
         }

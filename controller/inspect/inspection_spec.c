@@ -48,6 +48,23 @@ static void set_path(char *dst, size_t size, const char *fmt, ...)
     va_end(ap);
 }
 
+/* decimal_text: s is digits, optionally a '.' and more digits (the CRD's load thresholds) */
+static bool decimal_text(const char *s)
+{
+    size_t n = strspn(s, "0123456789");
+
+    if (!n)
+        return false;
+    if (s[n] == '.') {
+        size_t m = strspn(s + n + 1, "0123456789");
+
+        if (!m)
+            return false;
+        n += 1 + m;
+    }
+    return s[n] == '\0';
+}
+
 static hp_rc bad(struct at *a, const char *key, const char *fmt, const char *detail)
 {
     char field[HP_ERR_FIELD_MAX];
@@ -431,15 +448,20 @@ static hp_rc parse_check(struct at *parent, const json_t *o, size_t idx, struct 
         for (k = 0; !rc && k < 2; k++) {
             const char *key = k ? "critPerCPU" : "warnPerCPU";
             char *end;
-            double d;
+            double d = 0;
             bool ok;
 
             rc = get_string(&sub, body, key, k ? "3" : "1.5", 16, &s);
             if (rc)
                 break;
-            errno = 0;
-            d = strtod(s, &end);
-            ok = !errno && !*end && end != s && d >= 0;
+            /* the CRD's pattern ^[0-9]+(\.[0-9]+)?$, which strtod alone would widen (0x10,
+             * inf, nan, 1e9, leading blanks) */
+            ok = decimal_text(s);
+            if (ok) {
+                errno = 0;
+                d = strtod(s, &end);
+                ok = !errno && !*end && d >= 0;
+            }
             hp_free(s);
             s = NULL;
             if (!ok)

@@ -60,6 +60,30 @@ test_agent_flag_errors_name_the_flag() {
   t_contains "$("$HOSTPATROL" agent --help)" "--host-root"
 }
 
+# every subcommand tells a flag missing its value from an unknown one, and names its own usage
+test_flag_errors_say_missing_value_or_unknown() {
+  local out rc
+  check() { # WANT-TEXT WANT-USAGE ARGS...
+    local want=$1 usage=$2
+    shift 2
+    rc=0
+    out=$("$HOSTPATROL" "$@" 2>&1) || rc=$?
+    t_eq "$rc" 2 "exit status of hostpatrol $*"
+    t_contains "$out" "$want"
+    t_contains "$out" "Usage: hostpatrol $usage"
+  }
+  check "hostpatrol agent: unknown flag '--bogus'" agent agent --bogus
+  check "hostpatrol controller: unknown flag '--bogus'" controller controller --bogus
+  check "hostpatrol inspect: -f needs a value" inspect inspect -f
+  check "hostpatrol inspect: unknown flag '-x'" inspect inspect -x
+  check "hostpatrol agent: --node-name needs a value" agent agent --node-name
+  check "hostpatrol controller: --etcd-endpoints needs a value" controller controller --etcd-endpoints
+  check "hostpatrol results: -n needs a value" results results -n
+  check "hostpatrol watch: --server needs a value" watch watch --server
+  check "hostpatrol version: -o needs a value" version version -o
+  check "hostpatrol bench etcd: --results needs a value" "bench etcd" bench etcd --results
+}
+
 test_controller_flag_errors_name_the_flag() {
   local out rc=0
   out=$(env -u HOSTPATROL_ETCD_ENDPOINTS "$HOSTPATROL" controller 2>&1) || rc=$?

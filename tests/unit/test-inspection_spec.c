@@ -116,6 +116,17 @@ static void errors_name_the_field(void **state)
          "spec.checks[0].process", "exactly one"},
         {"{\"checks\":[{\"name\":\"a\",\"load\":{\"warnPerCPU\":\"x\"}}]}",
          "spec.checks[0].load.warnPerCPU", "decimal"},
+        /* what strtod alone takes but the CRD's pattern does not */
+        {"{\"checks\":[{\"name\":\"a\",\"load\":{\"warnPerCPU\":\"0x10\"}}]}",
+         "spec.checks[0].load.warnPerCPU", "decimal"},
+        {"{\"checks\":[{\"name\":\"a\",\"load\":{\"critPerCPU\":\"inf\"}}]}",
+         "spec.checks[0].load.critPerCPU", "decimal"},
+        {"{\"checks\":[{\"name\":\"a\",\"load\":{\"warnPerCPU\":\"1e1\"}}]}",
+         "spec.checks[0].load.warnPerCPU", "decimal"},
+        {"{\"checks\":[{\"name\":\"a\",\"load\":{\"warnPerCPU\":\" 1\"}}]}",
+         "spec.checks[0].load.warnPerCPU", "decimal"},
+        {"{\"checks\":[{\"name\":\"a\",\"load\":{\"warnPerCPU\":\"1.\"}}]}",
+         "spec.checks[0].load.warnPerCPU", "decimal"},
         {"{\"checks\":[{\"name\":\"a\",\"tcp\":{\"port\":1},\"tlsMinDaysLeft\":3}],\"targets\":"
          "[{\"name\":\"t\",\"address\":\"h\"}]}",
          "spec.checks[0].tlsMinDaysLeft", "only to http and tls"},
