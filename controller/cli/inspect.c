@@ -16,6 +16,7 @@
 #include "hostpatrol/host_check.h"
 #include "hostpatrol/inspection_spec.h"
 #include "hostpatrol/probe.h"
+#include "hostpatrol/term_text.h"
 #include "hostpatrol/yaml_doc.h"
 
 static void inspect_usage(FILE *f)
@@ -115,9 +116,16 @@ static int round_(const struct doc *d, const char *host_root, const char *node, 
             hp_free(text);
             json_decref(j);
         } else {
-            fprintf(out, "%-20s %-16s %-16s %-8s %7lld  %s\n", d->name, res[i].check, res[i].target,
-                    check_status_name(res[i].status), (long long)res[i].duration_ms,
-                    res[i].reason && *res[i].reason ? res[i].reason : "-");
+            /* names, targets and reasons come from the file and the probed hosts */
+            char name[256], check[256], target[512], reason[1024];
+
+            term_text_escape(d->name, name, sizeof(name));
+            term_text_escape(res[i].check, check, sizeof(check));
+            term_text_escape(res[i].target, target, sizeof(target));
+            term_text_escape(res[i].reason && *res[i].reason ? res[i].reason : "-", reason,
+                             sizeof(reason));
+            fprintf(out, "%-20s %-16s %-16s %-8s %7lld  %s\n", name, check, target,
+                    check_status_name(res[i].status), (long long)res[i].duration_ms, reason);
         }
     }
     if (json)

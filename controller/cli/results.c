@@ -14,6 +14,7 @@
 #include "hostpatrol/ctx.h"
 #include "hostpatrol/duration.h"
 #include "hostpatrol/etcd_client.h"
+#include "hostpatrol/term_text.h"
 
 #define RES_VALUES_MAX 80 /* the wide VALUES column is cut to this many characters */
 
@@ -348,6 +349,13 @@ out:
     return rc;
 }
 
+/* escaped: s escaped for the terminal into buf, which it returns */
+static const char *escaped(const char *s, char *buf, size_t cap)
+{
+    term_text_escape(s, buf, cap);
+    return buf;
+}
+
 /* res_print_table: the table (wide adds KIND, SOURCE, DURATION(ms), VALUES) */
 static hp_rc res_print_table(const struct res_row *rows, size_t n, bool wide, FILE *out)
 {
@@ -357,6 +365,7 @@ static hp_rc res_print_table(const struct res_row *rows, size_t n, bool wide, FI
     struct timespec ts;
     int width[C_N], vw = 0;
     char(*age)[16] = NULL, (*dur)[24] = NULL, vals[RES_VALUES_MAX + 48];
+    char esc[4096]; /* a cell escaped for the terminal */
     const char *cell[C_N];
     int64_t now_ms;
     size_t i, j, l;
@@ -388,7 +397,7 @@ static hp_rc res_print_table(const struct res_row *rows, size_t n, bool wide, FI
         cell[C_SOURCE] = rows[i].source;
         cell[C_DUR] = dur[i];
         for (j = 0; j < C_N; j++) {
-            l = strlen(cell[j]);
+            l = term_text_escape(cell[j], esc, sizeof(esc));
             if (l > (size_t)width[j])
                 width[j] = l > 200 ? 200 : (int)l;
         }
@@ -401,8 +410,8 @@ static hp_rc res_print_table(const struct res_row *rows, size_t n, bool wide, FI
     if (wide) {
         for (i = 0, l = strlen("VALUES"); i < n; i++) {
             res_values(&rows[i], vals, sizeof(vals));
-            if (strlen(vals) > l)
-                l = strlen(vals);
+            if (term_text_escape(vals, esc, sizeof(esc)) > l)
+                l = strlen(esc); /* what is printed: at most the buffer */
         }
         vw = (int)l;
         fprintf(out, "%-*s   ", vw, "VALUES");
@@ -418,15 +427,19 @@ static hp_rc res_print_table(const struct res_row *rows, size_t n, bool wide, FI
         cell[C_KIND] = rows[i].kind;
         cell[C_SOURCE] = rows[i].source;
         cell[C_DUR] = dur[i];
+        /* names, targets, reasons and values come from resources' authors and probed hosts:
+         * escaped for the terminal */
         for (j = 0; j <= C_AGE; j++)
-            fprintf(out, "%-*s   ", width[j], cell[j]);
+            fprintf(out, "%-*s   ", width[j], escaped(cell[j], esc, sizeof(esc)));
         if (wide) {
             for (j = C_KIND; j < C_N; j++)
-                fprintf(out, "%-*s   ", width[j], cell[j]);
+                fprintf(out, "%-*s   ", width[j], escaped(cell[j], esc, sizeof(esc)));
             res_values(&rows[i], vals, sizeof(vals));
-            fprintf(out, "%-*s   ", vw, vals);
+            term_text_escape(vals, esc, sizeof(esc));
+            fprintf(out, "%-*s   ", vw, esc);
         }
-        fprintf(out, "%s\n", rows[i].reason);
+        term_text_escape(rows[i].reason, esc, sizeof(esc));
+        fprintf(out, "%s\n", esc);
     }
     hp_free(age);
     hp_free(dur);

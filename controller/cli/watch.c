@@ -14,6 +14,7 @@
 
 #include "cli/cmd.h"
 #include "hostpatrol/alloc.h"
+#include "hostpatrol/term_text.h"
 
 #define WATCH_DEFAULT_SERVER "ws://127.0.0.1:8080"
 #define WATCH_MSG_MAX        (64u * 1024 * 1024) /* a longer message is refused */
@@ -215,12 +216,17 @@ static void on_message(struct watch *w)
                 (long long)json_integer_value(dropped), w->server);
     json_array_foreach(json_object_get(m, "results"), i, res)
     {
-        char when[32];
+        /* every field comes from a resource's author or a probed host: escaped for the terminal */
+        char when[32], ns[256], name[256], check[256], target[512], status[64], reason[1024];
 
         print_time(json_integer_value(json_object_get(res, "observed_ms")), when, sizeof(when));
-        fprintf(w->out, WATCH_TABLE_FMT, when, str_or(m, "namespace", "-"), str_or(m, "name", "-"),
-                str_or(res, "check", "-"), str_or(res, "target", "-"), str_or(res, "status", "-"),
-                str_or(res, "reason", ""));
+        term_text_escape(str_or(m, "namespace", "-"), ns, sizeof(ns));
+        term_text_escape(str_or(m, "name", "-"), name, sizeof(name));
+        term_text_escape(str_or(res, "check", "-"), check, sizeof(check));
+        term_text_escape(str_or(res, "target", "-"), target, sizeof(target));
+        term_text_escape(str_or(res, "status", "-"), status, sizeof(status));
+        term_text_escape(str_or(res, "reason", ""), reason, sizeof(reason));
+        fprintf(w->out, WATCH_TABLE_FMT, when, ns, name, check, target, status, reason);
     }
     fflush(w->out);
     json_decref(m);

@@ -133,6 +133,20 @@ test_inspect_runs_the_same_checks_without_a_cluster() {
   t_contains "$out" "spec.checks[0].http.bodyRegex"
 }
 
+# Names from the file reach the terminal escaped: no escape sequence in inspect's table.
+test_inspect_escapes_control_characters() {
+  local f out
+  f=$HP_H_DIR/ctl.yaml
+  printf '%s\n' 'apiVersion: hostpatrol.io/v1alpha1' 'kind: HostInspection' 'metadata: {name: x}' \
+    'spec:' '  timeout: 1s' '  checks:' '  - {name: d, dns: {name: "evil\e[2J\x9b31m.invalid"}}' \
+    '  - {name: f, file: {path: "/etc/\e]0;pwned\a"}}' > "$f"
+  out=$("$HP" inspect -f "$f" --once 2>&1)
+  t_not env LC_ALL=C grep -q $'[\x01-\x08\x0b-\x1f\x7f]' <<< "$out"
+  t_not env LC_ALL=C grep -q $'\xc2[\x80-\x9f]' <<< "$out"
+  t_contains "$out" 'evil\x1B[2J\xC2\x9B31m.invalid'
+  t_contains "$out" '/etc/\x1B]0;pwned\x07'
+}
+
 # A few hundred bytes of nested aliases ("billion laughs") that would expand to 10^8 nodes: a
 # clear refusal at once, not gigabytes and seconds of expansion.
 test_inspect_refuses_an_alias_bomb() {

@@ -155,4 +155,22 @@ test_a_value_that_is_not_json_shows_as_unreadable() {
   t_contains "$out" "closed"
 }
 
+# What a resource's author or a probed host wrote reaches the terminal escaped: no escape
+# sequence (clear screen, set title, 8-bit CSI) in the table, the text still readable.
+test_control_characters_are_escaped_in_the_table() {
+  local out key
+  key=$(t_uniq ctl)
+  t_ok ec put "/hostpatrol/results/hp-ctl/$key/c1/t"$'\x1b'"x" \
+    "{\"status\":\"CRIT\",\"reason\":\"evil\\u001b[2J \\u009b31m \\u0007 caf\\u00e9\",\"values\":{\"v\":\"\\u001b]0;t\\u0007\"}}" > /dev/null
+  out=$(res -n hp-ctl -o wide) || t_fail "exit $?"
+  t_not env LC_ALL=C grep -q $'[\x01-\x08\x0b-\x1f\x7f]' <<< "$out"
+  t_not env LC_ALL=C grep -q $'\xc2[\x80-\x9f]' <<< "$out"
+  t_contains "$out" 'evil\x1B[2J \xC2\x9B31m \x07 café'
+  t_contains "$out" 't\x1Bx'
+  t_contains "$out" 'v=\x1B]0;t\x07'
+  # JSON output keeps the text as it is (JSON escapes it)
+  out=$(res -n hp-ctl -o json) || t_fail "exit $?"
+  t_eq "$(jq -r '.[0].reason' <<< "$out")" $'evil\x1b[2J \xc2\x9b31m \a caf\xc3\xa9'
+}
+
 t_main
