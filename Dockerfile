@@ -8,7 +8,7 @@ FROM debian:bookworm AS builder
 RUN apt-get update \
     && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
        build-essential pkg-config make git \
-       libcurl4-openssl-dev libjansson-dev libyaml-dev libwebsockets-dev libssl-dev \
+       libcurl4-openssl-dev libjansson-dev libyaml-dev libwebsockets-dev libssl-dev libpcre2-dev \
     && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 COPY Makefile ./
@@ -34,7 +34,7 @@ LABEL org.opencontainers.image.title="hostpatrol" \
       org.opencontainers.image.source="${SOURCE_URL}"
 RUN apt-get update \
     && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
-       ca-certificates libcurl4 libjansson4 libssl3 libwebsockets17 libyaml-0-2 \
+       ca-certificates libcurl4 libjansson4 libpcre2-8-0 libssl3 libwebsockets17 libyaml-0-2 \
     && rm -rf /var/lib/apt/lists/* \
     && groupadd --system --gid 65532 hostpatrol \
     && useradd --system --uid 65532 --gid 65532 --no-create-home --home-dir /nonexistent \

@@ -4,7 +4,7 @@
 # (Debian packages via `make deps`, test tools via `make tools`), so they work on a fresh machine.
 
 CC      ?= gcc
-PKGS    := libcurl jansson yaml-0.1 libwebsockets openssl
+PKGS    := libcurl jansson yaml-0.1 libwebsockets openssl libpcre2-8
 VERSION := $(shell git describe --tags --always --dirty 2>/dev/null || echo 0.0.0-dev)
 COMMIT  := $(shell git rev-parse --short HEAD 2>/dev/null || echo unknown)
 
@@ -13,7 +13,7 @@ WARN    := -Wall -Wextra -Werror -Wshadow -Wformat=2 -Wstrict-prototypes -Wmissi
 CFLAGS  ?= -O2 -g
 CFLAGS  += -std=c11 -D_GNU_SOURCE $(WARN) -Iinclude -Icontroller -Ibuild/gen \
            -fno-strict-aliasing -MMD -MP
-LDLIBS  := $(shell pkg-config --libs $(PKGS) 2>/dev/null || echo -lcurl -ljansson -lyaml -lwebsockets -lssl -lcrypto) -lpthread
+LDLIBS  := $(shell pkg-config --libs $(PKGS) 2>/dev/null || echo -lcurl -ljansson -lyaml -lwebsockets -lssl -lcrypto -lpcre2-8) -lpthread
 SANITIZE := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
 
 SRC      := $(shell find controller -name '*.c' | sort)

@@ -28,14 +28,16 @@
 #include "hostpatrol/alloc.h"
 #include "hostpatrol/check_verdict.h"
 #include "hostpatrol/ctx.h"
+#include "hostpatrol/safe_regex.h"
 
-#define PROC_SCAN_MAX  100000      /* process directories examined at most */
-#define CMDLINE_MAX    (64u << 10) /* cmdline bytes read per process */
-#define SMALL_FILE_MAX (16u << 10) /* meminfo, loadavg, uptime, cpu/online */
-#define COMM_MAX       64
-#define COMM_KERNEL    15          /* TASK_COMM_LEN - 1: the kernel cuts comm there */
-#define STAT_READ_MAX  (16u << 20) /* proc/stat: bytes read at most looking for cpuN lines */
-#define OPENAT2_TRIES  4           /* RESOLVE_IN_ROOT may say EAGAIN on a concurrent rename */
+#define PROC_SCAN_MAX         100000      /* process directories examined at most */
+#define CMDLINE_MAX           (64u << 10) /* cmdline bytes read per process */
+#define SMALL_FILE_MAX        (16u << 10) /* meminfo, loadavg, uptime, cpu/online */
+#define COMM_MAX              64
+#define COMM_KERNEL           15          /* TASK_COMM_LEN - 1: the kernel cuts comm there */
+#define STAT_READ_MAX         (16u << 20) /* proc/stat: bytes read at most looking for cpuN lines */
+#define PROC_MATCH_TOO_COSTLY (-2)        /* proc_match: cmdlineRegex stopped at its limits */
+#define OPENAT2_TRIES         4 /* RESOLVE_IN_ROOT may say EAGAIN on a concurrent rename */
 
 struct run {
     const char *root; /* borrowed: host_root as given */
@@ -559,7 +561,8 @@ static bool all_digits(const char *s)
     return i > 0;
 }
 
-/* proc_match: does process pid match p? 1 yes, 0 no, -1 with *e the errno (could not read) */
+/* proc_match: does process pid match p? 1 yes, 0 no, -1 with *e the errno (could not read),
+ * PROC_MATCH_TOO_COSTLY (cmdlineRegex reached its match limits) */
 static int proc_match(struct run *h, const struct process_check *p, const char *pid, int *e)
 {
     char path[PATH_MAX], comm[COMM_MAX];
@@ -600,14 +603,22 @@ static int proc_match(struct run *h, const struct process_check *p, const char *
         if (h->cmdline[i] == '\0')
             h->cmdline[i] = ' ';
     h->cmdline[len] = '\0';
-    return regexec(&p->cmdline_regex, h->cmdline, 0, NULL, 0) == 0;
+    switch (safe_regex_match(p->cmdline_regex, h->cmdline, len)) {
+    case SAFE_REGEX_MATCH:
+        return 1;
+    case SAFE_REGEX_NO_MATCH:
+        return 0;
+    case SAFE_REGEX_TOO_COSTLY:
+        break;
+    }
+    return PROC_MATCH_TOO_COSTLY;
 }
 
 static hp_rc check_process(struct run *h, const struct process_check *p, struct check_result *r,
                            struct check_verdict *v)
 {
     char path[PATH_MAX], eb[128], what[128];
-    long long count = 0, unreadable = 0;
+    long long count = 0, unreadable = 0, costly = 0;
     long seen = 0;
     int first_err = 0, e = 0;
     struct dirent *de;
@@ -651,6 +662,8 @@ static hp_rc check_process(struct run *h, const struct process_check *p, struct 
         m = proc_match(h, p, de->d_name, &e);
         if (m > 0)
             count++;
+        else if (m == PROC_MATCH_TOO_COSTLY)
+            costly++;
         else if (m < 0 && e != ENOENT && e != ESRCH) { /* ENOENT, ESRCH: it ended meanwhile */
             if (!unreadable++)
                 first_err = e;
@@ -665,6 +678,13 @@ static hp_rc check_process(struct run *h, const struct process_check *p, struct 
     if (seen > PROC_SCAN_MAX) {
         check_verdict_add(v, CHECK_UNKNOWN, "more than %d processes in %s: scan stopped",
                           PROC_SCAN_MAX, path);
+        return HP_OK;
+    }
+    if (costly) {
+        check_verdict_add(v, CHECK_UNKNOWN,
+                          "cmdlineRegex too costly to match on %lld process%s (stopped at its "
+                          "match limit): simplify the pattern",
+                          costly, costly == 1 ? "" : "es");
         return HP_OK;
     }
     rc = set_value(r, "count", json_integer(count));

@@ -36,6 +36,7 @@
 #include <unistd.h>
 
 #include "hostpatrol/alloc.h"
+#include "hostpatrol/safe_regex.h"
 #include "hostpatrol/check_verdict.h"
 
 #define BODY_MAX        (1u << 20)  /* http: body bytes read (and kept for bodyRegex) */
@@ -908,11 +909,20 @@ static hp_rc http_done(struct run *r, struct probe *p, CURLcode res)
             check_verdict_add(&v, CHECK_CRIT, "status %ld, expected %s", code, list);
     }
     if (h->has_body_regex) {
-        regmatch_t m[1] = {{.rm_so = 0, .rm_eo = (regoff_t)p->body_len}};
-
-        if (regexec(&h->body_regex, p->body ? p->body : "", 1, m, REG_STARTEND) != 0)
+        switch (safe_regex_match(h->body_regex, p->body, p->body_len)) {
+        case SAFE_REGEX_MATCH:
+            break;
+        case SAFE_REGEX_NO_MATCH:
             check_verdict_add(&v, CHECK_CRIT, "body does not match bodyRegex (%zu bytes read%s)",
                               p->body_len, p->body_full ? ", the first 1 MiB" : "");
+            break;
+        case SAFE_REGEX_TOO_COSTLY:
+            check_verdict_add(&v, CHECK_UNKNOWN,
+                              "bodyRegex too costly to match on %zu bytes (stopped at its "
+                              "match limit): simplify the pattern",
+                              p->body_len);
+            break;
+        }
     }
     rc = cert_values(p, &v);
     if (rc)

@@ -30,11 +30,12 @@
  *             unreadable uptime leaves the value out and the status alone).
  *   process - host_root/proc/<digits>/: by name, the trimmed comm (/proc/<pid>/comm) equals
  *             name (the kernel cuts comm to 15 bytes: a longer name matches a 15-byte comm
- *             that is its prefix, as pgrep does); by cmdlineRegex, regexec on
+ *             that is its prefix, as pgrep does); by cmdlineRegex (safe_regex.h), a search in
  *             /proc/<pid>/cmdline with its NULs turned into spaces (at most 64 KiB read;
  *             kernel threads and zombies have no cmdline and never match). count < minCount
  *             CRIT ("found 0 processes named sshd, want at least 1"); maxCount >= 0 and
- *             count > maxCount CRIT ("found 3 processes named sshd, want at most 1").
+ *             count > maxCount CRIT ("found 3 processes named sshd, want at most 1"); a
+ *             cmdlineRegex that reaches its match limit on a process: UNKNOWN.
  *             Processes that end during the scan are skipped silently; processes that cannot
  *             be read for another reason are skipped and, when the count is then too low,
  *             named in the reason ("(2 processes could not be read: Permission denied)").

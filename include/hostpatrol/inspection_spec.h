@@ -21,12 +21,12 @@
 #define HOSTPATROL_INSPECTION_SPEC_H
 
 #include <jansson.h>
-#include <regex.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
 #include "hostpatrol/rc.h"
+#include "hostpatrol/safe_regex.h"
 
 enum check_kind {
     CHECK_HTTP,
@@ -60,7 +60,7 @@ struct http_check {
     long *expect_status; /* owned; n_expect_status == 0: any 2xx or 3xx */
     size_t n_expect_status;
     bool has_body_regex;
-    regex_t body_regex; /* POSIX extended, compiled when has_body_regex */
+    struct safe_regex *body_regex; /* owned; compiled (safe_regex.h) when has_body_regex */
     bool follow_redirects;
 };
 
@@ -103,8 +103,8 @@ struct memory_check {
 struct process_check {
     char *name; /* owned or NULL (comm name) */
     bool has_cmdline_regex;
-    regex_t cmdline_regex;        /* compiled when has_cmdline_regex */
-    int64_t min_count, max_count; /* max_count < 0: no maximum */
+    struct safe_regex *cmdline_regex; /* owned; compiled (safe_regex.h) when has_cmdline_regex */
+    int64_t min_count, max_count;     /* max_count < 0: no maximum */
 };
 
 struct file_check {

@@ -46,10 +46,11 @@
  * Reasons are at most 1 KiB, cut on a character boundary, and always valid UTF-8 (bytes that
  * are not, e.g. from a resolver or a server, are escaped as \xNN).
  *
- * bodyRegex cost: the regex (POSIX ERE, REG_STARTEND) runs over up to 1 MiB of body on the
- * thread of the poll loop, so while it runs no other probe of the run makes progress; the
- * 1 MiB cap bounds the text, and the spec parser rejects back-references (which make
- * regexec super-linear), but a pattern should still stay simple.
+ * bodyRegex cost: the regex (safe_regex.h: PCRE2 with match, depth and heap limits) runs over
+ * up to 1 MiB of body on the thread of the poll loop, so while it runs no other probe of the run
+ * makes progress; the 1 MiB cap bounds the text and the match limit the work (about 0.1 s at
+ * worst here): a pattern that reaches it makes the result UNKNOWN ("bodyRegex too costly to
+ * match ...").
  *
  * When the run's context is CANCELLED, unfinished probes are UNKNOWN ("run cancelled"); when its
  * deadline passes, they are CRIT ("timed out after N ms (<phase>)", phase one of "resolve",

@@ -133,6 +133,40 @@ test_inspect_runs_the_same_checks_without_a_cluster() {
   t_contains "$out" "spec.checks[0].http.bodyRegex"
 }
 
+# Patterns that crashed glibc's regcomp (SIGSEGV: stack overflow) or took gigabytes are refused
+# with the field named; the bodyRegex of a 1 MiB body with catastrophic backtracking stops at
+# its match limit (UNKNOWN) instead of running for an hour.
+test_inspect_refuses_costly_regexes_and_bounds_matching() {
+  local f out rc re
+  f=$HP_H_DIR/re.yaml
+  for re in 'a*{1,100}{1,100}{1,100}' 'a+++++++++++++++++++++'; do
+    printf '%s\n' 'apiVersion: hostpatrol.io/v1alpha1' 'kind: HostInspection' 'metadata: {name: x}' \
+      'spec:' '  checks:' "  - {name: p, process: {cmdlineRegex: '$re'}}" > "$f"
+    rc=0
+    out=$(timeout 20 "$HP" inspect -f "$f" --once 2>&1) || rc=$?
+    t_eq "$rc" 2 "exit status for cmdlineRegex $re"
+    t_contains "$out" "spec.checks[0].process.cmdlineRegex: is not a valid regular expression"
+  done
+  # a 1 MiB body of 'a's ending in 'b', served by a local HTTP server
+  mkdir -p "$HP_H_DIR/www"
+  head -c 1048575 /dev/zero | tr '\0' a > "$HP_H_DIR/www/big"
+  printf b >> "$HP_H_DIR/www/big"
+  local port
+  port=$(hp_h_port)
+  hp_h_spawn www python3 -m http.server "$port" --bind 127.0.0.1 --directory "$HP_H_DIR/www"
+  t_eventually 20 curl -fsS -o /dev/null "http://127.0.0.1:$port/big"
+  printf '%s\n' 'apiVersion: hostpatrol.io/v1alpha1' 'kind: HostInspection' 'metadata: {name: x}' \
+    'spec:' '  timeout: 5s' '  checks:' \
+    "  - {name: big, http: {url: 'http://127.0.0.1:$port/big', bodyRegex: '(a+)+\$'}}" > "$f"
+  local t0=$SECONDS
+  rc=0
+  out=$(timeout 20 "$HP" inspect -f "$f" --once -o json 2>&1) || rc=$?
+  t_eq "$rc" 1 "exit status (not OK)"
+  t_eq "$(jq -r '.[0].status' <<< "$out")" UNKNOWN
+  t_contains "$(jq -r '.[0].reason' <<< "$out")" "bodyRegex too costly to match on 1048576 bytes"
+  echo "# (a+)+\$ on a 1 MiB body: stopped at the match limit, inspect took $((SECONDS - t0)) s"
+}
+
 # Names from the file reach the terminal escaped: no escape sequence in inspect's table.
 test_inspect_escapes_control_characters() {
   local f out

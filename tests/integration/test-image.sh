@@ -91,7 +91,7 @@ test_builder_stage_installs_the_dev_packages_the_build_needs() {
     pc=$(pkg-config --variable=pcfiledir "$m")/$m.pc
     owner_pkg "$pc" || t_fail "no package owns $pc"
   done | sort -u | tr '\n' ' ')
-  t_eq "$want" "libcurl4-openssl-dev libjansson-dev libssl-dev libwebsockets-dev libyaml-dev " \
+  t_eq "$want" "libcurl4-openssl-dev libjansson-dev libpcre2-dev libssl-dev libwebsockets-dev libyaml-dev " \
     "the -dev packages of the Makefile's PKGS"
   got=$(grep -E '^RUN ' <<< "$builder" | apt_pkgs | grep -- '-dev$' | tr '\n' ' ')
   t_eq "$got" "$want" "builder stage -dev packages"

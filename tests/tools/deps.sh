@@ -4,8 +4,8 @@
 set -euo pipefail
 
 pkgs=(
-  build-essential pkg-config make git curl ca-certificates openssl procps psmisc iproute2
-  libcurl4-openssl-dev libjansson-dev libyaml-dev libwebsockets-dev libssl-dev
+  build-essential pkg-config make git curl ca-certificates openssl procps psmisc iproute2 python3
+  libcurl4-openssl-dev libjansson-dev libyaml-dev libwebsockets-dev libssl-dev libpcre2-dev
   libcmocka-dev valgrind
   cppcheck clang-format clang-tidy shellcheck jq time prometheus
   etcd-server etcd-client

@@ -5,7 +5,6 @@
 #include <fcntl.h>
 #include <ftw.h>
 #include <limits.h>
-#include <regex.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -195,12 +194,13 @@ static struct check_spec process_name_spec(const char *name, int64_t min, int64_
     return c;
 }
 
-/* process_regex_spec: the caller regfree()s c.u.process.cmdline_regex */
+/* process_regex_spec: the caller safe_regex_free()s c.u.process.cmdline_regex */
 static struct check_spec process_regex_spec(const char *re, int64_t min, int64_t max)
 {
     struct check_spec c = spec_of(CHECK_PROCESS);
+    char why[128];
 
-    assert_int_equal(regcomp(&c.u.process.cmdline_regex, re, REG_EXTENDED | REG_NOSUB), 0);
+    assert_int_equal(safe_regex_compile(re, &c.u.process.cmdline_regex, why, sizeof(why)), HP_OK);
     c.u.process.has_cmdline_regex = true;
     c.u.process.min_count = min;
     c.u.process.max_count = max;
@@ -462,10 +462,10 @@ static void process_by_cmdline_regex(void **state)
                         "found 0 processes with a cmdline matching cmdlineRegex, want at least 1");
     check_result_release(&r);
 
-    regfree(&exact.u.process.cmdline_regex);
-    regfree(&any_sshd.u.process.cmdline_regex);
-    regfree(&all.u.process.cmdline_regex);
-    regfree(&none.u.process.cmdline_regex);
+    safe_regex_free(exact.u.process.cmdline_regex);
+    safe_regex_free(any_sshd.u.process.cmdline_regex);
+    safe_regex_free(all.u.process.cmdline_regex);
+    safe_regex_free(none.u.process.cmdline_regex);
 }
 
 /* ---- file ---- */
@@ -759,7 +759,7 @@ static void every_allocation_failure_is_clean(void **state)
     }
     assert_true(n < 1000);
     assert_true(failures > 10);
-    regfree(&c[4].u.process.cmdline_regex);
+    safe_regex_free(c[4].u.process.cmdline_regex);
 }
 
 int main(void)

@@ -55,7 +55,8 @@ static void full_spec_with_defaults(void **state)
     assert_null(s.checks[0].u.http.headers[1]);
     assert_int_equal(s.checks[0].u.http.n_expect_status, 2);
     assert_true(s.checks[0].u.http.has_body_regex);
-    assert_int_equal(regexec(&s.checks[0].u.http.body_regex, "all ok", 0, NULL, 0), 0);
+    assert_int_equal(safe_regex_match(s.checks[0].u.http.body_regex, "all ok", 6),
+                     SAFE_REGEX_MATCH);
     assert_int_equal(s.checks[0].tls_min_days_left, 14);
     assert_int_equal(s.checks[1].u.tcp.port, 22);
     assert_string_equal(s.checks[1].u.tcp.expect, "SSH-");

@@ -41,6 +41,7 @@
 
 #include "hostpatrol/alloc.h"
 #include "hostpatrol/probe.h"
+#include "hostpatrol/safe_regex.h"
 
 #define DAY (24L * 3600L)
 
@@ -63,6 +64,16 @@ struct conn_arg {
 };
 
 /* wait_readable: poll fd and the stop pipe; true if fd (or ssl's buffer) has data. */
+
+/* regex_of: pattern compiled (owned: safe_regex_free), or the test fails */
+static struct safe_regex *regex_of(const char *pattern)
+{
+    struct safe_regex *re = NULL;
+    char why[128];
+
+    assert_int_equal(safe_regex_compile(pattern, &re, why, sizeof(why)), HP_OK);
+    return re;
+}
 static bool wait_readable(struct server *s, int fd, SSL *ssl, int ms)
 {
     struct pollfd p[2] = {{.fd = fd, .events = POLLIN}, {.fd = s->stop[0], .events = POLLIN}};
@@ -538,7 +549,7 @@ static void http_200_is_ok_with_values(void **state)
 
     (void)state;
     c.u.http.url = url(0, "http", "127.0.0.1", http_srv.port, "/ok");
-    assert_int_equal(regcomp(&c.u.http.body_regex, "hello.*test", REG_EXTENDED | REG_NOSUB), 0);
+    c.u.http.body_regex = regex_of("hello.*test");
     c.u.http.has_body_regex = true;
     run1(&c, NULL, false, &r);
     status_is(&r, CHECK_OK);
@@ -557,7 +568,7 @@ static void http_200_is_ok_with_values(void **state)
     assert_true(r.observed_ms > 1600000000000LL);
     assert_true(r.duration_ms >= 0 && r.duration_ms < 5000);
     check_result_release(&r);
-    regfree(&c.u.http.body_regex);
+    safe_regex_free(c.u.http.body_regex);
 }
 
 static void http_503_is_crit(void **state)
@@ -609,13 +620,13 @@ static void http_body_regex_mismatch_is_crit(void **state)
     (void)state;
     c.u.http.url = url(0, "http", "127.0.0.1", http_srv.port, "/ok");
     c.u.http.method = (char *)"GET";
-    assert_int_equal(regcomp(&c.u.http.body_regex, "^status: green$", REG_EXTENDED), 0);
+    c.u.http.body_regex = regex_of("^status: green$");
     c.u.http.has_body_regex = true;
     run1(&c, NULL, false, &r);
     status_is(&r, CHECK_CRIT);
     contains(r.reason, "body does not match bodyRegex");
     check_result_release(&r);
-    regfree(&c.u.http.body_regex);
+    safe_regex_free(c.u.http.body_regex);
 }
 
 static void http_headers_and_head_method(void **state)
@@ -1364,7 +1375,7 @@ static void every_allocation_failure_is_clean(void **state)
 
     (void)state;
     h.u.http.url = url(0, "http", "127.0.0.1", http_srv.port, "/ok");
-    assert_int_equal(regcomp(&h.u.http.body_regex, "hello", REG_EXTENDED | REG_NOSUB), 0);
+    h.u.http.body_regex = regex_of("hello");
     h.u.http.has_body_regex = true;
     t.u.tcp.port = ping_srv.port;
     t.u.tcp.send = (char *)"PING\r\n";
@@ -1407,7 +1418,7 @@ static void every_allocation_failure_is_clean(void **state)
     assert_true(nomem > 10);
     assert_true(ok_runs >= 1);
     print_message("%ld runs, %ld ended in HP_ERR_NOMEM\n", n + 1, nomem);
-    regfree(&h.u.http.body_regex);
+    safe_regex_free(h.u.http.body_regex);
 }
 
 int main(void)

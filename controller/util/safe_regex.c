@@ -1,0 +1,93 @@
+/* safe_regex.c - bounded-cost regular expressions on PCRE2 (see include/hostpatrol/safe_regex.h).
+ */
+#define PCRE2_CODE_UNIT_WIDTH 8
+#include "hostpatrol/safe_regex.h"
+
+#include <pcre2.h>
+#include <stdio.h>
+
+#include "hostpatrol/alloc.h"
+
+struct safe_regex {
+    pcre2_code *code;
+    pcre2_match_context *limits; /* read-only after compile: shared by concurrent matches */
+};
+
+hp_rc safe_regex_compile(const char *pattern, struct safe_regex **out, char *why, size_t why_cap)
+{
+    pcre2_compile_context *cc = NULL;
+    struct safe_regex *re = NULL;
+    PCRE2_SIZE where = 0;
+    int code = 0;
+    hp_rc rc = HP_OK;
+
+    *out = NULL;
+    if (why_cap)
+        why[0] = '\0';
+    re = hp_calloc(1, sizeof(*re));
+    cc = pcre2_compile_context_create(NULL);
+    if (!re || !cc) {
+        rc = HP_ERR_NOMEM;
+        goto out;
+    }
+    pcre2_set_max_pattern_length(cc, SAFE_REGEX_MAX_PATTERN);
+    pcre2_set_parens_nest_limit(cc, SAFE_REGEX_MAX_NESTING);
+    /* UTF: patterns are UTF-8 text; MATCH_INVALID_UTF: a subject may hold any bytes (a binary
+     * body), invalid sequences simply match nothing. NEVER_BACKSLASH_C: \C could split a
+     * character. */
+    re->code = pcre2_compile((PCRE2_SPTR)pattern, PCRE2_ZERO_TERMINATED,
+                             PCRE2_UTF | PCRE2_MATCH_INVALID_UTF | PCRE2_NEVER_BACKSLASH_C, &code,
+                             &where, cc);
+    if (!re->code) {
+        PCRE2_UCHAR msg[160];
+
+        if (code == PCRE2_ERROR_NOMEMORY) {
+            rc = HP_ERR_NOMEM;
+            goto out;
+        }
+        if (pcre2_get_error_message(code, msg, sizeof(msg)) < 0)
+            snprintf((char *)msg, sizeof(msg), "error %d", code);
+        snprintf(why, why_cap, "%s at offset %zu", (const char *)msg, (size_t)where);
+        rc = HP_ERR_INVALID;
+        goto out;
+    }
+    re->limits = pcre2_match_context_create(NULL);
+    if (!re->limits) {
+        rc = HP_ERR_NOMEM;
+        goto out;
+    }
+    pcre2_set_match_limit(re->limits, SAFE_REGEX_MATCH_LIMIT);
+    pcre2_set_depth_limit(re->limits, SAFE_REGEX_DEPTH_LIMIT);
+    pcre2_set_heap_limit(re->limits, SAFE_REGEX_HEAP_LIMIT_KB);
+    *out = re;
+    re = NULL;
+out:
+    pcre2_compile_context_free(cc);
+    safe_regex_free(re);
+    return rc;
+}
+
+enum safe_regex_result safe_regex_match(const struct safe_regex *re, const char *subject,
+                                        size_t len)
+{
+    pcre2_match_data *md = pcre2_match_data_create(1, NULL);
+    int n;
+
+    if (!md)
+        return SAFE_REGEX_TOO_COSTLY;
+    n = pcre2_match(re->code, (PCRE2_SPTR)(subject ? subject : ""), subject ? len : 0, 0, 0, md,
+                    re->limits);
+    pcre2_match_data_free(md);
+    if (n >= 0)
+        return SAFE_REGEX_MATCH;
+    return n == PCRE2_ERROR_NOMATCH ? SAFE_REGEX_NO_MATCH : SAFE_REGEX_TOO_COSTLY;
+}
+
+void safe_regex_free(struct safe_regex *re)
+{
+    if (!re)
+        return;
+    pcre2_match_context_free(re->limits);
+    pcre2_code_free(re->code);
+    hp_free(re);
+}
