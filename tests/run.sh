@@ -31,6 +31,15 @@ run_one() {
 # counts it. For a long test that mostly waits (the end-to-end cluster test waits out a token's
 # lifetime), so the others run meanwhile.
 bg_pid='' bg_name='' bg_limit='' bg_out=''
+# Interrupted, the background test is stopped too (its timeout passes TERM on, and the test's
+# harness tears its cluster down) before this runner exits.
+bg_stop() {
+  [ -n "$bg_pid" ] || return 0
+  pkill -TERM -P "$bg_pid" 2> /dev/null
+  wait "$bg_pid" 2> /dev/null
+}
+trap 'bg_stop; exit 130' INT
+trap 'bg_stop; exit 143' TERM
 run_bg() {
   bg_name=$1 bg_limit=$2
   shift 2

@@ -225,15 +225,21 @@ int hp_cmd_inspect(int argc, char **argv, FILE *out, FILE *errout)
         if (json_is_null(d))
             continue; /* an empty document */
         if (!kind || strcmp(kind, "HostInspection")) {
+            char k[256];
+
+            term_text_escape(kind ? kind : "document without kind", k, sizeof(k));
             fprintf(errout, "hostpatrol inspect: %s: document %zu is a %s, not a HostInspection\n",
-                    file, i + 1, kind ? kind : "document without kind");
+                    file, i + 1, k);
             goto out;
         }
         docs[n_docs].name = name ? name : "(unnamed)";
         if (inspection_spec_parse(json_object_get(d, "spec"), &docs[n_docs].spec, &err)) {
+            char nm[256], msg[2048];
+
             inspection_spec_release(&docs[n_docs].spec);
-            fprintf(errout, "hostpatrol inspect: %s: HostInspection %s: %s\n", file,
-                    docs[n_docs].name, err.msg);
+            term_text_escape(docs[n_docs].name, nm, sizeof(nm));
+            term_text_escape(err.msg, msg, sizeof(msg));
+            fprintf(errout, "hostpatrol inspect: %s: HostInspection %s: %s\n", file, nm, msg);
             goto out;
         }
         n_docs++;

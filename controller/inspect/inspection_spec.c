@@ -159,11 +159,17 @@ static hp_rc compile_regex(struct at *a, const char *key, const char *pattern,
     const char *p;
     hp_rc rc;
 
-    /* RE2 (Prometheus, blackbox_exporter) has no back-references; refused here too (any that
-     * slip through in another spelling are still bounded by the match limits) */
+    /* RE2 (Prometheus, blackbox_exporter) has neither back-references nor recursion; refused
+     * here too, in every PCRE2 spelling (the time budget bounds them anyway) */
     for (p = pattern; *p; p++) {
-        if (*p == '\\' && p[1] >= '1' && p[1] <= '9')
-            return bad(a, key, "must not use back-references (\\1 ... \\9)", NULL);
+        if (*p == '\\' && ((p[1] >= '1' && p[1] <= '9') || p[1] == 'g' || p[1] == 'k'))
+            return bad(a, key, "must not use back-references (\\1, \\g, \\k)", NULL);
+        if (*p == '(' && p[1] == '?' &&
+            (!strncmp(p + 2, "P=", 2) || !strncmp(p + 2, "P>", 2) || p[2] == '&' || p[2] == 'R' ||
+             (p[2] >= '0' && p[2] <= '9') ||
+             ((p[2] == '+' || p[2] == '-') && p[3] >= '0' && p[3] <= '9')))
+            return bad(a, key, "must not use back-references or recursion ((?P=, (?&, (?R, (?1)",
+                       NULL);
         if (*p == '\\' && p[1])
             p++;
     }

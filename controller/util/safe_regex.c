@@ -4,14 +4,42 @@
 #include "hostpatrol/safe_regex.h"
 
 #include <pcre2.h>
+#include <stdint.h>
 #include <stdio.h>
+#include <time.h>
 
 #include "hostpatrol/alloc.h"
 
 struct safe_regex {
     pcre2_code *code;
-    pcre2_match_context *limits; /* read-only after compile: shared by concurrent matches */
+    pcre2_match_context *limits; /* read-only after compile: copied by each match */
 };
+
+/* The time budget of one search. PCRE2's match limit restarts at every start position, so
+ * "status.*ok" over a large body is quadratic without ever reaching it: every pattern is
+ * compiled with automatic callouts, and the callout looks at the clock now and then. */
+struct budget {
+    int64_t deadline_ns;
+    unsigned calls;
+};
+
+static int64_t now_ns(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+static int on_callout(pcre2_callout_block *block, void *data)
+{
+    struct budget *b = data;
+
+    (void)block;
+    if (++b->calls % 16) /* a callout may come after a long scan ("a+b" at one position) */
+        return 0;
+    return now_ns() < b->deadline_ns ? 0 : PCRE2_ERROR_CALLOUT; /* abandons the search */
+}
 
 hp_rc safe_regex_compile(const char *pattern, struct safe_regex **out, char *why, size_t why_cap)
 {
@@ -36,8 +64,9 @@ hp_rc safe_regex_compile(const char *pattern, struct safe_regex **out, char *why
      * body), invalid sequences simply match nothing. NEVER_BACKSLASH_C: \C could split a
      * character. */
     re->code = pcre2_compile((PCRE2_SPTR)pattern, PCRE2_ZERO_TERMINATED,
-                             PCRE2_UTF | PCRE2_MATCH_INVALID_UTF | PCRE2_NEVER_BACKSLASH_C, &code,
-                             &where, cc);
+                             PCRE2_UTF | PCRE2_MATCH_INVALID_UTF | PCRE2_NEVER_BACKSLASH_C |
+                                 PCRE2_AUTO_CALLOUT,
+                             &code, &where, cc);
     if (!re->code) {
         PCRE2_UCHAR msg[160];
 
@@ -71,12 +100,16 @@ enum safe_regex_result safe_regex_match(const struct safe_regex *re, const char 
                                         size_t len)
 {
     pcre2_match_data *md = pcre2_match_data_create(1, NULL);
-    int n;
+    pcre2_match_context *mc = pcre2_match_context_copy(re->limits);
+    struct budget b = {now_ns() + (int64_t)SAFE_REGEX_TIME_LIMIT_MS * 1000000, 0};
+    int n = PCRE2_ERROR_NOMEMORY;
 
-    if (!md)
-        return SAFE_REGEX_TOO_COSTLY;
-    n = pcre2_match(re->code, (PCRE2_SPTR)(subject ? subject : ""), subject ? len : 0, 0, 0, md,
-                    re->limits);
+    if (md && mc) {
+        pcre2_set_callout(mc, on_callout, &b);
+        n = pcre2_match(re->code, (PCRE2_SPTR)(subject ? subject : ""), subject ? len : 0, 0, 0, md,
+                        mc);
+    }
+    pcre2_match_context_free(mc);
     pcre2_match_data_free(md);
     if (n >= 0)
         return SAFE_REGEX_MATCH;

@@ -153,7 +153,8 @@ static hp_rc parse_node(struct loader *l, yaml_event_t *ev, int depth, json_t **
                 : json_stringn(s, ev->data.scalar.length);
         if (!v) /* libyaml has already rejected invalid UTF-8: this is out of memory */
             return HP_ERR_NOMEM;
-        rc = remember(l, ev->data.scalar.anchor, v, 1, &ev->start_mark);
+        n = 1 + ev->data.scalar.length / 64; /* a long string weighs as much as its bytes */
+        rc = remember(l, ev->data.scalar.anchor, v, n, &ev->start_mark);
         break;
     }
     case YAML_ALIAS_EVENT: {

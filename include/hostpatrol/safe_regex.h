@@ -6,9 +6,10 @@
  * by the pattern length (SAFE_REGEX_MAX_PATTERN), the nesting of parentheses and PCRE2's own
  * cap on a compiled pattern's size, so a pattern like "a*{1,100}{1,100}{1,100}" is an error, not
  * a stack overflow. Matching is bounded by a match limit, a backtracking depth limit and a heap
- * limit (SAFE_REGEX_MATCH_LIMIT ...): "(a+)+$" against a 1 MiB body stops in well under a second
- * with SAFE_REGEX_TOO_COSTLY instead of running for hours. A linear-time engine (RE2) has only
- * a C++ API in Debian.
+ * limit (SAFE_REGEX_MATCH_LIMIT ...) and, since those limits start again at every position of
+ * the subject, by time: a search stops after SAFE_REGEX_TIME_LIMIT_MS (checked in automatic
+ * callouts). "(a+)+$" or "status.*ok" over a 1 MiB body end with SAFE_REGEX_TOO_COSTLY instead of
+ * running for minutes or hours. A linear-time engine (RE2) has only a C++ API in Debian.
  *
  * Syntax: PCRE2's, which takes the RE2 syntax users know from Prometheus and blackbox_exporter
  * ((?i), \d, \s, \b, [[:alpha:]], non-greedy *?, (?P<name>...)) and more. Patterns are UTF-8.
@@ -29,6 +30,7 @@
 #define SAFE_REGEX_MATCH_LIMIT   1000000 /* PCRE2 match() calls per search */
 #define SAFE_REGEX_DEPTH_LIMIT   10000   /* backtracking depth */
 #define SAFE_REGEX_HEAP_LIMIT_KB 4096    /* backtracking memory per search */
+#define SAFE_REGEX_TIME_LIMIT_MS 100     /* one search, whatever the limits above allow */
 
 struct safe_regex;
 

@@ -19,7 +19,8 @@
 
 #include "hostpatrol/rc.h"
 
-/* Nodes (scalars, sequences, mappings, keys) that aliases may add to a stream, expanded. */
+/* Nodes (scalars, sequences, mappings, keys) that aliases may add to a stream, expanded; a
+ * scalar counts one node per 64 bytes, so aliases add at most about 6 MiB of text. */
 #define YAML_DOC_MAX_ALIAS_NODES 100000
 
 /* yaml_doc_load: every document of the stream as a new JSON array (owned; json_decref).

@@ -36,6 +36,9 @@ HP_CLUSTER_POD_CIDR=10.244.0.0/24
 HP_CLUSTER_SVC_CIDR=10.0.0.0/24
 HP_CLUSTER_BRIDGE=hp-cni0
 HP_CLUSTER_PAUSE_IMAGE=registry.k8s.io/pause:3.10
+# host sysctls the cluster changes: ip_forward (ours), and those the kubelet sets itself
+# (protectKernelDefaults: false); saved at start, restored at teardown
+HP_CLUSTER_SYSCTLS="net.ipv4.ip_forward kernel.panic kernel.panic_on_oops vm.overcommit_memory vm.panic_on_oom kernel.keys.root_maxkeys kernel.keys.root_maxbytes"
 KUBELET=$HP_H_TOOLS/kubenode-$KUBE_VERSION/bin/kubelet
 KUBE_CONTROLLER_MANAGER=$HP_H_TOOLS/kubenode-$KUBE_VERSION/bin/kube-controller-manager
 KUBE_SCHEDULER=$HP_H_TOOLS/kubenode-$KUBE_VERSION/bin/kube-scheduler
@@ -147,6 +150,27 @@ hp_h_cluster_check() {
     hp_h_die "bridge $HP_CLUSTER_BRIDGE exists but no cluster owns it; remove it: ip link del $HP_CLUSTER_BRIDGE"
     return 1
   fi
+  # Never next to another Kubernetes: teardown kills what runs in /kubepods and removes KUBE-*
+  # chains, so a machine showing one is refused before anything starts.
+  local sign
+  sign=$(
+    find /sys/fs/cgroup -maxdepth 2 -name kubepods 2> /dev/null | head -n 1
+    [ -e /var/lib/kubelet ] && echo /var/lib/kubelet
+    ss -Hltn 2> /dev/null | awk '$4 ~ /:10250$/ {print "port 10250 in use"; exit}'
+    iptables-save 2> /dev/null | grep -m1 -oE '^:KUBE-[A-Z-]+'
+  )
+  if [ -n "$sign" ]; then
+    hp_h_die "this machine already runs (or a crash left) a Kubernetes node: ${sign//$'\n'/, }; not starting a second one"
+    return 1
+  fi
+  # the pod and service ranges must not overlap anything routed here
+  local cidr
+  for cidr in "$HP_CLUSTER_POD_CIDR" "$HP_CLUSTER_SVC_CIDR"; do
+    if ip -4 route show to match "${cidr%/*}" 2> /dev/null | grep -qv '^default'; then
+      hp_h_die "$cidr overlaps a route of this machine ($(ip -4 route show to match "${cidr%/*}" | grep -v '^default' | head -n 1)); the local cluster needs it free"
+      return 1
+    fi
+  done
 }
 
 # hp_h_cluster_wait DESC PID CMD...: run CMD until it succeeds; fail when PID dies or time is up
@@ -176,7 +200,11 @@ hp_h_cluster() {
   # What exists before, so teardown removes only what the cluster made.
   iptables-save 2> /dev/null | sed -n 's/^:\(KUBE-[^ ]*\) .*/4 \1/p' > "$c/chains.before"
   ip6tables-save 2> /dev/null | sed -n 's/^:\(KUBE-[^ ]*\) .*/6 \1/p' >> "$c/chains.before"
-  sysctl -n net.ipv4.ip_forward > "$c/ip_forward.before"
+  local k
+  for k in $HP_CLUSTER_SYSCTLS; do
+    echo "$k=$(sysctl -n "$k" 2> /dev/null)" >> "$c/sysctl.before"
+  done
+  cp "$c/sysctl.before" "$HP_H_DIR/cluster-sysctl.before"
   for f in /var/lib/kubelet /var/log/pods /var/log/containers /run/containerd /var/lib/cni; do
     [ -e "$f" ] || echo "$f" >> "$c/paths.created"
   done
@@ -190,11 +218,15 @@ hp_h_cluster() {
 
   # --- network: forwarding on, egress of pods only to this machine, service range blackholed
   sysctl -qw net.ipv4.ip_forward=1
-  ip route add blackhole "$HP_CLUSTER_SVC_CIDR" 2> /dev/null || true
+  ip route add blackhole "$HP_CLUSTER_SVC_CIDR" && : > "$c/route.added"
   ext_if=$(ip -4 -o addr show scope global | awk -v a="$HP_NODE_IP" '{split($4, x, "/")} x[1] == a {print $2; exit}')
   iptables -N HOSTPATROL-EGRESS 2> /dev/null || true
   iptables -F HOSTPATROL-EGRESS
   iptables -A HOSTPATROL-EGRESS -s "$HP_CLUSTER_POD_CIDR" ! -o "$HP_CLUSTER_BRIDGE" -j REJECT
+  # forwarding is on only for the pods: nothing routed between other interfaces, nothing from
+  # outside into the pods
+  iptables -A HOSTPATROL-EGRESS ! -i "$HP_CLUSTER_BRIDGE" ! -o "$HP_CLUSTER_BRIDGE" -j DROP
+  iptables -A HOSTPATROL-EGRESS -i "$ext_if" -o "$HP_CLUSTER_BRIDGE" -m conntrack --ctstate NEW -j DROP
   iptables -I FORWARD 1 -j HOSTPATROL-EGRESS
   echo "$ext_if" > "$c/ext_if"
   cat > "$c/cni/net.d/10-hostpatrol.conflist" <<EOF
@@ -243,10 +275,17 @@ EOF
   hp_h_cluster_spawn mntns unshare --mount --propagation slave -- \
     bash -c "mount --make-rshared / && exec -a hp-mntns:$HP_H_DIR sleep infinity"
   HP_CLUSTER_NS_PID=$HP_H_LASTPID
-  for _ in $(seq 50); do
-    [ "$(readlink "/proc/$HP_CLUSTER_NS_PID/ns/mnt")" != "$(readlink /proc/self/ns/mnt)" ] && break
+  local own=0
+  for _ in $(seq 100); do
+    if [ "$(readlink "/proc/$HP_CLUSTER_NS_PID/ns/mnt")" != "$(readlink /proc/self/ns/mnt)" ] &&
+      pgrep -f "hp-mntns:$HP_H_DIR" > /dev/null; then
+      own=1
+      break
+    fi
     sleep 0.1
   done
+  # never run containerd and the kubelet in the host's mount namespace
+  [ "$own" = 1 ] || { hp_h_die "no mount namespace of its own for containerd and the kubelet (unshare: $(tail -n 3 "$HP_H_DIR/mntns.log"))"; return 1; }
   echo "$HP_CLUSTER_NS_PID" > "$c/mntns.pid"
   hp_h_cluster_spawn containerd nsenter -t "$HP_CLUSTER_NS_PID" -m -- containerd --config "$c/containerd/config.toml"
   HP_CONTAINERD_PID=$HP_H_LASTPID
@@ -398,15 +437,24 @@ hp_h_cluster_down() (
   done
   sleep 0.5
   pkill -KILL -f -- "--root-dir $c/kubelet" 2> /dev/null || true
+  # kube-proxy dead before its chains go (a late resync would make them again)
+  for pid in $(pgrep -f -- "$d" 2> /dev/null); do
+    case $(tr '\0' ' ' < "/proc/$pid/cmdline" 2> /dev/null) in
+      *kube-proxy*) kill -KILL "$pid" 2> /dev/null ;;
+    esac
+  done
   hp_h_cluster_kill_cgroups
   pkill -KILL -f -- "$c/containerd/" 2> /dev/null || true
   pkill -KILL -f -- "hp-mntns:$d" 2> /dev/null || true
   for f in $(seq 30); do pgrep -f -- "$c/containerd/|hp-mntns:$d" > /dev/null || break; sleep 0.1; done
   hp_h_cluster_kill_cgroups
   ip link del "$HP_CLUSTER_BRIDGE" 2> /dev/null || true
-  ip route del blackhole "$HP_CLUSTER_SVC_CIDR" 2> /dev/null || true
+  [ -f "$c/route.added" ] && ip route del blackhole "$HP_CLUSTER_SVC_CIDR" 2> /dev/null
+  for f in $(seq 30); do pgrep -f -- "$d/.*kube-proxy|kube-proxy.*$d" > /dev/null || break; sleep 0.1; done
   hp_h_cluster_iptables_down "$c"
-  [ -f "$c/ip_forward.before" ] && sysctl -qw "net.ipv4.ip_forward=$(cat "$c/ip_forward.before")"
+  if [ -f "$c/sysctl.before" ]; then
+    while IFS= read -r f; do [ -n "${f#*=}" ] && sysctl -qw "$f" 2> /dev/null; done < "$c/sysctl.before"
+  fi
   find /var/log/containers -maxdepth 1 -type l -lname "$c/*" -delete 2> /dev/null || true
   rm -rf /var/lib/kubelet/device-plugins/kubelet.sock
   if [ -f "$c/paths.created" ]; then
@@ -419,6 +467,7 @@ hp_h_cluster_down() (
   [ "$(cat /run/hostpatrol-cluster.owner 2> /dev/null)" = "$d" ] && rm -f /run/hostpatrol-cluster.owner
   # nothing is mounted any more (the namespace is gone); --one-file-system as a last guard
   rm -rf --one-file-system "$c"
+  true
 )
 
 # hp_h_cluster_leftovers DIR: one line per thing the cluster of session DIR left behind
@@ -432,6 +481,14 @@ hp_h_cluster_leftovers() {
   iptables-save 2> /dev/null | grep -E '^:(KUBE-|HOSTPATROL-)' | sed 's/^/iptables chain: /'
   grep -F " $d/" /proc/self/mountinfo | sed 's/^/mount: /'
   [ -e "$d/cluster" ] && echo "dir: $d/cluster"
+  [ -e /var/lib/kubelet ] && echo "dir: /var/lib/kubelet" # refused at start if it existed
+  # host sysctls as they were before the cluster (a copy kept outside the cluster dir)
+  if [ -f "$d/cluster-sysctl.before" ]; then
+    while IFS= read -r f; do
+      [ -z "${f#*=}" ] || [ "$(sysctl -n "${f%%=*}" 2> /dev/null)" = "${f#*=}" ] ||
+        echo "sysctl: ${f%%=*} = $(sysctl -n "${f%%=*}"), was ${f#*=}"
+    done < "$d/cluster-sysctl.before"
+  fi
   for f in /run/hostpatrol-cluster.owner /var/lib/kubelet/device-plugins/kubelet.sock; do
     [ -e "$f" ] && echo "file: $f"
   done

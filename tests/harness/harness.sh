@@ -62,6 +62,8 @@ hp_h_sweep() {
     [ -d "$d" ] || continue
     owner=$(cat "$d/owner" 2>/dev/null || echo 0)
     if [ "$owner" -gt 0 ] 2>/dev/null && kill -0 "$owner" 2>/dev/null; then continue; fi
+    # a session being created right now (no owner written yet) is not a dead one
+    if [ ! -e "$d/owner" ] && [ -z "$(find "$d" -maxdepth 0 -mmin +1 2>/dev/null)" ]; then continue; fi
     hp_h_cluster_down "$d"
     pkill -KILL -f -- "$d" 2>/dev/null || true
     rm -rf "$d"
@@ -375,11 +377,14 @@ hp_h_cleanup() {
   [ -n "$dir" ] && [ -d "$dir" ] || return 0
   hp_h_cluster_down "$dir"
   if [ -f "$dir/pids" ]; then
-    while read -r pid _name; do kill -TERM "$pid" 2>/dev/null || true; done < "$dir/pids"
+    # a pid is ours only while its command line still names the session (pids get reused)
+    while read -r pid _name; do
+      grep -qF -- "$dir" "/proc/$pid/cmdline" 2>/dev/null && kill -TERM "$pid" 2>/dev/null || true
+    done < "$dir/pids"
     deadline=$((SECONDS + 10))
     while read -r pid _name; do
-      while kill -0 "$pid" 2>/dev/null && [ $SECONDS -lt $deadline ]; do sleep 0.1; done
-      kill -KILL "$pid" 2>/dev/null || true
+      while grep -qF -- "$dir" "/proc/$pid/cmdline" 2>/dev/null && [ $SECONDS -lt $deadline ]; do sleep 0.1; done
+      grep -qF -- "$dir" "/proc/$pid/cmdline" 2>/dev/null && kill -KILL "$pid" 2>/dev/null || true
       wait "$pid" 2>/dev/null || true
     done < "$dir/pids"
   fi

@@ -20,7 +20,7 @@ ec() { "$ETCDCTL36" --endpoints "${HP_ETCD_URL[res]}" --command-timeout=10s "$@"
 
 # history NS: "revision source run key" of every write of results in NS, oldest first
 history() {
-  timeout 3 "$ETCDCTL36" --endpoints "${HP_ETCD_URL[res]}" watch --rev=1 --prefix \
+  timeout 5 "$ETCDCTL36" --endpoints "${HP_ETCD_URL[res]}" watch --rev=1 --prefix \
     "/hostpatrol/results/$1/" -w json 2> /dev/null |
     jq -r '.Events[]? | select(.kv.value != null) | "\(.kv.mod_revision) \(.kv.value | @base64d | fromjson | "\(.source) \(.run)") \(.kv.key | @base64d)"'
 }

@@ -76,6 +76,7 @@ test_flag_errors_say_missing_value_or_unknown() {
   check "hostpatrol controller: unknown flag '--bogus'" controller controller --bogus
   check "hostpatrol inspect: -f needs a value" inspect inspect -f
   check "hostpatrol inspect: unknown flag '-x'" inspect inspect -x
+  check "hostpatrol results: unknown flag '-x'" results results -n ns -xA
   check "hostpatrol agent: --node-name needs a value" agent agent --node-name
   check "hostpatrol controller: --etcd-endpoints needs a value" controller controller --etcd-endpoints
   check "hostpatrol results: -n needs a value" results results -n

@@ -117,6 +117,16 @@ static void errors_name_the_field(void **state)
          "spec.checks[0].process", "exactly one"},
         {"{\"checks\":[{\"name\":\"a\",\"load\":{\"warnPerCPU\":\"x\"}}]}",
          "spec.checks[0].load.warnPerCPU", "decimal"},
+        {"{\"checks\":[{\"name\":\"a\",\"http\":{\"url\":\"http://x/"
+         "\",\"bodyRegex\":\"(\\\\w*)\\\\g1!\"}}]}",
+         "spec.checks[0].http.bodyRegex", "back-references"},
+        {"{\"checks\":[{\"name\":\"a\",\"http\":{\"url\":\"http://x/"
+         "\",\"bodyRegex\":\"(?<x>\\\\w*)\\\\k<x>\"}}]}",
+         "spec.checks[0].http.bodyRegex", "back-references"},
+        {"{\"checks\":[{\"name\":\"a\",\"process\":{\"cmdlineRegex\":\"(?P<n>a)(?P=n)\"}}]}",
+         "spec.checks[0].process.cmdlineRegex", "recursion"},
+        {"{\"checks\":[{\"name\":\"a\",\"process\":{\"cmdlineRegex\":\"(a|(?R))\"}}]}",
+         "spec.checks[0].process.cmdlineRegex", "recursion"},
         /* what strtod alone takes but the CRD's pattern does not */
         {"{\"checks\":[{\"name\":\"a\",\"load\":{\"warnPerCPU\":\"0x10\"}}]}",
          "spec.checks[0].load.warnPerCPU", "decimal"},

@@ -117,6 +117,34 @@ static void backtracking_stops_at_its_limits(void **state)
     safe_regex_free(NULL);
 }
 
+/* PCRE2's match limit starts again at every position: these never reach it, yet over a
+ * megabyte they are quadratic (minutes). The time budget ends them, undecided. */
+static void quadratic_searches_stop_at_the_time_budget(void **state)
+{
+    size_t n = 1u << 20, i;
+    char *body = malloc(n);
+    struct safe_regex *word = compiled("\\w*!"), *plus = compiled("a+b");
+
+    (void)state;
+    assert_non_null(body);
+    /* a megabyte of 'a' ending in " !" / "xb": from every position the run of 'a's is scanned
+     * again before the match fails there */
+    memset(body, 'a', n);
+    memcpy(body + n - 2, " !", 2);
+    assert_int_equal(safe_regex_match(word, body, n), SAFE_REGEX_TOO_COSTLY);
+    memcpy(body + n - 2, "xb", 2);
+    assert_int_equal(safe_regex_match(plus, body, n), SAFE_REGEX_TOO_COSTLY);
+    /* the same patterns where the text is ordinary are simply decided */
+    for (i = 0; i < n; i++)
+        body[i] = "lorem ipsum dolor sit amet\n"[i % 27];
+    assert_int_equal(safe_regex_match(word, body, n), SAFE_REGEX_NO_MATCH);
+    body[n / 2] = '!';
+    assert_int_equal(safe_regex_match(word, body, n), SAFE_REGEX_MATCH);
+    safe_regex_free(word);
+    safe_regex_free(plus);
+    free(body);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -124,6 +152,7 @@ int main(void)
         cmocka_unit_test(any_bytes_may_be_matched),
         cmocka_unit_test(costly_patterns_are_refused_at_compile),
         cmocka_unit_test(backtracking_stops_at_its_limits),
+        cmocka_unit_test(quadratic_searches_stop_at_the_time_budget),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -3,6 +3,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <cmocka.h>
@@ -119,6 +120,23 @@ static void alias_expansion_is_bounded(void **state)
     assert_null(docs);
     assert_non_null(strstr(err.msg, "aliases expand the document by more than 100000 nodes"));
     assert_non_null(strstr(err.msg, "laughs.yaml:"));
+    /* long strings weigh by their bytes: 200 aliases of a 64 KiB string (12.8 MiB) refused */
+    {
+        size_t cap = (64u << 10) + 4096, off;
+        char *big = malloc(cap);
+
+        assert_non_null(big);
+        off = (size_t)snprintf(big, cap, "s: &s ");
+        memset(big + off, 'x', 64u << 10);
+        off += 64u << 10;
+        off += (size_t)snprintf(big + off, cap - off, "\nl: [");
+        for (int i = 0; i < 200; i++)
+            off += (size_t)snprintf(big + off, cap - off, "%s*s", i ? "," : "");
+        off += (size_t)snprintf(big + off, cap - off, "]\n");
+        assert_int_equal(yaml_doc_load(big, off, "strings.yaml", &docs, &err), HP_ERR_INVALID);
+        assert_non_null(strstr(err.msg, "aliases expand the document"));
+        free(big);
+    }
     len = laughs(text, sizeof(text), 3);
     assert_int_equal(yaml_doc_load(text, len, "ok.yaml", &docs, &err), HP_OK);
     assert_int_equal(
