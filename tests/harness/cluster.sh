@@ -173,25 +173,6 @@ hp_h_cluster_check() {
   done
 }
 
-# hp_h_cluster_wait DESC PID CMD...: run CMD until it succeeds; fail when PID dies or time is up
-hp_h_cluster_wait() {
-  local desc=$1 pid=$2 deadline=$((SECONDS + HP_H_START_TIMEOUT))
-  shift 2
-  until "$@" > /dev/null 2>&1; do
-    if ! kill -0 "$pid" 2> /dev/null; then
-      hp_h_die "$desc exited during start-up; log: $HP_H_DIR/$desc.log"
-      tail -n 20 "$HP_H_DIR/$desc.log" >&2
-      return 1
-    fi
-    [ $SECONDS -lt $deadline ] || {
-      hp_h_die "$desc not ready within ${HP_H_START_TIMEOUT}s; log: $HP_H_DIR/$desc.log"
-      tail -n 20 "$HP_H_DIR/$desc.log" >&2
-      return 1
-    }
-    sleep 0.3
-  done
-}
-
 hp_h_cluster() {
   hp_h_cluster_check || return 1
   local c=$HP_H_DIR/cluster p=$HP_H_DIR/pki ext_if
@@ -202,9 +183,8 @@ hp_h_cluster() {
   ip6tables-save 2> /dev/null | sed -n 's/^:\(KUBE-[^ ]*\) .*/6 \1/p' >> "$c/chains.before"
   local k
   for k in $HP_CLUSTER_SYSCTLS; do
-    echo "$k=$(sysctl -n "$k" 2> /dev/null)" >> "$c/sysctl.before"
+    echo "$k=$(sysctl -n "$k" 2> /dev/null)" >> "$HP_H_DIR/cluster-sysctl.before"
   done
-  cp "$c/sysctl.before" "$HP_H_DIR/cluster-sysctl.before"
   for f in /var/lib/kubelet /var/log/pods /var/log/containers /run/containerd /var/lib/cni; do
     [ -e "$f" ] || echo "$f" >> "$c/paths.created"
   done
@@ -289,7 +269,7 @@ EOF
   echo "$HP_CLUSTER_NS_PID" > "$c/mntns.pid"
   hp_h_cluster_spawn containerd nsenter -t "$HP_CLUSTER_NS_PID" -m -- containerd --config "$c/containerd/config.toml"
   HP_CONTAINERD_PID=$HP_H_LASTPID
-  hp_h_cluster_wait containerd "$HP_CONTAINERD_PID" hp_h_cluster_ctr version || return 1
+  hp_h_wait containerd "$HP_CONTAINERD_PID" hp_h_cluster_ctr version || return 1
 
   # --- the pause image: a static C program (tests/harness/pause/pause.c), cached with the tools
   local pause_dir=$HP_H_CACHE/images/pause
@@ -367,10 +347,10 @@ EOF
     --conntrack-tcp-timeout-close-wait=0 --iptables-localhost-nodeports=false --v=1
   HP_KPROXY_PID=$HP_H_LASTPID
 
-  hp_h_cluster_wait kubelet "$HP_KUBELET_PID" curl -fsS --max-time 2 "$HP_KUBELET_HEALTHZ" || return 1
-  hp_h_cluster_wait kubelet "$HP_KUBELET_PID" hp_h_node_ready || return 1
-  hp_h_cluster_wait kube-controller-manager "$HP_KCM_PID" kc -n default get serviceaccount default || return 1
-  hp_h_cluster_wait kube-proxy "$HP_KPROXY_PID" curl -fsS --max-time 2 "http://127.0.0.1:$hport/healthz" || return 1
+  hp_h_wait kubelet "$HP_KUBELET_PID" curl -fsS --max-time 2 "$HP_KUBELET_HEALTHZ" || return 1
+  hp_h_wait kubelet "$HP_KUBELET_PID" hp_h_node_ready || return 1
+  hp_h_wait kube-controller-manager "$HP_KCM_PID" kc -n default get serviceaccount default || return 1
+  hp_h_wait kube-proxy "$HP_KPROXY_PID" curl -fsS --max-time 2 "http://127.0.0.1:$hport/healthz" || return 1
   export HP_NODE_NAME HP_NODE_IP
   hp_h_log "cluster: node $HP_NODE_NAME Ready at $HP_NODE_IP (kubelet $KUBE_VERSION, containerd $(containerd --version | awk '{print $3}'))"
 }
@@ -452,8 +432,8 @@ hp_h_cluster_down() (
   [ -f "$c/route.added" ] && ip route del blackhole "$HP_CLUSTER_SVC_CIDR" 2> /dev/null
   for f in $(seq 30); do pgrep -f -- "$d/.*kube-proxy|kube-proxy.*$d" > /dev/null || break; sleep 0.1; done
   hp_h_cluster_iptables_down "$c"
-  if [ -f "$c/sysctl.before" ]; then
-    while IFS= read -r f; do [ -n "${f#*=}" ] && sysctl -qw "$f" 2> /dev/null; done < "$c/sysctl.before"
+  if [ -f "$d/cluster-sysctl.before" ]; then
+    while IFS= read -r f; do [ -n "${f#*=}" ] && sysctl -qw "$f" 2> /dev/null; done < "$d/cluster-sysctl.before"
   fi
   find /var/log/containers -maxdepth 1 -type l -lname "$c/*" -delete 2> /dev/null || true
   rm -rf /var/lib/kubelet/device-plugins/kubelet.sock

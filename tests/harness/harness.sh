@@ -104,26 +104,36 @@ hp_h_spawn() {
   echo "$HP_H_LASTPID $name" >> "$HP_H_DIR/pids"
 }
 
-# hp_h_wait_http DESC PID URL [CURL-ARGS...]: poll URL until it answers 200 with a body that
-# does not say unhealthy; fail when PID dies or the deadline passes.
-hp_h_wait_http() {
-  local desc=$1 pid=$2 url=$3; shift 3
-  local deadline=$((SECONDS + HP_H_START_TIMEOUT)) body
-  while [ $SECONDS -lt $deadline ]; do
+# hp_h_wait DESC PID CMD...: run CMD (quietly) until it succeeds; fail, with the tail of
+# $HP_H_DIR/DESC.log, when PID dies or HP_H_START_TIMEOUT passes.
+hp_h_wait() {
+  local desc=$1 pid=$2 deadline=$((SECONDS + HP_H_START_TIMEOUT))
+  shift 2
+  until "$@" > /dev/null 2>&1; do
     if ! kill -0 "$pid" 2>/dev/null; then
       hp_h_die "$desc exited during start-up; log: $HP_H_DIR/$desc.log"
       tail -n 20 "$HP_H_DIR/$desc.log" >&2
       return 1
     fi
-    if body=$(curl -fsS --max-time 2 "$@" "$url" 2>/dev/null); then
-      case $body in *'"health":"false"'* | *'"health": "false"'*) ;; *) return 0 ;; esac
+    if [ $SECONDS -ge $deadline ]; then
+      hp_h_die "$desc not ready ($*) within ${HP_H_START_TIMEOUT}s; log: $HP_H_DIR/$desc.log"
+      tail -n 20 "$HP_H_DIR/$desc.log" >&2
+      return 1
     fi
     sleep 0.2
   done
-  hp_h_die "$desc not ready at $url within ${HP_H_START_TIMEOUT}s; log: $HP_H_DIR/$desc.log"
-  tail -n 20 "$HP_H_DIR/$desc.log" >&2
-  return 1
 }
+
+# hp_h_http_ok URL [CURL-ARGS...]: URL answers 200 with a body that does not say unhealthy
+hp_h_http_ok() {
+  local url=$1 body
+  shift
+  body=$(curl -fsS --max-time 2 "$@" "$url" 2>/dev/null) || return 1
+  case $body in *'"health":"false"'* | *'"health": "false"'*) return 1 ;; esac
+}
+
+# hp_h_wait_http DESC PID URL [CURL-ARGS...]: hp_h_wait for hp_h_http_ok
+hp_h_wait_http() { hp_h_wait "$1" "$2" hp_h_http_ok "${@:3}"; }
 
 hp_h_etcd_bin() {
   case $1 in
