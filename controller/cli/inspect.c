@@ -56,7 +56,7 @@ static int round_(const struct doc *d, const char *host_root, const char *node, 
     const struct check_spec **local = hp_calloc(s->n_checks + 1, sizeof(*local));
     struct check_result *res = hp_calloc(s->n_checks * (s->n_targets + 1) + 1, sizeof(*res));
     size_t n_items = 0, n_local = 0, n_res = 0, i, t;
-    struct hp_ctx *ctx = NULL;
+    struct hp_ctx *ctx = NULL, *hctx = NULL;
     struct hp_err err = {0};
     char run_id[64];
     int bad = -1;
@@ -84,7 +84,10 @@ static int round_(const struct doc *d, const char *host_root, const char *node, 
             goto out;
     }
     if (n_local) {
-        rc = host_check_run(host_root, node, local, n_local, res + n_res, &err);
+        /* a deadline of their own: the probes may have used all of theirs */
+        rc = hp_ctx_new(NULL, s->timeout_ms, &hctx);
+        if (!rc)
+            rc = host_check_run(host_root, node, local, n_local, hctx, res + n_res, &err);
         n_res += n_local;
         if (rc)
             goto out;
@@ -141,6 +144,7 @@ out:
     hp_free(items);
     hp_free(local);
     hp_ctx_free(ctx);
+    hp_ctx_free(hctx);
     return bad;
 }
 

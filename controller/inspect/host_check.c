@@ -46,7 +46,14 @@ struct run {
     int root_errno;   /* why root could not be opened, 0 if it could (or was not tried) */
     bool no_openat2;  /* the kernel refused openat2: joined paths are used as they are */
     char *cmdline;    /* owned: CMDLINE_MAX + 1 bytes, allocated by the first cmdline scan */
+    struct hp_ctx *ctx; /* borrowed, may be NULL: the run's deadline */
 };
+
+/* late: has the run's deadline passed (or the run been cancelled)? */
+static bool late(const struct run *h)
+{
+    return h->ctx && hp_ctx_err(h->ctx);
+}
 
 /* ---- small helpers ---- */
 
@@ -603,7 +610,8 @@ static int proc_match(struct run *h, const struct process_check *p, const char *
         if (h->cmdline[i] == '\0')
             h->cmdline[i] = ' ';
     h->cmdline[len] = '\0';
-    switch (safe_regex_match(p->cmdline_regex, h->cmdline, len)) {
+    switch (safe_regex_match_until(p->cmdline_regex, h->cmdline, len,
+                                   h->ctx ? hp_ctx_deadline_ns(h->ctx) : INT64_MAX)) {
     case SAFE_REGEX_MATCH:
         return 1;
     case SAFE_REGEX_NO_MATCH:
@@ -655,7 +663,7 @@ static hp_rc check_process(struct run *h, const struct process_check *p, struct 
         }
         if (!all_digits(de->d_name))
             continue;
-        if (++seen > PROC_SCAN_MAX) {
+        if (++seen > PROC_SCAN_MAX || late(h)) {
             e = 0;
             break;
         }
@@ -673,6 +681,11 @@ static hp_rc check_process(struct run *h, const struct process_check *p, struct 
     if (e) {
         check_verdict_add(v, CHECK_UNKNOWN, "cannot read %s: %s", path,
                           errno_str(e, eb, sizeof(eb)));
+        return HP_OK;
+    }
+    if (late(h)) {
+        check_verdict_add(v, CHECK_UNKNOWN,
+                          "process scan stopped at the run's timeout after %ld processes", seen);
         return HP_OK;
     }
     if (seen > PROC_SCAN_MAX) {
@@ -777,8 +790,12 @@ static hp_rc run_one(struct run *h, const struct check_spec *c, struct check_res
 {
     struct check_verdict v = {.status = CHECK_OK};
     int64_t start_ns = hp_now_ns();
-    hp_rc rc;
+    hp_rc rc = HP_OK;
 
+    if (late(h)) {
+        check_verdict_add(&v, CHECK_UNKNOWN, "not run: the run's timeout had passed");
+        goto judge;
+    }
     switch (c->kind) {
     case CHECK_DISK:
         rc = check_disk(h, &c->u.disk, r, &v);
@@ -799,6 +816,7 @@ static hp_rc run_one(struct run *h, const struct check_spec *c, struct check_res
         rc = HP_ERR_INTERNAL;
         break;
     }
+judge:
     if (!rc)
         rc = check_result_judge(r, v.status, "%s", v.reason);
     r->observed_ms = now_unix_ms();
@@ -807,10 +825,10 @@ static hp_rc run_one(struct run *h, const struct check_spec *c, struct check_res
 }
 
 hp_rc host_check_run(const char *host_root, const char *target,
-                     const struct check_spec *const *checks, size_t n, struct check_result *out,
-                     struct hp_err *err)
+                     const struct check_spec *const *checks, size_t n, struct hp_ctx *ctx,
+                     struct check_result *out, struct hp_err *err)
 {
-    struct run h = {.root = host_root, .root_fd = -1};
+    struct run h = {.root = host_root, .root_fd = -1, .ctx = ctx};
     char field[32];
     hp_rc rc = HP_OK;
     size_t i;

@@ -909,7 +909,8 @@ static hp_rc http_done(struct run *r, struct probe *p, CURLcode res)
             check_verdict_add(&v, CHECK_CRIT, "status %ld, expected %s", code, list);
     }
     if (h->has_body_regex) {
-        switch (safe_regex_match(h->body_regex, p->body, p->body_len)) {
+        switch (safe_regex_match_until(h->body_regex, p->body, p->body_len,
+                                       hp_ctx_deadline_ns(r->ctx))) {
         case SAFE_REGEX_MATCH:
             break;
         case SAFE_REGEX_NO_MATCH:
@@ -917,10 +918,15 @@ static hp_rc http_done(struct run *r, struct probe *p, CURLcode res)
                               p->body_len, p->body_full ? ", the first 1 MiB" : "");
             break;
         case SAFE_REGEX_TOO_COSTLY:
-            check_verdict_add(&v, CHECK_UNKNOWN,
-                              "bodyRegex too costly to match on %zu bytes (stopped at its "
-                              "match limit): simplify the pattern",
-                              p->body_len);
+            if (hp_ctx_err(r->ctx))
+                check_verdict_add(&v, CHECK_UNKNOWN,
+                                  "bodyRegex not matched on %zu bytes within the run's timeout",
+                                  p->body_len);
+            else
+                check_verdict_add(&v, CHECK_UNKNOWN,
+                                  "bodyRegex too costly to match on %zu bytes (stopped at its "
+                                  "match limit): simplify the pattern",
+                                  p->body_len);
             break;
         }
     }

@@ -1092,7 +1092,7 @@ static hp_rc run(struct reconciler *r, const char *key, const json_t *obj,
     if (r->node_name) {
         /* the agent: this node's node-local checks, from the host root */
         if (n_local) {
-            rc = host_check_run(r->host_root, r->node_name, local, n_local, res, &err);
+            rc = host_check_run(r->host_root, r->node_name, local, n_local, pctx, res, &err);
             n_res = n_local;
             if (rc)
                 goto out;

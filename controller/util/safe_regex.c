@@ -99,12 +99,22 @@ out:
 enum safe_regex_result safe_regex_match(const struct safe_regex *re, const char *subject,
                                         size_t len)
 {
+    return safe_regex_match_until(re, subject, len, INT64_MAX);
+}
+
+enum safe_regex_result safe_regex_match_until(const struct safe_regex *re, const char *subject,
+                                              size_t len, int64_t deadline_ns)
+{
     pcre2_match_data *md = pcre2_match_data_create(1, NULL);
     pcre2_match_context *mc = pcre2_match_context_copy(re->limits);
     struct budget b = {now_ns() + (int64_t)SAFE_REGEX_TIME_LIMIT_MS * 1000000, 0};
     int n = PCRE2_ERROR_NOMEMORY;
 
-    if (md && mc) {
+    if (deadline_ns < b.deadline_ns)
+        b.deadline_ns = deadline_ns;
+    if (b.deadline_ns <= now_ns()) {
+        n = PCRE2_ERROR_CALLOUT; /* no time left: not even started */
+    } else if (md && mc) {
         pcre2_set_callout(mc, on_callout, &b);
         n = pcre2_match(re->code, (PCRE2_SPTR)(subject ? subject : ""), subject ? len : 0, 0, 0, md,
                         mc);

@@ -65,6 +65,7 @@
 #include <stddef.h>
 
 #include "hostpatrol/check_result.h"
+#include "hostpatrol/ctx.h"
 #include "hostpatrol/inspection_spec.h"
 #include "hostpatrol/rc.h"
 
@@ -72,13 +73,16 @@
  * disk, load, memory, process or file) on this host, reading below host_root (borrowed; "/",
  * "/host", a fixture directory). target (borrowed) is the node name written into each result
  * ("-" when NULL). out is the caller's array of n results, each initialised here; the caller
- * releases them whatever the return.
+ * releases them whatever the return. ctx (borrowed, may be NULL: no deadline) bounds the work:
+ * once its deadline passes (or it is cancelled) a process scan stops (UNKNOWN "process scan
+ * stopped at the run's timeout ...", a cmdlineRegex search stops with it) and checks not yet
+ * started are UNKNOWN ("not run: the run's timeout had passed").
  * A failed check is a result, not an error: the return is HP_OK unless an allocation failed
  * (HP_ERR_NOMEM) or the arguments are a programming error: HP_ERR_INVALID with err->field
  * "checks[i]" for a NULL check or one that is not node-local, "host_root" for a NULL or empty
  * root (nothing is run then, the results are zeroed). */
 hp_rc host_check_run(const char *host_root, const char *target,
-                     const struct check_spec *const *checks, size_t n, struct check_result *out,
-                     struct hp_err *err) HP_WUR;
+                     const struct check_spec *const *checks, size_t n, struct hp_ctx *ctx,
+                     struct check_result *out, struct hp_err *err) HP_WUR;
 
 #endif

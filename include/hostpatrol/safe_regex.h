@@ -22,6 +22,7 @@
 #define HOSTPATROL_SAFE_REGEX_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include "hostpatrol/rc.h"
 
@@ -50,6 +51,12 @@ hp_rc safe_regex_compile(const char *pattern, struct safe_regex **out, char *why
  * UTF-8) for the pattern, within the limits above. */
 enum safe_regex_result safe_regex_match(const struct safe_regex *re, const char *subject,
                                         size_t len);
+
+/* safe_regex_match_until: safe_regex_match that also stops at deadline_ns (CLOCK_MONOTONIC,
+ * hp_now_ns; INT64_MAX: none) when that comes before its own time limit: a search never outlives
+ * the run that asked for it. A deadline already passed is SAFE_REGEX_TOO_COSTLY at once. */
+enum safe_regex_result safe_regex_match_until(const struct safe_regex *re, const char *subject,
+                                              size_t len, int64_t deadline_ns);
 
 /* safe_regex_free: NULL is fine. */
 void safe_regex_free(struct safe_regex *re);

@@ -213,7 +213,7 @@ static void run1(const char *host_root, const struct check_spec *c, struct check
     const struct check_spec *list[1] = {c};
     struct hp_err err = {0};
 
-    assert_int_equal(host_check_run(host_root, "node-1", list, 1, r, &err), HP_OK);
+    assert_int_equal(host_check_run(host_root, "node-1", list, 1, NULL, r, &err), HP_OK);
     assert_string_equal(r->target, "node-1");
     assert_int_equal(r->kind, c->kind);
     assert_true(r->observed_ms > 1600000000000LL);
@@ -695,25 +695,25 @@ static void bad_arguments(void **state)
     struct hp_err err = {0};
 
     (void)state;
-    assert_int_equal(host_check_run(root, "n", list, 2, out, &err), HP_ERR_INVALID);
+    assert_int_equal(host_check_run(root, "n", list, 2, NULL, out, &err), HP_ERR_INVALID);
     assert_string_equal(err.field, "checks[1]");
     assert_non_null(strstr(err.msg, "http"));
     check_result_release(&out[0]);
     check_result_release(&out[1]);
 
     hp_err_clear(&err);
-    assert_int_equal(host_check_run(root, "n", nul, 1, out, &err), HP_ERR_INVALID);
+    assert_int_equal(host_check_run(root, "n", nul, 1, NULL, out, &err), HP_ERR_INVALID);
     assert_string_equal(err.field, "checks[0]");
 
     hp_err_clear(&err);
-    assert_int_equal(host_check_run(NULL, "n", list, 1, out, &err), HP_ERR_INVALID);
+    assert_int_equal(host_check_run(NULL, "n", list, 1, NULL, out, &err), HP_ERR_INVALID);
     assert_string_equal(err.field, "host_root");
-    assert_int_equal(host_check_run("", "n", list, 1, out, &err), HP_ERR_INVALID);
+    assert_int_equal(host_check_run("", "n", list, 1, NULL, out, &err), HP_ERR_INVALID);
 
-    assert_int_equal(host_check_run(root, "n", NULL, 0, NULL, &err), HP_OK);
+    assert_int_equal(host_check_run(root, "n", NULL, 0, NULL, NULL, &err), HP_OK);
 
     /* NULL target: "-" */
-    assert_int_equal(host_check_run(root, NULL, list, 1, out, &err), HP_OK);
+    assert_int_equal(host_check_run(root, NULL, list, 1, NULL, out, &err), HP_OK);
     assert_string_equal(out[0].target, "-");
     check_result_release(&out[0]);
 }
@@ -744,7 +744,7 @@ static void every_allocation_failure_is_clean(void **state)
         hp_rc rc;
 
         hp_alloc_fail_after(n);
-        rc = host_check_run(root, "node-1", list, 7, out, &err);
+        rc = host_check_run(root, "node-1", list, 7, NULL, out, &err);
         injected = hp_alloc_failures();
         hp_alloc_fail_reset();
         for (i = 0; i < 7; i++)

@@ -7,6 +7,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <cmocka.h>
 
@@ -145,6 +146,34 @@ static void quadratic_searches_stop_at_the_time_budget(void **state)
     free(body);
 }
 
+static int64_t mono_ns(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+/* A search never outlives its caller's deadline: with one already passed, even a trivial match
+ * is not decided. */
+static void searches_stop_at_the_callers_deadline(void **state)
+{
+    size_t n = 1u << 20;
+    char *body = malloc(n);
+    struct safe_regex *word = compiled("\\w*!");
+
+    (void)state;
+    assert_non_null(body);
+    memset(body, 'a', n);
+    memcpy(body + n - 2, " !", 2);
+    assert_int_equal(safe_regex_match_until(word, "hi!", 3, mono_ns() - 1), SAFE_REGEX_TOO_COSTLY);
+    assert_int_equal(safe_regex_match_until(word, "hi!", 3, INT64_MAX), SAFE_REGEX_MATCH);
+    assert_int_equal(safe_regex_match_until(word, body, n, mono_ns() + 5 * 1000000),
+                     SAFE_REGEX_TOO_COSTLY);
+    safe_regex_free(word);
+    free(body);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -153,6 +182,7 @@ int main(void)
         cmocka_unit_test(costly_patterns_are_refused_at_compile),
         cmocka_unit_test(backtracking_stops_at_its_limits),
         cmocka_unit_test(quadratic_searches_stop_at_the_time_budget),
+        cmocka_unit_test(searches_stop_at_the_callers_deadline),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
