@@ -14,6 +14,7 @@
 #include <stdio.h>
 
 #include "hostpatrol/etcd_client.h"
+#include "hostpatrol/inspect_policy.h"
 
 #define HP_EXIT_OK    0
 #define HP_EXIT_FAIL  1
@@ -52,6 +53,56 @@ enum {
     }
 bool hp_cli_etcd_option(int c, const char *arg, struct etcd_config *cfg);
 const char *hp_cli_etcd_flag(const char *field); /* static string */
+
+/* The cluster admin's inspection policy and the probe budgets, flags of controller and agent
+ * (policy_flags.c, inspect_policy.h, probe_budget.h): put HP_POLICY_LONG_OPTIONS in the
+ * getopt_long table, call hp_cli_policy_defaults first; hp_cli_policy_option returns 1 for a
+ * policy flag it took, 0 for another flag, -1 for a bad value (the message is on errout).
+ * Strings stay borrowed from argv. */
+#define HP_CLI_MAX_PROBES_IN_FLIGHT 512
+#define HP_CLI_MAX_SOCKETS_PER_RUN  256
+struct hp_cli_policy {
+    struct inspect_policy_flags flags;
+    bool namespaces_set; /* --node-checks-namespaces was given */
+    size_t max_in_flight, max_sockets_per_run;
+};
+enum {
+    HP_OPT_POLICY_NODE_NS = 1100,
+    HP_OPT_POLICY_CMDLINE,
+    HP_OPT_POLICY_ALLOW,
+    HP_OPT_POLICY_DENY,
+    HP_OPT_POLICY_MAX_PROBES,
+    HP_OPT_BUDGET_IN_FLIGHT,
+    HP_OPT_BUDGET_SOCKETS
+};
+#define HP_POLICY_LONG_OPTIONS                                                                     \
+    {"node-checks-namespaces", required_argument, NULL, HP_OPT_POLICY_NODE_NS},                    \
+        {"allow-cmdline-regex", no_argument, NULL, HP_OPT_POLICY_CMDLINE},                         \
+        {"probe-allow", required_argument, NULL, HP_OPT_POLICY_ALLOW},                             \
+        {"probe-deny", required_argument, NULL, HP_OPT_POLICY_DENY},                               \
+        {"max-probes-per-inspection", required_argument, NULL, HP_OPT_POLICY_MAX_PROBES},          \
+        {"max-probes-in-flight", required_argument, NULL, HP_OPT_BUDGET_IN_FLIGHT},                \
+    {                                                                                              \
+        "max-sockets-per-run", required_argument, NULL, HP_OPT_BUDGET_SOCKETS                      \
+    }
+#define HP_POLICY_USAGE                                                                            \
+    "Cluster policy (the same flags for controller and agent):\n"                                  \
+    "  --node-checks-namespaces NS,... namespaces whose HostInspections may run node-local\n"      \
+    "                                  and nodeCondition checks; * for all (default: this pod's\n" \
+    "                                  namespace in a cluster, else every namespace)\n"            \
+    "  --allow-cmdline-regex           process checks may match command lines (default: by\n"     \
+    "                                  name only)\n"                                               \
+    "  --probe-allow RULES             CIDRs, addresses, host names, .domains probes may reach\n"  \
+    "                                  (default: all that is not denied)\n"                        \
+    "  --probe-deny RULES              never probed (default " INSPECT_POLICY_DENY ")\n"            \
+    "  --max-probes-per-inspection N   probes one run may start, else InvalidSpec (default "       \
+    "1024; 0: no limit)\n"                                                                        \
+    "  --max-probes-in-flight N        probes in flight in the process (default 512; an http\n"    \
+    "                                  probe with bodyRegex counts 16)\n"                          \
+    "  --max-sockets-per-run N         probes of one run in flight at once (default 256)\n"
+void hp_cli_policy_defaults(struct hp_cli_policy *p);
+int hp_cli_policy_option(int c, const char *arg, struct hp_cli_policy *p, const char *cmd,
+                         FILE *errout);
 
 /* Every subcommand's getopt_long optstring starts with ':' (HP_OPTSTRING), so a flag missing
  * its value is told apart from an unknown one. hp_cli_bad_flag prints, for the c getopt_long

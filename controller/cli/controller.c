@@ -24,6 +24,7 @@
 #include "hostpatrol/kube_client.h"
 #include "hostpatrol/kube_config.h"
 #include "hostpatrol/kube_leader.h"
+#include "hostpatrol/probe_budget.h"
 #include "hostpatrol/reconciler.h"
 
 static void agent_usage(FILE *f)
@@ -39,7 +40,7 @@ static void agent_usage(FILE *f)
                "  --etcd-server-name NAME --etcd-user NAME --etcd-prefix P --state-dir DIR\n"
                "  --metrics-bind-address ADDR --health-probe-bind-address ADDR   (default 0: off)\n"
                "  --log-level debug|info|warn|error  --log-format json|text\n"
-               "As for 'hostpatrol controller' (see its --help).\n");
+               "As for 'hostpatrol controller' (see its --help).\n\n" HP_POLICY_USAGE);
 }
 
 static void controller_usage(FILE *f)
@@ -68,7 +69,7 @@ static void controller_usage(FILE *f)
             "  --health-probe-bind-address ADDR   /healthz, /readyz (default :8081; 0 disables)\n"
             "  --log-level debug|info|warn|error   (default info)\n"
             "  --log-format json|text          one JSON object per line (default) or text\n"
-            "Logs never carry tokens, keys or passwords.\n");
+            "Logs never carry tokens, keys or passwords.\n\n" HP_POLICY_USAGE);
 }
 
 static atomic_int log_min = RLOG_INFO;
@@ -160,6 +161,7 @@ struct ctl_state {
     pthread_mutex_t mu;
     struct reconciler *rec;
     struct batch_queue *q;
+    struct probe_budget *budget; /* set under mu before the servers start, cleared before freed */
     atomic_llong tick_ns; /* the main loop's last turn (CLOCK_MONOTONIC) */
     atomic_int etcd_ok;   /* the last etcd status check answered */
     atomic_int leading;
@@ -225,6 +227,7 @@ static int metrics(void *arg, char **body, size_t *len, const char **ctype)
     struct reconciler_stats rs = {0};
     struct kube_informer_stats ws = {0};
     struct batch_stats bs = {0};
+    struct probe_budget_stats pb;
     struct hp_buildinfo bi;
     struct prom_writer w;
     bool have_rec, have_q;
@@ -240,6 +243,7 @@ static int metrics(void *arg, char **body, size_t *len, const char **ctype)
     }
     if (have_q)
         batch_queue_stats(state.q, &bs);
+    probe_budget_stats(state.budget, &pb);
     prom_writer_init(&w);
     if (have_rec)
         reconciler_metrics(state.rec, &w);
@@ -291,6 +295,12 @@ static int metrics(void *arg, char **body, size_t *len, const char **ctype)
             (double)bs.rejected);
     counter(&w, "hostpatrol_etcd_fenced_total", "Batches refused by a newer fencing epoch.",
             (double)bs.fenced);
+    gauge(&w, "hostpatrol_probes_in_flight",
+          "Units of the probe budget in use (a probe 1, an http probe with bodyRegex 16).",
+          (double)pb.in_use);
+    gauge(&w, "hostpatrol_probes_in_flight_limit", "--max-probes-in-flight.", (double)pb.limit);
+    counter(&w, "hostpatrol_probe_budget_waits_total",
+            "Times a run found the probe budget in use and waited.", (double)pb.refused);
     *ctype = "text/plain; version=0.0.4; charset=utf-8";
     *body = prom_writer_take(&w, len);
     return *body ? 200 : 500;
@@ -318,6 +328,7 @@ struct controller_flags {
     const char *lease_ns, *lease_name, *identity, *state_dir, *prefix;
     const char *metrics_bind, *health_bind;
     const char *node_name, *host_root; /* agent */
+    struct hp_cli_policy pol;
     int64_t lease_ms, renew_ms, retry_ms;
     bool leader_elect;
 };
@@ -358,6 +369,7 @@ static int parse_flags(int argc, char **argv, struct controller_flags *fl, FILE 
         {"retry-period", required_argument, NULL, O_RETRY},
         {"identity", required_argument, NULL, O_IDENTITY},
         HP_ETCD_LONG_OPTIONS,
+        HP_POLICY_LONG_OPTIONS,
         {"etcd-prefix", required_argument, NULL, O_PREFIX},
         {"state-dir", required_argument, NULL, O_STATE},
         {"log-level", required_argument, NULL, O_LOGLEVEL},
@@ -383,6 +395,7 @@ static int parse_flags(int argc, char **argv, struct controller_flags *fl, FILE 
     fl->lease_ms = 15000;
     fl->renew_ms = 10000;
     fl->retry_ms = 2000;
+    hp_cli_policy_defaults(&fl->pol);
     optind = 1;
     opterr = 0;
     while ((c = getopt_long(argc, argv, HP_OPTSTRING("h"), opts, NULL)) != -1) {
@@ -494,6 +507,15 @@ static int parse_flags(int argc, char **argv, struct controller_flags *fl, FILE 
         default:
             if (hp_cli_etcd_option(c, optarg, &fl->etcd))
                 break;
+            switch (hp_cli_policy_option(c, optarg, &fl->pol, agent_mode ? "agent" : "controller",
+                                         errout)) {
+            case 1:
+                continue;
+            case -1:
+                return HP_EXIT_USAGE;
+            default:
+                break;
+            }
             hp_cli_bad_flag(errout, agent_mode ? "agent" : "controller", c, argv);
             if (agent_mode)
                 agent_usage(errout);
@@ -638,6 +660,47 @@ static hp_rc lead(struct controller_flags *fl, struct etcd_client *etcd, struct 
 
 static int run_main(int argc, char **argv, FILE *out, FILE *errout);
 
+/* policy_start: the admin's policy and the probe budget from the flags, into fl->rec. The
+ * default of --node-checks-namespaces: in a cluster, this pod's namespace; outside one (a local
+ * run), every namespace, said in the log. */
+static hp_rc policy_start(struct controller_flags *fl, const struct kube_config *kc,
+                          const struct kube_client *kube, struct inspect_policy *policy,
+                          struct probe_budget **budget, FILE *errout)
+{
+    const char *cmd = agent_mode ? "agent" : "controller";
+    struct hp_err err = {0};
+    hp_rc rc;
+
+    if (!fl->pol.namespaces_set)
+        fl->pol.flags.node_namespaces =
+            kc->source && !strcmp(kc->source, "in-cluster") ? kube_client_namespace(kube) : "*";
+    rc = inspect_policy_init(policy, &fl->pol.flags, &err);
+    if (rc) {
+        fprintf(errout, "hostpatrol %s: %s\n", cmd, err.msg[0] ? err.msg : hp_rc_name(rc));
+        return rc;
+    }
+    rc = probe_budget_new(fl->pol.max_in_flight, budget);
+    if (rc)
+        return rc;
+    pthread_mutex_lock(&state.mu);
+    state.budget = *budget;
+    pthread_mutex_unlock(&state.mu);
+    fl->rec.policy = policy;
+    fl->rec.budget = *budget;
+    fl->rec.max_sockets_per_run = fl->pol.max_sockets_per_run;
+    logf_(policy->all_namespaces ? RLOG_WARN : RLOG_INFO,
+          "policy: node-local and nodeCondition checks from %s; cmdlineRegex %s; probes denied "
+          "%s%s%s; at most %zu probes per run, %zu in flight, %zu per run at once",
+          policy->all_namespaces ? "EVERY namespace (set --node-checks-namespaces)"
+          : policy->node_namespaces_text[0] ? policy->node_namespaces_text
+                                            : "no namespace",
+          policy->allow_cmdline_regex ? "allowed" : "refused",
+          policy->deny_text[0] ? policy->deny_text : "nothing",
+          policy->allow_text[0] ? ", allowed only " : "", policy->allow_text,
+          policy->max_probes, fl->pol.max_in_flight, fl->pol.max_sockets_per_run);
+    return HP_OK;
+}
+
 int hp_cmd_controller(int argc, char **argv, FILE *out, FILE *errout)
 {
     agent_mode = false;
@@ -662,6 +725,8 @@ static int run_main(int argc, char **argv, FILE *out, FILE *errout)
     struct hp_ctx *drain = NULL;
     struct kube_informer_stats seen = {0};
     struct http_server *servers[2] = {NULL, NULL};
+    struct inspect_policy policy = {0};
+    struct probe_budget *budget = NULL;
     struct hp_err err = {0};
     char identity[300], host[256] = "hostpatrol";
     sigset_t sigs;
@@ -708,6 +773,11 @@ static int run_main(int argc, char **argv, FILE *out, FILE *errout)
     fl.rec.prefix = fl.prefix;
     fl.rec.identity = identity;
     fl.rec.log = log_line;
+    rc = policy_start(&fl, &kc, kube, &policy, &budget, errout);
+    if (rc) {
+        status = rc == HP_ERR_INVALID ? HP_EXIT_USAGE : HP_EXIT_FAIL;
+        goto out;
+    }
     logf_(RLOG_INFO, "starting: kube %s (%s), etcd %s, identity %s", kc.server, kc.source,
           fl.etcd.endpoints, identity);
     atomic_store(&state.tick_ns, hp_now_ns());
@@ -819,5 +889,10 @@ out:
     etcd_client_free(etcd);
     kube_client_free(kube);
     kube_config_release(&kc);
+    pthread_mutex_lock(&state.mu);
+    state.budget = NULL;
+    pthread_mutex_unlock(&state.mu);
+    probe_budget_free(budget);
+    inspect_policy_release(&policy);
     return status;
 }

@@ -410,6 +410,14 @@ static void url_host(const char *url, char *buf, size_t cap)
     curl_url_cleanup(u);
 }
 
+bool inspect_policy_url_ok(const struct inspect_policy *p, const char *url, char *why, size_t cap)
+{
+    char host[HOST_MAX];
+
+    url_host(url ? url : "", host, sizeof(host));
+    return !host[0] || inspect_policy_host_ok(p, host, why, cap);
+}
+
 static bool ns_allowed(const struct inspect_policy *p, const char *ns)
 {
     size_t i;
@@ -425,7 +433,7 @@ static bool ns_allowed(const struct inspect_policy *p, const char *ns)
 hp_rc inspect_policy_admit(const struct inspect_policy *p, const char *ns,
                            const struct inspection_spec *s, struct hp_err *err)
 {
-    char field[HP_ERR_FIELD_MAX], why[400], host[HOST_MAX];
+    char field[HP_ERR_FIELD_MAX], why[400];
     size_t i, probes = inspect_policy_probes(s);
 
     if (!p)
@@ -456,12 +464,9 @@ hp_rc inspect_policy_admit(const struct inspect_policy *p, const char *ns,
                                 "policy (--allow-cmdline-regex is off): match by name",
                                 field);
         }
-        if (c->kind == CHECK_HTTP) {
-            url_host(c->u.http.url, host, sizeof(host));
-            if (host[0] && !inspect_policy_host_ok(p, host, why, sizeof(why))) {
-                snprintf(field, sizeof(field), "spec.checks[%zu].http.url", i);
-                return hp_err_field(err, HP_ERR_AUTH, field, "%s: host %s", field, why);
-            }
+        if (c->kind == CHECK_HTTP && !inspect_policy_url_ok(p, c->u.http.url, why, sizeof(why))) {
+            snprintf(field, sizeof(field), "spec.checks[%zu].http.url", i);
+            return hp_err_field(err, HP_ERR_AUTH, field, "%s: host %s", field, why);
         }
         if (c->kind == CHECK_DNS && !inspect_policy_host_ok(p, c->u.dns.name, why, sizeof(why))) {
             snprintf(field, sizeof(field), "spec.checks[%zu].dns.name", i);

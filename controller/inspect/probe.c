@@ -45,6 +45,7 @@
 #define DNS_POLL_MAX_MS 10   /* gai_error polling interval, at most */
 #define IDLE_POLL_MS    1000 /* re-check the context at least this often */
 #define NOFD_POLL_MS    100  /* ... and this often without a context fd */
+#define BUDGET_POLL_MS  10   /* retry the shared budget this often when it had no units */
 #define QUOTE_MAX       160
 
 enum phase { PH_IDLE, PH_CURL, PH_TCP_SEND, PH_TCP_RECV, PH_DNS, PH_DONE };
@@ -61,6 +62,7 @@ struct probe {
     const struct check_spec *check;
     const struct target_spec *target;
     struct check_result *out; /* borrowed: the caller's slot */
+    const struct inspect_policy *policy; /* borrowed, may be NULL */
     enum phase phase;
     int64_t start_ns;
     /* PH_CURL */
@@ -80,6 +82,10 @@ struct probe {
     char *rbuf;
     /* dns */
     struct dns_req *dns;
+    /* budgets and policy */
+    size_t units;             /* budget units held while in flight */
+    bool in_flight;           /* started, no result yet */
+    char denied[256];         /* why the policy refused an address it would connect to */
 };
 
 struct run {
@@ -93,6 +99,9 @@ struct run {
     bool store_ok;
     struct curl_waitfd *wfds; /* n + 1 */
     size_t *wfd_probe;        /* probe index of wfds[k] */
+    size_t next;              /* the first probe not started yet */
+    size_t in_flight;         /* probes started, without a result */
+    enum { HELD_NONE, HELD_CAP, HELD_BUDGET } held; /* what keeps the next probe waiting */
 };
 
 /* ---- dns requests glibc could not cancel: freed once glibc is done with them ---- */
@@ -342,6 +351,12 @@ static hp_rc finish(struct run *r, struct probe *p, const struct check_verdict *
         p->phase = PH_DONE;
         r->left--;
     }
+    if (p->in_flight) {
+        p->in_flight = false;
+        r->in_flight--;
+    }
+    probe_budget_give(r->opts ? r->opts->budget : NULL, p->units);
+    p->units = 0;
     return rc;
 }
 
@@ -712,6 +727,37 @@ static size_t on_body(char *data, size_t size, size_t nmemb, void *arg)
     return p->body_full ? 0 : n; /* 0 ends the transfer: enough was read */
 }
 
+/* on_open_socket: libcurl's socket opener: every address a probe connects to (each one
+ * resolved, each redirect) passes the cluster policy first. The name checked against name rules
+ * is the target's address for tcp/tls (the connection goes there, whatever the SNI) and the
+ * current URL's host for http (redirects included). */
+static curl_socket_t on_open_socket(void *arg, curlsocktype purpose, struct curl_sockaddr *a)
+{
+    struct probe *p = arg;
+    const struct inspect_policy *pol = p->policy;
+    char *url = NULL, host[256] = "";
+    CURLU *u;
+
+    (void)purpose;
+    if (p->target) {
+        snprintf(host, sizeof(host), "%s", p->target->address);
+    } else if (curl_easy_getinfo(p->easy, CURLINFO_EFFECTIVE_URL, &url) == CURLE_OK && url &&
+               (u = curl_url())) {
+        char *h = NULL;
+
+        if (curl_url_set(u, CURLUPART_URL, url, 0) == CURLUE_OK &&
+            curl_url_get(u, CURLUPART_HOST, &h, 0) == CURLUE_OK && h)
+            snprintf(host, sizeof(host), "%s", h);
+        curl_free(h);
+        curl_url_cleanup(u);
+    }
+    if (!inspect_policy_host_ok(pol, host[0] ? host : NULL, p->denied, sizeof(p->denied)) ||
+        !inspect_policy_addr_ok(pol, &a->addr, host[0] ? host : NULL, p->denied,
+                                sizeof(p->denied)))
+        return CURL_SOCKET_BAD;
+    return socket(a->family, a->socktype | SOCK_CLOEXEC, a->protocol);
+}
+
 static hp_rc easy_start(struct run *r, struct probe *p, const char *url)
 {
     int64_t left = hp_ctx_remaining_ms(r->ctx);
@@ -737,6 +783,10 @@ static hp_rc easy_start(struct run *r, struct probe *p, const char *url)
     if (r->opts && r->opts->ca_file &&
         curl_easy_setopt(e, CURLOPT_CAINFO, r->opts->ca_file) != CURLE_OK)
         return HP_ERR_NOMEM;
+    if (p->policy) {
+        curl_easy_setopt(e, CURLOPT_OPENSOCKETFUNCTION, on_open_socket);
+        curl_easy_setopt(e, CURLOPT_OPENSOCKETDATA, (void *)p);
+    }
     if (p->check->kind != CHECK_TCP) {
         curl_easy_setopt(e, CURLOPT_SSL_CTX_FUNCTION, on_ssl_ctx);
         curl_easy_setopt(e, CURLOPT_SSL_CTX_DATA, (void *)p);
@@ -1128,7 +1178,12 @@ static hp_rc drain(struct run *r)
             continue;
         curl_easy_getinfo(m->easy_handle, CURLINFO_PRIVATE, &priv);
         p = (struct probe *)(void *)priv;
-        if (p->check->kind == CHECK_HTTP)
+        if (res != CURLE_OK && p->denied[0]) {
+            struct check_verdict v = {CHECK_OK, 0, ""};
+
+            check_verdict_add(&v, CHECK_UNKNOWN, "refused by the cluster policy: %s", p->denied);
+            rc = finish(r, p, &v);
+        } else if (p->check->kind == CHECK_HTTP)
             rc = http_done(r, p, res);
         else if (p->check->kind == CHECK_TCP)
             rc = tcp_connected(r, p, res);
@@ -1382,6 +1437,17 @@ static bool item_problem(const struct probe *p, struct check_verdict *v)
             check_verdict_add(v, CHECK_CRIT, "invalid port %d", port);
         break;
     }
+    if (v->status == CHECK_OK && p->policy) {
+        char why[256];
+        bool ok = c->kind == CHECK_HTTP ? inspect_policy_url_ok(p->policy, c->u.http.url, why,
+                                                                sizeof(why))
+                  : c->kind == CHECK_DNS
+                      ? inspect_policy_host_ok(p->policy, c->u.dns.name, why, sizeof(why))
+                      : inspect_policy_host_ok(p->policy, a, why, sizeof(why));
+
+        if (!ok)
+            check_verdict_add(v, CHECK_UNKNOWN, "refused by the cluster policy: %s", why);
+    }
     return v->status != CHECK_OK;
 }
 
@@ -1398,6 +1464,45 @@ static hp_rc start(struct run *r, struct probe *p)
     default:
         return dns_start(r, p);
     }
+}
+
+/* units: what a probe takes from the shared budget */
+static size_t units(const struct probe *p)
+{
+    return p->check->kind == CHECK_HTTP && p->check->u.http.has_body_regex
+               ? PROBE_BUDGET_BODY_UNITS
+               : 1;
+}
+
+/* start_more: start probes in order while the run's cap and the shared budget allow */
+static hp_rc start_more(struct run *r)
+{
+    size_t cap = r->opts && r->opts->max_in_flight ? r->opts->max_in_flight : SIZE_MAX;
+    struct probe_budget *b = r->opts ? r->opts->budget : NULL;
+
+    for (; r->next < r->n && !hp_ctx_err(r->ctx); r->next++) {
+        struct probe *p = &r->p[r->next];
+        hp_rc rc;
+
+        if (p->phase == PH_DONE)
+            continue;
+        if (r->in_flight >= cap) {
+            r->held = HELD_CAP;
+            return HP_OK;
+        }
+        p->units = probe_budget_take(b, units(p));
+        if (!p->units) {
+            r->held = HELD_BUDGET;
+            return HP_OK;
+        }
+        r->held = HELD_NONE;
+        p->in_flight = true;
+        r->in_flight++;
+        rc = start(r, p);
+        if (rc)
+            return rc;
+    }
+    return HP_OK;
 }
 
 static hp_rc multi_rc(CURLMcode mc)
@@ -1423,6 +1528,8 @@ static hp_rc loop(struct run *r)
         rc = drain(r);
         if (!rc)
             rc = dns_poll(r, &dns_pending);
+        if (!rc)
+            rc = start_more(r);
         if (rc)
             return rc;
         if (!r->left || hp_ctx_err(r->ctx))
@@ -1445,6 +1552,8 @@ static hp_rc loop(struct run *r)
             timeout = cap;
         if (dns_pending && dns_interval(r) < timeout)
             timeout = dns_interval(r);
+        if (r->held == HELD_BUDGET && timeout > BUDGET_POLL_MS) /* units come back from other runs */
+            timeout = BUDGET_POLL_MS;
         mc = curl_multi_poll(r->multi, r->wfds, nw, timeout, &nfds);
         if (mc != CURLM_OK)
             return multi_rc(mc);
@@ -1475,6 +1584,15 @@ static hp_rc expire(struct run *r, hp_rc why)
             continue;
         if (why == HP_ERR_CANCELED)
             check_verdict_add(&v, CHECK_UNKNOWN, "run cancelled");
+        else if (p->phase == PH_IDLE && r->held != HELD_NONE)
+            check_verdict_add(&v, CHECK_UNKNOWN,
+                              "not started within the run's timeout (%lld ms): %s",
+                              (long long)elapsed_ms(p),
+                              r->held == HELD_BUDGET
+                                  ? "the process-wide budget of probes in flight was in use "
+                                    "(--max-probes-in-flight)"
+                                  : "this run's other probes held its sockets "
+                                    "(--max-sockets-per-run)");
         else if (p->phase == PH_TCP_RECV)
             check_verdict_add(
                 &v, CHECK_CRIT, "expected \"%s\" not received within %lld ms (got %zu bytes)",
@@ -1513,6 +1631,7 @@ static void run_release(struct run *r)
         sk_X509_pop_free(p->chain, X509_free);
         if (p->dns)
             dns_abandon(p->dns);
+        probe_budget_give(r->opts ? r->opts->budget : NULL, p->units);
     }
     curl_multi_cleanup(r->multi);
     X509_STORE_free(r->store);
@@ -1565,6 +1684,7 @@ hp_rc probe_run_opts(const struct probe_item *items, size_t n, struct hp_ctx *ct
         r.p[i].check = items[i].check;
         r.p[i].target = items[i].target;
         r.p[i].out = &out[i];
+        r.p[i].policy = opts ? opts->policy : NULL;
         r.p[i].fd = -1;
         r.p[i].start_ns = r.start_ns;
     }
@@ -1577,14 +1697,9 @@ hp_rc probe_run_opts(const struct probe_item *items, size_t n, struct hp_ctx *ct
         if (rc)
             goto out;
     }
-    for (i = 0; i < n && !hp_ctx_err(ctx); i++) {
-        if (r.p[i].phase == PH_DONE)
-            continue;
-        rc = start(&r, &r.p[i]);
-        if (rc)
-            goto out;
-    }
-    rc = loop(&r);
+    rc = start_more(&r);
+    if (!rc)
+        rc = loop(&r);
     if (!rc)
         rc = expire(&r, hp_ctx_err(ctx));
 out:

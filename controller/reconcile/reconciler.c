@@ -18,6 +18,7 @@
 #include "hostpatrol/probe.h"
 #include "hostpatrol/prom_histogram.h"
 #include "hostpatrol/prom_writer.h"
+#include "hostpatrol/spec_cache.h"
 #include "hostpatrol/work_queue.h"
 
 #define API_PATH        "/apis/hostpatrol.io/v1alpha1"
@@ -45,6 +46,7 @@ struct reconciler {
     char *prefix, *namespace_, *identity;
     struct kube_informer *informer;
     struct work_queue *queue;
+    struct spec_cache *specs; /* parsed and admitted once per generation; own lock */
     pthread_t *threads;
     unsigned n_threads;
     struct hp_ctx *ctx;          /* cancelled by stop: ends runs in progress once drain ends */
@@ -193,6 +195,7 @@ static void memo_drop(struct reconciler *r, const char *key)
 {
     struct memo **p, *m;
 
+    spec_cache_drop(r->specs, key);
     pthread_mutex_lock(&r->mu);
     for (p = &r->memo[memo_hash(key)]; (m = *p); p = &m->next) {
         if (!strcmp(m->key, key)) {
@@ -1099,7 +1102,11 @@ static hp_rc run(struct reconciler *r, const char *key, const json_t *obj,
         }
     } else {
         if (n_items) {
-            rc = probe_run(items, n_items, pctx, res, &err);
+            struct probe_options po = {.policy = r->cfg.policy,
+                                       .budget = r->cfg.budget,
+                                       .max_in_flight = r->cfg.max_sockets_per_run};
+
+            rc = probe_run_opts(items, n_items, pctx, &po, res, &err);
             n_res = n_items;
             if (rc)
                 goto out;
@@ -1393,7 +1400,9 @@ static hp_rc node_labels(struct reconciler *r, json_t **out, struct hp_err *err)
 static hp_rc reconcile_agent(struct reconciler *r, const char *key, const json_t *obj,
                              int64_t *requeue_ms)
 {
-    struct inspection_spec spec = {0};
+    static const struct inspection_spec withdraw_all = {.timeout_ms = 10000};
+    const struct inspection_spec *spec = NULL;
+    struct spec_ref *ref = NULL;
     struct run_report rep = {0};
     struct hp_err err = {0};
     json_t *labels = NULL;
@@ -1407,14 +1416,24 @@ static hp_rc reconcile_agent(struct reconciler *r, const char *key, const json_t
 
     if (json_object_get(json_object_get(obj, "metadata"), "deletionTimestamp"))
         goto out; /* the controller's finalizer deletes every result */
-    if (inspection_spec_parse(json_object_get(obj, "spec"), &spec, &err))
-        goto out; /* the controller reports InvalidSpec; a fixed spec comes as an event */
-    for (i = 0; i < spec.n_checks; i++)
-        local |= check_kind_is_node_local(spec.checks[i].kind);
+    /* the node selector first: a resource that does not select this node is not parsed */
     rc = node_labels(r, &labels, &err);
     if (rc)
         goto out;
-    matches = local && !spec.suspend && selector_matches(spec.node_selector, labels);
+    matches = selector_matches(json_object_get(json_object_get(obj, "spec"), "nodeSelector"),
+                               labels);
+    if (matches) {
+        rc = spec_cache_get(r->specs, key, obj, &ref);
+        if (rc)
+            goto out;
+        spec = spec_ref_spec(ref);
+        if (!spec)
+            goto out; /* refused: the controller reports InvalidSpec; a fixed spec comes as an
+                       * event */
+    }
+    for (i = 0; spec && i < spec->n_checks; i++)
+        local |= check_kind_is_node_local(spec->checks[i].kind);
+    matches = matches && spec && local && !spec->suspend;
     gen = json_integer_value(json_object_get(json_object_get(obj, "metadata"), "generation"));
     run_now = json_string_value(json_object_get(
         json_object_get(json_object_get(obj, "metadata"), "annotations"), RECONCILER_RUN_NOW));
@@ -1428,10 +1447,10 @@ static hp_rc reconcile_agent(struct reconciler *r, const char *key, const json_t
     snprintf(run_id, sizeof(run_id), "%.8s-%s-%llx", obj_str(obj, "metadata", "uid"), r->node_name,
              (unsigned long long)now);
     if (!matches) {
-        if (spec.suspend && ran_before)
+        if (spec && spec->suspend && ran_before)
             goto out; /* suspended: results already written stay */
         if (ran_before) {
-            rc = run(r, key, obj, &spec, run_id, true, &rep);
+            rc = run(r, key, obj, &withdraw_all, run_id, true, &rep);
             if (!rc && !rep.commit_rc) {
                 rlog(r, RLOG_INFO, key, run_id, "this node is no longer selected: results removed");
                 memo_drop(r, key);
@@ -1446,17 +1465,17 @@ static hp_rc reconcile_agent(struct reconciler *r, const char *key, const json_t
     if (atomic_load(&r->stopping))
         goto out;
     stat_add(r, &r->stats.runs);
-    rc = run(r, key, obj, &spec, run_id, false, &rep);
+    rc = run(r, key, obj, spec, run_id, false, &rep);
     if (rc)
         goto out;
     stat_add(r, rep.commit_rc ? &r->stats.runs_failed : &r->stats.runs_committed);
-    due = memo_ran(r, key, now, gen, run_now, spec.interval_ms);
+    due = memo_ran(r, key, now, gen, run_now, spec->interval_ms);
     *requeue_ms = due - wall_ms() > 0 ? due - wall_ms() : 0;
 out:
     json_decref(rep.failing);
     json_decref(rep.failing_nodes);
     json_decref(labels);
-    inspection_spec_release(&spec);
+    spec_ref_put(ref);
     return rc;
 }
 
@@ -1465,7 +1484,8 @@ out:
 static hp_rc reconcile(struct reconciler *r, const char *key, int64_t *requeue_ms)
 {
     json_t *obj = kube_informer_get(r->informer, key), *fresh = NULL, *st = NULL, *live = NULL;
-    struct inspection_spec spec = {0};
+    const struct inspection_spec *spec = NULL;
+    struct spec_ref *ref = NULL;
     struct hp_err err = {0};
     struct hp_ctx *ctx = NULL;
     struct run_report rep = {0};
@@ -1520,14 +1540,21 @@ static hp_rc reconcile(struct reconciler *r, const char *key, int64_t *requeue_m
     gen = json_integer_value(json_object_get(json_object_get(obj, "metadata"), "generation"));
     now = wall_ms();
     rfc3339(now, now_s);
-    rc = inspection_spec_parse(json_object_get(obj, "spec"), &spec, &err);
-    if (rc == HP_ERR_INVALID) {
+    rc = spec_cache_get(r->specs, key, obj, &ref);
+    if (rc)
+        goto out;
+    rc = spec_ref_verdict(ref, &err);
+    if (rc == HP_ERR_INVALID || rc == HP_ERR_AUTH) {
         const json_t *old = old_condition(obj, "InvalidSpec");
+        /* Forbidden: valid, but the cluster's policy does not allow it here */
+        const char *reason = rc == HP_ERR_AUTH ? "Forbidden" : "InvalidSpec";
 
-        cs[0] = (struct cond){"InvalidSpec", "True", "InvalidSpec", ""};
+        cs[0] = (struct cond){"InvalidSpec", "True", reason, ""};
         snprintf(cs[0].message, sizeof(cs[0].message), "%s", err.msg);
-        cs[1] = (struct cond){"Ready", "False", "InvalidSpec", ""};
-        snprintf(cs[1].message, sizeof(cs[1].message), "spec error at %s: %s", err.field, err.msg);
+        cs[1] = (struct cond){"Ready", "False", reason, ""};
+        snprintf(cs[1].message, sizeof(cs[1].message), "spec %s at %s: %s",
+                 rc == HP_ERR_AUTH ? "refused by the cluster policy" : "error", err.field,
+                 err.msg);
         rc = HP_OK;
         /* the same error already on status for this generation: nothing to write, no retry */
         if (old && !strcmp(old_cond_status(obj, "InvalidSpec"), "True") &&
@@ -1550,7 +1577,8 @@ static hp_rc reconcile(struct reconciler *r, const char *key, int64_t *requeue_m
     }
     if (rc)
         goto out;
-    if (spec.suspend) {
+    spec = spec_ref_spec(ref);
+    if (spec->suspend) {
         if (!strcmp(old_cond_status(obj, "Suspended"), "True") &&
             json_integer_value(
                 json_object_get(json_object_get(obj, "status"), "observedGeneration")) == gen)
@@ -1589,7 +1617,7 @@ static hp_rc reconcile(struct reconciler *r, const char *key, int64_t *requeue_m
     new_run_now = run_now && (!status_run_now || strcmp(run_now, status_run_now)) &&
                   (!m || !m->run_now || strcmp(run_now, m->run_now));
     due = m && m->next_run_ms && m->last_run_ms >= last_status ? m->next_run_ms
-                                                               : last + spec.interval_ms;
+                                                               : last + spec->interval_ms;
     pthread_mutex_unlock(&r->mu);
     if (last && !new_gen && !new_run_now && now < due) {
         *requeue_ms = due - now;
@@ -1607,10 +1635,10 @@ static hp_rc reconcile(struct reconciler *r, const char *key, int64_t *requeue_m
          : new_gen     ? "spec changed"
          : new_run_now ? "run-now"
                        : "scheduled");
-    rc = run(r, key, obj, &spec, run_id, false, &rep);
+    rc = run(r, key, obj, spec, run_id, false, &rep);
     if (rc)
         goto out;
-    due = memo_ran(r, key, now, gen, run_now, spec.interval_ms);
+    due = memo_ran(r, key, now, gen, run_now, spec->interval_ms);
     stat_add(r, rep.commit_rc ? &r->stats.runs_failed : &r->stats.runs_committed);
 
     /* status, last */
@@ -1691,7 +1719,7 @@ out:
     json_decref(live);
     json_decref(st);
     json_decref(obj);
-    inspection_spec_release(&spec);
+    spec_ref_put(ref);
     hp_ctx_free(ctx);
     return rc;
 }
@@ -1782,6 +1810,8 @@ hp_rc reconciler_start(const struct reconciler_config *cfg, struct reconciler **
     rc = hp_ctx_new(NULL, HP_CTX_NO_TIMEOUT, &r->ctx);
     if (!rc)
         rc = work_queue_new(&qcfg, &r->queue);
+    if (!rc)
+        rc = spec_cache_new(cfg->policy, &r->specs);
     if (rc)
         goto fail;
     if (r->namespace_)
@@ -1839,6 +1869,7 @@ void reconciler_stop(struct reconciler *r, struct hp_ctx *drain)
     hp_free(r->threads);
     kube_informer_stop(r->informer); /* after the workers: they read its cache */
     work_queue_free(r->queue);
+    spec_cache_free(r->specs);
     for (b = 0; b < MEMO_BUCKETS; b++) {
         while (r->memo[b]) {
             struct memo *m = r->memo[b];
@@ -1879,6 +1910,7 @@ void reconciler_watch_stats(struct reconciler *r, struct kube_informer_stats *ou
 void reconciler_metrics(struct reconciler *r, struct prom_writer *w)
 {
     uint64_t results[CHECK_KIND__COUNT][4];
+    struct spec_cache_stats sc;
     size_t k, st;
 
     pthread_mutex_lock(&r->mu);
@@ -1903,5 +1935,12 @@ void reconciler_metrics(struct reconciler *r, struct prom_writer *w)
                 (const char *const[]){"kind", check_kind_name((enum check_kind)k), "status",
                                       check_status_name((enum check_status)st), NULL},
                 (double)results[k][st]);
+    spec_cache_stats(r->specs, &sc);
+    prom_writer_family(w, "hostpatrol_spec_parses_total", "counter",
+                       "HostInspection specs parsed and admitted (once per generation).");
+    prom_writer_sample(w, "hostpatrol_spec_parses_total", NULL, (double)sc.parses);
+    prom_writer_family(w, "hostpatrol_spec_cache_hits_total", "counter",
+                       "Reconciles that reused the parsed spec of the same generation.");
+    prom_writer_sample(w, "hostpatrol_spec_cache_hits_total", NULL, (double)sc.hits);
     work_queue_metrics(r->queue, w);
 }

@@ -92,6 +92,10 @@ hp_rc inspect_policy_admit(const struct inspect_policy *p, const char *ns,
 bool inspect_policy_host_ok(const struct inspect_policy *p, const char *host, char *why,
                             size_t cap);
 
+/* inspect_policy_url_ok: inspect_policy_host_ok of url's host (borrowed; a URL without a host
+ * passes: there is nothing to connect to). */
+bool inspect_policy_url_ok(const struct inspect_policy *p, const char *url, char *why, size_t cap);
+
 /* inspect_policy_addr_ok: may a probe connect to sa (an AF_INET or AF_INET6 address)? host
  * (borrowed, may be NULL) is the name it was resolved from: a name the allow list names
  * allows its addresses. false with why as above. */

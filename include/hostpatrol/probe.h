@@ -52,6 +52,11 @@
  * worst here): a pattern that reaches it makes the result UNKNOWN ("bodyRegex too costly to
  * match ...").
  *
+ * Budgets (probe_options): a run starts at most max_in_flight probes at once, and each probe
+ * first takes its units from the shared budget; the next probes start as earlier ones finish.
+ * Probes not started when the deadline passes are UNKNOWN ("not started within the run's
+ * timeout: ..."), naming the limit that held them back.
+ *
  * When the run's context is CANCELLED, unfinished probes are UNKNOWN ("run cancelled"); when its
  * deadline passes, they are CRIT ("timed out after N ms (<phase>)", phase one of "resolve",
  * "connect", "tls handshake", "waiting for response", "reading body", "send"; a tcp probe
@@ -85,17 +90,28 @@
 
 #include "hostpatrol/check_result.h"
 #include "hostpatrol/ctx.h"
+#include "hostpatrol/inspect_policy.h"
 #include "hostpatrol/inspection_spec.h"
+#include "hostpatrol/probe_budget.h"
 
 struct probe_item {
     const struct check_spec *check;   /* borrowed; kind http, tcp, tls or dns */
     const struct target_spec *target; /* borrowed; required for tcp and tls, NULL for http/dns */
 };
 
-/* Options of a run; a NULL struct (or a NULL field) means the default. */
+/* Options of a run; a NULL struct (or a NULL / 0 field) means the default. */
 struct probe_options {
     const char *ca_file; /* borrowed; PEM file of trusted CAs for https and tls instead of the
                           * system bundle (tests, private CAs) */
+    /* borrowed: the admin's probe allow/deny rules. An item whose host the rules refuse is
+     * UNKNOWN ("refused by the cluster policy: ...") without being probed; every address a
+     * probe connects to (after resolution, on every redirect) is checked too, and a refused
+     * one is not connected to (UNKNOWN when no allowed address is left). NULL: no rules. */
+    const struct inspect_policy *policy;
+    /* borrowed: the process-wide cap on probes in flight (probe_budget.h); NULL: none */
+    struct probe_budget *budget;
+    /* at most this many probes of this run in flight at once (sockets per run); 0: all */
+    size_t max_in_flight;
 };
 
 /* probe_host_ok: host (borrowed, may be NULL) is something probe_run can probe as a target

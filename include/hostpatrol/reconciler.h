@@ -11,7 +11,9 @@
  *      queue still resolves a timed-out commit, cleanup waits (reason CleanupWaiting);
  *   2. no finalizer yet -> add it (optimistic, with resourceVersion);
  *   3. spec errors CEL cannot catch -> InvalidSpec=True naming the field, Ready=False; no retry
- *      until the spec changes (no retry storm);
+ *      until the spec changes (no retry storm); a spec the cluster policy refuses (cfg.policy)
+ *      likewise, with reason Forbidden. The spec is parsed (regular expressions compiled) and
+ *      admitted once per generation (spec_cache.h), not at every reconcile;
  *   4. suspend -> Suspended=True, no run, nothing scheduled;
  *   5. a run is due when: never run, or a new generation, or a new hostpatrol.io/run-now
  *      annotation value, or lastRunTime + interval (+ up to 10% jitter) has passed; otherwise
@@ -45,6 +47,7 @@
 
 #include "hostpatrol/batch_queue.h"
 #include "hostpatrol/etcd_client.h"
+#include "hostpatrol/inspect_policy.h"
 #include "hostpatrol/kube_client.h"
 #include "hostpatrol/kube_informer.h"
 
@@ -79,6 +82,12 @@ struct reconciler_config {
      * selected. No finalizer, status or Events (the controller's). */
     const char *node_name;
     const char *host_root; /* default "/" */
+    /* borrowed, may be NULL (admit everything): the cluster admin's policy (inspect_policy.h),
+     * applied once per generation with the parse: a refused spec gets InvalidSpec=True with
+     * reason Forbidden naming the field and the flag. The agent skips what it refuses. */
+    const struct inspect_policy *policy;
+    struct probe_budget *budget;  /* borrowed, may be NULL: the cap on probes in flight */
+    size_t max_sockets_per_run;   /* probes of one run in flight at once; 0: no cap */
     /* log: one line of what happened; key and run_id may be NULL. Called from any thread. */
     void (*log)(void *arg, enum reconciler_log_level level, const struct reconciler_log_ids *ids,
                 const char *msg);

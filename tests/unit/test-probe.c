@@ -208,7 +208,7 @@ static void server_stop(struct server *s)
 /* http_conn: one request, answered by path. */
 static void http_conn(struct server *s, int fd, SSL *ssl)
 {
-    char req[8192] = "", resp[1024], path[256] = "";
+    char req[8192] = "", resp[1024], path[256] = "", away[128];
     const char *status = "404 Not Found", *body = "not found", *extra = "";
     size_t len = 0;
     int n;
@@ -235,6 +235,11 @@ static void http_conn(struct server *s, int fd, SSL *ssl)
         status = "302 Found";
         body = "";
         extra = "Location: /ok\r\n";
+    } else if (!strcmp(path, "/redirect-away")) { /* to another address, same port */
+        snprintf(away, sizeof(away), "Location: http://127.0.0.2:%d/ok\r\n", s->port);
+        status = "302 Found";
+        body = "";
+        extra = away;
     } else if (!strcmp(path, "/delay")) {
         poll(NULL, 0, 100);
         status = "200 OK";
@@ -1421,6 +1426,117 @@ static void every_allocation_failure_is_clean(void **state)
     safe_regex_free(h.u.http.body_regex);
 }
 
+/* ---- the admin's policy and the budgets ---- */
+
+static hp_rc run_opts(const struct probe_item *items, size_t n, int64_t timeout_ms,
+                      const struct probe_options *o, struct check_result *out)
+{
+    struct hp_err err = {0};
+    struct hp_ctx *ctx;
+    hp_rc rc;
+
+    assert_int_equal(hp_ctx_new(NULL, timeout_ms, &ctx), HP_OK);
+    rc = probe_run_opts(items, n, ctx, o, out, &err);
+    hp_ctx_free(ctx);
+    return rc;
+}
+
+/* A denied address is never connected to: written in the spec, behind a name, or behind a
+ * redirect. */
+static void policy_refuses_denied_addresses(void **state)
+{
+    struct inspect_policy pol;
+    struct inspect_policy_flags f = {"*", false, NULL, "127.0.0.2/32,169.254.0.0/16", 0};
+    struct check_spec h = spec(CHECK_HTTP, "web"), t = spec(CHECK_TCP, "db");
+    struct target_spec md = {.name = (char *)"md", .address = (char *)"169.254.169.254"};
+    struct probe_item items[3] = {{&h, NULL}, {&t, &md}, {&t, &local_target}};
+    struct probe_options o = {0};
+    struct check_result r[3];
+    struct hp_err err = {0};
+    int before = atomic_load(&http_srv.accepted), i;
+
+    (void)state;
+    assert_int_equal(inspect_policy_init(&pol, &f, &err), HP_OK);
+    o.policy = &pol;
+    h.u.http.url = url(0, "http", "127.0.0.1", http_srv.port, "/redirect-away");
+    h.u.http.follow_redirects = true;
+    t.u.tcp.port = banner_srv.port;
+    assert_int_equal(run_opts(items, 3, 5000, &o, r), HP_OK);
+    status_is(&r[0], CHECK_UNKNOWN);
+    contains(r[0].reason, "refused by the cluster policy: 127.0.0.2 is denied");
+    status_is(&r[1], CHECK_UNKNOWN);
+    contains(r[1].reason, "169.254.169.254 is denied by the cluster policy (--probe-deny "
+                          "169.254.0.0/16)");
+    status_is(&r[2], CHECK_OK); /* what is not denied runs */
+    assert_int_equal(atomic_load(&http_srv.accepted) - before, 1); /* only the first hop */
+    for (i = 0; i < 3; i++)
+        check_result_release(&r[i]);
+    inspect_policy_release(&pol);
+
+    /* a name is judged by the addresses it resolves to */
+    f.probe_deny = "127.0.0.0/8";
+    assert_int_equal(inspect_policy_init(&pol, &f, &err), HP_OK);
+    h.u.http.url = url(0, "http", "localhost", http_srv.port, "/ok");
+    assert_int_equal(run_opts(items, 1, 5000, &o, r), HP_OK);
+    status_is(&r[0], CHECK_UNKNOWN);
+    contains(r[0].reason, "of localhost is denied by the cluster policy (--probe-deny "
+                          "127.0.0.0/8)");
+    check_result_release(&r[0]);
+    inspect_policy_release(&pol);
+}
+
+/* One probe at a time per run still finishes them all; a budget in use elsewhere leaves the
+ * run's probes unstarted, and UNKNOWN saying why, at its deadline. */
+static void budgets_bound_probes_in_flight(void **state)
+{
+    enum { N = 5 };
+    struct check_spec c = spec(CHECK_HTTP, "web");
+    struct probe_item items[N];
+    struct check_result r[N];
+    struct probe_options o = {.max_in_flight = 1};
+    struct probe_budget *b = NULL;
+    struct probe_budget_stats st;
+    int i;
+
+    (void)state;
+    c.u.http.url = url(0, "http", "127.0.0.1", http_srv.port, "/ok");
+    for (i = 0; i < N; i++)
+        items[i] = (struct probe_item){.check = &c};
+    assert_int_equal(probe_budget_new(2, &b), HP_OK);
+    o.budget = b;
+    assert_int_equal(run_opts(items, N, 5000, &o, r), HP_OK);
+    for (i = 0; i < N; i++) {
+        status_is(&r[i], CHECK_OK);
+        check_result_release(&r[i]);
+    }
+    probe_budget_stats(b, &st);
+    assert_int_equal(st.in_use, 0); /* every unit came back */
+    /* another run holds the whole budget */
+    assert_int_equal(probe_budget_take(b, 2), 2);
+    o.max_in_flight = 0;
+    assert_int_equal(run_opts(items, N, 300, &o, r), HP_OK);
+    for (i = 0; i < N; i++) {
+        status_is(&r[i], CHECK_UNKNOWN);
+        contains(r[i].reason, "not started within the run's timeout");
+        contains(r[i].reason, "--max-probes-in-flight");
+        check_result_release(&r[i]);
+    }
+    probe_budget_give(b, 2);
+    /* a bodyRegex probe weighs more than one unit: with 2 units it still runs, alone */
+    c.u.http.body_regex = regex_of("hello");
+    c.u.http.has_body_regex = true;
+    assert_int_equal(run_opts(items, 2, 5000, &o, r), HP_OK);
+    for (i = 0; i < 2; i++) {
+        status_is(&r[i], CHECK_OK);
+        check_result_release(&r[i]);
+    }
+    safe_regex_free(c.u.http.body_regex);
+    probe_budget_stats(b, &st);
+    assert_int_equal(st.in_use, 0);
+    assert_true(st.refused > 0);
+    probe_budget_free(b);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1458,6 +1574,8 @@ int main(void)
         cmocka_unit_test(non_endpoint_item_is_invalid),
         cmocka_unit_test(host_syntax),
         cmocka_unit_test(invalid_address_is_a_crit_result),
+        cmocka_unit_test(policy_refuses_denied_addresses),
+        cmocka_unit_test(budgets_bound_probes_in_flight),
         cmocka_unit_test(every_allocation_failure_is_clean),
     };
     struct sigaction ign = {.sa_handler = SIG_IGN};

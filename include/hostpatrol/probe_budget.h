@@ -1,0 +1,43 @@
+/*
+ * probe_budget.h - a process-wide cap on probes in flight, shared by every run (flag
+ * --max-probes-in-flight). A probe holds units from the moment it starts until its result is
+ * final: 1 unit for tcp, tls, dns and http, PROBE_BUDGET_BODY_UNITS for an http probe with
+ * bodyRegex (it may keep up to 1 MiB of body). So the memory probes hold is bounded by about
+ * 64 KiB per unit, whatever the HostInspections ask for: a run that finds the budget used up
+ * starts its remaining probes as units come back, and what has not started by its deadline is
+ * UNKNOWN ("not started: ...").
+ *
+ * Thread-safety: every function may be called from any thread; one mutex guards the counters.
+ */
+#ifndef HOSTPATROL_PROBE_BUDGET_H
+#define HOSTPATROL_PROBE_BUDGET_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "hostpatrol/rc.h"
+
+#define PROBE_BUDGET_BODY_UNITS 16 /* 1 MiB of body / 64 KiB per unit */
+
+struct probe_budget;
+
+struct probe_budget_stats {
+    size_t limit, in_use;
+    uint64_t refused; /* take calls that found too few units */
+};
+
+/* probe_budget_new: limit units (>= 1). *out owned: probe_budget_free. */
+hp_rc probe_budget_new(size_t limit, struct probe_budget **out) HP_WUR;
+void probe_budget_free(struct probe_budget *b);
+
+/* probe_budget_take: take units (a request above the limit takes the whole limit) if that many
+ * are free; never waits. Returns the units taken (0: none free enough; b NULL: units, no cap). */
+size_t probe_budget_take(struct probe_budget *b, size_t units);
+
+/* probe_budget_give: give back what probe_budget_take returned. NULL allowed. */
+void probe_budget_give(struct probe_budget *b, size_t units);
+
+void probe_budget_stats(struct probe_budget *b, struct probe_budget_stats *out);
+
+#endif
