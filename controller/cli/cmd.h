@@ -90,13 +90,13 @@ enum {
     "  --node-checks-namespaces NS,... namespaces whose HostInspections may run node-local\n"      \
     "                                  and nodeCondition checks; * for all (default: this pod's\n" \
     "                                  namespace in a cluster, else every namespace)\n"            \
-    "  --allow-cmdline-regex           process checks may match command lines (default: by\n"     \
+    "  --allow-cmdline-regex           process checks may match command lines (default: by\n"      \
     "                                  name only)\n"                                               \
     "  --probe-allow RULES             CIDRs, addresses, host names, .domains probes may reach\n"  \
     "                                  (default: all that is not denied)\n"                        \
-    "  --probe-deny RULES              never probed (default " INSPECT_POLICY_DENY ")\n"            \
+    "  --probe-deny RULES              never probed (default " INSPECT_POLICY_DENY ")\n"           \
     "  --max-probes-per-inspection N   probes one run may start, else InvalidSpec (default "       \
-    "1024; 0: no limit)\n"                                                                        \
+    "1024; 0: no limit)\n"                                                                         \
     "  --max-probes-in-flight N        probes in flight in the process (default 512; an http\n"    \
     "                                  probe with bodyRegex counts 16)\n"                          \
     "  --max-sockets-per-run N         probes of one run in flight at once (default 256)\n"

@@ -162,8 +162,8 @@ struct ctl_state {
     struct reconciler *rec;
     struct batch_queue *q;
     struct probe_budget *budget; /* set under mu before the servers start, cleared before freed */
-    atomic_llong tick_ns; /* the main loop's last turn (CLOCK_MONOTONIC) */
-    atomic_int etcd_ok;   /* the last etcd status check answered */
+    atomic_llong tick_ns;        /* the main loop's last turn (CLOCK_MONOTONIC) */
+    atomic_int etcd_ok;          /* the last etcd status check answered */
     atomic_int leading;
 };
 static struct ctl_state state = {.mu = PTHREAD_MUTEX_INITIALIZER};
@@ -691,13 +691,13 @@ static hp_rc policy_start(struct controller_flags *fl, const struct kube_config 
     logf_(policy->all_namespaces ? RLOG_WARN : RLOG_INFO,
           "policy: node-local and nodeCondition checks from %s; cmdlineRegex %s; probes denied "
           "%s%s%s; at most %zu probes per run, %zu in flight, %zu per run at once",
-          policy->all_namespaces ? "EVERY namespace (set --node-checks-namespaces)"
+          policy->all_namespaces            ? "EVERY namespace (set --node-checks-namespaces)"
           : policy->node_namespaces_text[0] ? policy->node_namespaces_text
                                             : "no namespace",
           policy->allow_cmdline_regex ? "allowed" : "refused",
           policy->deny_text[0] ? policy->deny_text : "nothing",
-          policy->allow_text[0] ? ", allowed only " : "", policy->allow_text,
-          policy->max_probes, fl->pol.max_in_flight, fl->pol.max_sockets_per_run);
+          policy->allow_text[0] ? ", allowed only " : "", policy->allow_text, policy->max_probes,
+          fl->pol.max_in_flight, fl->pol.max_sockets_per_run);
     return HP_OK;
 }
 

@@ -24,8 +24,8 @@ static bool count(const char *cmd, const char *flag, const char *arg, long min, 
     errno = 0;
     n = strtol(arg, &end, 10);
     if (errno || end == arg || *end || n < min || n > max || arg[0] < '0' || arg[0] > '9') {
-        fprintf(errout, "hostpatrol %s: %s '%s' is not a whole number from %ld to %ld\n", cmd,
-                flag, arg, min, max);
+        fprintf(errout, "hostpatrol %s: %s '%s' is not a whole number from %ld to %ld\n", cmd, flag,
+                arg, min, max);
         return false;
     }
     *dst = (size_t)n;
@@ -59,8 +59,7 @@ int hp_cli_policy_option(int c, const char *arg, struct hp_cli_policy *p, const 
                    ? 1
                    : -1;
     case HP_OPT_BUDGET_SOCKETS:
-        return count(cmd, "--max-sockets-per-run", arg, 1, 1000000, &p->max_sockets_per_run,
-                     errout)
+        return count(cmd, "--max-sockets-per-run", arg, 1, 1000000, &p->max_sockets_per_run, errout)
                    ? 1
                    : -1;
     default:

@@ -40,12 +40,12 @@
 #define OPENAT2_TRIES         4 /* RESOLVE_IN_ROOT may say EAGAIN on a concurrent rename */
 
 struct run {
-    const char *root; /* borrowed: host_root as given */
-    int root_len;     /* bytes of root used when joining (trailing '/' dropped) */
-    int root_fd;      /* O_PATH of root, -1 until opened */
-    int root_errno;   /* why root could not be opened, 0 if it could (or was not tried) */
-    bool no_openat2;  /* the kernel refused openat2: joined paths are used as they are */
-    char *cmdline;    /* owned: CMDLINE_MAX + 1 bytes, allocated by the first cmdline scan */
+    const char *root;   /* borrowed: host_root as given */
+    int root_len;       /* bytes of root used when joining (trailing '/' dropped) */
+    int root_fd;        /* O_PATH of root, -1 until opened */
+    int root_errno;     /* why root could not be opened, 0 if it could (or was not tried) */
+    bool no_openat2;    /* the kernel refused openat2: joined paths are used as they are */
+    char *cmdline;      /* owned: CMDLINE_MAX + 1 bytes, allocated by the first cmdline scan */
     struct hp_ctx *ctx; /* borrowed, may be NULL: the run's deadline */
 };
 

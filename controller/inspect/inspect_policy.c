@@ -278,14 +278,14 @@ static bool name_match(const struct inspect_policy_rule *r, const char *name)
         return false;
     n = strlen(name);
     m = strlen(r->name);
-    return !strcmp(r->name, name) || (n > m && name[n - m - 1] == '.' && !strcmp(name + n - m, r->name));
+    return !strcmp(r->name, name) ||
+           (n > m && name[n - m - 1] == '.' && !strcmp(name + n - m, r->name));
 }
 
 /* match: the first rule of rules (n) that the address (family/a, or family 0) or the lower-case
  * name (or NULL) matches, NULL if none */
 static const struct inspect_policy_rule *match(const struct inspect_policy_rule *rules, size_t n,
-                                               int family, const unsigned char *a,
-                                               const char *name)
+                                               int family, const unsigned char *a, const char *name)
 {
     size_t i;
 
@@ -318,8 +318,7 @@ static void unmap(int *family, const unsigned char **a, unsigned char buf[16])
     }
 }
 
-bool inspect_policy_host_ok(const struct inspect_policy *p, const char *host, char *why,
-                            size_t cap)
+bool inspect_policy_host_ok(const struct inspect_policy *p, const char *host, char *why, size_t cap)
 {
     unsigned char a[16], m[16];
     const unsigned char *ap = a;
@@ -388,8 +387,7 @@ bool inspect_policy_addr_ok(const struct inspect_policy *p, const struct sockadd
     }
     if (!p->n_allow || match(p->allow, p->n_allow, family, a, NULL))
         return true;
-    if (host && lower_name(host, name, sizeof(name)) &&
-        match(p->allow, p->n_allow, 0, NULL, name))
+    if (host && lower_name(host, name, sizeof(name)) && match(p->allow, p->n_allow, 0, NULL, name))
         return true;
     snprintf(why, cap, "%s%s%s is not in the cluster policy's --probe-allow (%s)", text,
              host ? " of " : "", host ? host : "", p->allow_text);
@@ -456,8 +454,7 @@ hp_rc inspect_policy_admit(const struct inspect_policy *p, const char *ns,
                                 "cluster policy (--node-checks-namespaces: %s)",
                                 field, check_kind_name(c->kind), ns ? ns : "",
                                 p->node_namespaces_text[0] ? p->node_namespaces_text : "none");
-        if (c->kind == CHECK_PROCESS && c->u.process.has_cmdline_regex &&
-            !p->allow_cmdline_regex) {
+        if (c->kind == CHECK_PROCESS && c->u.process.has_cmdline_regex && !p->allow_cmdline_regex) {
             snprintf(field, sizeof(field), "spec.checks[%zu].process.cmdlineRegex", i);
             return hp_err_field(err, HP_ERR_AUTH, field,
                                 "%s: matching command lines is not allowed by the cluster "

@@ -61,7 +61,7 @@ struct dns_req {
 struct probe {
     const struct check_spec *check;
     const struct target_spec *target;
-    struct check_result *out; /* borrowed: the caller's slot */
+    struct check_result *out;            /* borrowed: the caller's slot */
     const struct inspect_policy *policy; /* borrowed, may be NULL */
     enum phase phase;
     int64_t start_ns;
@@ -83,9 +83,9 @@ struct probe {
     /* dns */
     struct dns_req *dns;
     /* budgets and policy */
-    size_t units;             /* budget units held while in flight */
-    bool in_flight;           /* started, no result yet */
-    char denied[256];         /* why the policy refused an address it would connect to */
+    size_t units;     /* budget units held while in flight */
+    bool in_flight;   /* started, no result yet */
+    char denied[256]; /* why the policy refused an address it would connect to */
 };
 
 struct run {
@@ -97,10 +97,10 @@ struct run {
     int64_t start_ns;
     X509_STORE *store; /* tls verification, loaded on first use */
     bool store_ok;
-    struct curl_waitfd *wfds; /* n + 1 */
-    size_t *wfd_probe;        /* probe index of wfds[k] */
-    size_t next;              /* the first probe not started yet */
-    size_t in_flight;         /* probes started, without a result */
+    struct curl_waitfd *wfds;                       /* n + 1 */
+    size_t *wfd_probe;                              /* probe index of wfds[k] */
+    size_t next;                                    /* the first probe not started yet */
+    size_t in_flight;                               /* probes started, without a result */
     enum { HELD_NONE, HELD_CAP, HELD_BUDGET } held; /* what keeps the next probe waiting */
 };
 
@@ -752,8 +752,7 @@ static curl_socket_t on_open_socket(void *arg, curlsocktype purpose, struct curl
         curl_url_cleanup(u);
     }
     if (!inspect_policy_host_ok(pol, host[0] ? host : NULL, p->denied, sizeof(p->denied)) ||
-        !inspect_policy_addr_ok(pol, &a->addr, host[0] ? host : NULL, p->denied,
-                                sizeof(p->denied)))
+        !inspect_policy_addr_ok(pol, &a->addr, host[0] ? host : NULL, p->denied, sizeof(p->denied)))
         return CURL_SOCKET_BAD;
     return socket(a->family, a->socktype | SOCK_CLOEXEC, a->protocol);
 }
@@ -1439,8 +1438,8 @@ static bool item_problem(const struct probe *p, struct check_verdict *v)
     }
     if (v->status == CHECK_OK && p->policy) {
         char why[256];
-        bool ok = c->kind == CHECK_HTTP ? inspect_policy_url_ok(p->policy, c->u.http.url, why,
-                                                                sizeof(why))
+        bool ok = c->kind == CHECK_HTTP
+                      ? inspect_policy_url_ok(p->policy, c->u.http.url, why, sizeof(why))
                   : c->kind == CHECK_DNS
                       ? inspect_policy_host_ok(p->policy, c->u.dns.name, why, sizeof(why))
                       : inspect_policy_host_ok(p->policy, a, why, sizeof(why));
@@ -1469,9 +1468,8 @@ static hp_rc start(struct run *r, struct probe *p)
 /* units: what a probe takes from the shared budget */
 static size_t units(const struct probe *p)
 {
-    return p->check->kind == CHECK_HTTP && p->check->u.http.has_body_regex
-               ? PROBE_BUDGET_BODY_UNITS
-               : 1;
+    return p->check->kind == CHECK_HTTP && p->check->u.http.has_body_regex ? PROBE_BUDGET_BODY_UNITS
+                                                                           : 1;
 }
 
 /* start_more: start probes in order while the run's cap and the shared budget allow */
@@ -1552,7 +1550,8 @@ static hp_rc loop(struct run *r)
             timeout = cap;
         if (dns_pending && dns_interval(r) < timeout)
             timeout = dns_interval(r);
-        if (r->held == HELD_BUDGET && timeout > BUDGET_POLL_MS) /* units come back from other runs */
+        if (r->held == HELD_BUDGET &&
+            timeout > BUDGET_POLL_MS) /* units come back from other runs */
             timeout = BUDGET_POLL_MS;
         mc = curl_multi_poll(r->multi, r->wfds, nw, timeout, &nfds);
         if (mc != CURLM_OK)
@@ -1585,14 +1584,13 @@ static hp_rc expire(struct run *r, hp_rc why)
         if (why == HP_ERR_CANCELED)
             check_verdict_add(&v, CHECK_UNKNOWN, "run cancelled");
         else if (p->phase == PH_IDLE && r->held != HELD_NONE)
-            check_verdict_add(&v, CHECK_UNKNOWN,
-                              "not started within the run's timeout (%lld ms): %s",
-                              (long long)elapsed_ms(p),
-                              r->held == HELD_BUDGET
-                                  ? "the process-wide budget of probes in flight was in use "
-                                    "(--max-probes-in-flight)"
-                                  : "this run's other probes held its sockets "
-                                    "(--max-sockets-per-run)");
+            check_verdict_add(
+                &v, CHECK_UNKNOWN, "not started within the run's timeout (%lld ms): %s",
+                (long long)elapsed_ms(p),
+                r->held == HELD_BUDGET ? "the process-wide budget of probes in flight was in use "
+                                         "(--max-probes-in-flight)"
+                                       : "this run's other probes held its sockets "
+                                         "(--max-sockets-per-run)");
         else if (p->phase == PH_TCP_RECV)
             check_verdict_add(
                 &v, CHECK_CRIT, "expected \"%s\" not received within %lld ms (got %zu bytes)",

@@ -1,4 +1,5 @@
-/* probe_budget.c - a process-wide cap on probes in flight (see include/hostpatrol/probe_budget.h). */
+/* probe_budget.c - a process-wide cap on probes in flight (see include/hostpatrol/probe_budget.h).
+ */
 #include "hostpatrol/probe_budget.h"
 
 #include <pthread.h>

@@ -1420,8 +1420,8 @@ static hp_rc reconcile_agent(struct reconciler *r, const char *key, const json_t
     rc = node_labels(r, &labels, &err);
     if (rc)
         goto out;
-    matches = selector_matches(json_object_get(json_object_get(obj, "spec"), "nodeSelector"),
-                               labels);
+    matches =
+        selector_matches(json_object_get(json_object_get(obj, "spec"), "nodeSelector"), labels);
     if (matches) {
         rc = spec_cache_get(r->specs, key, obj, &ref);
         if (rc)
@@ -1553,8 +1553,7 @@ static hp_rc reconcile(struct reconciler *r, const char *key, int64_t *requeue_m
         snprintf(cs[0].message, sizeof(cs[0].message), "%s", err.msg);
         cs[1] = (struct cond){"Ready", "False", reason, ""};
         snprintf(cs[1].message, sizeof(cs[1].message), "spec %s at %s: %s",
-                 rc == HP_ERR_AUTH ? "refused by the cluster policy" : "error", err.field,
-                 err.msg);
+                 rc == HP_ERR_AUTH ? "refused by the cluster policy" : "error", err.field, err.msg);
         rc = HP_OK;
         /* the same error already on status for this generation: nothing to write, no retry */
         if (old && !strcmp(old_cond_status(obj, "InvalidSpec"), "True") &&

@@ -133,7 +133,8 @@ hp_rc spec_cache_get(struct spec_cache *c, const char *key, const json_t *obj,
                      struct spec_ref **out)
 {
     const char *uid = meta_str(obj, "uid");
-    int64_t gen = json_integer_value(json_object_get(json_object_get(obj, "metadata"), "generation"));
+    int64_t gen =
+        json_integer_value(json_object_get(json_object_get(obj, "metadata"), "generation"));
     struct spec_ref *r = NULL;
     struct entry **p, *e;
     hp_rc rc;

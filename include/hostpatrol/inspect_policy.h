@@ -45,8 +45,8 @@
 #include "hostpatrol/inspection_spec.h"
 #include "hostpatrol/rc.h"
 
-#define INSPECT_POLICY_DENY                                                                    \
-    "169.254.0.0/16,fe80::/10,fd00:ec2::254/128,100.100.100.200/32,metadata.google.internal,"  \
+#define INSPECT_POLICY_DENY                                                                        \
+    "169.254.0.0/16,fe80::/10,fd00:ec2::254/128,100.100.100.200/32,metadata.google.internal,"      \
     "metadata.goog"
 #define INSPECT_POLICY_MAX_PROBES 1024
 

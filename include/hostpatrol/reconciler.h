@@ -86,8 +86,8 @@ struct reconciler_config {
      * applied once per generation with the parse: a refused spec gets InvalidSpec=True with
      * reason Forbidden naming the field and the flag. The agent skips what it refuses. */
     const struct inspect_policy *policy;
-    struct probe_budget *budget;  /* borrowed, may be NULL: the cap on probes in flight */
-    size_t max_sockets_per_run;   /* probes of one run in flight at once; 0: no cap */
+    struct probe_budget *budget; /* borrowed, may be NULL: the cap on probes in flight */
+    size_t max_sockets_per_run;  /* probes of one run in flight at once; 0: no cap */
     /* log: one line of what happened; key and run_id may be NULL. Called from any thread. */
     void (*log)(void *arg, enum reconciler_log_level level, const struct reconciler_log_ids *ids,
                 const char *msg);

@@ -47,6 +47,7 @@ etcd: {endpoints: "${HP_ETCD_URL[res]}"}
 agent: {namespace: $AGENT_NS}
 controller: {replicas: 2}
 serviceAccountToken: {expirationSeconds: $TOKEN_TTL}
+policy: {nodeChecks: {namespaces: [$APP_NS]}}
 EOF
 }
 

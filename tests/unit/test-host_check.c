@@ -686,6 +686,35 @@ static void real_root(void **state)
 
 /* ---- errors and allocation failures ---- */
 
+/* The run's deadline bounds the checks: once passed, a process scan does not start and the
+ * checks not yet run are UNKNOWN saying so; a live deadline changes nothing. */
+static void the_runs_deadline_bounds_the_checks(void **state)
+{
+    struct check_spec p = process_regex_spec("hostpatrol|test-host_check", 1, -1),
+                      m = memory_spec(15, 5);
+    const struct check_spec *list[2] = {&p, &m};
+    struct check_result out[2];
+    struct hp_err err = {0};
+    struct hp_ctx *ctx = NULL;
+    int i;
+
+    (void)state;
+    assert_int_equal(hp_ctx_new(NULL, 60000, &ctx), HP_OK);
+    assert_int_equal(host_check_run("/", "n", list, 2, ctx, out, &err), HP_OK);
+    assert_int_equal(out[0].status, CHECK_OK); /* this test program matches */
+    for (i = 0; i < 2; i++)
+        check_result_release(&out[i]);
+    hp_ctx_cancel(ctx);
+    assert_int_equal(host_check_run("/", "n", list, 2, ctx, out, &err), HP_OK);
+    for (i = 0; i < 2; i++) {
+        assert_int_equal(out[i].status, CHECK_UNKNOWN);
+        assert_string_equal(out[i].reason, "not run: the run's timeout had passed");
+        check_result_release(&out[i]);
+    }
+    hp_ctx_free(ctx);
+    safe_regex_free(p.u.process.cmdline_regex);
+}
+
 static void bad_arguments(void **state)
 {
     struct check_spec m = memory_spec(15, 5), h = spec_of(CHECK_HTTP);
@@ -775,6 +804,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(dotdot_paths_unknown, fixture_setup, fixture_teardown),
         cmocka_unit_test_setup_teardown(disk_on_fixture, fixture_setup, fixture_teardown),
         cmocka_unit_test(real_root),
+        cmocka_unit_test_setup_teardown(the_runs_deadline_bounds_the_checks, fixture_setup,
+                                        fixture_teardown),
         cmocka_unit_test_setup_teardown(bad_arguments, fixture_setup, fixture_teardown),
         cmocka_unit_test_setup_teardown(every_allocation_failure_is_clean, fixture_setup,
                                         fixture_teardown),

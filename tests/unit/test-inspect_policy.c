@@ -162,22 +162,22 @@ static void resolved_addresses_are_checked(void **state)
     (void)state;
     policy_of(&p, "*", false, "10.0.0.0/8,.corp.example,api.example.com", NULL, 0);
     a = addr("169.254.169.254");
-    assert_false(inspect_policy_addr_ok(&p, (struct sockaddr *)&a, "evil.corp.example", why,
-                                        sizeof(why)));
+    assert_false(
+        inspect_policy_addr_ok(&p, (struct sockaddr *)&a, "evil.corp.example", why, sizeof(why)));
     assert_non_null(strstr(why, "--probe-deny 169.254.0.0/16"));
     a = addr("10.9.8.7");
     assert_true(inspect_policy_addr_ok(&p, (struct sockaddr *)&a, NULL, why, sizeof(why)));
     a = addr("192.168.1.1");
-    assert_false(inspect_policy_addr_ok(&p, (struct sockaddr *)&a, "other.example", why,
-                                        sizeof(why)));
+    assert_false(
+        inspect_policy_addr_ok(&p, (struct sockaddr *)&a, "other.example", why, sizeof(why)));
     assert_non_null(strstr(why, "--probe-allow"));
     /* a name the allow list names allows its addresses; subdomains of a .domain rule too */
-    assert_true(inspect_policy_addr_ok(&p, (struct sockaddr *)&a, "db.corp.example", why,
-                                       sizeof(why)));
-    assert_true(inspect_policy_addr_ok(&p, (struct sockaddr *)&a, "API.example.com.", why,
-                                       sizeof(why)));
-    assert_false(inspect_policy_addr_ok(&p, (struct sockaddr *)&a, "xcorp.example", why,
-                                        sizeof(why)));
+    assert_true(
+        inspect_policy_addr_ok(&p, (struct sockaddr *)&a, "db.corp.example", why, sizeof(why)));
+    assert_true(
+        inspect_policy_addr_ok(&p, (struct sockaddr *)&a, "API.example.com.", why, sizeof(why)));
+    assert_false(
+        inspect_policy_addr_ok(&p, (struct sockaddr *)&a, "xcorp.example", why, sizeof(why)));
     a = addr("::ffff:10.1.1.1"); /* IPv4-mapped: judged as the IPv4 address */
     assert_true(inspect_policy_addr_ok(&p, (struct sockaddr *)&a, NULL, why, sizeof(why)));
     inspect_policy_release(&p);
@@ -192,7 +192,8 @@ static void probes_per_run_are_capped(void **state)
     (void)state;
     spec_of("{\"targets\":[{\"name\":\"a\",\"address\":\"10.0.0.1\"},{\"name\":\"b\","
             "\"address\":\"10.0.0.2\"},{\"name\":\"c\",\"address\":\"10.0.0.3\"}],\"checks\":["
-            "{\"name\":\"t\",\"tcp\":{\"port\":80}},{\"name\":\"s\",\"tls\":{\"port\":443}},{\"name\":\"h\","
+            "{\"name\":\"t\",\"tcp\":{\"port\":80}},{\"name\":\"s\",\"tls\":{\"port\":443}},{"
+            "\"name\":\"h\","
             "\"http\":{\"url\":\"http://10.0.0.1/\"}}]}",
             &s);
     assert_int_equal(inspect_policy_probes(&s), 7);

@@ -1467,7 +1467,7 @@ static void policy_refuses_denied_addresses(void **state)
     status_is(&r[1], CHECK_UNKNOWN);
     contains(r[1].reason, "169.254.169.254 is denied by the cluster policy (--probe-deny "
                           "169.254.0.0/16)");
-    status_is(&r[2], CHECK_OK); /* what is not denied runs */
+    status_is(&r[2], CHECK_OK);                                    /* what is not denied runs */
     assert_int_equal(atomic_load(&http_srv.accepted) - before, 1); /* only the first hop */
     for (i = 0; i < 3; i++)
         check_result_release(&r[i]);

@@ -85,6 +85,26 @@ app.kubernetes.io/part-of: hostpatrol
 {{- end }}
 {{- end -}}
 
+{{/* The cluster admin's inspection policy and probe budgets, shared by the controller and the
+agent (YAML list items). policy.nodeChecks.namespaces empty: the release namespace only. */}}
+{{- define "hostpatrol.policyArgs" -}}
+- --node-checks-namespaces
+- {{ join "," (default (list .Release.Namespace) .Values.policy.nodeChecks.namespaces) | quote }}
+{{- if .Values.policy.process.allowCmdlineRegex }}
+- --allow-cmdline-regex
+{{- end }}
+- --probe-allow
+- {{ join "," .Values.policy.probes.allow | quote }}
+- --probe-deny
+- {{ join "," .Values.policy.probes.deny | quote }}
+- --max-probes-per-inspection
+- {{ .Values.policy.maxProbesPerInspection | quote }}
+- --max-probes-in-flight
+- {{ .Values.policy.maxProbesInFlight | quote }}
+- --max-sockets-per-run
+- {{ .Values.policy.maxSocketsPerRun | quote }}
+{{- end -}}
+
 {{/* etcd credentials from etcd.auth.secretName (env list items), if set. */}}
 {{- define "hostpatrol.etcdEnv" -}}
 {{- if .Values.etcd.auth.secretName }}
