@@ -773,13 +773,13 @@ static int run_main(int argc, char **argv, FILE *out, FILE *errout)
     fl.rec.prefix = fl.prefix;
     fl.rec.identity = identity;
     fl.rec.log = log_line;
+    logf_(RLOG_INFO, "starting: kube %s (%s), etcd %s, identity %s", kc.server, kc.source,
+          fl.etcd.endpoints, identity);
     rc = policy_start(&fl, &kc, kube, &policy, &budget, errout);
     if (rc) {
         status = rc == HP_ERR_INVALID ? HP_EXIT_USAGE : HP_EXIT_FAIL;
         goto out;
     }
-    logf_(RLOG_INFO, "starting: kube %s (%s), etcd %s, identity %s", kc.server, kc.source,
-          fl.etcd.endpoints, identity);
     atomic_store(&state.tick_ns, hp_now_ns());
     check_etcd(etcd);
     rc = serve(&fl, servers, &err);

@@ -93,8 +93,10 @@ agent (YAML list items). policy.nodeChecks.namespaces empty: the release namespa
 {{- if .Values.policy.process.allowCmdlineRegex }}
 - --allow-cmdline-regex
 {{- end }}
+{{- with .Values.policy.probes.allow }}
 - --probe-allow
-- {{ join "," .Values.policy.probes.allow | quote }}
+- {{ join "," . | quote }}
+{{- end }}
 - --probe-deny
 - {{ join "," .Values.policy.probes.deny | quote }}
 - --max-probes-per-inspection
