@@ -162,6 +162,28 @@ test_sample_gets_results_from_the_controller_and_agent_pods() {
   t_contains "$(result "sample/load/$HP_NODE_NAME")" "\"cpus\":$(nproc)"
 }
 
+# The chart's policy in the cluster: node checks only from the namespaces the admin listed
+# (here $APP_NS); a tenant's resource elsewhere is Forbidden, naming the flag, and the agent
+# pod writes nothing for it.
+test_the_charts_policy_keeps_other_namespaces_off_the_node() {
+  kc create namespace hp-tenant > /dev/null 2>&1 || true
+  kc apply -f - > /dev/null << EOF
+apiVersion: hostpatrol.io/v1alpha1
+kind: HostInspection
+metadata: {name: peek, namespace: hp-tenant}
+spec:
+  checks:
+    - {name: disk, disk: {path: /}}
+EOF
+  forbidden() { [ "$(kc -n hp-tenant get hi peek -o jsonpath='{.status.conditions[?(@.type=="InvalidSpec")].reason}')" = Forbidden ]; }
+  t_eventually 60 forbidden
+  t_contains "$(kc -n hp-tenant get hi peek -o jsonpath='{.status.conditions[?(@.type=="InvalidSpec")].message}')" \
+    "(--node-checks-namespaces: $APP_NS)"
+  sleep 3
+  t_eq "$(ec get --keys-only --prefix /hostpatrol/results/hp-tenant/ | grep -c .)" 0 "results of the refused resource"
+  kc -n hp-tenant delete hi peek --wait=false > /dev/null
+}
+
 test_readyz_gates_the_pods() {
   local p
   p=$(pods "$NS" controller | head -n 1)
