@@ -85,7 +85,7 @@ struct probe {
     /* budgets and policy */
     size_t units;     /* budget units held while in flight */
     bool in_flight;   /* started, no result yet */
-    char denied[256]; /* why the policy refused an address it would connect to */
+    char denied[256]; /* why the policy refused the last address to connect to ("" if allowed) */
 };
 
 struct run {
@@ -754,6 +754,7 @@ static curl_socket_t on_open_socket(void *arg, curlsocktype purpose, struct curl
     if (!inspect_policy_host_ok(pol, host[0] ? host : NULL, p->denied, sizeof(p->denied)) ||
         !inspect_policy_addr_ok(pol, &a->addr, host[0] ? host : NULL, p->denied, sizeof(p->denied)))
         return CURL_SOCKET_BAD;
+    p->denied[0] = '\0'; /* this address is allowed: a failure from here on is its own */
     return socket(a->family, a->socktype | SOCK_CLOEXEC, a->protocol);
 }
 
