@@ -1474,7 +1474,7 @@ static void policy_refuses_denied_addresses(void **state)
     inspect_policy_release(&pol);
 
     /* a name is judged by the addresses it resolves to */
-    f.probe_deny = "127.0.0.0/8";
+    f.probe_deny = "127.0.0.0/8,::1"; /* localhost: both of its addresses */
     assert_int_equal(inspect_policy_init(&pol, &f, &err), HP_OK);
     h.u.http.url = url(0, "http", "localhost", http_srv.port, "/ok");
     assert_int_equal(run_opts(items, 1, 5000, &o, r), HP_OK);
