@@ -1479,8 +1479,8 @@ static void policy_refuses_denied_addresses(void **state)
     h.u.http.url = url(0, "http", "localhost", http_srv.port, "/ok");
     assert_int_equal(run_opts(items, 1, 5000, &o, r), HP_OK);
     status_is(&r[0], CHECK_UNKNOWN);
-    contains(r[0].reason, "of localhost is denied by the cluster policy (--probe-deny "
-                          "127.0.0.0/8)");
+    contains(r[0].reason, "refused by the cluster policy: ");
+    contains(r[0].reason, " of localhost is denied by the cluster policy (--probe-deny ");
     check_result_release(&r[0]);
     inspect_policy_release(&pol);
 }
