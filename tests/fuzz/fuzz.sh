@@ -124,7 +124,8 @@ for name in "${names[@]}"; do
   fi
   if [ "$v" != ok ]; then
     # the report: from the first sanitizer or libFuzzer error to the end, as TAP comments
-    sed -n '/==[0-9]*==ERROR\|^ERROR: libFuzzer\|runtime error:\|^fuzz: /,$p' "$log" | head -80 | sed 's/^/# /'
+    sed -n '/==[0-9]*==ERROR\|^ERROR: libFuzzer\|runtime error:\|^fuzz: /,$p' "$log" |
+      sed '/^Shadow bytes around/,/==ABORTING/d' | head -80 | sed 's/^/# /'
     [ -n "$repro" ] && echo "# reproduce: build/fuzz/bin/fuzz-$name $repro"
   fi
 done
