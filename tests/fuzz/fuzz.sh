@@ -6,7 +6,8 @@
 #   tests/fuzz/fuzz.sh --table SECONDS [NAME...]    run each target SECONDS, then print a table
 #   tests/fuzz/fuzz.sh --tap SECONDS [NAME...]      the same as TAP, one test per target
 #
-# Each target starts from its seeds (tests/fuzz/corpus/NAME, only read) and writes the inputs it
+# Each target starts from its seeds (tests/fuzz/corpus/NAME, only read), with the dictionary
+# tests/fuzz/dict/NAME.dict when there is one, and writes the inputs it
 # finds to a scratch corpus (build/fuzz/corpus/NAME), crash reproducers to
 # build/fuzz/artifacts/NAME/ and its output to build/fuzz/logs/NAME.log. A crash, a sanitizer
 # report, a leak, an input running longer than FUZZ_INPUT_TIMEOUT s (default 10) or needing
@@ -47,18 +48,23 @@ mkdir -p build/fuzz/logs
 
 # run NAME: one target for secs seconds; its log and exit status go to build/fuzz/logs/
 run() {
-  local name=$1 bin=build/fuzz/bin/fuzz-$1 log=build/fuzz/logs/$1.log
+  local name=$1 bin=build/fuzz/bin/fuzz-$1 log=build/fuzz/logs/$1.log dict opts=()
   mkdir -p "build/fuzz/corpus/$name" "build/fuzz/artifacts/$name" "tests/fuzz/corpus/$name"
   if [ ! -x "$bin" ]; then
     echo "fuzz: $bin is not built (make fuzz-build)" > "$log"
     echo 127 > "$log.rc"
     return
   fi
+  # a dictionary of the input's tokens: tests/fuzz/dict/NAME.dict, else the one of NAME's family
+  # (inspection_spec-json -> inspection_spec.dict)
+  dict=tests/fuzz/dict/$name.dict
+  [ -f "$dict" ] || dict=tests/fuzz/dict/${name%%-*}.dict
+  [ -f "$dict" ] && opts+=("-dict=$dict")
   ASAN_OPTIONS=${FUZZ_ASAN_OPTIONS:-detect_leaks=1:strict_string_checks=1} \
     UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
     timeout -k 10 $((secs + 3 * input_timeout + 60)) "$bin" -max_total_time="$secs" \
     -timeout="$input_timeout" -rss_limit_mb="$rss_mb" -print_final_stats=1 \
-    -artifact_prefix="build/fuzz/artifacts/$name/" \
+    -artifact_prefix="build/fuzz/artifacts/$name/" "${opts[@]}" \
     "build/fuzz/corpus/$name" "tests/fuzz/corpus/$name" > "$log" 2>&1
   echo $? > "$log.rc"
 }
