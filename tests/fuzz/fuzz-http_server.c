@@ -1,10 +1,13 @@
 /* fuzz-http_server.c - the controller's HTTP server (/metrics, /healthz, /readyz, and the /ws
  * websocket stream) on any request bytes: the server runs on loopback as in the controller,
  * each input is sent raw on a new connection (then the write side is shut), and the answer is
- * read until the server closes or FUZZ_HTTP_DEADLINE_MS passes. Each input also publishes one
+ * read until the server closes, stays silent for FUZZ_HTTP_IDLE_MS once everything was sent
+ * (lws keeps a connection with a partial request open after the client's half-close), or
+ * FUZZ_HTTP_DEADLINE_MS passes. Each input also publishes one
  * message, so a websocket client that got through the upgrade is sent something.
  * FUZZ_HTTP_ECHO=1 in the environment copies the answers to stderr (to look at a reproducer). */
 #include <arpa/inet.h>
+#include <errno.h>
 #include <netinet/in.h>
 #include <poll.h>
 #include <stdbool.h>
@@ -20,7 +23,8 @@
 #include "hostpatrol/ctx.h"
 #include "hostpatrol/http_server.h"
 
-#define FUZZ_HTTP_DEADLINE_MS 2000
+#define FUZZ_HTTP_DEADLINE_MS 1000
+#define FUZZ_HTTP_IDLE_MS     3
 
 int LLVMFuzzerInitialize(int *argc, char ***argv);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -83,13 +87,14 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    /* non-blocking: libFuzzer's SIGALRM (its -timeout clock) interrupts blocking calls */
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
     int64_t end = hp_now_ns() + FUZZ_HTTP_DEADLINE_MS * 1000000LL;
     size_t off = 0;
     char buf[65536];
     bool published = false;
 
-    if (fd < 0 || connect(fd, (struct sockaddr *)&addr, sizeof(addr))) {
+    if (fd < 0 || (connect(fd, (struct sockaddr *)&addr, sizeof(addr)) && errno != EINPROGRESS)) {
         perror("fuzz-http_server: connect");
         abort();
     }
@@ -98,11 +103,21 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         struct pollfd p = {.fd = fd, .events = POLLIN | (off < size ? POLLOUT : 0)};
         int64_t left = (end - hp_now_ns()) / 1000000;
         ssize_t n;
+        int k;
 
-        if (left <= 0 || poll(&p, 1, (int)left) <= 0)
+        if (off == size && left > FUZZ_HTTP_IDLE_MS)
+            left = FUZZ_HTTP_IDLE_MS;
+        if (left <= 0)
+            break;
+        k = poll(&p, 1, (int)left);
+        if (k < 0 && errno == EINTR)
+            continue;
+        if (k <= 0)
             break;
         if (p.revents & POLLOUT) {
             n = send(fd, data + off, size - off, MSG_NOSIGNAL);
+            if (n < 0 && (errno == EINTR || errno == EAGAIN))
+                continue;
             if (n <= 0)
                 off = size;
             else
@@ -112,6 +127,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         }
         if (p.revents & (POLLIN | POLLHUP | POLLERR)) {
             n = recv(fd, buf, sizeof(buf), 0);
+            if (n < 0 && (errno == EINTR || errno == EAGAIN))
+                continue;
             if (n <= 0)
                 break;
             if (echo)

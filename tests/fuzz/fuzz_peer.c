@@ -42,8 +42,11 @@ bool fuzz_peer_write(int fd, const void *buf, size_t n)
     while (n) {
         struct pollfd w = {.fd = fd, .events = POLLOUT};
         ssize_t k;
+        int r = poll(&w, 1, 2000);
 
-        if (poll(&w, 1, 2000) != 1)
+        if (r < 0 && errno == EINTR)
+            continue; /* libFuzzer's SIGALRM */
+        if (r != 1)
             return false;
         k = send(fd, p, n, MSG_NOSIGNAL);
         if (k < 0 && (errno == EINTR || errno == EAGAIN))
