@@ -22,6 +22,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 static char dir[64];
 
+static void remove_dir(void)
+{
+    rmdir(dir);
+}
+
 int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
     (void)argc;
@@ -30,6 +35,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
     snprintf(dir, sizeof(dir), "/tmp/hp-fuzz-kubeconfig-XXXXXX");
     if (!mkdtemp(dir))
         abort();
+    atexit(remove_dir);
     return 0;
 }
 
