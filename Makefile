@@ -27,6 +27,7 @@ ITEST_SRC := $(sort $(wildcard tests/integration/c/itest-*.c))
 ITEST_BIN := $(ITEST_SRC:tests/integration/c/%.c=build/asan/itests/%)
 
 .PHONY: all itests bench help deps tools lint format test test-unit test-integration demo clean version-stamp
+.PHONY: fuzz fuzz-build
 .PHONY: image kind-load deploy run cluster cluster-load cluster-down
 
 all: build/hostpatrol
@@ -39,6 +40,8 @@ help:
 	@echo "make test       everything: deps, tools, lint, unit tests (ASan+UBSan), integration tests"
 	@echo "make test-unit  unit tests only;  make test-integration  integration tests only"
 	@echo "make bench      benchmarks, each printing its comparison measured in the same run"
+	@echo "make fuzz       every libFuzzer target (tests/fuzz) for FUZZ_TIME s (default 60) and a table;"
+	@echo "                FUZZ_TARGETS='yaml_doc b64' runs some; make fuzz-build only builds (docs/fuzzing.md)"
 	@echo "make deps       Debian packages to build, test and lint (idempotent)"
 	@echo "make tools      kube-apiserver, kubectl, etcd 3.5/3.6, helm, toxiproxy into the tool cache"
 	@echo "make lint       clang-format check, cppcheck, banned functions, shellcheck"
@@ -119,7 +122,36 @@ demo: deps
 clean:
 	rm -rf build
 
--include $(OBJ:.o=.d) $(ASAN_OBJ:.o=.d)
+# ---- Fuzzing (docs/fuzzing.md): libFuzzer targets tests/fuzz/fuzz-NAME.c, built with clang and
+# linked against the product sources compiled again with the same sanitizers into build/fuzz/.
+FUZZ_CC      ?= clang-14
+FUZZ_TIME    ?= 60
+FUZZ_TARGETS ?=
+# clang takes vsnprintf(fmt) in an HP_PRINTF function for a non-literal format (gcc checks it)
+FUZZ_FLAGS   := -fsanitize=fuzzer-no-link,address,undefined -fno-omit-frame-pointer \
+                -fno-sanitize-recover=all -O1 -g -Wno-format-nonliteral
+FUZZ_OBJ     := $(LIB_SRC:%.c=build/fuzz/obj/%.o) build/fuzz/obj/tests/fuzz/fuzz_peer.o
+FUZZ_SRC     := $(sort $(wildcard tests/fuzz/fuzz-*.c))
+FUZZ_BIN     := $(FUZZ_SRC:tests/fuzz/%.c=build/fuzz/bin/%)
+
+build/fuzz/obj/%.o: %.c | version-stamp
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) $(CFLAGS) $(FUZZ_FLAGS) -Itests/fuzz -c -o $@ $<
+
+build/fuzz/bin/%: tests/fuzz/%.c tests/fuzz/fuzz_peer.h $(FUZZ_OBJ)
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) $(CFLAGS) $(FUZZ_FLAGS) -fsanitize=fuzzer -Itests/fuzz -o $@ $< $(FUZZ_OBJ) $(LDLIBS) -lcrypto
+
+build/fuzz/obj/controller/util/buildinfo.o: build/gen/hp_version.h
+
+fuzz-build:
+	@bash tests/fuzz/fuzz.sh --check-toolchain
+	@$(MAKE) --no-print-directory $(FUZZ_BIN)
+
+fuzz: fuzz-build
+	@bash tests/fuzz/fuzz.sh --table '$(FUZZ_TIME)' $(FUZZ_TARGETS)
+
+-include $(OBJ:.o=.d) $(ASAN_OBJ:.o=.d) $(FUZZ_OBJ:.o=.d)
 
 # ---- Container image, kind, Helm, local run (hack/). IMAGE_REPO / IMAGE_TAG make IMAGE; `deploy`
 # passes them to the chart. IMAGE_ARCHIVE: `image` also saves IMAGE there (docker-archive).

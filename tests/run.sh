@@ -1,8 +1,13 @@
 #!/usr/bin/env bash
-# run.sh - hostpatrol's test runner: unit tests (cmocka, built with ASan+UBSan) and integration
-# tests (tests/integration/test-*.sh against real kube-apiserver / etcd / toxiproxy).
+# run.sh - hostpatrol's test runner: unit tests (cmocka, built with ASan+UBSan), fuzz targets
+# (libFuzzer, a short bounded run of each: tests/fuzz/fuzz.sh) and integration tests
+# (tests/integration/test-*.sh against real kube-apiserver / etcd / toxiproxy).
 #
-#   tests/run.sh [unit|integration|all] [FILTER]
+#   tests/run.sh [unit|fuzz|integration|all] [FILTER]
+#
+# fuzz builds the targets itself (make fuzz-build, installing clang/libFuzzer when missing) and
+# runs each for HP_FUZZ_TIME seconds (default 15), FUZZ_JOBS at once (default 2); each target is
+# one test.
 #
 # Every test program prints TAP; this runner shows it, counts it and ends with the line
 # "N passed, N failed". A program that dies without reporting (a crash, a sanitizer abort, a
@@ -88,6 +93,29 @@ if [ "$mode" = unit ] || [ "$mode" = all ]; then
     [[ -z $filter || $b == *"$filter"* ]] || continue
     run_one "unit $(basename "$b")" 300 "$b"
   done
+fi
+if [ "$mode" = fuzz ] || [ "$mode" = all ]; then
+  fuzz_names=()
+  for f in tests/fuzz/fuzz-*.c; do
+    n=${f#tests/fuzz/fuzz-}
+    n=${n%.c}
+    [[ -z $filter || $n == *"$filter"* ]] && fuzz_names+=("$n")
+  done
+  if [ ${#fuzz_names[@]} -gt 0 ]; then
+    echo "=== fuzz: building the targets (make fuzz-build)"
+    fuzz_build=$(mktemp)
+    if make --no-print-directory fuzz-build > "$fuzz_build" 2>&1; then
+      fuzz_time=${HP_FUZZ_TIME:-15}
+      fuzz_rounds=$(((${#fuzz_names[@]} + ${FUZZ_JOBS:-2} - 1) / ${FUZZ_JOBS:-2}))
+      run_one "fuzz" $((fuzz_rounds * (fuzz_time + 30) + 120)) \
+        bash tests/fuzz/fuzz.sh --tap "$fuzz_time" "${fuzz_names[@]}"
+    else
+      tail -40 "$fuzz_build"
+      echo "# fuzz: make fuzz-build failed: ${#fuzz_names[@]} targets not run"
+      failed=$((failed + ${#fuzz_names[@]}))
+    fi
+    rm -f "$fuzz_build"
+  fi
 fi
 if [ "$mode" = integration ] || [ "$mode" = all ]; then
   background=tests/integration/test-e2e-cluster.sh

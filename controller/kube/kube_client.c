@@ -107,7 +107,7 @@ static hp_rc base_url(struct kube_client *c, const struct kube_config *cfg, stru
     }
     h = strstr(s, "://") + 3;
     end = h + strcspn(h, "/");
-    colon = (*h == '[') ? strchr(h, ']') : NULL;
+    colon = (*h == '[') ? memchr(h, ']', (size_t)(end - h)) : NULL; /* within the host part */
     colon = memchr(colon ? colon : h, ':', (size_t)(end - (colon ? colon : h)));
     port = colon ? strtol(colon + 1, NULL, 10) : (s[4] == 's' ? 443 : 80);
     snprintf(buf, sizeof(buf), "%s:%ld:%.*s:%ld", cfg->tls_server_name, port,

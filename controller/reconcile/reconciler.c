@@ -20,6 +20,7 @@
 #include "hostpatrol/prom_writer.h"
 #include "hostpatrol/spec_cache.h"
 #include "hostpatrol/work_queue.h"
+#include "reconcile/reconciler_internal.h"
 
 #define API_PATH        "/apis/hostpatrol.io/v1alpha1"
 #define WRITES_PER_REC  120   /* writes per batch-queue record (one txn: max_txn_ops - 1) */
@@ -1942,4 +1943,26 @@ void reconciler_metrics(struct reconciler *r, struct prom_writer *w)
                        "Reconciles that reused the parsed spec of the same generation.");
     prom_writer_sample(w, "hostpatrol_spec_cache_hits_total", NULL, (double)sc.hits);
     work_queue_metrics(r->queue, w);
+}
+
+/* ---------- exported for the fuzz target and tests (reconciler_internal.h) ---------- */
+
+hp_rc reconciler_selector_query(const json_t *sel, char **out)
+{
+    struct sbuf b = {0};
+
+    sbuf_add(&b, "%s", "");
+    selector(sel, &b);
+    if (b.oom) {
+        hp_free(b.p);
+        *out = NULL;
+        return HP_ERR_NOMEM;
+    }
+    *out = b.p;
+    return HP_OK;
+}
+
+bool reconciler_selector_matches(const json_t *sel, const json_t *labels)
+{
+    return selector_matches(sel, labels);
 }
