@@ -114,7 +114,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     }
     for (i = 0; i < N_CHECKS; i++)
         checks[i] = &spec.checks[i];
-    if (!host_check_run(root, "node", checks, N_CHECKS, out, &err))
+    if (!host_check_run(root, "node", checks, N_CHECKS, NULL, out, &err))
         for (i = 0; i < N_CHECKS; i++)
             if (out[i].status != CHECK_OK && (!out[i].reason || !out[i].reason[0]))
                 abort(); /* a result that is not OK says why */
