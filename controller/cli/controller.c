@@ -364,6 +364,14 @@ struct controller_flags {
     bool leader_elect;
 };
 
+/* ephemeral_bind: "HOST:0": a port of the kernel's choice, a different one per listener */
+static bool ephemeral_bind(const char *bind)
+{
+    size_t n = strlen(bind);
+
+    return n >= 2 && !strcmp(bind + n - 2, ":0");
+}
+
 static int parse_flags(int argc, char **argv, struct controller_flags *fl, FILE *out, FILE *errout)
 {
     enum {
@@ -610,7 +618,7 @@ static int parse_flags(int argc, char **argv, struct controller_flags *fl, FILE 
         return HP_EXIT_USAGE;
     }
     if (fl->metrics_secure && strcmp(fl->metrics_bind, "0") && fl->metrics_bind[0] &&
-        !strcmp(fl->metrics_bind, fl->health_bind)) {
+        !strcmp(fl->metrics_bind, fl->health_bind) && !ephemeral_bind(fl->metrics_bind)) {
         fprintf(errout, "hostpatrol controller: --metrics-bind-address and "
                         "--health-probe-bind-address must differ with --metrics-secure (the "
                         "probes stay plain HTTP)\n");
@@ -702,7 +710,8 @@ static hp_rc serve(const struct controller_flags *fl, struct serving_cert *cert,
                                         .auth = auth ? metrics_auth_check : NULL,
                                         .auth_arg = auth,
                                         .auth_wait_ms = fl->auth_timeout_ms * 2};
-    bool same = !strcmp(fl->metrics_bind, fl->health_bind);
+    /* secure metrics never share the probes' plain server (HOST:0 twice: two ports) */
+    bool same = !auth && !strcmp(fl->metrics_bind, fl->health_bind);
     hp_rc rc;
 
     const char *flag = "--health-probe-bind-address";
@@ -869,7 +878,9 @@ static int run_main(int argc, char **argv, FILE *out, FILE *errout)
         goto out;
     }
     /* /ws lives with /metrics; no such server ("0"): no hook, no JSON built */
-    fl.rec.commit_arg = strcmp(fl.metrics_bind, fl.health_bind) ? servers[1] : servers[0];
+    fl.rec.commit_arg = servers[1]                                          ? servers[1]
+                        : !auth && !strcmp(fl.metrics_bind, fl.health_bind) ? servers[0]
+                                                                            : NULL;
     fl.rec.on_commit = fl.rec.commit_arg ? publish_commit : NULL;
     if (fl.leader_elect) {
         struct kube_leader_config lc = {.client = kube,
