@@ -314,9 +314,9 @@ static int metrics(void *arg, char **body, size_t *len, const char **ctype)
         prom_writer_family(&w, "hostpatrol_metrics_auth_reviews_total", "counter",
                            "TokenReviews and SubjectAccessReviews made for /metrics and /ws.");
         prom_writer_sample(&w, "hostpatrol_metrics_auth_reviews_total",
-                           (const char *const[]){"kind", "token", NULL}, (double)as.token_reviews);
+                           (const char *const[]){"review", "token", NULL}, (double)as.token_reviews);
         prom_writer_sample(&w, "hostpatrol_metrics_auth_reviews_total",
-                           (const char *const[]){"kind", "access", NULL},
+                           (const char *const[]){"review", "access", NULL},
                            (double)as.access_reviews);
         counter(&w, "hostpatrol_metrics_auth_review_errors_total",
                 "Reviews the API server did not answer (verdict 5xx).", (double)as.review_errors);
