@@ -314,7 +314,8 @@ static int metrics(void *arg, char **body, size_t *len, const char **ctype)
         prom_writer_family(&w, "hostpatrol_metrics_auth_reviews_total", "counter",
                            "TokenReviews and SubjectAccessReviews made for /metrics and /ws.");
         prom_writer_sample(&w, "hostpatrol_metrics_auth_reviews_total",
-                           (const char *const[]){"review", "token", NULL}, (double)as.token_reviews);
+                           (const char *const[]){"review", "token", NULL},
+                           (double)as.token_reviews);
         prom_writer_sample(&w, "hostpatrol_metrics_auth_reviews_total",
                            (const char *const[]){"review", "access", NULL},
                            (double)as.access_reviews);

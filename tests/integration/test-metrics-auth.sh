@@ -202,7 +202,7 @@ test_ws_without_a_valid_token_is_refused() {
     -H "Sec-WebSocket-Version: 13" -H "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==" \
     "https://127.0.0.1:$METRICS_PORT/ws")
   t_match "$(head -n1 <<< "$out")" " 401 "
-  out=$(HOME=$HP_H_DIR KUBECONFIG= "$HP" watch --server "wss://127.0.0.1:$METRICS_PORT" --insecure-skip-tls-verify 2>&1); rc=$?
+  out=$(HOME=$HP_H_DIR KUBECONFIG='' "$HP" watch --server "wss://127.0.0.1:$METRICS_PORT" --insecure-skip-tls-verify 2>&1); rc=$?
   t_eq "$rc" 1 "watch without a token"
   t_contains "$out" "401 Unauthorized"
   t_contains "$out" "no bearer token sent"
