@@ -9,7 +9,17 @@
  * Websocket: publishers (any thread) put a refcounted copy of the text into the queue of every
  * matching client under ws_mu and wake the service thread with lws_cancel_service; the service
  * thread asks for a writeable callback for each client with something queued and sends one
- * message per callback, so at most one message per client sits in lws's own send buffer. */
+ * message per callback, so at most one message per client sits in lws's own send buffer.
+ *
+ * TLS (a serving_cert): lws's vhost gets the PEM pair at start, and OpenSSL's certificate
+ * callback hands every handshake the current pair, so a rotated one is served without restart.
+ *
+ * Access checks (http_auth_fn): the check never blocks. A request whose verdict is pending is
+ * parked (http_server.parked, service thread only) and answered from its writeable callback
+ * once http_server_wake (lws_cancel_service) reports a verdict, or with 503 once auth_wait_ms
+ * has passed (a timer looks every AUTH_TICK_MS while anything is parked). A websocket client
+ * keeps its token; before each message the service thread asks about the message's namespace:
+ * allowed -> sent, refused -> skipped (counted), pending -> the stream waits for the wake. */
 #include "hostpatrol/http_server.h"
 
 #include <arpa/inet.h>
@@ -469,7 +479,7 @@ static struct ws_msg *ws_next(struct http_server *s, struct ws_client *c)
         pthread_mutex_unlock(&s->ws_mu);
         if (!m)
             return NULL;
-        /* a message about no namespace is shown to nobody but... nobody: none is published */
+        /* with access checks, a message about no namespace goes to no one (none is published) */
         v = m->ns ? s->auth(s->auth_arg, c->token, NULL, m->ns, why, sizeof(why)) : 403;
         if (v == 0) {
             msg_unref(m);
