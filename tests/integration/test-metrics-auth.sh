@@ -240,7 +240,7 @@ test_health_answers_while_a_review_is_slow() {
   t_eq "$(code "$mport" /metrics reader)" 200 "reader before the latency"
   hp_h_toxic_add apiserver slow latency downstream '{"latency":3000}' || t_fail "toxic"
   # a token not seen yet: its reviews take >= 3 s each
-  local slow_out health reader_t
+  local slow_out health reader_t out
   timed_code "$mport" /metrics all > "$HP_H_DIR/slow-req.out" &
   local req=$!
   sleep 0.5
@@ -257,9 +257,16 @@ test_health_answers_while_a_review_is_slow() {
   t_eq "${slow_out%% *}" 403 "the new token, once reviewed"
   awk -v t="${slow_out#* }" 'BEGIN { exit !(t >= 3.0) }' || t_fail "the new token's answer came before the review could"
   hp_h_toxic_remove apiserver slow
+  # the apiserver accepts connections but never answers: 503 at the review's deadline (8 s)
+  hp_h_toxic_add apiserver hang timeout downstream '{"timeout":0}' || t_fail "toxic"
+  out=$(curl -sk --max-time 30 -w ' %{http_code} %{time_total}' -H "Authorization: Bearer $(tok none)" "https://127.0.0.1:$mport/metrics")
+  echo "# apiserver silent: status and seconds '$(tail -n 1 <<< "$out" | grep -oE '[0-9]+ [0-9.]+$')'"
+  t_match "$out" "tokenreviews failed.* 503 "
+  awk -v t="${out##* }" 'BEGIN { exit !(t >= 7.5 && t < 15) }' || t_fail "503 after ${out##* } s, not at the 8 s deadline"
+  t_eq "$(curl -s --max-time 2 -o /dev/null -w '%{http_code}' "http://127.0.0.1:$hport/healthz")" 200 "/healthz with the apiserver silent"
+  hp_h_toxic_remove apiserver hang
   # the apiserver unreachable: a new token gets 503 naming the review, not a hang
   hp_h_toxi_enable apiserver false
-  local out
   out=$(curl -sk --max-time 30 -w ' %{http_code} %{time_total}' -H "Authorization: Bearer $(tok limited)" "https://127.0.0.1:$mport/metrics")
   echo "# apiserver unreachable: status and seconds '$(tail -n 1 <<< "$out" | grep -oE '[0-9]+ [0-9.]+$')'"
   t_match "$out" "tokenreviews failed.* 503 "
@@ -330,6 +337,18 @@ test_insecure_mode_is_plain_http_and_warns() {
     --metrics-bind-address 127.0.0.1:9 --health-probe-bind-address 127.0.0.1:9 2>&1)
   t_eq "$?" 2
   t_contains "$out" "must differ with --metrics-secure"
+}
+
+test_tokens_are_never_logged() {
+  # every token this file sent (debug level, refused and allowed alike): none in any log
+  local f t
+  for f in "$HP_H_DIR"/token-*; do
+    t=$(cat "$f")
+    for log in "$HP_H_DIR"/*.log; do
+      t_not grep -qF -- "$t" "$log"
+      t_not grep -qF -- "${t: -40}" "$log" # nor its signature
+    done
+  done
 }
 
 t_main
