@@ -246,13 +246,13 @@ test_health_answers_while_a_review_is_slow() {
   sleep 0.5
   health=$(curl -s --max-time 5 -o /dev/null -w '%{http_code} %{time_total}' "http://127.0.0.1:$hport/healthz")
   reader_t=$(timed_code "$mport" /metrics reader)
+  # both answered while the new token's request still waits on its reviews (ordering, not speed)
+  kill -0 "$req" 2> /dev/null || t_fail "the new token's request was answered before /healthz and the cached /metrics"
   wait "$req"
   slow_out=$(cat "$HP_H_DIR/slow-req.out")
   echo "# while a review waited on the apiserver (+3 s latency): /healthz '$health', cached /metrics '$reader_t', the new token '$slow_out' (status seconds)"
   t_eq "${health%% *}" 200 "/healthz during a slow review"
   t_eq "${reader_t%% *}" 200 "cached token's /metrics during a slow review"
-  awk -v t="${health#* }" 'BEGIN { exit !(t < 1.0) }' || t_fail "/healthz took ${health#* } s during a slow review"
-  awk -v t="${reader_t#* }" 'BEGIN { exit !(t < 1.0) }' || t_fail "cached /metrics took ${reader_t#* } s during a slow review"
   # the slow one was answered, after the reviews: 403 (hostinspection rights are not /metrics)
   t_eq "${slow_out%% *}" 403 "the new token, once reviewed"
   awk -v t="${slow_out#* }" 'BEGIN { exit !(t >= 3.0) }' || t_fail "the new token's answer came before the review could"
