@@ -101,7 +101,10 @@ run: controller and agent are running
   kubeconfig   $kubeconfig (context $(kc config current-context 2> /dev/null || echo none))
   results etcd $endpoints
   agent node   $node (host checks read this machine below --host-root)
-  controller   metrics http://$metrics/metrics, health http://$health/readyz
+  controller   metrics https://$metrics/metrics and wss://$metrics/ws (self-signed certificate: curl -k,
+               watch --insecure-skip-tls-verify; a bearer token allowed to get /metrics, e.g. a
+               ServiceAccount bound to the chart's hostpatrol-metrics-reader ClusterRole:
+               kubectl create token SA), health http://$health/readyz
   logs         $logs/controller.log $logs/agent.log
 run: ready; Ctrl-C stops
 EOF

@@ -30,7 +30,7 @@ awk -v out="$out" '
     if (src ~ /templates\/(serviceaccount|rbac)\.yaml$/) return "rbac.yaml"
     if (src ~ /templates\/(controller-deployment|lease)\.yaml$/) return "controller.yaml"
     if (src ~ /templates\/agent-daemonset\.yaml$/) return "agent.yaml"
-    if (src ~ /templates\/service\.yaml$/) return "service.yaml"
+    if (src ~ /templates\/(service|networkpolicy)\.yaml$/) return "service.yaml"
     print "render-manifests.sh: no manifest file for " src > "/dev/stderr"; exit 1
   }
   /^---$/ { next }

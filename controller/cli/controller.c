@@ -24,8 +24,10 @@
 #include "hostpatrol/kube_client.h"
 #include "hostpatrol/kube_config.h"
 #include "hostpatrol/kube_leader.h"
+#include "hostpatrol/metrics_auth.h"
 #include "hostpatrol/probe_budget.h"
 #include "hostpatrol/reconciler.h"
+#include "hostpatrol/serving_cert.h"
 
 static void agent_usage(FILE *f)
 {
@@ -39,37 +41,49 @@ static void agent_usage(FILE *f)
                "  --etcd-endpoints URLS --etcd-ca-file F --etcd-cert-file F --etcd-key-file F\n"
                "  --etcd-server-name NAME --etcd-user NAME --etcd-prefix P --state-dir DIR\n"
                "  --metrics-bind-address ADDR --health-probe-bind-address ADDR   (default 0: off)\n"
+               "  --metrics-secure=true|false --metrics-cert-dir DIR --metrics-auth-cache-ttl DUR\n"
+               "  --metrics-auth-timeout DUR\n"
                "  --log-level debug|info|warn|error  --log-format json|text\n"
                "As for 'hostpatrol controller' (see its --help).\n\n" HP_POLICY_USAGE);
 }
 
 static void controller_usage(FILE *f)
 {
-    fprintf(f,
-            "Usage: hostpatrol controller [flags]\n"
-            "Reconcile HostInspection resources: run their checks on schedule, write the results\n"
-            "into etcd through the transactional batch queue, report status on the resource.\n\n"
-            "  --kubeconfig FILE               kubeconfig (default $KUBECONFIG, in-cluster, "
-            "~/.kube/config)\n"
-            "  --context NAME                  kubeconfig context\n"
-            "  --namespace NS                  watch one namespace (default: all)\n"
-            "  --max-concurrent-reconciles N   reconcile workers (default 4)\n"
-            "  --leader-elect                  elect a leader through a Lease (for replicas)\n"
-            "  --leader-elect-namespace NS     the Lease's namespace (default: the kubeconfig's)\n"
-            "  --leader-elect-id NAME          the Lease's name (default hostpatrol-controller)\n"
-            "  --lease-duration DUR --renew-deadline DUR --retry-period DUR   (15s, 10s, 2s)\n"
-            "  --identity ID                   this replica (default: host name + pid)\n"
-            "  --etcd-endpoints URLS           results etcd (or $HOSTPATROL_ETCD_ENDPOINTS)\n"
-            "  --etcd-ca-file F --etcd-cert-file F --etcd-key-file F --etcd-server-name NAME\n"
-            "  --etcd-user NAME                etcd auth; password from "
-            "$HOSTPATROL_ETCD_PASSWORD\n"
-            "  --etcd-prefix P                 key prefix (default /hostpatrol/)\n"
-            "  --state-dir DIR                 journal of unresolved etcd batches\n"
-            "  --metrics-bind-address ADDR     /metrics (default :8080; 0 disables)\n"
-            "  --health-probe-bind-address ADDR   /healthz, /readyz (default :8081; 0 disables)\n"
-            "  --log-level debug|info|warn|error   (default info)\n"
-            "  --log-format json|text          one JSON object per line (default) or text\n"
-            "Logs never carry tokens, keys or passwords.\n\n" HP_POLICY_USAGE);
+    fprintf(
+        f,
+        "Usage: hostpatrol controller [flags]\n"
+        "Reconcile HostInspection resources: run their checks on schedule, write the results\n"
+        "into etcd through the transactional batch queue, report status on the resource.\n\n"
+        "  --kubeconfig FILE               kubeconfig (default $KUBECONFIG, in-cluster, "
+        "~/.kube/config)\n"
+        "  --context NAME                  kubeconfig context\n"
+        "  --namespace NS                  watch one namespace (default: all)\n"
+        "  --max-concurrent-reconciles N   reconcile workers (default 4)\n"
+        "  --leader-elect                  elect a leader through a Lease (for replicas)\n"
+        "  --leader-elect-namespace NS     the Lease's namespace (default: the kubeconfig's)\n"
+        "  --leader-elect-id NAME          the Lease's name (default hostpatrol-controller)\n"
+        "  --lease-duration DUR --renew-deadline DUR --retry-period DUR   (15s, 10s, 2s)\n"
+        "  --identity ID                   this replica (default: host name + pid)\n"
+        "  --etcd-endpoints URLS           results etcd (or $HOSTPATROL_ETCD_ENDPOINTS)\n"
+        "  --etcd-ca-file F --etcd-cert-file F --etcd-key-file F --etcd-server-name NAME\n"
+        "  --etcd-user NAME                etcd auth; password from "
+        "$HOSTPATROL_ETCD_PASSWORD\n"
+        "  --etcd-prefix P                 key prefix (default /hostpatrol/)\n"
+        "  --state-dir DIR                 journal of unresolved etcd batches\n"
+        "  --metrics-bind-address ADDR     /metrics and /ws (default :8443; 0 disables)\n"
+        "  --health-probe-bind-address ADDR   /healthz, /readyz (default :8081; 0 disables),\n"
+        "                                  always plain HTTP without authentication\n"
+        "  --metrics-secure=true|false     HTTPS, and every request authenticated by a\n"
+        "                                  TokenReview and authorised by a SubjectAccessReview\n"
+        "                                  (default true). false: plain HTTP, NO authentication:\n"
+        "                                  for local runs only\n"
+        "  --metrics-cert-dir DIR          tls.crt and tls.key (re-read when they change);\n"
+        "                                  default: a self-signed certificate made at start\n"
+        "  --metrics-auth-cache-ttl DUR    how long review verdicts are reused (default 30s)\n"
+        "  --metrics-auth-timeout DUR      deadline of one review (default 5s)\n"
+        "  --log-level debug|info|warn|error   (default info)\n"
+        "  --log-format json|text          one JSON object per line (default) or text\n"
+        "Logs never carry tokens, keys or passwords.\n\n" HP_POLICY_USAGE);
 }
 
 static atomic_int log_min = RLOG_INFO;
@@ -158,6 +172,8 @@ static void logf_(enum reconciler_log_level lvl, const char *fmt, ...)
 /* What the metrics and health handlers (server thread) read. rec and q are set under mu once
  * this replica leads, and cleared under mu before they are freed; the rest is atomic. */
 struct ctl_state {
+    struct metrics_auth *auth; /* set before the metrics server starts, freed after it stops */
+    struct http_server *metrics_srv; /* likewise */
     pthread_mutex_t mu;
     struct reconciler *rec;
     struct batch_queue *q;
@@ -301,6 +317,29 @@ static int metrics(void *arg, char **body, size_t *len, const char **ctype)
     gauge(&w, "hostpatrol_probes_in_flight_limit", "--max-probes-in-flight.", (double)pb.limit);
     counter(&w, "hostpatrol_probe_budget_waits_total",
             "Times a run found the probe budget in use and waited.", (double)pb.refused);
+    if (state.auth) {
+        struct metrics_auth_stats as;
+
+        metrics_auth_stats(state.auth, &as);
+        prom_writer_family(&w, "hostpatrol_metrics_auth_reviews_total", "counter",
+                           "TokenReviews and SubjectAccessReviews made for /metrics and /ws.");
+        prom_writer_sample(&w, "hostpatrol_metrics_auth_reviews_total",
+                           (const char *const[]){"review", "token", NULL},
+                           (double)as.token_reviews);
+        prom_writer_sample(&w, "hostpatrol_metrics_auth_reviews_total",
+                           (const char *const[]){"review", "access", NULL},
+                           (double)as.access_reviews);
+        counter(&w, "hostpatrol_metrics_auth_review_errors_total",
+                "Reviews the API server did not answer (verdict 5xx).", (double)as.review_errors);
+        counter(&w, "hostpatrol_metrics_auth_review_seconds_total", "Time spent in reviews.",
+                (double)as.review_ns_total / 1e9);
+        gauge(&w, "hostpatrol_metrics_auth_review_max_seconds", "The longest review so far.",
+              (double)as.review_ns_max / 1e9);
+        counter(&w, "hostpatrol_metrics_auth_cache_hits_total",
+                "Access checks answered from the verdict cache.", (double)as.hits);
+        counter(&w, "hostpatrol_metrics_auth_cache_misses_total",
+                "Access checks that needed a review.", (double)as.misses);
+    }
     *ctype = "text/plain; version=0.0.4; charset=utf-8";
     *body = prom_writer_take(&w, len);
     return *body ? 200 : 500;
@@ -327,11 +366,23 @@ struct controller_flags {
     struct reconciler_config rec;
     const char *lease_ns, *lease_name, *identity, *state_dir, *prefix;
     const char *metrics_bind, *health_bind;
+    /* the metrics server's TLS and access reviews */
+    const char *metrics_cert_dir;
+    int64_t auth_ttl_ms, auth_timeout_ms;
+    bool metrics_secure;
     const char *node_name, *host_root; /* agent */
     struct hp_cli_policy pol;
     int64_t lease_ms, renew_ms, retry_ms;
     bool leader_elect;
 };
+
+/* ephemeral_bind: "HOST:0": a port of the kernel's choice, a different one per listener */
+static bool ephemeral_bind(const char *bind)
+{
+    size_t n = strlen(bind);
+
+    return n >= 2 && !strcmp(bind + n - 2, ":0");
+}
 
 static int parse_flags(int argc, char **argv, struct controller_flags *fl, FILE *out, FILE *errout)
 {
@@ -354,7 +405,12 @@ static int parse_flags(int argc, char **argv, struct controller_flags *fl, FILE 
         O_HEALTH,
         O_NODE,
         O_HOSTROOT,
-        O_LOGFORMAT
+        O_LOGFORMAT,
+        /* the metrics server's TLS and access reviews */
+        O_METRICS_SECURE,
+        O_METRICS_CERT_DIR,
+        O_AUTH_TTL,
+        O_AUTH_TIMEOUT,
     };
     static const struct option opts[] = {
         {"kubeconfig", required_argument, NULL, O_KUBECONFIG},
@@ -378,6 +434,11 @@ static int parse_flags(int argc, char **argv, struct controller_flags *fl, FILE 
         {"node-name", required_argument, NULL, O_NODE},
         {"log-format", required_argument, NULL, O_LOGFORMAT},
         {"host-root", required_argument, NULL, O_HOSTROOT},
+        /* the metrics server's TLS and access reviews */
+        {"metrics-secure", optional_argument, NULL, O_METRICS_SECURE},
+        {"metrics-cert-dir", required_argument, NULL, O_METRICS_CERT_DIR},
+        {"metrics-auth-cache-ttl", required_argument, NULL, O_AUTH_TTL},
+        {"metrics-auth-timeout", required_argument, NULL, O_AUTH_TIMEOUT},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0}};
     struct hp_err err = {0};
@@ -388,7 +449,10 @@ static int parse_flags(int argc, char **argv, struct controller_flags *fl, FILE 
     fl->etcd.endpoints = getenv("HOSTPATROL_ETCD_ENDPOINTS");
     fl->etcd.password = getenv("HOSTPATROL_ETCD_PASSWORD");
     fl->lease_name = "hostpatrol-controller";
-    fl->metrics_bind = agent_mode ? "0" : ":8080";
+    fl->metrics_bind = agent_mode ? "0" : ":8443";
+    fl->metrics_secure = true;
+    fl->auth_ttl_ms = 30000;
+    fl->auth_timeout_ms = 5000;
     fl->health_bind = agent_mode ? "0" : ":8081";
     fl->node_name = getenv("NODE_NAME");
     fl->host_root = "/";
@@ -481,6 +545,35 @@ static int parse_flags(int argc, char **argv, struct controller_flags *fl, FILE 
         case O_HEALTH:
             fl->health_bind = optarg;
             break;
+        /* the metrics server's TLS and access reviews */
+        case O_METRICS_SECURE:
+            if (!optarg || !strcmp(optarg, "true")) {
+                fl->metrics_secure = true;
+            } else if (!strcmp(optarg, "false")) {
+                fl->metrics_secure = false;
+            } else {
+                fprintf(errout,
+                        "hostpatrol controller: --metrics-secure '%s' is not true or false\n",
+                        optarg);
+                return HP_EXIT_USAGE;
+            }
+            break;
+        case O_METRICS_CERT_DIR:
+            fl->metrics_cert_dir = optarg;
+            break;
+        case O_AUTH_TTL:
+        case O_AUTH_TIMEOUT: {
+            const char *flag =
+                c == O_AUTH_TTL ? "--metrics-auth-cache-ttl" : "--metrics-auth-timeout";
+            int64_t *dst = c == O_AUTH_TTL ? &fl->auth_ttl_ms : &fl->auth_timeout_ms;
+
+            if (hp_duration_parse(optarg, flag, dst, &err) || *dst <= 0) {
+                fprintf(errout, "hostpatrol controller: %s\n",
+                        err.msg[0] ? err.msg : "durations must be positive");
+                return HP_EXIT_USAGE;
+            }
+            break;
+        }
         case O_LOGLEVEL:
             if (!strcmp(optarg, "debug"))
                 atomic_store(&log_min, RLOG_DEBUG);
@@ -547,6 +640,13 @@ static int parse_flags(int argc, char **argv, struct controller_flags *fl, FILE 
         fprintf(errout, "hostpatrol controller: --etcd-user needs $HOSTPATROL_ETCD_PASSWORD\n");
         return HP_EXIT_USAGE;
     }
+    if (fl->metrics_secure && strcmp(fl->metrics_bind, "0") && fl->metrics_bind[0] &&
+        !strcmp(fl->metrics_bind, fl->health_bind) && !ephemeral_bind(fl->metrics_bind)) {
+        fprintf(errout, "hostpatrol controller: --metrics-bind-address and "
+                        "--health-probe-bind-address must differ with --metrics-secure (the "
+                        "probes stay plain HTTP)\n");
+        return HP_EXIT_USAGE;
+    }
     if (fl->leader_elect && !(fl->renew_ms < fl->lease_ms && fl->retry_ms < fl->renew_ms)) {
         fprintf(errout, "hostpatrol controller: need --retry-period < --renew-deadline < "
                         "--lease-duration\n");
@@ -589,14 +689,52 @@ static void check_etcd(struct etcd_client *etcd)
     hp_ctx_free(ctx);
 }
 
-/* serve: /metrics on --metrics-bind-address, /healthz and /readyz on
- * --health-probe-bind-address (one server when both name the same address) */
-static hp_rc serve(const struct controller_flags *fl, struct http_server *servers[2],
-                   struct hp_err *err)
+/* loopback_bind: whether bind listens on the loopback interface only */
+static bool loopback_bind(const char *bind)
+{
+    return !strncmp(bind, "127.", 4) || !strncmp(bind, "localhost:", 10) ||
+           !strncmp(bind, "[::1]:", 6);
+}
+
+/* wake_metrics: metrics_auth's notify: a verdict landed, the parked requests look again */
+static void wake_metrics(void *arg)
+{
+    http_server_wake(arg);
+}
+
+/* metrics_security: with --metrics-secure, the serving certificate and the access reviews
+ * (kube borrowed; *cert and *auth owned) */
+static hp_rc metrics_security(const struct controller_flags *fl, struct kube_client *kube,
+                              struct serving_cert **cert, struct metrics_auth **auth,
+                              struct hp_err *err)
+{
+    const struct metrics_auth_config ac = {
+        .kube = kube, .ttl_ms = fl->auth_ttl_ms, .timeout_ms = fl->auth_timeout_ms};
+    hp_rc rc;
+
+    if (!fl->metrics_secure || !strcmp(fl->metrics_bind, "0") || !fl->metrics_bind[0])
+        return HP_OK;
+    rc = serving_cert_new(fl->metrics_cert_dir, cert, err);
+    if (!rc)
+        rc = metrics_auth_new(&ac, auth, err);
+    return rc;
+}
+
+/* serve: /metrics and /ws on --metrics-bind-address (HTTPS with access reviews unless
+ * --metrics-secure=false), /healthz and /readyz on --health-probe-bind-address (plain HTTP, its
+ * own thread; one server when both name the same address, insecure only) */
+static hp_rc serve(const struct controller_flags *fl, struct serving_cert *cert,
+                   struct metrics_auth *auth, struct http_server *servers[2], struct hp_err *err)
 {
     const struct http_route all[] = {
         {"/healthz", healthz, NULL}, {"/readyz", readyz, NULL}, {"/metrics", metrics, NULL}};
-    bool same = !strcmp(fl->metrics_bind, fl->health_bind);
+    const struct http_server_opts mo = {.ws_path = "/ws",
+                                        .tls = cert,
+                                        .auth = auth ? metrics_auth_check : NULL,
+                                        .auth_arg = auth,
+                                        .auth_wait_ms = fl->auth_timeout_ms * 2};
+    /* secure metrics never share the probes' plain server (HOST:0 twice: two ports) */
+    bool same = !auth && !strcmp(fl->metrics_bind, fl->health_bind);
     hp_rc rc;
 
     const char *flag = "--health-probe-bind-address";
@@ -606,18 +744,34 @@ static hp_rc serve(const struct controller_flags *fl, struct http_server *server
                               err);
     if (!rc && !same) {
         flag = "--metrics-bind-address";
-        rc = http_server_start_ws(fl->metrics_bind, all + 2, 1, "/ws", &servers[1], err);
+        rc = http_server_start_opts(fl->metrics_bind, all + 2, 1, &mo, &servers[1], err);
     }
     if (rc) {
         snprintf(msg, sizeof(msg), "%s", err->msg);
         return hp_err_field(err, rc, flag, "%s: %.400s", flag, msg);
     }
     if (servers[0])
-        logf_(RLOG_INFO, "serving /healthz, /readyz%s on %s (port %d)",
+        logf_(RLOG_INFO, "serving /healthz, /readyz%s on %s (port %d, http)",
               same ? ", /metrics, /ws" : "", fl->health_bind, http_server_port(servers[0]));
-    if (servers[1])
-        logf_(RLOG_INFO, "serving /metrics, /ws on %s (port %d)", fl->metrics_bind,
+    if (servers[1] && auth) {
+        struct serving_cert_stats cs;
+
+        serving_cert_stats(cert, &cs);
+        metrics_auth_set_notify(auth, wake_metrics, servers[1]);
+        logf_(RLOG_INFO,
+              "serving /metrics, /ws on %s (port %d, https, %s certificate; bearer tokens "
+              "checked by TokenReview and SubjectAccessReview)",
+              fl->metrics_bind, http_server_port(servers[1]),
+              cs.self_signed ? "self-signed" : "--metrics-cert-dir");
+    } else if (servers[1]) {
+        logf_(RLOG_INFO, "serving /metrics, /ws on %s (port %d, http)", fl->metrics_bind,
               http_server_port(servers[1]));
+    }
+    if ((servers[1] || (same && servers[0])) && !auth && !loopback_bind(fl->metrics_bind))
+        logf_(RLOG_WARN,
+              "--metrics-secure=false on %s, not a loopback address: /metrics and /ws are "
+              "served WITHOUT TLS or authentication to anyone who can reach it",
+              fl->metrics_bind);
     return HP_OK;
 }
 
@@ -727,6 +881,8 @@ static int run_main(int argc, char **argv, FILE *out, FILE *errout)
     struct http_server *servers[2] = {NULL, NULL};
     struct inspect_policy policy = {0};
     struct probe_budget *budget = NULL;
+    struct serving_cert *cert = NULL;
+    struct metrics_auth *auth = NULL;
     struct hp_err err = {0};
     char identity[300], host[256] = "hostpatrol";
     sigset_t sigs;
@@ -782,14 +938,20 @@ static int run_main(int argc, char **argv, FILE *out, FILE *errout)
     }
     atomic_store(&state.tick_ns, hp_now_ns());
     check_etcd(etcd);
-    rc = serve(&fl, servers, &err);
+    rc = metrics_security(&fl, kube, &cert, &auth, &err);
+    if (!rc) {
+        state.auth = auth;
+        rc = serve(&fl, cert, auth, servers, &err);
+    }
     if (rc) {
         fprintf(errout, "hostpatrol %s: %s\n", agent_mode ? "agent" : "controller", err.msg);
         status = rc == HP_ERR_INVALID ? HP_EXIT_USAGE : HP_EXIT_FAIL;
         goto out;
     }
     /* /ws lives with /metrics; no such server ("0"): no hook, no JSON built */
-    fl.rec.commit_arg = strcmp(fl.metrics_bind, fl.health_bind) ? servers[1] : servers[0];
+    fl.rec.commit_arg = servers[1]                                          ? servers[1]
+                        : !auth && !strcmp(fl.metrics_bind, fl.health_bind) ? servers[0]
+                                                                            : NULL;
     fl.rec.on_commit = fl.rec.commit_arg ? publish_commit : NULL;
     if (fl.leader_elect) {
         struct kube_leader_config lc = {.client = kube,
@@ -884,8 +1046,13 @@ out:
     kube_leader_stop(leader, true); /* release the Lease: a successor need not wait it out */
     if (sig > 0)
         logf_(RLOG_INFO, "stopped");
+    if (auth)
+        metrics_auth_set_notify(auth, NULL, NULL); /* no wake of a server being stopped */
     http_server_stop(servers[0]);
     http_server_stop(servers[1]);
+    state.auth = NULL;
+    metrics_auth_free(auth);
+    serving_cert_free(cert);
     etcd_client_free(etcd);
     kube_client_free(kube);
     kube_config_release(&kc);

@@ -14,15 +14,20 @@
 
 #include "cli/cmd.h"
 #include "hostpatrol/alloc.h"
+#include "hostpatrol/kube_config.h"
 #include "hostpatrol/term_text.h"
 
-#define WATCH_DEFAULT_SERVER "ws://127.0.0.1:8080"
+#define WATCH_DEFAULT_SERVER "wss://127.0.0.1:8443"
+#define WATCH_TOKEN_MAX      (64u * 1024)        /* a longer token file is refused */
 #define WATCH_MSG_MAX        (64u * 1024 * 1024) /* a longer message is refused */
 #define WATCH_TICK_MS        100                 /* how often the loop looks at the stop flag */
 #define WATCH_TABLE_FMT      "%-20s  %-16s  %-24s  %-16s  %-24s  %-7s  %s\n"
 
 struct watch_flags {
     const char *server, *ns, *name, *format;
+    /* the secure server: who we are, and whom we trust */
+    const char *token, *token_file, *kubeconfig, *context, *ca_file;
+    bool insecure;
 };
 
 /* The connection's state; only the main thread (lws service) touches it. */
@@ -30,8 +35,11 @@ struct watch {
     FILE *out, *errout;
     const char *server;
     bool json, established, closed, failed;
-    char why[256]; /* connection error detail */
-    char *msg;     /* the message being assembled (owned) */
+    char why[256];       /* connection error detail */
+    char *auth;          /* "Bearer TOKEN" (owned, wiped), or NULL */
+    int http_status;     /* the server's answer to a refused upgrade, or 0 */
+    char close_why[128]; /* the server's close reason, "" if none */
+    char *msg;           /* the message being assembled (owned) */
     size_t len, cap;
     lws_sorted_usec_list_t tick;
     struct lws_context *ctx; /* borrowed */
@@ -46,25 +54,43 @@ static void on_stop_signal(int sig)
 
 static void watch_usage(FILE *f)
 {
-    fprintf(f,
-            "Usage: hostpatrol watch [--server ws://HOST:PORT] [-n NS] [NAME] [-o table|json]\n"
-            "Follow the results the controller commits, as they are committed (its /ws\n"
-            "stream on the metrics address), until Ctrl-C.\n\n"
-            "  --server URL                    the controller (default " WATCH_DEFAULT_SERVER ")\n"
-            "  -n, --namespace NS              only this namespace (default: all)\n"
-            "  NAME                            only this HostInspection (needs -n)\n"
-            "  -o, --output table|json         one line per result, or each message as JSON\n");
+    fprintf(
+        f, "Usage: hostpatrol watch [--server wss://HOST:PORT] [-n NS] [NAME] [-o table|json]\n"
+           "Follow the results the controller commits, as they are committed (its /ws\n"
+           "stream on the metrics address), until Ctrl-C.\n\n"
+           "  --server URL                    the controller, wss:// (default " WATCH_DEFAULT_SERVER
+           ")\n"
+           "                                  or ws:// for one run with --metrics-secure=false\n"
+           "  --token TOKEN                   bearer token (e.g. kubectl create token SA)\n"
+           "  --token-file FILE               bearer token read from FILE\n"
+           "  --kubeconfig FILE --context NAME  else the token (or tokenFile) of the kubeconfig's\n"
+           "                                  user ($KUBECONFIG, ~/.kube/config)\n"
+           "  --ca-file FILE                  CA bundle that signed the server's certificate\n"
+           "                                  (also --certificate-authority)\n"
+           "  --insecure-skip-tls-verify      do not verify the server's certificate (the\n"
+           "                                  default self-signed one)\n"
+           "  -n, --namespace NS              only this namespace (default: all)\n"
+           "  NAME                            only this HostInspection (needs -n)\n"
+           "  -o, --output table|json         one line per result, or each message as JSON\n");
 }
 
 /* watch_parse_flags: argv -> fl. Returns -1 to go on, else the exit status. */
 static int watch_parse_flags(int argc, char **argv, struct watch_flags *fl, FILE *out, FILE *errout)
 {
-    enum { O_SERVER = 256 };
-    static const struct option opts[] = {{"server", required_argument, NULL, O_SERVER},
-                                         {"namespace", required_argument, NULL, 'n'},
-                                         {"output", required_argument, NULL, 'o'},
-                                         {"help", no_argument, NULL, 'h'},
-                                         {NULL, 0, NULL, 0}};
+    enum { O_SERVER = 256, O_TOKEN, O_TOKEN_FILE, O_KUBECONFIG, O_CONTEXT, O_CA, O_INSECURE };
+    static const struct option opts[] = {
+        {"server", required_argument, NULL, O_SERVER},
+        {"token", required_argument, NULL, O_TOKEN},
+        {"token-file", required_argument, NULL, O_TOKEN_FILE},
+        {"kubeconfig", required_argument, NULL, O_KUBECONFIG},
+        {"context", required_argument, NULL, O_CONTEXT},
+        {"ca-file", required_argument, NULL, O_CA},
+        {"certificate-authority", required_argument, NULL, O_CA},
+        {"insecure-skip-tls-verify", no_argument, NULL, O_INSECURE},
+        {"namespace", required_argument, NULL, 'n'},
+        {"output", required_argument, NULL, 'o'},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0}};
     int c;
 
     fl->server = WATCH_DEFAULT_SERVER;
@@ -75,6 +101,24 @@ static int watch_parse_flags(int argc, char **argv, struct watch_flags *fl, FILE
         switch (c) {
         case O_SERVER:
             fl->server = optarg;
+            break;
+        case O_TOKEN:
+            fl->token = optarg;
+            break;
+        case O_TOKEN_FILE:
+            fl->token_file = optarg;
+            break;
+        case O_KUBECONFIG:
+            fl->kubeconfig = optarg;
+            break;
+        case O_CONTEXT:
+            fl->context = optarg;
+            break;
+        case O_CA:
+            fl->ca_file = optarg;
+            break;
+        case O_INSECURE:
+            fl->insecure = true;
             break;
         case 'n':
             fl->ns = optarg;
@@ -106,6 +150,10 @@ static int watch_parse_flags(int argc, char **argv, struct watch_flags *fl, FILE
         fprintf(errout, "hostpatrol watch: NAME '%s' needs --namespace\n", fl->name);
         return HP_EXIT_USAGE;
     }
+    if (fl->token && fl->token_file) {
+        fprintf(errout, "hostpatrol watch: --token and --token-file exclude each other\n");
+        return HP_EXIT_USAGE;
+    }
     if ((fl->ns && !fl->ns[0]) || (fl->name && !fl->name[0])) {
         fprintf(errout, "hostpatrol watch: --namespace and NAME must not be empty\n");
         return HP_EXIT_USAGE;
@@ -113,17 +161,20 @@ static int watch_parse_flags(int argc, char **argv, struct watch_flags *fl, FILE
     return -1;
 }
 
-/* parse_server: "ws://HOST[:PORT][/]" -> host (into buf) and port. Returns false if not one. */
-static bool parse_server(const char *url, char *host, size_t host_size, int *port)
+/* parse_server: "ws[s]://HOST[:PORT][/]" -> host (into buf), port, and whether it is wss.
+ * Returns false if not one. */
+static bool parse_server(const char *url, char *host, size_t host_size, int *port, bool *tls)
 {
     const char *h, *colon, *end;
     char *endp = NULL;
     size_t n;
-    long p = 80;
+    long p;
 
-    if (strncmp(url, "ws://", 5))
+    *tls = !strncmp(url, "wss://", 6);
+    if (!*tls && strncmp(url, "ws://", 5))
         return false;
-    h = url + 5;
+    h = url + (*tls ? 6 : 5);
+    p = *tls ? 443 : 80;
     end = h + strcspn(h, "/");
     if (end[0] && strcmp(end, "/"))
         return false; /* a path: the stream's path is fixed */
@@ -268,9 +319,25 @@ static int on_event(struct lws *wsi, enum lws_callback_reasons reason, void *use
 
     (void)user;
     switch (reason) {
+    case LWS_CALLBACK_CLIENT_APPEND_HANDSHAKE_HEADER: {
+        unsigned char **p = in, *end = *p + len;
+
+        if (w->auth && lws_add_http_header_by_token(wsi, WSI_TOKEN_HTTP_AUTHORIZATION,
+                                                    (const unsigned char *)w->auth,
+                                                    (int)strlen(w->auth), p, end))
+            return -1;
+        return 0;
+    }
     case LWS_CALLBACK_CLIENT_CONNECTION_ERROR:
+        w->http_status = wsi ? (int)lws_http_client_http_response(wsi) : 0;
         snprintf(w->why, sizeof(w->why), "%s", in ? (const char *)in : "connection failed");
         w->failed = true;
+        return 0;
+    case LWS_CALLBACK_WS_PEER_INITIATED_CLOSE:
+        /* 2 bytes of close code, then the reason ("403 Forbidden: ...") */
+        if (in && len > 2)
+            snprintf(w->close_why, sizeof(w->close_why), "%.*s", (int)(len - 2),
+                     (const char *)in + 2);
         return 0;
     case LWS_CALLBACK_CLIENT_ESTABLISHED:
         w->established = true;
@@ -280,6 +347,8 @@ static int on_event(struct lws *wsi, enum lws_callback_reasons reason, void *use
     case LWS_CALLBACK_CLIENT_CLOSED:
         w->closed = true;
         return 0;
+    case LWS_CALLBACK_OPENSSL_LOAD_EXTRA_CLIENT_VERIFY_CERTS:
+        return 0; /* the CA comes from --ca-file or the system's store */
     default:
         break;
     }
@@ -292,6 +361,110 @@ static void on_tick(lws_sorted_usec_list_t *sul)
     struct watch *w = lws_container_of(sul, struct watch, tick);
 
     lws_sul_schedule(w->ctx, 0, &w->tick, on_tick, WATCH_TICK_MS * LWS_US_PER_MS);
+}
+
+/* read_token: the token in path (owned, trailing white space cut), or NULL with why set. */
+static char *read_token(const char *path, char *why, size_t why_len)
+{
+    FILE *f = fopen(path, "r");
+    char *buf;
+    size_t n;
+
+    if (!f) {
+        snprintf(why, why_len, "cannot read token file %s: %s", path, strerror(errno));
+        return NULL;
+    }
+    buf = hp_malloc(WATCH_TOKEN_MAX + 1);
+    if (!buf) {
+        fclose(f);
+        snprintf(why, why_len, "out of memory");
+        return NULL;
+    }
+    n = fread(buf, 1, WATCH_TOKEN_MAX + 1, f);
+    fclose(f);
+    if (n > WATCH_TOKEN_MAX) {
+        hp_free(buf);
+        snprintf(why, why_len, "token file %s is longer than %u bytes", path, WATCH_TOKEN_MAX);
+        return NULL;
+    }
+    while (n && strchr(" \t\r\n", buf[n - 1]))
+        n--;
+    buf[n] = '\0';
+    if (!n) {
+        hp_free(buf);
+        snprintf(why, why_len, "token file %s is empty", path);
+        return NULL;
+    }
+    return buf;
+}
+
+/* watch_auth: "Bearer TOKEN" (owned) from --token, --token-file, or (wss only) the kubeconfig
+ * user's token or tokenFile; *out NULL when there is none. Returns nonzero (why set) when an
+ * explicitly named source cannot be read. */
+static int watch_auth(const struct watch_flags *fl, bool tls, char **out, char *why, size_t why_len)
+{
+    const struct kube_config_opts ko = {.kubeconfig = fl->kubeconfig, .context = fl->context};
+    struct kube_config kc = {0};
+    struct hp_err err = {0};
+    char *token = NULL;
+    size_t n;
+
+    *out = NULL;
+    if (fl->token) {
+        token = hp_strdup(fl->token);
+    } else if (fl->token_file) {
+        if (!(token = read_token(fl->token_file, why, why_len)))
+            return 1;
+    } else if (tls) {
+        /* never sent in clear: a ws:// server gets no token from the kubeconfig */
+        if (kube_config_load(&ko, &kc, &err)) {
+            if (fl->kubeconfig || fl->context) {
+                snprintf(why, why_len, "%.200s", err.msg);
+                return 1;
+            }
+            return 0; /* no kubeconfig: no token */
+        }
+        if (kc.token)
+            token = hp_strdup(kc.token);
+        else if (kc.token_file)
+            token = read_token(kc.token_file, why, why_len);
+        kube_config_release(&kc);
+    }
+    if (!token)
+        return 0;
+    n = strlen(token) + 8;
+    *out = hp_malloc(n);
+    if (*out)
+        snprintf(*out, n, "Bearer %s", token);
+    explicit_bzero(token, strlen(token));
+    hp_free(token);
+    return 0;
+}
+
+/* explain: why the connection failed, in the user's terms. */
+static void explain(const struct watch *w, const struct watch_flags *fl, FILE *errout)
+{
+    if (w->http_status == 401)
+        fprintf(errout,
+                "hostpatrol watch: %s refused the connection: 401 Unauthorized (%s; pass "
+                "--token, --token-file or a kubeconfig user with a token)\n",
+                fl->server, w->auth ? "the token was not accepted" : "no bearer token sent");
+    else if (w->http_status == 403)
+        fprintf(errout,
+                "hostpatrol watch: %s refused the connection: 403 Forbidden (the token's user "
+                "may not get hostinspections.hostpatrol.io%s%s)\n",
+                fl->server, fl->ns ? " in namespace " : "", fl->ns ? fl->ns : "");
+    else if (w->http_status)
+        fprintf(errout, "hostpatrol watch: %s refused the connection: HTTP %d\n", fl->server,
+                w->http_status);
+    else if (strstr(w->why, "certificate") || strstr(w->why, "verify") || strstr(w->why, "SSL"))
+        fprintf(errout,
+                "hostpatrol watch: cannot connect to %s: %s (is the server's certificate "
+                "trusted? pass --ca-file, or --insecure-skip-tls-verify for its self-signed "
+                "one)\n",
+                fl->server, w->why);
+    else
+        fprintf(errout, "hostpatrol watch: cannot connect to %s: %s\n", fl->server, w->why);
 }
 
 static const struct lws_protocols watch_protocols[] = {
@@ -307,14 +480,22 @@ int hp_cmd_watch(int argc, char **argv, FILE *out, FILE *errout)
     struct sigaction sa;
     char host[256], path[1024] = "/ws";
     int port = 0, status;
+    bool tls = false;
 
     status = watch_parse_flags(argc, argv, &fl, out, errout);
     if (status >= 0)
         return status;
-    if (!parse_server(fl.server, host, sizeof(host), &port)) {
-        fprintf(errout, "hostpatrol watch: --server '%s' must be ws://HOST:PORT\n", fl.server);
+    if (!parse_server(fl.server, host, sizeof(host), &port, &tls)) {
+        fprintf(errout,
+                "hostpatrol watch: --server '%s' must be wss://HOST:PORT or ws://HOST:PORT\n",
+                fl.server);
         return HP_EXIT_USAGE;
     }
+    if (watch_auth(&fl, tls, &w.auth, w.why, sizeof(w.why))) {
+        fprintf(errout, "hostpatrol watch: %s\n", w.why);
+        return HP_EXIT_USAGE;
+    }
+    w.why[0] = '\0';
     if ((fl.ns && !add_arg(path, sizeof(path), "namespace", fl.ns)) ||
         (fl.name && !add_arg(path, sizeof(path), "name", fl.name))) {
         fprintf(errout, "hostpatrol watch: --namespace or NAME is too long\n");
@@ -334,6 +515,10 @@ int hp_cmd_watch(int argc, char **argv, FILE *out, FILE *errout)
     info.port = CONTEXT_PORT_NO_LISTEN;
     info.protocols = watch_protocols;
     info.user = &w;
+    if (tls) {
+        info.options |= LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT;
+        info.client_ssl_ca_filepath = fl.ca_file;
+    }
     w.ctx = lws_create_context(&info);
     if (!w.ctx) {
         fprintf(errout, "hostpatrol watch: cannot create the websocket client\n");
@@ -347,6 +532,13 @@ int hp_cmd_watch(int argc, char **argv, FILE *out, FILE *errout)
     ci.host = host;
     ci.origin = host;
     ci.local_protocol_name = watch_protocols[0].name;
+    if (tls) {
+        ci.ssl_connection = LCCSCF_USE_SSL;
+        if (fl.insecure)
+            ci.ssl_connection |= LCCSCF_ALLOW_SELFSIGNED | LCCSCF_SKIP_SERVER_CERT_HOSTNAME_CHECK |
+                                 LCCSCF_ALLOW_EXPIRED | LCCSCF_ALLOW_INSECURE;
+        ci.alpn = "http/1.1";
+    }
     status = HP_EXIT_FAIL;
     if (!lws_client_connect_via_info(&ci)) {
         fprintf(errout, "hostpatrol watch: cannot connect to %s\n", fl.server);
@@ -363,7 +555,9 @@ int hp_cmd_watch(int argc, char **argv, FILE *out, FILE *errout)
     if (stop_sig)
         status = HP_EXIT_OK;
     else if (w.failed && !w.established)
-        fprintf(errout, "hostpatrol watch: cannot connect to %s: %s\n", fl.server, w.why);
+        explain(&w, &fl, errout);
+    else if (w.close_why[0])
+        fprintf(errout, "hostpatrol watch: %s closed the connection: %s\n", fl.server, w.close_why);
     else if (w.failed)
         fprintf(errout, "hostpatrol watch: connection to %s ended: %s\n", fl.server, w.why);
     else
@@ -372,5 +566,9 @@ out:
     lws_sul_cancel(&w.tick);
     lws_context_destroy(w.ctx);
     hp_free(w.msg);
+    if (w.auth) {
+        explicit_bzero(w.auth, strlen(w.auth));
+        hp_free(w.auth);
+    }
     return status;
 }

@@ -9,7 +9,17 @@
  * Websocket: publishers (any thread) put a refcounted copy of the text into the queue of every
  * matching client under ws_mu and wake the service thread with lws_cancel_service; the service
  * thread asks for a writeable callback for each client with something queued and sends one
- * message per callback, so at most one message per client sits in lws's own send buffer. */
+ * message per callback, so at most one message per client sits in lws's own send buffer.
+ *
+ * TLS (a serving_cert): lws's vhost gets the PEM pair at start, and OpenSSL's certificate
+ * callback hands every handshake the current pair, so a rotated one is served without restart.
+ *
+ * Access checks (http_auth_fn): the check never blocks. A request whose verdict is pending is
+ * parked (http_server.parked, service thread only) and answered from its writeable callback
+ * once http_server_wake (lws_cancel_service) reports a verdict, or with 503 once auth_wait_ms
+ * has passed (a timer looks every AUTH_TICK_MS while anything is parked). A websocket client
+ * keeps its token; before each message the service thread asks about the message's namespace:
+ * allowed -> sent, refused -> skipped (counted), pending -> the stream waits for the wake. */
 #include "hostpatrol/http_server.h"
 
 #include <arpa/inet.h>
@@ -27,6 +37,8 @@
 #include <unistd.h>
 
 #include "hostpatrol/alloc.h"
+#include "hostpatrol/ctx.h"
+#include "hostpatrol/serving_cert.h"
 
 #define HTTP_CHUNK       16384 /* body bytes per lws_write */
 #define HTTP_HDR_MAX     1024  /* response header bytes */
@@ -34,7 +46,10 @@
 #define HTTP_TEXT_PLAIN  "text/plain; charset=utf-8"
 #define HTTP_KEEPALIVE_S 30 /* idle keep-alive connections are closed after this */
 #define HTTP_SERVER_NAME "hostpatrol"
-#define WS_ARG_MAX       256 /* longest namespace or name filter */
+#define WS_ARG_MAX       256  /* longest namespace or name filter */
+#define AUTH_HDR_MAX     8192 /* longest Authorization header (a ServiceAccount JWT is ~1 KiB) */
+#define AUTH_MSG_MAX     256
+#define AUTH_TICK_MS     250 /* parked requests are looked at this often (their deadline) */
 
 /* One route, copied from the caller's. */
 struct route {
@@ -54,6 +69,7 @@ struct bind_addr {
 /* One published message, shared by the clients it is queued for. */
 struct ws_msg {
     atomic_size_t refs; /* one per queue slot holding it, plus one while being sent */
+    char *ns;           /* the namespace it is about (points into buf after the text), or NULL */
     size_t len;
     unsigned char buf[]; /* LWS_PRE bytes for lws, then len bytes of text */
 };
@@ -63,6 +79,8 @@ struct ws_client {
     struct ws_client *next;
     struct lws *wsi; /* borrowed; the service thread's */
     char *ns, *name; /* owned filters, NULL = any */
+    char *token;     /* owned bearer token (wiped when freed); only the service thread reads it */
+    bool authed;     /* access checks on: the token (and the ns filter) passed; service thread */
     size_t head, count;
     uint64_t dropped;                /* dropped since the last notice */
     struct ws_msg *q[HTTP_WS_QUEUE]; /* ring, each a reference */
@@ -81,14 +99,26 @@ struct http_server {
     /* ws_mu guards clients (the list and every client's queue and counters) and the totals */
     pthread_mutex_t ws_mu;
     struct ws_client *clients;
-    uint64_t ws_dropped, ws_sent;
+    uint64_t ws_dropped, ws_sent, ws_denied, auth_refused;
+    /* access checks (read-only after start); the parked list is the service thread's */
+    struct serving_cert *tls; /* borrowed */
+    http_auth_fn auth;
+    void *auth_arg;
+    int64_t auth_wait_ms;
+    struct session *parked; /* requests waiting for a verdict, through session.next */
+    lws_sorted_usec_list_t tick;
 };
 
 /* Per-connection state (lws per_session_data, zeroed by lws when the protocol is bound). Only
  * the service thread touches it. */
 struct session {
-    char *owned;      /* the handler's body (owned), or NULL */
-    const char *data; /* the body being sent: owned, or a static string */
+    struct session *next; /* in http_server.parked while waiting for a verdict */
+    struct lws *wsi;      /* borrowed, while parked */
+    char *token;          /* owned, wiped; while parked */
+    char *uri;            /* owned; while parked */
+    int64_t parked_ns;    /* when it was parked (0: not parked) */
+    char *owned;          /* the handler's body (owned), or NULL */
+    const char *data;     /* the body being sent: owned, or a static string */
     size_t len, sent;
     int close_after;      /* close the connection once the answer is out */
     struct ws_client *ws; /* a websocket connection's client (owned), or NULL */
@@ -102,12 +132,54 @@ static void quiet_lws(void)
     lws_set_log_level(0, NULL);
 }
 
+static void wipe_free(char *s)
+{
+    if (s) {
+        explicit_bzero(s, strlen(s));
+        hp_free(s);
+    }
+}
+
 static void session_clear(struct session *ss)
 {
     if (!ss)
         return;
     hp_free(ss->owned);
+    wipe_free(ss->token);
+    hp_free(ss->uri);
     *ss = (struct session){0};
+}
+
+/* unpark: take ss off the parked list (service thread). */
+static void unpark(struct http_server *s, struct session *ss)
+{
+    for (struct session **pp = &s->parked; *pp; pp = &(*pp)->next)
+        if (*pp == ss) {
+            *pp = ss->next;
+            break;
+        }
+    ss->next = NULL;
+    ss->parked_ns = 0;
+}
+
+/* bearer: the token of "Authorization: Bearer TOKEN" (owned), or NULL when there is none. */
+static char *bearer(struct lws *wsi)
+{
+    char *buf, *tok = NULL, *p;
+    int n = lws_hdr_total_length(wsi, WSI_TOKEN_HTTP_AUTHORIZATION);
+
+    if (n <= 0 || n >= AUTH_HDR_MAX || !(buf = hp_malloc((size_t)n + 1)))
+        return NULL;
+    if (lws_hdr_copy(wsi, buf, n + 1, WSI_TOKEN_HTTP_AUTHORIZATION) == n &&
+        !strncasecmp(buf, "bearer ", 7)) {
+        for (p = buf + 7; *p == ' '; p++)
+            ;
+        if (*p)
+            tok = hp_strdup(p);
+    }
+    explicit_bzero(buf, (size_t)n);
+    hp_free(buf);
+    return tok;
 }
 
 static const struct route *route_find(const struct http_server *s, const char *path, size_t len)
@@ -120,20 +192,31 @@ static const struct route *route_find(const struct http_server *s, const char *p
 
 /* start_answer: run the route for this request and send the headers; the body follows from
  * send_chunk. Returns nonzero when the connection must close. */
-static int start_answer(struct lws *wsi, struct session *ss, const char *uri, size_t uri_len)
+static int start_answer(struct lws *wsi, struct session *ss, int method, const char *uri,
+                        size_t uri_len, int refuse, const char *why)
 {
     struct http_server *s = lws_context_user(lws_get_context(wsi));
     unsigned char buf[LWS_PRE + HTTP_HDR_MAX];
     unsigned char *start = buf + LWS_PRE, *p = start, *end = buf + sizeof(buf) - 1;
     const char *ctype = NULL;
-    char *uri_ptr = NULL;
     const struct route *r;
-    int uri_ptr_len = 0;
-    int method, status, close_after;
+    int status, close_after;
 
     session_clear(ss);
-    method = lws_http_get_uri_and_method(wsi, &uri_ptr, &uri_ptr_len);
-    if (method != LWSHUMETH_GET) {
+    if (refuse) {
+        /* the access check said no (or could not say): its message, not the route */
+        char *body = hp_malloc(strlen(why) + 2);
+
+        status = refuse;
+        if (body) {
+            snprintf(body, strlen(why) + 2, "%s\n", why);
+            ss->owned = body;
+            ss->data = body;
+            ss->len = strlen(body);
+        } else {
+            ss->data = "access refused\n";
+        }
+    } else if (method != LWSHUMETH_GET) {
         /* The request body (if any) is not read: answer and close. */
         status = HTTP_STATUS_METHOD_NOT_ALLOWED;
         ss->data = "method not allowed\n";
@@ -160,6 +243,10 @@ static int start_answer(struct lws *wsi, struct session *ss, const char *uri, si
         ss->len = strlen(ss->data);
     if (lws_add_http_common_headers(wsi, (unsigned int)status, ctype ? ctype : HTTP_TEXT_PLAIN,
                                     (lws_filepos_t)ss->len, &p, end))
+        return 1;
+    if (status == HTTP_STATUS_UNAUTHORIZED &&
+        lws_add_http_header_by_name(wsi, (const unsigned char *)"www-authenticate:",
+                                    (const unsigned char *)"Bearer", 6, &p, end))
         return 1;
     if (status == HTTP_STATUS_METHOD_NOT_ALLOWED &&
         lws_add_http_header_by_name(
@@ -224,6 +311,7 @@ static void client_free(struct ws_client *c)
         msg_unref(c->q[(c->head + i) % HTTP_WS_QUEUE]);
     hp_free(c->ns);
     hp_free(c->name);
+    wipe_free(c->token);
     hp_free(c);
 }
 
@@ -289,11 +377,16 @@ static int ws_open(struct lws *wsi, struct session *ss)
         goto nomem;
     if ((v = url_arg(wsi, "name=", buf, sizeof(buf))) && !(c->name = hp_strdup(v)))
         goto nomem;
+    if (s->auth && !(c->token = bearer(wsi)))
+        goto nomem; /* checked at the upgrade: a token is there */
+    c->authed = !s->auth;
     ss->ws = c;
     pthread_mutex_lock(&s->ws_mu);
     c->next = s->clients;
     s->clients = c;
     pthread_mutex_unlock(&s->ws_mu);
+    if (!c->authed)
+        lws_callback_on_writable(wsi); /* ask for the verdict (it may be cached already) */
     return 0;
 nomem:
     client_free(c);
@@ -325,13 +418,90 @@ static void ws_wake(struct lws *wsi)
 {
     struct http_server *s = lws_context_user(lws_get_context(wsi));
 
-    if (!s || !s->ws_path)
+    if (!s)
+        return;
+    for (struct session *p = s->parked; p; p = p->next)
+        lws_callback_on_writable(p->wsi);
+    if (!s->ws_path)
         return;
     pthread_mutex_lock(&s->ws_mu);
     for (struct ws_client *c = s->clients; c; c = c->next)
-        if (c->count || c->dropped)
+        if (c->count || c->dropped || !c->authed)
             lws_callback_on_writable(c->wsi);
     pthread_mutex_unlock(&s->ws_mu);
+}
+
+/* ws_refuse: close a websocket whose access was refused, saying why (1008, "403 ..."). */
+static int ws_refuse(struct http_server *s, struct lws *wsi, int status, const char *why)
+{
+    char reason[124];
+    int n = snprintf(reason, sizeof(reason), "%d %s", status, why);
+
+    pthread_mutex_lock(&s->ws_mu);
+    s->auth_refused++;
+    pthread_mutex_unlock(&s->ws_mu);
+    lws_close_reason(wsi, LWS_CLOSE_STATUS_POLICY_VIOLATION, (unsigned char *)reason,
+                     n < 0                         ? 0
+                     : (size_t)n >= sizeof(reason) ? sizeof(reason) - 1
+                                                   : (size_t)n);
+    return 1;
+}
+
+/* ws_admit: (access checks on) may c read at all, and its ?namespace= filter? Returns 0 to wait
+ * (pending), 200 when admitted, else the refusal's status with why filled. */
+static int ws_admit(struct http_server *s, struct ws_client *c, char *why, size_t n)
+{
+    int v;
+
+    if (c->authed)
+        return 200;
+    v = s->auth(s->auth_arg, c->token, NULL, c->ns, why, n);
+    if (v == 200)
+        c->authed = true;
+    return v;
+}
+
+/* ws_next: (access checks on) the next message c may read, taken off its queue (the caller's
+ * reference), skipping those of namespaces it may not read. NULL: nothing to send now (empty,
+ * or the verdict for the head's namespace is pending: a wake comes when it lands). */
+static struct ws_msg *ws_next(struct http_server *s, struct ws_client *c)
+{
+    char why[AUTH_MSG_MAX];
+
+    for (;;) {
+        struct ws_msg *m;
+        int v = 200;
+
+        pthread_mutex_lock(&s->ws_mu);
+        m = c->count ? c->q[c->head] : NULL;
+        if (m)
+            atomic_fetch_add(&m->refs, 1); /* ours while we ask, even if dropped meanwhile */
+        pthread_mutex_unlock(&s->ws_mu);
+        if (!m)
+            return NULL;
+        /* with access checks, a message about no namespace goes to no one (none is published) */
+        v = m->ns ? s->auth(s->auth_arg, c->token, NULL, m->ns, why, sizeof(why)) : 403;
+        if (v == 0) {
+            msg_unref(m);
+            return NULL;
+        }
+        pthread_mutex_lock(&s->ws_mu);
+        if (c->count && c->q[c->head] == m) {
+            c->head = (c->head + 1) % HTTP_WS_QUEUE;
+            c->count--;
+            msg_unref(m); /* the queue's reference; ours remains */
+            if (v == 200)
+                s->ws_sent++;
+            else
+                s->ws_denied++;
+        } else {
+            v = -1; /* dropped by a publisher while we asked: look again */
+        }
+        pthread_mutex_unlock(&s->ws_mu);
+        if (v == 200)
+            return m;
+        msg_unref(m);
+    }
 }
 
 /* ws_send: send the client's drop notice or its next message. Returns nonzero to close. */
@@ -347,6 +517,27 @@ static int ws_send(struct lws *wsi, struct session *ss)
 
     if (!c)
         return 0;
+    if (s->auth) {
+        char why[AUTH_MSG_MAX];
+        int v = ws_admit(s, c, why, sizeof(why));
+
+        if (v == 0)
+            return 0; /* a wake comes with the verdict */
+        if (v != 200)
+            return ws_refuse(s, wsi, v, why);
+        pthread_mutex_lock(&s->ws_mu);
+        dropped = c->dropped;
+        c->dropped = 0;
+        pthread_mutex_unlock(&s->ws_mu);
+        if (!dropped)
+            m = ws_next(s, c);
+        pthread_mutex_lock(&s->ws_mu);
+        more = c->count || c->dropped;
+        pthread_mutex_unlock(&s->ws_mu);
+        if (!dropped && !m)
+            return 0;
+        goto write;
+    }
     pthread_mutex_lock(&s->ws_mu);
     if (c->dropped) {
         dropped = c->dropped;
@@ -359,6 +550,7 @@ static int ws_send(struct lws *wsi, struct session *ss)
     }
     more = c->count || c->dropped;
     pthread_mutex_unlock(&s->ws_mu);
+write:
     if (dropped) {
         n = snprintf((char *)notice + LWS_PRE, sizeof(notice) - LWS_PRE,
                      "{\"dropped\":%" PRIu64 "}", dropped);
@@ -376,6 +568,128 @@ static int ws_send(struct lws *wsi, struct session *ss)
     return 0;
 }
 
+/* count_refusal: one more 401/403 answered. */
+static void count_refusal(struct http_server *s, int status)
+{
+    if (status != 401 && status != 403)
+        return;
+    pthread_mutex_lock(&s->ws_mu);
+    s->auth_refused++;
+    pthread_mutex_unlock(&s->ws_mu);
+}
+
+static void on_tick(lws_sorted_usec_list_t *sul);
+
+/* on_request: a new request. Without access checks, or for what needs none (not GET, no such
+ * route), answered at once; else answered when the verdict is known, parked until then. */
+static int on_request(struct lws *wsi, struct session *ss, const char *uri, size_t uri_len)
+{
+    struct http_server *s = lws_context_user(lws_get_context(wsi));
+    char *uri_ptr = NULL, *token, why[AUTH_MSG_MAX] = "";
+    int uri_ptr_len = 0, method, v;
+
+    method = lws_http_get_uri_and_method(wsi, &uri_ptr, &uri_ptr_len);
+    if (!s->auth || method != LWSHUMETH_GET || !route_find(s, uri, uri_len))
+        return start_answer(wsi, ss, method, uri, uri_len, 0, NULL);
+    session_clear(ss);
+    token = bearer(wsi);
+    ss->uri = hp_strndup(uri, uri_len);
+    if (!ss->uri) {
+        wipe_free(token);
+        return start_answer(wsi, ss, method, uri, uri_len, 503, "out of memory");
+    }
+    v = s->auth(s->auth_arg, token, ss->uri, NULL, why, sizeof(why));
+    if (v) {
+        wipe_free(token);
+        count_refusal(s, v);
+        return start_answer(wsi, ss, method, uri, uri_len, v == 200 ? 0 : v, why);
+    }
+    /* pending: parked until a wake (the verdict) or the tick (the deadline) */
+    ss->token = token;
+    ss->wsi = wsi;
+    ss->parked_ns = hp_now_ns();
+    ss->next = s->parked;
+    s->parked = ss;
+    lws_set_timeout(wsi, PENDING_TIMEOUT_USER_OK, (int)(s->auth_wait_ms / 1000) + 5);
+    lws_sul_schedule(s->ctx, 0, &s->tick, on_tick, AUTH_TICK_MS * LWS_US_PER_MS);
+    return 0;
+}
+
+/* on_parked_writeable: a parked request may have its verdict now (or be out of time). */
+static int on_parked_writeable(struct lws *wsi, struct session *ss)
+{
+    struct http_server *s = lws_context_user(lws_get_context(wsi));
+    char why[AUTH_MSG_MAX] = "", *uri;
+    int v, rc;
+
+    v = s->auth(s->auth_arg, ss->token, ss->uri, NULL, why, sizeof(why));
+    if (!v && hp_now_ns() - ss->parked_ns < s->auth_wait_ms * 1000000)
+        return 0;
+    if (!v) {
+        v = 503;
+        snprintf(why, sizeof(why), "the access review did not finish within %lld ms; try again",
+                 (long long)s->auth_wait_ms);
+    }
+    count_refusal(s, v);
+    unpark(s, ss);
+    lws_set_timeout(wsi, NO_PENDING_TIMEOUT, 0);
+    uri = ss->uri; /* start_answer clears the session: keep the path for it */
+    ss->uri = NULL;
+    rc = start_answer(wsi, ss, LWSHUMETH_GET, uri, strlen(uri), v == 200 ? 0 : v, why);
+    hp_free(uri);
+    return rc;
+}
+
+/* on_tick: (service thread, a timer) every AUTH_TICK_MS while requests are parked: let each look at
+ * its verdict and deadline. */
+static void on_tick(lws_sorted_usec_list_t *sul)
+{
+    struct http_server *s = lws_container_of(sul, struct http_server, tick);
+
+    for (struct session *p = s->parked; p; p = p->next)
+        lws_callback_on_writable(p->wsi);
+    if (s->parked)
+        lws_sul_schedule(s->ctx, 0, &s->tick, on_tick, AUTH_TICK_MS * LWS_US_PER_MS);
+}
+
+/* confirm_upgrade: (access checks on) a websocket upgrade needs a token; a verdict already
+ * known to refuse is answered here with its status (a pending one is decided after). Returns
+ * 0 to go on, 1 when answered, -1 to hang up. */
+static int confirm_upgrade(struct lws *wsi)
+{
+    struct http_server *s = lws_context_user(lws_get_context(wsi));
+    unsigned char buf[LWS_PRE + HTTP_HDR_MAX + AUTH_MSG_MAX];
+    unsigned char *start = buf + LWS_PRE, *p = start, *end = buf + sizeof(buf) - AUTH_MSG_MAX;
+    char why[AUTH_MSG_MAX] = "", nsbuf[WS_ARG_MAX + 16], *token;
+    const char *ns;
+    int v, n;
+
+    if (!s->auth)
+        return 0;
+    token = bearer(wsi);
+    ns = url_arg(wsi, "namespace=", nsbuf, sizeof(nsbuf));
+    v = s->auth(s->auth_arg, token, NULL, ns, why, sizeof(why));
+    wipe_free(token);
+    if (v == 0 || v == 200)
+        return 0;
+    count_refusal(s, v);
+    n = (int)strlen(why);
+    if (lws_add_http_common_headers(wsi, (unsigned int)v, HTTP_TEXT_PLAIN, (lws_filepos_t)n + 1, &p,
+                                    end) ||
+        (v == 401 && lws_add_http_header_by_name(wsi, (const unsigned char *)"www-authenticate:",
+                                                 (const unsigned char *)"Bearer", 6, &p, end)) ||
+        lws_add_http_header_by_token(wsi, WSI_TOKEN_CONNECTION, (const unsigned char *)"close", 5,
+                                     &p, end) ||
+        lws_finalize_http_header(wsi, &p, end))
+        return -1;
+    memcpy(p, why, (size_t)n);
+    p[n] = '\n';
+    p += n + 1;
+    if (lws_write(wsi, start, (size_t)(p - start), LWS_WRITE_HTTP_FINAL) != (int)(p - start))
+        return -1;
+    return 1;
+}
+
 static int on_event(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in,
                     size_t len)
 {
@@ -385,11 +699,23 @@ static int on_event(struct lws *wsi, enum lws_callback_reasons reason, void *use
     case LWS_CALLBACK_HTTP:
         if (!ss)
             return -1;
-        return start_answer(wsi, ss, in ? (const char *)in : "", in ? len : 0) ? -1 : 0;
+        return on_request(wsi, ss, in ? (const char *)in : "", in ? len : 0) ? -1 : 0;
     case LWS_CALLBACK_HTTP_WRITEABLE:
         if (!ss)
             return 0;
+        if (ss->parked_ns)
+            return on_parked_writeable(wsi, ss) ? -1 : 0;
         return send_chunk(wsi, ss) ? -1 : 0;
+    case LWS_CALLBACK_HTTP_CONFIRM_UPGRADE:
+        return confirm_upgrade(wsi);
+    case LWS_CALLBACK_OPENSSL_LOAD_EXTRA_SERVER_VERIFY_CERTS: {
+        /* the vhost's SSL_CTX exists: every handshake takes the current (rotated) pair */
+        struct http_server *s = lws_context_user(lws_get_context(wsi));
+
+        if (s && s->tls)
+            serving_cert_attach(s->tls, user);
+        return 0;
+    }
     case LWS_CALLBACK_HTTP_BODY:
     case LWS_CALLBACK_HTTP_BODY_COMPLETION:
         /* A request body is ignored (the answer is already on its way and says 405, with
@@ -397,6 +723,8 @@ static int on_event(struct lws *wsi, enum lws_callback_reasons reason, void *use
         return 0;
     case LWS_CALLBACK_HTTP_DROP_PROTOCOL:
     case LWS_CALLBACK_CLOSED_HTTP:
+        if (ss && ss->parked_ns)
+            unpark(lws_context_user(lws_get_context(wsi)), ss);
         session_clear(ss); /* a body not (fully) sent goes with the connection */
         return 0;
     case LWS_CALLBACK_FILTER_PROTOCOL_CONNECTION:
@@ -609,6 +937,8 @@ static hp_rc listen_on(struct http_server *s, const char *bind, const struct bin
 
     memset(&info, 0, sizeof(info));
     info.options = LWS_SERVER_OPTION_EXPLICIT_VHOSTS;
+    if (s->tls)
+        info.options |= LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT;
     if (family == AF_INET)
         info.options |= LWS_SERVER_OPTION_DISABLE_IPV6;
     info.port = CONTEXT_PORT_NO_LISTEN;
@@ -624,6 +954,18 @@ static hp_rc listen_on(struct http_server *s, const char *bind, const struct bin
     info.protocols = protocols;
     info.vhost_name = "hostpatrol";
     info.keepalive_timeout = HTTP_KEEPALIVE_S;
+    if (s->tls) {
+        const char *cert, *key;
+        size_t cert_len, key_len;
+
+        serving_cert_pem(s->tls, &cert, &cert_len, &key, &key_len);
+        info.server_ssl_cert_mem = cert;
+        info.server_ssl_cert_mem_len = (unsigned int)cert_len;
+        info.server_ssl_private_key_mem = key;
+        info.server_ssl_private_key_mem_len = (unsigned int)key_len;
+        info.alpn = "http/1.1"; /* websockets and the parked answers are HTTP/1.1 */
+        info.ssl_options_set = SSL_OP_NO_TLSv1 | SSL_OP_NO_TLSv1_1;
+    }
     s->vhost = lws_create_vhost(s->ctx, &info);
     if (s->vhost)
         s->port = lws_get_vhost_listen_port(s->vhost);
@@ -646,8 +988,10 @@ static void server_free(struct http_server *s)
 {
     if (!s)
         return;
-    if (s->ctx)
+    if (s->ctx) {
+        lws_sul_cancel(&s->tick);
         lws_context_destroy(s->ctx); /* closes the connections: their clients go */
+    }
     while (s->clients) {
         struct ws_client *c = s->clients;
 
@@ -663,6 +1007,16 @@ static void server_free(struct http_server *s)
 hp_rc http_server_start_ws(const char *bind, const struct http_route *routes, size_t n,
                            const char *ws_path, struct http_server **out, struct hp_err *err)
 {
+    const struct http_server_opts o = {.ws_path = ws_path};
+
+    return http_server_start_opts(bind, routes, n, &o, out, err);
+}
+
+hp_rc http_server_start_opts(const char *bind, const struct http_route *routes, size_t n,
+                             const struct http_server_opts *o, struct http_server **out,
+                             struct hp_err *err)
+{
+    const char *ws_path = o ? o->ws_path : NULL;
     struct http_server *s = NULL;
     struct bind_addr a;
     char ebuf[128];
@@ -695,6 +1049,12 @@ hp_rc http_server_start_ws(const char *bind, const struct http_route *routes, si
     if (ws_path && !(s->ws_path = hp_strdup(ws_path))) {
         rc = hp_err_set(err, HP_ERR_NOMEM, "out of memory starting the HTTP server");
         goto out;
+    }
+    if (o) {
+        s->tls = o->tls;
+        s->auth = o->auth;
+        s->auth_arg = o->auth_arg;
+        s->auth_wait_ms = o->auth_wait_ms > 0 ? o->auth_wait_ms : 10000;
     }
     rc = listen_on(s, bind, &a, err);
     if (rc)
@@ -743,11 +1103,16 @@ void http_server_publish(struct http_server *s, const char *ns, const char *name
             continue;
         if (!m) {
             /* copied only when someone listens; allocation failure: counted as dropped */
-            m = hp_malloc(sizeof(*m) + LWS_PRE + len);
+            size_t ns_len = ns ? strlen(ns) + 1 : 0;
+
+            m = hp_malloc(sizeof(*m) + LWS_PRE + len + ns_len);
             if (m) {
                 atomic_init(&m->refs, 1); /* ours until the loop ends */
                 m->len = len;
                 memcpy(m->buf + LWS_PRE, json_text, len);
+                m->ns = ns ? (char *)m->buf + LWS_PRE + len : NULL;
+                if (ns)
+                    memcpy(m->ns, ns, ns_len);
             }
         }
         if (m) {
@@ -776,5 +1141,13 @@ void http_server_ws_stats(struct http_server *s, struct http_ws_stats *out)
     }
     out->dropped = s->ws_dropped;
     out->sent = s->ws_sent;
+    out->denied = s->ws_denied;
+    out->auth_refused = s->auth_refused;
     pthread_mutex_unlock(&s->ws_mu);
+}
+
+void http_server_wake(struct http_server *s)
+{
+    if (s)
+        lws_cancel_service(s->ctx);
 }

@@ -45,11 +45,49 @@ hp_rc http_server_start(const char *bind, const struct http_route *routes, size_
 
 #define HTTP_WS_QUEUE 256 /* messages queued per websocket client */
 
+/* An access check (see metrics_auth_check, which fits): the verdict for token (borrowed; NULL
+ * when the request sent none) on path (a route's path; NULL for a websocket) and ns (the
+ * namespace of a websocket message or filter; NULL: none). Returns 0 while the verdict is
+ * pending (the server asks again after http_server_wake), else an HTTP status: 200 allowed,
+ * anything else is answered with msg (filled by the check). Called on the service thread:
+ * must not block. */
+typedef int (*http_auth_fn)(void *arg, const char *token, const char *path, const char *ns,
+                            char *msg, size_t msg_len);
+
+struct serving_cert;
+
+struct http_server_opts {
+    const char *ws_path;      /* websocket path, or NULL (see http_server_start_ws) */
+    struct serving_cert *tls; /* borrowed, outlives the server: serve HTTPS with it; NULL: HTTP */
+    http_auth_fn auth;        /* NULL: no access checks */
+    void *auth_arg;
+    int64_t auth_wait_ms; /* a request still pending after this gets 503; 0: 10000 */
+};
+
 /* http_server_start_ws: http_server_start, plus websocket streaming on ws_path (exact path,
  * starting with '/'; NULL: none, same as http_server_start). ws_path copied. */
 hp_rc http_server_start_ws(const char *bind, const struct http_route *routes, size_t n,
                            const char *ws_path, struct http_server **out,
                            struct hp_err *err) HP_WUR;
+
+/* http_server_start_opts: http_server_start_ws with TLS and access checks (o may be NULL).
+ *
+ * With o->auth, every request on a route sends "Authorization: Bearer TOKEN" and is answered
+ * only after auth(token, route path, NULL) says 200: 401 (with WWW-Authenticate: Bearer) and
+ * 403 and 5xx answers carry the check's message. The service thread never waits for a verdict:
+ * the request is parked and answered when http_server_wake reports a new verdict (or with 503
+ * after auth_wait_ms). A websocket upgrade without a token, or whose verdict is already known
+ * to be a refusal, is answered with that status; one whose verdict is pending is accepted, gets
+ * nothing until the verdict comes, and is closed (code 1008, reason "401 ..." / "403 ...")
+ * if refused. Each websocket message of namespace NS is sent only if auth(token, NULL, NS) is
+ * 200 (refused: skipped; pending: the stream waits). A ?namespace= filter is checked too. */
+hp_rc http_server_start_opts(const char *bind, const struct http_route *routes, size_t n,
+                             const struct http_server_opts *o, struct http_server **out,
+                             struct hp_err *err) HP_WUR;
+
+/* http_server_wake: a verdict changed: look at the parked requests and streams again. Any
+ * thread; must not race with http_server_stop. NULL allowed. */
+void http_server_wake(struct http_server *s);
 
 /* http_server_publish: queue json_text (copied; borrowed) for every websocket client whose
  * filter matches ns and name (borrowed), and wake the service thread to send it. Thread-safe;
@@ -60,6 +98,8 @@ void http_server_publish(struct http_server *s, const char *ns, const char *name
 
 struct http_ws_stats {
     size_t clients;         /* connected websocket clients */
+    uint64_t denied;        /* messages not sent: the client may not read their namespace */
+    uint64_t auth_refused;  /* requests and upgrades answered 401/403 */
     size_t queued;          /* messages queued over all clients (at most clients * HTTP_WS_QUEUE) */
     uint64_t dropped, sent; /* totals since start (dropped: per client) */
 };

@@ -41,6 +41,18 @@ EOF
   --etcd-endpoints "${HP_ETCD_URL[results]}" --state-dir "$HP_H_DIR/agent-state" \
   > "$HP_H_DIR/agent.log" 2>&1 &
 disown
+# Who may read /metrics and /ws (HTTPS, bearer tokens checked by the apiserver): a ServiceAccount
+# bound to the chart's metrics-reader rule and to `get` on HostInspections, and a token for it.
+{
+  kc create clusterrole hostpatrol-metrics-reader --verb=get --non-resource-url=/metrics &&
+    kc create clusterrole hostpatrol-demo-results --verb=get --resource=hostinspections.hostpatrol.io &&
+    kc -n default create serviceaccount demo-viewer &&
+    kc create clusterrolebinding hostpatrol-demo-metrics --clusterrole=hostpatrol-metrics-reader \
+      --serviceaccount=default:demo-viewer &&
+    kc create clusterrolebinding hostpatrol-demo-results --clusterrole=hostpatrol-demo-results \
+      --serviceaccount=default:demo-viewer
+} > /dev/null || exit 1
+kc -n default create token demo-viewer --duration=24h > "$HP_H_DIR/viewer.token" || exit 1
 ready() { [ "$(kc get hi local -o jsonpath='{.status.conditions[?(@.type=="Ready")].status}')" = True ]; }
 for _ in $(seq 1 150); do ready && break; sleep 0.2; done
 ready || { echo "demo: the sample did not become Ready; see $HP_H_DIR/controller.log" >&2; exit 1; }
@@ -52,13 +64,16 @@ hostpatrol demo is up.
   kubeconfig       $HP_KUBECONFIG
   results etcd     ${HP_ETCD_URL[results]}   (v3 JSON gateway, e.g. POST /v3/kv/range)
   controller log   $HP_H_DIR/controller.log   (agent on node $node: $HP_H_DIR/agent.log)
-  metrics          http://127.0.0.1:$metrics_port/metrics   (health: http://127.0.0.1:$health_port/readyz)
+  metrics          https://127.0.0.1:$metrics_port/metrics   (self-signed certificate, bearer token
+                   in $HP_H_DIR/viewer.token; health: http://127.0.0.1:$health_port/readyz)
   logs             $HP_H_DIR/*.log
 
 Try:
   $KUBECTL --kubeconfig $HP_KUBECONFIG get hostinspections -A
   $KUBECTL --kubeconfig $HP_KUBECONFIG annotate --overwrite hi local hostpatrol.io/run-now=\$(date +%s)
   $ETCDCTL36 --endpoints ${HP_ETCD_URL[results]} get --prefix /hostpatrol/results/
+  curl -sk -H "Authorization: Bearer \$(cat $HP_H_DIR/viewer.token)" https://127.0.0.1:$metrics_port/metrics
+  $HP_H_ROOT/build/hostpatrol watch --server wss://127.0.0.1:$metrics_port --insecure-skip-tls-verify --token-file $HP_H_DIR/viewer.token
 
 The controller runs the sample's endpoint check (local-http) every 15 s; the agent runs its
 disk, load and memory checks on this machine; the status counts both.

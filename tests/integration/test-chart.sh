@@ -55,6 +55,8 @@ test_helm_lint_and_render() {
   out=$("$HELM" lint "$CHART" --strict --set etcd.bundled.enabled=true \
     --set metrics.serviceMonitor.enabled=true --set metrics.prometheusRule.enabled=true \
     --set etcd.tls.secretName=etcd-tls --set etcd.auth.secretName=etcd-auth \
+    --set metrics.certSecretName=metrics-tls --set networkPolicy.enabled=true \
+    --set 'networkPolicy.metricsFrom[0].namespaceSelector.matchLabels.team=monitoring' \
     --set agent.namespace=$AGENT_NS --set agent.createNamespace=true 2>&1) || t_fail "helm lint (all options): $out"
   # without an etcd the chart refuses to render, and says why
   out=$("$HELM" template hostpatrol "$CHART" --kube-version 1.34.0 2>&1) && t_fail "rendered without etcd.endpoints"
@@ -68,12 +70,28 @@ test_helm_lint_and_render() {
   # default render: exactly these objects
   local kinds
   kinds=$(render | grep -E '^kind: ' | sort | uniq -c | awk '{print $3 "=" $1}' | paste -sd' ')
-  t_eq "$kinds" "ClusterRole=2 ClusterRoleBinding=2 DaemonSet=1 Deployment=1 Lease=1 Role=1 RoleBinding=1 Service=1 ServiceAccount=2"
+  t_eq "$kinds" "ClusterRole=3 ClusterRoleBinding=2 DaemonSet=1 Deployment=1 Lease=1 Role=1 RoleBinding=1 Service=1 ServiceAccount=2"
   # every option on: TLS and auth reach both binaries, the bundled etcd becomes the endpoint
   out=$(render --set etcd.endpoints= --set etcd.bundled.enabled=true --set metrics.serviceMonitor.enabled=true \
     --set metrics.prometheusRule.enabled=true --set etcd.tls.secretName=etcd-tls \
     --set etcd.auth.secretName=etcd-auth --set agent.namespace=$AGENT_NS --set agent.createNamespace=true)
   for k in ServiceMonitor PrometheusRule StatefulSet Namespace; do t_contains "$out" "kind: $k"; done
+  # the ServiceMonitor scrapes over https with a bearer token, accepting the self-signed cert
+  local sm
+  sm=$(render --set metrics.serviceMonitor.enabled=true --show-only templates/servicemonitor.yaml |
+    grep -E '^ *(- port|scheme|bearerTokenFile|insecureSkipVerify):' | sed 's/^ *//' | paste -sd' ')
+  t_eq "$sm" "- port: https scheme: https bearerTokenFile: /var/run/secrets/kubernetes.io/serviceaccount/token insecureSkipVerify: true"
+  # the NetworkPolicy: metrics only from the listed peers, health from anywhere
+  local opt
+  opt=$(render --set networkPolicy.enabled=true \
+    --set 'networkPolicy.metricsFrom[0].namespaceSelector.matchLabels.team=monitoring' | as_json)
+  t_eq "$(jq -c '.[] | select(.kind == "NetworkPolicy") | .spec.ingress |
+    map([(.from // [] | map(.namespaceSelector.matchLabels.team)), (.ports | map(.port))])' <<< "$opt")" \
+    '[[["monitoring"],["https"]],[[],["health"]]]'
+  # a cert Secret becomes --metrics-cert-dir
+  opt=$(render --set metrics.certSecretName=metrics-tls | as_json)
+  t_eq "$(jq -r '.[] | select(.kind == "Deployment") | .spec.template.spec.volumes[] |
+    select(.name == "metrics-tls") | .secret.secretName' <<< "$opt")" metrics-tls
   t_eq "$(grep -c -- '- /etc/hostpatrol/etcd-tls/tls.key' <<< "$out")" 2 "TLS key flag in controller and agent"
   t_eq "$(grep -c -F -- "- \$(ETCD_USER)" <<< "$out")" 2 "etcd user in controller and agent"
   t_eq "$(grep -c 'name: HOSTPATROL_ETCD_PASSWORD' <<< "$out")" 2 "etcd password env in controller and agent"
@@ -96,7 +114,7 @@ test_manifests_are_the_chart_rendered() {
     "agent.yaml controller.yaml crd.yaml kustomization.yaml namespace.yaml rbac.yaml service.yaml"
   # kustomize builds it, and the objects parse
   t_ok kc kustomize "$HP_H_ROOT/manifests" > "$HP_H_DIR/kustomized.yaml"
-  t_eq "$(grep -c '^kind: ' "$HP_H_DIR/kustomized.yaml")" 14 "objects in manifests/"
+  t_eq "$(grep -c '^kind: ' "$HP_H_DIR/kustomized.yaml")" 15 "objects in manifests/"
 }
 
 test_rbac_has_no_wildcards_and_pods_are_restricted() {
@@ -123,7 +141,7 @@ test_rbac_has_no_wildcards_and_pods_are_restricted() {
   t_eq "$(jq -c '[.containers[0].volumeMounts[] | .mountPath] | sort' <<< "$pod")" \
     '["/etc/hostpatrol/etcd-tls","/tmp","/var/lib/hostpatrol"]'
   t_eq "$(jq -r '.containers[0].args | join(" ")' <<< "$pod")" \
-    "controller --leader-elect --leader-elect-namespace $NS --leader-elect-id hostpatrol-controller --etcd-endpoints http://etcd.hostpatrol-system.svc:2379 --etcd-prefix /hostpatrol/ --etcd-ca-file /etc/hostpatrol/etcd-tls/ca.crt --etcd-cert-file /etc/hostpatrol/etcd-tls/tls.crt --etcd-key-file /etc/hostpatrol/etcd-tls/tls.key --etcd-user \$(ETCD_USER) --node-checks-namespaces $NS --probe-deny 169.254.0.0/16,fe80::/10,fd00:ec2::254/128,100.100.100.200/32,metadata.google.internal,metadata.goog --max-probes-per-inspection 1024 --max-probes-in-flight 512 --max-sockets-per-run 256 --metrics-bind-address :8080 --health-probe-bind-address :8081 --state-dir /var/lib/hostpatrol --max-concurrent-reconciles 4 --log-level info --log-format json"
+    "controller --leader-elect --leader-elect-namespace $NS --leader-elect-id hostpatrol-controller --etcd-endpoints http://etcd.hostpatrol-system.svc:2379 --etcd-prefix /hostpatrol/ --etcd-ca-file /etc/hostpatrol/etcd-tls/ca.crt --etcd-cert-file /etc/hostpatrol/etcd-tls/tls.crt --etcd-key-file /etc/hostpatrol/etcd-tls/tls.key --etcd-user \$(ETCD_USER) --node-checks-namespaces $NS --probe-deny 169.254.0.0/16,fe80::/10,fd00:ec2::254/128,100.100.100.200/32,metadata.google.internal,metadata.goog --max-probes-per-inspection 1024 --max-probes-in-flight 512 --max-sockets-per-run 256 --metrics-bind-address :8443 --metrics-secure=true --health-probe-bind-address :8081 --state-dir /var/lib/hostpatrol --max-concurrent-reconciles 4 --log-level info --log-format json"
   t_eq "$(jq -c '.containers[0] | [.livenessProbe.httpGet.path, .readinessProbe.httpGet.path, (.ports[] | select(.name == "health") | .containerPort)]' <<< "$pod")" \
     '["/healthz","/readyz",8081]'
   t_eq "$(jq -r '.[] | select(.kind == "Deployment") | .spec.replicas' <<< "$j")" 2
@@ -247,6 +265,20 @@ EOF
   t_eventually 30 hi_gone etcd-health
   t_ok no_result etcd-health/
   no_denials "$HP_H_DIR/sa-controller.log"
+  # /metrics: the controller's own RBAC makes the TokenReview and SubjectAccessReview, and the
+  # chart's metrics-reader ClusterRole is what a scraper needs
+  local port reader idle code
+  port=$(grep -o 'serving /metrics, /ws on [^ ]* (port [0-9]*' "$HP_H_DIR/sa-controller.log" | grep -o '[0-9]*$')
+  kc -n hp-chart create serviceaccount scraper > /dev/null
+  kc -n hp-chart create serviceaccount idle > /dev/null
+  kc create clusterrolebinding hp-chart-scraper --clusterrole=hostpatrol-metrics-reader \
+    --serviceaccount=hp-chart:scraper > /dev/null
+  reader=$(kc -n hp-chart create token scraper)
+  idle=$(kc -n hp-chart create token idle)
+  code=$(curl -sk -o /dev/null -w '%{http_code}' -H "Authorization: Bearer $idle" "https://127.0.0.1:$port/metrics")
+  t_eq "$code" 403 "/metrics without the metrics-reader binding"
+  t_contains "$(curl -sk -H "Authorization: Bearer $reader" "https://127.0.0.1:$port/metrics")" hostpatrol_build_info
+  no_denials "$HP_H_DIR/sa-controller.log"
   kill -TERM "$pid"
   local rc=0
   wait "$pid" || rc=$?
@@ -304,7 +336,8 @@ test_service_accounts_can_do_exactly_what_they_need() {
     'hostinspections.hostpatrol.io/status get' 'hostinspections.hostpatrol.io/status patch' \
     'events create' 'nodes get' 'nodes list' \
     'leases.coordination.k8s.io get' 'leases.coordination.k8s.io create' \
-    'leases.coordination.k8s.io update' | sort -u)
+    'leases.coordination.k8s.io update' \
+    'tokenreviews.authentication.k8s.io create' 'subjectaccessreviews.authorization.k8s.io create' | sort -u)
   t_eq "$got" "$want" "controller permissions in $NS"
   # the Lease rights stop at the release namespace; the rest is cluster-wide
   t_eq "$(kc auth can-i update leases.coordination.k8s.io -n default --as="$as_ctl")" no
@@ -312,7 +345,8 @@ test_service_accounts_can_do_exactly_what_they_need() {
   t_eq "$(kc auth can-i get secrets -n $NS --as="$as_ctl")" no
   got=$(can_i_extra $AGENT_NS hostpatrol-agent)
   want=$(printf '%s\n' 'hostinspections.hostpatrol.io get' 'hostinspections.hostpatrol.io list' \
-    'hostinspections.hostpatrol.io watch' 'nodes get' | sort -u)
+    'hostinspections.hostpatrol.io watch' 'nodes get' \
+    'tokenreviews.authentication.k8s.io create' 'subjectaccessreviews.authorization.k8s.io create' | sort -u)
   t_eq "$got" "$want" "agent permissions"
   t_eq "$(kc auth can-i patch hostinspections.hostpatrol.io/status -n default \
     --as=system:serviceaccount:$AGENT_NS:hostpatrol-agent)" no

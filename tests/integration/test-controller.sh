@@ -231,7 +231,15 @@ test_health_readiness_and_metrics_endpoints() {
   t_eq "$(curl -sS --max-time 5 "http://127.0.0.1:$HEALTH_PORT/readyz")" ok
   t_eq "$(curl -sS --max-time 5 -o /dev/null -w '%{http_code}' "http://127.0.0.1:$HEALTH_PORT/metrics")" 404 \
     "metrics live on their own address"
-  m=$(curl -fsS --max-time 5 "http://127.0.0.1:$METRICS_PORT/metrics")
+  # /metrics is HTTPS and needs a token allowed to get the path (kubebuilder's metrics-reader)
+  kc -n hp-test create serviceaccount scraper > /dev/null
+  kc create clusterrole hp-test-metrics-reader --verb=get --non-resource-url=/metrics > /dev/null
+  kc create clusterrolebinding hp-test-scraper --clusterrole=hp-test-metrics-reader \
+    --serviceaccount=hp-test:scraper > /dev/null
+  t_eq "$(curl -sk --max-time 5 -o /dev/null -w '%{http_code}' "https://127.0.0.1:$METRICS_PORT/metrics")" 401 \
+    "/metrics without a token"
+  m=$(curl -fsSk --max-time 5 -H "Authorization: Bearer $(kc -n hp-test create token scraper)" \
+    "https://127.0.0.1:$METRICS_PORT/metrics")
   t_match "$m" 'hostpatrol_runs_total\{outcome="committed"\} [1-9][0-9]*'
   t_match "$m" 'hostpatrol_etcd_batches_total\{outcome="committed"\} [1-9][0-9]*'
   t_contains "$m" 'hostpatrol_leader 1'
@@ -247,7 +255,7 @@ test_health_readiness_and_metrics_endpoints() {
   # no free text in labels: every label is one of a few names with a value from a fixed set
   local bad
   bad=$(grep -v '^#' <<< "$m" | grep -o '{[^}]*}' | tr -d '{}' | tr ',' '\n' | grep -v -E \
-    '^(outcome="(committed|failed|rolled_back)"|kind="(http|tcp|tls|dns|nodeCondition|disk|load|memory|process|file)"|status="(OK|WARN|CRIT|UNKNOWN)"|le="([0-9.e+-]+|\+Inf)"|version="[^"]*"|commit="[^"]*")$' || true)
+    '^(outcome="(committed|failed|rolled_back)"|kind="(http|tcp|tls|dns|nodeCondition|disk|load|memory|process|file)"|status="(OK|WARN|CRIT|UNKNOWN)"|le="([0-9.e+-]+|\+Inf)"|review="(token|access)"|version="[^"]*"|commit="[^"]*")$' || true)
   t_eq "$bad" "" "bounded labels"
 }
 

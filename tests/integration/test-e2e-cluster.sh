@@ -6,7 +6,8 @@
 # `restricted` is enforced, the agent DaemonSet reads the node through the host's / mounted
 # read-only at /host, results go to an external etcd on the node's address. Then: a sample
 # HostInspection gets results from both pods; /readyz gates the pods; /metrics is scraped
-# through its Service from another pod; the leader pod is deleted and the other replica takes
+# through its Service from another pod over https with a ServiceAccount token bound to the
+# chart's metrics-reader ClusterRole (and refused without it); the leader pod is deleted and the other replica takes
 # over with a new fencing epoch; the projected token rotates and the controller keeps working
 # past its first expiry; helm upgrade rolls the pods; helm uninstall leaves nothing; the
 # cluster's teardown leaves nothing on the machine.
@@ -41,6 +42,20 @@ setup() {
     kc create namespace "$AGENT_NS" > /dev/null &&
     kc label namespace "$AGENT_NS" pod-security.kubernetes.io/enforce=privileged > /dev/null &&
     kc create namespace "$APP_NS" > /dev/null || return 1
+  # the metrics' serving certificate from a Secret (--metrics-cert-dir), signed by a CA of this
+  # test for the Service's DNS name: the scraper pod verifies it
+  local d=$HP_H_DIR/metrics-pki svc=hostpatrol-controller-metrics.$NS.svc
+  mkdir -p "$d"
+  {
+    openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -subj /CN=e2e-metrics-ca \
+      -keyout "$d/ca.key" -out "$d/ca.crt" -days 1 &&
+      openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -subj "/CN=$svc" \
+        -keyout "$d/tls.key" -out "$d/tls.csr" &&
+      openssl x509 -req -in "$d/tls.csr" -CA "$d/ca.crt" -CAkey "$d/ca.key" -CAcreateserial -days 1 \
+        -extfile <(printf 'subjectAltName=DNS:%s' "$svc") -out "$d/tls.crt"
+  } > "$HP_H_DIR/metrics-pki.log" 2>&1 || { cat "$HP_H_DIR/metrics-pki.log"; return 1; }
+  kc -n "$NS" create secret tls metrics-tls --cert="$d/tls.crt" --key="$d/tls.key" > /dev/null || return 1
+  kc -n "$APP_NS" create configmap metrics-ca --from-file=ca.crt="$d/ca.crt" > /dev/null || return 1
   cat > "$HP_H_DIR/values.yaml" << EOF
 image: {repository: ${IMAGE%%:*}, tag: ${IMAGE##*:}, pullPolicy: Never}
 etcd: {endpoints: "${HP_ETCD_URL[res]}"}
@@ -48,6 +63,7 @@ agent: {namespace: $AGENT_NS}
 controller: {replicas: 2}
 serviceAccountToken: {expirationSeconds: $TOKEN_TTL}
 policy: {nodeChecks: {namespaces: [$APP_NS]}}
+metrics: {certSecretName: metrics-tls}
 EOF
 }
 
@@ -93,8 +109,9 @@ pod_memory() {
       "# pod \(.podRef.namespace)/\(.podRef.name): working set \(.memory.workingSetBytes / 10485.76 | floor / 100) MiB, RSS \(.memory.rssBytes / 10485.76 | floor / 100) MiB"'
 }
 
-# the sample: endpoint checks from the controller pod (the metrics Service inside the cluster,
-# the apiserver's Service over tcp), node checks from the agent pod
+# the sample: an endpoint check from the controller pod (the apiserver's Service over tcp), node
+# checks from the agent pod (/metrics has its own test: it needs a token and flags the
+# self-signed certificate)
 apply_sample() {
   kc apply -f - > /dev/null << EOF
 apiVersion: hostpatrol.io/v1alpha1
@@ -106,7 +123,6 @@ spec:
   targets:
     - {name: apiserver, address: "$(svc_ip default kubernetes)"}
   checks:
-    - {name: metrics-http, http: {url: "http://$(svc_ip "$NS" hostpatrol-controller-metrics):8080/metrics", expectStatus: [200], bodyRegex: "hostpatrol_build_info"}}
     - {name: apiserver-tcp, tcp: {port: 443}}
     - {name: root-disk, disk: {path: /, warnPercent: 99, critPercent: 100}}
     - {name: load, load: {window: 1m, warnPerCPU: "100", critPerCPU: "200"}}
@@ -142,10 +158,9 @@ test_sample_gets_results_from_the_controller_and_agent_pods() {
   t_eventually 30 field_is sample .status.nodes.matching 1
   t_eq "$(field sample .status.nodes.failing)" "[]"
   local v host_kb
-  v=$(result sample/metrics-http/-)
+  v=$(result sample/apiserver-tcp/apiserver)
   t_contains "$v" '"status":"OK"'
   t_contains "$v" '"source":"controller/hostpatrol-controller-'
-  t_contains "$(result sample/apiserver-tcp/apiserver)" '"status":"OK"'
   # node results from the agent pod, read through /host: they are this machine's
   v=$(result "sample/memory/$HP_NODE_NAME")
   t_contains "$v" "\"source\":\"agent/$HP_NODE_NAME\""
@@ -201,8 +216,16 @@ test_readyz_gates_the_pods() {
 }
 
 test_metrics_scraped_through_the_service_from_another_pod() {
-  local ip
+  local ip token svc=hostpatrol-controller-metrics.$NS.svc
   ip=$(svc_ip "$NS" hostpatrol-controller-metrics)
+  # a scraper's ServiceAccount bound to the chart's metrics-reader ClusterRole
+  kc -n "$APP_NS" create serviceaccount metrics-scraper > /dev/null
+  kc create clusterrolebinding e2e-metrics-scraper --clusterrole=hostpatrol-metrics-reader \
+    --serviceaccount="$APP_NS:metrics-scraper" > /dev/null
+  token=$(kc -n "$APP_NS" create token metrics-scraper --duration=10m)
+  # over https to the Service's name (the pod's /etc/hosts: this cluster runs no DNS), the
+  # certificate from the Secret verified against the test's CA; with the token: 200 and the
+  # metrics; without: 401
   kc -n "$APP_NS" create configmap scrape --from-literal=scrape.yaml="apiVersion: hostpatrol.io/v1alpha1
 kind: HostInspection
 metadata: {name: scrape, namespace: $APP_NS}
@@ -210,7 +233,8 @@ spec:
   interval: 10s
   timeout: 5s
   checks:
-    - {name: metrics, http: {url: 'http://$ip:8080/metrics', expectStatus: [200], bodyRegex: 'hostpatrol_reconcile_total'}}
+    - {name: metrics, http: {url: 'https://$svc:8443/metrics', headers: {Authorization: 'Bearer $token'}, expectStatus: [200], bodyRegex: 'hostpatrol_reconcile_total'}}
+    - {name: anonymous, http: {url: 'https://$svc:8443/metrics', expectStatus: [401]}}
 " > /dev/null
   kc -n "$APP_NS" apply -f - > /dev/null << EOF
 apiVersion: v1
@@ -219,6 +243,7 @@ metadata: {name: scraper}
 spec:
   restartPolicy: Never
   automountServiceAccountToken: false
+  hostAliases: [{ip: "$ip", hostnames: ["$svc"]}]
   securityContext: {runAsNonRoot: true, runAsUser: 65532, seccompProfile: {type: RuntimeDefault}}
   containers:
     - name: scrape
@@ -226,15 +251,23 @@ spec:
       imagePullPolicy: Never
       args: [inspect, -f, /cfg/scrape.yaml, --once, -o, json]
       securityContext: {allowPrivilegeEscalation: false, readOnlyRootFilesystem: true, capabilities: {drop: [ALL]}}
-      volumeMounts: [{name: cfg, mountPath: /cfg}]
-  volumes: [{name: cfg, configMap: {name: scrape}}]
+      volumeMounts:
+        - {name: cfg, mountPath: /cfg}
+        - {name: ca, mountPath: /etc/ssl/certs/ca-certificates.crt, subPath: ca.crt}
+  volumes:
+    - {name: cfg, configMap: {name: scrape}}
+    - {name: ca, configMap: {name: metrics-ca}}
 EOF
   done_() { [[ $(kc -n "$APP_NS" get pod scraper -o jsonpath='{.status.phase}') == Succeeded ]]; }
   t_eventually 60 done_
-  local out
+  local out m a
   out=$(kc -n "$APP_NS" logs scraper)
-  t_contains "$out" '"status":"OK"'
-  t_contains "$out" '"status_code":200'
+  m=$(jq -c '.[] | select(.check == "metrics")' <<< "$out")
+  a=$(jq -c '.[] | select(.check == "anonymous")' <<< "$out")
+  t_contains "$m" '"status":"OK"'
+  t_contains "$m" '"status_code":200'
+  t_contains "$a" '"status":"OK"'
+  t_contains "$a" '"status_code":401'
 }
 
 test_leader_pod_deleted_the_other_replica_leads_with_a_new_epoch() {

@@ -3,7 +3,8 @@
 # controller against the REAL kube-apiserver and a real results etcd 3.6 streams every committed
 # run of a HostInspection (status, revision) to a watch filtered on its namespace; a watch
 # filtered on another name gets none of it; SIGTERM ends a watch with exit 0; a dead server or a
-# bad flag is named.
+# bad flag is named. The stream is the secure one (wss, a ServiceAccount token allowed to get
+# hostinspections; test-metrics-auth.sh covers who sees what).
 # shellcheck source=tests/integration/lib.sh
 . "$(dirname "$0")/lib.sh"
 
@@ -16,6 +17,10 @@ setup() {
   hp_h_etcd res 3.6 || return 1
   hp_h_crd || return 1
   kc create namespace hp-w > /dev/null || return 1
+  kc -n hp-w create serviceaccount watcher > /dev/null || return 1
+  kc -n hp-w create role hi-reader --verb=get --resource=hostinspections.hostpatrol.io > /dev/null || return 1
+  kc -n hp-w create rolebinding watcher --role=hi-reader --serviceaccount=hp-w:watcher > /dev/null || return 1
+  kc -n hp-w create token watcher --duration=1h > "$HP_H_DIR/token" || return 1
   ETCD_HOSTPORT=${HP_ETCD_URL[res]#http://}
   METRICS_PORT=$(hp_h_port)
   export ETCD_HOSTPORT METRICS_PORT
@@ -27,7 +32,7 @@ setup() {
   disown # the harness's cleanup ends it
   local i
   for i in $(seq 50); do
-    curl -fsS "http://127.0.0.1:$METRICS_PORT/metrics" > /dev/null 2>&1 && return 0
+    [ "$(curl -sk -o /dev/null -w '%{http_code}' "https://127.0.0.1:$METRICS_PORT/metrics")" = 401 ] && return 0
     sleep 0.2
   done
   echo "controller not serving /metrics"; cat "$HP_H_DIR/w.log"; return 1
@@ -40,6 +45,11 @@ t_on_fail() {
   done
 }
 
+# hpw ARGS...: hostpatrol watch with the test's token, trusting the self-signed certificate.
+# It execs, so `hpw ... &` leaves $! the watch's own pid (signals reach it): call it only in the
+# background or in $(...).
+hpw() { exec "$HP" watch --token-file "$HP_H_DIR/token" --insecure-skip-tls-verify "$@"; }
+
 # has_result FILE NAME: FILE holds a message of HostInspection NAME with an OK result and a revision
 has_result() {
   grep '"name":"'"$2"'"' "$1" | grep '"status":"OK"' | grep -qE '"revision":[1-9][0-9]*'
@@ -49,10 +59,10 @@ has_result() {
 runs_ge() { [ "$(grep -c '"name":"'"$2"'"' "$1")" -ge "$3" ]; }
 
 test_watch_streams_committed_runs_filtered() {
-  local url="ws://127.0.0.1:$METRICS_PORT" w1 w2 rc
-  "$HP" watch --server "$url" -n hp-w -o json > "$HP_H_DIR/watch-ns.out" 2> "$HP_H_DIR/watch-ns.err" &
+  local url="wss://127.0.0.1:$METRICS_PORT" w1 w2 rc
+  hpw --server "$url" -n hp-w -o json > "$HP_H_DIR/watch-ns.out" 2> "$HP_H_DIR/watch-ns.err" &
   w1=$!
-  "$HP" watch --server "$url" -n hp-w other > "$HP_H_DIR/watch-other.out" 2> "$HP_H_DIR/watch-other.err" &
+  hpw --server "$url" -n hp-w other > "$HP_H_DIR/watch-other.out" 2> "$HP_H_DIR/watch-other.err" &
   w2=$!
   sleep 1 # both connected before the first run
   kc apply -f - > /dev/null << EOF
@@ -86,8 +96,8 @@ EOF
 }
 
 test_watch_table_output() {
-  local url="ws://127.0.0.1:$METRICS_PORT" w rc
-  "$HP" watch --server "$url" -n hp-w tbl > "$HP_H_DIR/watch-tbl.out" 2> "$HP_H_DIR/watch-tbl.err" &
+  local url="wss://127.0.0.1:$METRICS_PORT" w rc
+  hpw --server "$url" -n hp-w tbl > "$HP_H_DIR/watch-tbl.out" 2> "$HP_H_DIR/watch-tbl.err" &
   w=$!
   sleep 1
   kc apply -f - > /dev/null << EOF
@@ -110,9 +120,9 @@ EOF
 test_watch_errors_are_named() {
   local port rc out
   port=$(hp_h_port)
-  out=$("$HP" watch --server "ws://127.0.0.1:$port" 2>&1); rc=$?
+  out=$(hpw --server "wss://127.0.0.1:$port" 2>&1); rc=$?
   t_eq "$rc" 1 "exit status with no server"
-  t_contains "$out" "ws://127.0.0.1:$port"
+  t_contains "$out" "wss://127.0.0.1:$port"
   out=$("$HP" watch --bogus 2>&1); rc=$?
   t_eq "$rc" 2
   t_contains "$out" "--bogus"
@@ -136,15 +146,15 @@ test_watch_ends_with_the_server() {
     --metrics-bind-address "127.0.0.1:$port" --health-probe-bind-address 127.0.0.1:0 \
     > "$HP_H_DIR/w2.log" 2>&1 &
   c=$!
-  t_eventually 10 curl -fsS "http://127.0.0.1:$port/metrics"
-  "$HP" watch --server "ws://127.0.0.1:$port" -o json > /dev/null 2> "$HP_H_DIR/watch-end.err" &
+  t_eventually 10 curl -sk -o /dev/null "https://127.0.0.1:$port/metrics"
+  hpw --server "wss://127.0.0.1:$port" -n hp-w -o json > /dev/null 2> "$HP_H_DIR/watch-end.err" &
   w=$!
   sleep 1
   kill -TERM "$c"
   wait "$c"
   wait "$w"; rc=$?
   t_eq "$rc" 1 "watch exit status when the server goes"
-  t_contains "$(cat "$HP_H_DIR/watch-end.err")" "ws://127.0.0.1:$port"
+  t_contains "$(cat "$HP_H_DIR/watch-end.err")" "wss://127.0.0.1:$port"
 }
 
 t_main

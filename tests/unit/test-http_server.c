@@ -3,7 +3,9 @@
  * a prompt stop, and the websocket stream (filters, a bounded queue per slow client with its
  * drop notice, clients freed on close and on stop). The client is libcurl (plus raw sockets for
  * idle and stalled clients, and a minimal RFC 6455 client reading the server's unmasked
- * frames). */
+ * frames). Access checks: requests parked until an (in-test) verdict, others answered
+ * meanwhile, the deadline, refused upgrades, websocket messages filtered per namespace; HTTPS
+ * with a self-signed serving_cert. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -22,8 +24,13 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+
 #include "hostpatrol/alloc.h"
 #include "hostpatrol/http_server.h"
+#include "hostpatrol/serving_cert.h"
 
 #define BIG_LEN      (3u * 1024 * 1024 + 17) /* not a multiple of any chunk size */
 #define METRICS_TYPE "text/plain; version=0.0.4; charset=utf-8"
@@ -498,6 +505,8 @@ static void set_rcv_timeout(int fd, int ms)
 
 /* ws_connect: a websocket handshake on target ("/ws?namespace=a"); the socket, or -1 when the
  * server refuses the upgrade. rcvbuf > 0: a small receive buffer (set before connecting). */
+static const char *ws_auth_header = ""; /* "Authorization: Bearer T\r\n" for the next connects */
+
 static int ws_connect(int port, const char *target, int rcvbuf)
 {
     struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
@@ -515,8 +524,8 @@ static int ws_connect(int port, const char *target, int rcvbuf)
     n = snprintf(req, sizeof(req),
                  "GET %s HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\n"
                  "Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
-                 "Sec-WebSocket-Version: 13\r\n\r\n",
-                 target);
+                 "Sec-WebSocket-Version: 13\r\n%s\r\n",
+                 target, ws_auth_header);
     assert_int_equal(send(fd, req, (size_t)n, 0), n);
     /* read the answer byte by byte, so no frame after it is consumed */
     while (got < sizeof(resp) - 1) {
@@ -769,6 +778,227 @@ static void ws_publish_without_ws_or_clients(void **state)
     http_server_stop(w);
 }
 
+/* The in-test access check: token "ok" may do anything; "ns-a" may read namespace a only;
+ * "slow" is pending until slow_ready is set; "never" stays pending; other tokens are 401,
+ * no token 401. checks counts calls. */
+static atomic_int slow_ready, checks;
+
+static int fake_auth(void *arg, const char *token, const char *path, const char *ns, char *msg,
+                     size_t n)
+{
+    (void)arg;
+    atomic_fetch_add(&checks, 1);
+    if (!token) {
+        snprintf(msg, n, "no token");
+        return 401;
+    }
+    if (!strcmp(token, "ok"))
+        return 200;
+    if (!strcmp(token, "slow"))
+        return atomic_load(&slow_ready) ? 200 : 0;
+    if (!strcmp(token, "never"))
+        return 0;
+    if (!strcmp(token, "ns-a")) {
+        if (path) {
+            snprintf(msg, n, "no path for ns-a");
+            return 403;
+        }
+        if (ns && strcmp(ns, "a")) {
+            snprintf(msg, n, "not namespace %s", ns);
+            return 403;
+        }
+        return 200;
+    }
+    snprintf(msg, n, "bad token");
+    return 401;
+}
+
+static struct http_server *start_auth(struct serving_cert *tls)
+{
+    const struct http_server_opts o = {
+        .ws_path = "/ws", .tls = tls, .auth = fake_auth, .auth_wait_ms = 600};
+    struct http_server *s = NULL;
+    struct hp_err err = {0};
+
+    if (http_server_start_opts("127.0.0.1:0", routes, N_ROUTES, &o, &s, &err) != HP_OK)
+        fail_msg("http_server_start_opts: %s", err.msg);
+    return s;
+}
+
+/* get_token: GET path with "Authorization: Bearer token" (NULL: none) over http or https
+ * (certificate not verified); the status, the body in *r. */
+static long get_token(int port, bool tls, const char *path, const char *token, struct reply *r)
+{
+    CURL *h = curl_easy_init();
+    struct curl_slist *hdr = NULL;
+    char url[256], auth[128];
+    CURLcode cc;
+
+    assert_non_null(h);
+    snprintf(url, sizeof(url), "%s://127.0.0.1:%d%s", tls ? "https" : "http", port, path);
+    if (token) {
+        snprintf(auth, sizeof(auth), "Authorization: Bearer %s", token);
+        hdr = curl_slist_append(NULL, auth);
+    }
+    curl_easy_setopt(h, CURLOPT_URL, url);
+    curl_easy_setopt(h, CURLOPT_NOPROXY, "*");
+    curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, 20000L);
+    curl_easy_setopt(h, CURLOPT_SSL_VERIFYPEER, 0L);
+    curl_easy_setopt(h, CURLOPT_SSL_VERIFYHOST, 0L);
+    curl_easy_setopt(h, CURLOPT_HTTPHEADER, hdr);
+    curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_data);
+    curl_easy_setopt(h, CURLOPT_WRITEDATA, r);
+    cc = curl_easy_perform(h);
+    curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &r->status);
+    curl_easy_cleanup(h);
+    curl_slist_free_all(hdr);
+    if (cc != CURLE_OK)
+        fail_msg("GET %s: %s", url, curl_easy_strerror(cc));
+    return r->status;
+}
+
+struct bg_get {
+    pthread_t t;
+    int port;
+    const char *token;
+    struct reply r;
+    long status;
+    atomic_llong done_ms; /* when the answer arrived (0: not yet) */
+};
+
+static void *bg_get_main(void *arg)
+{
+    struct bg_get *g = arg;
+
+    g->status = get_token(g->port, false, "/healthz", g->token, &g->r);
+    atomic_store(&g->done_ms, now_ms());
+    return NULL;
+}
+
+static void auth_parks_requests_until_their_verdict(void **state)
+{
+    struct http_server *s = start_auth(NULL);
+    int port = http_server_port(s);
+    struct bg_get g = {.port = port, .token = "slow"};
+    struct reply r = {0};
+    int64_t t0, ready_ms;
+
+    (void)state;
+    atomic_store(&slow_ready, 0);
+    atomic_init(&g.done_ms, 0);
+    /* no token, a bad one: 401 with the check's message */
+    assert_int_equal(get_token(port, false, "/healthz", NULL, &r), 401);
+    assert_string_equal(r.body, "no token\n");
+    reply_release(&r);
+    assert_int_equal(get_token(port, false, "/healthz", "bad", &r), 401);
+    reply_release(&r);
+    assert_int_equal(get_token(port, false, "/healthz", "ns-a", &r), 403);
+    assert_string_equal(r.body, "no path for ns-a\n");
+    reply_release(&r);
+    /* not a route, not GET: no check needed */
+    assert_int_equal(get_token(port, false, "/nope", NULL, &r), 404);
+    reply_release(&r);
+
+    /* a pending verdict parks the request; others are answered meanwhile */
+    assert_int_equal(pthread_create(&g.t, NULL, bg_get_main, &g), 0);
+    usleep(200000);
+    t0 = now_ms();
+    assert_int_equal(get_token(port, false, "/healthz", "ok", &r), 200);
+    assert_true(now_ms() - t0 < 2000); /* answered while the other is parked (it waits for us) */
+    assert_string_equal(r.body, "ok");
+    reply_release(&r);
+    /* still parked: no answer before the verdict */
+    assert_int_equal(atomic_load(&g.done_ms), 0);
+    ready_ms = now_ms();
+    atomic_store(&slow_ready, 1);
+    http_server_wake(s);
+    pthread_join(g.t, NULL);
+    assert_int_equal(g.status, 200);
+    assert_string_equal(g.r.body, "ok");
+    assert_true(atomic_load(&g.done_ms) >= ready_ms);
+    reply_release(&g.r);
+
+    /* never decided: 503 after auth_wait_ms (600), without a wake */
+    t0 = now_ms();
+    assert_int_equal(get_token(port, false, "/healthz", "never", &r), 503);
+    assert_true(now_ms() - t0 >= 550);
+    assert_non_null(strstr(r.body, "did not finish within 600 ms"));
+    reply_release(&r);
+
+    /* a client that goes away while parked is unparked and freed (ASan) */
+    {
+        int fd = connect_raw(port);
+        const char req[] =
+            "GET /healthz HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer never\r\n\r\n";
+
+        assert_int_equal(send(fd, req, sizeof(req) - 1, 0), (ssize_t)(sizeof(req) - 1));
+        usleep(100000);
+        close(fd);
+        usleep(100000);
+    }
+    http_server_stop(s);
+}
+
+static void auth_filters_websocket_messages_per_namespace(void **state)
+{
+    struct http_server *s = start_auth(NULL);
+    int port = http_server_port(s);
+    int all, a_only;
+
+    (void)state;
+    /* no token: the upgrade is refused (401); a known refusal for the filter too */
+    ws_auth_header = "";
+    assert_int_equal(ws_connect(port, "/ws", 0), -1);
+    ws_auth_header = "Authorization: Bearer ns-a\r\n";
+    assert_int_equal(ws_connect(port, "/ws?namespace=b", 0), -1);
+    a_only = ws_connect(port, "/ws", 0);
+    ws_auth_header = "Authorization: Bearer ok\r\n";
+    all = ws_connect(port, "/ws", 0);
+    ws_auth_header = "";
+    assert_true(all >= 0 && a_only >= 0);
+    wait_clients(s, 2);
+    http_server_publish(s, "b", "x", "{\"b\":1}");
+    http_server_publish(s, "a", "x", "{\"a\":1}");
+    http_server_publish(s, "b", "y", "{\"b\":2}");
+    expect_msg(all, "{\"b\":1}");
+    expect_msg(all, "{\"a\":1}");
+    expect_msg(all, "{\"b\":2}");
+    expect_msg(a_only, "{\"a\":1}");
+    expect_no_msg(a_only);
+    {
+        struct http_ws_stats st;
+
+        http_server_ws_stats(s, &st);
+        assert_int_equal(st.denied, 2);
+        assert_true(st.auth_refused >= 2);
+    }
+    close(all);
+    close(a_only);
+    http_server_stop(s);
+}
+
+static void https_with_a_self_signed_serving_cert(void **state)
+{
+    struct serving_cert *c = NULL;
+    struct hp_err err = {0};
+    struct http_server *s;
+    struct reply r = {0};
+    int port;
+
+    (void)state;
+    assert_int_equal(serving_cert_new(NULL, &c, &err), HP_OK);
+    s = start_auth(c);
+    port = http_server_port(s);
+    assert_int_equal(get_token(port, true, "/healthz", "ok", &r), 200);
+    assert_string_equal(r.body, "ok");
+    reply_release(&r);
+    assert_int_equal(get_token(port, true, "/healthz", NULL, &r), 401);
+    reply_release(&r);
+    http_server_stop(s);
+    serving_cert_free(c);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -786,6 +1016,9 @@ int main(void)
         cmocka_unit_test(ws_filters_by_namespace_and_name),
         cmocka_unit_test(ws_slow_client_is_bounded_and_told),
         cmocka_unit_test(ws_publish_without_ws_or_clients),
+        cmocka_unit_test(auth_parks_requests_until_their_verdict),
+        cmocka_unit_test(auth_filters_websocket_messages_per_namespace),
+        cmocka_unit_test(https_with_a_self_signed_serving_cert),
     };
     int rc;
 
