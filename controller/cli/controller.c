@@ -317,6 +317,9 @@ static int metrics(void *arg, char **body, size_t *len, const char **ctype)
     gauge(&w, "hostpatrol_probes_in_flight_limit", "--max-probes-in-flight.", (double)pb.limit);
     counter(&w, "hostpatrol_probe_budget_waits_total",
             "Times a run found the probe budget in use and waited.", (double)pb.refused);
+    gauge(&w, "hostpatrol_probes_parked",
+          "Units kept taken for name resolutions libcurl goes on with after their probe ended.",
+          (double)pb.parked);
     if (state.auth) {
         struct metrics_auth_stats as;
 

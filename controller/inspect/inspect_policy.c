@@ -305,15 +305,29 @@ static bool has_net_rules(const struct inspect_policy_rule *rules, size_t n)
     return false;
 }
 
-/* v4_of_mapped: an IPv4-mapped IPv6 address (::ffff:a.b.c.d) checked as the IPv4 it is */
+/* unmap: the address a connection really reaches, for the rules: an IPv4-mapped IPv6 address
+ * (::ffff:a.b.c.d) or a NAT64 one (64:ff9b::a.b.c.d) is the IPv4 address it embeds; 0.0.0.0/8
+ * and :: reach this host's loopback on Linux (127.0.0.1, ::1). */
 static void unmap(int *family, const unsigned char **a, unsigned char buf[16])
 {
-    static const unsigned char prefix[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
+    static const unsigned char mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
+    static const unsigned char nat64[12] = {0, 0x64, 0xff, 0x9b, 0, 0, 0, 0, 0, 0, 0, 0};
+    static const unsigned char zero[16] = {0};
 
-    if (*family == AF_INET6 && !memcmp(*a, prefix, 12)) {
+    if (*family == AF_INET6 && (!memcmp(*a, mapped, 12) || !memcmp(*a, nat64, 12))) {
         memset(buf, 0, 16);
         memcpy(buf, *a + 12, 4);
         *family = AF_INET;
+        *a = buf;
+    }
+    if (*family == AF_INET && (*a)[0] == 0) {
+        memset(buf, 0, 16);
+        buf[0] = 127;
+        buf[3] = 1;
+        *a = buf;
+    } else if (*family == AF_INET6 && !memcmp(*a, zero, 16)) {
+        memset(buf, 0, 16);
+        buf[15] = 1;
         *a = buf;
     }
 }

@@ -83,9 +83,11 @@ struct probe {
     /* dns */
     struct dns_req *dns;
     /* budgets and policy */
-    size_t units;     /* budget units held while in flight */
-    bool in_flight;   /* started, no result yet */
-    char denied[256]; /* why the policy refused the last address to connect to ("" if allowed) */
+    size_t units;       /* budget units held while in flight */
+    bool in_flight;     /* started, no result yet */
+    char denied[256];   /* why the policy refused an address of this hop */
+    char hop_host[256]; /* the host being connected to (a redirect changes it) */
+    bool opened;        /* an address of this hop was allowed */
 };
 
 struct run {
@@ -627,6 +629,28 @@ static const char *probe_phase_of(const struct probe *p)
     return "reading body";
 }
 
+/* resolving_a_name: is libcurl still resolving a host name (not an address literal) for p? */
+static bool resolving_a_name(const struct probe *p)
+{
+    char *url = NULL, *h = NULL;
+    bool name = false;
+    CURLU *u;
+
+    if (strcmp(probe_phase_of(p), "resolve"))
+        return false;
+    if (p->target)
+        return !is_ip_literal(p->target->address);
+    if (curl_easy_getinfo(p->easy, CURLINFO_EFFECTIVE_URL, &url) != CURLE_OK || !url ||
+        !(u = curl_url()))
+        return true; /* not known: count it as a name */
+    if (curl_url_set(u, CURLUPART_URL, url, 0) == CURLUE_OK &&
+        curl_url_get(u, CURLUPART_HOST, &h, 0) == CURLUE_OK && h)
+        name = h[0] != '[' && !is_ip_literal(h);
+    curl_free(h);
+    curl_url_cleanup(u);
+    return name;
+}
+
 enum times { TIMES_TCP, TIMES_TLS, TIMES_HTTP };
 
 /* put_times: the phase durations libcurl measured (see probe.h for their meaning). */
@@ -751,10 +775,15 @@ static curl_socket_t on_open_socket(void *arg, curlsocktype purpose, struct curl
         curl_free(h);
         curl_url_cleanup(u);
     }
+    if (strcmp(host, p->hop_host)) { /* a new hop (a redirect): judged on its own */
+        snprintf(p->hop_host, sizeof(p->hop_host), "%s", host);
+        p->opened = false;
+        p->denied[0] = '\0';
+    }
     if (!inspect_policy_host_ok(pol, host[0] ? host : NULL, p->denied, sizeof(p->denied)) ||
         !inspect_policy_addr_ok(pol, &a->addr, host[0] ? host : NULL, p->denied, sizeof(p->denied)))
         return CURL_SOCKET_BAD;
-    p->denied[0] = '\0'; /* this address is allowed: a failure from here on is its own */
+    p->opened = true; /* a failure of this hop is the endpoint's, not the policy's */
     return socket(a->family, a->socktype | SOCK_CLOEXEC, a->protocol);
 }
 
@@ -1178,7 +1207,7 @@ static hp_rc drain(struct run *r)
             continue;
         curl_easy_getinfo(m->easy_handle, CURLINFO_PRIVATE, &priv);
         p = (struct probe *)(void *)priv;
-        if (res != CURLE_OK && p->denied[0]) {
+        if (res != CURLE_OK && p->denied[0] && !p->opened) { /* no address of the hop allowed */
             struct check_verdict v = {CHECK_OK, 0, ""};
 
             check_verdict_add(&v, CHECK_UNKNOWN, "refused by the cluster policy: %s", p->denied);
@@ -1603,6 +1632,12 @@ static hp_rc expire(struct run *r, hp_rc why)
                               : p->phase == PH_TCP_SEND ? "send"
                               : p->phase == PH_DNS      ? "resolve"
                                                         : "start");
+        if (p->phase == PH_CURL && resolving_a_name(p)) {
+            /* libcurl's resolver thread goes on without us: its units stay taken a while */
+            probe_budget_park(r->opts ? r->opts->budget : NULL, p->units,
+                              PROBE_BUDGET_RESOLVER_GRACE_MS);
+            p->units = 0;
+        }
         if (p->phase == PH_CURL)
             rc = put_times(p, p->check->kind == CHECK_HTTP  ? TIMES_HTTP
                               : p->check->kind == CHECK_TLS ? TIMES_TLS

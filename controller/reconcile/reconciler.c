@@ -1395,6 +1395,24 @@ static hp_rc node_labels(struct reconciler *r, json_t **out, struct hp_err *err)
     return *out ? HP_OK : rc;
 }
 
+/* raw_node_local: does the unparsed spec have a node-local check (a check object with a disk,
+ * load, memory, process or file member)? */
+static bool raw_node_local(const json_t *spec)
+{
+    const json_t *c;
+    size_t i;
+    int k;
+
+    json_array_foreach(json_object_get(spec, "checks"), i, c)
+    {
+        for (k = 0; k < CHECK_KIND__COUNT; k++)
+            if (check_kind_is_node_local((enum check_kind)k) &&
+                json_object_get(c, check_kind_name((enum check_kind)k)))
+                return true;
+    }
+    return false;
+}
+
 /* reconcile_agent: the agent's reconcile: run this node's node-local checks of a HostInspection
  * that selects the node, on its schedule; withdraw this node's results when it no longer does.
  * No finalizer, status or Events: those are the controller's. */
@@ -1417,12 +1435,14 @@ static hp_rc reconcile_agent(struct reconciler *r, const char *key, const json_t
 
     if (json_object_get(json_object_get(obj, "metadata"), "deletionTimestamp"))
         goto out; /* the controller's finalizer deletes every result */
-    /* the node selector first: a resource that does not select this node is not parsed */
+    /* the node selector first, and whether there is anything node-local: a resource this agent
+     * would not run is not parsed (nor kept) */
     rc = node_labels(r, &labels, &err);
     if (rc)
         goto out;
     matches =
-        selector_matches(json_object_get(json_object_get(obj, "spec"), "nodeSelector"), labels);
+        selector_matches(json_object_get(json_object_get(obj, "spec"), "nodeSelector"), labels) &&
+        raw_node_local(json_object_get(obj, "spec"));
     if (matches) {
         rc = spec_cache_get(r->specs, key, obj, &ref);
         if (rc)
@@ -1811,7 +1831,7 @@ hp_rc reconciler_start(const struct reconciler_config *cfg, struct reconciler **
     if (!rc)
         rc = work_queue_new(&qcfg, &r->queue);
     if (!rc)
-        rc = spec_cache_new(cfg->policy, &r->specs);
+        rc = spec_cache_new(cfg->policy, SPEC_CACHE_MAX_BYTES, &r->specs);
     if (rc)
         goto fail;
     if (r->namespace_)
@@ -1942,6 +1962,12 @@ void reconciler_metrics(struct reconciler *r, struct prom_writer *w)
     prom_writer_family(w, "hostpatrol_spec_cache_hits_total", "counter",
                        "Reconciles that reused the parsed spec of the same generation.");
     prom_writer_sample(w, "hostpatrol_spec_cache_hits_total", NULL, (double)sc.hits);
+    prom_writer_family(w, "hostpatrol_spec_cache_bytes", "gauge",
+                       "What the cached parsed specs hold, about (compiled patterns included).");
+    prom_writer_sample(w, "hostpatrol_spec_cache_bytes", NULL, (double)sc.bytes);
+    prom_writer_family(w, "hostpatrol_spec_cache_evictions_total", "counter",
+                       "Parsed specs dropped to keep the cache under its byte cap.");
+    prom_writer_sample(w, "hostpatrol_spec_cache_evictions_total", NULL, (double)sc.evictions);
     work_queue_metrics(r->queue, w);
 }
 

@@ -8,17 +8,21 @@
 
 #include "hostpatrol/alloc.h"
 
-#define BUCKETS 1024
+#define BUCKETS      1024
+#define CHECK_BYTES  1024 /* what a parsed check costs besides its patterns, about */
+#define TARGET_BYTES 256
 
 struct spec_ref {
     atomic_uint refs;
+    size_t bytes; /* what it holds, about: its compiled patterns and parsed fields */
     struct inspection_spec spec;
     hp_rc rc; /* HP_OK, HP_ERR_INVALID or HP_ERR_AUTH */
     struct hp_err err;
 };
 
 struct entry {
-    struct entry *next;
+    struct entry *next;          /* bucket chain */
+    struct entry *newer, *older; /* use order (most recent first) */
     char *key, *uid;
     int64_t generation;
     struct spec_ref *ref; /* one reference held by the entry */
@@ -28,8 +32,9 @@ struct spec_cache {
     const struct inspect_policy *policy;
     pthread_mutex_t mu; /* guards buckets, entries and the stats */
     struct entry *buckets[BUCKETS];
-    size_t entries;
-    uint64_t parses, hits;
+    struct entry *newest, *oldest;
+    size_t entries, bytes, max_bytes;
+    uint64_t parses, hits, evictions;
 };
 
 static size_t hash(const char *s)
@@ -59,7 +64,7 @@ static void entry_free(struct entry *e)
     hp_free(e);
 }
 
-hp_rc spec_cache_new(const struct inspect_policy *policy, struct spec_cache **out)
+hp_rc spec_cache_new(const struct inspect_policy *policy, size_t max_bytes, struct spec_cache **out)
 {
     struct spec_cache *c = hp_calloc(1, sizeof(*c));
 
@@ -67,6 +72,7 @@ hp_rc spec_cache_new(const struct inspect_policy *policy, struct spec_cache **ou
     if (!c)
         return HP_ERR_NOMEM;
     c->policy = policy;
+    c->max_bytes = max_bytes;
     pthread_mutex_init(&c->mu, NULL);
     *out = c;
     return HP_OK;
@@ -96,6 +102,21 @@ static const char *meta_str(const json_t *obj, const char *field)
     return s ? s : "";
 }
 
+static size_t spec_bytes(const struct inspection_spec *s)
+{
+    size_t n = sizeof(*s) + s->n_checks * CHECK_BYTES + s->n_targets * TARGET_BYTES, i;
+
+    for (i = 0; i < s->n_checks; i++) {
+        const struct check_spec *c = &s->checks[i];
+
+        if (c->kind == CHECK_HTTP)
+            n += safe_regex_size(c->u.http.body_regex);
+        else if (c->kind == CHECK_PROCESS)
+            n += safe_regex_size(c->u.process.cmdline_regex);
+    }
+    return n;
+}
+
 /* make: parse and admit obj's spec into a new ref (one reference) */
 static hp_rc make(const struct spec_cache *c, const json_t *obj, struct spec_ref **out)
 {
@@ -116,6 +137,7 @@ static hp_rc make(const struct spec_cache *c, const json_t *obj, struct spec_ref
     if (rc)
         inspection_spec_release(&r->spec); /* refused: nothing of it is used */
     r->rc = rc;
+    r->bytes = rc ? sizeof(*r) : sizeof(*r) + spec_bytes(&r->spec);
     *out = r;
     return HP_OK;
 }
@@ -129,6 +151,43 @@ static struct entry **find(struct spec_cache *c, const char *key)
     return p;
 }
 
+/* lru_unlink / lru_front: the use order (under mu) */
+static void lru_unlink(struct spec_cache *c, struct entry *e)
+{
+    if (e->newer)
+        e->newer->older = e->older;
+    else if (c->newest == e)
+        c->newest = e->older;
+    if (e->older)
+        e->older->newer = e->newer;
+    else if (c->oldest == e)
+        c->oldest = e->newer;
+    e->newer = e->older = NULL;
+}
+
+static void lru_front(struct spec_cache *c, struct entry *e)
+{
+    lru_unlink(c, e);
+    e->older = c->newest;
+    if (c->newest)
+        c->newest->newer = e;
+    c->newest = e;
+    if (!c->oldest)
+        c->oldest = e;
+}
+
+/* unlink: take e out of the table (under mu); the caller frees it outside the lock */
+static void unlink_entry(struct spec_cache *c, struct entry *e)
+{
+    struct entry **p = find(c, e->key);
+
+    if (*p == e)
+        *p = e->next;
+    lru_unlink(c, e);
+    c->entries--;
+    c->bytes -= e->ref ? e->ref->bytes : 0;
+}
+
 hp_rc spec_cache_get(struct spec_cache *c, const char *key, const json_t *obj,
                      struct spec_ref **out)
 {
@@ -136,7 +195,8 @@ hp_rc spec_cache_get(struct spec_cache *c, const char *key, const json_t *obj,
     int64_t gen =
         json_integer_value(json_object_get(json_object_get(obj, "metadata"), "generation"));
     struct spec_ref *r = NULL;
-    struct entry **p, *e;
+    struct entry *e, *evicted = NULL, *old = NULL;
+    char *k = NULL, *u = NULL;
     hp_rc rc;
 
     *out = NULL;
@@ -146,6 +206,7 @@ hp_rc spec_cache_get(struct spec_cache *c, const char *key, const json_t *obj,
         atomic_fetch_add(&e->ref->refs, 1);
         *out = e->ref;
         c->hits++;
+        lru_front(c, e);
     }
     pthread_mutex_unlock(&c->mu);
     if (*out)
@@ -153,35 +214,52 @@ hp_rc spec_cache_get(struct spec_cache *c, const char *key, const json_t *obj,
     rc = make(c, obj, &r); /* outside the lock: a parse may take a while */
     if (rc)
         return rc;
+    *out = r;
+    /* keep it for the next reconcile; not kept when memory is short */
+    e = hp_calloc(1, sizeof(*e));
+    k = hp_strdup(key);
+    u = hp_strdup(uid);
+    if (!e || !k || !u) {
+        hp_free(e);
+        hp_free(k);
+        hp_free(u);
+        pthread_mutex_lock(&c->mu);
+        c->parses++;
+        pthread_mutex_unlock(&c->mu);
+        return HP_OK;
+    }
+    e->key = k;
+    e->uid = u;
+    e->generation = gen;
+    atomic_fetch_add(&r->refs, 1);
+    e->ref = r;
     pthread_mutex_lock(&c->mu);
     c->parses++;
-    p = find(c, key);
-    if (!*p) {
-        e = hp_calloc(1, sizeof(*e));
-        if (e && (e->key = hp_strdup(key))) {
-            *p = e;
-            c->entries++;
-        } else {
-            hp_free(e);
-            e = NULL;
-        }
-    } else {
-        e = *p;
-    }
-    if (e) {
-        char *u = hp_strdup(uid);
+    old = *find(c, key);
+    if (old)
+        unlink_entry(c, old);
+    e->next = c->buckets[hash(key)];
+    c->buckets[hash(key)] = e;
+    c->entries++;
+    c->bytes += r->bytes;
+    lru_front(c, e);
+    /* over the byte cap: the least recently used go (a reconcile of theirs parses again) */
+    while (c->max_bytes && c->bytes > c->max_bytes && c->oldest && c->oldest != e) {
+        struct entry *x = c->oldest;
 
-        if (u) { /* kept for the next reconcile; not cached when memory is short */
-            hp_free(e->uid);
-            e->uid = u;
-            e->generation = gen;
-            ref_put(e->ref);
-            atomic_fetch_add(&r->refs, 1);
-            e->ref = r;
-        }
+        unlink_entry(c, x);
+        x->next = evicted;
+        evicted = x;
+        c->evictions++;
     }
     pthread_mutex_unlock(&c->mu);
-    *out = r;
+    entry_free(old);
+    while (evicted) {
+        struct entry *x = evicted;
+
+        evicted = x->next;
+        entry_free(x);
+    }
     return HP_OK;
 }
 
@@ -206,17 +284,14 @@ void spec_ref_put(struct spec_ref *r)
 
 void spec_cache_drop(struct spec_cache *c, const char *key)
 {
-    struct entry **p, *e = NULL;
+    struct entry *e;
 
     if (!c || !key)
         return;
     pthread_mutex_lock(&c->mu);
-    p = find(c, key);
-    if (*p) {
-        e = *p;
-        *p = e->next;
-        c->entries--;
-    }
+    e = *find(c, key);
+    if (e)
+        unlink_entry(c, e);
     pthread_mutex_unlock(&c->mu);
     entry_free(e);
 }
@@ -230,5 +305,7 @@ void spec_cache_stats(struct spec_cache *c, struct spec_cache_stats *out)
     out->parses = c->parses;
     out->hits = c->hits;
     out->entries = c->entries;
+    out->bytes = c->bytes;
+    out->evictions = c->evictions;
     pthread_mutex_unlock(&c->mu);
 }

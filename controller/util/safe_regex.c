@@ -13,6 +13,7 @@
 struct safe_regex {
     pcre2_code *code;
     pcre2_match_context *limits; /* read-only after compile: copied by each match */
+    size_t size;                 /* bytes of the compiled pattern */
 };
 
 /* The time budget of one search. PCRE2's match limit restarts at every start position, so
@@ -80,6 +81,15 @@ hp_rc safe_regex_compile(const char *pattern, struct safe_regex **out, char *why
         rc = HP_ERR_INVALID;
         goto out;
     }
+    if (pcre2_pattern_info(re->code, PCRE2_INFO_SIZE, &re->size) ||
+        re->size > SAFE_REGEX_MAX_COMPILED) {
+        snprintf(why, why_cap,
+                 "compiles to %zu bytes, above the limit of %d (counted repeats "
+                 "like {1000} multiply the pattern)",
+                 (size_t)re->size, SAFE_REGEX_MAX_COMPILED);
+        rc = HP_ERR_INVALID;
+        goto out;
+    }
     re->limits = pcre2_match_context_create(NULL);
     if (!re->limits) {
         rc = HP_ERR_NOMEM;
@@ -124,6 +134,11 @@ enum safe_regex_result safe_regex_match_until(const struct safe_regex *re, const
     if (n >= 0)
         return SAFE_REGEX_MATCH;
     return n == PCRE2_ERROR_NOMATCH ? SAFE_REGEX_NO_MATCH : SAFE_REGEX_TOO_COSTLY;
+}
+
+size_t safe_regex_size(const struct safe_regex *re)
+{
+    return re ? (size_t)re->size : 0;
 }
 
 void safe_regex_free(struct safe_regex *re)

@@ -18,8 +18,12 @@
  *                                     (db.example.com) or a domain and its subdomains
  *                                     (.example.com). Deny wins; an empty allow list allows
  *                                     what is not denied. Default deny: INSPECT_POLICY_DENY
- *                                     (link-local, where cloud metadata services live, and the
- *                                     metadata names); --probe-deny= (empty) clears it.
+ *                                     (link-local, where cloud metadata services live, AWS's
+ *                                     fd00:ec2::/32, Alibaba's and Azure's metadata addresses
+ *                                     and the metadata names); --probe-deny= (empty) clears it.
+ *                                     Addresses are judged as what they reach: ::ffff:a.b.c.d
+ *                                     and 64:ff9b::a.b.c.d as a.b.c.d, 0.0.0.0/8 and :: as
+ *                                     loopback.
  *   --max-probes-per-inspection=N     endpoint probes one run of one HostInspection may start
  *                                     (tcp/tls checks x targets, + http and dns checks); 0: no
  *                                     limit.
@@ -46,8 +50,8 @@
 #include "hostpatrol/rc.h"
 
 #define INSPECT_POLICY_DENY                                                                        \
-    "169.254.0.0/16,fe80::/10,fd00:ec2::254/128,100.100.100.200/32,metadata.google.internal,"      \
-    "metadata.goog"
+    "169.254.0.0/16,fe80::/10,fd00:ec2::/32,100.100.100.200/32,168.63.129.16/32,"                  \
+    "metadata.google.internal,metadata.goog"
 #define INSPECT_POLICY_MAX_PROBES 1024
 
 /* What the flags say (strings borrowed for inspect_policy_init). */

@@ -7,6 +7,11 @@
  * starts its remaining probes as units come back, and what has not started by its deadline is
  * UNKNOWN ("not started: ...").
  *
+ * A probe abandoned while libcurl was still resolving its name leaves a resolver thread behind
+ * (libcurl detaches it; it ends when glibc's resolver gives up, after its timeouts): its units
+ * stay taken PROBE_BUDGET_RESOLVER_GRACE_MS longer (probe_budget_park), so names that never
+ * answer cannot pile up threads and sockets faster than the budget allows.
+ *
  * Thread-safety: every function may be called from any thread; one mutex guards the counters.
  */
 #ifndef HOSTPATROL_PROBE_BUDGET_H
@@ -18,13 +23,15 @@
 
 #include "hostpatrol/rc.h"
 
-#define PROBE_BUDGET_BODY_UNITS 16 /* 1 MiB of body / 64 KiB per unit */
+#define PROBE_BUDGET_BODY_UNITS        16    /* 1 MiB of body / 64 KiB per unit */
+#define PROBE_BUDGET_RESOLVER_GRACE_MS 60000 /* units of an abandoned name resolution */
 
 struct probe_budget;
 
 struct probe_budget_stats {
-    size_t limit, in_use;
-    uint64_t refused; /* take calls that found too few units */
+    size_t limit, in_use; /* in_use includes parked */
+    size_t parked;        /* units kept for abandoned name resolutions */
+    uint64_t refused;     /* take calls that found too few units */
 };
 
 /* probe_budget_new: limit units (>= 1). *out owned: probe_budget_free. */
@@ -37,6 +44,10 @@ size_t probe_budget_take(struct probe_budget *b, size_t units);
 
 /* probe_budget_give: give back what probe_budget_take returned. NULL allowed. */
 void probe_budget_give(struct probe_budget *b, size_t units);
+
+/* probe_budget_park: give units back only after ms (their probe ended, something it started
+ * may still run). NULL allowed. */
+void probe_budget_park(struct probe_budget *b, size_t units, int64_t ms);
 
 void probe_budget_stats(struct probe_budget *b, struct probe_budget_stats *out);
 

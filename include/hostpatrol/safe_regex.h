@@ -3,13 +3,14 @@
  * (bodyRegex, cmdlineRegex), on PCRE2 (Debian's libpcre2-8).
  *
  * Why PCRE2: it is a C library in Debian with explicit limits at both ends. Compiling is bounded
- * by the pattern length (SAFE_REGEX_MAX_PATTERN), the nesting of parentheses and PCRE2's own
- * cap on a compiled pattern's size, so a pattern like "a*{1,100}{1,100}{1,100}" is an error, not
- * a stack overflow. Matching is bounded by a match limit, a backtracking depth limit and a heap
- * limit (SAFE_REGEX_MATCH_LIMIT ...) and, since those limits start again at every position of
- * the subject, by time: a search stops after SAFE_REGEX_TIME_LIMIT_MS (checked in automatic
- * callouts). "(a+)+$" or "status.*ok" over a 1 MiB body end with SAFE_REGEX_TOO_COSTLY instead of
- * running for minutes or hours. A linear-time engine (RE2) has only a C++ API in Debian.
+ * by the pattern length (SAFE_REGEX_MAX_PATTERN), the nesting of parentheses and the compiled
+ * pattern's size (SAFE_REGEX_MAX_COMPILED: a spec's patterns stay in memory while it exists), so a
+ * pattern like "a*{1,100}{1,100}{1,100}" is an error, not a stack overflow. Matching is bounded by
+ * a match limit, a backtracking depth limit and a heap limit (SAFE_REGEX_MATCH_LIMIT ...) and,
+ * since those limits start again at every position of the subject, by time: a search stops after
+ * SAFE_REGEX_TIME_LIMIT_MS (checked in automatic callouts). "(a+)+$" or "status.*ok" over a 1 MiB
+ * body end with SAFE_REGEX_TOO_COSTLY instead of running for minutes or hours. A linear-time engine
+ * (RE2) has only a C++ API in Debian.
  *
  * Syntax: PCRE2's, which takes the RE2 syntax users know from Prometheus and blackbox_exporter
  * ((?i), \d, \s, \b, [[:alpha:]], non-greedy *?, (?P<name>...)) and more. Patterns are UTF-8.
@@ -28,6 +29,7 @@
 
 #define SAFE_REGEX_MAX_PATTERN   1024    /* bytes; the CRD's maxLength */
 #define SAFE_REGEX_MAX_NESTING   32      /* parentheses */
+#define SAFE_REGEX_MAX_COMPILED  16384   /* bytes of one compiled pattern */
 #define SAFE_REGEX_MATCH_LIMIT   1000000 /* PCRE2 match() calls per search */
 #define SAFE_REGEX_DEPTH_LIMIT   10000   /* backtracking depth */
 #define SAFE_REGEX_HEAP_LIMIT_KB 4096    /* backtracking memory per search */
@@ -57,6 +59,9 @@ enum safe_regex_result safe_regex_match(const struct safe_regex *re, const char 
  * the run that asked for it. A deadline already passed is SAFE_REGEX_TOO_COSTLY at once. */
 enum safe_regex_result safe_regex_match_until(const struct safe_regex *re, const char *subject,
                                               size_t len, int64_t deadline_ns);
+
+/* safe_regex_size: bytes of the compiled pattern (at most SAFE_REGEX_MAX_COMPILED); NULL: 0 */
+size_t safe_regex_size(const struct safe_regex *re);
 
 /* safe_regex_free: NULL is fine. */
 void safe_regex_free(struct safe_regex *re);

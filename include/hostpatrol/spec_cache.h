@@ -6,6 +6,9 @@
  * change); a different uid or generation replaces the entry. A spec that is refused is cached
  * too, with its error, so a bad resource is not parsed again at every event either.
  *
+ * Memory: the entries' compiled patterns and parsed fields are capped (max_bytes, least recently
+ * used dropped first); a pattern compiles to at most SAFE_REGEX_MAX_COMPILED bytes.
+ *
  * Entries are shared: spec_cache_get hands out a reference (spec_ref) that stays valid after the
  * entry is replaced or dropped, until spec_ref_put. The parsed spec is immutable.
  *
@@ -26,13 +29,18 @@ struct spec_cache;
 struct spec_ref;
 
 struct spec_cache_stats {
-    uint64_t parses, hits;
-    size_t entries;
+    uint64_t parses, hits, evictions;
+    size_t entries, bytes;
 };
 
-/* spec_cache_new: policy (borrowed, may be NULL: admit everything) must outlive the cache. *out
- * owned: spec_cache_free. */
-hp_rc spec_cache_new(const struct inspect_policy *policy, struct spec_cache **out) HP_WUR;
+#define SPEC_CACHE_MAX_BYTES (32u << 20) /* the reconciler's cap */
+
+/* spec_cache_new: policy (borrowed, may be NULL: admit everything) must outlive the cache.
+ * max_bytes (0: no cap) bounds what the entries hold (compiled patterns, about 1 KiB per check,
+ * 256 bytes per target): past it the least recently used entries are dropped, and their next
+ * reconcile parses again. *out owned: spec_cache_free. */
+hp_rc spec_cache_new(const struct inspect_policy *policy, size_t max_bytes,
+                     struct spec_cache **out) HP_WUR;
 void spec_cache_free(struct spec_cache *c);
 
 /* spec_cache_get: the entry for obj (a HostInspection, borrowed), key its "namespace/name"

@@ -55,6 +55,7 @@ while True: time.sleep(3600)' "$SINK_PORT" "$HP_H_DIR" # the session dir: cleanu
   hp_h_spawn ctl-fan bash -c 'ulimit -n 1024 && exec "$@"' sh "$HP" controller \
     --kubeconfig "$HP_KUBECONFIG" --etcd-endpoints "${HP_ETCD_URL[res]}" \
     --state-dir "$HP_H_DIR/state-fan" --namespace hp-fan --max-probes-per-inspection 0 \
+    --metrics-secure=false \
     --max-probes-in-flight 256 --max-sockets-per-run 1024 \
     --metrics-bind-address "127.0.0.1:$FAN_METRICS" --health-probe-bind-address "127.0.0.1:$FAN_HEALTH"
   echo "$HP_H_LASTPID" > "$HP_H_DIR/ctl-fan.pid"
@@ -69,7 +70,8 @@ start() {
   local name=$1 cmd=$2; shift 2
   hp_h_spawn "$name" "$HP" "$cmd" --kubeconfig "$HP_KUBECONFIG" \
     --etcd-endpoints "${HP_ETCD_URL[res]}" --state-dir "$HP_H_DIR/state-$name" --log-level debug \
-    --metrics-bind-address 127.0.0.1:0 --health-probe-bind-address 127.0.0.1:0 "$@"
+    --metrics-secure=false --metrics-bind-address 127.0.0.1:0 \
+    --health-probe-bind-address 127.0.0.1:0 "$@"
   echo "$HP_H_LASTPID" > "$HP_H_DIR/$name.pid"
 }
 pid() { cat "$HP_H_DIR/$1.pid"; }
@@ -89,7 +91,8 @@ cond_is() { [ "$(cond "$1" "$2" "$3" status)" = "$4" ]; }
 result() { ec get --print-value-only "/hostpatrol/results/$1"; }
 result_has() { [[ $(result "$1") == *"$2"* ]]; }
 no_results() { [ -z "$(ec get --keys-only --prefix "/hostpatrol/results/$1")" ]; }
-# metric PORT NAME: the value of an unlabelled sample
+# metric PORT NAME: the value of an unlabelled sample (the test's controllers serve /metrics in
+# plain HTTP on loopback: --metrics-secure=false; test-metrics-auth.sh tests the secure server)
 metric() { curl -fsS --max-time 5 "http://127.0.0.1:$1/metrics" | awk -v n="$2" '$1 == n {print $2}'; }
 # runs_of NS NAME: distinct runs that wrote results of NS/NAME
 runs_of() { history "$1" | awk -v k="/hostpatrol/results/$1/$2/" 'index($4, k) == 1 {print $3}' | sort -u | wc -l; }

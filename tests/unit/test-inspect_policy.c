@@ -126,6 +126,18 @@ static void metadata_and_link_local_are_denied_by_default(void **state)
     assert_false(inspect_policy_host_ok(&p, "::ffff:169.254.169.254", why, sizeof(why)));
     assert_true(inspect_policy_host_ok(&p, "127.0.0.1", why, sizeof(why)));
     assert_true(inspect_policy_host_ok(&p, "example.com", why, sizeof(why)));
+    /* the addresses embedding a denied one: NAT64, AWS's whole fd00:ec2::/32 */
+    assert_false(inspect_policy_host_ok(&p, "64:ff9b::a9fe:a9fe", why, sizeof(why)));
+    assert_false(inspect_policy_host_ok(&p, "fd00:ec2::23", why, sizeof(why)));
+    assert_false(inspect_policy_host_ok(&p, "168.63.129.16", why, sizeof(why)));
+    inspect_policy_release(&p);
+    /* 0.0.0.0/8 and :: reach loopback: denying loopback denies them too */
+    policy_of(&p, "*", false, NULL, "127.0.0.0/8,::1", 0);
+    assert_false(inspect_policy_host_ok(&p, "0.0.0.0", why, sizeof(why)));
+    assert_false(inspect_policy_host_ok(&p, "0.1.2.3", why, sizeof(why)));
+    assert_false(inspect_policy_host_ok(&p, "::", why, sizeof(why)));
+    assert_false(inspect_policy_host_ok(&p, "[::]", why, sizeof(why)));
+    assert_true(inspect_policy_host_ok(&p, "10.0.0.1", why, sizeof(why)));
     inspect_policy_release(&p);
     /* the admin may clear the default */
     policy_of(&p, "*", false, NULL, "", 0);

@@ -39,7 +39,7 @@ static void parsed_once_per_generation(void **state)
            *other = hi("ns", "u2", 2, HTTP_CHECK);
 
     (void)state;
-    assert_int_equal(spec_cache_new(NULL, &c), HP_OK);
+    assert_int_equal(spec_cache_new(NULL, 0, &c), HP_OK);
     assert_int_equal(spec_cache_get(c, "ns/x", g1, &a), HP_OK);
     assert_int_equal(spec_cache_get(c, "ns/x", g1, &b), HP_OK);
     assert_ptr_equal(spec_ref_spec(a), spec_ref_spec(b)); /* the same compiled spec */
@@ -88,7 +88,7 @@ static void refusals_are_cached_with_their_reason(void **state)
 
     (void)state;
     assert_int_equal(inspect_policy_init(&pol, &f, &err), HP_OK);
-    assert_int_equal(spec_cache_new(&pol, &c), HP_OK);
+    assert_int_equal(spec_cache_new(&pol, 0, &c), HP_OK);
     assert_int_equal(spec_cache_get(c, "ns/x", bad, &r), HP_OK);
     assert_null(spec_ref_spec(r));
     assert_int_equal(spec_ref_verdict(r, &err), HP_ERR_INVALID);
@@ -114,11 +114,62 @@ static void refusals_are_cached_with_their_reason(void **state)
     json_decref(allowed);
 }
 
+/* Past its byte cap the cache drops the least recently used entries; references held stay
+ * valid, and a dropped key is parsed again at its next lookup. */
+static void the_byte_cap_drops_the_least_recently_used(void **state)
+{
+    struct spec_cache *c = NULL;
+    struct spec_ref *r = NULL, *held = NULL;
+    struct spec_cache_stats st;
+    json_t *o[4];
+    char uid[16], key[16];
+    int i;
+
+    (void)state;
+    assert_int_equal(spec_cache_new(NULL, 6000, &c), HP_OK); /* room for two or three */
+    for (i = 0; i < 4; i++) {
+        snprintf(uid, sizeof(uid), "u%d", i);
+        o[i] = hi("ns", uid, 1, HTTP_CHECK);
+    }
+    for (i = 0; i < 4; i++) {
+        snprintf(key, sizeof(key), "ns/%d", i);
+        assert_int_equal(spec_cache_get(c, key, o[i], &r), HP_OK);
+        if (i == 0)
+            held = r;
+        else
+            spec_ref_put(r);
+        if (i == 1) { /* 0 used again: 1 is now the oldest */
+            assert_int_equal(spec_cache_get(c, "ns/0", o[0], &r), HP_OK);
+            spec_ref_put(r);
+        }
+    }
+    spec_cache_stats(c, &st);
+    assert_true(st.evictions >= 1);
+    assert_true(st.bytes <= 6000);
+    assert_true(st.entries < 4);
+    assert_string_equal(spec_ref_spec(held)->checks[0].name, "h"); /* still valid */
+    spec_ref_put(held);
+    /* the oldest went first: looking 1 up again parses it */
+    spec_cache_stats(c, &st);
+    assert_int_equal(spec_cache_get(c, "ns/1", o[1], &r), HP_OK);
+    spec_ref_put(r);
+    {
+        struct spec_cache_stats st2;
+
+        spec_cache_stats(c, &st2);
+        assert_int_equal(st2.parses, st.parses + 1);
+    }
+    spec_cache_free(c);
+    for (i = 0; i < 4; i++)
+        json_decref(o[i]);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(parsed_once_per_generation),
         cmocka_unit_test(refusals_are_cached_with_their_reason),
+        cmocka_unit_test(the_byte_cap_drops_the_least_recently_used),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -97,8 +97,10 @@ agent (YAML list items). policy.nodeChecks.namespaces empty: the release namespa
 - --probe-allow
 - {{ join "," . | quote }}
 {{- end }}
+{{- if not (kindIs "invalid" .Values.policy.probes.deny) }}
 - --probe-deny
 - {{ join "," .Values.policy.probes.deny | quote }}
+{{- end }}
 - --max-probes-per-inspection
 - {{ .Values.policy.maxProbesPerInspection | quote }}
 - --max-probes-in-flight
