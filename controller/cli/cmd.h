@@ -61,10 +61,11 @@ const char *hp_cli_etcd_flag(const char *field); /* static string */
  * Strings stay borrowed from argv. */
 #define HP_CLI_MAX_PROBES_IN_FLIGHT 512
 #define HP_CLI_MAX_SOCKETS_PER_RUN  256
+#define HP_CLI_MAX_IN_FLIGHT_PER_NS 256
 struct hp_cli_policy {
     struct inspect_policy_flags flags;
     bool namespaces_set; /* --node-checks-namespaces was given */
-    size_t max_in_flight, max_sockets_per_run;
+    size_t max_in_flight, max_in_flight_per_ns, max_sockets_per_run;
 };
 enum {
     HP_OPT_POLICY_NODE_NS = 1100,
@@ -73,7 +74,8 @@ enum {
     HP_OPT_POLICY_DENY,
     HP_OPT_POLICY_MAX_PROBES,
     HP_OPT_BUDGET_IN_FLIGHT,
-    HP_OPT_BUDGET_SOCKETS
+    HP_OPT_BUDGET_SOCKETS,
+    HP_OPT_BUDGET_PER_NS
 };
 #define HP_POLICY_LONG_OPTIONS                                                                     \
     {"node-checks-namespaces", required_argument, NULL, HP_OPT_POLICY_NODE_NS},                    \
@@ -82,6 +84,7 @@ enum {
         {"probe-deny", required_argument, NULL, HP_OPT_POLICY_DENY},                               \
         {"max-probes-per-inspection", required_argument, NULL, HP_OPT_POLICY_MAX_PROBES},          \
         {"max-probes-in-flight", required_argument, NULL, HP_OPT_BUDGET_IN_FLIGHT},                \
+        {"max-probes-in-flight-per-namespace", required_argument, NULL, HP_OPT_BUDGET_PER_NS},     \
     {                                                                                              \
         "max-sockets-per-run", required_argument, NULL, HP_OPT_BUDGET_SOCKETS                      \
     }
@@ -99,6 +102,8 @@ enum {
     "1024; 0: no limit)\n"                                                                         \
     "  --max-probes-in-flight N        probes in flight in the process (default 512; an http\n"    \
     "                                  probe with bodyRegex counts 16)\n"                          \
+    "  --max-probes-in-flight-per-namespace N   of those, at most N for one namespace's\n"         \
+    "                                  resources (default 256)\n"                                  \
     "  --max-sockets-per-run N         probes of one run in flight at once (default 256)\n"
 void hp_cli_policy_defaults(struct hp_cli_policy *p);
 int hp_cli_policy_option(int c, const char *arg, struct hp_cli_policy *p, const char *cmd,

@@ -836,7 +836,7 @@ static hp_rc policy_start(struct controller_flags *fl, const struct kube_config 
         fprintf(errout, "hostpatrol %s: %s\n", cmd, err.msg[0] ? err.msg : hp_rc_name(rc));
         return rc;
     }
-    rc = probe_budget_new(fl->pol.max_in_flight, budget);
+    rc = probe_budget_new(fl->pol.max_in_flight, fl->pol.max_in_flight_per_ns, budget);
     if (rc)
         return rc;
     pthread_mutex_lock(&state.mu);
@@ -847,14 +847,15 @@ static hp_rc policy_start(struct controller_flags *fl, const struct kube_config 
     fl->rec.max_sockets_per_run = fl->pol.max_sockets_per_run;
     logf_(policy->all_namespaces ? RLOG_WARN : RLOG_INFO,
           "policy: node-local and nodeCondition checks from %s; cmdlineRegex %s; probes denied "
-          "%s%s%s; at most %zu probes per run, %zu in flight, %zu per run at once",
+          "%s%s%s; at most %zu probes per run, %zu in flight (%zu per namespace), %zu per run "
+          "at once",
           policy->all_namespaces            ? "EVERY namespace (set --node-checks-namespaces)"
           : policy->node_namespaces_text[0] ? policy->node_namespaces_text
                                             : "no namespace",
           policy->allow_cmdline_regex ? "allowed" : "refused",
           policy->deny_text[0] ? policy->deny_text : "nothing",
           policy->allow_text[0] ? ", allowed only " : "", policy->allow_text, policy->max_probes,
-          fl->pol.max_in_flight, fl->pol.max_sockets_per_run);
+          fl->pol.max_in_flight, fl->pol.max_in_flight_per_ns, fl->pol.max_sockets_per_run);
     return HP_OK;
 }
 

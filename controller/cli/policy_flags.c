@@ -11,6 +11,7 @@ void hp_cli_policy_defaults(struct hp_cli_policy *p)
     memset(p, 0, sizeof(*p));
     p->flags.max_probes = INSPECT_POLICY_MAX_PROBES;
     p->max_in_flight = HP_CLI_MAX_PROBES_IN_FLIGHT;
+    p->max_in_flight_per_ns = HP_CLI_MAX_IN_FLIGHT_PER_NS;
     p->max_sockets_per_run = HP_CLI_MAX_SOCKETS_PER_RUN;
 }
 
@@ -56,6 +57,11 @@ int hp_cli_policy_option(int c, const char *arg, struct hp_cli_policy *p, const 
                    : -1;
     case HP_OPT_BUDGET_IN_FLIGHT:
         return count(cmd, "--max-probes-in-flight", arg, 1, 1000000, &p->max_in_flight, errout)
+                   ? 1
+                   : -1;
+    case HP_OPT_BUDGET_PER_NS:
+        return count(cmd, "--max-probes-in-flight-per-namespace", arg, 1, 1000000,
+                     &p->max_in_flight_per_ns, errout)
                    ? 1
                    : -1;
     case HP_OPT_BUDGET_SOCKETS:

@@ -99,11 +99,16 @@ struct run {
     int64_t start_ns;
     X509_STORE *store; /* tls verification, loaded on first use */
     bool store_ok;
-    struct curl_waitfd *wfds;                       /* n + 1 */
-    size_t *wfd_probe;                              /* probe index of wfds[k] */
-    size_t next;                                    /* the first probe not started yet */
-    size_t in_flight;                               /* probes started, without a result */
-    enum { HELD_NONE, HELD_CAP, HELD_BUDGET } held; /* what keeps the next probe waiting */
+    struct curl_waitfd *wfds; /* n + 1 */
+    size_t *wfd_probe;        /* probe index of wfds[k] */
+    size_t next;              /* the first probe not started yet */
+    size_t in_flight;         /* probes started, without a result */
+    enum {
+        HELD_NONE,
+        HELD_CAP,
+        HELD_BUDGET,
+        HELD_SHARE
+    } held; /* what keeps the next one waiting */
 };
 
 /* ---- dns requests glibc could not cancel: freed once glibc is done with them ---- */
@@ -357,7 +362,7 @@ static hp_rc finish(struct run *r, struct probe *p, const struct check_verdict *
         p->in_flight = false;
         r->in_flight--;
     }
-    probe_budget_give(r->opts ? r->opts->budget : NULL, p->units);
+    probe_budget_give(r->opts ? r->opts->budget : NULL, r->opts ? r->opts->owner : NULL, p->units);
     p->units = 0;
     return rc;
 }
@@ -1507,6 +1512,7 @@ static hp_rc start_more(struct run *r)
 {
     size_t cap = r->opts && r->opts->max_in_flight ? r->opts->max_in_flight : SIZE_MAX;
     struct probe_budget *b = r->opts ? r->opts->budget : NULL;
+    bool owner_full = false;
 
     for (; r->next < r->n && !hp_ctx_err(r->ctx); r->next++) {
         struct probe *p = &r->p[r->next];
@@ -1518,9 +1524,9 @@ static hp_rc start_more(struct run *r)
             r->held = HELD_CAP;
             return HP_OK;
         }
-        p->units = probe_budget_take(b, units(p));
+        p->units = probe_budget_take(b, r->opts ? r->opts->owner : NULL, units(p), &owner_full);
         if (!p->units) {
-            r->held = HELD_BUDGET;
+            r->held = owner_full ? HELD_SHARE : HELD_BUDGET;
             return HP_OK;
         }
         r->held = HELD_NONE;
@@ -1580,7 +1586,7 @@ static hp_rc loop(struct run *r)
             timeout = cap;
         if (dns_pending && dns_interval(r) < timeout)
             timeout = dns_interval(r);
-        if (r->held == HELD_BUDGET &&
+        if ((r->held == HELD_BUDGET || r->held == HELD_SHARE) &&
             timeout > BUDGET_POLL_MS) /* units come back from other runs */
             timeout = BUDGET_POLL_MS;
         mc = curl_multi_poll(r->multi, r->wfds, nw, timeout, &nfds);
@@ -1617,10 +1623,12 @@ static hp_rc expire(struct run *r, hp_rc why)
             check_verdict_add(
                 &v, CHECK_UNKNOWN, "not started within the run's timeout (%lld ms): %s",
                 (long long)elapsed_ms(p),
-                r->held == HELD_BUDGET ? "the process-wide budget of probes in flight was in use "
-                                         "(--max-probes-in-flight)"
-                                       : "this run's other probes held its sockets "
-                                         "(--max-sockets-per-run)");
+                r->held == HELD_BUDGET  ? "the process-wide budget of probes in flight was in use "
+                                          "(--max-probes-in-flight)"
+                : r->held == HELD_SHARE ? "this namespace's probes in flight used its share "
+                                          "(--max-probes-in-flight-per-namespace)"
+                                        : "this run's other probes held its sockets "
+                                          "(--max-sockets-per-run)");
         else if (p->phase == PH_TCP_RECV)
             check_verdict_add(
                 &v, CHECK_CRIT, "expected \"%s\" not received within %lld ms (got %zu bytes)",
@@ -1634,8 +1642,8 @@ static hp_rc expire(struct run *r, hp_rc why)
                                                         : "start");
         if (p->phase == PH_CURL && resolving_a_name(p)) {
             /* libcurl's resolver thread goes on without us: its units stay taken a while */
-            probe_budget_park(r->opts ? r->opts->budget : NULL, p->units,
-                              PROBE_BUDGET_RESOLVER_GRACE_MS);
+            probe_budget_park(r->opts ? r->opts->budget : NULL, r->opts ? r->opts->owner : NULL,
+                              p->units, PROBE_BUDGET_RESOLVER_GRACE_MS);
             p->units = 0;
         }
         if (p->phase == PH_CURL)
@@ -1665,7 +1673,8 @@ static void run_release(struct run *r)
         sk_X509_pop_free(p->chain, X509_free);
         if (p->dns)
             dns_abandon(p->dns);
-        probe_budget_give(r->opts ? r->opts->budget : NULL, p->units);
+        probe_budget_give(r->opts ? r->opts->budget : NULL, r->opts ? r->opts->owner : NULL,
+                          p->units);
     }
     curl_multi_cleanup(r->multi);
     X509_STORE_free(r->store);

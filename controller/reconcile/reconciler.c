@@ -1105,6 +1105,7 @@ static hp_rc run(struct reconciler *r, const char *key, const json_t *obj,
         if (n_items) {
             struct probe_options po = {.policy = r->cfg.policy,
                                        .budget = r->cfg.budget,
+                                       .owner = ns,
                                        .max_in_flight = r->cfg.max_sockets_per_run};
 
             rc = probe_run_opts(items, n_items, pctx, &po, res, &err);

@@ -110,6 +110,7 @@ struct probe_options {
     const struct inspect_policy *policy;
     /* borrowed: the process-wide cap on probes in flight (probe_budget.h); NULL: none */
     struct probe_budget *budget;
+    const char *owner; /* borrowed: whose share of the budget this run uses (the namespace) */
     /* at most this many probes of this run in flight at once (sockets per run); 0: all */
     size_t max_in_flight;
 };

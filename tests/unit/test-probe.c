@@ -1502,7 +1502,7 @@ static void budgets_bound_probes_in_flight(void **state)
     c.u.http.url = url(0, "http", "127.0.0.1", http_srv.port, "/ok");
     for (i = 0; i < N; i++)
         items[i] = (struct probe_item){.check = &c};
-    assert_int_equal(probe_budget_new(2, &b), HP_OK);
+    assert_int_equal(probe_budget_new(2, 0, &b), HP_OK);
     o.budget = b;
     assert_int_equal(run_opts(items, N, 5000, &o, r), HP_OK);
     for (i = 0; i < N; i++) {
@@ -1512,7 +1512,7 @@ static void budgets_bound_probes_in_flight(void **state)
     probe_budget_stats(b, &st);
     assert_int_equal(st.in_use, 0); /* every unit came back */
     /* another run holds the whole budget */
-    assert_int_equal(probe_budget_take(b, 2), 2);
+    assert_int_equal(probe_budget_take(b, NULL, 2, NULL), 2);
     o.max_in_flight = 0;
     assert_int_equal(run_opts(items, N, 300, &o, r), HP_OK);
     for (i = 0; i < N; i++) {
@@ -1521,7 +1521,7 @@ static void budgets_bound_probes_in_flight(void **state)
         contains(r[i].reason, "--max-probes-in-flight");
         check_result_release(&r[i]);
     }
-    probe_budget_give(b, 2);
+    probe_budget_give(b, NULL, 2);
     /* a bodyRegex probe weighs more than one unit: with 2 units it still runs, alone */
     c.u.http.body_regex = regex_of("hello");
     c.u.http.has_body_regex = true;

@@ -105,6 +105,8 @@ agent (YAML list items). policy.nodeChecks.namespaces empty: the release namespa
 - {{ .Values.policy.maxProbesPerInspection | quote }}
 - --max-probes-in-flight
 - {{ .Values.policy.maxProbesInFlight | quote }}
+- --max-probes-in-flight-per-namespace
+- {{ .Values.policy.maxProbesInFlightPerNamespace | quote }}
 - --max-sockets-per-run
 - {{ .Values.policy.maxSocketsPerRun | quote }}
 {{- end -}}
