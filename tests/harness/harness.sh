@@ -84,10 +84,15 @@ hp_h_init() {
 
 # hp_h_port: a free TCP port on 127.0.0.1, never handed out twice in one session.
 hp_h_port() {
-  local p used
+  local p used lo span
   used=" $(ss -Htan 2>/dev/null | awk '{print $4}' | sed 's/.*://' | tr '\n' ' ') "
+  # below the kernel's ephemeral range: a port picked here cannot be taken meanwhile by an
+  # outgoing connection or a bind to port 0 (they draw from that range)
+  lo=$(awk '{print $1}' /proc/sys/net/ipv4/ip_local_port_range 2> /dev/null || echo 32768)
+  span=$((lo - 20000))
+  [ "$span" -ge 2000 ] || span=40000
   while :; do
-    p=$((20000 + RANDOM % 40000))
+    p=$((20000 + RANDOM % span))
     [[ $used == *" $p "* ]] && continue
     [ -e "$HP_H_DIR/port.$p" ] && continue
     : > "$HP_H_DIR/port.$p"
