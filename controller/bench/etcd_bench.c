@@ -22,7 +22,8 @@ struct run;
 struct rec {
     struct run *run;
     int64_t enq_ns, lat_ns, rev;
-    int outcome; /* ST_PENDING or 1 + enum batch_outcome */
+    int outcome;  /* ST_PENDING or 1 + enum batch_outcome */
+    int enqueued; /* the queue accepted it (its callback will run) */
 };
 
 /* a batch as verified: outcome, revision and its keys (owned strings) */
@@ -423,6 +424,12 @@ static void summarize(struct run *r, struct etcd_bench_report *rep, int64_t t0, 
     size_t nl = 0;
 
     for (size_t i = 0; i < r->cfg->results; i++) {
+        if (r->recs[i].outcome != ST_PENDING && (double)r->recs[i].lat_ns / 1e6 > rep->max_final_ms)
+            rep->max_final_ms = (double)r->recs[i].lat_ns / 1e6;
+        if (r->recs[i].outcome == ST_PENDING && !r->recs[i].enqueued && !r->cfg->naive) {
+            rep->not_enqueued++;
+            continue;
+        }
         switch (r->recs[i].outcome - 1) {
         case BATCH_COMMITTED:
             rep->committed++;
@@ -461,6 +468,7 @@ static hp_rc run_batch(struct run *r, struct etcd_bench_report *rep, struct hp_e
                               .writer = c->writer && *c->writer ? c->writer : "bench",
                               .max_txn_ops = c->txn_ops,
                               .max_inflight = c->concurrency,
+                              .min_inflight = c->min_inflight,
                               .initial_inflight = c->concurrency,
                               .p95_high_ms = c->p95_high_ms,
                               .p95_low_ms = c->p95_low_ms,
@@ -468,19 +476,29 @@ static hp_rc run_batch(struct run *r, struct etcd_bench_report *rep, struct hp_e
     struct batch_queue *q = NULL;
     struct batch_stats st;
     struct hp_ctx *ctx = NULL;
+    int64_t t0;
     hp_rc rc;
     size_t i;
 
-    rc = hp_ctx_new(NULL, 10000, &ctx); /* start-up budget: transient faults are retried */
+    /* start-up budget: transient faults are retried, slow answers get a growing budget */
+    rc = hp_ctx_new(c->stop, 60000, &ctx);
     if (!rc)
         rc = batch_queue_new(r->etcd, &bc, ctx, &q, err);
     hp_ctx_free(ctx);
     if (rc)
         return rc;
-    for (i = 0; i < c->results && !rc; i++) {
+    t0 = hp_now_ns();
+    for (i = 0; i < c->results && !rc && !hp_ctx_err(c->stop); i++) {
         struct rec *rec = &r->recs[i];
         char key[512], *val;
         size_t vlen = 0;
+
+        if (c->rate) { /* paced: result i is due i / rate seconds after the first */
+            int64_t due = t0 + (int64_t)(i * 1000000000.0 / (double)c->rate);
+
+            if (due > hp_now_ns() && hp_ctx_sleep(c->stop, (due - hp_now_ns()) / 1000000 + 1))
+                break;
+        }
 
         key_of(r, i, key, sizeof(key));
         val = value_of(r, i, &vlen);
@@ -490,8 +508,10 @@ static hp_rc run_batch(struct run *r, struct etcd_bench_report *rep, struct hp_e
             struct batch_write w = {key, strlen(key), val, vlen, false};
 
             rec->enq_ns = hp_now_ns();
+            rec->enqueued = 1;
             rc = batch_queue_enqueue(q, ctx, r->run_id, &w, 1, on_done, rec, err);
-            if (rc != HP_ERR_FULL)
+            rec->enqueued = rc == HP_OK;
+            if (rc != HP_ERR_FULL || hp_ctx_err(c->stop))
                 break;
             rc = HP_OK; /* back-pressure: wait for room, the refusal is counted */
             {
@@ -503,13 +523,23 @@ static hp_rc run_batch(struct run *r, struct etcd_bench_report *rep, struct hp_e
         hp_ctx_free(ctx);
         hp_free(val);
     }
+    if (rc == HP_ERR_FULL) /* refused while stopping */
+        rc = HP_OK;
     if (!rc)
-        rc = batch_queue_close(q, NULL);
+        rc = batch_queue_close(q, c->stop);
+    if (hp_ctx_err(c->stop)) { /* stopped: what is not final now is reported unresolved */
+        rep->terminated = true;
+        rc = HP_OK;
+    }
     batch_queue_stats(q, &st);
+    rep->epoch_bumps = st.epoch_bumps;
+    rep->resolve_rounds = st.resolve_rounds;
+    rep->step_timeouts = st.step_timeouts;
+    rep->resolve_budget_ms = st.resolve_budget_ms;
+    batch_queue_free(q); /* R6: what is left gets its callback now */
     rep->batches = st.batches;
     rep->rejected = st.rejected;
     rep->final_limit = st.limit;
-    batch_queue_free(q);
     return rc;
 }
 
@@ -576,7 +606,7 @@ hp_rc etcd_bench_run(const struct etcd_bench_config *cfg, struct etcd_bench_repo
     if (rc)
         goto out;
     summarize(&r, rep, t0, t1);
-    if (cfg->verify)
+    if (cfg->verify && !rep->terminated)
         rc = verify_run(&r, rep, err);
 out:
     if (r.out)
@@ -686,7 +716,7 @@ void etcd_bench_print(const struct etcd_bench_report *r, bool json, FILE *f)
     if (json) {
         json_t *j = json_pack(
             "{s:s, s:s, s:f, s:I, s:I, s:I, s:I, s:I, s:I, s:f, s:f, s:f, s:f, s:b, s:I, s:I, "
-            "s:s}",
+            "s:s, s:I, s:I, s:f, s:I, s:I, s:b, s:I, s:I}",
             "run", r->run_id, "mode", r->naive ? "naive" : "batch", "seconds", r->seconds,
             "committed", (json_int_t)r->committed, "failed", (json_int_t)r->failed, "rolled_back",
             (json_int_t)r->rolled_back, "unresolved", (json_int_t)r->unresolved, "txns",
@@ -694,7 +724,10 @@ void etcd_bench_print(const struct etcd_bench_report *r, bool json, FILE *f)
             r->keys_per_s, "txns_per_s", r->txns_per_s, "p50_ms", r->p50_ms, "p99_ms", r->p99_ms,
             "verified", r->verified, "checked", (json_int_t)r->checked, "violations",
             (json_int_t)r->violations, "first_violation", r->violation, "final_limit",
-            (json_int_t)r->final_limit);
+            (json_int_t)r->final_limit, "not_enqueued", (json_int_t)r->not_enqueued, "max_final_ms",
+            r->max_final_ms, "epoch_bumps", (json_int_t)r->epoch_bumps, "resolve_rounds",
+            (json_int_t)r->resolve_rounds, "terminated", r->terminated, "step_timeouts",
+            (json_int_t)r->step_timeouts, "resolve_budget_ms", (json_int_t)r->resolve_budget_ms);
 
         if (j) {
             json_dumpf(j, f, JSON_COMPACT);
@@ -706,6 +739,11 @@ void etcd_bench_print(const struct etcd_bench_report *r, bool json, FILE *f)
     fprintf(f, "%-6s %10.0f %9.0f %8.2f %8.2f %10zu %7zu %12zu %11zu %8zu\n",
             r->naive ? "naive" : "batch", r->keys_per_s, r->txns_per_s, r->p50_ms, r->p99_ms,
             r->committed, r->failed, r->rolled_back, r->unresolved, r->rejected);
+    if (r->terminated)
+        fprintf(f,
+                "terminated: %zu result(s) unresolved (journaled if --state-dir was given), %zu "
+                "never sent\n",
+                r->unresolved, r->not_enqueued);
     if (r->verified)
         fprintf(f, "verify: %s: %zu keys checked, %zu violation(s)%s%s\n",
                 r->violations ? "FAILED" : "ok", r->checked, r->violations,
