@@ -26,7 +26,7 @@ UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=build/asan/tests/%)
 ITEST_SRC := $(sort $(wildcard tests/integration/c/itest-*.c))
 ITEST_BIN := $(ITEST_SRC:tests/integration/c/%.c=build/asan/itests/%)
 
-.PHONY: all itests bench help deps tools lint format test test-unit test-integration demo clean version-stamp
+.PHONY: all itests bench help deps tools lint format test test-unit test-integration test-liveness-long demo clean version-stamp
 .PHONY: image kind-load deploy run cluster cluster-load cluster-down
 
 all: build/hostpatrol
@@ -38,6 +38,7 @@ help:
 	@echo "make demo       local control plane + results etcd (all set-up included); Ctrl-C stops"
 	@echo "make test       everything: deps, tools, lint, unit tests (ASan+UBSan), integration tests"
 	@echo "make test-unit  unit tests only;  make test-integration  integration tests only"
+	@echo "make test-liveness-long  the batch queue's liveness tests with 10,000 batches per run"
 	@echo "make bench      benchmarks, each printing its comparison measured in the same run"
 	@echo "make deps       Debian packages to build, test and lint (idempotent)"
 	@echo "make tools      kube-apiserver, kubectl, etcd 3.5/3.6, helm, toxiproxy into the tool cache"
@@ -103,6 +104,11 @@ test-unit: $(UNIT_BIN)
 
 test-integration: all $(ITEST_BIN)
 	@bash tests/run.sh integration
+
+# the long form of test-etcd-liveness.sh (not in CI): 10,000 batches per run
+test-liveness-long: all
+	@HP_LIVENESS_BATCHES=10000 HP_LIVENESS_TIMEOUT=1800 HP_IT_TIMEOUT=3600 \
+		bash tests/run.sh integration test-etcd-liveness
 
 bench: deps tools
 	@$(MAKE) --no-print-directory all

@@ -33,7 +33,9 @@
  *     batch found not applied). What a round learned is kept in the batch for the next one (an
  *     epoch moved stays moved, a fence read is not read again, an undo prepared is reused). A
  *     step's time budget starts at resolve_timeout_ms and doubles after a step that ran out of
- *     time, up to resolve_max_ms; it never shrinks. THE BOUND: once etcd answers each request
+ *     time, up to resolve_max_ms; it never shrinks. Rounds start at least 1/16 of a round's
+ *     measured duration apart unless a full group is due (so a few batches cannot take every
+ *     resolver while the rest wait). THE BOUND: once etcd answers each request
  *     within T <= resolve_max_ms, a timed-out batch is final within
  *         8 round trips (8 T: a round under way, then its own)
  *       + the attempts that time out while the budget grows to T, each at most its budget

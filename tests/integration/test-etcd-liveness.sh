@@ -12,10 +12,10 @@
 # 2.5 s latency, without and with a journal (then a restart resolves what was journaled).
 #
 # CI time: every run starts in `setup` at once, each on its own proxy and writer (the runs wait
-# on the network, not the CPU); the tests then collect them. The longest run is the 30 s stall;
-# the whole file takes about as long as that run plus its resolution.
+# on the network, not the CPU); the tests then collect them. The longest run, 6 s latency on
+# every connection, takes about 72 s; the whole file about 85 s on a 2-core machine.
 # HP_LIVENESS_BATCHES (default 1000) sets the batches per run: the longer form outside CI,
-# e.g. HP_LIVENESS_BATCHES=10000 HP_IT_TIMEOUT=3600 HP_LIVENESS_TIMEOUT=1800 bash tests/run.sh integration liveness
+# `make test-liveness-long` (10,000 batches per run).
 # shellcheck source=tests/integration/lib.sh
 . "$(dirname "$0")/lib.sh"
 T_TIMEOUT=${HP_LIVENESS_TIMEOUT:-300}
