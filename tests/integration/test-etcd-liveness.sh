@@ -13,7 +13,7 @@
 #
 # CI time: every run starts in `setup` at once, each on its own proxy and writer (the runs wait
 # on the network, not the CPU); the tests then collect them. The longest run, 6 s latency on
-# every connection, takes about 72 s; the whole file about 85 s on a 2-core machine.
+# every connection, takes about 72 s; the whole file took 77 s on this 2-core machine.
 # HP_LIVENESS_BATCHES (default 1000) sets the batches per run: the longer form outside CI,
 # `make test-liveness-long` (10,000 batches per run).
 # shellcheck source=tests/integration/lib.sh
