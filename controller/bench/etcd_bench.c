@@ -33,6 +33,7 @@ struct vbatch {
     int64_t rev;
     size_t expected, n, cap;
     char **keys;
+    char reason[160]; /* the queue's reason for the outcome (outcome lines only) */
 };
 
 struct run {
@@ -44,6 +45,7 @@ struct run {
     struct rec *recs;
     struct vbatch *batches; /* indexed by the queue's batch sequence number */
     size_t n_batches;
+    size_t used_batches;  /* 1 + the largest sequence number noted: the part of batches in use */
     struct vbatch *loose; /* records that never joined a batch, and naive puts */
     size_t n_loose, cap_loose;
     size_t done;
@@ -105,8 +107,9 @@ static void write_line(struct run *r, const struct vbatch *b)
     keys = json_array();
     for (size_t i = 0; keys && i < b->n; i++)
         json_array_append_new(keys, json_string(b->keys[i]));
-    line = json_pack("{s:s, s:s, s:I, s:o}", "batch", b->id, "outcome", batch_outcome_name(b->o),
-                     "revision", (json_int_t)b->rev, "keys", keys);
+    line =
+        json_pack("{s:s, s:s, s:I, s:s, s:o}", "batch", b->id, "outcome", batch_outcome_name(b->o),
+                  "revision", (json_int_t)b->rev, "reason", b->reason, "keys", keys);
     if (line) {
         json_dumpf(line, r->out, JSON_COMPACT);
         fputc('\n', r->out);
@@ -132,7 +135,7 @@ static struct vbatch *loose_batch(struct run *r)
 
 /* record the outcome of record i in batch `id` (seq >= 0) or alone (seq < 0); caller locks */
 static void note(struct run *r, size_t i, const char *id, long long seq, size_t expected,
-                 enum batch_outcome o, int64_t rev)
+                 enum batch_outcome o, int64_t rev, const char *reason)
 {
     char key[512];
     struct vbatch *b = NULL;
@@ -142,15 +145,19 @@ static void note(struct run *r, size_t i, const char *id, long long seq, size_t 
         b = &r->batches[seq];
         if (!b->expected) {
             snprintf(b->id, sizeof(b->id), "%s", id);
+            snprintf(b->reason, sizeof(b->reason), "%s", reason ? reason : "");
             b->o = o;
             b->rev = rev;
             b->expected = expected;
         }
+        if ((size_t)seq >= r->used_batches)
+            r->used_batches = (size_t)seq + 1;
     } else {
         b = loose_batch(r);
         if (!b)
             return;
         snprintf(b->id, sizeof(b->id), "%s%s%zu", id[0] ? id : "unsent", id[0] ? "/" : "-", i);
+        snprintf(b->reason, sizeof(b->reason), "%s", reason ? reason : "");
         b->o = o;
         b->rev = rev;
         b->expected = 1;
@@ -172,7 +179,7 @@ static void on_done(void *arg, const struct batch_result *res)
     rec->rev = res->revision;
     rec->lat_ns = hp_now_ns() - rec->enq_ns;
     note(r, (size_t)(rec - r->recs), res->batch_id, seq, res->batch_records, res->outcome,
-         res->revision);
+         res->revision, res->reason);
     r->done++;
     pthread_cond_broadcast(&r->cond);
     pthread_mutex_unlock(&r->lock);
@@ -208,7 +215,7 @@ static void *naive_writer(void *arg)
         rec->outcome = 1 + (int)o;
         rec->rev = rev;
         rec->lat_ns = hp_now_ns() - rec->enq_ns;
-        note(r, i, "put", -1, 1, o, rev);
+        note(r, i, "put", -1, 1, o, rev, rc ? hp_rc_name(rc) : "");
         r->done++;
         pthread_cond_broadcast(&r->cond);
         pthread_mutex_unlock(&r->lock);
@@ -319,7 +326,8 @@ static hp_rc load_prefix(struct etcd_client *c, const char *prefix, struct store
         stored_free(s, len);
         return rc;
     }
-    qsort(s, len, sizeof(*s), cmp_stored); /* etcd returns byte order already; be sure */
+    if (len) /* etcd returns byte order already; be sure */
+        qsort(s, len, sizeof(*s), cmp_stored);
     *out = s;
     *n = len;
     return HP_OK;
@@ -348,7 +356,7 @@ static void verify_batches(const char *prefix, const struct stored *s, size_t ns
 
         for (size_t k = 0; k < b[i].n; k++) {
             struct stored want = {.key = b[i].keys[k]};
-            const struct stored *got = bsearch(&want, s, ns, sizeof(*s), cmp_stored);
+            const struct stored *got = ns ? bsearch(&want, s, ns, sizeof(*s), cmp_stored) : NULL;
             const char *suffix = b[i].keys[k] + plen;
 
             rep->checked++;
@@ -390,7 +398,7 @@ static hp_rc verify_run(struct run *r, struct etcd_bench_report *rep, struct hp_
     rc = load_prefix(r->etcd, pfx, &s, &ns, err);
     if (rc)
         return rc;
-    verify_batches(r->prefix, s, ns, r->batches, r->n_batches, rep);
+    verify_batches(r->prefix, s, ns, r->batches, r->used_batches, rep);
     verify_batches(r->prefix, s, ns, r->loose, r->n_loose, rep);
     rep->verified = true;
     stored_free(s, ns);
@@ -611,7 +619,7 @@ hp_rc etcd_bench_run(const struct etcd_bench_config *cfg, struct etcd_bench_repo
 out:
     if (r.out)
         fclose(r.out);
-    for (size_t i = 0; i < r.n_batches; i++)
+    for (size_t i = 0; i < r.used_batches; i++) /* the rest was never touched */
         vbatch_release(&r.batches[i]);
     for (size_t i = 0; i < r.n_loose; i++)
         vbatch_release(&r.loose[i]);

@@ -10,7 +10,7 @@
  * Outcome lines (outcomes_path): one JSON object per batch, written and flushed as the batch
  * completes (so a killed run leaves a valid file):
  *   {"batch":"<id>","outcome":"committed|failed|rolled_back|unresolved","revision":R,
- *    "keys":["..."]}
+ *    "reason":"<the queue's reason>","keys":["..."]}
  *
  * Verification (the method of etcd's robustness tests): read every key under the prefix back,
  * then for each reported batch: committed -> every key present with its value, version 1 (applied
