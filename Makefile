@@ -26,7 +26,7 @@ UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=build/asan/tests/%)
 ITEST_SRC := $(sort $(wildcard tests/integration/c/itest-*.c))
 ITEST_BIN := $(ITEST_SRC:tests/integration/c/%.c=build/asan/itests/%)
 
-.PHONY: all itests bench help deps tools lint format test test-unit test-integration demo clean version-stamp
+.PHONY: all itests bench help deps tools lint format test test-unit test-integration test-liveness-long demo clean version-stamp
 .PHONY: fuzz fuzz-build
 .PHONY: image kind-load deploy run cluster cluster-load cluster-down
 
@@ -39,6 +39,7 @@ help:
 	@echo "make demo       local control plane + results etcd (all set-up included); Ctrl-C stops"
 	@echo "make test       everything: deps, tools, lint, unit tests (ASan+UBSan), integration tests"
 	@echo "make test-unit  unit tests only;  make test-integration  integration tests only"
+	@echo "make test-liveness-long  the batch queue's liveness tests with 10,000 batches per run"
 	@echo "make bench      benchmarks, each printing its comparison measured in the same run"
 	@echo "make fuzz       every libFuzzer target (tests/fuzz) for FUZZ_TIME s (default 60) and a table;"
 	@echo "                FUZZ_TARGETS='yaml_doc b64' runs some; make fuzz-build only builds (docs/fuzzing.md)"
@@ -106,6 +107,11 @@ test-unit: $(UNIT_BIN)
 
 test-integration: all $(ITEST_BIN)
 	@bash tests/run.sh integration
+
+# the long form of test-etcd-liveness.sh (not in CI): 10,000 batches per run
+test-liveness-long: all
+	@HP_LIVENESS_BATCHES=10000 HP_LIVENESS_TIMEOUT=1800 HP_IT_TIMEOUT=3600 \
+		bash tests/run.sh integration test-etcd-liveness
 
 bench: deps tools
 	@$(MAKE) --no-print-directory all

@@ -3,6 +3,7 @@
 #include "hostpatrol/batch_queue.h"
 
 #include <errno.h>
+#include <stdarg.h>
 #include <inttypes.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -12,6 +13,7 @@
 #include <time.h>
 
 #include "batch/batch_journal.h"
+#include "batch/resolve_plan.h"
 #include "hostpatrol/alloc.h"
 #include "hostpatrol/b64.h"
 #include "hostpatrol/etcd_txn.h"
@@ -20,11 +22,13 @@
 
 #define MAX_WINDOW     1024
 #define FENCE_OVERHEAD 512 /* JSON bytes of the fence op, compares and failure ranges */
-/* Resolver threads: each resolves one timed-out batch at a time (2-3 round trips); several
- * run at once so a slow link does not serialise every resolution. Concurrent epoch bumps are
- * safe: a CAS that loses to our own earlier bump recognises it by the instance tag. */
-#define RESOLVERS   8
-#define OP_OVERHEAD 48 /* {"request_put":{"key":"","value":""}} and a comma */
+/* Resolver threads: each resolves one GROUP of timed-out batches at a time (a round of at most
+ * 4 round trips for up to max_txn_ops - 1 batches); several run at once so a slow link does not
+ * serialise every resolution. Concurrent epoch bumps are safe: a CAS that loses to our own
+ * earlier bump recognises it by the instance tag. */
+#define RESOLVERS              16
+#define RESOLVE_BACKOFF_MAX_MS 2000 /* between rounds of a batch after a quick refusal */
+#define OP_OVERHEAD            48   /* {"request_put":{"key":"","value":""}} and a comma */
 
 struct record {
     struct record *next;
@@ -35,6 +39,13 @@ struct record {
     size_t bytes;
     batch_done_fn done;
     void *arg;
+};
+
+/* a key's value before a late-applied batch, for its undo */
+struct prev_val {
+    char *value; /* owned; NULL when !exists */
+    size_t len;
+    int exists;
 };
 
 struct batch {
@@ -52,6 +63,13 @@ struct batch {
     int64_t first_sent_ns; /* first send attempt (bounds how long its fence is trustworthy) */
     int64_t retry_at_ns;   /* resolver backoff */
     int64_t backoff_ms;
+    /* what resolution learned, kept across rounds (see the resolver section) */
+    int64_t fence_rev;     /* > 0: its fence read 'committed' at this revision: applied late */
+    struct prev_val *prev; /* owned, n_ops entries: the values before it (at fence_rev - 1) */
+    int final;             /* resolved: outcome, final_rev, reason hold the result */
+    enum batch_outcome outcome;
+    int64_t final_rev;
+    char reason[192];
 };
 
 struct batch_queue {
@@ -78,6 +96,11 @@ struct batch_queue {
     int fenced;
     int64_t lease, lease_ns, lease_try_ns;
     int closing, stopping;
+    struct hp_ctx *stop; /* owned; parent of every call the queue's threads make; cancelled by
+                          * batch_queue_free (not under the lock: its state is its own) */
+    int64_t budget_ms;   /* one resolution step's time budget now (resolve_budget_grow) */
+    int64_t step_ns;     /* how long a successful resolution step takes (moving average) */
+    int64_t round_ns;    /* when the last round started */
     uint64_t seq;
     size_t outstanding; /* accepted records whose callback has not run */
     struct batch_stats st;
@@ -121,6 +144,15 @@ static void record_free(struct record *r)
     hp_free(r);
 }
 
+static void prev_free(struct prev_val *p, size_t n)
+{
+    if (!p)
+        return;
+    for (size_t i = 0; i < n; i++)
+        hp_free(p[i].value);
+    hp_free(p);
+}
+
 static void batch_free(struct batch *b)
 {
     struct record *r, *next;
@@ -131,6 +163,7 @@ static void batch_free(struct batch *b)
         next = r->next;
         record_free(r);
     }
+    prev_free(b->prev, b->n_ops);
     hp_free(b->ops);
     hp_free(b->fence_key);
     hp_free(b);
@@ -262,6 +295,8 @@ static void config_defaults(struct batch_config *c)
         c->fence_ttl_s = 3600;
     if (!c->resolve_timeout_ms)
         c->resolve_timeout_ms = 5000;
+    if (!c->resolve_max_ms)
+        c->resolve_max_ms = 30000;
 }
 
 static hp_rc config_check(const struct batch_config *c, struct hp_err *err)
@@ -291,6 +326,11 @@ static hp_rc config_check(const struct batch_config *c, struct hp_err *err)
         return hp_err_field(err, HP_ERR_INVALID, "decrease",
                             "need decrease < 1 < increase (got %g and %g)", c->decrease,
                             c->increase);
+    if (c->resolve_timeout_ms < 1 || c->resolve_max_ms < c->resolve_timeout_ms)
+        return hp_err_field(err, HP_ERR_INVALID, "resolve_max_ms",
+                            "need 0 < resolve_timeout_ms (%" PRId64 ") <= resolve_max_ms (%" PRId64
+                            ")",
+                            c->resolve_timeout_ms, c->resolve_max_ms);
     if (c->window > MAX_WINDOW)
         return hp_err_field(err, HP_ERR_INVALID, "window", "window must be at most %d", MAX_WINDOW);
     return HP_OK;
@@ -357,61 +397,8 @@ static hp_rc ensure_lease(struct batch_queue *q, struct hp_ctx *ctx, struct hp_e
 static void *flusher_main(void *arg);
 static void *sender_main(void *arg);
 static void *resolver_main(void *arg);
-static hp_rc resolve(struct batch_queue *q, struct batch *b, struct hp_ctx *parent,
-                     enum batch_outcome *o, int64_t *rev, char *reason, size_t reason_len,
-                     struct hp_err *err);
-
-/* recover_journal: resolve batches a previous process left unresolved (rule R4). */
-static hp_rc recover_journal(struct batch_queue *q, struct hp_ctx *ctx, struct hp_err *err)
-{
-    struct batch_journal_entry *e = NULL;
-    size_t n = 0, i;
-    hp_rc rc;
-
-    rc = batch_journal_load(q->state_dir, q->writer, &e, &n, err);
-    if (rc)
-        return rc;
-    for (i = 0; i < n && !rc; i++) {
-        struct batch *b = hp_calloc(1, sizeof(*b));
-        struct record *r = hp_calloc(1, sizeof(*r));
-        enum batch_outcome o;
-        int64_t rev;
-        char reason[256];
-
-        if (!b || !r) {
-            hp_free(b);
-            hp_free(r);
-            rc = HP_ERR_NOMEM;
-            break;
-        }
-        /* a synthetic record owning the journaled keys; its callback is a no-op */
-        snprintf(b->id, sizeof(b->id), "%s", e[i].batch_id);
-        b->epoch = e[i].epoch;
-        r->w = e[i].writes;
-        r->n = e[i].n;
-        e[i].writes = NULL;
-        e[i].n = 0;
-        b->records = r;
-        b->ops = hp_calloc(r->n ? r->n : 1, sizeof(*b->ops));
-        b->fence_key = join(q->fence_prefix, b->id, "");
-        if (!b->ops || !b->fence_key) {
-            batch_free(b);
-            rc = HP_ERR_NOMEM;
-            break;
-        }
-        b->fence_len = strlen(b->fence_key);
-        for (size_t k = 0; k < r->n; k++)
-            b->ops[b->n_ops++] = &r->w[k];
-        rc = resolve(q, b, ctx, &o, &rev, reason, sizeof(reason), err);
-        if (!rc)
-            batch_journal_remove(q->state_dir, q->writer, b->id);
-        batch_free(b);
-    }
-    batch_journal_entries_free(e, n);
-    return rc;
-}
-
-enum startup_step { STEP_CLAIM, STEP_JOURNAL, STEP_LEASE };
+static hp_rc resolve_round(struct batch_queue *q, struct batch **g, size_t n, struct hp_ctx *parent,
+                           struct hp_err *err);
 
 static int transient(hp_rc rc)
 {
@@ -419,8 +406,120 @@ static int transient(hp_rc rc)
            rc == HP_ERR_FULL;
 }
 
+/* recover_journal: resolve batches a previous process left unresolved (rule R4), in groups,
+ * round after round (what a round learned is kept) until all are final or ctx ends (NULL:
+ * 30 s). A batch resolved is removed from the journal; the others stay for the next start. */
+static hp_rc recover_journal(struct batch_queue *q, struct hp_ctx *ctx, struct hp_err *err)
+{
+    struct batch_journal_entry *e = NULL;
+    struct batch **bs = NULL, **g = NULL;
+    struct hp_ctx *all = NULL;
+    size_t n = 0, nb = 0, i, max_group = q->cfg.max_txn_ops - 1;
+    int64_t backoff_ms = 50;
+    hp_rc rc;
+
+    rc = batch_journal_load(q->state_dir, q->writer, &e, &n, err);
+    if (rc || !n)
+        goto out;
+    bs = hp_calloc(n, sizeof(*bs));
+    g = hp_calloc(max_group, sizeof(*g));
+    rc = bs && g ? hp_ctx_new(ctx, ctx ? HP_CTX_NO_TIMEOUT : 30000, &all) : HP_ERR_NOMEM;
+    for (i = 0; i < n && !rc; i++) {
+        struct batch *b = hp_calloc(1, sizeof(*b));
+        struct record *r = hp_calloc(1, sizeof(*r));
+
+        if (!b || !r) {
+            hp_free(b);
+            hp_free(r);
+            rc = HP_ERR_NOMEM;
+            break;
+        }
+        /* a synthetic record owning the journaled keys; it has no callback */
+        snprintf(b->id, sizeof(b->id), "%s", e[i].batch_id);
+        b->epoch = e[i].epoch;
+        r->w = e[i].writes;
+        r->n = e[i].n;
+        e[i].writes = NULL;
+        e[i].n = 0;
+        b->records = r;
+        bs[nb++] = b;
+        b->ops = hp_calloc(r->n ? r->n : 1, sizeof(*b->ops));
+        b->fence_key = join(q->fence_prefix, b->id, "");
+        if (!b->ops || !b->fence_key) {
+            rc = HP_ERR_NOMEM;
+            break;
+        }
+        b->fence_len = strlen(b->fence_key);
+        for (size_t k = 0; k < r->n; k++)
+            b->ops[b->n_ops++] = &r->w[k];
+    }
+    while (!rc) {
+        size_t m = 0;
+
+        for (i = 0; i < nb && m < max_group; i++)
+            if (!bs[i]->final)
+                g[m++] = bs[i];
+        if (!m)
+            break;
+        rc = resolve_round(q, g, m, all, err);
+        for (i = 0; i < m; i++)
+            if (g[i]->final)
+                batch_journal_remove(q->state_dir, q->writer, g[i]->id);
+        if (!rc || !transient(rc) || hp_ctx_err(all))
+            continue;
+        rc = hp_ctx_sleep(all, backoff_ms) ? hp_ctx_err(all) : HP_OK;
+        backoff_ms = backoff_ms * 2 > 1000 ? 1000 : backoff_ms * 2;
+    }
+out:
+    for (i = 0; i < nb; i++)
+        batch_free(bs[i]);
+    hp_free(bs);
+    hp_free(g);
+    hp_ctx_free(all);
+    batch_journal_entries_free(e, n);
+    return rc;
+}
+
+enum startup_step { STEP_CLAIM, STEP_LEASE };
+
+/* step_begin: a context for one step: the queue's current resolution budget, under parent
+ * (or the queue's stop context). *budget_ms and *t0 are for step_end. */
+static hp_rc step_begin(struct batch_queue *q, struct hp_ctx *parent, struct hp_ctx **ctx,
+                        int64_t *budget_ms, int64_t *t0)
+{
+    pthread_mutex_lock(&q->lock);
+    *budget_ms = q->budget_ms;
+    pthread_mutex_unlock(&q->lock);
+    *t0 = hp_now_ns();
+    return hp_ctx_new(parent ? parent : q->stop, *budget_ms, ctx);
+}
+
+/* step_end: a step that failed after using (nearly) its whole budget ran out of time: the
+ * next attempt gets a larger one (resolve_budget_grow). */
+static void step_end(struct batch_queue *q, struct hp_ctx *ctx, int64_t budget_ms, int64_t t0,
+                     hp_rc rc)
+{
+    int64_t used_ms = (hp_now_ns() - t0) / 1000000;
+
+    if (rc && rc != HP_ERR_CANCELED && used_ms * 10 >= budget_ms * 9 &&
+        hp_ctx_err(q->stop) == HP_OK) {
+        pthread_mutex_lock(&q->lock);
+        q->budget_ms = resolve_budget_grow(q->budget_ms, budget_ms, q->cfg.resolve_max_ms);
+        q->st.step_timeouts++;
+        pthread_mutex_unlock(&q->lock);
+    } else if (!rc) {
+        int64_t d = hp_now_ns() - t0;
+
+        pthread_mutex_lock(&q->lock);
+        q->step_ns = q->step_ns ? (3 * q->step_ns + d) / 4 : d;
+        pthread_mutex_unlock(&q->lock);
+    }
+    hp_ctx_free(ctx);
+}
+
 /* startup_retry: run one start-up step, retrying transient failures with backoff (each
- * attempt bounded by resolve_timeout_ms) until ctx ends (NULL ctx: 30 s). */
+ * attempt bounded by the resolution budget, which grows like a resolution step's) until ctx
+ * ends (NULL ctx: 30 s). */
 static hp_rc startup_retry(struct batch_queue *q, struct hp_ctx *ctx, enum startup_step step,
                            struct hp_err *err)
 {
@@ -434,21 +533,20 @@ static hp_rc startup_retry(struct batch_queue *q, struct hp_ctx *ctx, enum start
     for (;;) {
         struct hp_ctx *one = NULL;
 
-        rc = hp_ctx_new(all, q->cfg.resolve_timeout_ms, &one);
+        int64_t budget, t0;
+
+        rc = step_begin(q, all, &one, &budget, &t0);
         if (rc)
             break;
         switch (step) {
         case STEP_CLAIM:
             rc = batch_queue_claim_epoch(q, one, err);
             break;
-        case STEP_JOURNAL:
-            rc = recover_journal(q, one, err);
-            break;
         case STEP_LEASE:
             rc = ensure_lease(q, one, err);
             break;
         }
-        hp_ctx_free(one);
+        step_end(q, one, budget, t0, rc);
         if (!transient(rc) || hp_ctx_err(all))
             break;
         if (hp_ctx_sleep(all, backoff_ms))
@@ -517,6 +615,10 @@ hp_rc batch_queue_new(struct etcd_client *etcd, const struct batch_config *cfg, 
         snprintf(q->instance + 2 * i, 3, "%02x", rnd[i]);
     q->limit = q->cfg.initial_inflight;
     q->st.limit = q->cfg.initial_inflight;
+    q->budget_ms = q->cfg.resolve_timeout_ms;
+    rc = hp_ctx_new(NULL, HP_CTX_NO_TIMEOUT, &q->stop);
+    if (rc)
+        goto out;
 
     /* start-up: claim the epoch (fences every older instance of this writer), then resolve
      * what a previous instance journaled, then get a lease for fence keys. Each step is safe to
@@ -524,7 +626,7 @@ hp_rc batch_queue_new(struct etcd_client *etcd, const struct batch_config *cfg, 
      * transient failures are retried until ctx ends. */
     rc = startup_retry(q, ctx, STEP_CLAIM, err);
     if (!rc && q->state_dir)
-        rc = startup_retry(q, ctx, STEP_JOURNAL, err);
+        rc = recover_journal(q, ctx, err);
     if (!rc)
         rc = startup_retry(q, ctx, STEP_LEASE, err);
     if (rc)
@@ -855,6 +957,15 @@ static hp_rc build_txn(struct batch_queue *q, struct batch *b, int64_t epoch, in
     return HP_OK;
 }
 
+/* own_epoch_value: the epoch key holds a value this queue instance wrote (epoch_token) */
+static int own_epoch_value(const struct batch_queue *q, const struct etcd_kv *kv)
+{
+    char mine[320]; /* the epoch token (tok[256]) starts with this */
+    size_t n = (size_t)snprintf(mine, sizeof(mine), "%s:%s:", q->writer, q->instance);
+
+    return n < sizeof(mine) && kv->value_len >= n && !memcmp(kv->value, mine, n);
+}
+
 static const struct etcd_kv *first_kv(const struct etcd_txn_resp *r, size_t i)
 {
     if (i >= r->n || r->ops[i].type != ETCD_OP_RANGE || !r->ops[i].range.n)
@@ -898,7 +1009,7 @@ static enum send_result send_batch(struct batch_queue *q, struct batch *b, enum 
             snprintf(reason, reason_len, "deadline passed before it was sent");
             return SENT_DONE;
         }
-        rc = hp_ctx_new(NULL, remaining, &ctx);
+        rc = hp_ctx_new(q->stop, remaining, &ctx);
         if (!rc)
             rc = build_txn(q, b, epoch, lease, &t);
         if (rc) {
@@ -939,6 +1050,8 @@ static enum send_result send_batch(struct batch_queue *q, struct batch *b, enum 
                 return SENT_DONE;
             }
             pthread_mutex_lock(&q->lock);
+            if (!q->fenced && ek && ek->mod_revision > q->epoch && own_epoch_value(q, ek))
+                q->epoch = ek->mod_revision; /* a bump of ours whose answer was lost */
             if (q->epoch != epoch && !q->fenced) {
                 /* we moved our own epoch (a resolution): this txn certainly did not apply */
                 q->st.resent++;
@@ -973,7 +1086,7 @@ static enum send_result send_batch(struct batch_queue *q, struct batch *b, enum 
             if (rc == HP_ERR_NOTFOUND) {
                 struct hp_ctx *lctx = NULL;
 
-                if (!hp_ctx_new(NULL, (b->deadline_ns - hp_now_ns()) / 1000000, &lctx))
+                if (!hp_ctx_new(q->stop, (b->deadline_ns - hp_now_ns()) / 1000000, &lctx))
                     (void)ensure_lease(q, lctx, &err);
                 hp_ctx_free(lctx);
             }
@@ -1047,7 +1160,31 @@ static void *sender_main(void *arg)
     return NULL;
 }
 
-/* ---- resolver: make a late commit impossible, undo one that happened ---- */
+/* ---- resolver: make a late commit impossible, undo one that happened ----
+ *
+ * A ROUND resolves a GROUP of timed-out batches together (at most max_txn_ops - 1): one epoch
+ * bump fences every batch of the group sent with the current epoch, one txn of ranges reads
+ * all their fences, one txn of ranges reads the values before every late-applied batch, one
+ * txn undoes them all (nested txns, key-disjoint batches). What a step learned stays in the
+ * batch across rounds, because it stays true: an epoch moved never comes back
+ * (b->epoch != q->epoch), a fence read 'committed' at R stays so until our undo
+ * (b->fence_rev), the values at R-1 never change (b->prev). A round that fails leaves every
+ * batch at the step it reached; the next round continues from there. */
+
+static void finish(struct batch *b, enum batch_outcome o, int64_t rev, const char *fmt, ...)
+    HP_PRINTF(4, 5);
+
+static void finish(struct batch *b, enum batch_outcome o, int64_t rev, const char *fmt, ...)
+{
+    va_list ap;
+
+    b->final = 1;
+    b->outcome = o;
+    b->final_rev = rev;
+    va_start(ap, fmt);
+    vsnprintf(b->reason, sizeof(b->reason), fmt, ap);
+    va_end(ap);
+}
 
 /* bump_epoch: CAS our epoch forward so no txn sent with an older epoch can apply. */
 static hp_rc bump_epoch(struct batch_queue *q, int64_t sent_epoch, struct hp_ctx *ctx,
@@ -1056,7 +1193,7 @@ static hp_rc bump_epoch(struct batch_queue *q, int64_t sent_epoch, struct hp_ctx
     struct etcd_txn *t = NULL;
     struct etcd_txn_resp resp;
     const struct etcd_kv *kv;
-    char tok[256], mine[64];
+    char tok[256];
     int64_t cur;
     hp_rc rc;
 
@@ -1079,16 +1216,21 @@ static hp_rc bump_epoch(struct batch_queue *q, int64_t sent_epoch, struct hp_ctx
     etcd_txn_free(t);
     if (rc)
         return rc;
+    /* Several resolvers bump at once: what each learned is a revision of the epoch key, and the
+     * key's latest revision is the largest one learned (revisions only grow) */
     pthread_mutex_lock(&q->lock);
     if (resp.succeeded) {
-        q->epoch = resp.revision;
+        if (resp.revision > q->epoch)
+            q->epoch = resp.revision;
+        q->st.epoch_bumps++;
     } else if ((kv = first_kv(&resp, 0))) {
         /* moved by someone: by an earlier bump of ours whose answer we lost, or a new holder */
-        snprintf(mine, sizeof(mine), "%s:%s:", q->writer, q->instance);
-        if (kv->value_len >= strlen(mine) && !memcmp(kv->value, mine, strlen(mine)))
-            q->epoch = kv->mod_revision;
-        else
+        if (own_epoch_value(q, kv)) {
+            if (kv->mod_revision > q->epoch)
+                q->epoch = kv->mod_revision;
+        } else {
             q->fenced = 1;
+        }
     } else {
         q->fenced = 1; /* the epoch key is gone: nobody holds it, we do not either */
     }
@@ -1098,46 +1240,217 @@ static hp_rc bump_epoch(struct batch_queue *q, int64_t sent_epoch, struct hp_ctx
     return HP_OK;
 }
 
-/* undo: restore the values the batch's keys had at revision applied-1, key by key, only where
- * the key still holds the batch's write (mod_revision == applied). */
-static hp_rc undo(struct batch_queue *q, struct batch *b, int64_t applied, struct hp_ctx *ctx,
-                  int64_t *undone_rev, struct hp_err *err)
+/* step_fence_epoch: one bump for every batch of the group still sent with the current epoch.
+ * Afterwards (HP_OK) none of the group can apply any more. */
+static hp_rc step_fence_epoch(struct batch_queue *q, struct batch **g, size_t n,
+                              struct hp_ctx *parent, struct hp_err *err)
 {
-    int64_t lease;
-    struct etcd_txn *rd = NULL, *t = NULL;
-    struct etcd_txn_resp old, resp;
+    struct hp_ctx *ctx = NULL;
+    int64_t cur, budget, t0;
+    int need = 0;
+    hp_rc rc;
+
+    pthread_mutex_lock(&q->lock);
+    cur = q->epoch;
+    for (size_t i = 0; i < n && !q->fenced; i++)
+        need |= !g[i]->final && g[i]->epoch == cur;
+    pthread_mutex_unlock(&q->lock);
+    if (!need)
+        return HP_OK;
+    rc = step_begin(q, parent, &ctx, &budget, &t0);
+    if (rc)
+        return rc;
+    rc = bump_epoch(q, cur, ctx, err);
+    step_end(q, ctx, budget, t0, rc);
+    return rc;
+}
+
+/* step_read_fences: one txn of ranges reads the fence of every batch that has none read. */
+static hp_rc step_read_fences(struct batch_queue *q, struct batch **g, size_t n,
+                              struct hp_ctx *parent, struct hp_err *err)
+{
+    struct etcd_txn *t = NULL;
+    struct etcd_txn_resp resp;
+    struct hp_ctx *ctx = NULL;
+    struct batch **w = hp_calloc(n, sizeof(*w));
+    size_t m = 0;
+    int64_t budget, t0;
+    hp_rc rc;
+
+    if (!w)
+        return HP_ERR_NOMEM;
+    for (size_t i = 0; i < n; i++)
+        if (!g[i]->final && !g[i]->fence_rev)
+            w[m++] = g[i];
+    if (!m) {
+        hp_free(w);
+        return HP_OK;
+    }
+    rc = etcd_txn_new(&t);
+    for (size_t i = 0; i < m && !rc; i++)
+        rc = etcd_txn_get(t, ETCD_SUCCESS, w[i]->fence_key, w[i]->fence_len, 0);
+    if (!rc)
+        rc = step_begin(q, parent, &ctx, &budget, &t0);
+    if (!rc) {
+        rc = etcd_txn_commit(q->etcd, ctx, t, &resp, err);
+        step_end(q, ctx, budget, t0, rc);
+    }
+    etcd_txn_free(t);
+    if (rc)
+        goto out;
+    for (size_t i = 0; i < m; i++) {
+        struct batch *b = w[i];
+        const struct etcd_kv *f = first_kv(&resp, i);
+
+        if (!f && b->first_sent_ns &&
+            hp_now_ns() - b->first_sent_ns > q->cfg.fence_ttl_s * 500000000LL)
+            /* the fence may have expired: absence proves nothing any more */
+            finish(b, BATCH_UNRESOLVED, 0,
+                   "not resolved within half the fence TTL (%" PRId64 " s); outcome unknown",
+                   q->cfg.fence_ttl_s);
+        else if (!f)
+            finish(b, BATCH_ROLLED_BACK, 0,
+                   "deadline passed without an answer; not applied, and it can no longer apply");
+        else if (f->value_len == 11 && !memcmp(f->value, "rolled_back", 11))
+            finish(b, BATCH_ROLLED_BACK, 0,
+                   "deadline passed; its late commit was undone at %" PRId64, f->mod_revision);
+        else
+            b->fence_rev = f->mod_revision; /* applied late: to be undone */
+    }
+    etcd_txn_resp_release(&resp);
+out:
+    hp_free(w);
+    return rc;
+}
+
+/* read_prev: one txn reading the keys of batches w[0..m) at their fence_rev - 1; on HP_OK
+ * every one of them has b->prev. */
+static hp_rc read_prev(struct batch_queue *q, struct batch **w, size_t m, struct hp_ctx *parent,
+                       struct hp_err *err)
+{
+    struct etcd_txn *t = NULL;
+    struct etcd_txn_resp resp;
+    struct hp_ctx *ctx = NULL;
+    int64_t budget, t0;
+    size_t op = 0;
+    hp_rc rc;
+
+    rc = etcd_txn_new(&t);
+    for (size_t i = 0; i < m && !rc; i++)
+        for (size_t k = 0; k < w[i]->n_ops && !rc; k++)
+            rc = etcd_txn_get(t, ETCD_SUCCESS, w[i]->ops[k]->key, w[i]->ops[k]->key_len,
+                              w[i]->fence_rev - 1);
+    if (!rc)
+        rc = step_begin(q, parent, &ctx, &budget, &t0);
+    if (!rc) {
+        rc = etcd_txn_commit(q->etcd, ctx, t, &resp, err);
+        step_end(q, ctx, budget, t0, rc);
+    }
+    etcd_txn_free(t);
+    if (rc)
+        return rc;
+    for (size_t i = 0; i < m && !rc; i++) {
+        struct batch *b = w[i];
+        struct prev_val *p = hp_calloc(b->n_ops ? b->n_ops : 1, sizeof(*p));
+
+        if (!p) {
+            rc = HP_ERR_NOMEM;
+            op += b->n_ops;
+            continue;
+        }
+        for (size_t k = 0; k < b->n_ops && !rc; k++, op++) {
+            const struct etcd_kv *kv = first_kv(&resp, op);
+
+            if (!kv)
+                continue;
+            p[k].exists = 1;
+            p[k].len = kv->value_len;
+            p[k].value = hp_malloc(kv->value_len + 1);
+            if (!p[k].value)
+                rc = HP_ERR_NOMEM;
+            else if (kv->value_len)
+                memcpy(p[k].value, kv->value, kv->value_len);
+        }
+        if (rc) {
+            prev_free(p, b->n_ops);
+            break;
+        }
+        b->prev = p;
+    }
+    etcd_txn_resp_release(&resp);
+    return rc;
+}
+
+/* step_read_prev: the values before every late-applied batch (as many as fit one txn). A
+ * compacted revision fails a whole txn, so a group that meets one is read batch by batch: the
+ * batch whose history is gone stays COMMITTED (true, exactly once, and nothing else was
+ * reported before, so it is no phantom). */
+static hp_rc step_read_prev(struct batch_queue *q, struct batch **g, size_t n,
+                            struct hp_ctx *parent, struct hp_err *err)
+{
+    struct batch **w = hp_calloc(n, sizeof(*w));
+    size_t m = 0, keys = 0;
+    hp_rc rc;
+
+    if (!w)
+        return HP_ERR_NOMEM;
+    for (size_t i = 0; i < n; i++) {
+        struct batch *b = g[i];
+
+        if (b->final || !b->fence_rev || b->prev)
+            continue;
+        if (m && keys + b->n_ops > q->cfg.max_txn_ops)
+            continue; /* the next round */
+        w[m++] = b;
+        keys += b->n_ops;
+    }
+    rc = m ? read_prev(q, w, m, parent, err) : HP_OK;
+    for (size_t i = 0; rc == HP_ERR_GONE && m > 1 && i < m; i++) {
+        rc = read_prev(q, &w[i], 1, parent, err);
+        if (rc == HP_ERR_GONE) {
+            finish(w[i], BATCH_COMMITTED, w[i]->fence_rev,
+                   "committed at %" PRId64 " after its deadline; could not be undone (history "
+                   "compacted)",
+                   w[i]->fence_rev);
+            rc = i + 1 < m ? HP_ERR_GONE : HP_OK; /* go on with the next one */
+        }
+    }
+    if (rc == HP_ERR_GONE && m == 1) {
+        finish(w[0], BATCH_COMMITTED, w[0]->fence_rev,
+               "committed at %" PRId64 " after its deadline; could not be undone (history "
+               "compacted)",
+               w[0]->fence_rev);
+        rc = HP_OK;
+    }
+    hp_free(w);
+    return rc;
+}
+
+/* undo_txn: the undo of one batch: if its fence still says committed, per key, if the key
+ * still holds the batch's write (mod_revision == fence_rev), put back the value before it or
+ * delete it; and mark the fence rolled_back. Failure branch: read the fence. */
+static hp_rc undo_txn(struct batch_queue *q, const struct batch *b, int64_t lease,
+                      struct etcd_txn **out)
+{
+    struct etcd_txn *t = NULL;
     hp_rc rc;
     size_t i;
 
-    pthread_mutex_lock(&q->lock);
-    lease = q->lease;
-    pthread_mutex_unlock(&q->lock);
-    /* 1. the values before the batch */
-    rc = etcd_txn_new(&rd);
-    for (i = 0; i < b->n_ops && !rc; i++)
-        rc = etcd_txn_get(rd, ETCD_SUCCESS, b->ops[i]->key, b->ops[i]->key_len, applied - 1);
-    if (!rc)
-        rc = etcd_txn_commit(q->etcd, ctx, rd, &old, err);
-    etcd_txn_free(rd);
-    if (rc)
-        return rc;
-    /* 2. one txn: still our fence value -> per key, if still our write, put back / delete */
     rc = etcd_txn_new(&t);
     if (!rc)
         rc = etcd_txn_compare_value(t, b->fence_key, b->fence_len, ETCD_CMP_EQUAL, "committed", 9);
     for (i = 0; i < b->n_ops && !rc; i++) {
         const struct batch_write *w = b->ops[i];
-        const struct etcd_kv *prev = first_kv(&old, i);
+        const struct prev_val *p = &b->prev[i];
         struct etcd_txn *k = NULL;
 
         rc = etcd_txn_new(&k);
         if (!rc)
             rc = etcd_txn_compare_int(k, w->key, w->key_len, ETCD_CMP_MOD_REVISION, ETCD_CMP_EQUAL,
-                                      applied);
+                                      b->fence_rev);
         if (!rc)
-            rc = prev ? etcd_txn_put(k, ETCD_SUCCESS, w->key, w->key_len, prev->value,
-                                     prev->value_len, 0)
-                      : etcd_txn_delete(k, ETCD_SUCCESS, w->key, w->key_len, false);
+            rc = p->exists ? etcd_txn_put(k, ETCD_SUCCESS, w->key, w->key_len, p->value, p->len, 0)
+                           : etcd_txn_delete(k, ETCD_SUCCESS, w->key, w->key_len, false);
         if (rc) {
             etcd_txn_free(k);
             break;
@@ -1148,163 +1461,249 @@ static hp_rc undo(struct batch_queue *q, struct batch *b, int64_t applied, struc
         rc = etcd_txn_put(t, ETCD_SUCCESS, b->fence_key, b->fence_len, "rolled_back", 11, lease);
     if (!rc)
         rc = etcd_txn_get(t, ETCD_FAILURE, b->fence_key, b->fence_len, 0);
-    if (!rc)
-        rc = etcd_txn_commit(q->etcd, ctx, t, &resp, err);
-    etcd_txn_free(t);
-    etcd_txn_resp_release(&old);
-    if (rc)
+    if (rc) {
+        etcd_txn_free(t);
         return rc;
-    if (resp.succeeded) {
-        *undone_rev = resp.revision;
-    } else {
-        const struct etcd_kv *f = first_kv(&resp, 0);
+    }
+    (void)q;
+    *out = t;
+    return HP_OK;
+}
 
-        /* an earlier undo of ours whose answer was lost already did it */
-        if (!f || f->value_len != 11 || memcmp(f->value, "rolled_back", 11))
-            rc = hp_err_set(err, HP_ERR_INTERNAL, "fence of batch %s changed unexpectedly", b->id);
+/* step_undo: one txn undoes every prepared batch whose keys are disjoint from the others' (the
+ * server refuses a key written twice in one txn) and that fits the request limits; each batch
+ * is a nested txn guarded by its own fence, so it is undone at most once. */
+static hp_rc step_undo(struct batch_queue *q, struct batch **g, size_t n, struct hp_ctx *parent,
+                       struct hp_err *err)
+{
+    struct batch **w = hp_calloc(n, sizeof(*w));
+    struct resolve_keys *c = hp_calloc(n, sizeof(*c));
+    unsigned char *chosen = hp_calloc(n, 1);
+    struct etcd_txn *t = NULL;
+    struct etcd_txn_resp resp;
+    struct hp_ctx *ctx = NULL;
+    size_t m = 0, in = 0;
+    int64_t lease, budget, t0;
+    hp_rc rc;
+
+    if (!w || !c || !chosen) {
+        rc = HP_ERR_NOMEM;
+        goto out;
+    }
+    for (size_t i = 0; i < n; i++)
+        if (!g[i]->final && g[i]->prev) {
+            c[m].ops = g[i]->ops;
+            c[m].n = g[i]->n_ops;
+            w[m++] = g[i];
+        }
+    rc = HP_OK;
+    if (!m)
+        goto out;
+    (void)resolve_pick_disjoint(c, m, q->cfg.max_txn_ops, 4096, chosen);
+    pthread_mutex_lock(&q->lock);
+    lease = q->lease;
+    pthread_mutex_unlock(&q->lock);
+    rc = etcd_txn_new(&t);
+    for (size_t i = 0; i < m && !rc; i++) {
+        struct etcd_txn *sub = NULL;
+
+        if (!chosen[i])
+            continue;
+        rc = undo_txn(q, w[i], lease, &sub);
+        if (rc)
+            break;
+        if (in && etcd_txn_bytes(t) + etcd_txn_bytes(sub) + 64 > q->cfg.max_txn_bytes) {
+            etcd_txn_free(sub);
+            chosen[i] = 0; /* the next round */
+            continue;
+        }
+        rc = etcd_txn_nest(t, ETCD_SUCCESS, sub);
+        in++;
+    }
+    for (size_t i = 0, j = 0; !rc && i < m; i++)
+        if (chosen[i])
+            w[j++] = w[i];
+    if (!rc)
+        rc = step_begin(q, parent, &ctx, &budget, &t0);
+    if (!rc) {
+        rc = etcd_txn_commit(q->etcd, ctx, t, &resp, err);
+        step_end(q, ctx, budget, t0, rc);
+    }
+    if (rc)
+        goto out;
+    for (size_t i = 0; i < in; i++) {
+        struct batch *b = w[i];
+        const struct etcd_txn_resp *sr =
+            i < resp.n && resp.ops[i].type == ETCD_OP_TXN ? resp.ops[i].txn : NULL;
+        const struct etcd_kv *f = sr && !sr->succeeded ? first_kv(sr, 0) : NULL;
+
+        if (sr && sr->succeeded)
+            finish(b, BATCH_ROLLED_BACK, 0,
+                   "deadline passed; applied late at %" PRId64 " and undone at %" PRId64,
+                   b->fence_rev, resp.revision);
+        else if (f && f->value_len == 11 && !memcmp(f->value, "rolled_back", 11))
+            /* an earlier undo of ours whose answer was lost already did it */
+            finish(b, BATCH_ROLLED_BACK, 0,
+                   "deadline passed; applied late at %" PRId64 " and undone at %" PRId64,
+                   b->fence_rev, f->mod_revision);
         else
-            *undone_rev = f->mod_revision;
+            rc = hp_err_set(err, HP_ERR_INTERNAL, "fence of batch %s changed unexpectedly", b->id);
     }
     etcd_txn_resp_release(&resp);
+out:
+    etcd_txn_free(t);
+    hp_free(w);
+    hp_free(c);
+    hp_free(chosen);
     return rc;
 }
 
-/* resolve: decide a timed-out batch. HP_OK with a final outcome, or an error (retry later). */
-static hp_rc resolve(struct batch_queue *q, struct batch *b, struct hp_ctx *parent,
-                     enum batch_outcome *o, int64_t *rev, char *reason, size_t reason_len,
-                     struct hp_err *err)
+/* resolve_round: take the group as far as etcd lets it; each batch ends final (b->final) or at
+ * the step it reached. Returns the first step's error (the group is retried later), HP_OK
+ * when every batch is final. */
+static hp_rc resolve_round(struct batch_queue *q, struct batch **g, size_t n, struct hp_ctx *parent,
+                           struct hp_err *err)
 {
-    struct etcd_range_resp fr;
-    struct etcd_range_req req = {.key = b->fence_key, .key_len = b->fence_len};
-    struct hp_ctx *ctx = NULL;
-    int64_t undone = 0;
     hp_rc rc;
 
-    rc = hp_ctx_new(parent, q->cfg.resolve_timeout_ms, &ctx);
-    if (rc)
-        return rc;
-    rc = bump_epoch(q, b->epoch, ctx, err);
+    pthread_mutex_lock(&q->lock);
+    q->st.resolve_rounds++;
+    pthread_mutex_unlock(&q->lock);
+    rc = step_fence_epoch(q, g, n, parent, err);
     if (!rc)
-        rc = etcd_range(q->etcd, ctx, &req, &fr, err);
-    if (rc)
-        goto out;
-    if (!fr.n && b->first_sent_ns &&
-        hp_now_ns() - b->first_sent_ns > q->cfg.fence_ttl_s * 500000000LL) {
-        /* the fence may have expired: absence proves nothing any more */
-        *o = BATCH_UNRESOLVED;
-        snprintf(reason, reason_len,
-                 "not resolved within half the fence TTL (%" PRId64 " s); outcome unknown",
-                 q->cfg.fence_ttl_s);
-    } else if (!fr.n) {
-        *o = BATCH_ROLLED_BACK;
-        snprintf(reason, reason_len,
-                 "deadline passed without an answer; not applied, and it "
-                 "can no longer apply");
-    } else if (fr.kvs[0].value_len == 11 && !memcmp(fr.kvs[0].value, "rolled_back", 11)) {
-        *o = BATCH_ROLLED_BACK;
-        snprintf(reason, reason_len, "deadline passed; its late commit was undone at %" PRId64,
-                 fr.kvs[0].mod_revision);
-    } else {
-        int64_t applied = fr.kvs[0].mod_revision;
-
-        rc = undo(q, b, applied, ctx, &undone, err);
-        if (rc == HP_ERR_GONE) {
-            /* history compacted: it stays committed, which is true and not a phantom */
-            *o = BATCH_COMMITTED;
-            *rev = applied;
-            snprintf(reason, reason_len,
-                     "committed at %" PRId64 " after its deadline; could not be undone "
-                     "(history compacted)",
-                     applied);
-            rc = HP_OK;
-        } else if (!rc) {
-            *o = BATCH_ROLLED_BACK;
-            snprintf(reason, reason_len,
-                     "deadline passed; applied late at %" PRId64 " and undone at %" PRId64, applied,
-                     undone);
-        }
-    }
-    etcd_range_resp_release(&fr);
-out:
-    hp_ctx_free(ctx);
+        rc = step_read_fences(q, g, n, parent, err);
+    if (!rc)
+        rc = step_read_prev(q, g, n, parent, err);
+    if (!rc)
+        rc = step_undo(q, g, n, parent, err);
+    /* HP_OK with a batch not final: the limits of one txn left it for the next round */
     return rc;
+}
+
+/* requeue: a batch not final after a round goes back to the list, journaled, with back-off
+ * (none after a step that timed out: its budget has grown already). Caller holds q->lock. */
+static void requeue(struct batch_queue *q, struct batch *b, hp_rc rc)
+{
+    if (!b->backoff_ms) {
+        q->st.unresolved++;
+        b->backoff_ms = 100;
+    } else {
+        b->backoff_ms =
+            b->backoff_ms * 2 > RESOLVE_BACKOFF_MAX_MS ? RESOLVE_BACKOFF_MAX_MS : b->backoff_ms * 2;
+    }
+    /* a step that timed out has waited its budget already; a group cut by one txn's limits
+     * goes on at once; a quick refusal (etcd down) backs off */
+    b->retry_at_ns =
+        hp_now_ns() + (rc == HP_OK || rc == HP_ERR_TIMEOUT || rc == HP_ERR_UNKNOWN_OUTCOME
+                           ? 0
+                           : b->backoff_ms * 1000000);
+    b->next = q->resolve_head;
+    q->resolve_head = b;
 }
 
 static void *resolver_main(void *arg)
 {
     struct batch_queue *q = arg;
+    size_t max_group = q->cfg.max_txn_ops - 1;
+    struct batch **g = hp_calloc(max_group, sizeof(*g));
 
     pthread_mutex_lock(&q->lock);
     while (!q->stopping) {
-        struct batch *b = NULL, **pp;
+        struct batch **pp;
         int64_t now = hp_now_ns(), next = now + 1000000000LL;
-        enum batch_outcome o = BATCH_ROLLED_BACK;
-        int64_t rev = 0;
-        char reason[HP_ERR_MSG_MAX];
         struct hp_err err = {0};
+        size_t n = 0;
         hp_rc rc;
 
-        for (pp = &q->resolve_head; *pp; pp = &(*pp)->next) {
+        /* STAGGER: rounds start at least a 16th of a round's duration apart (unless a full
+         * group is due), so the resolvers are not all taken at once by the first few batches
+         * while the rest wait a whole round: a batch due now waits at most that 16th, or until
+         * a resolver is free, then its own round */
+        {
+            size_t due = 0;
+            int64_t stagger = RESOLVE_ROUND_TRIPS * q->step_ns / RESOLVERS;
+
+            for (struct batch *b = q->resolve_head; b && due < max_group; b = b->next)
+                due += b->retry_at_ns <= now;
+            if (due && due < max_group && now < q->round_ns + stagger) {
+                timed_wait(q, q->round_ns + stagger);
+                continue;
+            }
+        }
+        for (pp = &q->resolve_head; *pp && g && n < max_group;) {
             if ((*pp)->retry_at_ns <= now) {
-                b = *pp;
+                struct batch *b = *pp;
+
                 *pp = b->next;
                 b->next = NULL;
-                break;
+                g[n++] = b;
+                continue;
             }
             if ((*pp)->retry_at_ns < next)
                 next = (*pp)->retry_at_ns;
+            pp = &(*pp)->next;
         }
-        if (!b) {
+        if (!n) {
             /* rotate the fence lease in the background */
             if ((!q->lease || now - q->lease_ns > q->cfg.fence_ttl_s * 500000000LL) &&
                 now - q->lease_try_ns > 1000000000LL) {
                 q->lease_try_ns = now;
                 struct hp_ctx *lctx = NULL;
+                int64_t budget, t0;
 
                 pthread_mutex_unlock(&q->lock);
-                if (!hp_ctx_new(NULL, q->cfg.resolve_timeout_ms, &lctx))
-                    (void)ensure_lease(q, lctx, &err);
-                hp_ctx_free(lctx);
+                if (!step_begin(q, NULL, &lctx, &budget, &t0))
+                    step_end(q, lctx, budget, t0, ensure_lease(q, lctx, &err));
                 pthread_mutex_lock(&q->lock);
                 continue;
             }
             timed_wait(q, next);
             continue;
         }
+        q->round_ns = now;
         pthread_mutex_unlock(&q->lock);
-        rc = resolve(q, b, NULL, &o, &rev, reason, sizeof(reason), &err);
-        if (!rc) {
-            pthread_mutex_lock(&q->lock);
-            if (b->backoff_ms)
-                q->st.unresolved--;
-            pthread_mutex_unlock(&q->lock);
-            complete(q, b, o, rev, HP_ERR_TIMEOUT, reason);
-            pthread_mutex_lock(&q->lock);
-            continue;
-        }
+        /* journaled before any etcd call: a kill -9 or a stop loses none of them, and a stop
+         * has only the batches that timed out last to write */
+        for (size_t i = 0; q->state_dir && i < n; i++)
+            if (!g[i]->journaled)
+                g[i]->journaled = batch_journal_write(q->state_dir, q->writer, g[i]->id,
+                                                      g[i]->epoch, g[i]->ops, g[i]->n_ops) == HP_OK;
+        rc = resolve_round(q, g, n, NULL, &err);
         if (rc == HP_ERR_NOTFOUND) { /* the fence lease is gone: take a new one next time */
+            struct hp_ctx *lctx = NULL;
+
             pthread_mutex_lock(&q->lock);
             q->lease = 0;
             q->lease_ns = 0;
             pthread_mutex_unlock(&q->lock);
-            (void)ensure_lease(q, NULL, &err);
+            int64_t budget, t0;
+
+            if (!step_begin(q, NULL, &lctx, &budget, &t0))
+                step_end(q, lctx, budget, t0, ensure_lease(q, lctx, &err));
         }
-        /* etcd unreachable: the batch stays unresolved; journal it and retry with backoff */
-        if (q->state_dir && !b->journaled)
-            b->journaled = batch_journal_write(q->state_dir, q->writer, b->id, b->epoch, b->ops,
-                                               b->n_ops) == HP_OK;
+        for (size_t i = 0; i < n; i++) {
+            struct batch *b = g[i];
+
+            if (b->final) {
+                pthread_mutex_lock(&q->lock);
+                if (b->backoff_ms)
+                    q->st.unresolved--;
+                pthread_mutex_unlock(&q->lock);
+                complete(q, b, b->outcome, b->final_rev, HP_ERR_TIMEOUT, b->reason);
+                continue;
+            }
+            /* etcd unreachable (or slow): the batch stays unresolved; journal it */
+            if (q->state_dir && !b->journaled)
+                b->journaled = batch_journal_write(q->state_dir, q->writer, b->id, b->epoch, b->ops,
+                                                   b->n_ops) == HP_OK;
+            pthread_mutex_lock(&q->lock);
+            requeue(q, b, rc);
+            pthread_mutex_unlock(&q->lock);
+        }
         pthread_mutex_lock(&q->lock);
-        if (!b->backoff_ms) {
-            q->st.unresolved++;
-            b->backoff_ms = 100;
-        } else {
-            b->backoff_ms = b->backoff_ms * 2 > 5000 ? 5000 : b->backoff_ms * 2;
-        }
-        b->retry_at_ns = hp_now_ns() + b->backoff_ms * 1000000;
-        b->next = q->resolve_head;
-        q->resolve_head = b;
     }
     pthread_mutex_unlock(&q->lock);
+    hp_free(g);
     return NULL;
 }
 
@@ -1345,6 +1744,8 @@ void batch_queue_free(struct batch_queue *q)
         q->closing = 1;
         pthread_cond_broadcast(&q->wake);
         pthread_mutex_unlock(&q->lock);
+        /* every call a queue thread makes ends now (within the client's slack, G4) */
+        hp_ctx_cancel(q->stop);
         pthread_join(q->flusher, NULL);
         for (i = 0; i < q->n_resolvers; i++)
             pthread_join(q->resolvers[i], NULL);
@@ -1370,6 +1771,7 @@ void batch_queue_free(struct batch_queue *q)
         complete(q, b, BATCH_UNRESOLVED, 0, HP_ERR_UNKNOWN_OUTCOME,
                  "stopped before etcd could be reached to resolve it; outcome unknown");
     }
+    hp_ctx_free(q->stop);
     hp_free(q->senders);
     hp_free(q->resolvers);
     hp_free(q->prefix);
@@ -1392,6 +1794,7 @@ void batch_queue_stats(struct batch_queue *q, struct batch_stats *out)
     out->inflight = q->inflight;
     out->limit = limiter_admit(q);
     out->epoch = q->epoch;
+    out->resolve_budget_ms = q->budget_ms;
     pthread_mutex_unlock(&q->lock);
 }
 

@@ -22,7 +22,8 @@ struct run;
 struct rec {
     struct run *run;
     int64_t enq_ns, lat_ns, rev;
-    int outcome; /* ST_PENDING or 1 + enum batch_outcome */
+    int outcome;  /* ST_PENDING or 1 + enum batch_outcome */
+    int enqueued; /* the queue accepted it (its callback will run) */
 };
 
 /* a batch as verified: outcome, revision and its keys (owned strings) */
@@ -32,6 +33,7 @@ struct vbatch {
     int64_t rev;
     size_t expected, n, cap;
     char **keys;
+    char reason[160]; /* the queue's reason for the outcome (outcome lines only) */
 };
 
 struct run {
@@ -43,6 +45,7 @@ struct run {
     struct rec *recs;
     struct vbatch *batches; /* indexed by the queue's batch sequence number */
     size_t n_batches;
+    size_t used_batches;  /* 1 + the largest sequence number noted: the part of batches in use */
     struct vbatch *loose; /* records that never joined a batch, and naive puts */
     size_t n_loose, cap_loose;
     size_t done;
@@ -104,8 +107,9 @@ static void write_line(struct run *r, const struct vbatch *b)
     keys = json_array();
     for (size_t i = 0; keys && i < b->n; i++)
         json_array_append_new(keys, json_string(b->keys[i]));
-    line = json_pack("{s:s, s:s, s:I, s:o}", "batch", b->id, "outcome", batch_outcome_name(b->o),
-                     "revision", (json_int_t)b->rev, "keys", keys);
+    line =
+        json_pack("{s:s, s:s, s:I, s:s, s:o}", "batch", b->id, "outcome", batch_outcome_name(b->o),
+                  "revision", (json_int_t)b->rev, "reason", b->reason, "keys", keys);
     if (line) {
         json_dumpf(line, r->out, JSON_COMPACT);
         fputc('\n', r->out);
@@ -131,7 +135,7 @@ static struct vbatch *loose_batch(struct run *r)
 
 /* record the outcome of record i in batch `id` (seq >= 0) or alone (seq < 0); caller locks */
 static void note(struct run *r, size_t i, const char *id, long long seq, size_t expected,
-                 enum batch_outcome o, int64_t rev)
+                 enum batch_outcome o, int64_t rev, const char *reason)
 {
     char key[512];
     struct vbatch *b = NULL;
@@ -141,15 +145,19 @@ static void note(struct run *r, size_t i, const char *id, long long seq, size_t 
         b = &r->batches[seq];
         if (!b->expected) {
             snprintf(b->id, sizeof(b->id), "%s", id);
+            snprintf(b->reason, sizeof(b->reason), "%s", reason ? reason : "");
             b->o = o;
             b->rev = rev;
             b->expected = expected;
         }
+        if ((size_t)seq >= r->used_batches)
+            r->used_batches = (size_t)seq + 1;
     } else {
         b = loose_batch(r);
         if (!b)
             return;
         snprintf(b->id, sizeof(b->id), "%s%s%zu", id[0] ? id : "unsent", id[0] ? "/" : "-", i);
+        snprintf(b->reason, sizeof(b->reason), "%s", reason ? reason : "");
         b->o = o;
         b->rev = rev;
         b->expected = 1;
@@ -171,7 +179,7 @@ static void on_done(void *arg, const struct batch_result *res)
     rec->rev = res->revision;
     rec->lat_ns = hp_now_ns() - rec->enq_ns;
     note(r, (size_t)(rec - r->recs), res->batch_id, seq, res->batch_records, res->outcome,
-         res->revision);
+         res->revision, res->reason);
     r->done++;
     pthread_cond_broadcast(&r->cond);
     pthread_mutex_unlock(&r->lock);
@@ -207,7 +215,7 @@ static void *naive_writer(void *arg)
         rec->outcome = 1 + (int)o;
         rec->rev = rev;
         rec->lat_ns = hp_now_ns() - rec->enq_ns;
-        note(r, i, "put", -1, 1, o, rev);
+        note(r, i, "put", -1, 1, o, rev, rc ? hp_rc_name(rc) : "");
         r->done++;
         pthread_cond_broadcast(&r->cond);
         pthread_mutex_unlock(&r->lock);
@@ -318,7 +326,8 @@ static hp_rc load_prefix(struct etcd_client *c, const char *prefix, struct store
         stored_free(s, len);
         return rc;
     }
-    qsort(s, len, sizeof(*s), cmp_stored); /* etcd returns byte order already; be sure */
+    if (len) /* etcd returns byte order already; be sure */
+        qsort(s, len, sizeof(*s), cmp_stored);
     *out = s;
     *n = len;
     return HP_OK;
@@ -347,7 +356,7 @@ static void verify_batches(const char *prefix, const struct stored *s, size_t ns
 
         for (size_t k = 0; k < b[i].n; k++) {
             struct stored want = {.key = b[i].keys[k]};
-            const struct stored *got = bsearch(&want, s, ns, sizeof(*s), cmp_stored);
+            const struct stored *got = ns ? bsearch(&want, s, ns, sizeof(*s), cmp_stored) : NULL;
             const char *suffix = b[i].keys[k] + plen;
 
             rep->checked++;
@@ -389,7 +398,7 @@ static hp_rc verify_run(struct run *r, struct etcd_bench_report *rep, struct hp_
     rc = load_prefix(r->etcd, pfx, &s, &ns, err);
     if (rc)
         return rc;
-    verify_batches(r->prefix, s, ns, r->batches, r->n_batches, rep);
+    verify_batches(r->prefix, s, ns, r->batches, r->used_batches, rep);
     verify_batches(r->prefix, s, ns, r->loose, r->n_loose, rep);
     rep->verified = true;
     stored_free(s, ns);
@@ -423,6 +432,12 @@ static void summarize(struct run *r, struct etcd_bench_report *rep, int64_t t0, 
     size_t nl = 0;
 
     for (size_t i = 0; i < r->cfg->results; i++) {
+        if (r->recs[i].outcome != ST_PENDING && (double)r->recs[i].lat_ns / 1e6 > rep->max_final_ms)
+            rep->max_final_ms = (double)r->recs[i].lat_ns / 1e6;
+        if (r->recs[i].outcome == ST_PENDING && !r->recs[i].enqueued && !r->cfg->naive) {
+            rep->not_enqueued++;
+            continue;
+        }
         switch (r->recs[i].outcome - 1) {
         case BATCH_COMMITTED:
             rep->committed++;
@@ -461,6 +476,7 @@ static hp_rc run_batch(struct run *r, struct etcd_bench_report *rep, struct hp_e
                               .writer = c->writer && *c->writer ? c->writer : "bench",
                               .max_txn_ops = c->txn_ops,
                               .max_inflight = c->concurrency,
+                              .min_inflight = c->min_inflight,
                               .initial_inflight = c->concurrency,
                               .p95_high_ms = c->p95_high_ms,
                               .p95_low_ms = c->p95_low_ms,
@@ -468,19 +484,29 @@ static hp_rc run_batch(struct run *r, struct etcd_bench_report *rep, struct hp_e
     struct batch_queue *q = NULL;
     struct batch_stats st;
     struct hp_ctx *ctx = NULL;
+    int64_t t0;
     hp_rc rc;
     size_t i;
 
-    rc = hp_ctx_new(NULL, 10000, &ctx); /* start-up budget: transient faults are retried */
+    /* start-up budget: transient faults are retried, slow answers get a growing budget */
+    rc = hp_ctx_new(c->stop, 60000, &ctx);
     if (!rc)
         rc = batch_queue_new(r->etcd, &bc, ctx, &q, err);
     hp_ctx_free(ctx);
     if (rc)
         return rc;
-    for (i = 0; i < c->results && !rc; i++) {
+    t0 = hp_now_ns();
+    for (i = 0; i < c->results && !rc && !hp_ctx_err(c->stop); i++) {
         struct rec *rec = &r->recs[i];
         char key[512], *val;
         size_t vlen = 0;
+
+        if (c->rate) { /* paced: result i is due i / rate seconds after the first */
+            int64_t due = t0 + (int64_t)(i * 1000000000.0 / (double)c->rate);
+
+            if (due > hp_now_ns() && hp_ctx_sleep(c->stop, (due - hp_now_ns()) / 1000000 + 1))
+                break;
+        }
 
         key_of(r, i, key, sizeof(key));
         val = value_of(r, i, &vlen);
@@ -490,8 +516,10 @@ static hp_rc run_batch(struct run *r, struct etcd_bench_report *rep, struct hp_e
             struct batch_write w = {key, strlen(key), val, vlen, false};
 
             rec->enq_ns = hp_now_ns();
+            rec->enqueued = 1;
             rc = batch_queue_enqueue(q, ctx, r->run_id, &w, 1, on_done, rec, err);
-            if (rc != HP_ERR_FULL)
+            rec->enqueued = rc == HP_OK;
+            if (rc != HP_ERR_FULL || hp_ctx_err(c->stop))
                 break;
             rc = HP_OK; /* back-pressure: wait for room, the refusal is counted */
             {
@@ -503,13 +531,23 @@ static hp_rc run_batch(struct run *r, struct etcd_bench_report *rep, struct hp_e
         hp_ctx_free(ctx);
         hp_free(val);
     }
+    if (rc == HP_ERR_FULL) /* refused while stopping */
+        rc = HP_OK;
     if (!rc)
-        rc = batch_queue_close(q, NULL);
+        rc = batch_queue_close(q, c->stop);
+    if (hp_ctx_err(c->stop)) { /* stopped: what is not final now is reported unresolved */
+        rep->terminated = true;
+        rc = HP_OK;
+    }
     batch_queue_stats(q, &st);
+    rep->epoch_bumps = st.epoch_bumps;
+    rep->resolve_rounds = st.resolve_rounds;
+    rep->step_timeouts = st.step_timeouts;
+    rep->resolve_budget_ms = st.resolve_budget_ms;
+    batch_queue_free(q); /* R6: what is left gets its callback now */
     rep->batches = st.batches;
     rep->rejected = st.rejected;
     rep->final_limit = st.limit;
-    batch_queue_free(q);
     return rc;
 }
 
@@ -576,12 +614,12 @@ hp_rc etcd_bench_run(const struct etcd_bench_config *cfg, struct etcd_bench_repo
     if (rc)
         goto out;
     summarize(&r, rep, t0, t1);
-    if (cfg->verify)
+    if (cfg->verify && !rep->terminated)
         rc = verify_run(&r, rep, err);
 out:
     if (r.out)
         fclose(r.out);
-    for (size_t i = 0; i < r.n_batches; i++)
+    for (size_t i = 0; i < r.used_batches; i++) /* the rest was never touched */
         vbatch_release(&r.batches[i]);
     for (size_t i = 0; i < r.n_loose; i++)
         vbatch_release(&r.loose[i]);
@@ -686,7 +724,7 @@ void etcd_bench_print(const struct etcd_bench_report *r, bool json, FILE *f)
     if (json) {
         json_t *j = json_pack(
             "{s:s, s:s, s:f, s:I, s:I, s:I, s:I, s:I, s:I, s:f, s:f, s:f, s:f, s:b, s:I, s:I, "
-            "s:s}",
+            "s:s, s:I, s:I, s:f, s:I, s:I, s:b, s:I, s:I}",
             "run", r->run_id, "mode", r->naive ? "naive" : "batch", "seconds", r->seconds,
             "committed", (json_int_t)r->committed, "failed", (json_int_t)r->failed, "rolled_back",
             (json_int_t)r->rolled_back, "unresolved", (json_int_t)r->unresolved, "txns",
@@ -694,7 +732,10 @@ void etcd_bench_print(const struct etcd_bench_report *r, bool json, FILE *f)
             r->keys_per_s, "txns_per_s", r->txns_per_s, "p50_ms", r->p50_ms, "p99_ms", r->p99_ms,
             "verified", r->verified, "checked", (json_int_t)r->checked, "violations",
             (json_int_t)r->violations, "first_violation", r->violation, "final_limit",
-            (json_int_t)r->final_limit);
+            (json_int_t)r->final_limit, "not_enqueued", (json_int_t)r->not_enqueued, "max_final_ms",
+            r->max_final_ms, "epoch_bumps", (json_int_t)r->epoch_bumps, "resolve_rounds",
+            (json_int_t)r->resolve_rounds, "terminated", r->terminated, "step_timeouts",
+            (json_int_t)r->step_timeouts, "resolve_budget_ms", (json_int_t)r->resolve_budget_ms);
 
         if (j) {
             json_dumpf(j, f, JSON_COMPACT);
@@ -706,6 +747,11 @@ void etcd_bench_print(const struct etcd_bench_report *r, bool json, FILE *f)
     fprintf(f, "%-6s %10.0f %9.0f %8.2f %8.2f %10zu %7zu %12zu %11zu %8zu\n",
             r->naive ? "naive" : "batch", r->keys_per_s, r->txns_per_s, r->p50_ms, r->p99_ms,
             r->committed, r->failed, r->rolled_back, r->unresolved, r->rejected);
+    if (r->terminated)
+        fprintf(f,
+                "terminated: %zu result(s) unresolved (journaled if --state-dir was given), %zu "
+                "never sent\n",
+                r->unresolved, r->not_enqueued);
     if (r->verified)
         fprintf(f, "verify: %s: %zu keys checked, %zu violation(s)%s%s\n",
                 r->violations ? "FAILED" : "ok", r->checked, r->violations,

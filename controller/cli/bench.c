@@ -2,8 +2,12 @@
  * `hostpatrol bench probes` is dispatched to bench_probes.c. */
 #include <errno.h>
 #include <getopt.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "cli/cmd.h"
 #include "hostpatrol/duration.h"
@@ -19,6 +23,7 @@ static void bench_usage(FILE *f)
                "  --value-bytes B      bytes per value, 32-524288 (default 256)\n"
                "  --concurrency C      txns in flight at most; naive: writer threads (default 16)\n"
                "  --deadline DUR       deadline of each result from its enqueue (default 5s)\n"
+               "  --rate N             enqueue at most N results per second (default: at once)\n"
                "  --txn-ops N          the server's --max-txn-ops (default 128)\n"
                "  --outcomes FILE      one JSON line per batch as it completes\n"
                "  --verify             read etcd back and check atomicity, no loss, no duplicate,\n"
@@ -30,9 +35,37 @@ static void bench_usage(FILE *f)
                "  --state-dir DIR      journal of unresolved batches\n"
                "  --latency-high DUR   limiter: shrink in-flight txns when p95 is above (50ms)\n"
                "  --latency-low DUR    limiter: grow when p95 is below (20ms)\n"
+               "  --min-inflight N     limiter: never fewer txns in flight than N (default 1)\n"
                "  --ca-file F --cert-file F --key-file F --server-name NAME   TLS\n"
                "  --user NAME          etcd auth user; password from $HOSTPATROL_ETCD_PASSWORD\n"
-               "  -o, --output text|json\n");
+               "  -o, --output text|json\n\n"
+               "SIGTERM or SIGINT stops the run at once: nothing more is sent, batches not final\n"
+               "are reported unresolved (journaled with --state-dir, resolved at the next start)\n"
+               "and the command exits 1 within 1 s plus the journal writes.\n");
+}
+
+/* term_watch: SIGTERM / SIGINT (blocked in every thread) cancel stop; the run then ends */
+struct term_watch {
+    struct hp_ctx *stop; /* borrowed */
+    atomic_int done;     /* the run is over: stop watching */
+};
+
+static void *term_main(void *arg)
+{
+    struct term_watch *w = arg;
+    struct timespec tick = {0, 100000000};
+    sigset_t s;
+
+    sigemptyset(&s);
+    sigaddset(&s, SIGTERM);
+    sigaddset(&s, SIGINT);
+    while (!atomic_load(&w->done)) {
+        if (sigtimedwait(&s, NULL, &tick) > 0) {
+            hp_ctx_cancel(w->stop);
+            break;
+        }
+    }
+    return NULL;
 }
 
 /* parse_size: a whole number for flag; errors name the flag */
@@ -73,7 +106,9 @@ int hp_cmd_bench(int argc, char **argv, FILE *out, FILE *errout)
         O_SNI,
         O_USER,
         O_HIGH,
-        O_LOW
+        O_LOW,
+        O_MININF,
+        O_RATE
     };
     static const struct option opts[] = {{"endpoints", required_argument, NULL, O_ENDPOINTS},
                                          {"results", required_argument, NULL, O_RESULTS},
@@ -95,6 +130,8 @@ int hp_cmd_bench(int argc, char **argv, FILE *out, FILE *errout)
                                          {"user", required_argument, NULL, O_USER},
                                          {"latency-high", required_argument, NULL, O_HIGH},
                                          {"latency-low", required_argument, NULL, O_LOW},
+                                         {"min-inflight", required_argument, NULL, O_MININF},
+                                         {"rate", required_argument, NULL, O_RATE},
                                          {"output", required_argument, NULL, 'o'},
                                          {"help", no_argument, NULL, 'h'},
                                          {NULL, 0, NULL, 0}};
@@ -196,6 +233,15 @@ int hp_cmd_bench(int argc, char **argv, FILE *out, FILE *errout)
                 return HP_EXIT_USAGE;
             }
             break;
+        case O_RATE:
+            if (parse_size("--rate", optarg, &cfg.rate, errout))
+                return HP_EXIT_USAGE;
+            break;
+        case O_MININF:
+            if (parse_size("--min-inflight", optarg, &n, errout))
+                return HP_EXIT_USAGE;
+            cfg.min_inflight = n > 256 ? 256 : (unsigned)n;
+            break;
         case 'o':
             format = optarg;
             break;
@@ -225,7 +271,36 @@ int hp_cmd_bench(int argc, char **argv, FILE *out, FILE *errout)
         fprintf(errout, "hostpatrol bench etcd: --user needs $HOSTPATROL_ETCD_PASSWORD\n");
         return HP_EXIT_USAGE;
     }
-    rc = check ? etcd_bench_check(&cfg, check, &rep, &err) : etcd_bench_run(&cfg, &rep, &err);
+    if (cfg.min_inflight > cfg.concurrency) {
+        fprintf(errout, "hostpatrol bench etcd: --min-inflight %u is above --concurrency %u\n",
+                cfg.min_inflight, cfg.concurrency);
+        return HP_EXIT_USAGE;
+    }
+    if (check) {
+        rc = etcd_bench_check(&cfg, check, &rep, &err);
+    } else {
+        struct term_watch w = {.done = 0};
+        sigset_t sigs;
+        pthread_t th;
+        int watching;
+
+        sigemptyset(&sigs);
+        sigaddset(&sigs, SIGTERM);
+        sigaddset(&sigs, SIGINT);
+        pthread_sigmask(SIG_BLOCK, &sigs, NULL); /* before any thread starts: all inherit it */
+        rc = hp_ctx_new(NULL, HP_CTX_NO_TIMEOUT, &w.stop);
+        watching = !rc && !pthread_create(&th, NULL, term_main, &w);
+        if (!rc && !watching)
+            rc = hp_err_set(&err, HP_ERR_NOMEM, "cannot start the signal thread");
+        cfg.stop = w.stop;
+        if (!rc)
+            rc = etcd_bench_run(&cfg, &rep, &err);
+        atomic_store(&w.done, 1);
+        if (watching)
+            pthread_join(th, NULL);
+        hp_ctx_free(w.stop);
+        /* the mask stays: a signal from now on finds the run over and the exit under way */
+    }
     if (rc) {
         fprintf(errout, "hostpatrol bench etcd: %s\n", err.msg[0] ? err.msg : hp_rc_name(rc));
         return rc == HP_ERR_INVALID ? HP_EXIT_USAGE : HP_EXIT_FAIL;
@@ -243,5 +318,5 @@ int hp_cmd_bench(int argc, char **argv, FILE *out, FILE *errout)
                 "p50 ms", "p99 ms", "committed", "failed", "rolled_back", "unresolved", "rejected");
         etcd_bench_print(&rep, false, out);
     }
-    return rep.violations ? HP_EXIT_FAIL : HP_EXIT_OK;
+    return rep.violations || rep.terminated ? HP_EXIT_FAIL : HP_EXIT_OK;
 }

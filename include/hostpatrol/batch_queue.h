@@ -27,19 +27,37 @@
  *     counted (stats.unresolved), journaled under state_dir if set, and retried in the
  *     background; its callback waits for the resolution. Journaled batches left by a previous
  *     process are resolved by the next batch_queue_new with the same state_dir.
+ *  R4b PROGRESS. Resolution runs in ROUNDS over GROUPS of up to max_txn_ops - 1 timed-out
+ *     batches: one epoch bump fences the whole group, one txn reads all its fences, one reads
+ *     the values before every late-applied batch, one txn undoes them (4 round trips; 2 for a
+ *     batch found not applied). What a round learned is kept in the batch for the next one (an
+ *     epoch moved stays moved, a fence read is not read again, an undo prepared is reused). A
+ *     step's time budget starts at resolve_timeout_ms and doubles after a step that ran out of
+ *     time, up to resolve_max_ms; it never shrinks. Rounds start at least 1/16 of a round's
+ *     measured duration apart unless a full group is due (so a few batches cannot take every
+ *     resolver while the rest wait). THE BOUND: once etcd answers each request
+ *     within T <= resolve_max_ms, a timed-out batch is final within
+ *         8 round trips (8 T: a round under way, then its own)
+ *       + the attempts that time out while the budget grows to T, each at most its budget
+ *         plus a back-off of at most 2 s (none when T <= resolve_timeout_ms),
+ *     after its deadline, while at most 16 x (max_txn_ops - 1) batches await resolution
+ *     (resolve_bound_ms in controller/batch/resolve_plan.h computes it; the defaults give
+ *     8 T for T <= 5 s, 8 T + 7 s for T <= 10 s).
  *  R5 The same key written twice among the records of one batch: the later write wins (both
  *     records complete with the batch's outcome).
  *  R6 batch_queue_close stops accepting, sends what is queued, waits for every callback until
  *     its context ends. batch_queue_free then completes what is left: records never sent get
  *     FAILED (HP_ERR_CANCELED); a batch still UNRESOLVED gets the fourth outcome,
  *     BATCH_UNRESOLVED (outcome unknown; journaled for the next start if state_dir is set).
- *     Free waits at most for the txns in flight (bounded by their deadlines).
+ *     Free cancels every etcd call of the queue's threads (a txn in flight, a resolution step)
+ *     and returns within the client's slack (G4) plus the journal writes.
  *
  * Threads: one flusher (packs batches), max_inflight senders (one txn each, so up to
- * max_inflight txns are in flight; the ADAPTIVE LIMITER decides how many may be), 8 resolvers
- * (timed-out batches, concurrently; fence lease rotation). Callbacks run on sender or resolver
- * threads and must not call batch_queue_close/free. One mutex guards the queue state (pending
- * records, in-flight count, limiter, epoch, stats); etcd I/O never happens under it.
+ * max_inflight txns are in flight; the ADAPTIVE LIMITER decides how many may be), 16 resolvers
+ * (each one round over one group of timed-out batches at a time; fence lease rotation). Callbacks
+ * run on sender or resolver threads and must not call batch_queue_close/free. One mutex guards the
+ * queue state (pending records, in-flight count, limiter, epoch, resolution budget, stats); etcd
+ * I/O never happens under it.
  */
 #ifndef HOSTPATROL_BATCH_QUEUE_H
 #define HOSTPATROL_BATCH_QUEUE_H
@@ -89,7 +107,9 @@ struct batch_config {
     double decrease, increase;  /* factors; default 0.7 and 1.2 */
     unsigned window;            /* latency samples per limiter decision; default 32 */
     int64_t fence_ttl_s;        /* fence keys' lease TTL; default 3600 */
-    int64_t resolve_timeout_ms; /* one resolution attempt; default 5000 */
+    int64_t resolve_timeout_ms; /* first budget of one resolution step; default 5000 */
+    int64_t resolve_max_ms;     /* the budget doubles after a step that ran out of time, up to
+                                 * this; default 30000 (>= resolve_timeout_ms) */
     const char *state_dir;      /* journal of unresolved batches; NULL: no journal */
 };
 
@@ -98,9 +118,12 @@ struct batch_stats {
     uint64_t batches, committed, failed, rolled_back, resent;
     uint64_t unresolved; /* batches waiting for resolution now */
     uint64_t txn_timeouts, too_many_requests, fenced;
-    size_t queued;            /* records waiting now */
-    unsigned inflight, limit; /* txns in flight now, limiter's current limit */
-    int64_t epoch;            /* mod_revision of the epoch key we hold */
+    uint64_t epoch_bumps, resolve_rounds; /* resolution work: one bump fences many batches */
+    uint64_t step_timeouts;               /* resolution steps that used their whole budget */
+    int64_t resolve_budget_ms;            /* a resolution step's budget now */
+    size_t queued;                        /* records waiting now */
+    unsigned inflight, limit;             /* txns in flight now, limiter's current limit */
+    int64_t epoch;                        /* mod_revision of the epoch key we hold */
 };
 
 struct batch_queue;

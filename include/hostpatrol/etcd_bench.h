@@ -10,7 +10,7 @@
  * Outcome lines (outcomes_path): one JSON object per batch, written and flushed as the batch
  * completes (so a killed run leaves a valid file):
  *   {"batch":"<id>","outcome":"committed|failed|rolled_back|unresolved","revision":R,
- *    "keys":["..."]}
+ *    "reason":"<the queue's reason>","keys":["..."]}
  *
  * Verification (the method of etcd's robustness tests): read every key under the prefix back,
  * then for each reported batch: committed -> every key present with its value, version 1 (applied
@@ -25,6 +25,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <stdio.h>
 
 #include "hostpatrol/etcd_client.h"
@@ -40,9 +41,16 @@ struct etcd_bench_config {
     const char *writer;              /* batch queue writer name; default "bench" */
     const char *state_dir;           /* batch queue journal; NULL: none */
     int64_t p95_high_ms, p95_low_ms; /* limiter thresholds; 0: the queue's defaults */
+    unsigned min_inflight;           /* limiter floor; 0: the queue's default (1) */
+    size_t rate;                     /* results enqueued per second at most; 0: all at once */
     const char *outcomes_path;
     bool naive;
     bool verify;
+    /* stop (borrowed, may be NULL): once cancelled (SIGTERM in the CLI), the run enqueues
+     * nothing more and stops the queue at once: batches not final are reported (and journaled
+     * with state_dir) as unresolved, records never enqueued are counted in not_enqueued, and
+     * the run returns within the client's slack plus the journal writes (no verification). */
+    struct hp_ctx *stop;
 };
 
 struct etcd_bench_report {
@@ -53,6 +61,12 @@ struct etcd_bench_report {
     size_t batches, rejected; /* txns sent (naive: puts); enqueue refusals */
     unsigned final_limit;     /* the limiter's in-flight limit at the end */
     double keys_per_s, txns_per_s, p50_ms, p99_ms;
+    size_t not_enqueued;                  /* results never handed to the queue (stopped first) */
+    double max_final_ms;                  /* the slowest result from enqueue to its final outcome */
+    uint64_t epoch_bumps, resolve_rounds; /* the queue's resolution work */
+    uint64_t step_timeouts;               /* resolution steps that used their whole budget */
+    int64_t resolve_budget_ms;            /* the budget they had at the end */
+    bool terminated;                      /* stopped through cfg.stop */
     bool verified;
     size_t checked, violations;
     char violation[512]; /* the first one */

@@ -18,7 +18,7 @@
 #   hp_h_crd                        apply the HostInspection CRD and wait until it is Established
 #   hp_h_toxiproxy                  toxiproxy server; HP_TOXI_API
 #   hp_h_toxi_proxy NAME UPSTREAM   a proxy to host:port UPSTREAM; HP_TOXI_PORT[NAME]
-#   hp_h_toxic_add PROXY NAME TYPE STREAM ATTRS-JSON / hp_h_toxic_remove PROXY NAME
+#   hp_h_toxic_add PROXY NAME TYPE STREAM ATTRS-JSON [TOXICITY] / hp_h_toxic_remove PROXY NAME
 #   hp_h_toxi_enable PROXY true|false   cut every connection through PROXY, or restore it
 #   hp_h_cleanup                    stop everything, remove the session dir (also on exit)
 #   hp_h_leftovers DIR              print processes still running from session DIR (tests)
@@ -370,10 +370,11 @@ hp_h_toxi_enable() {
     { hp_h_die "toxiproxy: cannot set enabled=$2 on $1"; return 1; }
 }
 
-# hp_h_toxic_add PROXY TOXIC TYPE STREAM ATTRIBUTES-JSON
+# hp_h_toxic_add PROXY TOXIC TYPE STREAM ATTRIBUTES-JSON [TOXICITY]: TOXICITY (0..1, default 1)
+# is the share of connections the toxic applies to
 hp_h_toxic_add() {
   curl -fsS --max-time 5 -X POST "$HP_TOXI_API/proxies/$1/toxics" \
-    -d "{\"name\":\"$2\",\"type\":\"$3\",\"stream\":\"$4\",\"attributes\":$5}" > /dev/null ||
+    -d "{\"name\":\"$2\",\"type\":\"$3\",\"stream\":\"$4\",\"toxicity\":${6:-1},\"attributes\":$5}" > /dev/null ||
     { hp_h_die "toxiproxy: cannot add toxic $2 to $1"; return 1; }
 }
 

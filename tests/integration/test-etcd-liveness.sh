@@ -1,0 +1,227 @@
+#!/usr/bin/env bash
+# test-etcd-liveness.sh - the batch queue's LIVENESS under slow links (issue 12): once etcd
+# answers at all, every timed-out batch becomes final within the bound stated in
+# include/hostpatrol/batch_queue.h (R4b), and `hostpatrol bench etcd` ends within its stated
+# bound on SIGTERM. Safety is checked on the same runs: each run of the REAL binary writes
+# >= 1000 batches of unique values with 300 ms deadlines through toxiproxy in front of real etcd
+# 3.4 (Debian's) and 3.6, then reads etcd back (--verify / --check): no phantom, lost,
+# duplicate or partial batch.
+#
+# Faults, per server: a latency of 2.5 s and of 6 s on every response, on every connection and
+# on 30% of them; a link that stalls (data dropped) for 30 s, then recovers; SIGTERM during the
+# 2.5 s latency, without and with a journal (then a restart resolves what was journaled).
+#
+# CI time: every run starts in `setup` at once, each on its own proxy and writer (the runs wait
+# on the network, not the CPU); the tests then collect them. The longest run, 6 s latency on
+# every connection, takes about 72 s; the whole file took 77 s on this 2-core machine.
+# HP_LIVENESS_BATCHES (default 1000) sets the batches per run: the longer form outside CI,
+# `make test-liveness-long` (10,000 batches per run).
+# shellcheck source=tests/integration/lib.sh
+. "$(dirname "$0")/lib.sh"
+T_TIMEOUT=${HP_LIVENESS_TIMEOUT:-300}
+N=${HP_LIVENESS_BATCHES:-1000} # batches per run at least
+RESULTS=$((N + N / 10))        # results per run: a few may share a batch
+DEADLINE_MS=300
+RATE=${HP_LIVENESS_RATE:-40} # results per second: a steady stream, not one burst that expires queued
+# the queue's defaults (batch_queue.h): first step budget, its cap, the back-off cap
+BUDGET0=5000 BUDGET_MAX=30000 BACKOFF_MAX=2000
+VERSIONS="3.4 3.6"
+
+# bound_ms T: resolve_bound_ms of resolve_plan.h for an etcd answering within T ms
+bound_ms() {
+  local t=$1 b=$BUDGET0 grow=0
+  while [ "$b" -lt "$t" ]; do
+    grow=$((grow + b + BACKOFF_MAX))
+    b=$((b * 2 > BUDGET_MAX ? BUDGET_MAX : b * 2))
+  done
+  echo $((8 * t + grow))
+}
+
+now_ms() { echo $(($(date +%s%N) / 1000000)); }
+
+# bench NAME ENDPOINT ARGS...: the real binary, a writer of its own, JSON report on stdout.
+# Records come one every 1/RATE s and a batch lingers 2 ms, so each batch holds one record.
+bench() {
+  local name=$1 eps=$2
+  shift 2
+  "$HOSTPATROL" bench etcd --endpoints "$eps" -o json --writer "live-$name" --value-bytes 32 \
+    --concurrency 32 --min-inflight 32 --rate "$RATE" --deadline "${DEADLINE_MS}ms" "$@"
+}
+# bench_bg NAME ENDPOINT ARGS...: the same in the background, BENCH_PID its pid (no subshell
+# in between: signals go to the binary)
+bench_bg() {
+  local name=$1 eps=$2
+  shift 2
+  "$HOSTPATROL" bench etcd --endpoints "$eps" -o json --writer "live-$name" --value-bytes 32 \
+    --concurrency 32 --min-inflight 32 --rate "$RATE" --deadline "${DEADLINE_MS}ms" "$@" &
+  BENCH_PID=$!
+}
+
+# start_latency NAME VERSION LATENCY_MS TOXICITY: a verified run through a latency toxic
+start_latency() {
+  local name=$1 v=$2 d=$HP_H_DIR/$1
+  mkdir -p "$d"
+  hp_h_toxi_proxy "$name" "${HP_ETCD_URL[e${v/./}]#http://}" || return 1
+  hp_h_toxic_add "$name" slow latency downstream "{\"latency\":$3}" "$4" || return 1
+  (
+    now_ms > "$d/start"
+    rc=0
+    bench "$name" "http://127.0.0.1:${HP_TOXI_PORT[$name]}" --results "$RESULTS" --verify \
+      --outcomes "$d/outcomes.jsonl" > "$d/report.json" 2> "$d/stderr" || rc=$?
+    now_ms > "$d/end"
+    echo "$rc" > "$d/rc"
+  ) &
+}
+
+# start_stall NAME VERSION: a verified run; 2 s in, the link drops every byte for 30 s
+start_stall() {
+  local name=$1 v=$2 d=$HP_H_DIR/$1
+  mkdir -p "$d"
+  hp_h_toxi_proxy "$name" "${HP_ETCD_URL[e${v/./}]#http://}" || return 1
+  (
+    now_ms > "$d/start"
+    bench_bg "$name" "http://127.0.0.1:${HP_TOXI_PORT[$name]}" --results "$RESULTS" --verify \
+      --outcomes "$d/outcomes.jsonl" > "$d/report.json" 2> "$d/stderr"
+    pid=$BENCH_PID
+    sleep 2
+    hp_h_toxic_add "$name" stall timeout upstream '{"timeout":0}'
+    sleep 30
+    hp_h_toxic_remove "$name" stall
+    now_ms > "$d/recovered"
+    rc=0
+    wait "$pid" || rc=$?
+    now_ms > "$d/end"
+    echo "$rc" > "$d/rc"
+  ) &
+}
+
+# start_term NAME VERSION [--state-dir DIR]: a long run through 2.5 s latency, SIGTERM after
+# 8 s (batches are then being resolved); records when the signal was sent and when it exited
+start_term() {
+  local name=$1 v=$2 d=$HP_H_DIR/$1
+  shift 2
+  mkdir -p "$d"
+  hp_h_toxi_proxy "$name" "${HP_ETCD_URL[e${v/./}]#http://}" || return 1
+  hp_h_toxic_add "$name" slow latency downstream '{"latency":2500}' || return 1
+  (
+    bench_bg "$name" "http://127.0.0.1:${HP_TOXI_PORT[$name]}" --results 1000000 \
+      --outcomes "$d/outcomes.jsonl" "$@" > "$d/report.json" 2> "$d/stderr"
+    pid=$BENCH_PID
+    sleep 8
+    now_ms > "$d/term"
+    kill -TERM "$pid"
+    rc=0
+    wait "$pid" || rc=$?
+    now_ms > "$d/end"
+    echo "$rc" > "$d/rc"
+  ) &
+}
+
+setup() {
+  local v s
+  hp_h_init
+  for v in $VERSIONS; do hp_h_etcd "e${v/./}" "$v" || return 1; done
+  hp_h_toxiproxy || return 1
+  for v in $VERSIONS; do
+    s=${v/./}
+    start_latency "all2500-$s" "$v" 2500 1 || return 1
+    start_latency "all6000-$s" "$v" 6000 1 || return 1
+    start_latency "share2500-$s" "$v" 2500 0.3 || return 1
+    start_latency "share6000-$s" "$v" 6000 0.3 || return 1
+    start_stall "stall-$s" "$v" || return 1
+    start_term "term-$s" "$v" || return 1
+    start_term "termj-$s" "$v" --state-dir "$HP_H_DIR/termj-$s/state" || return 1
+  done
+}
+
+# wait_run NAME: until the run has ended (its rc file), then print its report
+wait_run() {
+  local d=$HP_H_DIR/$1
+  t_eventually $((T_TIMEOUT - 10)) test -s "$d/rc"
+  echo "# $1: exit $(cat "$d/rc") after $(($(cat "$d/end") - $(cat "$d/start" 2> /dev/null || cat "$d/term"))) ms" >&2
+}
+
+# check_final NAME BOUND_MS: verified, no violation, >= N batches, every result final (none
+# unresolved) and the slowest within BOUND_MS of its enqueue
+check_final() {
+  local d=$HP_H_DIR/$1 r
+  wait_run "$1"
+  r=$(cat "$d/report.json")
+  [ "$(cat "$d/rc")" -eq 0 ] || t_fail "$1: bench failed ($(cat "$d/rc")): $r $(tail -5 "$d/stderr")"
+  echo "# $1: $(jq -c '{txns,committed,failed,rolled_back,unresolved,max_final_ms,epoch_bumps,resolve_rounds,step_timeouts,resolve_budget_ms,violations}' <<< "$r") bound ${2} ms" >&2
+  t_eq "$(jq -r .verified <<< "$r")" true "$1: verified"
+  t_eq "$(jq -r .violations <<< "$r")" 0 "$1: violations: $(jq -r .first_violation <<< "$r")"
+  t_ge "$(jq -r .txns <<< "$r")" "$N" "$1: batches"
+  t_eq "$(jq -r .unresolved <<< "$r")" 0 "$1: results not final"
+  # etcd answered every request: nothing may fail (a queue that wrongly thinks itself fenced
+  # fails every later batch; a record left queued past its deadline fails too)
+  t_eq "$(jq -r .failed <<< "$r")" 0 "$1: failed results"
+  t_eq "$(jq -r '.committed + .failed + .rolled_back' <<< "$r")" "$RESULTS" "$1: results with an outcome"
+  t_ge "$2" "$(jq -r '.max_final_ms | floor' <<< "$r")" "$1: slowest result (ms) vs the bound"
+}
+
+# latency_bound LATENCY_MS: the run's bound: its deadline, then the resolution bound for an
+# etcd answering within the latency plus 500 ms (the server's own work on a loaded machine)
+latency_bound() { echo $((DEADLINE_MS + $(bound_ms $(($1 + 500))))); }
+
+test_latency_2500_on_every_connection_3_4() { check_final all2500-34 "$(latency_bound 2500)"; }
+test_latency_2500_on_every_connection_3_6() { check_final all2500-36 "$(latency_bound 2500)"; }
+test_latency_6000_on_every_connection_3_4() { check_final all6000-34 "$(latency_bound 6000)"; }
+test_latency_6000_on_every_connection_3_6() { check_final all6000-36 "$(latency_bound 6000)"; }
+test_latency_2500_on_30pct_of_connections_3_4() { check_final share2500-34 "$(latency_bound 2500)"; }
+test_latency_2500_on_30pct_of_connections_3_6() { check_final share2500-36 "$(latency_bound 2500)"; }
+test_latency_6000_on_30pct_of_connections_3_4() { check_final share6000-34 "$(latency_bound 6000)"; }
+test_latency_6000_on_30pct_of_connections_3_6() { check_final share6000-36 "$(latency_bound 6000)"; }
+
+# a stall: a result enqueued at the start may wait for the link (until "recovered"), then for a
+# call stuck in the stall to use its budget (at most BUDGET_MAX), then the bound for a fast etcd
+stall_check() {
+  local d=$HP_H_DIR/$1
+  wait_run "$1"
+  check_final "$1" $(($(cat "$d/recovered") - $(cat "$d/start") + BUDGET_MAX + BACKOFF_MAX + $(latency_bound 500)))
+}
+test_stall_30s_then_recovery_3_4() { stall_check stall-34; }
+test_stall_30s_then_recovery_3_6() { stall_check stall-36; }
+
+# SIGTERM: exit 1 within TERM_BOUND_MS, the report names the unresolved results, and what the
+# run reported holds in etcd (read directly, not through the slow proxy)
+TERM_BOUND_MS=1000
+term_check() {
+  local name=$1 v=$2 d=$HP_H_DIR/$1 r took
+  wait_run "$name"
+  took=$(($(cat "$d/end") - $(cat "$d/term")))
+  r=$(cat "$d/report.json")
+  echo "# $name: exit $(cat "$d/rc") ${took} ms after SIGTERM: $(jq -c '{txns,committed,failed,rolled_back,unresolved,not_enqueued,terminated}' <<< "$r")" >&2
+  t_eq "$(cat "$d/rc")" 1 "$name: exit status after SIGTERM"
+  t_ge "$TERM_BOUND_MS" "$took" "$name: ms from SIGTERM to exit vs the bound"
+  t_eq "$(jq -r .terminated <<< "$r")" true "$name: report says terminated"
+  t_ge "$(jq -r .unresolved <<< "$r")" 1 "$name: unresolved results reported"
+  r=$("$HOSTPATROL" bench etcd --endpoints "${HP_ETCD_URL[e${v/./}]}" -o json --check "$d/outcomes.jsonl") ||
+    t_fail "$name: check failed: $r"
+  t_eq "$(jq -r .violations <<< "$r")" 0 "$name: violations: $(jq -r .first_violation <<< "$r")"
+  t_ge "$(jq -r .unresolved <<< "$r")" 1 "$name: unresolved batches in the outcome lines"
+}
+test_sigterm_without_journal_3_4() { term_check term-34 3.4; }
+test_sigterm_without_journal_3_6() { term_check term-36 3.6; }
+
+# with a journal: the next start of the same writer resolves every journaled batch, after which
+# the journal is empty and the killed run's outcome lines still hold
+termj_check() {
+  local name=$1 v=$2 d=$HP_H_DIR/$1 r left
+  term_check "$name" "$v"
+  left=$(find "$d/state" -name '*.json' | wc -l)
+  echo "# $name: $left batch(es) journaled" >&2
+  t_ge "$left" 1 "$name: journaled batches"
+  r=$("$HOSTPATROL" bench etcd --endpoints "${HP_ETCD_URL[e${v/./}]}" -o json --writer "live-$name" \
+    --value-bytes 32 --results 10 --state-dir "$d/state" --verify) ||
+    t_fail "$name: restart failed: $r"
+  t_eq "$(jq -r .violations <<< "$r")" 0 "$name: restart violations"
+  t_eq "$(find "$d/state" -name '*.json' | wc -l)" 0 "$name: journal left after the restart"
+  r=$("$HOSTPATROL" bench etcd --endpoints "${HP_ETCD_URL[e${v/./}]}" -o json --check "$d/outcomes.jsonl") ||
+    t_fail "$name: check failed: $r"
+  t_eq "$(jq -r .violations <<< "$r")" 0 "$name: violations after the restart"
+}
+test_sigterm_with_journal_then_restart_3_4() { termj_check termj-34 3.4; }
+test_sigterm_with_journal_then_restart_3_6() { termj_check termj-36 3.6; }
+
+t_main
