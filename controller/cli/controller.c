@@ -31,20 +31,21 @@
 
 static void agent_usage(FILE *f)
 {
-    fprintf(f, "Usage: hostpatrol agent --node-name NODE [flags]\n"
-               "Run the node-local checks (disk, load, memory, process, file) of the\n"
-               "HostInspections that select this node, reading the host below --host-root, and\n"
-               "write their results into etcd (one agent per node, as a DaemonSet).\n\n"
-               "  --node-name NODE                this node (default $NODE_NAME)\n"
-               "  --host-root DIR                 where the host's / is mounted (default /)\n"
-               "  --kubeconfig FILE --context NAME --namespace NS --max-concurrent-reconciles N\n"
-               "  --etcd-endpoints URLS --etcd-ca-file F --etcd-cert-file F --etcd-key-file F\n"
-               "  --etcd-server-name NAME --etcd-user NAME --etcd-prefix P --state-dir DIR\n"
-               "  --metrics-bind-address ADDR --health-probe-bind-address ADDR   (default 0: off)\n"
-               "  --metrics-secure=true|false --metrics-cert-dir DIR --metrics-auth-cache-ttl DUR\n"
-               "  --metrics-auth-timeout DUR\n"
-               "  --log-level debug|info|warn|error  --log-format json|text\n"
-               "As for 'hostpatrol controller' (see its --help).\n\n" HP_POLICY_USAGE);
+    fprintf(f,
+            "Usage: hostpatrol agent --node-name NODE [flags]\n"
+            "Run the node-local checks (disk, load, memory, process, file) of the\n"
+            "HostInspections that select this node, reading the host below --host-root, and\n"
+            "write their results into etcd (one agent per node, as a DaemonSet).\n\n"
+            "  --node-name NODE                this node (default $NODE_NAME)\n"
+            "  --host-root DIR                 where the host's / is mounted (default /)\n"
+            "  --kubeconfig FILE --context NAME --namespace NS --max-concurrent-reconciles N\n"
+            "  --etcd-endpoints URLS --etcd-ca-file F --etcd-cert-file F --etcd-key-file F\n"
+            "  --etcd-server-name NAME --etcd-user NAME --etcd-prefix P --state-dir DIR\n"
+            "  --metrics-bind-address ADDR --health-probe-bind-address ADDR   (default 0: off)\n"
+            "  --metrics-secure=true|false --metrics-cert-dir DIR --metrics-auth-cache-ttl DUR\n"
+            "  --metrics-auth-timeout DUR\n"
+            "  --log-level debug|info|warn|error  --log-format json|text  --shutdown-timeout DUR\n"
+            "As for 'hostpatrol controller' (see its --help).\n\n" HP_POLICY_USAGE);
 }
 
 static void controller_usage(FILE *f)
@@ -81,10 +82,20 @@ static void controller_usage(FILE *f)
         "                                  default: a self-signed certificate made at start\n"
         "  --metrics-auth-cache-ttl DUR    how long review verdicts are reused (default 30s)\n"
         "  --metrics-auth-timeout DUR      deadline of one review (default 5s)\n"
+        "  --shutdown-timeout DUR          SIGTERM to exit at most this long (default 15s): runs\n"
+        "                                  finish until 3 s before it, then are cancelled; etcd\n"
+        "                                  batches not final are journaled; the Lease released\n"
         "  --log-level debug|info|warn|error   (default info)\n"
         "  --log-format json|text          one JSON object per line (default) or text\n"
         "Logs never carry tokens, keys or passwords.\n\n" HP_POLICY_USAGE);
 }
+
+/* SIGTERM to exit: runs finish until SHUTDOWN_RESERVE_MS before --shutdown-timeout, then are
+ * cancelled; the reserve covers the journal of batches not final, the Lease release (2 s at
+ * most) and the servers' stop. */
+#define SHUTDOWN_DEFAULT_MS 15000
+#define SHUTDOWN_MIN_MS     2000
+#define SHUTDOWN_RESERVE_MS 3000
 
 static atomic_int log_min = RLOG_INFO;
 static bool agent_mode; /* set once by the entry point, before any thread */
@@ -376,6 +387,7 @@ struct controller_flags {
     const char *node_name, *host_root; /* agent */
     struct hp_cli_policy pol;
     int64_t lease_ms, renew_ms, retry_ms;
+    int64_t shutdown_ms; /* SIGTERM to exit, at most (about) */
     bool leader_elect;
 };
 
@@ -408,6 +420,7 @@ static int parse_flags(int argc, char **argv, struct controller_flags *fl, FILE 
         O_HEALTH,
         O_NODE,
         O_HOSTROOT,
+        O_SHUTDOWN,
         O_LOGFORMAT,
         /* the metrics server's TLS and access reviews */
         O_METRICS_SECURE,
@@ -437,6 +450,7 @@ static int parse_flags(int argc, char **argv, struct controller_flags *fl, FILE 
         {"node-name", required_argument, NULL, O_NODE},
         {"log-format", required_argument, NULL, O_LOGFORMAT},
         {"host-root", required_argument, NULL, O_HOSTROOT},
+        {"shutdown-timeout", required_argument, NULL, O_SHUTDOWN},
         /* the metrics server's TLS and access reviews */
         {"metrics-secure", optional_argument, NULL, O_METRICS_SECURE},
         {"metrics-cert-dir", required_argument, NULL, O_METRICS_CERT_DIR},
@@ -462,6 +476,7 @@ static int parse_flags(int argc, char **argv, struct controller_flags *fl, FILE 
     fl->lease_ms = 15000;
     fl->renew_ms = 10000;
     fl->retry_ms = 2000;
+    fl->shutdown_ms = SHUTDOWN_DEFAULT_MS;
     hp_cli_policy_defaults(&fl->pol);
     optind = 1;
     opterr = 0;
@@ -524,6 +539,14 @@ static int parse_flags(int argc, char **argv, struct controller_flags *fl, FILE 
             fl->state_dir = optarg;
             break;
         case O_NODE:
+        case O_SHUTDOWN:
+            if (hp_duration_parse(optarg, "--shutdown-timeout", &fl->shutdown_ms, &err) ||
+                fl->shutdown_ms < SHUTDOWN_MIN_MS) {
+                fprintf(errout, "hostpatrol %s: %s\n", agent_mode ? "agent" : "controller",
+                        err.msg[0] ? err.msg : "--shutdown-timeout must be at least 2s");
+                return HP_EXIT_USAGE;
+            }
+            break;
         case O_HOSTROOT:
             if (!agent_mode) {
                 fprintf(errout, "hostpatrol controller: %s is a flag of 'hostpatrol agent'\n",
@@ -1038,7 +1061,9 @@ out:
         reconciler_stop(rec, NULL);
         rec = NULL;
     }
-    if (!hp_ctx_new(NULL, 20000, &drain)) {
+    /* bounded: the drain ends SHUTDOWN_RESERVE_MS before --shutdown-timeout, which leaves the
+     * rest (journal, Lease release: 2 s at most, servers) the time they need */
+    if (!hp_ctx_new(NULL, fl.shutdown_ms - SHUTDOWN_RESERVE_MS, &drain)) {
         reconciler_stop(rec, drain);
         if (q && batch_queue_close(q, drain))
             logf_(RLOG_WARN, "batch queue not drained before the deadline");

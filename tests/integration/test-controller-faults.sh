@@ -190,4 +190,75 @@ test_two_controllers_fail_over_and_a_paused_leader_is_fenced() {
   cond_is hp-ha svc Ready True || t_fail "not Ready after fail-over"
 }
 
+# Bounded shutdown: SIGTERM while etcd answers 5 s late (toxiproxy: commits are applied, their
+# answers come after the run's deadline) and a probe hangs on an endpoint that never answers: the
+# process exits within --shutdown-timeout, exit status 0; a batch it could not resolve is
+# journaled, and the next start (etcd back) resolves it. (Here the queue mostly refuses to send
+# a commit it cannot finish in time, so there may be none: `hostpatrol bench etcd` tests the
+# journal under SIGTERM in test-etcd-liveness.sh.)
+test_sigterm_with_etcd_slow_and_a_probe_hanging_exits_within_the_shutdown_timeout() {
+  kc create namespace hp-sd > /dev/null 2>&1 || true
+  hp_h_toxi_proxy etcd "$ETCD_HOSTPORT" || t_fail "etcd proxy"
+  local port pid rc=0 t0 took
+  port=$(hp_h_port)
+  python3 -c 'import socket, sys, time
+s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind(("127.0.0.1", int(sys.argv[1]))); s.listen(64)
+while True: time.sleep(3600)' "$port" "$HP_H_DIR" &
+  local sink=$!
+  sd() {
+    start_controller sd --kubeconfig "$HP_KUBECONFIG" --namespace hp-sd --identity sd \
+      --etcd-endpoints "http://127.0.0.1:${HP_TOXI_PORT[etcd]}" --shutdown-timeout 6s
+  }
+  sd
+  kc apply -f - > /dev/null <<EOF
+apiVersion: hostpatrol.io/v1alpha1
+kind: HostInspection
+metadata: {name: steady, namespace: hp-sd}
+spec:
+  interval: 2s
+  timeout: 1s
+  checks: [{name: health, http: {url: "http://$ETCD_HOSTPORT/health", expectStatus: [200]}}]
+---
+apiVersion: hostpatrol.io/v1alpha1
+kind: HostInspection
+metadata: {name: hung, namespace: hp-sd}
+spec:
+  interval: 12s
+  timeout: 10s
+  targets: [{name: sink, address: 127.0.0.1}]
+  checks: [{name: never, tcp: {port: $port, expect: never}}]
+EOF
+  t_eventually 30 cond_is hp-sd steady Ready True
+  # etcd answers 5 s late: commits land after their run's deadline and cannot be resolved soon
+  t_ok hp_h_toxic_add etcd slow latency downstream '{"latency":5000}'
+  late() { grep -q '"key":"hp-sd/steady".*not committed' "$HP_H_DIR/sd.log"; }
+  t_eventually 30 late
+  pid=$(cat "$HP_H_DIR/sd.pid")
+  t0=$(date +%s%N)
+  kill -TERM "$pid"
+  while kill -0 "$pid" 2> /dev/null; do
+    [ $(($(date +%s%N) - t0)) -lt 30000000000 ] || break
+    sleep 0.05
+  done
+  took=$((($(date +%s%N) - t0) / 1000000))
+  t_not kill -0 "$pid" 2> /dev/null
+  wait "$pid" 2> /dev/null || rc=$?
+  echo "# SIGTERM with etcd answering 5 s late and a probe hanging: exited after $took ms (--shutdown-timeout 6s)"
+  t_ge 7000 "$took" "milliseconds from SIGTERM to exit (bound: 6 s + 1 s)"
+  t_contains "$(cat "$HP_H_DIR/sd.log")" '"msg":"stopped"'
+  local journaled
+  journaled=$(find "$HP_H_DIR/state-sd" -name '*.json' 2> /dev/null | wc -l)
+  echo "# batches journaled at exit: $journaled"
+  # etcd back: the next start resolves the journal
+  t_ok hp_h_toxic_remove etcd slow
+  sd
+  resolved() { [ "$(find "$HP_H_DIR/state-sd" -name '*.json' | wc -l)" = 0 ]; }
+  t_eventually 60 resolved
+  t_eventually 30 cond_is hp-sd steady Ready True
+  kill "$sink" 2> /dev/null
+  kill -TERM "$(cat "$HP_H_DIR/sd.pid")"
+  check_history hp-sd controller/
+}
+
 t_main
