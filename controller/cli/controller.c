@@ -538,7 +538,6 @@ static int parse_flags(int argc, char **argv, struct controller_flags *fl, FILE 
         case O_STATE:
             fl->state_dir = optarg;
             break;
-        case O_NODE:
         case O_SHUTDOWN:
             if (hp_duration_parse(optarg, "--shutdown-timeout", &fl->shutdown_ms, &err) ||
                 fl->shutdown_ms < SHUTDOWN_MIN_MS) {
@@ -547,6 +546,7 @@ static int parse_flags(int argc, char **argv, struct controller_flags *fl, FILE 
                 return HP_EXIT_USAGE;
             }
             break;
+        case O_NODE:
         case O_HOSTROOT:
             if (!agent_mode) {
                 fprintf(errout, "hostpatrol controller: %s is a flag of 'hostpatrol agent'\n",

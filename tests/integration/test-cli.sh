@@ -54,6 +54,14 @@ test_agent_flag_errors_name_the_flag() {
   t_eq "$rc" 2
   t_contains "$out" "--leader-elect is a controller flag"
   rc=0
+  out=$("$HOSTPATROL" agent --node-name n1 --shutdown-timeout 1s --etcd-endpoints http://127.0.0.1:1 2>&1) || rc=$?
+  t_eq "$rc" 2
+  t_contains "$out" "hostpatrol agent: --shutdown-timeout must be at least 2s"
+  rc=0
+  out=$("$HOSTPATROL" controller --shutdown-timeout soon --etcd-endpoints http://127.0.0.1:1 2>&1) || rc=$?
+  t_eq "$rc" 2
+  t_contains "$out" "--shutdown-timeout 'soon' is not a duration"
+  rc=0
   out=$("$HOSTPATROL" controller --node-name n1 --etcd-endpoints http://127.0.0.1:1 2>&1) || rc=$?
   t_eq "$rc" 2
   t_contains "$out" "--node-name is a flag of 'hostpatrol agent'"
