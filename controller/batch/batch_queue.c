@@ -517,6 +517,21 @@ static void step_end(struct batch_queue *q, struct hp_ctx *ctx, int64_t budget_m
     hp_ctx_free(ctx);
 }
 
+/* step_txn: commit t as one step (step_begin, the txn, step_end); *resp as etcd_txn_commit. */
+static hp_rc step_txn(struct batch_queue *q, struct hp_ctx *parent, const struct etcd_txn *t,
+                      struct etcd_txn_resp *resp, struct hp_err *err)
+{
+    struct hp_ctx *ctx = NULL;
+    int64_t budget, t0;
+    hp_rc rc = step_begin(q, parent, &ctx, &budget, &t0);
+
+    if (rc)
+        return rc;
+    rc = etcd_txn_commit(q->etcd, ctx, t, resp, err);
+    step_end(q, ctx, budget, t0, rc);
+    return rc;
+}
+
 /* startup_retry: run one start-up step, retrying transient failures with backoff (each
  * attempt bounded by the resolution budget, which grows like a resolution step's) until ctx
  * ends (NULL ctx: 30 s). */
@@ -1271,10 +1286,8 @@ static hp_rc step_read_fences(struct batch_queue *q, struct batch **g, size_t n,
 {
     struct etcd_txn *t = NULL;
     struct etcd_txn_resp resp;
-    struct hp_ctx *ctx = NULL;
     struct batch **w = hp_calloc(n, sizeof(*w));
     size_t m = 0;
-    int64_t budget, t0;
     hp_rc rc;
 
     if (!w)
@@ -1290,11 +1303,7 @@ static hp_rc step_read_fences(struct batch_queue *q, struct batch **g, size_t n,
     for (size_t i = 0; i < m && !rc; i++)
         rc = etcd_txn_get(t, ETCD_SUCCESS, w[i]->fence_key, w[i]->fence_len, 0);
     if (!rc)
-        rc = step_begin(q, parent, &ctx, &budget, &t0);
-    if (!rc) {
-        rc = etcd_txn_commit(q->etcd, ctx, t, &resp, err);
-        step_end(q, ctx, budget, t0, rc);
-    }
+        rc = step_txn(q, parent, t, &resp, err);
     etcd_txn_free(t);
     if (rc)
         goto out;
@@ -1330,8 +1339,6 @@ static hp_rc read_prev(struct batch_queue *q, struct batch **w, size_t m, struct
 {
     struct etcd_txn *t = NULL;
     struct etcd_txn_resp resp;
-    struct hp_ctx *ctx = NULL;
-    int64_t budget, t0;
     size_t op = 0;
     hp_rc rc;
 
@@ -1341,11 +1348,7 @@ static hp_rc read_prev(struct batch_queue *q, struct batch **w, size_t m, struct
             rc = etcd_txn_get(t, ETCD_SUCCESS, w[i]->ops[k]->key, w[i]->ops[k]->key_len,
                               w[i]->fence_rev - 1);
     if (!rc)
-        rc = step_begin(q, parent, &ctx, &budget, &t0);
-    if (!rc) {
-        rc = etcd_txn_commit(q->etcd, ctx, t, &resp, err);
-        step_end(q, ctx, budget, t0, rc);
-    }
+        rc = step_txn(q, parent, t, &resp, err);
     etcd_txn_free(t);
     if (rc)
         return rc;
@@ -1481,9 +1484,8 @@ static hp_rc step_undo(struct batch_queue *q, struct batch **g, size_t n, struct
     unsigned char *chosen = hp_calloc(n, 1);
     struct etcd_txn *t = NULL;
     struct etcd_txn_resp resp;
-    struct hp_ctx *ctx = NULL;
     size_t m = 0, in = 0;
-    int64_t lease, budget, t0;
+    int64_t lease;
     hp_rc rc;
 
     if (!w || !c || !chosen) {
@@ -1524,11 +1526,7 @@ static hp_rc step_undo(struct batch_queue *q, struct batch **g, size_t n, struct
         if (chosen[i])
             w[j++] = w[i];
     if (!rc)
-        rc = step_begin(q, parent, &ctx, &budget, &t0);
-    if (!rc) {
-        rc = etcd_txn_commit(q->etcd, ctx, t, &resp, err);
-        step_end(q, ctx, budget, t0, rc);
-    }
+        rc = step_txn(q, parent, t, &resp, err);
     if (rc)
         goto out;
     for (size_t i = 0; i < in; i++) {

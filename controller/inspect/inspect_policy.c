@@ -121,46 +121,66 @@ static hp_rc rule_parse(const char *flag, const char *text, struct inspect_polic
     return HP_OK;
 }
 
+/* list_next: the next item of a comma list at *s (blanks around it trimmed, empty items
+ * skipped) as *item / *len; false at the end */
+static bool list_next(const char **s, const char **item, size_t *len)
+{
+    for (;;) {
+        const char *b = *s, *e = strchr(b, ',');
+
+        if (!*b)
+            return false;
+        if (!e)
+            e = b + strlen(b);
+        *s = *e ? e + 1 : e;
+        while (b < e && (*b == ' ' || *b == '\t'))
+            b++;
+        while (e > b && (e[-1] == ' ' || e[-1] == '\t'))
+            e--;
+        if (e > b) {
+            *item = b;
+            *len = (size_t)(e - b);
+            return true;
+        }
+    }
+}
+
+/* list_size: items a comma list may hold, at most */
+static size_t list_size(const char *list)
+{
+    size_t n = 1;
+
+    for (; *list; list++)
+        n += *list == ',';
+    return n;
+}
+
 /* rules_parse: a comma list into *out (owned array), *n entries */
 static hp_rc rules_parse(const char *flag, const char *list, struct inspect_policy_rule **out,
                          size_t *n, struct hp_err *err)
 {
-    size_t cap = 1, i;
-    const char *s, *e;
-    char item[HOST_MAX + 8];
+    char buf[HOST_MAX + 8];
+    const char *item;
+    size_t len;
     hp_rc rc;
 
     *out = NULL;
     *n = 0;
     if (!list || !*list)
         return HP_OK;
-    for (s = list; *s; s++)
-        cap += *s == ',';
-    *out = hp_calloc(cap, sizeof(**out));
+    *out = hp_calloc(list_size(list), sizeof(**out));
     if (!*out)
         return HP_ERR_NOMEM;
-    for (s = list;; s = e + 1) {
-        e = strchr(s, ',');
-        if (!e)
-            e = s + strlen(s);
-        while (s < e && (*s == ' ' || *s == '\t'))
-            s++;
-        i = (size_t)(e - s);
-        while (i && (s[i - 1] == ' ' || s[i - 1] == '\t'))
-            i--;
-        if (i >= sizeof(item))
+    while (list_next(&list, &item, &len)) {
+        if (len >= sizeof(buf))
             return hp_err_field(err, HP_ERR_INVALID, flag, "%s: rule \"%.64s...\" is too long",
-                                flag, s);
-        if (i) {
-            memcpy(item, s, i);
-            item[i] = '\0';
-            rc = rule_parse(flag, item, &(*out)[*n], err);
-            if (rc)
-                return rc;
-            (*n)++;
-        }
-        if (!*e)
-            break;
+                                flag, item);
+        memcpy(buf, item, len);
+        buf[len] = '\0';
+        rc = rule_parse(flag, buf, &(*out)[*n], err);
+        if (rc)
+            return rc;
+        (*n)++;
     }
     return HP_OK;
 }
@@ -175,9 +195,8 @@ hp_rc inspect_policy_init(struct inspect_policy *p, const struct inspect_policy_
                           struct hp_err *err)
 {
     const char *deny = flags->probe_deny ? flags->probe_deny : INSPECT_POLICY_DENY;
-    const char *ns = flags->node_namespaces ? flags->node_namespaces : "";
-    size_t cap = 2, n = 0;
-    const char *s, *e;
+    const char *ns = flags->node_namespaces ? flags->node_namespaces : "", *list, *item;
+    size_t n = 0, len, i;
     hp_rc rc;
 
     memset(p, 0, sizeof(*p));
@@ -195,28 +214,19 @@ hp_rc inspect_policy_init(struct inspect_policy *p, const struct inspect_policy_
         p->all_namespaces = true;
         return HP_OK;
     }
-    for (s = ns; *s; s++)
-        cap += *s == ',';
-    p->node_namespaces = hp_calloc(cap, sizeof(char *));
+    p->node_namespaces = hp_calloc(list_size(ns) + 1, sizeof(char *));
     if (!p->node_namespaces)
         return HP_ERR_NOMEM;
-    for (s = ns; *s; s = *e ? e + 1 : e) {
-        size_t len, i;
-
-        e = strchr(s, ',');
-        if (!e)
-            e = s + strlen(s);
-        len = (size_t)(e - s);
-        if (!len)
-            continue;
+    for (list = ns; list_next(&list, &item, &len);) {
         for (i = 0; i < len; i++)
-            if (!((s[i] >= 'a' && s[i] <= 'z') || (s[i] >= '0' && s[i] <= '9') || s[i] == '-') ||
+            if (!((item[i] >= 'a' && item[i] <= 'z') || (item[i] >= '0' && item[i] <= '9') ||
+                  item[i] == '-') ||
                 len > 63)
                 return hp_err_field(err, HP_ERR_INVALID, "--node-checks-namespaces",
                                     "--node-checks-namespaces: \"%.*s\" is not a namespace name "
                                     "(lower case letters, digits, '-'; at most 63) nor \"*\"",
-                                    (int)(len > 80 ? 80 : len), s);
-        p->node_namespaces[n] = hp_strndup(s, len);
+                                    (int)(len > 80 ? 80 : len), item);
+        p->node_namespaces[n] = hp_strndup(item, len);
         if (!p->node_namespaces[n++])
             return HP_ERR_NOMEM;
     }
@@ -408,8 +418,7 @@ bool inspect_policy_addr_ok(const struct inspect_policy *p, const struct sockadd
     return false;
 }
 
-/* url_host: the host of url into buf ("" when it has none or cannot be parsed) */
-static void url_host(const char *url, char *buf, size_t cap)
+void inspect_policy_url_host(const char *url, char *buf, size_t cap)
 {
     CURLU *u = curl_url();
     char *h = NULL;
@@ -426,7 +435,7 @@ bool inspect_policy_url_ok(const struct inspect_policy *p, const char *url, char
 {
     char host[HOST_MAX];
 
-    url_host(url ? url : "", host, sizeof(host));
+    inspect_policy_url_host(url ? url : "", host, sizeof(host));
     return !host[0] || inspect_policy_host_ok(p, host, why, cap);
 }
 

@@ -635,25 +635,27 @@ static const char *probe_phase_of(const struct probe *p)
 }
 
 /* resolving_a_name: is libcurl still resolving a host name (not an address literal) for p? */
+/* current_host: the host p connects to now: the target's address (tcp, tls: whatever the SNI), or
+ * the current URL's host (http, redirects included); "" when not known */
+static void current_host(const struct probe *p, char *buf, size_t cap)
+{
+    char *url = NULL;
+
+    buf[0] = '\0';
+    if (p->target)
+        snprintf(buf, cap, "%s", p->target->address);
+    else if (curl_easy_getinfo(p->easy, CURLINFO_EFFECTIVE_URL, &url) == CURLE_OK && url)
+        inspect_policy_url_host(url, buf, cap);
+}
+
 static bool resolving_a_name(const struct probe *p)
 {
-    char *url = NULL, *h = NULL;
-    bool name = false;
-    CURLU *u;
+    char host[256];
 
     if (strcmp(probe_phase_of(p), "resolve"))
         return false;
-    if (p->target)
-        return !is_ip_literal(p->target->address);
-    if (curl_easy_getinfo(p->easy, CURLINFO_EFFECTIVE_URL, &url) != CURLE_OK || !url ||
-        !(u = curl_url()))
-        return true; /* not known: count it as a name */
-    if (curl_url_set(u, CURLUPART_URL, url, 0) == CURLUE_OK &&
-        curl_url_get(u, CURLUPART_HOST, &h, 0) == CURLUE_OK && h)
-        name = h[0] != '[' && !is_ip_literal(h);
-    curl_free(h);
-    curl_url_cleanup(u);
-    return name;
+    current_host(p, host, sizeof(host));
+    return !host[0] || (host[0] != '[' && !is_ip_literal(host)); /* not known: a name */
 }
 
 enum times { TIMES_TCP, TIMES_TLS, TIMES_HTTP };
@@ -764,22 +766,10 @@ static curl_socket_t on_open_socket(void *arg, curlsocktype purpose, struct curl
 {
     struct probe *p = arg;
     const struct inspect_policy *pol = p->policy;
-    char *url = NULL, host[256] = "";
-    CURLU *u;
+    char host[256];
 
     (void)purpose;
-    if (p->target) {
-        snprintf(host, sizeof(host), "%s", p->target->address);
-    } else if (curl_easy_getinfo(p->easy, CURLINFO_EFFECTIVE_URL, &url) == CURLE_OK && url &&
-               (u = curl_url())) {
-        char *h = NULL;
-
-        if (curl_url_set(u, CURLUPART_URL, url, 0) == CURLUE_OK &&
-            curl_url_get(u, CURLUPART_HOST, &h, 0) == CURLUE_OK && h)
-            snprintf(host, sizeof(host), "%s", h);
-        curl_free(h);
-        curl_url_cleanup(u);
-    }
+    current_host(p, host, sizeof(host));
     if (strcmp(host, p->hop_host)) { /* a new hop (a redirect): judged on its own */
         snprintf(p->hop_host, sizeof(p->hop_host), "%s", host);
         p->opened = false;

@@ -96,6 +96,10 @@ hp_rc inspect_policy_admit(const struct inspect_policy *p, const char *ns,
 bool inspect_policy_host_ok(const struct inspect_policy *p, const char *host, char *why,
                             size_t cap);
 
+/* inspect_policy_url_host: the host of url (borrowed) into buf (cap bytes; "" when it has none
+ * or cannot be parsed; an IPv6 literal keeps its brackets). */
+void inspect_policy_url_host(const char *url, char *buf, size_t cap);
+
 /* inspect_policy_url_ok: inspect_policy_host_ok of url's host (borrowed; a URL without a host
  * passes: there is nothing to connect to). */
 bool inspect_policy_url_ok(const struct inspect_policy *p, const char *url, char *why, size_t cap);
