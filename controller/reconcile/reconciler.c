@@ -1428,10 +1428,11 @@ static hp_rc reconcile_agent(struct reconciler *r, const char *key, const json_t
     json_t *labels = NULL;
     const char *run_now;
     int64_t gen, now = wall_ms(), due;
-    bool local = false, matches, ran_before, new_gen, new_run_now;
+    const json_t *raw = json_object_get(obj, "spec");
+    bool suspended = json_is_true(json_object_get(raw, "suspend"));
+    bool matches, ran_before, new_gen, new_run_now;
     struct memo *m;
     char run_id[64];
-    size_t i;
     hp_rc rc = HP_OK;
 
     if (json_object_get(json_object_get(obj, "metadata"), "deletionTimestamp"))
@@ -1441,9 +1442,8 @@ static hp_rc reconcile_agent(struct reconciler *r, const char *key, const json_t
     rc = node_labels(r, &labels, &err);
     if (rc)
         goto out;
-    matches =
-        selector_matches(json_object_get(json_object_get(obj, "spec"), "nodeSelector"), labels) &&
-        raw_node_local(json_object_get(obj, "spec"));
+    matches = !suspended && selector_matches(json_object_get(raw, "nodeSelector"), labels) &&
+              raw_node_local(raw);
     if (matches) {
         rc = spec_cache_get(r->specs, key, obj, &ref);
         if (rc)
@@ -1453,9 +1453,6 @@ static hp_rc reconcile_agent(struct reconciler *r, const char *key, const json_t
             goto out; /* refused: the controller reports InvalidSpec; a fixed spec comes as an
                        * event */
     }
-    for (i = 0; spec && i < spec->n_checks; i++)
-        local |= check_kind_is_node_local(spec->checks[i].kind);
-    matches = matches && spec && local && !spec->suspend;
     gen = json_integer_value(json_object_get(json_object_get(obj, "metadata"), "generation"));
     run_now = json_string_value(json_object_get(
         json_object_get(json_object_get(obj, "metadata"), "annotations"), RECONCILER_RUN_NOW));
@@ -1469,7 +1466,7 @@ static hp_rc reconcile_agent(struct reconciler *r, const char *key, const json_t
     snprintf(run_id, sizeof(run_id), "%.8s-%s-%llx", obj_str(obj, "metadata", "uid"), r->node_name,
              (unsigned long long)now);
     if (!matches) {
-        if (spec && spec->suspend && ran_before)
+        if (suspended && ran_before)
             goto out; /* suspended: results already written stay */
         if (ran_before) {
             rc = run(r, key, obj, &withdraw_all, run_id, true, &rep);
