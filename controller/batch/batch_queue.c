@@ -38,6 +38,7 @@ struct record {
     size_t n;
     size_t bytes;
     batch_done_fn done;
+    batch_unresolved_fn unresolved; /* may be NULL */
     void *arg;
 };
 
@@ -696,6 +697,18 @@ hp_rc batch_queue_enqueue(struct batch_queue *q, struct hp_ctx *ctx, const char 
                           const struct batch_write *writes, size_t n, batch_done_fn done, void *arg,
                           struct hp_err *err)
 {
+    return batch_queue_enqueue_watched(q, ctx, run_id, writes, n, done, NULL, arg, err);
+}
+
+size_t batch_queue_max_writes(const struct batch_queue *q)
+{
+    return q->cfg.max_txn_ops - 1;
+}
+
+hp_rc batch_queue_enqueue_watched(struct batch_queue *q, struct hp_ctx *ctx, const char *run_id,
+                                  const struct batch_write *writes, size_t n, batch_done_fn done,
+                                  batch_unresolved_fn unresolved, void *arg, struct hp_err *err)
+{
     struct record *r;
     size_t i, bytes = 0, plen = strlen(q->prefix);
 
@@ -758,6 +771,7 @@ hp_rc batch_queue_enqueue(struct batch_queue *q, struct hp_ctx *ctx, const char 
     }
     r->bytes = bytes;
     r->done = done;
+    r->unresolved = unresolved;
     r->arg = arg;
     pthread_mutex_lock(&q->lock);
     if (q->closing || q->stopping) {
@@ -1164,7 +1178,11 @@ static void *sender_main(void *arg)
             pthread_mutex_lock(&q->lock);
             continue;
         }
-        /* unknown outcome: hand to the resolver; the txn slot is free again */
+        /* unknown outcome: tell the records' watchers (R1b), hand the batch to the resolver; the
+         * txn slot is free again */
+        for (struct record *r = b->records; r; r = r->next)
+            if (r->unresolved)
+                r->unresolved(r->arg, b->id);
         pthread_mutex_lock(&q->lock);
         q->inflight--;
         b->next = q->resolve_head;

@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "hostpatrol/alloc.h"
+#include "hostpatrol/batch_group.h"
 #include "hostpatrol/check_result.h"
 #include "hostpatrol/host_check.h"
 #include "hostpatrol/inspection_spec.h"
@@ -23,12 +24,18 @@
 #include "reconcile/reconciler_internal.h"
 
 #define API_PATH        "/apis/hostpatrol.io/v1alpha1"
-#define WRITES_PER_REC  120   /* writes per batch-queue record (one txn: max_txn_ops - 1) */
 #define COMMIT_SLACK_MS 6000  /* wait past the run deadline for the queue's resolution */
 #define CLEANUP_TIMEOUT 7000  /* finalizer: etcd delete of a CR's results */
 #define STATUS_TIMEOUT  10000 /* one status write (and its Events) */
 #define META_TIMEOUT    10000 /* adding or removing the finalizer */
 #define MEMO_BUCKETS    1024
+
+/* The outcome of a commit reported CommitUnresolved, come later (late_final) */
+struct late_outcome {
+    struct late_outcome *next;
+    char run_id[64];
+    struct batch_group_outcome o;
+};
 
 /* What this process did for one key, so a status not yet back in the cache cannot start a
  * second run. Guarded by reconciler.mu. */
@@ -40,6 +47,8 @@ struct memo {
     char *run_now;       /* annotation value acted on, or NULL */
     int64_t next_run_ms; /* scheduled (with jitter), 0: none */
     json_t *pending;     /* a status not yet written (owned), or NULL */
+    char unresolved[64]; /* the run whose status says CommitUnresolved and is the latest, or "" */
+    struct late_outcome *late; /* owned list: outcomes to report (late_final), newest first */
 };
 
 struct reconciler {
@@ -48,6 +57,7 @@ struct reconciler {
     struct kube_informer *informer;
     struct work_queue *queue;
     struct spec_cache *specs; /* parsed and admitted once per generation; own lock */
+    struct late_sink *sink;   /* where late commit outcomes come in; one reference */
     pthread_t *threads;
     unsigned n_threads;
     struct hp_ctx *ctx;          /* cancelled by stop: ends runs in progress once drain ends */
@@ -192,6 +202,20 @@ static struct memo *memo_get(struct reconciler *r, const char *key, bool create)
     return m;
 }
 
+static void memo_free(struct memo *m)
+{
+    while (m->late) {
+        struct late_outcome *l = m->late;
+
+        m->late = l->next;
+        hp_free(l);
+    }
+    hp_free(m->key);
+    hp_free(m->run_now);
+    json_decref(m->pending);
+    hp_free(m);
+}
+
 static void memo_drop(struct reconciler *r, const char *key)
 {
     struct memo **p, *m;
@@ -201,10 +225,7 @@ static void memo_drop(struct reconciler *r, const char *key)
     for (p = &r->memo[memo_hash(key)]; (m = *p); p = &m->next) {
         if (!strcmp(m->key, key)) {
             *p = m->next;
-            hp_free(m->key);
-            hp_free(m->run_now);
-            json_decref(m->pending);
-            hp_free(m);
+            memo_free(m);
             break;
         }
     }
@@ -462,178 +483,125 @@ static hp_rc write_pending(struct reconciler *r, const char *key, const json_t *
 
 /* ---------- the commit of a run ---------- */
 
-/* One run's wait for its records' callbacks. Reference-counted: the worker may stop waiting
- * (past the deadline plus slack) while a callback is still to come. */
-struct run_wait {
-    pthread_mutex_t mu;
-    pthread_cond_t cv;
-    unsigned refs;
-    size_t pending;
-    bool failed;
-    enum batch_outcome outcome; /* the worst seen */
+struct run_report {
+    size_t counts[4];
+    size_t nodes;          /* nodes matching nodeSelector (whose agents report) */
+    json_t *failing_nodes; /* owned array of names, at most RECONCILER_MAX_FAILING */
     int64_t revision;
     char batch_id[64];
-    char reason[512];
+    hp_rc commit_rc;
+    char why[768];
+    json_t *failing; /* owned array */
 };
 
-static void run_wait_unref(struct run_wait *w)
+/* A commit not final by its run's deadline reports its outcome later (late_final). The sink is
+ * how that callback, on a batch-queue thread, reaches the reconciler: the reconciler holds one
+ * reference and each waiting commit one; reconciler_stop detaches it (r = NULL) so an outcome
+ * that comes after the reconciler is gone is dropped. Lock order: sink.mu, then reconciler.mu,
+ * then the work queue's. */
+struct late_sink {
+    pthread_mutex_t mu; /* guards r and refs */
+    struct reconciler *r;
+    unsigned refs;
+};
+
+static void sink_unref(struct late_sink *s)
 {
     bool last;
 
-    pthread_mutex_lock(&w->mu);
-    last = --w->refs == 0;
-    pthread_mutex_unlock(&w->mu);
+    pthread_mutex_lock(&s->mu);
+    last = --s->refs == 0;
+    pthread_mutex_unlock(&s->mu);
     if (last) {
-        pthread_mutex_destroy(&w->mu);
-        pthread_cond_destroy(&w->cv);
-        hp_free(w);
+        pthread_mutex_destroy(&s->mu);
+        hp_free(s);
     }
 }
 
-static void run_done(void *arg, const struct batch_result *res)
-{
-    struct run_wait *w = arg;
-
-    pthread_mutex_lock(&w->mu);
-    if (res->outcome == BATCH_COMMITTED) {
-        if (res->revision > w->revision) {
-            w->revision = res->revision;
-            snprintf(w->batch_id, sizeof(w->batch_id), "%s", res->batch_id);
-        }
-    } else if (!w->failed) {
-        w->failed = true;
-        w->outcome = res->outcome;
-        snprintf(w->reason, sizeof(w->reason), "%s", res->reason ? res->reason : "");
-    }
-    w->pending--;
-    pthread_cond_broadcast(&w->cv);
-    pthread_mutex_unlock(&w->mu);
-    run_wait_unref(w);
-}
-
-struct writes {
-    struct batch_write *w;
-    char **bufs; /* owned keys and values */
-    size_t n, cap, n_bufs, cap_bufs;
+/* What late_final needs: owned copies */
+struct late_wait {
+    struct late_sink *sink; /* one reference */
+    char key[320], run_id[64];
 };
 
-static void writes_release(struct writes *ws)
+/* late_final: the outcome of a commit reported CommitUnresolved, from a queue thread: logged;
+ * in controller mode kept in the key's memo and the key queued, so the next reconcile posts an
+ * Event and, while that run's status is still the latest, updates its Ready condition. */
+static void late_final(void *arg, const struct batch_group_outcome *o)
 {
-    size_t i;
+    struct late_wait *lw = arg;
+    struct reconciler *r;
 
-    for (i = 0; i < ws->n_bufs; i++)
-        hp_free(ws->bufs[i]);
-    hp_free(ws->bufs);
-    hp_free(ws->w);
-    memset(ws, 0, sizeof(*ws));
-}
+    pthread_mutex_lock(&lw->sink->mu);
+    r = lw->sink->r;
+    if (r) {
+        struct late_outcome *l = hp_calloc(1, sizeof(*l));
 
-/* writes_add: key and value taken (value NULL: a delete) */
-static hp_rc writes_add(struct writes *ws, char *key, char *value)
-{
-    if (ws->n == ws->cap) {
-        size_t cap = ws->cap ? ws->cap * 2 : 16;
-        struct batch_write *nw = hp_realloc(ws->w, cap * sizeof(*nw));
+        rlog(r, o->outcome == BATCH_COMMITTED ? RLOG_INFO : RLOG_WARN, lw->key, lw->run_id,
+             "etcd commit resolved after the run: %s (batch %s%s%s)",
+             batch_outcome_name(o->outcome), o->batch, o->reason[0] ? ": " : "", o->reason);
+        if (l && !r->node_name) {
+            struct memo *m;
 
-        if (!nw)
-            goto nomem;
-        ws->w = nw;
-        ws->cap = cap;
-    }
-    if (ws->n_bufs + 2 > ws->cap_bufs) {
-        size_t cap = ws->cap_bufs ? ws->cap_bufs * 2 : 32;
-        char **nb = hp_realloc(ws->bufs, cap * sizeof(*nb));
-
-        if (!nb)
-            goto nomem;
-        ws->bufs = nb;
-        ws->cap_bufs = cap;
-    }
-    ws->bufs[ws->n_bufs++] = key;
-    if (value)
-        ws->bufs[ws->n_bufs++] = value;
-    ws->w[ws->n++] = (struct batch_write){.key = key,
-                                          .key_len = strlen(key),
-                                          .value = value,
-                                          .value_len = value ? strlen(value) : 0,
-                                          .is_delete = value == NULL};
-    return HP_OK;
-nomem:
-    hp_free(key);
-    hp_free(value);
-    return HP_ERR_NOMEM;
-}
-
-/* commit: enqueue the writes as records (at most WRITES_PER_REC each) under ctx and wait for
- * their outcomes until ctx's deadline plus the queue's resolution slack. */
-static hp_rc commit(struct reconciler *r, struct hp_ctx *ctx, const char *run_id, struct writes *ws,
-                    int64_t *revision, char *batch_id, size_t batch_id_size, char *why,
-                    size_t why_size)
-{
-    struct run_wait *w = hp_calloc(1, sizeof(*w));
-    pthread_condattr_t ca;
-    struct timespec until;
-    int64_t deadline_ns = hp_ctx_deadline_ns(ctx);
-    struct hp_err err = {0};
-    size_t off;
-    hp_rc rc = HP_OK;
-
-    *revision = 0;
-    if (!w)
-        return HP_ERR_NOMEM;
-    pthread_mutex_init(&w->mu, NULL);
-    pthread_condattr_init(&ca);
-    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-    pthread_cond_init(&w->cv, &ca);
-    pthread_condattr_destroy(&ca);
-    w->refs = 1;
-    for (off = 0; off < ws->n; off += WRITES_PER_REC) {
-        size_t n = ws->n - off < WRITES_PER_REC ? ws->n - off : WRITES_PER_REC;
-
-        pthread_mutex_lock(&w->mu);
-        w->refs++;
-        w->pending++;
-        pthread_mutex_unlock(&w->mu);
-        rc = batch_queue_enqueue(r->cfg.batch, ctx, run_id, ws->w + off, n, run_done, w, &err);
-        if (rc) {
-            pthread_mutex_lock(&w->mu);
-            w->refs--;
-            w->pending--;
-            pthread_mutex_unlock(&w->mu);
-            snprintf(why, why_size, "results not queued for etcd: %s", err.msg);
-            break;
+            snprintf(l->run_id, sizeof(l->run_id), "%s", lw->run_id);
+            l->o = *o;
+            pthread_mutex_lock(&r->mu);
+            m = memo_get(r, lw->key, true);
+            if (m) {
+                l->next = m->late;
+                m->late = l;
+                l = NULL;
+            }
+            pthread_mutex_unlock(&r->mu);
+            work_queue_add(r->queue, lw->key);
         }
+        hp_free(l);
     }
-    batch_queue_flush(r->cfg.batch);
-    if (deadline_ns == INT64_MAX)
-        deadline_ns = hp_now_ns() + 60LL * 1000000000;
-    deadline_ns += (int64_t)COMMIT_SLACK_MS * 1000000;
-    pthread_mutex_lock(&w->mu);
-    /* wait in slices, so a cancel (shutdown past its drain) ends the wait too */
-    while (w->pending && hp_ctx_err(ctx) != HP_ERR_CANCELED && hp_now_ns() < deadline_ns) {
-        int64_t slice = hp_now_ns() + 100 * 1000000LL;
+    pthread_mutex_unlock(&lw->sink->mu);
+    sink_unref(lw->sink);
+    hp_free(lw);
+}
 
-        if (slice > deadline_ns)
-            slice = deadline_ns;
-        until.tv_sec = slice / 1000000000;
-        until.tv_nsec = slice % 1000000000;
-        pthread_cond_timedwait(&w->cv, &w->mu, &until);
+/* commit: the run's writes (g) to etcd, waiting until ctx's deadline plus COMMIT_SLACK_MS. A
+ * commit still unresolved then frees the worker: HP_ERR_UNKNOWN_OUTCOME naming the batch, and
+ * its outcome comes later through late_final. */
+static hp_rc commit(struct reconciler *r, struct hp_ctx *ctx, const char *key, const char *run_id,
+                    struct batch_group *g, struct run_report *rep)
+{
+    struct batch_group_outcome o;
+    struct hp_err err = {0};
+    hp_rc rc = batch_group_commit(g, ctx, run_id, COMMIT_SLACK_MS, &o, &err);
+
+    if (rc) {
+        snprintf(rep->why, sizeof(rep->why), "results not queued for etcd: %s", err.msg);
+        return rc;
     }
-    if (!rc && w->pending) {
-        rc = HP_ERR_UNKNOWN_OUTCOME;
-        snprintf(why, why_size,
-                 "etcd commit unresolved after the run deadline; the batch queue "
-                 "keeps resolving it");
-    } else if (!rc && w->failed) {
-        rc = w->outcome == BATCH_ROLLED_BACK ? HP_ERR_TIMEOUT : HP_ERR_UNAVAILABLE;
-        snprintf(why, why_size, "etcd commit %s: %s", batch_outcome_name(w->outcome), w->reason);
-    } else if (!rc) {
-        *revision = w->revision;
-        snprintf(batch_id, batch_id_size, "%s", w->batch_id);
+    snprintf(rep->batch_id, sizeof(rep->batch_id), "%s", o.batch);
+    switch (o.outcome) {
+    case BATCH_COMMITTED:
+        rep->revision = o.revision;
+        return HP_OK;
+    case BATCH_UNRESOLVED: {
+        struct late_wait *lw = hp_calloc(1, sizeof(*lw));
+
+        snprintf(rep->why, sizeof(rep->why), "etcd commit of batch %s %s",
+                 o.batch[0] ? o.batch : "(not sent yet)", o.reason);
+        if (lw) {
+            lw->sink = r->sink;
+            pthread_mutex_lock(&r->sink->mu);
+            r->sink->refs++;
+            pthread_mutex_unlock(&r->sink->mu);
+            snprintf(lw->key, sizeof(lw->key), "%s", key);
+            snprintf(lw->run_id, sizeof(lw->run_id), "%s", run_id);
+            batch_group_on_final(g, late_final, lw);
+        }
+        return HP_ERR_UNKNOWN_OUTCOME;
     }
-    pthread_mutex_unlock(&w->mu);
-    run_wait_unref(w);
-    return rc;
+    default:
+        snprintf(rep->why, sizeof(rep->why), "etcd commit %s: %s", batch_outcome_name(o.outcome),
+                 o.reason);
+        return o.outcome == BATCH_ROLLED_BACK ? HP_ERR_TIMEOUT : HP_ERR_UNAVAILABLE;
+    }
 }
 
 /* ---------- a run ---------- */
@@ -861,7 +829,7 @@ static hp_rc node_conditions(struct reconciler *r, struct hp_ctx *ctx,
 static hp_rc stale_deletes(const struct reconciler *r, const struct etcd_range_resp *stored,
                            size_t plen, const struct inspection_spec *spec,
                            const struct check_result *res, size_t n_res, bool nodes_listed,
-                           struct writes *ws)
+                           struct batch_group *g)
 {
     size_t i, j;
     hp_rc rc = HP_OK;
@@ -889,7 +857,7 @@ static hp_rc stale_deletes(const struct reconciler *r, const struct etcd_range_r
         if (!keep) {
             char *k = hp_strdup(stored->kvs[i].key);
 
-            rc = k ? writes_add(ws, k, NULL) : HP_ERR_NOMEM;
+            rc = k ? batch_group_add(g, k, NULL) : HP_ERR_NOMEM;
         }
     }
     return rc;
@@ -919,17 +887,6 @@ static hp_rc stored_results(struct reconciler *r, struct hp_ctx *ctx, const char
     hp_free(pfx);
     return rc;
 }
-
-struct run_report {
-    size_t counts[4];
-    size_t nodes;          /* nodes matching nodeSelector (whose agents report) */
-    json_t *failing_nodes; /* owned array of names, at most RECONCILER_MAX_FAILING */
-    int64_t revision;
-    char batch_id[64];
-    hp_rc commit_rc;
-    char why[768];
-    json_t *failing; /* owned array */
-};
 
 static void add_failing(struct run_report *rep, const char *target, const char *check,
                         enum check_status st, const char *reason)
@@ -1030,7 +987,7 @@ static hp_rc run(struct reconciler *r, const char *key, const json_t *obj,
     struct check_result *res = NULL;
     struct probe_item *items = NULL;
     const struct check_spec **local = NULL;
-    struct writes ws = {0};
+    struct batch_group *g = NULL;
     struct hp_ctx *ctx = NULL, *pctx = NULL;
     struct hp_err err = {0};
     size_t n_items = 0, n_local = 0, n_res = 0, cap, i, t, plen = 0;
@@ -1053,6 +1010,8 @@ static hp_rc run(struct reconciler *r, const char *key, const json_t *obj,
     }
     rc = rep->failing && rep->failing_nodes ? hp_ctx_new(r->ctx, spec->timeout_ms, &ctx)
                                             : HP_ERR_NOMEM;
+    if (!rc)
+        rc = batch_group_new(r->cfg.batch, &g);
     if (rc)
         goto out;
     /* checks end early enough to leave the commit a fifth of the run (at least 100 ms, at most
@@ -1143,29 +1102,28 @@ static hp_rc run(struct reconciler *r, const char *key, const json_t *obj,
             hp_free(v);
             goto out;
         }
-        rc = writes_add(&ws, k, v);
+        rc = batch_group_add(g, k, v);
         if (rc)
             goto out;
     }
     if (have_stored) {
-        rc = stale_deletes(r, &stored, plen, spec, res, n_res, nodes_listed, &ws);
+        rc = stale_deletes(r, &stored, plen, spec, res, n_res, nodes_listed, g);
         if (rc)
             goto out;
     }
-    if (!ws.n) {
+    if (!batch_group_len(g)) {
         rep->commit_rc = HP_OK;
         snprintf(rep->why, sizeof(rep->why), "nothing of this %s to store",
                  r->node_name ? "node" : "controller");
         goto out;
     }
-    rep->commit_rc = commit(r, ctx, run_id, &ws, &rep->revision, rep->batch_id,
-                            sizeof(rep->batch_id), rep->why, sizeof(rep->why));
+    rep->commit_rc = commit(r, ctx, key, run_id, g, rep);
     cur_batch = rep->batch_id[0] ? rep->batch_id : NULL;
     rlog(r, rep->commit_rc ? RLOG_WARN : RLOG_INFO, key, run_id,
          "run done: %zu ok, %zu warn, %zu crit, %zu unknown; %zu etcd writes %s%s",
          rep->counts[CHECK_OK], rep->counts[CHECK_WARN], rep->counts[CHECK_CRIT],
-         rep->counts[CHECK_UNKNOWN], ws.n, rep->commit_rc ? "not committed: " : "committed",
-         rep->commit_rc ? rep->why : "");
+         rep->counts[CHECK_UNKNOWN], batch_group_len(g),
+         rep->commit_rc ? "not committed: " : "committed", rep->commit_rc ? rep->why : "");
     cur_batch = NULL;
     if (!rep->commit_rc && docs)
         notify_commit(r, ns, name, run_id, rep->revision, docs);
@@ -1180,7 +1138,7 @@ out:
     hp_free(res);
     hp_free(items);
     hp_free(local);
-    writes_release(&ws);
+    batch_group_free(g);
     hp_ctx_free(pctx);
     hp_ctx_free(ctx);
     return rc;
@@ -1498,6 +1456,105 @@ out:
     return rc;
 }
 
+/* report_late: the outcomes of commits that were unresolved when their runs ended (late_final
+ * kept them in the memo): an Event each; the Ready condition too when that run's status is
+ * still the latest. A status not written puts the outcomes back for the retry. */
+static hp_rc report_late(struct reconciler *r, const char *key, const json_t *obj,
+                         struct hp_err *err)
+{
+    struct late_outcome *list = NULL, *l;
+    struct memo *m;
+    hp_rc rc = HP_OK;
+
+    pthread_mutex_lock(&r->mu);
+    m = memo_get(r, key, false);
+    if (m) {
+        list = m->late;
+        m->late = NULL;
+    }
+    pthread_mutex_unlock(&r->mu);
+    while ((l = list)) {
+        bool ok = l->o.outcome == BATCH_COMMITTED, latest;
+        struct cond c = {"Ready", ok ? "True" : "False", ok ? "RunSucceeded" : "CommitFailed", ""};
+        char now_s[32], msg[sizeof(c.message)];
+        struct hp_ctx *ctx = NULL;
+        json_t *live = NULL, *st = NULL;
+
+        if (ok)
+            snprintf(msg, sizeof(msg),
+                     "run %s: etcd commit of batch %s, unresolved when the run ended, committed at "
+                     "revision %lld",
+                     l->run_id, l->o.batch, (long long)l->o.revision);
+        else
+            snprintf(
+                msg, sizeof(msg),
+                "run %s: etcd commit of batch %s, unresolved when the run ended, is final: %s%s%s",
+                l->run_id, l->o.batch, batch_outcome_name(l->o.outcome), l->o.reason[0] ? ": " : "",
+                l->o.reason);
+        pthread_mutex_lock(&r->mu);
+        m = memo_get(r, key, false);
+        latest = m && !strcmp(m->unresolved, l->run_id);
+        pthread_mutex_unlock(&r->mu);
+        if (latest) {
+            int64_t gen = json_integer_value(
+                json_object_get(json_object_get(obj, "status"), "observedGeneration"));
+
+            memcpy(c.message, msg, sizeof(msg));
+            rfc3339(wall_ms(), now_s);
+            rc = live_object(r, obj, &live, err);
+            st = rc ? NULL : base_status(obj);
+            if (!rc &&
+                (!st ||
+                 json_object_set_new(st, "conditions", conditions_json(live, &c, 1, gen, now_s)) ||
+                 (ok &&
+                  json_object_set_new(st, "lastCommit",
+                                      json_pack("{s:I,s:s}", "revision", (json_int_t)l->o.revision,
+                                                "batch", l->o.batch)))))
+                rc = HP_ERR_NOMEM;
+            json_decref(live);
+            if (!rc) {
+                rc = write_status(r, obj, st, err);
+                st = NULL;
+            }
+            json_decref(st);
+            if (rc)
+                break; /* l and the rest go back to the memo */
+            pthread_mutex_lock(&r->mu);
+            m = memo_get(r, key, false);
+            if (m && !strcmp(m->unresolved, l->run_id))
+                m->unresolved[0] = '\0';
+            pthread_mutex_unlock(&r->mu);
+        }
+        rlog(r, ok ? RLOG_INFO : RLOG_WARN, key, l->run_id, "%s", msg);
+        if (!hp_ctx_new(r->ctx, META_TIMEOUT, &ctx))
+            post_event(r, ctx, obj, ok ? "Normal" : "Warning",
+                       ok                                  ? "CommitResolved"
+                       : l->o.outcome == BATCH_ROLLED_BACK ? "CommitRolledBack"
+                                                           : "CommitFailed",
+                       msg);
+        hp_ctx_free(ctx);
+        list = l->next;
+        hp_free(l);
+    }
+    if (list) {
+        pthread_mutex_lock(&r->mu);
+        m = memo_get(r, key, true);
+        if (m) {
+            for (l = list; l->next; l = l->next)
+                ;
+            l->next = m->late;
+            m->late = list;
+            list = NULL;
+        }
+        pthread_mutex_unlock(&r->mu);
+        while ((l = list)) {
+            list = l->next;
+            hp_free(l);
+        }
+    }
+    return rc;
+}
+
 /* reconcile: returns HP_OK, or an error to retry with backoff. *requeue_ms >= 0 asks for a
  * later reconcile (a scheduled run). */
 static hp_rc reconcile(struct reconciler *r, const char *key, int64_t *requeue_ms)
@@ -1556,6 +1613,9 @@ static hp_rc reconcile(struct reconciler *r, const char *key, int64_t *requeue_m
         if (rc)
             goto out;
     }
+    rc = report_late(r, key, obj, &err);
+    if (rc)
+        goto out;
     gen = json_integer_value(json_object_get(json_object_get(obj, "metadata"), "generation"));
     now = wall_ms();
     rfc3339(now, now_s);
@@ -1661,8 +1721,16 @@ static hp_rc reconcile(struct reconciler *r, const char *key, int64_t *requeue_m
 
     /* status, last */
     rfc3339(due, next_s);
+    pthread_mutex_lock(&r->mu);
+    m = memo_get(r, key, false);
+    if (m) /* the outcome, when it comes, updates Ready while this run is the latest */
+        snprintf(m->unresolved, sizeof(m->unresolved), "%s",
+                 rep.commit_rc == HP_ERR_UNKNOWN_OUTCOME ? run_id : "");
+    pthread_mutex_unlock(&r->mu);
     if (rep.commit_rc) {
-        cs[nc] = (struct cond){"Ready", "False", "CommitFailed", ""};
+        cs[nc] = (struct cond){
+            "Ready", "False",
+            rep.commit_rc == HP_ERR_UNKNOWN_OUTCOME ? "CommitUnresolved" : "CommitFailed", ""};
         snprintf(cs[nc++].message, sizeof(cs[0].message), "run %s: %s", run_id, rep.why);
     } else {
         size_t total = rep.counts[0] + rep.counts[1] + rep.counts[2] + rep.counts[3];
@@ -1825,6 +1893,14 @@ hp_rc reconciler_start(const struct reconciler_config *cfg, struct reconciler **
         goto fail;
     }
     r->cfg.workers = cfg->workers ? cfg->workers : 4;
+    r->sink = hp_calloc(1, sizeof(*r->sink));
+    if (!r->sink) {
+        rc = HP_ERR_NOMEM;
+        goto fail;
+    }
+    pthread_mutex_init(&r->sink->mu, NULL);
+    r->sink->r = r;
+    r->sink->refs = 1;
     rc = hp_ctx_new(NULL, HP_CTX_NO_TIMEOUT, &r->ctx);
     if (!rc)
         rc = work_queue_new(&qcfg, &r->queue);
@@ -1877,6 +1953,12 @@ void reconciler_stop(struct reconciler *r, struct hp_ctx *drain)
 
     if (!r)
         return;
+    if (r->sink) { /* no late outcome reaches r from now on */
+        pthread_mutex_lock(&r->sink->mu);
+        r->sink->r = NULL;
+        pthread_mutex_unlock(&r->sink->mu);
+        sink_unref(r->sink);
+    }
     atomic_store(&r->stopping, true);
     if (!drain)
         hp_ctx_cancel(r->ctx);
@@ -1893,10 +1975,7 @@ void reconciler_stop(struct reconciler *r, struct hp_ctx *drain)
             struct memo *m = r->memo[b];
 
             r->memo[b] = m->next;
-            hp_free(m->key);
-            hp_free(m->run_now);
-            json_decref(m->pending);
-            hp_free(m);
+            memo_free(m);
         }
     }
     hp_ctx_free(r->ctx);

@@ -13,6 +13,10 @@
  * Lifecycle rules (numbered so tests and docs can cite them):
  *  R1 batch_queue_enqueue either returns HP_OK and the callback will be called EXACTLY ONCE
  *     later, from a queue thread; or returns an error and the callback is NEVER called.
+ *  R1b A record enqueued with an unresolved callback (batch_queue_enqueue_watched) gets it AT
+ *     MOST ONCE, before its done callback, from the sender thread, when its batch's txn ended
+ *     without a definite answer and the batch goes to resolution: it names the batch then, so a
+ *     caller that stops waiting can say which batch is still being resolved.
  *  R2 A full queue refuses at once (HP_ERR_FULL, counted in stats.rejected); nothing already
  *     accepted is dropped to make room.
  *  R3 A record whose context has ended before its batch is sent is never sent: FAILED with
@@ -85,6 +89,10 @@ struct batch_result {
 /* Called exactly once per accepted record (rule R1). arg is the caller's. */
 typedef void (*batch_done_fn)(void *arg, const struct batch_result *r);
 
+/* Called at most once per record, before its done callback (rule R1b); batch_id borrowed for the
+ * call. Must not block: the sender thread calls it. */
+typedef void (*batch_unresolved_fn)(void *arg, const char *batch_id);
+
 struct batch_write {
     const void *key; /* borrowed; copied by enqueue */
     size_t key_len;
@@ -140,6 +148,16 @@ hp_rc batch_queue_new(struct etcd_client *etcd, const struct batch_config *cfg, 
 hp_rc batch_queue_enqueue(struct batch_queue *q, struct hp_ctx *ctx, const char *run_id,
                           const struct batch_write *writes, size_t n, batch_done_fn done, void *arg,
                           struct hp_err *err) HP_WUR;
+
+/* batch_queue_enqueue_watched: batch_queue_enqueue with an unresolved callback too (may be
+ * NULL; rule R1b); both get arg. */
+hp_rc batch_queue_enqueue_watched(struct batch_queue *q, struct hp_ctx *ctx, const char *run_id,
+                                  const struct batch_write *writes, size_t n, batch_done_fn done,
+                                  batch_unresolved_fn unresolved, void *arg,
+                                  struct hp_err *err) HP_WUR;
+
+/* batch_queue_max_writes: the most writes one record may hold (max_txn_ops - 1) */
+size_t batch_queue_max_writes(const struct batch_queue *q);
 
 /* batch_queue_claim_epoch: take the epoch again (a new leader): every txn of an older epoch,
  * including a deposed leader's late one, fails from now on. */

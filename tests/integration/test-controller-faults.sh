@@ -261,4 +261,77 @@ EOF
   check_history hp-sd controller/
 }
 
+# A commit not final by its run's deadline (issue 12): the run ends anyway (its worker is free,
+# the next run starts), Ready=False reason CommitUnresolved names the batch, and the batch's
+# outcome, when etcd answers again, comes as an Event naming it and updates Ready while that run
+# is the latest. etcd answers 4 s late through the proxy, the run's timeout is 6 s: the read of
+# the stored results returns at ~4 s, the commit's answer would come at ~8 s, past the deadline;
+# resolving it needs 4 round trips (16 s) but the run waits only 6 s past its deadline.
+test_an_unresolved_commit_frees_the_run_and_its_outcome_updates_status_and_events() {
+  kc create namespace hp-cu > /dev/null 2>&1 || true
+  hp_h_toxi_proxy etcdu "$ETCD_HOSTPORT" || t_fail "etcd proxy"
+  start_controller cu --kubeconfig "$HP_KUBECONFIG" --namespace hp-cu --identity cu \
+    --etcd-endpoints "http://127.0.0.1:${HP_TOXI_PORT[etcdu]}"
+  kc apply -f - > /dev/null <<EOF
+apiVersion: hostpatrol.io/v1alpha1
+kind: HostInspection
+metadata: {name: late, namespace: hp-cu}
+spec:
+  interval: 1h
+  timeout: 6s
+  checks: [{name: health, http: {url: "http://$ETCD_HOSTPORT/health", expectStatus: [200]}}]
+EOF
+  t_eventually 30 cond_is hp-cu late Ready True
+  ready_reason() { field hp-cu late '.status.conditions[?(@.type=="Ready")].reason'; }
+  ready_msg() { field hp-cu late '.status.conditions[?(@.type=="Ready")].message'; }
+  ready_reason_is() { [ "$(ready_reason)" = "$1" ]; }
+  run_now() { kc -n hp-cu annotate hi late --overwrite "hostpatrol.io/run-now=$(t_uniq r)" > /dev/null; }
+  events() { kc -n hp-cu get events --field-selector "reason=$1" -o jsonpath='{range .items[*]}{.message}{"\n"}{end}'; }
+  event_names() { events "$1" | grep -q -- "$2"; }
+  starts() { grep -c '"key":"hp-cu/late".*run starts' "$HP_H_DIR/cu.log"; }
+  local b1 b2 msg n r1 r2
+  # 1. unresolved at the run's end; resolved once etcd is fast again: Ready follows
+  t_ok hp_h_toxic_add etcdu slow latency downstream '{"latency":4000}'
+  run_now
+  t_eventually 40 ready_reason_is CommitUnresolved
+  msg=$(ready_msg)
+  b1=$(grep -o 'batch [^ ]*' <<< "$msg" | head -1 | cut -d' ' -f2)
+  r1=$(grep -o '^run [^:]*' <<< "$msg" | cut -d' ' -f2)
+  echo "# Ready: $msg"
+  t_match "$b1" '^[A-Za-z0-9]' "the condition names the batch"
+  t_contains "$(cat "$HP_H_DIR/cu.log")" "not committed: etcd commit of batch $b1"
+  t_ok hp_h_toxic_remove etcdu slow
+  t_eventually 60 event_names CommitRolledBack "batch $b1"
+  t_eventually 20 ready_reason_is CommitFailed
+  t_contains "$(ready_msg)" "batch $b1, unresolved when the run ended, is final: rolled_back"
+  echo "# Event: $(events CommitRolledBack | grep -- "batch $b1")"
+  # 2. a new run starts while a batch is unresolved; that older outcome is an Event only
+  t_ok hp_h_toxic_add etcdu slow latency downstream '{"latency":4000}'
+  run_now
+  unresolved_again() { ready_reason_is CommitUnresolved && ! ready_msg | grep -q -- "batch $b1"; }
+  t_eventually 40 unresolved_again
+  msg=$(ready_msg)
+  b2=$(grep -o 'batch [^ ]*' <<< "$msg" | head -1 | cut -d' ' -f2)
+  r2=$(grep -o '^run [^:]*' <<< "$msg" | cut -d' ' -f2)
+  n=$(starts)
+  run_now
+  next_run() { [ "$(starts)" -gt "$n" ]; }
+  t_eventually 10 next_run # not behind the unresolved batch
+  t_ok hp_h_toxic_remove etcdu slow
+  t_eventually 60 event_names CommitRolledBack "batch $b2"
+  not_b2() { ! ready_reason_is CommitUnresolved && ! ready_msg | grep -q -- "batch $b2"; }
+  t_eventually 40 not_b2
+  echo "# Ready after the third run: $(ready_reason): $(ready_msg)"
+  kill -TERM "$(cat "$HP_H_DIR/cu.pid")"
+  # both batches landed late (etcd applied them, the answer came too late) and were undone
+  check_history hp-cu controller/ "$r1" "$r2"
+  t_not history_has hp-cu "$r1" "$r2"
+}
+history_has() { # NS RUN...: is a value of one of the runs in etcd now?
+  local ns=$1 v; shift
+  v=$(ec get --print-value-only --prefix "/hostpatrol/results/$ns/")
+  for r in "$@"; do grep -q -- "\"run\":\"$r\"" <<< "$v" && return 0; done
+  return 1
+}
+
 t_main
