@@ -87,7 +87,7 @@ static size_t on_body(char *data, size_t size, size_t nmemb, void *arg)
     return n;
 }
 
-static void set_tls(CURL *e, const struct http_tls *t, struct curl_slist **connect_to)
+void http_tls_apply(CURL *e, const struct http_tls *t, struct curl_slist **connect_to)
 {
     struct curl_blob blob;
 
@@ -162,7 +162,7 @@ void http_conn_perform(struct http_conn *c, struct hp_ctx *ctx, const struct htt
         curl_easy_setopt(e, CURLOPT_LOW_SPEED_TIME, (long)((req->stall_ms + 999) / 1000));
     }
     curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
-    set_tls(e, req->tls, &connect_to);
+    http_tls_apply(e, req->tls, &connect_to);
     for (size_t i = 0; req->headers && req->headers[i]; i++)
         hdrs = curl_slist_append(hdrs, req->headers[i]);
     hdrs = curl_slist_append(hdrs, "Expect:");

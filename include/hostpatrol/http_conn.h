@@ -64,6 +64,10 @@ struct http_result {
 
 struct http_conn;
 
+/* http_tls_apply: set t's options (borrowed, may be NULL) on easy handle e; *connect_to (owned:
+ * curl_slist_free_all once e no longer uses it) holds the CONNECT_TO list, NULL if none. */
+void http_tls_apply(CURL *e, const struct http_tls *t, struct curl_slist **connect_to);
+
 hp_rc http_conn_new(struct http_conn **out) HP_WUR;
 void http_conn_free(struct http_conn *c); /* NULL allowed */
 

@@ -2,11 +2,13 @@
 # test-batch-queue.sh - the transactional batch queue (controller/batch) against REAL etcd 3.4
 # (Debian), 3.6 and a 3-member 3.6 cluster; the phantom case through a toxiproxy latency toxic
 # on the response direction. Runs build/asan/itests/itest-batch_queue once per server,
-# and itest-batch_group (one run's writes as one group) on 3.6.
+# itest-grpc_client (unary gRPC over HTTP/2) on 3.4 and 3.6, and itest-batch_group (one run's
+# writes as one group) on 3.6.
 # shellcheck source=tests/integration/lib.sh
 . "$(dirname "$0")/lib.sh"
 ITEST=$HP_H_ROOT/build/asan/itests/itest-batch_queue
 GROUP_ITEST=$HP_H_ROOT/build/asan/itests/itest-batch_group
+GRPC_ITEST=$HP_H_ROOT/build/asan/itests/itest-grpc_client
 export CMOCKA_MESSAGE_OUTPUT=TAP
 
 hp_h_init
@@ -25,6 +27,12 @@ for e in r34 r36 rc; do
     HP_TOXI_API=$HP_TOXI_API HP_TOXI_PROXY=ctl-$e \
     HP_ETCD_PROXY_URL=http://127.0.0.1:${HP_TOXI_PORT[ctl-$e]} TMPDIR=$HP_H_DIR \
     timeout -k 5 300 "$ITEST" || status=1
+  # unary gRPC over HTTP/2 (grpc_client), the etcd transport of issue 13: on 3.4 and 3.6
+  [ "$e" = rc ] && continue
+  HP_ETCD_URL=${HP_ETCD_URL[$e]} HP_ETCD_SLOW_URL=http://127.0.0.1:${HP_TOXI_PORT[slow-$e]} \
+    HP_TOXI_API=$HP_TOXI_API HP_TOXI_PROXY=ctl-$e \
+    HP_ETCD_PROXY_URL=http://127.0.0.1:${HP_TOXI_PORT[ctl-$e]} \
+    timeout -k 5 120 "$GRPC_ITEST" || status=1
   # a run's writes as one group (batch_group): once, on one server
   [ "$e" = r36 ] || continue
   HP_ETCD_URL=${HP_ETCD_URL[$e]} HP_ETCD_SLOW_URL=http://127.0.0.1:${HP_TOXI_PORT[slow-$e]} \

@@ -1,0 +1,101 @@
+/*
+ * grpc_client.h - unary gRPC calls over libcurl's HTTP/2, many calls multiplexed on one
+ * connection per endpoint. The etcd client's native transport is built on it (issue 13).
+ *
+ * A call POSTs <base_url><path> with content-type application/grpc, te: trailers and a
+ * grpc-timeout from the call's time budget; the body is the 5-byte gRPC prefix (uncompressed,
+ * big-endian length) and the message. The answer's status comes from the trailers (or from a
+ * headers-only answer); a result WITHOUT a grpc-status never means success.
+ *
+ * h2c (http://) on libcurl before 8.0 (Debian 12 has 7.88): a request reused or multiplexed on
+ * a prior-knowledge connection fails with "Error in the HTTP2 framing layer" (curl issue 10634).
+ * The client therefore opens each h2c connection with ONE prior-knowledge request (the PRIME;
+ * concurrent calls wait for it), then sends with CURL_HTTP_VERSION_2_0, which reuses and
+ * multiplexes that connection. Should the connection be gone, libcurl would dial again with an
+ * HTTP/1.1 "Upgrade: h2c" request, which etcd hands to its JSON gateway: an HTTP/1.1 404 that
+ * processed nothing. Such an answer is detected (HTTP version 1.1), the endpoint is primed again
+ * and the call re-sent: safe, since nothing was processed. So is a call that found its reused
+ * connection dead before any byte left (sent false: a send or receive error, nothing
+ * answered). At most 3 attempts. On libcurl >= 8.0 every h2c call
+ * uses prior knowledge. https:// uses ALPN h2 (CURL_HTTP_VERSION_2TLS).
+ *
+ * Threads: one driver thread owns the multi handle (libcurl's multi API is not thread-safe) and
+ * runs every transfer; callers hand calls over under the client's mutex and wait on its
+ * condition variable, waking the driver with curl_multi_wakeup. The mutex guards the call
+ * queues, the endpoint table and the idle easy handles. A call whose context ends is removed by
+ * the driver at once (ctx_rc set). Ownership: call fields are borrowed for the call; the
+ * result's message is owned by the result (grpc_result_release).
+ */
+#ifndef HOSTPATROL_GRPC_CLIENT_H
+#define HOSTPATROL_GRPC_CLIENT_H
+
+#include <curl/curl.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "hostpatrol/ctx.h"
+#include "hostpatrol/http_conn.h"
+#include "hostpatrol/rc.h"
+
+struct grpc_call {
+    const char *base_url;       /* "http://host:port" or "https://host:port" */
+    const char *path;           /* "/etcdserverpb.KV/Range" */
+    const void *msg;            /* the protobuf message (without the 5-byte prefix) */
+    size_t msg_len;             /* at most 2^31 - 1 */
+    const char *const *headers; /* extra "name: value" lines (e.g. "token: ..."), or NULL */
+    int64_t timeout_ms;         /* the whole call (and grpc-timeout); > 0 */
+    int64_t connect_timeout_ms; /* 0: 2000 */
+    const struct http_tls *tls; /* https: CA, client certificate, connect_to; or NULL */
+    size_t max_msg;             /* refuse answers above this; 0: 256 MiB */
+};
+
+struct grpc_result {
+    CURLcode cc;            /* CURLE_OK when the exchange completed */
+    long http_status;       /* 0 if none arrived */
+    int grpc_status;        /* -1: none arrived. May be set with cc != CURLE_OK: a server that
+                             * answers before reading the whole request (trailers only) may reset
+                             * the stream after its answer */
+    char grpc_message[512]; /* percent-decoded, control characters replaced */
+    bool sent;              /* the request may have reached the server */
+    bool refused;           /* HTTP/2 REFUSED_STREAM: the server processed nothing */
+    hp_rc ctx_rc;           /* the context ended the call (TIMEOUT / CANCELED), else HP_OK */
+    int overflow;           /* 1: answer above max_msg; 2: out of memory */
+    bool malformed;         /* the body is not one well-framed uncompressed message */
+    void *msg;              /* owned: the answer's message (may be NULL with msg_len 0) */
+    size_t msg_len;
+    char errbuf[CURL_ERROR_SIZE]; /* libcurl's detail */
+};
+
+struct grpc_client;
+
+/* grpc_client_new: start the driver thread. *out owned: grpc_client_free. */
+hp_rc grpc_client_new(struct grpc_client **out, struct hp_err *err) HP_WUR;
+
+/* grpc_client_free: ends calls in flight (CANCELED), stops the driver. NULL allowed. */
+void grpc_client_free(struct grpc_client *c);
+
+/* grpc_client_call: one unary call under ctx (borrowed; NULL: only call->timeout_ms bounds it).
+ * Always fills *out (release it). Thread-safe. */
+void grpc_client_call(struct grpc_client *c, struct hp_ctx *ctx, const struct grpc_call *call,
+                      struct grpc_result *out);
+
+struct grpc_client_stats {
+    uint64_t primes;           /* prior-knowledge requests that opened an h2c connection (< 8.0) */
+    uint64_t http1_answers;    /* calls answered over HTTP/1.1 (connection gone), sent again */
+    uint64_t dead_connections; /* calls that found their connection dead before sending */
+};
+void grpc_client_stats(struct grpc_client *c, struct grpc_client_stats *out);
+
+/* grpc_result_release: free the message; r zeroed. NULL allowed. */
+void grpc_result_release(struct grpc_result *r);
+
+/* grpc_timeout_header: "grpc-timeout: <n>m" for a budget of ms milliseconds, the server's
+ * budget a little shorter than ours (10%, at most 100 ms) so its answer can still reach us. */
+void grpc_timeout_header(int64_t ms, char *out, size_t size);
+
+/* grpc_percent_decode: decode a grpc-message value (n bytes) into out (NUL-terminated,
+ * truncated; control characters and bytes above 0x7e become '?'). */
+void grpc_percent_decode(const char *s, size_t n, char *out, size_t size);
+
+#endif
