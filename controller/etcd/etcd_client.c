@@ -308,6 +308,31 @@ static int has(const char *msg, const char *needle)
     return msg && strstr(msg, needle) != NULL;
 }
 
+hp_rc etcd_answer_rc(int code, long http_status, const char *msg, bool write)
+{
+    if (has(msg, "invalid auth token") || has(msg, "auth token") || code == 16)
+        return HP_ERR_AUTH;
+    if (has(msg, "authentication failed") || has(msg, "permission denied") || code == 7)
+        return HP_ERR_AUTH;
+    if (has(msg, "larger than max"))
+        return HP_ERR_INVALID; /* refused before processing: it will not fit next time either */
+    if (has(msg, "too many requests") || code == 8)
+        return HP_ERR_FULL;
+    if (has(msg, "compacted"))
+        return HP_ERR_GONE;
+    if (has(msg, "requested lease not found") || code == 5)
+        return HP_ERR_NOTFOUND;
+    if (has(msg, "no leader"))
+        return HP_ERR_UNAVAILABLE; /* refused before proposing */
+    if (code == 3 || code == 11 || code == 9 || code == 12 ||
+        (http_status >= 400 && http_status < 500))
+        return HP_ERR_INVALID;
+    if (has(msg, "timed out") || has(msg, "leader changed") || has(msg, "stopped") || code == 4 ||
+        code == 1 || code == 14 || http_status >= 500)
+        return write ? HP_ERR_UNKNOWN_OUTCOME : HP_ERR_UNAVAILABLE;
+    return write ? HP_ERR_UNKNOWN_OUTCOME : HP_ERR_PROTOCOL;
+}
+
 /* classify_error: an answer with HTTP status != 200. Returns the rc and fills err. */
 static hp_rc classify_error(const struct endpoint *ep, const struct http_result *x,
                             const char *body, bool write, struct hp_err *err)
@@ -339,25 +364,7 @@ static hp_rc classify_error(const struct endpoint *ep, const struct http_result 
     }
     if (!msg)
         msg = "no message";
-    if (has(msg, "invalid auth token") || has(msg, "auth token") || code == 16)
-        rc = HP_ERR_AUTH;
-    else if (has(msg, "authentication failed") || has(msg, "permission denied") || code == 7)
-        rc = HP_ERR_AUTH;
-    else if (has(msg, "too many requests") || code == 8)
-        rc = HP_ERR_FULL;
-    else if (has(msg, "compacted"))
-        rc = HP_ERR_GONE;
-    else if (has(msg, "requested lease not found") || code == 5)
-        rc = HP_ERR_NOTFOUND;
-    else if (has(msg, "no leader"))
-        rc = HP_ERR_UNAVAILABLE; /* refused before proposing */
-    else if (code == 3 || code == 11 || code == 9 || (x->status >= 400 && x->status < 500))
-        rc = HP_ERR_INVALID;
-    else if (has(msg, "timed out") || has(msg, "leader changed") || has(msg, "stopped") ||
-             code == 4 || code == 1 || code == 14 || x->status >= 500)
-        rc = write ? HP_ERR_UNKNOWN_OUTCOME : HP_ERR_UNAVAILABLE;
-    else
-        rc = write ? HP_ERR_UNKNOWN_OUTCOME : HP_ERR_PROTOCOL;
+    rc = etcd_answer_rc((int)code, x->status, msg, write);
     hp_err_set(err, rc, "etcd %s: HTTP %ld: %s", ep->url, x->status, msg);
     if (err)
         err->status = x->status;

@@ -7,6 +7,7 @@
 #include <jansson.h>
 
 #include "hostpatrol/etcd_client.h"
+#include "hostpatrol/grpc_client.h"
 
 /* etcd_client_call: POST body (borrowed) to path on the cluster; *resp (owned) is the parsed
  * answer on HP_OK. `write` selects the UNKNOWN classification for indeterminate failures. */
@@ -17,6 +18,21 @@ hp_rc etcd_client_call(struct etcd_client *c, struct hp_ctx *ctx, const char *pa
 hp_rc etcd_client_call_text(struct etcd_client *c, struct hp_ctx *ctx, const char *path,
                             const char *body, size_t len, bool write, json_t **resp,
                             struct hp_err *err) HP_WUR;
+
+/* etcd_answer_rc: the class of an etcd error answer, for a write or a read, by its message
+ * (borrowed) first, then its gRPC code (-1: none) and HTTP status (200 for gRPC): the rules of
+ * tests/data/etcd/errors.tsv and grpc-errors.tsv. Never HP_OK. */
+hp_rc etcd_answer_rc(int code, long http_status, const char *msg, bool write);
+
+/* etcd_grpc_classify: HP_OK when x (borrowed) is a whole answer with status 0 and a message;
+ * else the rc of the failure, err naming ep and method: the server's status by
+ * etcd_answer_rc (also when the stream was reset after it); an answer that is not whole (no
+ * status, cut, malformed, too large) is UNKNOWN for a write, PROTOCOL for a read; a transport
+ * failure once the request may have left is UNKNOWN for a write (TIMEOUT / CANCELED /
+ * UNAVAILABLE for a read); *next_endpoint is set when it provably never left (or the stream
+ * was refused), so another endpoint may take it. */
+hp_rc etcd_grpc_classify(const struct grpc_result *x, bool write, const char *ep,
+                         const char *method, bool *next_endpoint, struct hp_err *err) HP_WUR;
 
 /* etcd_json_bytes: n bytes as a base64 JSON string (new reference; NULL on NOMEM). */
 json_t *etcd_json_bytes(const void *p, size_t n);
