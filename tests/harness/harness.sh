@@ -20,6 +20,10 @@
 #   hp_h_toxi_proxy NAME UPSTREAM   a proxy to host:port UPSTREAM; HP_TOXI_PORT[NAME]
 #   hp_h_toxic_add PROXY NAME TYPE STREAM ATTRS-JSON [TOXICITY] / hp_h_toxic_remove PROXY NAME
 #   hp_h_toxi_enable PROXY true|false   cut every connection through PROXY, or restore it
+#   hp_h_slowproxy NAME UPSTREAM SHARE LATENCY-MS [SEED]   our proxy (tests/tools/slowproxy.py):
+#                                   delays SHARE (0..1) of the RESPONSES, not of the connections;
+#                                   HP_SLOW_PORT[NAME]; counters in $HP_H_DIR/slowproxy-NAME.json
+#   hp_h_slowproxy_stop NAME        SIGTERM it and wait for its final counters
 #   hp_h_cleanup                    stop everything, remove the session dir (also on exit)
 #   hp_h_leftovers DIR              print processes still running from session DIR (tests)
 #
@@ -48,7 +52,7 @@ ETCDCTL36=$HP_H_TOOLS/etcd36-$ETCD36_VERSION/bin/etcdctl
 export KUBE_APISERVER KUBECTL HELM TOXIPROXY_SERVER TOXIPROXY_CLI ETCD34 ETCD35 ETCD36 ETCDCTL36
 
 # shellcheck disable=SC2034 # read by the scripts that source this file
-declare -gA HP_ETCD_URL=() HP_ETCD_PID=() HP_TOXI_PORT=()
+declare -gA HP_ETCD_URL=() HP_ETCD_PID=() HP_TOXI_PORT=() HP_SLOW_PORT=() HP_SLOW_PID=()
 declare -gA HP_H_ETCD_ARGS=() HP_H_ETCD_BIN=()
 HP_H_DIR=${HP_H_DIR:-}
 
@@ -381,6 +385,33 @@ hp_h_toxic_add() {
 hp_h_toxic_remove() {
   curl -fsS --max-time 5 -X DELETE "$HP_TOXI_API/proxies/$1/toxics/$2" > /dev/null ||
     { hp_h_die "toxiproxy: cannot remove toxic $2 from $1"; return 1; }
+}
+
+# hp_h_slowproxy NAME UPSTREAM(host:port) SHARE LATENCY-MS [SEED]: tests/tools/slowproxy.py on a
+# fresh loopback port; its log (with the seed, to replay a run) in $HP_H_DIR/slowproxy-NAME.log.
+# toxiproxy's toxicity picks slow CONNECTIONS, which a client reusing connections mostly avoids;
+# this one delays each RESPONSE with probability SHARE.
+hp_h_slowproxy() {
+  local name=$1 port stats=$HP_H_DIR/slowproxy-$1.json
+  port=$(hp_h_port)
+  # --stats names the session dir: the leftover check and the sweep find the process
+  hp_h_spawn "slowproxy-$name" python3 "$HP_H_ROOT/tests/tools/slowproxy.py" --listen "$port" \
+    --upstream "$2" --share "$3" --latency-ms "$4" ${5:+--seed "$5"} --stats "$stats"
+  HP_SLOW_PID[$name]=$HP_H_LASTPID
+  # the counters are first written once it listens
+  hp_h_wait "slowproxy-$name" "$HP_H_LASTPID" test -s "$stats" || return 1
+  # shellcheck disable=SC2034 # read by callers
+  HP_SLOW_PORT[$name]=$port
+}
+
+# hp_h_slowproxy_stop NAME: SIGTERM; its last counters carry "stopped":true (10 s deadline)
+hp_h_slowproxy_stop() {
+  local pid=${HP_SLOW_PID[$1]} stats=$HP_H_DIR/slowproxy-$1.json deadline=$((SECONDS + 10))
+  kill -TERM "$pid" 2> /dev/null
+  until jq -e .stopped "$stats" > /dev/null 2>&1; do
+    [ $SECONDS -lt $deadline ] || { hp_h_die "slowproxy $1 did not stop within 10 s"; return 1; }
+    sleep 0.1
+  done
 }
 
 # shellcheck source=tests/harness/cluster.sh
