@@ -1035,7 +1035,11 @@ static enum send_result send_batch(struct batch_queue *q, struct batch *b, enum 
         if (remaining < 1) {
             *o = BATCH_FAILED;
             *why = HP_ERR_TIMEOUT;
-            snprintf(reason, reason_len, "deadline passed before it was sent");
+            /* a batch an earlier attempt sent was refused then (certainly not applied) */
+            snprintf(reason, reason_len, "%s",
+                     b->first_sent_ns ? "deadline passed before it could be sent again (an "
+                                        "earlier attempt was refused, not applied)"
+                                      : "deadline passed before it was sent");
             return SENT_DONE;
         }
         rc = hp_ctx_new(q->stop, remaining, &ctx);
