@@ -281,6 +281,21 @@ static hp_rc parse_txn(const json_t *j, struct etcd_txn_resp *out)
     return rc;
 }
 
+hp_rc etcd_txn_json(const struct etcd_txn *t, char **out, size_t *len)
+{
+    struct tbuf body = {0};
+
+    *out = NULL;
+    *len = 0;
+    if (t->failed || txn_text(t, &body)) {
+        hp_free(body.p);
+        return HP_ERR_NOMEM;
+    }
+    *out = body.p;
+    *len = body.len;
+    return HP_OK;
+}
+
 hp_rc etcd_txn_commit(struct etcd_client *c, struct hp_ctx *ctx, const struct etcd_txn *t,
                       struct etcd_txn_resp *out, struct hp_err *err)
 {
