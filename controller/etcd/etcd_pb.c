@@ -394,19 +394,27 @@ static hp_rc kv_decode(const struct pb_reader *parent, const struct pb_field *kf
     return rc;
 }
 
-/* count_field: how many times field num occurs in the message r (a copy is read) */
-static hp_rc count_field(struct pb_reader r, uint32_t num, size_t *count, struct hp_err *err)
+/* repeated_alloc: *arr (owned; NULL when none) with room for every occurrence of the repeated
+ * field num in the message r (a copy of the reader is read ahead), *count of them */
+static hp_rc repeated_alloc(struct pb_reader r, uint32_t num, size_t size, void **arr,
+                            size_t *count, const char *msg, struct hp_err *err)
 {
     struct pb_field f;
     hp_rc rc;
 
+    *arr = NULL;
     *count = 0;
     for (;;) {
         rc = pb_reader_next(&r, &f, err);
-        if (rc || !f.num)
+        if (rc)
             return rc;
+        if (!f.num)
+            break;
         *count += f.num == num;
     }
+    if (*count && !(*arr = hp_calloc(*count, size)))
+        return nomem(msg, err);
+    return HP_OK;
 }
 
 /* RangeResponse: header=1 kvs=2 (repeated KeyValue) more=3 count=4 */
@@ -418,14 +426,9 @@ static hp_rc range_decode(struct pb_reader *r, struct etcd_range_resp *out, stru
     hp_rc rc;
 
     memset(out, 0, sizeof(*out));
-    rc = count_field(*r, 2, &kvs, err);
+    rc = repeated_alloc(*r, 2, sizeof(*out->kvs), (void **)&out->kvs, &kvs, "RangeResponse", err);
     if (rc)
         return rc;
-    if (kvs) {
-        out->kvs = hp_calloc(kvs, sizeof(*out->kvs));
-        if (!out->kvs)
-            return nomem("RangeResponse", err);
-    }
     for (;;) {
         rc = pb_reader_next(r, &f, err);
         if (rc || !f.num)
@@ -560,14 +563,9 @@ static hp_rc txn_decode(struct pb_reader *r, struct etcd_txn_resp *out, struct h
     hp_rc rc;
 
     memset(out, 0, sizeof(*out));
-    rc = count_field(*r, 3, &ops, err);
+    rc = repeated_alloc(*r, 3, sizeof(*out->ops), (void **)&out->ops, &ops, "TxnResponse", err);
     if (rc)
         return rc;
-    if (ops) {
-        out->ops = hp_calloc(ops, sizeof(*out->ops));
-        if (!out->ops)
-            return nomem("TxnResponse", err);
-    }
     for (;;) {
         rc = pb_reader_next(r, &f, err);
         if (rc || !f.num)

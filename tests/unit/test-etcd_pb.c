@@ -19,86 +19,11 @@
 #include "etcd/etcd_pb.h"
 #include "hostpatrol/alloc.h"
 #include "hostpatrol/pb_writer.h"
+#include "pb_vectors.h"
 
 #define LEASE_ID 7587869214716474383
 #define MEMBER   ((int64_t)10276657743932975437ull)
 #define CLUSTER  ((int64_t)14841639068965178418ull)
-
-struct vec {
-    unsigned char *p;
-    size_t n;
-};
-
-static int hexval(int c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    return -1;
-}
-
-/* load: tests/data/etcd/pb/NAME.hex as bytes (v.p owned: free) */
-static struct vec load(const char *name)
-{
-    char path[256];
-    struct vec v = {NULL, 0};
-    size_t cap = 64;
-    FILE *f;
-    int c, hi = -1;
-
-    snprintf(path, sizeof(path), "tests/data/etcd/pb/%s.hex", name);
-    f = fopen(path, "r");
-    if (!f)
-        fail_msg("cannot open %s (run from the repository root)", path);
-    v.p = malloc(cap);
-    assert_non_null(v.p);
-    while ((c = fgetc(f)) != EOF) {
-        int x = hexval(c);
-
-        if (c == '\n' || c == ' ')
-            continue;
-        if (x < 0)
-            fail_msg("%s: not hex: '%c'", path, c);
-        if (hi < 0) {
-            hi = x;
-            continue;
-        }
-        if (v.n == cap) {
-            cap *= 2;
-            v.p = realloc(v.p, cap);
-            assert_non_null(v.p);
-        }
-        v.p[v.n++] = (unsigned char)(hi << 4 | x);
-        hi = -1;
-    }
-    fclose(f);
-    assert_int_equal(hi, -1);
-    return v;
-}
-
-static void print_hex(const char *what, const unsigned char *p, size_t n)
-{
-    fprintf(stderr, "# %s (%zu):", what, n);
-    for (size_t i = 0; i < n; i++)
-        fprintf(stderr, "%02x", p[i]);
-    fprintf(stderr, "\n");
-}
-
-/* same_as_protoc: w's bytes equal NAME.hex; w released */
-static void same_as_protoc(struct pb_writer *w, const char *name)
-{
-    struct vec v = load(name);
-
-    assert_int_equal(pb_writer_error(w), HP_OK);
-    if (w->len != v.n || (v.n && memcmp(w->buf, v.p, v.n))) {
-        print_hex("C", w->buf, w->len);
-        print_hex("protoc", v.p, v.n);
-        fail_msg("%s: the C encoding differs from protoc's", name);
-    }
-    free(v.p);
-    pb_writer_release(w);
-}
 
 /* ---- requests: C encoding == protoc encoding ---- */
 
@@ -123,15 +48,15 @@ static void range_requests(void **state)
     (void)state;
     pb_writer_init(&w);
     assert_int_equal(etcd_pb_encode_range(&w, &key, NULL), HP_OK);
-    same_as_protoc(&w, "req-range-key");
+    pb_vec_same_as_protoc(&w, "req-range-key");
     assert_int_equal(etcd_pb_encode_range(&w, &prefix, NULL), HP_OK);
-    same_as_protoc(&w, "req-range-prefix");
+    pb_vec_same_as_protoc(&w, "req-range-prefix");
     assert_int_equal(etcd_pb_encode_range(&w, &ff, NULL), HP_OK);
-    same_as_protoc(&w, "req-range-prefix-ff");
+    pb_vec_same_as_protoc(&w, "req-range-prefix-ff");
     assert_int_equal(etcd_pb_encode_range(&w, &all, NULL), HP_OK);
-    same_as_protoc(&w, "req-range-prefix-all");
+    pb_vec_same_as_protoc(&w, "req-range-prefix-all");
     assert_int_equal(etcd_pb_encode_range(&w, &end, NULL), HP_OK);
-    same_as_protoc(&w, "req-range-end");
+    pb_vec_same_as_protoc(&w, "req-range-end");
 }
 
 static void put_and_delete_requests(void **state)
@@ -146,16 +71,16 @@ static void put_and_delete_requests(void **state)
     pb_writer_init(&w);
     assert_int_equal(etcd_pb_encode_put(&w, "/k\0\1", 4, value, sizeof(value) - 1, LEASE_ID, NULL),
                      HP_OK);
-    same_as_protoc(&w, "req-put");
+    pb_vec_same_as_protoc(&w, "req-put");
     assert_int_equal(etcd_pb_encode_put(&w, "/k", 2, NULL, 0, -5, NULL), HP_OK);
-    same_as_protoc(&w, "req-put-negative-lease");
+    pb_vec_same_as_protoc(&w, "req-put-negative-lease");
     assert_int_equal(etcd_pb_encode_put(&w, "/big", 4, big, sizeof(big), 0, NULL), HP_OK);
-    same_as_protoc(&w, "req-put-large");
+    pb_vec_same_as_protoc(&w, "req-put-large");
     assert_int_equal(etcd_pb_encode_delete(&w, "/hostpatrol/batch/7", 19, false, NULL), HP_OK);
-    same_as_protoc(&w, "req-delete");
+    pb_vec_same_as_protoc(&w, "req-delete");
     assert_int_equal(etcd_pb_encode_delete(&w, "/hostpatrol/results/default/web/", 32, true, NULL),
                      HP_OK);
-    same_as_protoc(&w, "req-delete-prefix");
+    pb_vec_same_as_protoc(&w, "req-delete-prefix");
 }
 
 static void txn_requests(void **state)
@@ -224,11 +149,11 @@ static void txn_requests(void **state)
     }
     pb_writer_init(&w);
     assert_int_equal(etcd_pb_encode_txn(&w, &txn, NULL), HP_OK);
-    same_as_protoc(&w, "req-txn");
+    pb_vec_same_as_protoc(&w, "req-txn");
     assert_int_equal(etcd_pb_encode_txn(&w, &large, NULL), HP_OK); /* 2-byte nested lengths */
-    same_as_protoc(&w, "req-txn-large");
+    pb_vec_same_as_protoc(&w, "req-txn-large");
     assert_int_equal(etcd_pb_encode_txn(&w, &empty, NULL), HP_OK);
-    same_as_protoc(&w, "req-txn-empty");
+    pb_vec_same_as_protoc(&w, "req-txn-empty");
 }
 
 static void lease_auth_and_status_requests(void **state)
@@ -238,14 +163,14 @@ static void lease_auth_and_status_requests(void **state)
     (void)state;
     pb_writer_init(&w);
     assert_int_equal(etcd_pb_encode_lease_grant(&w, 10, 0, NULL), HP_OK);
-    same_as_protoc(&w, "req-lease-grant");
+    pb_vec_same_as_protoc(&w, "req-lease-grant");
     assert_int_equal(etcd_pb_encode_lease_grant(&w, 60, 42, NULL), HP_OK);
-    same_as_protoc(&w, "req-lease-grant-id");
+    pb_vec_same_as_protoc(&w, "req-lease-grant-id");
     assert_int_equal(etcd_pb_encode_lease_id(&w, LEASE_ID, NULL), HP_OK);
-    same_as_protoc(&w, "req-lease-id");
+    pb_vec_same_as_protoc(&w, "req-lease-id");
     assert_int_equal(etcd_pb_encode_auth(&w, "root", "s3cr\303\251t", NULL), HP_OK);
-    same_as_protoc(&w, "req-auth");
-    same_as_protoc(&w, "req-status"); /* StatusRequest: nothing written */
+    pb_vec_same_as_protoc(&w, "req-auth");
+    pb_vec_same_as_protoc(&w, "req-status"); /* StatusRequest: nothing written */
 }
 
 static void invalid_txn_descriptions_are_refused(void **state)
@@ -296,10 +221,10 @@ static void range_responses(void **state)
 {
     struct etcd_range_resp r;
     struct hp_err err = {0};
-    struct vec v;
+    struct pb_vec v;
 
     (void)state;
-    v = load("resp-range");
+    v = pb_vec_load("resp-range");
     assert_int_equal(etcd_pb_decode_range(v.p, v.n, &r, &err), HP_OK);
     assert_int_equal(r.revision, 1234);
     assert_int_equal(r.count, 5);
@@ -311,7 +236,7 @@ static void range_responses(void **state)
     assert_null(r.kvs);
     free(v.p);
 
-    v = load("resp-range-empty");
+    v = pb_vec_load("resp-range-empty");
     assert_int_equal(etcd_pb_decode_range(v.p, v.n, &r, &err), HP_OK);
     assert_int_equal(r.revision, 9);
     assert_int_equal(r.n, 0);
@@ -320,7 +245,7 @@ static void range_responses(void **state)
     etcd_range_resp_release(&r);
     free(v.p);
 
-    v = load("resp-range-nothing"); /* 0 bytes: every field its default */
+    v = pb_vec_load("resp-range-nothing"); /* 0 bytes: every field its default */
     assert_int_equal(v.n, 0);
     assert_int_equal(etcd_pb_decode_range(NULL, 0, &r, &err), HP_OK);
     assert_int_equal(r.revision, 0);
@@ -329,7 +254,7 @@ static void range_responses(void **state)
 
     /* unknown fields of every wire type, before and after the known ones, in the message, its
      * header and its kvs; the second header and the kvs of three parts merge */
-    v = load("resp-range-unknown");
+    v = pb_vec_load("resp-range-unknown");
     assert_int_equal(etcd_pb_decode_range(v.p, v.n, &r, &err), HP_OK);
     assert_int_equal(r.revision, 77);
     assert_int_equal(r.count, 2);
@@ -346,61 +271,61 @@ static void put_delete_lease_auth_status_responses(void **state)
     struct hp_err err = {0};
     struct etcd_status st;
     char *token = NULL;
-    struct vec v;
+    struct pb_vec v;
 
     (void)state;
-    v = load("resp-put"); /* prev_kv: skipped */
+    v = pb_vec_load("resp-put"); /* prev_kv: skipped */
     assert_int_equal(etcd_pb_decode_put(v.p, v.n, &rev, &err), HP_OK);
     assert_int_equal(rev, 501);
     free(v.p);
 
-    v = load("resp-delete");
+    v = pb_vec_load("resp-delete");
     assert_int_equal(etcd_pb_decode_delete(v.p, v.n, &deleted, &rev, &err), HP_OK);
     assert_int_equal(deleted, 3);
     assert_int_equal(rev, 502);
     free(v.p);
 
-    v = load("resp-lease-grant");
+    v = pb_vec_load("resp-lease-grant");
     assert_int_equal(etcd_pb_decode_lease_grant(v.p, v.n, &id, &ttl, &err), HP_OK);
     assert_int_equal(id, LEASE_ID);
     assert_int_equal(ttl, 10);
     free(v.p);
 
-    v = load("resp-lease-grant-error");
+    v = pb_vec_load("resp-lease-grant-error");
     assert_int_equal(etcd_pb_decode_lease_grant(v.p, v.n, &id, &ttl, &err), HP_ERR_INVALID);
     assert_string_equal(err.msg, "etcd lease grant refused: lease already?exists");
     assert_int_equal(id, 0);
     free(v.p);
 
-    v = load("resp-lease-revoke");
+    v = pb_vec_load("resp-lease-revoke");
     assert_int_equal(etcd_pb_decode_lease_revoke(v.p, v.n, &rev, &err), HP_OK);
     assert_int_equal(rev, 812);
     free(v.p);
 
-    v = load("resp-lease-keepalive");
+    v = pb_vec_load("resp-lease-keepalive");
     assert_int_equal(etcd_pb_decode_lease_ttl(v.p, v.n, &id, &ttl, &err), HP_OK);
     assert_int_equal(id, LEASE_ID);
     assert_int_equal(ttl, 30);
     free(v.p);
 
-    v = load("resp-lease-ttl"); /* TimeToLive: grantedTTL and keys skipped */
+    v = pb_vec_load("resp-lease-ttl"); /* TimeToLive: grantedTTL and keys skipped */
     assert_int_equal(etcd_pb_decode_lease_ttl(v.p, v.n, &id, &ttl, &err), HP_OK);
     assert_int_equal(id, 42);
     assert_int_equal(ttl, 17);
     free(v.p);
 
-    v = load("resp-lease-ttl-expired");
+    v = pb_vec_load("resp-lease-ttl-expired");
     assert_int_equal(etcd_pb_decode_lease_ttl(v.p, v.n, &id, &ttl, &err), HP_OK);
     assert_int_equal(ttl, -1);
     free(v.p);
 
-    v = load("resp-auth");
+    v = pb_vec_load("resp-auth");
     assert_int_equal(etcd_pb_decode_auth(v.p, v.n, &token, &err), HP_OK);
     assert_string_equal(token, "SOJRBbCVLsgZjKhj.59");
     hp_free(token);
     free(v.p);
 
-    v = load("resp-auth-bad-token"); /* CR LF would end up in a header */
+    v = pb_vec_load("resp-auth-bad-token"); /* CR LF would end up in a header */
     assert_int_equal(etcd_pb_decode_auth(v.p, v.n, &token, &err), HP_ERR_PROTOCOL);
     assert_null(token);
     assert_non_null(strstr(err.msg, "byte 0x0d at 3"));
@@ -408,7 +333,7 @@ static void put_delete_lease_auth_status_responses(void **state)
     assert_string_equal(err.msg, "etcd authentication answered without a token");
     free(v.p);
 
-    v = load("resp-status");
+    v = pb_vec_load("resp-status");
     assert_int_equal(etcd_pb_decode_status(v.p, v.n, &st, &err), HP_OK);
     assert_string_equal(st.version, "3.6.16");
     assert_int_equal(st.revision, 1500);
@@ -417,7 +342,7 @@ static void put_delete_lease_auth_status_responses(void **state)
     assert_int_equal(st.raft_term, 8);
     free(v.p);
 
-    v = load("resp-status-long-version");
+    v = pb_vec_load("resp-status-long-version");
     assert_int_equal(etcd_pb_decode_status(v.p, v.n, &st, &err), HP_OK);
     assert_string_equal(st.version, "3.6.16-with-a-very-long-suffix-");
     assert_int_equal(st.leader, 1);
@@ -429,10 +354,10 @@ static void txn_responses(void **state)
     struct etcd_txn_resp t;
     struct hp_err err = {0};
     struct etcd_txn_resp *in;
-    struct vec v;
+    struct pb_vec v;
 
     (void)state;
-    v = load("resp-txn");
+    v = pb_vec_load("resp-txn");
     assert_int_equal(etcd_pb_decode_txn(v.p, v.n, &t, &err), HP_OK);
     assert_true(t.succeeded);
     assert_int_equal(t.revision, 100);
@@ -458,7 +383,7 @@ static void txn_responses(void **state)
     assert_null(t.ops);
     free(v.p);
 
-    v = load("resp-txn-failed");
+    v = pb_vec_load("resp-txn-failed");
     assert_int_equal(etcd_pb_decode_txn(v.p, v.n, &t, &err), HP_OK);
     assert_false(t.succeeded);
     assert_int_equal(t.revision, 33);
@@ -467,7 +392,7 @@ static void txn_responses(void **state)
     etcd_txn_resp_release(&t);
     free(v.p);
 
-    v = load("resp-txn-unknown");
+    v = pb_vec_load("resp-txn-unknown");
     assert_int_equal(etcd_pb_decode_txn(v.p, v.n, &t, &err), HP_OK);
     assert_true(t.succeeded);
     assert_int_equal(t.revision, 61);
@@ -542,7 +467,7 @@ static void every_truncation_with_every_decoder(void **state)
 {
     (void)state;
     for (size_t i = 0; i < sizeof(responses) / sizeof(responses[0]); i++) {
-        struct vec v = load(responses[i]);
+        struct pb_vec v = pb_vec_load(responses[i]);
 
         decode_all(v.p, v.n); /* whole, with each decoder: the wrong type too */
         for (size_t n = 0; n < v.n; n++) {
@@ -661,7 +586,7 @@ static void every_allocation_failing_is_nomem_without_leaks(void **state)
 
     (void)state;
     for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
-        struct vec v = load(names[i]);
+        struct pb_vec v = pb_vec_load(names[i]);
         long k;
 
         for (k = 0;; k++) {

@@ -1,7 +1,9 @@
 /* test-etcd_txn.c - unit tests of controller/etcd/etcd_txn.c: the builder's request as the
  * gateway's JSON (byte for byte: the text etcd_txn.c has always sent), etcd_txn_bytes exact,
  * counts, invalid compares refused without spoiling the txn, and every allocation failing in
- * turn. The txn against a real etcd: tests/integration/test-etcd-client.sh. */
+ * turn; and the same txn as protobuf (etcd_txn_describe + etcd_pb_encode_txn) byte for byte
+ * as protoc encodes it (tests/data/etcd/pb/req-txn-builder.txtpb). The txn against a real etcd:
+ * tests/integration/test-etcd-client.sh. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -13,8 +15,10 @@
 #include <cmocka.h>
 
 #include "etcd/etcd_internal.h"
+#include "etcd/etcd_pb.h"
 #include "hostpatrol/alloc.h"
 #include "hostpatrol/etcd_txn.h"
+#include "pb_vectors.h"
 
 /* build: every kind of compare and op, a nested txn in each branch (one of them empty) */
 static hp_rc build(struct etcd_txn **out)
@@ -158,6 +162,20 @@ static void invalid_compares_are_refused_and_harmless(void **state)
     etcd_txn_free(NULL);
 }
 
+static void the_same_txn_as_protobuf_is_protocs(void **state)
+{
+    struct etcd_txn *t;
+    struct pb_writer w;
+
+    (void)state;
+    assert_int_equal(build(&t), HP_OK);
+    pb_writer_init(&w);
+    assert_int_equal(etcd_pb_encode_txn(&w, etcd_txn_describe(t), NULL), HP_OK);
+    assert_true(w.len < etcd_txn_bytes(t)); /* planning by the JSON size is conservative */
+    pb_vec_same_as_protoc(&w, "req-txn-builder");
+    etcd_txn_free(t);
+}
+
 static void every_allocation_failing_is_nomem_without_leaks(void **state)
 {
     long k;
@@ -192,6 +210,7 @@ int main(void)
         cmocka_unit_test(the_gateway_body_is_unchanged),
         cmocka_unit_test(sizes_grow_exactly),
         cmocka_unit_test(invalid_compares_are_refused_and_harmless),
+        cmocka_unit_test(the_same_txn_as_protobuf_is_protocs),
         cmocka_unit_test(every_allocation_failing_is_nomem_without_leaks),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
