@@ -422,13 +422,15 @@ static hp_rc range_decode(struct pb_reader *r, struct etcd_range_resp *out, stru
 {
     struct header h = {0};
     struct pb_field f;
+    void *arr;
     size_t kvs;
     hp_rc rc;
 
     memset(out, 0, sizeof(*out));
-    rc = repeated_alloc(*r, 2, sizeof(*out->kvs), (void **)&out->kvs, &kvs, "RangeResponse", err);
+    rc = repeated_alloc(*r, 2, sizeof(*out->kvs), &arr, &kvs, "RangeResponse", err);
     if (rc)
         return rc;
+    out->kvs = arr;
     for (;;) {
         rc = pb_reader_next(r, &f, err);
         if (rc || !f.num)
@@ -559,13 +561,15 @@ static hp_rc txn_decode(struct pb_reader *r, struct etcd_txn_resp *out, struct h
 {
     struct header h = {0};
     struct pb_field f;
+    void *arr;
     size_t ops;
     hp_rc rc;
 
     memset(out, 0, sizeof(*out));
-    rc = repeated_alloc(*r, 3, sizeof(*out->ops), (void **)&out->ops, &ops, "TxnResponse", err);
+    rc = repeated_alloc(*r, 3, sizeof(*out->ops), &arr, &ops, "TxnResponse", err);
     if (rc)
         return rc;
+    out->ops = arr;
     for (;;) {
         rc = pb_reader_next(r, &f, err);
         if (rc || !f.num)

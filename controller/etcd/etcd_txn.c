@@ -259,30 +259,32 @@ static void *dup(const void *p, size_t n)
     return d;
 }
 
-/* grow: room for one more item in an array of `size`-byte items */
-static int grow(void **arr, size_t *cap, size_t n, size_t size)
+/* grow: arr (an array of n `size`-byte items, *cap of room) with room for one more: the array
+ * to use from now on (arr itself when it had room), or NULL (arr kept) when out of memory */
+static void *grow(void *arr, size_t *cap, size_t n, size_t size)
 {
     size_t c;
     void *p;
 
     if (n < *cap)
-        return 0;
+        return arr;
     c = *cap ? *cap * 2 : 8;
-    p = hp_realloc(*arr, c * size);
-    if (!p)
-        return -1;
-    *arr = p;
-    *cap = c;
-    return 0;
+    p = hp_realloc(arr, c * size);
+    if (p)
+        *cap = c;
+    return p;
 }
 
 static hp_rc add_cmp(struct etcd_txn *t, const struct etcd_txn_cmp *c)
 {
     struct etcd_txn_cmp copy = *c;
+    void *arr;
 
-    if (grow((void **)&t->cmp, &t->cap_cmp, t->desc.n_cmp, sizeof(*t->cmp)))
+    arr = grow(t->cmp, &t->cap_cmp, t->desc.n_cmp, sizeof(*t->cmp));
+    if (!arr)
         return done(t, 1);
-    t->desc.cmp = t->cmp;
+    t->cmp = arr;
+    t->desc.cmp = arr;
     copy.key = dup(c->key, c->key_len);
     copy.value = c->target == ETCD_CMP_VALUE ? dup(c->value, c->value_len) : NULL;
     if (!copy.key || (c->target == ETCD_CMP_VALUE && !copy.value)) {
@@ -301,19 +303,23 @@ static hp_rc add_op(struct etcd_txn *t, enum etcd_branch br, const struct etcd_t
     int b = br != ETCD_SUCCESS;
     struct etcd_txn_op copy = *op;
     size_t size;
+    void *arr;
 
     copy.key = copy.value = NULL;
     if (op->type != ETCD_OP_TXN) {
         copy.key = dup(op->key, op->key_len);
         copy.value = op->type == ETCD_OP_PUT ? dup(op->value, op->value_len) : NULL;
     }
+    arr = grow(t->ops[b], &t->cap_ops[b], t->desc.n_ops[b], sizeof(*t->ops[b]));
+    if (arr) {
+        t->ops[b] = arr;
+        t->desc.ops[b] = arr;
+    }
     if ((op->type != ETCD_OP_TXN && !copy.key) || (op->type == ETCD_OP_PUT && !copy.value) ||
-        grow((void **)&t->ops[b], &t->cap_ops[b], t->desc.n_ops[b], sizeof(*t->ops[b])) ||
-        json_size_op(&copy, t->desc.n_ops[b], &size)) {
+        !arr || json_size_op(&copy, t->desc.n_ops[b], &size)) {
         op_release(&copy);
         return done(t, 1);
     }
-    t->desc.ops[b] = t->ops[b];
     t->json += size;
     t->ops[b][t->desc.n_ops[b]++] = copy;
     return HP_OK;
