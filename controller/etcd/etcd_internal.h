@@ -47,4 +47,16 @@ json_t *etcd_range_json(const struct etcd_range_req *req);
 /* etcd_range_parse: fill out from a RangeResponse (borrowed). out zeroed on error. */
 hp_rc etcd_range_parse(const json_t *j, struct etcd_range_resp *out) HP_WUR;
 
+struct etcd_txn;
+struct etcd_txn_desc;
+
+/* etcd_txn_describe: t as data (etcd_pb.h), for etcd_pb_encode_txn. Borrowed from t: valid
+ * until t is changed or freed. */
+const struct etcd_txn_desc *etcd_txn_describe(const struct etcd_txn *t);
+
+/* etcd_txn_json: t (borrowed) as the gateway's TxnRequest body: *out owned (hp_free),
+ * NUL-terminated, *len bytes (== etcd_txn_bytes(t)). HP_ERR_NOMEM when t or this ran out of
+ * memory. */
+hp_rc etcd_txn_json(const struct etcd_txn *t, char **out, size_t *len) HP_WUR;
+
 #endif

@@ -1,23 +1,33 @@
-/* etcd_txn.c - txn builder and response parser (see include/hostpatrol/etcd_txn.h). */
+/* etcd_txn.c - txn builder and response parser (see include/hostpatrol/etcd_txn.h).
+ *
+ * The builder keeps the txn as data (an etcd_txn_desc over arrays of compares and ops that own
+ * copies of their keys and values), so one txn can be sent as the gateway's JSON (rendered here)
+ * or as protobuf (etcd_pb_encode_txn on etcd_txn_describe). The JSON size is kept up to date as
+ * items are added, by the same renderer run in counting mode: etcd_txn_bytes is exact. */
 #include "hostpatrol/etcd_txn.h"
 
 #include <inttypes.h>
 #include <string.h>
 
 #include "etcd/etcd_internal.h"
+#include "etcd/etcd_pb.h"
 #include "hostpatrol/alloc.h"
 #include "hostpatrol/b64.h"
 
-/* The request is built as JSON text directly (no jansson tree): one growing buffer per list,
- * items comma-separated; etcd_txn_bytes is then exact. */
-struct tbuf {
-    char *p;
-    size_t len, cap, items;
+struct etcd_txn {
+    struct etcd_txn_desc desc; /* first member: a nested op's txn points here (see owner_of) */
+    struct etcd_txn_cmp *cmp;  /* desc.cmp, writable */
+    struct etcd_txn_op *ops[2];
+    size_t cap_cmp, cap_ops[2];
+    size_t json; /* the JSON body's size */
+    int failed;  /* an add ran out of memory: commit refuses */
 };
 
-struct etcd_txn {
-    struct tbuf compare, branch[2];
-    int failed; /* an append ran out of memory: commit refuses */
+/* The request as JSON text: a growing buffer, or (count) only its length. */
+struct tbuf {
+    char *p;
+    size_t len, cap;
+    bool count;
 };
 
 static const char *const target_names[] = {"VERSION", "CREATE", "MOD", "VALUE", "LEASE"};
@@ -25,28 +35,64 @@ static const char *const target_fields[] = {"version", "create_revision", "mod_r
                                             "lease"};
 static const char *const op_names[] = {"EQUAL", "GREATER", "LESS", "NOT_EQUAL"};
 
+#define JSON_EMPTY "{\"compare\":[],\"success\":[],\"failure\":[]}"
+
 hp_rc etcd_txn_new(struct etcd_txn **out)
 {
     *out = hp_calloc(1, sizeof(**out));
-    return *out ? HP_OK : HP_ERR_NOMEM;
+    if (!*out)
+        return HP_ERR_NOMEM;
+    (*out)->json = sizeof(JSON_EMPTY) - 1;
+    return HP_OK;
+}
+
+/* owner_of: the builder whose desc d is (desc is its first member) */
+static struct etcd_txn *owner_of(const struct etcd_txn_desc *d)
+{
+    return (struct etcd_txn *)(uintptr_t)d;
+}
+
+static void op_release(struct etcd_txn_op *op)
+{
+    hp_free((void *)(uintptr_t)op->key);
+    hp_free((void *)(uintptr_t)op->value);
+    if (op->txn)
+        etcd_txn_free(owner_of(op->txn));
 }
 
 void etcd_txn_free(struct etcd_txn *t)
 {
+    size_t i;
+    int b;
+
     if (!t)
         return;
-    hp_free(t->compare.p);
-    hp_free(t->branch[0].p);
-    hp_free(t->branch[1].p);
+    for (i = 0; i < t->desc.n_cmp; i++) {
+        hp_free((void *)(uintptr_t)t->cmp[i].key);
+        hp_free((void *)(uintptr_t)t->cmp[i].value);
+    }
+    hp_free(t->cmp);
+    for (b = 0; b < 2; b++) {
+        for (i = 0; i < t->desc.n_ops[b]; i++)
+            op_release(&t->ops[b][i]);
+        hp_free(t->ops[b]);
+    }
     hp_free(t);
 }
+
+const struct etcd_txn_desc *etcd_txn_describe(const struct etcd_txn *t)
+{
+    return &t->desc;
+}
+
+/* ---- JSON rendering ---- */
 
 static int tb_reserve(struct tbuf *b, size_t more)
 {
     size_t cap;
     char *p;
 
-    if (b->len + more + 1 <= b->cap)
+    if (b->count || b->len + more + 1 <= b->cap)
         return 0;
     cap = b->cap ? b->cap : 256;
     while (cap < b->len + more + 1)
@@ -63,11 +109,11 @@ static int tb_put(struct tbuf *b, const char *s, size_t n)
 {
     if (tb_reserve(b, n))
         return -1;
-    if (!n) /* s may be NULL for an empty list */
-        return 0;
-    memcpy(b->p + b->len, s, n);
+    if (!b->count && n) { /* s may be NULL for an empty list */
+        memcpy(b->p + b->len, s, n);
+        b->p[b->len + n] = '\0';
+    }
     b->len += n;
-    b->p[b->len] = '\0';
     return 0;
 }
 
@@ -80,6 +126,10 @@ static int tb_b64(struct tbuf *b, const void *p, size_t n)
 {
     size_t m = hp_b64_encoded_len(n);
 
+    if (b->count) {
+        b->len += m + 2;
+        return 0;
+    }
     if (tb_reserve(b, m + 2))
         return -1;
     b->p[b->len++] = '"';
@@ -96,11 +146,101 @@ static int tb_int(struct tbuf *b, int64_t v)
     return tb_put(b, num, (size_t)snprintf(num, sizeof(num), "%" PRId64, v));
 }
 
-/* item_begin: the separator before a new item of list b */
-static int item_begin(struct tbuf *b)
+/* tb_prefix_end: the range_end of every key with prefix key, base64 in quotes */
+static int tb_prefix_end(struct tbuf *b, const void *key, size_t key_len)
 {
-    return b->items++ ? tb_put(b, ",", 1) : 0;
+    char *end = NULL;
+    size_t end_len = 0;
+    int bad;
+
+    if (etcd_prefix_end(key, key_len, &end, &end_len))
+        return -1;
+    bad = tb_b64(b, end, end_len);
+    hp_free(end);
+    return bad;
 }
+
+static int render_cmp(struct tbuf *b, const struct etcd_txn_cmp *c)
+{
+    int bad = tb_str(b, "{\"key\":") || tb_b64(b, c->key, c->key_len) ||
+              tb_str(b, ",\"target\":\"") || tb_str(b, target_names[c->target]) ||
+              tb_str(b, "\",\"result\":\"") || tb_str(b, op_names[c->op]) || tb_str(b, "\",\"") ||
+              tb_str(b, target_fields[c->target]) || tb_str(b, "\":");
+
+    if (c->target == ETCD_CMP_VALUE)
+        return bad || tb_b64(b, c->value, c->value_len) || tb_str(b, "}");
+    return bad || tb_int(b, c->v) || tb_str(b, "}");
+}
+
+static int render_txn(struct tbuf *b, const struct etcd_txn_desc *t);
+
+static int render_op(struct tbuf *b, const struct etcd_txn_op *op)
+{
+    switch (op->type) {
+    case ETCD_OP_PUT:
+        return tb_str(b, "{\"request_put\":{\"key\":") || tb_b64(b, op->key, op->key_len) ||
+               tb_str(b, ",\"value\":") || tb_b64(b, op->value, op->value_len) ||
+               (op->lease && (tb_str(b, ",\"lease\":") || tb_int(b, op->lease))) || tb_str(b, "}}");
+    case ETCD_OP_DELETE:
+        return tb_str(b, "{\"request_delete_range\":{\"key\":") ||
+               tb_b64(b, op->key, op->key_len) ||
+               (op->prefix &&
+                (tb_str(b, ",\"range_end\":") || tb_prefix_end(b, op->key, op->key_len))) ||
+               tb_str(b, "}}");
+    case ETCD_OP_RANGE:
+        return tb_str(b, "{\"request_range\":{\"key\":") || tb_b64(b, op->key, op->key_len) ||
+               (op->prefix &&
+                (tb_str(b, ",\"range_end\":") || tb_prefix_end(b, op->key, op->key_len))) ||
+               (op->revision && (tb_str(b, ",\"revision\":") || tb_int(b, op->revision))) ||
+               tb_str(b, "}}");
+    case ETCD_OP_TXN:
+        return tb_str(b, "{\"request_txn\":") || render_txn(b, op->txn) || tb_str(b, "}");
+    }
+    return -1;
+}
+
+/* render_txn: the whole request */
+static int render_txn(struct tbuf *b, const struct etcd_txn_desc *t)
+{
+    static const char *const lists[2] = {"],\"success\":[", "],\"failure\":["};
+    size_t i;
+    int br;
+
+    if (tb_str(b, "{\"compare\":["))
+        return -1;
+    for (i = 0; i < t->n_cmp; i++)
+        if ((i && tb_put(b, ",", 1)) || render_cmp(b, &t->cmp[i]))
+            return -1;
+    for (br = 0; br < 2; br++) {
+        if (tb_str(b, lists[br]))
+            return -1;
+        for (i = 0; i < t->n_ops[br]; i++)
+            if ((i && tb_put(b, ",", 1)) || render_op(b, &t->ops[br][i]))
+                return -1;
+    }
+    return tb_str(b, "]}");
+}
+
+/* json_size: the bytes an item adds to the JSON body (with its comma when not the first) */
+static size_t json_size_cmp(const struct etcd_txn_cmp *c, size_t n_before)
+{
+    struct tbuf b = {.count = true};
+
+    render_cmp(&b, c);
+    return b.len + (n_before > 0);
+}
+
+static int json_size_op(const struct etcd_txn_op *op, size_t n_before, size_t *size)
+{
+    struct tbuf b = {.count = true};
+
+    if (render_op(&b, op)) /* a prefix end's copy ran out of memory */
+        return -1;
+    *size = b.len + (n_before > 0);
+    return 0;
+}
+
+/* ---- building ---- */
 
 static hp_rc done(struct etcd_txn *t, int bad)
 {
@@ -109,115 +249,180 @@ static hp_rc done(struct etcd_txn *t, int bad)
     return bad ? HP_ERR_NOMEM : HP_OK;
 }
 
+/* dup: an owned copy of p[0..n) (1 byte when n == 0, so a copy is never NULL) */
+static void *dup(const void *p, size_t n)
+{
+    void *d = hp_malloc(n ? n : 1);
+
+    if (d && n)
+        memcpy(d, p, n);
+    return d;
+}
+
+/* grow: arr (an array of n `size`-byte items, *cap of room) with room for one more: the array
+ * to use from now on (arr itself when it had room), or NULL (arr kept) when out of memory */
+static void *grow(void *arr, size_t *cap, size_t n, size_t size)
+{
+    size_t c;
+    void *p;
+
+    if (n < *cap)
+        return arr;
+    c = *cap ? *cap * 2 : 8;
+    p = hp_realloc(arr, c * size);
+    if (p)
+        *cap = c;
+    return p;
+}
+
+static hp_rc add_cmp(struct etcd_txn *t, const struct etcd_txn_cmp *c)
+{
+    struct etcd_txn_cmp copy = *c;
+    void *arr;
+
+    arr = grow(t->cmp, &t->cap_cmp, t->desc.n_cmp, sizeof(*t->cmp));
+    if (!arr)
+        return done(t, 1);
+    t->cmp = arr;
+    t->desc.cmp = arr;
+    copy.key = dup(c->key, c->key_len);
+    copy.value = c->target == ETCD_CMP_VALUE ? dup(c->value, c->value_len) : NULL;
+    if (!copy.key || (c->target == ETCD_CMP_VALUE && !copy.value)) {
+        hp_free((void *)(uintptr_t)copy.key);
+        hp_free((void *)(uintptr_t)copy.value);
+        return done(t, 1);
+    }
+    t->json += json_size_cmp(&copy, t->desc.n_cmp);
+    t->cmp[t->desc.n_cmp++] = copy;
+    return HP_OK;
+}
+
+/* add_op: append op (its key and value copied; its txn, if any, taken) to branch br */
+static hp_rc add_op(struct etcd_txn *t, enum etcd_branch br, const struct etcd_txn_op *op)
+{
+    int b = br != ETCD_SUCCESS;
+    struct etcd_txn_op copy = *op;
+    size_t size;
+    void *arr;
+
+    copy.key = copy.value = NULL;
+    if (op->type != ETCD_OP_TXN) {
+        copy.key = dup(op->key, op->key_len);
+        copy.value = op->type == ETCD_OP_PUT ? dup(op->value, op->value_len) : NULL;
+    }
+    arr = grow(t->ops[b], &t->cap_ops[b], t->desc.n_ops[b], sizeof(*t->ops[b]));
+    if (arr) {
+        t->ops[b] = arr;
+        t->desc.ops[b] = arr;
+    }
+    if ((op->type != ETCD_OP_TXN && !copy.key) || (op->type == ETCD_OP_PUT && !copy.value) ||
+        !arr || json_size_op(&copy, t->desc.n_ops[b], &size)) {
+        op_release(&copy);
+        return done(t, 1);
+    }
+    t->json += size;
+    t->ops[b][t->desc.n_ops[b]++] = copy;
+    return HP_OK;
+}
+
 hp_rc etcd_txn_compare_int(struct etcd_txn *t, const void *key, size_t key_len,
                            enum etcd_cmp_target target, enum etcd_cmp_op op, int64_t v)
 {
-    struct tbuf *b = &t->compare;
-    int bad;
+    struct etcd_txn_cmp c = {.target = target, .op = op, .key = key, .key_len = key_len, .v = v};
 
     if (target == ETCD_CMP_VALUE || (unsigned)target > ETCD_CMP_LEASE || (unsigned)op > 3)
         return HP_ERR_INVALID;
-    bad = item_begin(b) || tb_str(b, "{\"key\":") || tb_b64(b, key, key_len) ||
-          tb_str(b, ",\"target\":\"") || tb_str(b, target_names[target]) ||
-          tb_str(b, "\",\"result\":\"") || tb_str(b, op_names[op]) || tb_str(b, "\",\"") ||
-          tb_str(b, target_fields[target]) || tb_str(b, "\":") || tb_int(b, v) || tb_str(b, "}");
-    return done(t, bad);
+    return add_cmp(t, &c);
 }
 
 hp_rc etcd_txn_compare_value(struct etcd_txn *t, const void *key, size_t key_len,
                              enum etcd_cmp_op op, const void *v, size_t v_len)
 {
-    struct tbuf *b = &t->compare;
-    int bad;
+    struct etcd_txn_cmp c = {.target = ETCD_CMP_VALUE,
+                             .op = op,
+                             .key = key,
+                             .key_len = key_len,
+                             .value = v,
+                             .value_len = v_len};
 
     if ((unsigned)op > 3)
         return HP_ERR_INVALID;
-    bad = item_begin(b) || tb_str(b, "{\"key\":") || tb_b64(b, key, key_len) ||
-          tb_str(b, ",\"target\":\"VALUE\",\"result\":\"") || tb_str(b, op_names[op]) ||
-          tb_str(b, "\",\"value\":") || tb_b64(b, v, v_len) || tb_str(b, "}");
-    return done(t, bad);
-}
-
-static struct tbuf *branch(struct etcd_txn *t, enum etcd_branch b)
-{
-    return &t->branch[b != ETCD_SUCCESS];
+    return add_cmp(t, &c);
 }
 
 hp_rc etcd_txn_put(struct etcd_txn *t, enum etcd_branch br, const void *key, size_t key_len,
                    const void *value, size_t value_len, int64_t lease)
 {
-    struct tbuf *b = branch(t, br);
-    int bad;
+    struct etcd_txn_op op = {.type = ETCD_OP_PUT,
+                             .key = key,
+                             .key_len = key_len,
+                             .value = value,
+                             .value_len = value_len,
+                             .lease = lease};
 
-    bad = item_begin(b) || tb_str(b, "{\"request_put\":{\"key\":") || tb_b64(b, key, key_len) ||
-          tb_str(b, ",\"value\":") || tb_b64(b, value, value_len) ||
-          (lease && (tb_str(b, ",\"lease\":") || tb_int(b, lease))) || tb_str(b, "}}");
-    return done(t, bad);
+    return add_op(t, br, &op);
 }
 
 hp_rc etcd_txn_delete(struct etcd_txn *t, enum etcd_branch br, const void *key, size_t key_len,
                       bool prefix)
 {
-    struct tbuf *b = branch(t, br);
-    char *end = NULL;
-    size_t end_len = 0;
-    int bad;
+    struct etcd_txn_op op = {
+        .type = ETCD_OP_DELETE, .key = key, .key_len = key_len, .prefix = prefix};
 
-    if (prefix && etcd_prefix_end(key, key_len, &end, &end_len))
-        return done(t, 1);
-    bad = item_begin(b) || tb_str(b, "{\"request_delete_range\":{\"key\":") ||
-          tb_b64(b, key, key_len) ||
-          (prefix && (tb_str(b, ",\"range_end\":") || tb_b64(b, end, end_len))) || tb_str(b, "}}");
-    hp_free(end);
-    return done(t, bad);
+    return add_op(t, br, &op);
 }
 
 hp_rc etcd_txn_get(struct etcd_txn *t, enum etcd_branch br, const void *key, size_t key_len,
                    int64_t revision)
 {
-    struct tbuf *b = branch(t, br);
-    int bad;
+    struct etcd_txn_op op = {
+        .type = ETCD_OP_RANGE, .key = key, .key_len = key_len, .revision = revision};
 
-    bad = item_begin(b) || tb_str(b, "{\"request_range\":{\"key\":") || tb_b64(b, key, key_len) ||
-          (revision && (tb_str(b, ",\"revision\":") || tb_int(b, revision))) || tb_str(b, "}}");
-    return done(t, bad);
-}
-
-/* txn_text: the whole request into b */
-static int txn_text(const struct etcd_txn *t, struct tbuf *b)
-{
-    return tb_str(b, "{\"compare\":[") || tb_put(b, t->compare.p, t->compare.len) ||
-           tb_str(b, "],\"success\":[") || tb_put(b, t->branch[0].p, t->branch[0].len) ||
-           tb_str(b, "],\"failure\":[") || tb_put(b, t->branch[1].p, t->branch[1].len) ||
-           tb_str(b, "]}");
+    return add_op(t, br, &op);
 }
 
 hp_rc etcd_txn_nest(struct etcd_txn *t, enum etcd_branch br, struct etcd_txn *sub)
 {
-    struct tbuf *b = branch(t, br);
-    int bad = sub->failed;
+    struct etcd_txn_op op = {.type = ETCD_OP_TXN, .txn = &sub->desc};
 
-    bad = bad || item_begin(b) || tb_str(b, "{\"request_txn\":") || txn_text(sub, b) ||
-          tb_str(b, "}");
-    etcd_txn_free(sub);
-    return done(t, bad);
+    if (sub->failed) {
+        etcd_txn_free(sub);
+        return done(t, 1);
+    }
+    return add_op(t, br, &op); /* sub taken: freed by t, or by add_op on error */
 }
 
 size_t etcd_txn_compares(const struct etcd_txn *t)
 {
-    return t->compare.items;
+    return t->desc.n_cmp;
 }
 
 size_t etcd_txn_ops(const struct etcd_txn *t, enum etcd_branch b)
 {
-    return t->branch[b != ETCD_SUCCESS].items;
+    return t->desc.n_ops[b != ETCD_SUCCESS];
 }
 
 size_t etcd_txn_bytes(const struct etcd_txn *t)
 {
-    return sizeof("{\"compare\":[],\"success\":[],\"failure\":[]}") - 1 + t->compare.len +
-           t->branch[0].len + t->branch[1].len;
+    return t->json;
 }
+
+hp_rc etcd_txn_json(const struct etcd_txn *t, char **out, size_t *len)
+{
+    struct tbuf body = {0};
+
+    *out = NULL;
+    *len = 0;
+    if (t->failed || render_txn(&body, &t->desc)) {
+        hp_free(body.p);
+        return HP_ERR_NOMEM;
+    }
+    *out = body.p;
+    *len = body.len;
+    return HP_OK;
+}
+
+/* ---- the response ---- */
 
 void etcd_txn_resp_release(struct etcd_txn_resp *r)
 {
@@ -284,16 +489,15 @@ static hp_rc parse_txn(const json_t *j, struct etcd_txn_resp *out)
 hp_rc etcd_txn_commit(struct etcd_client *c, struct hp_ctx *ctx, const struct etcd_txn *t,
                       struct etcd_txn_resp *out, struct hp_err *err)
 {
-    struct tbuf body = {0};
     json_t *resp = NULL;
+    char *body;
+    size_t len;
     hp_rc rc;
 
-    if (t->failed || txn_text(t, &body)) {
-        hp_free(body.p);
+    if (etcd_txn_json(t, &body, &len))
         return hp_err_set(err, HP_ERR_NOMEM, "out of memory encoding an etcd txn");
-    }
-    rc = etcd_client_call_text(c, ctx, "/v3/kv/txn", body.p, body.len, true, &resp, err);
-    hp_free(body.p);
+    rc = etcd_client_call_text(c, ctx, "/v3/kv/txn", body, len, true, &resp, err);
+    hp_free(body);
     if (rc)
         return rc;
     rc = parse_txn(resp, out);

@@ -52,7 +52,8 @@ hp_rc etcd_txn_nest(struct etcd_txn *t, enum etcd_branch b, struct etcd_txn *sub
 
 size_t etcd_txn_compares(const struct etcd_txn *t);
 size_t etcd_txn_ops(const struct etcd_txn *t, enum etcd_branch b);
-/* etcd_txn_bytes: the size of the JSON request body so far (exact within a few bytes). */
+/* etcd_txn_bytes: the size of the JSON request body so far (exact; the protobuf request of the
+ * same txn is smaller). */
 size_t etcd_txn_bytes(const struct etcd_txn *t);
 
 enum etcd_op_type { ETCD_OP_PUT, ETCD_OP_DELETE, ETCD_OP_RANGE, ETCD_OP_TXN };

@@ -8,7 +8,7 @@ pkgs=(
   libcurl4-openssl-dev libjansson-dev libyaml-dev libwebsockets-dev libssl-dev libpcre2-dev
   libcmocka-dev valgrind
   cppcheck clang-format clang-tidy shellcheck jq time prometheus
-  clang-14 libclang-rt-14-dev
+  clang-14 libclang-rt-14-dev protobuf-compiler
   etcd-server etcd-client
   containerd runc containernetworking-plugins iptables conntrack buildah debootstrap
 )

@@ -1,0 +1,217 @@
+/* test-etcd_txn.c - unit tests of controller/etcd/etcd_txn.c: the builder's request as the
+ * gateway's JSON (byte for byte: the text etcd_txn.c has always sent), etcd_txn_bytes exact,
+ * counts, invalid compares refused without spoiling the txn, and every allocation failing in
+ * turn; and the same txn as protobuf (etcd_txn_describe + etcd_pb_encode_txn) byte for byte
+ * as protoc encodes it (tests/data/etcd/pb/req-txn-builder.txtpb). The txn against a real etcd:
+ * tests/integration/test-etcd-client.sh. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "etcd/etcd_internal.h"
+#include "etcd/etcd_pb.h"
+#include "hostpatrol/alloc.h"
+#include "hostpatrol/etcd_txn.h"
+#include "pb_vectors.h"
+
+/* build: every kind of compare and op, a nested txn in each branch (one of them empty) */
+static hp_rc build(struct etcd_txn **out)
+{
+    struct etcd_txn *t = NULL, *sub = NULL, *empty = NULL;
+    hp_rc rc;
+
+    *out = NULL;
+    rc = etcd_txn_new(&t);
+    if (!rc)
+        rc = etcd_txn_compare_int(t, "/fence", 6, ETCD_CMP_CREATE_REVISION, ETCD_CMP_EQUAL, 0);
+    if (!rc)
+        rc = etcd_txn_compare_int(t, "/v", 2, ETCD_CMP_VERSION, ETCD_CMP_GREATER, 3);
+    if (!rc)
+        rc = etcd_txn_compare_int(t, "/m", 2, ETCD_CMP_MOD_REVISION, ETCD_CMP_LESS, 100);
+    if (!rc)
+        rc = etcd_txn_compare_value(t, "/x", 2, ETCD_CMP_NOT_EQUAL, "old\0", 4);
+    if (!rc)
+        rc = etcd_txn_compare_int(t, "/l", 2, ETCD_CMP_LEASE, ETCD_CMP_EQUAL, -1);
+    if (!rc)
+        rc = etcd_txn_put(t, ETCD_SUCCESS, "/a", 2, "1", 1, 99);
+    if (!rc)
+        rc = etcd_txn_put(t, ETCD_SUCCESS, "/b\377", 3, "", 0, 0);
+    if (!rc)
+        rc = etcd_txn_delete(t, ETCD_SUCCESS, "/p/", 3, true);
+    if (!rc)
+        rc = etcd_txn_delete(t, ETCD_SUCCESS, "/d", 2, false);
+    if (!rc)
+        rc = etcd_txn_get(t, ETCD_FAILURE, "/r", 2, 5);
+    if (!rc)
+        rc = etcd_txn_get(t, ETCD_FAILURE, "/r0", 3, 0);
+    if (!rc)
+        rc = etcd_txn_new(&sub);
+    if (!rc)
+        rc = etcd_txn_compare_int(sub, "/n", 2, ETCD_CMP_MOD_REVISION, ETCD_CMP_GREATER, 1);
+    if (!rc)
+        rc = etcd_txn_put(sub, ETCD_SUCCESS, "/n", 2, "v", 1, 0);
+    if (!rc)
+        rc = etcd_txn_get(sub, ETCD_FAILURE, "/n", 2, 0);
+    if (!rc) {
+        rc = etcd_txn_nest(t, ETCD_SUCCESS, sub); /* sub taken, also on error */
+        sub = NULL;
+    }
+    if (!rc)
+        rc = etcd_txn_new(&empty);
+    if (!rc) {
+        rc = etcd_txn_nest(t, ETCD_FAILURE, empty);
+        empty = NULL;
+    }
+    etcd_txn_free(sub);
+    etcd_txn_free(empty);
+    if (rc) {
+        etcd_txn_free(t);
+        return rc;
+    }
+    *out = t;
+    return HP_OK;
+}
+
+/* what the JSON builder sent before the txn was kept as data (commit 4d39228) */
+static const char golden[] =
+    "{\"compare\":[{\"key\":\"L2ZlbmNl\",\"target\":\"CREATE\",\"result\":\"EQUAL\",\"create_"
+    "revision\":0},{\"key\":\"L3Y=\",\"target\":\"VERSION\",\"result\":\"GREATER\",\"version"
+    "\":3},{\"key\":\"L20=\",\"target\":\"MOD\",\"result\":\"LESS\",\"mod_revision\":100},{\""
+    "key\":\"L3g=\",\"target\":\"VALUE\",\"result\":\"NOT_EQUAL\",\"value\":\"b2xkAA==\"},{\""
+    "key\":\"L2w=\",\"target\":\"LEASE\",\"result\":\"EQUAL\",\"lease\":-1}],\"success\":[{\""
+    "request_put\":{\"key\":\"L2E=\",\"value\":\"MQ==\",\"lease\":99}},{\"request_put\":{\"ke"
+    "y\":\"L2L/\",\"value\":\"\"}},{\"request_delete_range\":{\"key\":\"L3Av\",\"range_end\":"
+    "\"L3Aw\"}},{\"request_delete_range\":{\"key\":\"L2Q=\"}},{\"request_txn\":{\"compare\":["
+    "{\"key\":\"L24=\",\"target\":\"MOD\",\"result\":\"GREATER\",\"mod_revision\":1}],\"succe"
+    "ss\":[{\"request_put\":{\"key\":\"L24=\",\"value\":\"dg==\"}}],\"failure\":[{\"request_r"
+    "ange\":{\"key\":\"L24=\"}}]}}],\"failure\":[{\"request_range\":{\"key\":\"L3I=\",\"revis"
+    "ion\":5}},{\"request_range\":{\"key\":\"L3Iw\"}},{\"request_txn\":{\"compare\":[],\"succ"
+    "ess\":[],\"failure\":[]}}]}";
+
+static void the_gateway_body_is_unchanged(void **state)
+{
+    struct etcd_txn *t;
+    char *json;
+    size_t len;
+
+    (void)state;
+    assert_int_equal(build(&t), HP_OK);
+    assert_int_equal(etcd_txn_json(t, &json, &len), HP_OK);
+    if (strcmp(json, golden))
+        fail_msg("JSON body:\n%s\nexpected:\n%s", json, golden);
+    assert_int_equal(len, strlen(golden));
+    assert_int_equal(etcd_txn_bytes(t), len);
+    assert_int_equal(etcd_txn_compares(t), 5);
+    assert_int_equal(etcd_txn_ops(t, ETCD_SUCCESS), 5);
+    assert_int_equal(etcd_txn_ops(t, ETCD_FAILURE), 3);
+    hp_free(json);
+    etcd_txn_free(t);
+}
+
+static void sizes_grow_exactly(void **state)
+{
+    struct etcd_txn *t;
+    char *json;
+    size_t len;
+
+    (void)state;
+    assert_int_equal(etcd_txn_new(&t), HP_OK);
+    assert_int_equal(etcd_txn_json(t, &json, &len), HP_OK);
+    assert_string_equal(json, "{\"compare\":[],\"success\":[],\"failure\":[]}");
+    assert_int_equal(etcd_txn_bytes(t), len);
+    hp_free(json);
+    for (int i = 0; i < 50; i++) {
+        char key[32], value[64];
+
+        snprintf(key, sizeof(key), "/k/%d", i * 7919);
+        memset(value, 'a' + i % 26, sizeof(value));
+        assert_int_equal(etcd_txn_put(t, ETCD_SUCCESS, key, strlen(key), value, (size_t)i, i),
+                         HP_OK);
+        assert_int_equal(etcd_txn_json(t, &json, &len), HP_OK);
+        assert_int_equal(etcd_txn_bytes(t), len);
+        hp_free(json);
+    }
+    etcd_txn_free(t);
+}
+
+static void invalid_compares_are_refused_and_harmless(void **state)
+{
+    struct etcd_txn *t;
+    char *json;
+    size_t len;
+
+    (void)state;
+    assert_int_equal(etcd_txn_new(&t), HP_OK);
+    assert_int_equal(etcd_txn_compare_int(t, "/k", 2, ETCD_CMP_VALUE, ETCD_CMP_EQUAL, 1),
+                     HP_ERR_INVALID);
+    assert_int_equal(etcd_txn_compare_int(t, "/k", 2, (enum etcd_cmp_target)9, ETCD_CMP_EQUAL, 1),
+                     HP_ERR_INVALID);
+    assert_int_equal(etcd_txn_compare_value(t, "/k", 2, (enum etcd_cmp_op)4, "v", 1),
+                     HP_ERR_INVALID);
+    assert_int_equal(etcd_txn_compares(t), 0);
+    assert_int_equal(etcd_txn_json(t, &json, &len), HP_OK);
+    assert_string_equal(json, "{\"compare\":[],\"success\":[],\"failure\":[]}");
+    hp_free(json);
+    etcd_txn_free(t);
+    etcd_txn_free(NULL);
+}
+
+static void the_same_txn_as_protobuf_is_protocs(void **state)
+{
+    struct etcd_txn *t;
+    struct pb_writer w;
+
+    (void)state;
+    assert_int_equal(build(&t), HP_OK);
+    pb_writer_init(&w);
+    assert_int_equal(etcd_pb_encode_txn(&w, etcd_txn_describe(t), NULL), HP_OK);
+    assert_true(w.len < etcd_txn_bytes(t)); /* planning by the JSON size is conservative */
+    pb_vec_same_as_protoc(&w, "req-txn-builder");
+    etcd_txn_free(t);
+}
+
+static void every_allocation_failing_is_nomem_without_leaks(void **state)
+{
+    long k;
+
+    (void)state;
+    for (k = 0;; k++) {
+        struct etcd_txn *t = NULL;
+        char *json = NULL;
+        size_t len;
+        hp_rc rc;
+
+        hp_alloc_fail_after(k);
+        rc = build(&t);
+        if (!rc)
+            rc = etcd_txn_json(t, &json, &len);
+        hp_alloc_fail_reset();
+        etcd_txn_free(t);
+        if (!rc) {
+            assert_string_equal(json, golden);
+            hp_free(json);
+            break;
+        }
+        assert_int_equal(rc, HP_ERR_NOMEM);
+        assert_null(json);
+    }
+    assert_true(k > 10);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(the_gateway_body_is_unchanged),
+        cmocka_unit_test(sizes_grow_exactly),
+        cmocka_unit_test(invalid_compares_are_refused_and_harmless),
+        cmocka_unit_test(the_same_txn_as_protobuf_is_protocs),
+        cmocka_unit_test(every_allocation_failing_is_nomem_without_leaks),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
