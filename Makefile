@@ -27,6 +27,7 @@ ITEST_SRC := $(sort $(wildcard tests/integration/c/itest-*.c))
 ITEST_BIN := $(ITEST_SRC:tests/integration/c/%.c=build/asan/itests/%)
 
 .PHONY: all itests bench help deps tools lint format test test-unit test-integration test-liveness-long demo clean version-stamp
+.PHONY: soak soak-asan
 .PHONY: fuzz fuzz-build
 .PHONY: image kind-load deploy run cluster cluster-load cluster-down
 
@@ -40,6 +41,9 @@ help:
 	@echo "make test       everything: deps, tools, lint, unit tests (ASan+UBSan), integration tests"
 	@echo "make test-unit  unit tests only;  make test-integration  integration tests only"
 	@echo "make test-liveness-long  the batch queue's liveness tests with 10,000 batches per run"
+	@echo "make soak       controller + agent, 200 HostInspections, 30 minutes of faults in rotation on a"
+	@echo "                3-member etcd (CI runs a 3-minute form); RSS/FD table, etcd history read back"
+	@echo "make soak-asan  a 5-minute soak of build/asan/hostpatrol (ASan + LSan): 0 errors, 0 leaks"
 	@echo "make bench      benchmarks, each printing its comparison measured in the same run"
 	@echo "make fuzz       every libFuzzer target (tests/fuzz) for FUZZ_TIME s (default 60) and a table;"
 	@echo "                FUZZ_TARGETS='yaml_doc b64' runs some; make fuzz-build only builds (docs/fuzzing.md)"
@@ -84,6 +88,10 @@ build/asan/itests/%: tests/integration/c/%.c tests/integration/c/itest_util.h $(
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(SANITIZE) -O1 -Itests/integration/c -o $@ $< $(ASAN_OBJ) $(LDLIBS) -lcmocka
 
+# the product built with ASan + UBSan (the unit tests' objects and main.c): for `make soak-asan`
+build/asan/hostpatrol: build/asan/controller/main.o $(ASAN_OBJ)
+	$(CC) $(CFLAGS) $(SANITIZE) -O1 -o $@ $^ $(LDLIBS)
+
 build/obj/controller/util/buildinfo.o build/asan/controller/util/buildinfo.o: build/gen/hp_version.h
 
 deps:
@@ -112,6 +120,16 @@ test-integration: all $(ITEST_BIN)
 test-liveness-long: all
 	@HP_LIVENESS_BATCHES=10000 HP_LIVENESS_TIMEOUT=1800 HP_IT_TIMEOUT=3600 \
 		bash tests/run.sh integration test-etcd-liveness
+
+# The soak (tests/integration/test-soak.sh; not in CI, which runs its 3-minute form): 30 minutes,
+# a fault every minute; and 5 minutes of the ASan + LSan build, which must exit with 0 leaks.
+soak: all
+	@HP_SOAK_MINUTES=30 HP_SOAK_FAULT_EVERY=60 HP_IT_TIMEOUT=3600 \
+		bash tests/run.sh integration test-soak
+
+soak-asan: all build/asan/hostpatrol
+	@HP_SOAK_MINUTES=5 HP_SOAK_FAULT_EVERY=60 HP_SOAK_ASAN=1 HOSTPATROL=$(CURDIR)/build/asan/hostpatrol \
+		HP_IT_TIMEOUT=1800 bash tests/run.sh integration test-soak
 
 bench: deps tools
 	@$(MAKE) --no-print-directory all
@@ -157,7 +175,7 @@ fuzz-build:
 fuzz: fuzz-build
 	@bash tests/fuzz/fuzz.sh --table '$(FUZZ_TIME)' $(FUZZ_TARGETS)
 
--include $(OBJ:.o=.d) $(ASAN_OBJ:.o=.d) $(FUZZ_OBJ:.o=.d)
+-include $(OBJ:.o=.d) $(ASAN_OBJ:.o=.d) build/asan/controller/main.d $(FUZZ_OBJ:.o=.d)
 
 # ---- Container image, kind, Helm, local run (hack/). IMAGE_REPO / IMAGE_TAG make IMAGE; `deploy`
 # passes them to the chart. IMAGE_ARCHIVE: `image` also saves IMAGE there (docker-archive).

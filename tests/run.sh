@@ -33,34 +33,41 @@ run_one() {
 }
 
 # run_bg NAME TIMEOUT CMD...: start in the background, output to a file; bg_finish shows and
-# counts it. For a long test that mostly waits (the end-to-end cluster test waits out a token's
-# lifetime), so the others run meanwhile.
-bg_pid='' bg_name='' bg_limit='' bg_out=''
-# Interrupted, the background test is stopped too (its timeout passes TERM on, and the test's
-# harness tears its cluster down) before this runner exits.
+# counts each, in the order they started. For long tests that mostly wait (the end-to-end
+# cluster test waits out a token's lifetime; the soak's short form runs 3 minutes of faults), so
+# the others run meanwhile.
+bg_pids=() bg_names=() bg_limits=() bg_outs=()
+# Interrupted, the background tests are stopped too (their timeout passes TERM on, and each
+# test's harness tears its cluster down) before this runner exits.
 bg_stop() {
-  [ -n "$bg_pid" ] || return 0
-  pkill -TERM -P "$bg_pid" 2> /dev/null
-  wait "$bg_pid" 2> /dev/null
+  local p
+  for p in "${bg_pids[@]}"; do
+    pkill -TERM -P "$p" 2> /dev/null
+  done
+  for p in "${bg_pids[@]}"; do
+    wait "$p" 2> /dev/null
+  done
 }
 trap 'bg_stop; exit 130' INT
 trap 'bg_stop; exit 143' TERM
 run_bg() {
-  bg_name=$1 bg_limit=$2
+  local name=$1 limit=$2 out
   shift 2
-  bg_out=$(mktemp)
-  echo "=== $bg_name: started in the background, its output follows the other tests"
-  (timeout -k 10 "$bg_limit" "$@" > "$bg_out" 2>&1; echo $? > "$bg_out.rc") &
-  bg_pid=$!
+  out=$(mktemp)
+  echo "=== $name: started in the background, its output follows the other tests"
+  (timeout -k 10 "$limit" "$@" > "$out" 2>&1; echo $? > "$out.rc") &
+  bg_pids+=($!) bg_names+=("$name") bg_limits+=("$limit") bg_outs+=("$out")
 }
 bg_finish() {
-  [ -n "$bg_pid" ] || return 0
-  wait "$bg_pid"
-  echo "=== $bg_name"
-  cat "$bg_out"
-  count "$bg_name" "$bg_limit" "$(cat "$bg_out.rc")" "$bg_out"
-  rm -f "$bg_out.rc"
-  bg_pid=''
+  local i
+  for i in "${!bg_pids[@]}"; do
+    wait "${bg_pids[i]}"
+    echo "=== ${bg_names[i]}"
+    cat "${bg_outs[i]}"
+    count "${bg_names[i]}" "${bg_limits[i]}" "$(cat "${bg_outs[i]}.rc")" "${bg_outs[i]}"
+    rm -f "${bg_outs[i]}.rc"
+  done
+  bg_pids=()
 }
 
 # count NAME LIMIT RC FILE: count the TAP results in FILE (and remove it)
@@ -87,13 +94,16 @@ count() {
   rm -f "$out"
 }
 
-# The end-to-end cluster test mostly waits (a token's lifetime): it starts first, in the
-# background, and the unit tests, the fuzz targets and the other integration tests run meanwhile.
-background=tests/integration/test-e2e-cluster.sh
+# The end-to-end cluster test mostly waits (a token's lifetime) and the soak's short form runs
+# for minutes: they start first, in the background, and the unit tests, the fuzz targets and the
+# other integration tests run meanwhile.
+background=(tests/integration/test-e2e-cluster.sh tests/integration/test-soak.sh)
 if [ "$mode" = integration ] || [ "$mode" = all ]; then
-  if [ -f $background ] && [[ -z $filter || $background == *"$filter"* ]]; then
-    run_bg "integration $(basename $background .sh)" "${HP_IT_TIMEOUT:-1800}" bash $background
-  fi
+  for f in "${background[@]}"; do
+    if [ -f "$f" ] && [[ -z $filter || $f == *"$filter"* ]]; then
+      run_bg "integration $(basename "$f" .sh)" "${HP_IT_TIMEOUT:-1800}" bash "$f"
+    fi
+  done
 fi
 if [ "$mode" = unit ] || [ "$mode" = all ]; then
   for b in build/asan/tests/test-*; do
@@ -127,7 +137,7 @@ if [ "$mode" = fuzz ] || [ "$mode" = all ]; then
 fi
 if [ "$mode" = integration ] || [ "$mode" = all ]; then
   for f in tests/integration/test-*.sh; do
-    [ -f "$f" ] && [ "$f" != $background ] || continue
+    [ -f "$f" ] && [[ " ${background[*]} " != *" $f "* ]] || continue
     [[ -z $filter || $f == *"$filter"* ]] || continue
     run_one "integration $(basename "$f" .sh)" "${HP_IT_TIMEOUT:-1800}" bash "$f"
   done

@@ -18,11 +18,25 @@ HOSTPATROL=${HOSTPATROL:-$HP_H_ROOT/build/hostpatrol}
 # ec ARGS...: etcdctl 3.6 against the results etcd the test started as `hp_h_etcd res VERSION`
 ec() { "$ETCDCTL36" --endpoints "${HP_ETCD_URL[res]}" --command-timeout=10s "$@"; }
 
-# history NS: "revision source run key" of every write of results in NS, oldest first
+# history NS: "revision source run key" of every write of results in NS, oldest first (what a
+# watch from revision 1 streams in T_HISTORY_TIMEOUT seconds, default 5). The undo of a batch
+# that applied after its deadline (docs/etcd-sync.md, "Undo from MVCC history") puts the older
+# values back in the txn that sets its fence to rolled_back: those writes are not new writes of
+# their runs and are left out.
 history() {
-  timeout 5 "$ETCDCTL36" --endpoints "${HP_ETCD_URL[res]}" watch --rev=1 --prefix \
-    "/hostpatrol/results/$1/" -w json 2> /dev/null |
-    jq -r '.Events[]? | select(.kv.value != null) | "\(.kv.mod_revision) \(.kv.value | @base64d | fromjson | "\(.source) \(.run)") \(.kv.key | @base64d)"'
+  local f
+  f=$(mktemp)
+  timeout "${T_HISTORY_TIMEOUT:-5}" "$ETCDCTL36" --endpoints "${HP_ETCD_URL[res]}" watch --rev=1 \
+    --prefix /hostpatrol/ -w json 2> /dev/null |
+    jq -r --arg p "/hostpatrol/results/$1/" '.Events[]? | select(.kv.value != null)
+      | (.kv.key | @base64d) as $k
+      | if ($k | startswith("/hostpatrol/fence/")) then
+          (if (.kv.value | @base64d) == "rolled_back" then "\(.kv.mod_revision) undo" else empty end)
+        elif ($k | startswith($p)) then
+          "\(.kv.mod_revision) \(.kv.value | @base64d | fromjson | "\(.source) \(.run)") \($k)"
+        else empty end' > "$f"
+  awk 'NR == FNR { if ($2 == "undo") u[$1] = 1; next } $2 != "undo" && !($1 in u)' "$f" "$f"
+  rm -f "$f"
 }
 
 # check_history NS [SOURCE-PREFIX [UNDONE-RUN...]]: no result of a run written twice (a run
