@@ -37,6 +37,7 @@ static void bench_usage(FILE *f)
                "  --latency-low DUR    limiter: grow when p95 is below (20ms)\n"
                "  --min-inflight N     limiter: never fewer txns in flight than N (default 1)\n"
                "  --ca-file F --cert-file F --key-file F --server-name NAME   TLS\n"
+               "  --transport grpc|gateway   native gRPC (default) or the JSON gateway\n"
                "  --user NAME          etcd auth user; password from $HOSTPATROL_ETCD_PASSWORD\n"
                "  -o, --output text|json\n\n"
                "SIGTERM or SIGINT stops the run at once: nothing more is sent, batches not final\n"
@@ -108,7 +109,8 @@ int hp_cmd_bench(int argc, char **argv, FILE *out, FILE *errout)
         O_HIGH,
         O_LOW,
         O_MININF,
-        O_RATE
+        O_RATE,
+        O_TRANSPORT
     };
     static const struct option opts[] = {{"endpoints", required_argument, NULL, O_ENDPOINTS},
                                          {"results", required_argument, NULL, O_RESULTS},
@@ -132,6 +134,7 @@ int hp_cmd_bench(int argc, char **argv, FILE *out, FILE *errout)
                                          {"latency-low", required_argument, NULL, O_LOW},
                                          {"min-inflight", required_argument, NULL, O_MININF},
                                          {"rate", required_argument, NULL, O_RATE},
+                                         {"transport", required_argument, NULL, O_TRANSPORT},
                                          {"output", required_argument, NULL, 'o'},
                                          {"help", no_argument, NULL, 'h'},
                                          {NULL, 0, NULL, 0}};
@@ -224,6 +227,15 @@ int hp_cmd_bench(int argc, char **argv, FILE *out, FILE *errout)
             break;
         case O_USER:
             cfg.etcd.username = optarg;
+            break;
+        case O_TRANSPORT:
+            if (strcmp(optarg, "grpc") && strcmp(optarg, "gateway")) {
+                fprintf(errout, "hostpatrol bench etcd: --transport: '%s' is not grpc or gateway\n",
+                        optarg);
+                return HP_EXIT_USAGE;
+            }
+            cfg.etcd.transport =
+                optarg[0] == 'g' && optarg[1] == 'r' ? ETCD_TRANSPORT_GRPC : ETCD_TRANSPORT_GATEWAY;
             break;
         case O_HIGH:
         case O_LOW:

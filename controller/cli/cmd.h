@@ -40,7 +40,8 @@ enum {
     HP_OPT_ETCD_CERT,
     HP_OPT_ETCD_KEY,
     HP_OPT_ETCD_SNI,
-    HP_OPT_ETCD_USER
+    HP_OPT_ETCD_USER,
+    HP_OPT_ETCD_TRANSPORT
 };
 #define HP_ETCD_LONG_OPTIONS                                                                       \
     {"etcd-endpoints", required_argument, NULL, HP_OPT_ETCD_ENDPOINTS},                            \
@@ -48,6 +49,7 @@ enum {
         {"etcd-cert-file", required_argument, NULL, HP_OPT_ETCD_CERT},                             \
         {"etcd-key-file", required_argument, NULL, HP_OPT_ETCD_KEY},                               \
         {"etcd-server-name", required_argument, NULL, HP_OPT_ETCD_SNI},                            \
+        {"etcd-transport", required_argument, NULL, HP_OPT_ETCD_TRANSPORT},                        \
     {                                                                                              \
         "etcd-user", required_argument, NULL, HP_OPT_ETCD_USER                                     \
     }

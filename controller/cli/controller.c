@@ -67,6 +67,7 @@ static void controller_usage(FILE *f)
         "  --identity ID                   this replica (default: host name + pid)\n"
         "  --etcd-endpoints URLS           results etcd (or $HOSTPATROL_ETCD_ENDPOINTS)\n"
         "  --etcd-ca-file F --etcd-cert-file F --etcd-key-file F --etcd-server-name NAME\n"
+        "  --etcd-transport grpc|gateway   native gRPC (default) or the JSON gateway\n"
         "  --etcd-user NAME                etcd auth; password from "
         "$HOSTPATROL_ETCD_PASSWORD\n"
         "  --etcd-prefix P                 key prefix (default /hostpatrol/)\n"

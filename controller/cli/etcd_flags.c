@@ -25,6 +25,11 @@ bool hp_cli_etcd_option(int c, const char *arg, struct etcd_config *cfg)
     case HP_OPT_ETCD_USER:
         cfg->username = arg;
         return true;
+    case HP_OPT_ETCD_TRANSPORT: /* a bad value is named by etcd_client_new */
+        cfg->transport = !strcmp(arg, "grpc")      ? ETCD_TRANSPORT_GRPC
+                         : !strcmp(arg, "gateway") ? ETCD_TRANSPORT_GATEWAY
+                                                   : ETCD_TRANSPORT__INVALID;
+        return true;
     default:
         return false;
     }
@@ -33,10 +38,10 @@ bool hp_cli_etcd_option(int c, const char *arg, struct etcd_config *cfg)
 const char *hp_cli_etcd_flag(const char *field)
 {
     static const char *const map[][2] = {
-        {"endpoints", "--etcd-endpoints"},        {"ca_file", "--etcd-ca-file"},
-        {"cert_file", "--etcd-cert-file"},        {"key_file", "--etcd-key-file"},
-        {"server_name", "--etcd-server-name"},    {"username", "--etcd-user"},
-        {"password", "$HOSTPATROL_ETCD_PASSWORD"}};
+        {"endpoints", "--etcd-endpoints"},         {"ca_file", "--etcd-ca-file"},
+        {"cert_file", "--etcd-cert-file"},         {"key_file", "--etcd-key-file"},
+        {"server_name", "--etcd-server-name"},     {"username", "--etcd-user"},
+        {"password", "$HOSTPATROL_ETCD_PASSWORD"}, {"transport", "--etcd-transport"}};
     size_t i;
 
     for (i = 0; field && i < sizeof(map) / sizeof(map[0]); i++)

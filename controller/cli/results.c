@@ -49,6 +49,7 @@ static void res_usage(FILE *f)
                "  --timeout DUR                   deadline of the read (default 10s)\n"
                "  --etcd-endpoints URLS           results etcd (or $HOSTPATROL_ETCD_ENDPOINTS)\n"
                "  --etcd-ca-file F --etcd-cert-file F --etcd-key-file F --etcd-server-name NAME\n"
+               "  --etcd-transport grpc|gateway   native gRPC (default) or the JSON gateway\n"
                "  --etcd-user NAME                etcd auth; password from "
                "$HOSTPATROL_ETCD_PASSWORD\n"
                "  --etcd-prefix P                 key prefix (default /hostpatrol/)\n");

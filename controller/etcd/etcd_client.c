@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "etcd/etcd_internal.h"
+#include "etcd/etcd_pb.h"
 #include "hostpatrol/alloc.h"
 #include "hostpatrol/b64.h"
 #include "hostpatrol/http_conn.h"
@@ -29,10 +30,12 @@ struct etcd_client {
     char *ca_file, *cert_file, *key_file;
     char *username, *password;
     int64_t connect_timeout_ms, request_cap_ms;
-    struct http_pool *pool; /* keep-alive connections */
-    pthread_mutex_t lock;   /* guards: current, token */
-    size_t current;         /* index of the endpoint that answered last */
-    char *token;            /* auth token, NULL until authenticated */
+    struct http_pool *pool; /* keep-alive connections (gateway) */
+    enum etcd_transport transport;
+    struct grpc_client *grpc; /* gRPC: the multiplexed HTTP/2 connections */
+    pthread_mutex_t lock;     /* guards: current, token */
+    size_t current;           /* index of the endpoint that answered last */
+    char *token;              /* auth token, NULL until authenticated */
 };
 
 enum etcd_outcome etcd_outcome_of(hp_rc rc)
@@ -221,6 +224,18 @@ hp_rc etcd_client_new(const struct etcd_config *cfg, struct etcd_client **out, s
         rc = HP_ERR_NOMEM;
         goto out;
     }
+    c->transport = cfg->transport;
+    if (c->transport != ETCD_TRANSPORT_GRPC && c->transport != ETCD_TRANSPORT_GATEWAY) {
+        rc = hp_err_field(err, HP_ERR_INVALID, "transport",
+                          "the etcd transport is 'grpc' or "
+                          "'gateway'");
+        goto out;
+    }
+    if (c->transport == ETCD_TRANSPORT_GRPC) {
+        rc = grpc_client_new(&c->grpc, err);
+        if (rc)
+            goto out;
+    }
     c->connect_timeout_ms = cfg->connect_timeout_ms > 0 ? cfg->connect_timeout_ms : 2000;
     c->request_cap_ms = cfg->request_cap_ms > 0 ? cfg->request_cap_ms : 30000;
 out:
@@ -238,6 +253,7 @@ void etcd_client_free(struct etcd_client *c)
 
     if (!c)
         return;
+    grpc_client_free(c->grpc);
     http_pool_free(c->pool);
     for (i = 0; i < MAX_ENDPOINTS; i++) {
         hp_free(c->ep[i].url);
@@ -527,6 +543,185 @@ hp_rc etcd_client_call(struct etcd_client *c, struct hp_ctx *ctx, const char *pa
     return rc;
 }
 
+/* ---- gRPC ---- */
+
+/* grpc_once: one unary call with failover (the rules of call_once); *out owned on HP_OK. */
+static hp_rc grpc_once(struct etcd_client *c, struct hp_ctx *ctx, const char *method,
+                       const void *msg, size_t len, bool write, bool send_token,
+                       struct grpc_result *out, struct hp_err *err, bool *auth_rejected)
+{
+    char token[1100] = "";
+    const char *headers[2] = {NULL, NULL};
+    size_t i, start;
+    hp_rc rc = HP_ERR_UNAVAILABLE;
+    char last[HP_ERR_MSG_MAX] = "";
+
+    *auth_rejected = false;
+    memset(out, 0, sizeof(*out));
+    pthread_mutex_lock(&c->lock);
+    start = c->current;
+    if (send_token && c->token)
+        snprintf(token, sizeof(token), "token: %s", c->token);
+    pthread_mutex_unlock(&c->lock);
+    if (send_token && !token[0])
+        return hp_err_set(err, HP_ERR_AUTH, "no etcd auth token (authentication did not succeed)");
+    if (token[0])
+        headers[0] = token;
+    for (i = 0; i < c->n_ep; i++) {
+        const struct endpoint *ep = &c->ep[(start + i) % c->n_ep];
+        int64_t t = hp_ctx_call_timeout_ms(ctx, 0, c->request_cap_ms);
+        struct http_tls tls = {.ca_file = c->ca_file,
+                               .cert_file = c->cert_file,
+                               .key_file = c->key_file,
+                               .connect_to = ep->connect_to};
+        struct grpc_call call = {.base_url = ep->url,
+                                 .path = method,
+                                 .msg = msg,
+                                 .msg_len = len,
+                                 .headers = headers,
+                                 .timeout_ms = t,
+                                 .connect_timeout_ms = c->connect_timeout_ms,
+                                 .tls = &tls,
+                                 .max_msg = RESP_MAX};
+        bool next = false;
+
+        if (t < 0) {
+            rc = hp_ctx_err(ctx) ? hp_ctx_err(ctx) : HP_ERR_TIMEOUT;
+            hp_err_set(err, rc, "etcd %s: deadline passed before the request was sent%s%s", ep->url,
+                       *last ? "; earlier: " : "", last);
+            break;
+        }
+        grpc_client_call(c->grpc, ctx, &call, out);
+        rc = etcd_grpc_classify(out, write, ep->url, method, &next, err);
+        if (!rc) {
+            pthread_mutex_lock(&c->lock);
+            c->current = (start + i) % c->n_ep;
+            pthread_mutex_unlock(&c->lock);
+            break;
+        }
+        *auth_rejected = rc == HP_ERR_AUTH && send_token && out->grpc_status > 0;
+        if (!next) {
+            grpc_result_release(out);
+            break;
+        }
+        /* provably never left: the next endpoint. A TLS rejection is an identity problem, not
+         * an outage: AUTH, so nobody retries it. */
+        snprintf(last, sizeof(last), "%s: %s", ep->url,
+                 *out->errbuf ? out->errbuf : curl_easy_strerror(out->cc));
+        if (tls_refused(out->cc, out->errbuf))
+            rc = hp_err_set(err, HP_ERR_AUTH, "TLS with etcd failed: %s", last);
+        else
+            rc = hp_err_set(err, HP_ERR_UNAVAILABLE, "no etcd endpoint reachable: %s", last);
+        grpc_result_release(out);
+    }
+    explicit_bzero(token, sizeof(token));
+    return rc;
+}
+
+static hp_rc grpc_authenticate(struct etcd_client *c, struct hp_ctx *ctx, struct hp_err *err);
+
+hp_rc etcd_client_grpc(struct etcd_client *c, struct hp_ctx *ctx, const char *method,
+                       const void *msg, size_t len, bool write, struct grpc_result *out,
+                       struct hp_err *err)
+{
+    bool rejected = false;
+    hp_rc rc = HP_OK;
+    int attempt;
+
+    memset(out, 0, sizeof(*out));
+    for (attempt = 0; attempt < 2; attempt++) {
+        if (c->username) {
+            bool have;
+
+            pthread_mutex_lock(&c->lock);
+            have = c->token != NULL;
+            pthread_mutex_unlock(&c->lock);
+            if (!have || rejected) {
+                rc = grpc_authenticate(c, ctx, err);
+                if (rc)
+                    break;
+            }
+        }
+        rc = grpc_once(c, ctx, method, msg, len, write, c->username != NULL, out, err, &rejected);
+        if (!rejected)
+            break;
+    }
+    /* reads only, as etcd_client_call_text */
+    for (int retry = 0; !write && rc == HP_ERR_UNAVAILABLE && retry < 8; retry++) {
+        if (hp_ctx_sleep(ctx, retry < 5 ? 50 << retry : 1000))
+            break;
+        rc = grpc_once(c, ctx, method, msg, len, write, c->username != NULL, out, err, &rejected);
+    }
+    return rc;
+}
+
+bool etcd_client_is_grpc(const struct etcd_client *c)
+{
+    return c->grpc != NULL;
+}
+
+hp_rc etcd_client_pb(struct etcd_client *c, struct hp_ctx *ctx, const char *method,
+                     struct pb_writer *w, hp_rc encoded, bool write, struct grpc_result *out,
+                     struct hp_err *err)
+{
+    hp_rc rc = encoded ? encoded : pb_writer_error(w);
+
+    memset(out, 0, sizeof(*out));
+    if (rc == HP_ERR_NOMEM)
+        hp_err_set(err, rc, "out of memory encoding an etcd request");
+    if (!rc)
+        rc = etcd_client_grpc(c, ctx, method, w->buf, w->len, write, out, err);
+    pb_writer_release(w);
+    return rc;
+}
+
+static hp_rc grpc_authenticate(struct etcd_client *c, struct hp_ctx *ctx, struct hp_err *err)
+{
+    struct pb_writer w;
+    struct grpc_result res = {0};
+    char *tok = NULL;
+    bool rejected;
+    hp_rc rc;
+
+    pthread_mutex_lock(&c->lock);
+    if (c->token) {
+        explicit_bzero(c->token, strlen(c->token));
+        hp_free(c->token);
+        c->token = NULL;
+    }
+    pthread_mutex_unlock(&c->lock);
+    pb_writer_init(&w);
+    rc = etcd_pb_encode_auth(&w, c->username, c->password ? c->password : "", err);
+    if (!rc)
+        rc = pb_writer_error(&w);
+    if (!rc)
+        rc = grpc_once(c, ctx, "/etcdserverpb.Auth/Authenticate", w.buf, w.len, false, false, &res,
+                       err, &rejected);
+    if (w.buf)
+        explicit_bzero(w.buf, w.len);
+    pb_writer_release(&w);
+    if (rc) {
+        if (rc == HP_ERR_AUTH || rc == HP_ERR_INVALID)
+            rc = hp_err_set(err, HP_ERR_AUTH,
+                            "etcd authentication as user '%s' failed: wrong user name or "
+                            "password, or auth is not enabled",
+                            c->username);
+        return rc;
+    }
+    rc = etcd_pb_decode_auth(res.msg, res.msg_len, &tok, err);
+    grpc_result_release(&res);
+    if (!rc && (!tok || !*tok))
+        rc = hp_err_set(err, HP_ERR_PROTOCOL, "etcd authentication answered without a token");
+    if (rc) {
+        hp_free(tok);
+        return rc;
+    }
+    pthread_mutex_lock(&c->lock);
+    c->token = tok;
+    pthread_mutex_unlock(&c->lock);
+    return HP_OK;
+}
+
 static hp_rc authenticate(struct etcd_client *c, struct hp_ctx *ctx, struct hp_err *err)
 {
     json_t *req = json_pack("{s:s, s:s}", "name", c->username, "password", c->password);
@@ -767,6 +962,19 @@ hp_rc etcd_range(struct etcd_client *c, struct hp_ctx *ctx, const struct etcd_ra
     json_t *body = etcd_range_json(req), *resp = NULL;
     hp_rc rc;
 
+    if (c->grpc) {
+        struct pb_writer w;
+        struct grpc_result res;
+
+        json_decref(body);
+        pb_writer_init(&w);
+        rc = etcd_client_pb(c, ctx, "/etcdserverpb.KV/Range", &w,
+                            etcd_pb_encode_range(&w, req, err), false, &res, err);
+        if (!rc)
+            rc = etcd_pb_decode_range(res.msg, res.msg_len, out, err);
+        grpc_result_release(&res);
+        return rc;
+    }
     if (!body)
         return hp_err_set(err, HP_ERR_NOMEM, "out of memory encoding an etcd range");
     rc = etcd_client_call(c, ctx, "/v3/kv/range", body, false, &resp, err);
@@ -786,6 +994,23 @@ hp_rc etcd_put(struct etcd_client *c, struct hp_ctx *ctx, const void *key, size_
     int64_t rev = 0;
     hp_rc rc;
 
+    if (c->grpc) {
+        struct pb_writer w;
+        struct grpc_result res;
+
+        json_decref(body);
+        pb_writer_init(&w);
+        rc = etcd_client_pb(c, ctx, "/etcdserverpb.KV/Put", &w,
+                            etcd_pb_encode_put(&w, key, key_len, value, value_len, lease, err),
+                            true, &res, err);
+        if (!rc && etcd_pb_decode_put(res.msg, res.msg_len, &rev, err))
+            rc = hp_err_set(err, HP_ERR_UNKNOWN_OUTCOME, "etcd put answer is malformed: %s",
+                            err ? err->msg : "");
+        grpc_result_release(&res);
+        if (!rc && revision)
+            *revision = rev;
+        return rc;
+    }
     if (!body || json_object_set_new(body, "key", etcd_json_bytes(key, key_len)) ||
         json_object_set_new(body, "value", etcd_json_bytes(value, value_len)) ||
         (lease && json_object_set_new(body, "lease", json_integer(lease)))) {
@@ -813,6 +1038,24 @@ hp_rc etcd_delete(struct etcd_client *c, struct hp_ctx *ctx, const void *key, si
     int64_t d = 0, rev = 0;
     hp_rc rc;
 
+    if (c->grpc) {
+        struct pb_writer w;
+        struct grpc_result res;
+
+        json_decref(body);
+        pb_writer_init(&w);
+        rc = etcd_client_pb(c, ctx, "/etcdserverpb.KV/DeleteRange", &w,
+                            etcd_pb_encode_delete(&w, key, key_len, prefix, err), true, &res, err);
+        if (!rc && etcd_pb_decode_delete(res.msg, res.msg_len, &d, &rev, err))
+            rc = hp_err_set(err, HP_ERR_UNKNOWN_OUTCOME, "etcd delete answer is malformed: %s",
+                            err ? err->msg : "");
+        grpc_result_release(&res);
+        if (!rc && deleted)
+            *deleted = d;
+        if (!rc && revision)
+            *revision = rev;
+        return rc;
+    }
     if (!body)
         return hp_err_set(err, HP_ERR_NOMEM, "out of memory encoding an etcd delete");
     rc = etcd_client_call(c, ctx, "/v3/kv/deleterange", body, true, &resp, err);
@@ -838,9 +1081,27 @@ hp_rc etcd_lease_grant(struct etcd_client *c, struct hp_ctx *ctx, int64_t ttl_s,
     json_t *body = json_pack("{s:I}", "TTL", (json_int_t)ttl_s), *resp = NULL;
     hp_rc rc;
 
-    if (ttl_s < 1)
+    if (ttl_s < 1) {
+        json_decref(body);
         return hp_err_field(err, HP_ERR_INVALID, "ttl",
                             "lease TTL must be at least 1 s, not %" PRId64, ttl_s);
+    }
+    if (c->grpc) {
+        struct pb_writer w;
+        struct grpc_result res;
+        int64_t ttl = 0;
+
+        json_decref(body);
+        pb_writer_init(&w);
+        rc = etcd_client_pb(c, ctx, "/etcdserverpb.Lease/LeaseGrant", &w,
+                            etcd_pb_encode_lease_grant(&w, ttl_s, 0, err), true, &res, err);
+        if (!rc)
+            rc = etcd_pb_decode_lease_grant(res.msg, res.msg_len, id, &ttl, err);
+        grpc_result_release(&res);
+        if (rc == HP_ERR_PROTOCOL || (!rc && *id == 0))
+            rc = hp_err_set(err, HP_ERR_UNKNOWN_OUTCOME, "etcd lease grant answered without an ID");
+        return rc;
+    }
     if (!body)
         return hp_err_set(err, HP_ERR_NOMEM, "out of memory encoding a lease grant");
     rc = etcd_client_call(c, ctx, "/v3/lease/grant", body, true, &resp, err);
@@ -859,6 +1120,20 @@ hp_rc etcd_lease_revoke(struct etcd_client *c, struct hp_ctx *ctx, int64_t id, s
     json_t *body = json_pack("{s:I}", "ID", (json_int_t)id), *resp = NULL;
     hp_rc rc;
 
+    if (c->grpc) {
+        struct pb_writer w;
+        struct grpc_result res;
+        int64_t rev = 0;
+
+        json_decref(body);
+        pb_writer_init(&w);
+        rc = etcd_client_pb(c, ctx, "/etcdserverpb.Lease/LeaseRevoke", &w,
+                            etcd_pb_encode_lease_id(&w, id, err), true, &res, err);
+        if (!rc && etcd_pb_decode_lease_revoke(res.msg, res.msg_len, &rev, err))
+            rc = hp_err_set(err, HP_ERR_UNKNOWN_OUTCOME, "etcd lease revoke answer is malformed");
+        grpc_result_release(&res);
+        return rc;
+    }
     if (!body)
         return hp_err_set(err, HP_ERR_NOMEM, "out of memory encoding a lease revoke");
     rc = etcd_client_call(c, ctx, "/v3/lease/revoke", body, true, &resp, err);
@@ -874,6 +1149,23 @@ hp_rc etcd_lease_keepalive(struct etcd_client *c, struct hp_ctx *ctx, int64_t id
     hp_rc rc;
 
     *ttl_s = 0;
+    if (c->grpc) {
+        /* LeaseKeepAlive is a stream: one request, the client's half closed, one answer */
+        struct pb_writer w;
+        struct grpc_result gr;
+        int64_t got = 0;
+
+        json_decref(body);
+        pb_writer_init(&w);
+        rc = etcd_client_pb(c, ctx, "/etcdserverpb.Lease/LeaseKeepAlive", &w,
+                            etcd_pb_encode_lease_id(&w, id, err), false, &gr, err);
+        if (!rc)
+            rc = etcd_pb_decode_lease_ttl(gr.msg, gr.msg_len, &got, ttl_s, err);
+        grpc_result_release(&gr);
+        if (!rc && *ttl_s <= 0)
+            rc = hp_err_set(err, HP_ERR_NOTFOUND, "etcd lease %" PRId64 " no longer exists", id);
+        return rc;
+    }
     if (!body)
         return hp_err_set(err, HP_ERR_NOMEM, "out of memory encoding a lease keepalive");
     /* a streaming call: one request, one {"result": ...} message, then the stream ends */
@@ -903,6 +1195,19 @@ hp_rc etcd_status(struct etcd_client *c, struct hp_ctx *ctx, struct etcd_status 
     hp_rc rc;
 
     memset(out, 0, sizeof(*out));
+    if (c->grpc) {
+        struct pb_writer w;
+        struct grpc_result res;
+
+        json_decref(body);
+        pb_writer_init(&w); /* StatusRequest has no fields */
+        rc =
+            etcd_client_pb(c, ctx, "/etcdserverpb.Maintenance/Status", &w, HP_OK, false, &res, err);
+        if (!rc)
+            rc = etcd_pb_decode_status(res.msg, res.msg_len, out, err);
+        grpc_result_release(&res);
+        return rc;
+    }
     if (!body)
         return hp_err_set(err, HP_ERR_NOMEM, "out of memory");
     rc = etcd_client_call(c, ctx, "/v3/maintenance/status", body, false, &resp, err);

@@ -24,6 +24,24 @@ hp_rc etcd_client_call_text(struct etcd_client *c, struct hp_ctx *ctx, const cha
  * tests/data/etcd/errors.tsv and grpc-errors.tsv. Never HP_OK. */
 hp_rc etcd_answer_rc(int code, long http_status, const char *msg, bool write);
 
+/* etcd_client_grpc: one unary gRPC call (method like "/etcdserverpb.KV/Range", msg borrowed)
+ * with the gateway path's rules: failover while it provably never left, one re-authentication
+ * when the token is refused, reads retried after a transport failure. *out (release it) holds
+ * the answer's message on HP_OK. The client must use ETCD_TRANSPORT_GRPC. */
+hp_rc etcd_client_grpc(struct etcd_client *c, struct hp_ctx *ctx, const char *method,
+                       const void *msg, size_t len, bool write, struct grpc_result *out,
+                       struct hp_err *err) HP_WUR;
+
+struct pb_writer;
+/* etcd_client_is_grpc: does c speak gRPC (ETCD_TRANSPORT_GRPC)? */
+bool etcd_client_is_grpc(const struct etcd_client *c);
+
+/* etcd_client_pb: etcd_client_grpc with the message in w (taken: released here) once its
+ * encoder returned `encoded` (an error is returned as it is; NOMEM named). *out zeroed first. */
+hp_rc etcd_client_pb(struct etcd_client *c, struct hp_ctx *ctx, const char *method,
+                     struct pb_writer *w, hp_rc encoded, bool write, struct grpc_result *out,
+                     struct hp_err *err) HP_WUR;
+
 /* etcd_grpc_classify: HP_OK when x (borrowed) is a whole answer with status 0 and a message;
  * else the rc of the failure, err naming ep and method: the server's status by
  * etcd_answer_rc (also when the stream was reset after it); an answer that is not whole (no

@@ -494,6 +494,20 @@ hp_rc etcd_txn_commit(struct etcd_client *c, struct hp_ctx *ctx, const struct et
     size_t len;
     hp_rc rc;
 
+    if (etcd_client_is_grpc(c)) {
+        struct pb_writer w;
+        struct grpc_result res;
+
+        pb_writer_init(&w);
+        rc = etcd_client_pb(c, ctx, "/etcdserverpb.KV/Txn", &w,
+                            etcd_pb_encode_txn(&w, etcd_txn_describe(t), err), true, &res, err);
+        if (!rc && etcd_pb_decode_txn(res.msg, res.msg_len, out, err))
+            /* processed, but we cannot tell whether the compares held: indeterminate */
+            rc = hp_err_set(err, HP_ERR_UNKNOWN_OUTCOME,
+                            "etcd txn answer could not be read: outcome unknown");
+        grpc_result_release(&res);
+        return rc;
+    }
     if (etcd_txn_json(t, &body, &len))
         return hp_err_set(err, HP_ERR_NOMEM, "out of memory encoding an etcd txn");
     rc = etcd_client_call_text(c, ctx, "/v3/kv/txn", body, len, true, &resp, err);

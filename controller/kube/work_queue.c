@@ -205,20 +205,25 @@ static int64_t promote_due(struct work_queue *q)
     return q->n_heap ? q->heap[0].at_ns : INT64_MAX;
 }
 
+/* item_backoff: count one more failure of key; its backoff (ms). Under q->lock. */
+static int64_t item_backoff(struct work_queue *q, const char *key)
+{
+    json_int_t fails = json_integer_value(json_object_get(q->failures, key));
+    int64_t item_ms = q->cfg.base_delay_ms;
+
+    q->retries++;
+    json_object_set_new(q->failures, key, json_integer(fails + 1));
+    for (json_int_t i = 0; i < fails && item_ms < q->cfg.max_delay_ms; i++)
+        item_ms *= 2;
+    return item_ms > q->cfg.max_delay_ms ? q->cfg.max_delay_ms : item_ms;
+}
+
 int64_t work_queue_add_rate_limited(struct work_queue *q, const char *key)
 {
     int64_t now = hp_now_ns(), item_ms, bucket_ms = 0, delay;
-    json_int_t fails;
 
     pthread_mutex_lock(&q->lock);
-    q->retries++;
-    fails = json_integer_value(json_object_get(q->failures, key));
-    json_object_set_new(q->failures, key, json_integer(fails + 1));
-    item_ms = q->cfg.base_delay_ms;
-    for (json_int_t i = 0; i < fails && item_ms < q->cfg.max_delay_ms; i++)
-        item_ms *= 2;
-    if (item_ms > q->cfg.max_delay_ms)
-        item_ms = q->cfg.max_delay_ms;
+    item_ms = item_backoff(q, key);
     /* token bucket: refill, then reserve one token (may go negative: a wait) */
     q->tokens += (double)(now - q->tokens_ns) / 1e9 * q->cfg.qps;
     if (q->tokens > q->cfg.burst)
@@ -229,6 +234,19 @@ int64_t work_queue_add_rate_limited(struct work_queue *q, const char *key)
         bucket_ms = (int64_t)(-q->tokens / q->cfg.qps * 1000 + 0.5);
     pthread_mutex_unlock(&q->lock);
     delay = item_ms > bucket_ms ? item_ms : bucket_ms;
+    work_queue_add_after(q, key, delay);
+    return delay;
+}
+
+int64_t work_queue_add_backoff(struct work_queue *q, const char *key, int64_t max_ms)
+{
+    int64_t delay;
+
+    pthread_mutex_lock(&q->lock);
+    delay = item_backoff(q, key);
+    pthread_mutex_unlock(&q->lock);
+    if (delay > max_ms)
+        delay = max_ms;
     work_queue_add_after(q, key, delay);
     return delay;
 }

@@ -23,12 +23,13 @@
 #include "hostpatrol/work_queue.h"
 #include "reconcile/reconciler_internal.h"
 
-#define API_PATH        "/apis/hostpatrol.io/v1alpha1"
-#define COMMIT_SLACK_MS 6000  /* wait past the run deadline for the queue's resolution */
-#define CLEANUP_TIMEOUT 7000  /* finalizer: etcd delete of a CR's results */
-#define STATUS_TIMEOUT  10000 /* one status write (and its Events) */
-#define META_TIMEOUT    10000 /* adding or removing the finalizer */
-#define MEMO_BUCKETS    1024
+#define API_PATH             "/apis/hostpatrol.io/v1alpha1"
+#define COMMIT_SLACK_MS      6000  /* wait past the run deadline for the queue's resolution */
+#define CLEANUP_TIMEOUT      7000  /* finalizer: etcd delete of a CR's results */
+#define STATUS_TIMEOUT       10000 /* one status write (and its Events) */
+#define META_TIMEOUT         10000 /* adding or removing the finalizer */
+#define UNREACHABLE_RETRY_MS 2000  /* the longest retry of a key whose server was unreachable */
+#define MEMO_BUCKETS         1024
 
 /* The outcome of a commit reported CommitUnresolved, come later (late_final) */
 struct late_outcome {
@@ -1556,8 +1557,10 @@ static hp_rc report_late(struct reconciler *r, const char *key, const json_t *ob
 }
 
 /* reconcile: returns HP_OK, or an error to retry with backoff. *requeue_ms >= 0 asks for a
- * later reconcile (a scheduled run). */
-static hp_rc reconcile(struct reconciler *r, const char *key, int64_t *requeue_ms)
+ * later reconcile (a scheduled run). *unreachable: the error is the apiserver not answering at
+ * all (UNAVAILABLE without an HTTP status). */
+static hp_rc reconcile(struct reconciler *r, const char *key, int64_t *requeue_ms,
+                       bool *unreachable)
 {
     json_t *obj = kube_informer_get(r->informer, key), *fresh = NULL, *st = NULL, *live = NULL;
     const struct inspection_spec *spec = NULL;
@@ -1800,6 +1803,7 @@ static hp_rc reconcile(struct reconciler *r, const char *key, int64_t *requeue_m
     if (*requeue_ms < 0)
         *requeue_ms = 0;
 out:
+    *unreachable = rc == HP_ERR_UNAVAILABLE && !err.status;
     json_decref(rep.failing);
     json_decref(rep.failing_nodes);
     json_decref(live);
@@ -1819,6 +1823,7 @@ static void *worker(void *arg)
     for (;;) {
         char *key = NULL;
         int64_t requeue = -1;
+        bool unreachable = false;
         hp_rc rc = work_queue_get(r->queue, NULL, &key);
 
         if (rc)
@@ -1829,10 +1834,13 @@ static void *worker(void *arg)
         pthread_mutex_lock(&r->mu);
         cur_reconcile = r->stats.reconciles;
         pthread_mutex_unlock(&r->mu);
-        rc = reconcile(r, key, &requeue);
+        rc = reconcile(r, key, &requeue, &unreachable);
         prom_histogram_observe(&r->reconcile_seconds, (double)(hp_now_ns() - t0) / 1e9);
         if (rc) {
-            int64_t d = work_queue_add_rate_limited(r->queue, key);
+            /* an apiserver that could not be reached served nothing: the key's own backoff, at
+             * most UNREACHABLE_RETRY_MS, so keys are back soon after it is (work_queue.h) */
+            int64_t d = unreachable ? work_queue_add_backoff(r->queue, key, UNREACHABLE_RETRY_MS)
+                                    : work_queue_add_rate_limited(r->queue, key);
 
             stat_add(r, &r->stats.errors);
             rlog(r, RLOG_WARN, key, NULL, "reconcile failed (%s); retry in %lld ms", hp_rc_name(rc),

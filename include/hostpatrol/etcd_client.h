@@ -49,13 +49,19 @@
 #include "hostpatrol/ctx.h"
 #include "hostpatrol/rc.h"
 
+/* How the client speaks to etcd: native gRPC (the default: unary calls over HTTP/2, many
+ * multiplexed on one connection per endpoint; see grpc_client.h) or the v3 JSON gateway
+ * (HTTP/1.1), for deployments that expose only that. */
+enum etcd_transport { ETCD_TRANSPORT_GRPC, ETCD_TRANSPORT_GATEWAY, ETCD_TRANSPORT__INVALID };
+
 struct etcd_config {
-    const char *endpoints;   /* "http://h:2379,https://h2:2379"; required */
-    const char *ca_file;     /* PEM CA bundle for https endpoints; NULL: system default */
-    const char *cert_file;   /* client certificate (PEM) for mTLS; NULL: none */
-    const char *key_file;    /* its private key (PEM) */
-    const char *server_name; /* TLS name to verify when it differs from the endpoint host */
-    const char *username;    /* etcd auth; NULL: auth off */
+    const char *endpoints;         /* "http://h:2379,https://h2:2379"; required */
+    enum etcd_transport transport; /* 0: gRPC */
+    const char *ca_file;           /* PEM CA bundle for https endpoints; NULL: system default */
+    const char *cert_file;         /* client certificate (PEM) for mTLS; NULL: none */
+    const char *key_file;          /* its private key (PEM) */
+    const char *server_name;       /* TLS name to verify when it differs from the endpoint host */
+    const char *username;          /* etcd auth; NULL: auth off */
     const char *password;
     int64_t connect_timeout_ms; /* 0: 2000 */
     int64_t request_cap_ms;     /* upper bound of one request; 0: 30000 */

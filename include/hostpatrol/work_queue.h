@@ -7,6 +7,11 @@
  *   - work_queue_add_rate_limited: the later of a per-key exponential backoff (base_delay x
  *     2^failures, capped at max_delay) and a global token bucket (qps, burst); forget resets
  *     the key's failures;
+ *   - work_queue_add_backoff: the per-key backoff alone, capped at a given bound, for a failure
+ *     that cost the server nothing (it could not be reached): the bucket guards a SERVING
+ *     server, and retries that consumed it during an outage would hold every key back for long
+ *     after the server is back (200 keys failing through a 30 s apiserver restart left the last
+ *     ones 30 s of bucket debt behind);
  *   - shutdown: no new keys; workers get what is queued, then HP_ERR_CANCELED; with a drain
  *     context, shutdown waits for the keys being processed to be done.
  * Thread-safety: every call may come from any thread; one mutex guards the whole queue and
@@ -36,6 +41,8 @@ void work_queue_add(struct work_queue *q, const char *key); /* key copied */
 void work_queue_add_after(struct work_queue *q, const char *key, int64_t delay_ms);
 /* work_queue_add_rate_limited: returns the delay chosen (ms) */
 int64_t work_queue_add_rate_limited(struct work_queue *q, const char *key);
+/* work_queue_add_backoff: returns the delay chosen (ms): the key's backoff, at most max_ms */
+int64_t work_queue_add_backoff(struct work_queue *q, const char *key, int64_t max_ms);
 void work_queue_forget(struct work_queue *q, const char *key);
 int work_queue_failures(struct work_queue *q, const char *key);
 

@@ -135,6 +135,26 @@ static void global_bucket_limits_a_burst(void **state)
     work_queue_free(q);
 }
 
+/* failures against a server that was not reached: the key's own backoff, capped, and the bucket
+ * untouched (an outage does not leave every key behind a debt) */
+static void unreachable_backoff_skips_the_bucket(void **state)
+{
+    struct work_queue_config cfg = {.base_delay_ms = 100, .qps = 1, .burst = 1};
+    struct work_queue *q = mk(&cfg);
+
+    (void)state;
+    for (int i = 0; i < 50; i++) /* a long outage of many keys: no token taken */
+        (void)work_queue_add_backoff(q, "ns/down", 2000);
+    assert_int_equal(work_queue_add_backoff(q, "ns/down", 2000), 2000); /* capped */
+    assert_int_equal(work_queue_failures(q, "ns/down"), 51);
+    assert_int_equal(work_queue_add_backoff(q, "ns/fresh", 2000), 100);
+    /* the bucket still has its one token: the first rate-limited retry waits only its backoff */
+    assert_true(work_queue_add_rate_limited(q, "ns/served") <= 100);
+    assert_true(work_queue_add_rate_limited(q, "ns/served2") >= 800);
+    (void)work_queue_shutdown(q, NULL);
+    work_queue_free(q);
+}
+
 #define KEYS 1000
 static atomic_int processed[KEYS];
 static atomic_int busy[KEYS];
@@ -199,6 +219,7 @@ int main(void)
         cmocka_unit_test(add_after_waits),
         cmocka_unit_test(backoff_doubles_per_key_and_forget_resets),
         cmocka_unit_test(global_bucket_limits_a_burst),
+        cmocka_unit_test(unreachable_backoff_skips_the_bucket),
         cmocka_unit_test(workers_and_drain),
     };
     hp_alloc_install();

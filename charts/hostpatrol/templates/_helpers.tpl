@@ -67,6 +67,8 @@ app.kubernetes.io/part-of: hostpatrol
 - {{ include "hostpatrol.etcdEndpoints" . | quote }}
 - --etcd-prefix
 - {{ .Values.etcd.prefix | quote }}
+- --etcd-transport
+- {{ .Values.etcd.transport | default "grpc" | quote }}
 {{- with .Values.etcd.serverName }}
 - --etcd-server-name
 - {{ . | quote }}

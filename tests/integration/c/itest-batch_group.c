@@ -20,13 +20,14 @@
 #include "hostpatrol/batch_group.h"
 #include "hostpatrol/batch_queue.h"
 #include "hostpatrol/etcd_client.h"
+#include "itest_util.h"
 
 static struct etcd_client *direct;
 static char prefix[128];
 
 static struct etcd_client *client(const char *eps)
 {
-    struct etcd_config cfg = {.endpoints = eps};
+    struct etcd_config cfg = {.endpoints = eps, .transport = itest_etcd_transport()};
     struct etcd_client *c = NULL;
     struct hp_err err = {0};
 

@@ -76,7 +76,7 @@ static void wait_all(struct outcome *o, size_t n)
 
 static struct etcd_client *client(const char *eps)
 {
-    struct etcd_config cfg = {.endpoints = eps};
+    struct etcd_config cfg = {.endpoints = eps, .transport = itest_etcd_transport()};
     struct etcd_client *c = NULL;
     struct hp_err err = {0};
 
@@ -530,15 +530,15 @@ static void unresolved_batch_is_journaled_and_resolved_after_restart(void **stat
     char *v;
 
     (void)state;
-    if (!getenv("HP_TOXI_API") || !getenv("HP_TOXI_PROXY"))
+    if (!getenv("HP_TOXI_API") || !getenv("HP_JOURNAL_PROXY"))
         skip();
-    snprintf(px, sizeof(px), "%s", getenv("HP_TOXI_PROXY"));
+    snprintf(px, sizeof(px), "%s", getenv("HP_JOURNAL_PROXY"));
     snprintf(sdir, sizeof(sdir), "%s/journal-%d", getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp",
              getpid());
     snprintf(key, sizeof(key), "%sjournaled", prefix);
     assert_int_equal(etcd_put(direct, NULL, key, strlen(key), "before", 6, 0, NULL, &err), HP_OK);
     cfg.state_dir = sdir;
-    slow = client(getenv("HP_ETCD_PROXY_URL"));
+    slow = client(getenv("HP_JOURNAL_PROXY_URL"));
     q = queue(slow, "journal", &cfg);
     snprintf(path, sizeof(path), "/proxies/%s/toxics", px);
     itest_toxi("POST", path,
@@ -567,9 +567,8 @@ static void unresolved_batch_is_journaled_and_resolved_after_restart(void **stat
     v = get(key, NULL);
     assert_string_equal(v, "late"); /* it did commit late */
     hp_free(v);
-    itest_toxi("POST", path, "{\"enabled\":true}");
-    snprintf(path, sizeof(path), "/proxies/%s/toxics/late", px);
-    itest_toxi("DELETE", path, NULL);
+    /* the proxy (this test's own) stays as it is: removing a toxic from a link stuck in it can
+     * block toxiproxy's API */
     /* the next queue of this writer resolves the journal at start-up */
     q = queue(direct, "journal", &cfg);
     assert_int_equal(dir_entries(sdir), 0);

@@ -26,6 +26,7 @@ static char prefix[128];
 static struct etcd_client *connect_to(const char *eps)
 {
     struct etcd_config cfg = {.endpoints = eps,
+                              .transport = itest_etcd_transport(),
                               .username = getenv("HP_ETCD_USER"),
                               .password = getenv("HP_ETCD_PASSWORD")};
     struct etcd_client *c = NULL;

@@ -10,7 +10,18 @@
 #include <stdio.h>
 #include <stdlib.h>
 
+#include <string.h>
+
+#include "hostpatrol/etcd_client.h"
 #include "hostpatrol/kube_client.h"
+
+/* itest_etcd_transport: $HP_ETCD_TRANSPORT ("grpc" or "gateway", the default) */
+static inline enum etcd_transport itest_etcd_transport(void)
+{
+    const char *t = getenv("HP_ETCD_TRANSPORT");
+
+    return t && !strcmp(t, "grpc") ? ETCD_TRANSPORT_GRPC : ETCD_TRANSPORT_GATEWAY;
+}
 
 /* itest_discard: a libcurl write callback that drops the body (output would break TAP lines) */
 static inline size_t itest_discard(char *p, size_t size, size_t n, void *arg)
