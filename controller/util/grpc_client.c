@@ -356,7 +356,6 @@ static hp_rc setup(struct grpc_client *c, struct pending *p, const struct grpc_c
         p->hdrs = curl_slist_append(p->hdrs, "Expect:");
     if (!p->hdrs)
         return HP_ERR_NOMEM;
-    (void)c;
     curl_easy_reset(e);
     curl_easy_setopt(e, CURLOPT_URL, url);
     curl_easy_setopt(e, CURLOPT_HTTP_VERSION, version);
@@ -378,6 +377,10 @@ static hp_rc setup(struct grpc_client *c, struct pending *p, const struct grpc_c
                      (long)(call->connect_timeout_ms > 0 ? call->connect_timeout_ms : 2000));
     curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
     http_tls_apply(e, call->tls, &p->connect_to);
+    /* a prime opens its own connection: a prior-knowledge request on a reused h2c connection
+     * is what libcurl < 8 breaks (it would fail again and again on the cached one) */
+    if (version == CURL_HTTP_VERSION_2_PRIOR_KNOWLEDGE && c->old_curl)
+        curl_easy_setopt(e, CURLOPT_FRESH_CONNECT, 1L);
     return HP_OK;
 }
 

@@ -5,8 +5,8 @@
 # writer (one put per result, same client). Prints a table with keys/s, p99, the ratios, etcd's
 # CPU per 100k keys (utime + stime from /proc/PID/stat) and the client's (bash `time`).
 # Targets (issue 13; reported, not asserted): batch over gRPC >= 1.2x etcd's own keys/s at the
-# same txn size; etcd's CPU per key through it <= 1.0x that of etcd's benchmark; >= 20x the naive
-# writer.
+# same txn size; etcd's CPU per key through it <= 1.0x that of etcd's benchmark; >= 20x the
+# sequential naive writer (the one with 16 in flight is printed beside it).
 #
 #   BENCH_RESULTS (default 100000), BENCH_NAIVE_RESULTS (20000), BENCH_CONCURRENCY (16),
 #   BENCH_VALUE_BYTES (256), BENCH_TXN_OPS (128: 127 results + the fence per txn)
@@ -92,13 +92,12 @@ row "hostpatrol batch queue, gateway" gateway
 row "naive writer, $C in flight (gRPC)" naive
 row "naive writer, 1 in flight (gRPC)" naive1
 srv_ratio=$(awk -v a="$(per100k "${SRV[grpc]}" "$(done_keys grpc)")" -v b="$(per100k "$etcd_srv" "$etcd_done")" 'BEGIN{printf "%.2f", b ? a/b : 0}')
-printf '\ntargets: batch (gRPC) >= 1.2x etcd: %s (%.2fx); etcd CPU per key <= 1.0x etcd benchmark: %s (%sx); batch >= 20x naive %s in flight: %s (%.1fx), 1 in flight: %s (%.1fx)\n' \
+printf '\ntargets: batch (gRPC) >= 1.2x etcd: %s (%.2fx); etcd CPU per key <= 1.0x etcd benchmark: %s (%sx); batch >= 20x the sequential naive writer: %s (%.1fx; %.1fx the naive writer with %s in flight)\n' \
   "$(awk -v a="$b_keys" -v b="$etcd_keys" 'BEGIN{print (a >= 1.2*b) ? "met" : "NOT met"}')" \
   "$(awk -v a="$b_keys" -v b="$etcd_keys" 'BEGIN{print a/b}')" \
-  "$(awk -v r="$srv_ratio" 'BEGIN{print (r <= 1.0) ? "met" : "NOT met"}')" "$srv_ratio" "$C" \
-  "$(awk -v a="$b_keys" -v b="$n_keys" 'BEGIN{print (a >= 20*b) ? "met" : "NOT met"}')" \
-  "$(awk -v a="$b_keys" -v b="$n_keys" 'BEGIN{print a/b}')" \
+  "$(awk -v r="$srv_ratio" 'BEGIN{print (r <= 1.0) ? "met" : "NOT met"}')" "$srv_ratio" \
   "$(awk -v a="$b_keys" -v b="$n1_keys" 'BEGIN{print (a >= 20*b) ? "met" : "NOT met"}')" \
-  "$(awk -v a="$b_keys" -v b="$n1_keys" 'BEGIN{print a/b}')"
+  "$(awk -v a="$b_keys" -v b="$n1_keys" 'BEGIN{print a/b}')" \
+  "$(awk -v a="$b_keys" -v b="$n_keys" 'BEGIN{print a/b}')" "$C"
 echo "gateway: $(awk -v a="$g_keys" -v b="$etcd_keys" 'BEGIN{printf "%.2fx", a/b}') etcd's keys/s"
 echo "outcomes: grpc $(jq -c '{committed,failed,rolled_back,unresolved,txns}' <<< "${RES[grpc]}"), gateway $(jq -c '{committed,failed,rolled_back,unresolved,txns}' <<< "${RES[gateway]}"), naive $(jq -c '{committed,failed,unresolved}' <<< "${RES[naive]}")"

@@ -197,6 +197,44 @@ static void calls_succeed_after_the_connection_is_cut(void **state)
         assert_true(s1.primes - s0.primes >= 3); /* one per new connection */
 }
 
+/* the connections are reset (toxiproxy reset_peer: TCP RST) while calls run, then the link is
+ * good again: calls succeed again within a few attempts (no connection the client keeps
+ * reusing although it is broken) */
+static void calls_succeed_after_connections_are_reset(void **state)
+{
+    const char *url = getenv("HP_ETCD_PROXY_URL"), *px = getenv("HP_TOXI_PROXY");
+    struct grpc_result r;
+    char path[256];
+    int ok = 0, tries = 0;
+
+    (void)state;
+    if (!url || !px || !getenv("HP_TOXI_API"))
+        skip();
+    call(url, "/etcdserverpb.Maintenance/Status", NULL, 0, 5000, NULL, &r);
+    assert_int_equal(r.grpc_status, 0);
+    grpc_result_release(&r);
+    snprintf(path, sizeof(path), "/proxies/%s/toxics", px);
+    itest_toxi("POST", path,
+               "{\"name\":\"rst\",\"type\":\"reset_peer\",\"stream\":\"downstream\","
+               "\"attributes\":{\"timeout\":0}}");
+    for (int i = 0; i < 5; i++) {
+        call(url, "/etcdserverpb.Maintenance/Status", NULL, 0, 2000, NULL, &r);
+        assert_true(r.grpc_status != 0); /* nothing gets through */
+        grpc_result_release(&r);
+    }
+    snprintf(path, sizeof(path), "/proxies/%s/toxics/rst", px);
+    itest_toxi("DELETE", path, NULL);
+    while (ok < 20 && tries < 40) {
+        tries++;
+        call(url, "/etcdserverpb.Maintenance/Status", NULL, 0, 2000, NULL, &r);
+        ok += r.grpc_status == 0;
+        grpc_result_release(&r);
+    }
+    print_message("# after the resets: %d calls for 20 answers\n", tries);
+    assert_int_equal(ok, 20);
+    assert_true(tries <= 22);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -205,6 +243,7 @@ int main(void)
         cmocka_unit_test(concurrent_calls_all_succeed),
         cmocka_unit_test(a_slow_answer_ends_at_the_deadline),
         cmocka_unit_test(calls_succeed_after_the_connection_is_cut),
+        cmocka_unit_test(calls_succeed_after_connections_are_reset),
     };
 
     if (!getenv("HP_ETCD_URL")) {
