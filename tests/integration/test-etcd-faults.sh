@@ -55,12 +55,13 @@ check_report() {
   t_ge "$(jq -r .txns <<< "$r")" "$2" "batches"
 }
 
-# faulty_run PROXY TOXIC TYPE STREAM ATTRS: verified runs through the flapping fault until at
-# least 1000 batches were sent; prints the summed outcome counts as JSON
+# faulty_run PROXY TOXIC TYPE STREAM ATTRS [MIN_HIT]: verified runs through the flapping fault
+# until at least 1000 batches were sent and MIN_HIT results (default 0) were hit by it (a fast
+# run may fall between two flaps); prints the summed outcome counts as JSON
 faulty_run() {
-  local r rc total=0 hit=0 runs=0
+  local r rc total=0 hit=0 runs=0 min_hit=${6:-0}
   flap "$1" "$2" "$3" "$4" "$5"
-  while [ "$total" -lt 1000 ] && [ "$runs" -lt 10 ]; do
+  while { [ "$total" -lt 1000 ] || [ "$hit" -lt "$min_hit" ]; } && [ "$runs" -lt 10 ]; do
     rc=0
     r=$(bench "http://127.0.0.1:${HP_TOXI_PORT[$1]}" --results 2000 --txn-ops 2 \
       --concurrency 8 --deadline 1s --verify 2>&1) || rc=$?
@@ -78,7 +79,7 @@ faulty_run() {
 # hit_run ARGS: faulty_run, and the fault must have hit some results (timed out / resolved)
 hit_run() {
   local r
-  r=$(faulty_run "$@") || exit 1
+  r=$(faulty_run "$@" 1) || exit 1
   t_ge "$(jq -r .hit <<< "$r")" 1 "results hit by the fault"
 }
 
