@@ -197,42 +197,69 @@ static void calls_succeed_after_the_connection_is_cut(void **state)
         assert_true(s1.primes - s0.primes >= 3); /* one per new connection */
 }
 
-/* the connections are reset (toxiproxy reset_peer: TCP RST) while calls run, then the link is
- * good again: calls succeed again within a few attempts (no connection the client keeps
- * reusing although it is broken) */
+/* the connections are reset (toxiproxy reset_peer: TCP RST), on and off, while 8 threads call
+ * at once, then the link is good again: every thread's calls succeed again within a few
+ * attempts. (The stuck client that flapping resets once caused, every later call failing on a
+ * cached connection, is reproduced end to end by test-etcd-faults.sh's reset_peer runs; this
+ * shorter form did not reproduce it.) */
+struct resetter {
+    const char *url;
+    volatile int phase; /* 0: faults, 1: the link is good: count */
+    int ok, tries;
+};
+
+static void *reset_caller(void *arg)
+{
+    struct resetter *rs = arg;
+    int ok = 0, tries = 0;
+
+    while (ok < 20 && tries < 60) {
+        struct grpc_result r;
+        int counting = rs->phase;
+
+        call(rs->url, "/etcdserverpb.Maintenance/Status", NULL, 0, 1000, NULL, &r);
+        if (counting) {
+            tries++;
+            ok += r.grpc_status == 0;
+        }
+        grpc_result_release(&r);
+        if (!counting)
+            usleep(20 * 1000);
+    }
+    __atomic_add_fetch(&rs->ok, ok, __ATOMIC_SEQ_CST);
+    __atomic_add_fetch(&rs->tries, tries, __ATOMIC_SEQ_CST);
+    return NULL;
+}
+
 static void calls_succeed_after_connections_are_reset(void **state)
 {
     const char *url = getenv("HP_ETCD_PROXY_URL"), *px = getenv("HP_TOXI_PROXY");
-    struct grpc_result r;
-    char path[256];
-    int ok = 0, tries = 0;
+    struct resetter rs = {.url = url};
+    pthread_t t[THREADS];
+    char path[256], tox[256];
 
     (void)state;
     if (!url || !px || !getenv("HP_TOXI_API"))
         skip();
-    call(url, "/etcdserverpb.Maintenance/Status", NULL, 0, 5000, NULL, &r);
-    assert_int_equal(r.grpc_status, 0);
-    grpc_result_release(&r);
     snprintf(path, sizeof(path), "/proxies/%s/toxics", px);
-    itest_toxi("POST", path,
-               "{\"name\":\"rst\",\"type\":\"reset_peer\",\"stream\":\"downstream\","
-               "\"attributes\":{\"timeout\":0}}");
-    for (int i = 0; i < 5; i++) {
-        call(url, "/etcdserverpb.Maintenance/Status", NULL, 0, 2000, NULL, &r);
-        assert_true(r.grpc_status != 0); /* nothing gets through */
-        grpc_result_release(&r);
+    snprintf(tox, sizeof(tox), "/proxies/%s/toxics/rst", px);
+    for (int i = 0; i < THREADS; i++)
+        assert_int_equal(pthread_create(&t[i], NULL, reset_caller, &rs), 0);
+    for (int flap = 0; flap < 4; flap++) {
+        usleep(400 * 1000);
+        itest_toxi("POST", path,
+                   "{\"name\":\"rst\",\"type\":\"reset_peer\",\"stream\":\"downstream\","
+                   "\"attributes\":{\"timeout\":0}}");
+        usleep(400 * 1000);
+        itest_toxi("DELETE", tox, NULL);
     }
-    snprintf(path, sizeof(path), "/proxies/%s/toxics/rst", px);
-    itest_toxi("DELETE", path, NULL);
-    while (ok < 20 && tries < 40) {
-        tries++;
-        call(url, "/etcdserverpb.Maintenance/Status", NULL, 0, 2000, NULL, &r);
-        ok += r.grpc_status == 0;
-        grpc_result_release(&r);
-    }
-    print_message("# after the resets: %d calls for 20 answers\n", tries);
-    assert_int_equal(ok, 20);
-    assert_true(tries <= 22);
+    rs.phase = 1;
+    for (int i = 0; i < THREADS; i++)
+        pthread_join(t[i], NULL);
+    print_message("# after the resets: %d calls for %d answers (of %d)\n", rs.tries, rs.ok,
+                  THREADS * 20);
+    assert_int_equal(rs.ok, THREADS * 20);
+    assert_true(rs.tries <= THREADS * 20 + 2 * THREADS);
 }
 
 int main(void)
