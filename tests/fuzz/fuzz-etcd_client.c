@@ -99,9 +99,13 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
     hp_alloc_install();
     peer = fuzz_peer_new(answer, NULL);
     snprintf(endpoint, sizeof(endpoint), "http://127.0.0.1:%d", fuzz_peer_port(peer));
-    if (etcd_client_new(&(struct etcd_config){.endpoints = endpoint, .request_cap_ms = 5000},
+    /* the fuzzed peer answers as the JSON gateway (HTTP/1.1) */
+    if (etcd_client_new(&(struct etcd_config){.endpoints = endpoint,
+                                              .transport = ETCD_TRANSPORT_GATEWAY,
+                                              .request_cap_ms = 5000},
                         &plain, &err) ||
         etcd_client_new(&(struct etcd_config){.endpoints = endpoint,
+                                              .transport = ETCD_TRANSPORT_GATEWAY,
                                               .request_cap_ms = 5000,
                                               .username = "fuzz",
                                               .password = "secret"},

@@ -47,7 +47,9 @@ static int closed_port(void)
 
 static struct etcd_client *client_for(const char *endpoints)
 {
-    struct etcd_config cfg = {.endpoints = endpoints, .connect_timeout_ms = 1000};
+    /* the recorded answers are the JSON gateway's (HTTP/1.1); gRPC: test-etcd_grpc, itests */
+    struct etcd_config cfg = {
+        .endpoints = endpoints, .transport = ETCD_TRANSPORT_GATEWAY, .connect_timeout_ms = 1000};
     struct etcd_client *c = NULL;
     struct hp_err err = {0};
 
