@@ -232,7 +232,8 @@ hp_rc etcd_client_new(const struct etcd_config *cfg, struct etcd_client **out, s
         goto out;
     }
     if (c->transport == ETCD_TRANSPORT_GRPC) {
-        rc = grpc_client_new(&c->grpc, err);
+        /* a connection silent longer than the longest request allowed is dead */
+        rc = grpc_client_new(cfg->request_cap_ms > 0 ? cfg->request_cap_ms : 30000, &c->grpc, err);
         if (rc)
             goto out;
     }

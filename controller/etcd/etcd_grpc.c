@@ -21,14 +21,20 @@ hp_rc etcd_grpc_classify(const struct grpc_result *x, bool write, const char *ep
     if (x->grpc_status == 0 && x->cc == CURLE_OK && !x->malformed && !x->overflow && x->msg)
         return HP_OK;
     if (x->grpc_status == 0 || (x->cc == CURLE_OK && !x->ctx_rc)) {
-        /* an answer, but not a whole one: no status, a cut body, a bad frame, too large */
-        why = x->overflow == 2      ? "out of memory for the answer"
-              : x->overflow         ? "answer too large"
-              : x->malformed        ? "answer is not one gRPC message"
-              : x->grpc_status == 0 ? (x->cc == CURLE_OK ? "status OK without a message"
-                                                         : "status OK, then the stream failed")
-                                    : "answer without a gRPC status";
-        rc = write ? HP_ERR_UNKNOWN_OUTCOME : x->overflow == 2 ? HP_ERR_NOMEM : HP_ERR_PROTOCOL;
+        /* an answer, but not a whole one: no status (the stream or the member went away
+         * before its trailers: libcurl 7.88 may call a reset body complete), a cut body, a bad
+         * frame, too large. A read without a status is a transport failure (retried); one with
+         * status OK and a bad message is the server's fault */
+        why = x->overflow == 2     ? "out of memory for the answer"
+              : x->overflow        ? "answer too large"
+              : x->grpc_status < 0 ? "answer without a gRPC status"
+              : x->malformed       ? "answer is not one gRPC message"
+              : x->cc == CURLE_OK  ? "status OK without a message"
+                                   : "status OK, then the stream failed";
+        rc = write                                ? HP_ERR_UNKNOWN_OUTCOME
+             : x->overflow == 2                   ? HP_ERR_NOMEM
+             : x->grpc_status < 0 && !x->overflow ? HP_ERR_UNAVAILABLE
+                                                  : HP_ERR_PROTOCOL;
         hp_err_set(err, rc, "etcd %s %s: %s%s", ep, method, why, write ? " (outcome unknown)" : "");
         return rc;
     }

@@ -27,6 +27,7 @@ enum call_state { QUEUED, RUNNING, DONE };
 /* one call handed to the driver; the caller's stack holds it */
 struct pending {
     struct pending *next;
+    int64_t *last_rx_ns; /* the client's (written by the driver thread only) */
     CURL *easy;
     struct curl_slist *hdrs, *connect_to;
     struct grpc_result *res;
@@ -34,7 +35,8 @@ struct pending {
     char *in;   /* the answer's raw body (owned) */
     size_t in_len, in_cap, in_max;
     enum call_state state;
-    bool cancel; /* the caller's context ended: the driver removes it */
+    bool cancel;      /* the caller's context ended: the driver removes it */
+    int64_t start_ns; /* handed to the driver */
 };
 
 struct grpc_client {
@@ -50,6 +52,9 @@ struct grpc_client {
     size_t n_idle;
     bool old_curl; /* < 8.0.0: the h2c reuse bug */
     struct grpc_client_stats st;
+    int64_t stall_ns;   /* a connection silent this long with calls waiting is dropped */
+    int64_t last_rx_ns; /* the last byte any transfer received (driver thread only) */
+    int64_t busy_ns;    /* since when calls have been in flight without a pause (under mu) */
 };
 
 void grpc_timeout_header(int64_t ms, char *out, size_t size)
@@ -104,6 +109,7 @@ static size_t on_body(char *data, size_t size, size_t nmemb, void *arg)
     struct pending *p = arg;
     size_t n = size * nmemb;
 
+    *p->last_rx_ns = hp_now_ns();
     if (p->in_len + n > p->in_max) {
         p->res->overflow = 1;
         return 0;
@@ -134,6 +140,7 @@ static size_t on_header(char *data, size_t size, size_t nmemb, void *arg)
     size_t n = size * nmemb, vl;
     const char *v;
 
+    *p->last_rx_ns = hp_now_ns();
     while (n && (data[n - 1] == '\r' || data[n - 1] == '\n'))
         n--;
     if (n > 12 && !strncasecmp(data, "grpc-status:", 12)) {
@@ -177,6 +184,43 @@ static void finish(struct grpc_client *c, struct pending *p, CURLcode cc, hp_rc 
     pthread_cond_broadcast(&c->cv);
 }
 
+/* stalled: calls have been in flight without a pause, and nothing has arrived for stall_ns
+ * since the later of the last byte and the start of that busy stretch (a link that drops every
+ * byte leaves libcurl an HTTP/2 connection it still takes for alive: every later call would go
+ * into the same silence, each replaced by the next when its deadline ends). Under mu. */
+static bool stalled(struct grpc_client *c)
+{
+    int64_t since = c->last_rx_ns > c->busy_ns ? c->last_rx_ns : c->busy_ns;
+
+    return hp_now_ns() - since > c->stall_ns;
+}
+
+/* drop_connections: end every call in flight (a send error: UNKNOWN for a write that may
+ * have left, a read is retried) and start over with new connections: the only way to close a
+ * connection libcurl still takes for alive is to clean up its multi handle. Under mu. */
+static void drop_connections(struct grpc_client *c)
+{
+    CURLM *fresh = curl_multi_init();
+
+    if (!fresh)
+        return;
+    curl_multi_setopt(fresh, CURLMOPT_PIPELINING, (long)CURLPIPE_MULTIPLEX);
+    while (c->running) {
+        struct pending *p = c->running;
+
+        snprintf(p->res->errbuf, sizeof(p->res->errbuf),
+                 "the connection was silent for %lld s: dropped",
+                 (long long)(c->stall_ns / 1000000000));
+        finish(c, p, CURLE_RECV_ERROR, HP_OK);
+    }
+    curl_multi_cleanup(c->multi);
+    c->multi = fresh;
+    for (struct endpoint *e = c->eps; e; e = e->next)
+        e->primed = false;
+    c->st.stalls++;
+    c->last_rx_ns = hp_now_ns();
+}
+
 static void *driver_main(void *arg)
 {
     struct grpc_client *c = arg;
@@ -197,6 +241,9 @@ static void *driver_main(void *arg)
                 continue;
             }
             p->state = RUNNING;
+            p->start_ns = hp_now_ns();
+            if (!c->running)
+                c->busy_ns = p->start_ns; /* a busy stretch starts */
             p->next = c->running;
             c->running = p;
         }
@@ -205,6 +252,8 @@ static void *driver_main(void *arg)
             if (p->cancel)
                 finish(c, p, CURLE_ABORTED_BY_CALLBACK, HP_ERR_CANCELED);
         }
+        if (c->running && stalled(c))
+            drop_connections(c);
         pthread_mutex_unlock(&c->mu);
         curl_multi_perform(c->multi, &running);
         pthread_mutex_lock(&c->mu);
@@ -238,7 +287,7 @@ static void *driver_main(void *arg)
     return NULL;
 }
 
-hp_rc grpc_client_new(struct grpc_client **out, struct hp_err *err)
+hp_rc grpc_client_new(int64_t stall_ms, struct grpc_client **out, struct hp_err *err)
 {
     struct grpc_client *c = hp_calloc(1, sizeof(*c));
     const curl_version_info_data *vi = curl_version_info(CURLVERSION_NOW);
@@ -255,6 +304,8 @@ hp_rc grpc_client_new(struct grpc_client **out, struct hp_err *err)
                           vi->version);
     }
     c->old_curl = vi->version_num < 0x080000;
+    c->stall_ns = (stall_ms > 0 ? stall_ms : 30000) * 1000000LL;
+    c->last_rx_ns = hp_now_ns();
     pthread_mutex_init(&c->mu, NULL);
     pthread_condattr_init(&ca);
     pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
@@ -451,6 +502,7 @@ void grpc_client_call(struct grpc_client *c, struct hp_ctx *ctx, const struct gr
             return;
         }
         p->res = out;
+        p->last_rx_ns = &c->last_rx_ns;
         p->in_max = call->max_msg ? call->max_msg : MSG_MAX_DEFAULT;
         pthread_mutex_lock(&c->mu);
         if (h2c && c->old_curl) {

@@ -69,8 +69,13 @@ struct grpc_result {
 
 struct grpc_client;
 
-/* grpc_client_new: start the driver thread. *out owned: grpc_client_free. */
-hp_rc grpc_client_new(struct grpc_client **out, struct hp_err *err) HP_WUR;
+/* grpc_client_new: start the driver thread. stall_ms (0: 30 s): when calls wait and no byte
+ * has arrived for that long, the connections are taken for dead (a link that drops every byte
+ * leaves libcurl an HTTP/2 connection it still believes alive, which would carry every later
+ * call into the same silence): the calls in flight end (CURLE_RECV_ERROR, "silent ... dropped")
+ * and new connections are opened. Choose it above the longest a healthy server may take to
+ * answer. *out owned: grpc_client_free. */
+hp_rc grpc_client_new(int64_t stall_ms, struct grpc_client **out, struct hp_err *err) HP_WUR;
 
 /* grpc_client_free: ends calls in flight (CANCELED), stops the driver. NULL allowed. */
 void grpc_client_free(struct grpc_client *c);
@@ -84,6 +89,7 @@ struct grpc_client_stats {
     uint64_t primes;           /* prior-knowledge requests that opened an h2c connection (< 8.0) */
     uint64_t http1_answers;    /* calls answered over HTTP/1.1 (connection gone), sent again */
     uint64_t dead_connections; /* calls that found their connection dead before sending */
+    uint64_t stalls;           /* times the connections were dropped as silent */
 };
 void grpc_client_stats(struct grpc_client *c, struct grpc_client_stats *out);
 

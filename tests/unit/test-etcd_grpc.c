@@ -80,17 +80,21 @@ static void transport_cases(void **state)
     x = ok;
     x.malformed = true;
     assert_int_equal(classify(&x, true, &next), HP_ERR_UNKNOWN_OUTCOME);
+    assert_int_equal(classify(&x, false, &next), HP_ERR_PROTOCOL); /* status OK, bad message */
     x = ok;
     x.cc = CURLE_HTTP2_STREAM; /* status 0 arrived, then the stream failed */
     assert_int_equal(classify(&x, true, &next), HP_ERR_UNKNOWN_OUTCOME);
     x = ok;
     x.overflow = 1;
     assert_int_equal(classify(&x, false, &next), HP_ERR_PROTOCOL);
-    /* a whole exchange without grpc-status */
+    /* an exchange that ended without grpc-status (the member went away before its trailers):
+     * never a success; a write's outcome is unknown, a read is retried as a transport failure */
     x = (struct grpc_result){.cc = CURLE_OK, .grpc_status = -1, .sent = true, .msg = m};
     assert_int_equal(classify(&x, true, &next), HP_ERR_UNKNOWN_OUTCOME);
-    assert_int_equal(classify(&x, false, &next), HP_ERR_PROTOCOL);
+    assert_int_equal(classify(&x, false, &next), HP_ERR_UNAVAILABLE);
     assert_false(next);
+    x.malformed = true;
+    assert_int_equal(classify(&x, false, &next), HP_ERR_UNAVAILABLE);
     /* a reset stream or a cut connection after sending */
     x = (struct grpc_result){.cc = CURLE_HTTP2_STREAM, .grpc_status = -1, .sent = true};
     assert_int_equal(classify(&x, true, &next), HP_ERR_UNKNOWN_OUTCOME);

@@ -29,7 +29,7 @@ static int setup(void **state)
 
     (void)state;
     snprintf(base, sizeof(base), "%.*s", (int)strcspn(u, ","), u);
-    if (grpc_client_new(&gc, &err))
+    if (grpc_client_new(0, &gc, &err))
         fail_msg("grpc_client_new: %s", err.msg);
     return 0;
 }
