@@ -389,8 +389,6 @@ static hp_rc classify_error(const struct endpoint *ep, const struct http_result 
     return rc;
 }
 
-static hp_rc authenticate(struct etcd_client *c, struct hp_ctx *ctx, struct hp_err *err);
-
 /* call_once: one logical request with failover; token_retry allows one re-authentication. */
 static hp_rc call_once(struct etcd_client *c, struct hp_ctx *ctx, const char *path,
                        const char *body, size_t body_len, bool write, bool send_token,
@@ -493,41 +491,79 @@ out:
     return rc;
 }
 
-hp_rc etcd_client_call_text(struct etcd_client *c, struct hp_ctx *ctx, const char *path,
-                            const char *text, size_t len, bool write, json_t **resp,
-                            struct hp_err *err)
+/* One exchange of either transport, as call_retrying drives it: the request and the answer's
+ * place are in req; *auth_rejected when the server refused the token. */
+typedef hp_rc (*once_fn)(struct etcd_client *c, struct hp_ctx *ctx, void *req, bool write,
+                         bool send_token, struct hp_err *err, bool *auth_rejected);
+
+static hp_rc gateway_authenticate(struct etcd_client *c, struct hp_ctx *ctx, struct hp_err *err);
+static hp_rc grpc_authenticate(struct etcd_client *c, struct hp_ctx *ctx, struct hp_err *err);
+
+/* call_retrying: the rules both transports share. With a user, authenticate first (and once
+ * more when the token is refused: a refused request was not applied). A read has no effect:
+ * one that failed in transport (a reset, a refused connection) is tried again while the
+ * deadline allows (8 more attempts, 50 ms doubling to 1 s apart: a few seconds in all). A write
+ * never is. */
+static hp_rc call_retrying(struct etcd_client *c, struct hp_ctx *ctx, once_fn once, void *req,
+                           bool write, struct hp_err *err)
 {
     bool rejected = false;
     hp_rc rc = HP_OK;
-    int attempt;
 
-    *resp = NULL;
-    for (attempt = 0; attempt < 2; attempt++) {
+    for (int attempt = 0; attempt < 2; attempt++) {
         if (c->username) {
             bool have;
 
             pthread_mutex_lock(&c->lock);
             have = c->token != NULL;
+            if (!have || rejected) { /* the old token goes before a new one is asked for */
+                if (c->token)
+                    explicit_bzero(c->token, strlen(c->token));
+                hp_free(c->token);
+                c->token = NULL;
+            }
             pthread_mutex_unlock(&c->lock);
             if (!have || rejected) {
-                rc = authenticate(c, ctx, err);
+                rc = c->grpc ? grpc_authenticate(c, ctx, err) : gateway_authenticate(c, ctx, err);
                 if (rc)
                     break;
             }
         }
-        rc = call_once(c, ctx, path, text, len, write, c->username != NULL, resp, err, &rejected);
+        rc = once(c, ctx, req, write, c->username != NULL, err, &rejected);
         if (!rejected)
             break;
     }
-    /* a read has no effect: one that failed in transport (a reset, a refused connection) is
-     * tried again while the deadline allows (8 more attempts, 50 ms doubling to 1 s apart: a
-     * few seconds in all). A write never is. */
     for (int retry = 0; !write && rc == HP_ERR_UNAVAILABLE && retry < 8; retry++) {
         if (hp_ctx_sleep(ctx, retry < 5 ? 50 << retry : 1000))
             break;
-        rc = call_once(c, ctx, path, text, len, write, c->username != NULL, resp, err, &rejected);
+        rc = once(c, ctx, req, write, c->username != NULL, err, &rejected);
     }
     return rc;
+}
+
+struct gateway_req {
+    const char *path, *text;
+    size_t len;
+    json_t **resp;
+};
+
+static hp_rc gateway_once(struct etcd_client *c, struct hp_ctx *ctx, void *arg, bool write,
+                          bool send_token, struct hp_err *err, bool *auth_rejected)
+{
+    struct gateway_req *r = arg;
+
+    return call_once(c, ctx, r->path, r->text, r->len, write, send_token, r->resp, err,
+                     auth_rejected);
+}
+
+hp_rc etcd_client_call_text(struct etcd_client *c, struct hp_ctx *ctx, const char *path,
+                            const char *text, size_t len, bool write, json_t **resp,
+                            struct hp_err *err)
+{
+    struct gateway_req r = {path, text, len, resp};
+
+    *resp = NULL;
+    return call_retrying(c, ctx, gateway_once, &r, write, err);
 }
 
 hp_rc etcd_client_call(struct etcd_client *c, struct hp_ctx *ctx, const char *path, json_t *body,
@@ -619,41 +655,30 @@ static hp_rc grpc_once(struct etcd_client *c, struct hp_ctx *ctx, const char *me
     return rc;
 }
 
-static hp_rc grpc_authenticate(struct etcd_client *c, struct hp_ctx *ctx, struct hp_err *err);
+struct grpc_req {
+    const char *method;
+    const void *msg;
+    size_t len;
+    struct grpc_result *out;
+};
+
+static hp_rc grpc_req_once(struct etcd_client *c, struct hp_ctx *ctx, void *arg, bool write,
+                           bool send_token, struct hp_err *err, bool *auth_rejected)
+{
+    struct grpc_req *r = arg;
+
+    return grpc_once(c, ctx, r->method, r->msg, r->len, write, send_token, r->out, err,
+                     auth_rejected);
+}
 
 hp_rc etcd_client_grpc(struct etcd_client *c, struct hp_ctx *ctx, const char *method,
                        const void *msg, size_t len, bool write, struct grpc_result *out,
                        struct hp_err *err)
 {
-    bool rejected = false;
-    hp_rc rc = HP_OK;
-    int attempt;
+    struct grpc_req r = {method, msg, len, out};
 
     memset(out, 0, sizeof(*out));
-    for (attempt = 0; attempt < 2; attempt++) {
-        if (c->username) {
-            bool have;
-
-            pthread_mutex_lock(&c->lock);
-            have = c->token != NULL;
-            pthread_mutex_unlock(&c->lock);
-            if (!have || rejected) {
-                rc = grpc_authenticate(c, ctx, err);
-                if (rc)
-                    break;
-            }
-        }
-        rc = grpc_once(c, ctx, method, msg, len, write, c->username != NULL, out, err, &rejected);
-        if (!rejected)
-            break;
-    }
-    /* reads only, as etcd_client_call_text */
-    for (int retry = 0; !write && rc == HP_ERR_UNAVAILABLE && retry < 8; retry++) {
-        if (hp_ctx_sleep(ctx, retry < 5 ? 50 << retry : 1000))
-            break;
-        rc = grpc_once(c, ctx, method, msg, len, write, c->username != NULL, out, err, &rejected);
-    }
-    return rc;
+    return call_retrying(c, ctx, grpc_req_once, &r, write, err);
 }
 
 bool etcd_client_is_grpc(const struct etcd_client *c)
@@ -676,6 +701,7 @@ hp_rc etcd_client_pb(struct etcd_client *c, struct hp_ctx *ctx, const char *meth
     return rc;
 }
 
+/* grpc_authenticate: Auth/Authenticate; the token is dropped already (call_retrying) */
 static hp_rc grpc_authenticate(struct etcd_client *c, struct hp_ctx *ctx, struct hp_err *err)
 {
     struct pb_writer w;
@@ -684,13 +710,6 @@ static hp_rc grpc_authenticate(struct etcd_client *c, struct hp_ctx *ctx, struct
     bool rejected;
     hp_rc rc;
 
-    pthread_mutex_lock(&c->lock);
-    if (c->token) {
-        explicit_bzero(c->token, strlen(c->token));
-        hp_free(c->token);
-        c->token = NULL;
-    }
-    pthread_mutex_unlock(&c->lock);
     pb_writer_init(&w);
     rc = etcd_pb_encode_auth(&w, c->username, c->password ? c->password : "", err);
     if (!rc)
@@ -723,7 +742,8 @@ static hp_rc grpc_authenticate(struct etcd_client *c, struct hp_ctx *ctx, struct
     return HP_OK;
 }
 
-static hp_rc authenticate(struct etcd_client *c, struct hp_ctx *ctx, struct hp_err *err)
+/* gateway_authenticate: /v3/auth/authenticate; the token is dropped already (call_retrying) */
+static hp_rc gateway_authenticate(struct etcd_client *c, struct hp_ctx *ctx, struct hp_err *err)
 {
     json_t *req = json_pack("{s:s, s:s}", "name", c->username, "password", c->password);
     json_t *resp = NULL;
@@ -736,13 +756,6 @@ static hp_rc authenticate(struct etcd_client *c, struct hp_ctx *ctx, struct hp_e
     if (!text)
         return hp_err_set(err, HP_ERR_NOMEM, "out of memory encoding etcd credentials");
     /* no token yet: call_once sends none */
-    pthread_mutex_lock(&c->lock);
-    if (c->token) {
-        explicit_bzero(c->token, strlen(c->token));
-        hp_free(c->token);
-        c->token = NULL;
-    }
-    pthread_mutex_unlock(&c->lock);
     rc = call_once(c, ctx, "/v3/auth/authenticate", text, strlen(text), false, false, &resp, err,
                    &rejected);
     explicit_bzero(text, strlen(text));
