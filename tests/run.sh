@@ -23,12 +23,13 @@ export CMOCKA_MESSAGE_OUTPUT=TAP
 
 # run_one NAME TIMEOUT CMD...: run, show output, count TAP results.
 run_one() {
-  local name=$1 limit=$2 out rc
+  local name=$1 limit=$2 out rc start=$SECONDS
   shift 2
   out=$(mktemp)
   echo "=== $name"
   timeout -k 10 "$limit" "$@" 2>&1 | tee "$out"
   rc=${PIPESTATUS[0]}
+  echo "# $name: $((SECONDS - start)) s"
   count "$name" "$limit" "$rc" "$out"
 }
 
@@ -55,7 +56,12 @@ run_bg() {
   shift 2
   out=$(mktemp)
   echo "=== $name: started in the background, its output follows the other tests"
-  (timeout -k 10 "$limit" "$@" > "$out" 2>&1; echo $? > "$out.rc") &
+  (
+    start=$SECONDS
+    timeout -k 10 "$limit" "$@" > "$out" 2>&1
+    echo $? > "$out.rc"
+    echo "# $name: $((SECONDS - start)) s (in the background)" >> "$out"
+  ) &
   bg_pids+=($!) bg_names+=("$name") bg_limits+=("$limit") bg_outs+=("$out")
 }
 bg_finish() {
