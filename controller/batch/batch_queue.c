@@ -80,8 +80,19 @@ struct batch_queue {
     size_t epoch_key_len;
     char instance[24];
 
-    pthread_mutex_t lock; /* guards everything below */
-    pthread_cond_t wake;  /* any state change: records, batches, slots, completions, stop */
+    pthread_mutex_t lock;        /* guards everything below */
+    pthread_cond_t wake;         /* the flusher and close wait here: completions, records the
+                                  * flusher waits for (see flusher_waits), stop */
+    pthread_cond_t send_wake;    /* the senders wait here: a batch to send, stop */
+    pthread_cond_t resolve_wake; /* the resolvers wait here: a batch to resolve, stop (16 of
+                                  * them woken by every completion took the lock in turn) */
+    enum flusher_wait {
+        FW_NONE,     /* working */
+        FW_RECORDS,  /* for a first record */
+        FW_LINGER,   /* for the oldest record's linger, or enough records to fill a batch */
+        FW_OTHER     /* for a txn slot, or memory */
+    } flusher_waits; /* what a record given now must wake the flusher for (a broadcast on every
+                      * record woke every thread of the queue: 30% of the client's CPU) */
     struct record *pend_head, *pend_tail;
     size_t pending, pending_bytes, pending_ops;
     int64_t oldest_ns;
@@ -396,6 +407,13 @@ static hp_rc ensure_lease(struct batch_queue *q, struct hp_ctx *ctx, struct hp_e
 }
 
 static void *flusher_main(void *arg);
+
+/* batch_full: the pending records fill a txn (caller holds the lock) */
+static int batch_full(const struct batch_queue *q)
+{
+    return q->pending_ops >= q->cfg.max_txn_ops - 1 ||
+           q->pending_bytes + FENCE_OVERHEAD >= q->cfg.max_txn_bytes;
+}
 static void *sender_main(void *arg);
 static void *resolver_main(void *arg);
 static hp_rc resolve_round(struct batch_queue *q, struct batch **g, size_t n, struct hp_ctx *parent,
@@ -594,6 +612,8 @@ hp_rc batch_queue_new(struct etcd_client *etcd, const struct batch_config *cfg, 
         pthread_condattr_init(&a);
         pthread_condattr_setclock(&a, CLOCK_MONOTONIC);
         pthread_cond_init(&q->wake, &a);
+        pthread_cond_init(&q->send_wake, NULL);
+        pthread_cond_init(&q->resolve_wake, &a);
         pthread_condattr_destroy(&a);
     }
     q->etcd = etcd;
@@ -800,7 +820,8 @@ hp_rc batch_queue_enqueue_watched(struct batch_queue *q, struct hp_ctx *ctx, con
     q->pending_ops += n;
     q->outstanding++;
     q->st.enqueued++;
-    pthread_cond_broadcast(&q->wake);
+    if (q->flusher_waits == FW_RECORDS || (q->flusher_waits == FW_LINGER && batch_full(q)))
+        pthread_cond_broadcast(&q->wake);
     pthread_mutex_unlock(&q->lock);
     return HP_OK;
 nomem:
@@ -818,11 +839,17 @@ void batch_queue_flush(struct batch_queue *q)
 
 /* ---- flusher: packs pending records into batches ---- */
 
-static void timed_wait(struct batch_queue *q, int64_t until_ns)
+/* timed_wait: wait on cv (q->wake unless given) until woken or until_ns (CLOCK_MONOTONIC) */
+static void timed_wait_on(struct batch_queue *q, pthread_cond_t *cv, int64_t until_ns)
 {
     struct timespec ts = {.tv_sec = until_ns / 1000000000, .tv_nsec = until_ns % 1000000000};
 
-    pthread_cond_timedwait(&q->wake, &q->lock, &ts);
+    pthread_cond_timedwait(cv, &q->lock, &ts);
+}
+
+static void timed_wait(struct batch_queue *q, int64_t until_ns)
+{
+    timed_wait_on(q, &q->wake, until_ns);
 }
 
 /* take_batch: pop records into a new batch (caller holds the lock). Records whose context has
@@ -901,20 +928,23 @@ static void *flusher_main(void *arg)
         struct record *dead = NULL, *r;
         struct batch *b;
         int64_t now = hp_now_ns();
-        int full = q->pending_ops >= q->cfg.max_txn_ops - 1 ||
-                   q->pending_bytes + FENCE_OVERHEAD >= q->cfg.max_txn_bytes;
+        int full = batch_full(q);
 
+        q->flusher_waits = FW_NONE;
         if (!q->pending) {
             q->flush_req = 0;
+            q->flusher_waits = FW_RECORDS;
             pthread_cond_wait(&q->wake, &q->lock);
             continue;
         }
         if (!full && !q->flush_req && !q->closing &&
             now < q->oldest_ns + q->cfg.linger_ms * 1000000) {
+            q->flusher_waits = FW_LINGER;
             timed_wait(q, q->oldest_ns + q->cfg.linger_ms * 1000000);
             continue;
         }
         if (q->inflight >= limiter_admit(q)) {
+            q->flusher_waits = FW_OTHER;
             pthread_cond_wait(&q->wake, &q->lock);
             continue;
         }
@@ -927,9 +957,10 @@ static void *flusher_main(void *arg)
             else
                 q->send_head = b;
             q->send_tail = b;
-            pthread_cond_broadcast(&q->wake);
+            pthread_cond_signal(&q->send_wake);
         } else if (!dead) {
             /* out of memory: let the pending records wait a little */
+            q->flusher_waits = FW_OTHER;
             timed_wait(q, hp_now_ns() + 10000000);
         }
         if (dead) {
@@ -1155,7 +1186,7 @@ static void *sender_main(void *arg)
         char reason[HP_ERR_MSG_MAX];
 
         while (!q->send_head && !q->stopping)
-            pthread_cond_wait(&q->wake, &q->lock);
+            pthread_cond_wait(&q->send_wake, &q->lock);
         if (!q->send_head)
             break;
         b = q->send_head;
@@ -1170,6 +1201,7 @@ static void *sender_main(void *arg)
             complete(q, b, BATCH_FAILED, 0, HP_ERR_NOMEM, "out of memory");
             pthread_mutex_lock(&q->lock);
             q->inflight--;
+            pthread_cond_broadcast(&q->wake); /* a txn slot for the flusher */
             continue;
         }
         b->fence_len = strlen(b->fence_key);
@@ -1191,7 +1223,8 @@ static void *sender_main(void *arg)
         q->inflight--;
         b->next = q->resolve_head;
         q->resolve_head = b;
-        pthread_cond_broadcast(&q->wake);
+        pthread_cond_broadcast(&q->wake); /* the slot */
+        pthread_cond_signal(&q->resolve_wake);
     }
     pthread_mutex_unlock(&q->lock);
     return NULL;
@@ -1619,6 +1652,7 @@ static void requeue(struct batch_queue *q, struct batch *b, hp_rc rc)
                            : b->backoff_ms * 1000000);
     b->next = q->resolve_head;
     q->resolve_head = b;
+    pthread_cond_broadcast(&q->resolve_wake); /* its retry time may be before theirs */
 }
 
 static void *resolver_main(void *arg)
@@ -1646,7 +1680,7 @@ static void *resolver_main(void *arg)
             for (struct batch *b = q->resolve_head; b && due < max_group; b = b->next)
                 due += b->retry_at_ns <= now;
             if (due && due < max_group && now < q->round_ns + stagger) {
-                timed_wait(q, q->round_ns + stagger);
+                timed_wait_on(q, &q->resolve_wake, q->round_ns + stagger);
                 continue;
             }
         }
@@ -1677,7 +1711,7 @@ static void *resolver_main(void *arg)
                 pthread_mutex_lock(&q->lock);
                 continue;
             }
-            timed_wait(q, next);
+            timed_wait_on(q, &q->resolve_wake, next);
             continue;
         }
         q->round_ns = now;
@@ -1763,6 +1797,8 @@ void batch_queue_free(struct batch_queue *q)
         q->stopping = 1;
         q->closing = 1;
         pthread_cond_broadcast(&q->wake);
+        pthread_cond_broadcast(&q->send_wake);
+        pthread_cond_broadcast(&q->resolve_wake);
         pthread_mutex_unlock(&q->lock);
         /* every call a queue thread makes ends now (within the client's slack, G4) */
         hp_ctx_cancel(q->stop);
@@ -1800,6 +1836,8 @@ void batch_queue_free(struct batch_queue *q)
     hp_free(q->fence_prefix);
     hp_free(q->state_dir);
     pthread_cond_destroy(&q->wake);
+    pthread_cond_destroy(&q->send_wake);
+    pthread_cond_destroy(&q->resolve_wake);
     pthread_mutex_destroy(&q->lock);
     prom_histogram_release(&q->txn_seconds);
     prom_histogram_release(&q->batch_ops);

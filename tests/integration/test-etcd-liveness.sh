@@ -10,7 +10,8 @@
 # Faults, per server: a latency of 2.5 s and of 6 s on every response (toxiproxy) and on 30% of
 # the responses, whichever connection they take (our tests/tools/slowproxy.py: toxiproxy's share
 # is one of CONNECTIONS, and libcurl kept to the fast ones, so such runs barely met the slow
-# path; these now require that about a third of the results were rolled back); a link that
+# path; these now require that about a third of the results were rolled back; over gRPC it holds
+# back single HTTP/2 streams of the one connection, over the gateway HTTP/1.1 responses); a link that
 # stalls (data dropped) for 30 s, then recovers; SIGTERM under each of those (2.5 s and 6 s on
 # every response, 2.5 s on 30% of them, the stall) with a journal, which a restart of the same
 # writer then resolves, and once without one.
@@ -96,17 +97,17 @@ start_latency() {
 # back SHARE of the responses (any connection) by LATENCY_MS, then stops and leaves its counters.
 # toxiproxy's toxicity would pick slow connections, which libcurl, reusing connections, mostly
 # avoids: such a run rarely reached the slow path. HP_LIVENESS_SEED=N (printed as "seed") gives
-# every share run's proxy that seed, to replay its draws. The proxy tells HTTP/1.1 responses
-# apart, so these runs speak the JSON gateway (an HTTP/2 connection multiplexes every call: our
-# proxy cannot delay one answer of it alone); the gRPC transport meets the latency on every
-# response and the stall.
+# every share run's proxy that seed, to replay its draws. Over gRPC the proxy holds back single
+# HTTP/2 streams (every call shares one connection); TRANSPORT (default grpc) picks the
+# transport: one run per file speaks the JSON gateway, whose HTTP/1.1 responses it tells apart.
 RV_ARGS=()
 start_share() {
   local name=$1 v=$2
   mkdir -p "$HP_H_DIR/$name"
   hp_h_slowproxy "$name" "${HP_ETCD_URL[e${v/./}]#http://}" "$4" "$3" "${HP_LIVENESS_SEED:-}" ||
     return 1
-  RV_ARGS=(--transport gateway)
+  RV_ARGS=(--transport "${5:-grpc}")
+  echo "${5:-grpc}" > "$HP_H_DIR/$name/transport"
   run_verified "$name" "${HP_SLOW_PORT[$name]}" hp_h_slowproxy_stop "$name"
   RV_ARGS=()
 }
@@ -143,10 +144,9 @@ start_term() {
   mkdir -p "$d"
   up=${HP_ETCD_URL[e${v/./}]#http://}
   case $fault in
-    share*) # our proxy delays HTTP/1.1 responses: the gateway (see start_share)
+    share*) # our proxy: single HTTP/2 streams held back (see start_share)
       hp_h_slowproxy "$name" "$up" "$SHARE" "${fault#share}" "${HP_LIVENESS_SEED:-}" || return 1
       port=${HP_SLOW_PORT[$name]}
-      set -- "$@" --transport gateway
       ;;
     *)
       hp_h_toxi_proxy "$name" "$up" || return 1
@@ -188,7 +188,9 @@ setup() {
     start_latency "all2500-$s" "$v" 2500 || return 1
     start_latency "all6000-$s" "$v" 6000 || return 1
     start_share "share2500-$s" "$v" 2500 "$SHARE" || return 1
-    start_share "share6000-$s" "$v" 6000 "$SHARE" || return 1
+    # 6 s on 30% of the responses: over the gateway on 3.4 (its HTTP/1.1 connections), gRPC on 3.6
+    start_share "share6000-$s" "$v" 6000 "$SHARE" "$([ "$v" = 3.4 ] && echo gateway || echo grpc)" ||
+      return 1
     start_stall "stall-$s" "$v" || return 1
     start_term "term-$s" "$v" lat2500 || return 1
     start_term "termjlat2500-$s" "$v" lat2500 --state-dir "$HP_H_DIR/termjlat2500-$s/state" || return 1
@@ -244,10 +246,16 @@ share_check() {
   local d=$HP_H_DIR/$1 p r
   wait_rc "$1"
   p=$(cat "$HP_H_DIR/slowproxy-$1.json")
-  echo "# $1: proxy $(jq -c '{seed,responses,delayed,connections,cpu_s,stopped}' <<< "$p")" >&2
+  echo "# $1: proxy $(jq -c '{seed,responses,delayed,connections,h2_connections,cpu_s,stopped}' <<< "$p")" >&2
   check_final "$1" "$(latency_bound "$2")"
   r=$(cat "$d/report.json")
   t_eq "$(jq -r .stopped <<< "$p")" true "$1: proxy counters final"
+  # the transport asked for is the one the proxy saw: HTTP/2 streams (gRPC) or HTTP/1.1
+  if [ "$(cat "$d/transport")" = grpc ]; then
+    t_ge "$(jq -r .h2_connections <<< "$p")" 1 "$1: HTTP/2 connections through the proxy"
+  else
+    t_eq "$(jq -r .h2_connections <<< "$p")" 0 "$1: HTTP/2 connections through the proxy (gateway)"
+  fi
   t_ge "$(jq -r .responses <<< "$p")" "$N" "$1: responses through the proxy"
   # about SHARE of the responses: at least half of it (a response held back stops the draws on
   # its connection until it is due)
@@ -260,7 +268,7 @@ share_check() {
 }
 test_latency_2500_on_30pct_of_responses_3_4() { share_check share2500-34 2500; }
 test_latency_2500_on_30pct_of_responses_3_6() { share_check share2500-36 2500; }
-test_latency_6000_on_30pct_of_responses_3_4() { share_check share6000-34 6000; }
+test_latency_6000_on_30pct_of_responses_3_4_over_the_gateway() { share_check share6000-34 6000; }
 test_latency_6000_on_30pct_of_responses_3_6() { share_check share6000-36 6000; }
 
 # a stall: a result enqueued at the start may wait for the link (until "recovered"), then for a

@@ -9,14 +9,25 @@ connection waits behind it (bytes stay in order), without a delay of its own. Re
 (client -> upstream) are never delayed. One response per read start holds for HTTP/1.1
 without pipelining (libcurl's default): the next response cannot start before its request.
 
+HTTP/2 (a connection that opens with the client preface, e.g. gRPC with prior knowledge): every
+call is a stream of one connection, so the proxy reads frames instead. The first frame upstream
+sends on a stream draws: with probability --share every frame of that stream is held until
+--latency-ms after it arrived, while the frames of other streams and of the connection (stream 0:
+SETTINGS, PING, WINDOW_UPDATE, GOAWAY) pass at once. Holding one stream's HEADERS back while later
+ones pass would break HPACK's shared dynamic table, so the proxy rewrites the client's SETTINGS
+to SETTINGS_HEADER_TABLE_SIZE 0: upstream then encodes every header block without the table
+(RFC 7541 4.2), and blocks may be delivered in any order. A header block split over CONTINUATION
+frames is never interleaved with another frame.
+
   slowproxy.py --listen PORT --upstream HOST:PORT --share 0.3 --latency-ms 2500
                [--seed N] [--stats FILE] [--idle-timeout S]
 
 The seed (random when not given) is printed at start: the same seed draws the same decisions
 in the same order (which response gets which draw still depends on timing). --stats names a
 JSON file written once listening, then every second and at exit: seed, share, latency_ms,
-connections, responses (seen), delayed (responses held back), chunks, delayed_bytes, cpu_s
-(its own CPU time), stopped (true in the last one). SIGTERM or SIGINT: stop
+connections, h2_connections (of them HTTP/2), responses (seen; for HTTP/2, streams), delayed
+(held back), chunks, delayed_bytes, cpu_s (its own CPU time), stopped (true in the last one).
+SIGTERM or SIGINT: stop
 accepting, close every connection, write the stats, exit 0. Every wait is bounded: a
 connection idle (no byte either way) for --idle-timeout seconds (default 120) or whose peer
 does not take bytes for as long is closed.
@@ -29,8 +40,37 @@ import random
 import signal
 import time
 
-STATS = {"connections": 0, "responses": 0, "delayed": 0, "chunks": 0, "delayed_bytes": 0,
-         "stopped": False}
+STATS = {"connections": 0, "h2_connections": 0, "responses": 0, "delayed": 0, "chunks": 0,
+         "delayed_bytes": 0, "stopped": False}
+H2_PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
+H2_SETTINGS, H2_HEADERS, H2_CONTINUATION = 4, 1, 9
+H2_ACK, H2_END_HEADERS = 0x1, 0x4
+H2_HEADER_TABLE_SIZE = 1
+
+
+def h2_frames(buf):
+    """Complete frames at the start of buf: ([(type, flags, stream, frame bytes)], rest)."""
+    out, off = [], 0
+    while len(buf) - off >= 9:
+        n = int.from_bytes(buf[off:off + 3], "big")
+        if len(buf) - off < 9 + n:
+            break
+        ftype, flags = buf[off + 3], buf[off + 4]
+        sid = int.from_bytes(buf[off + 5:off + 9], "big") & 0x7FFFFFFF
+        out.append((ftype, flags, sid, bytes(buf[off:off + 9 + n])))
+        off += 9 + n
+    return out, buf[off:]
+
+
+def h2_no_header_table(frame):
+    """A client SETTINGS frame with SETTINGS_HEADER_TABLE_SIZE 0 (set, or added)."""
+    body, found = bytearray(frame[9:]), False
+    for i in range(0, len(body) - len(body) % 6, 6):
+        if int.from_bytes(body[i:i + 2], "big") == H2_HEADER_TABLE_SIZE:
+            body[i + 2:i + 6], found = b"\0\0\0\0", True
+    if not found:
+        body += H2_HEADER_TABLE_SIZE.to_bytes(2, "big") + b"\0\0\0\0"
+    return len(body).to_bytes(3, "big") + frame[3:9] + bytes(body)
 
 
 def write_stats(args):
@@ -103,13 +143,100 @@ class Conn:
         finally:
             sender.cancel()
 
+
+    async def h2_requests(self, creader, uwriter, first):
+        """client -> upstream for HTTP/2 (first: the bytes read so far, preface included): every
+        frame passes at once; the client's SETTINGS switch upstream's HPACK table off."""
+        buf = bytearray(first[len(H2_PREFACE):])
+        uwriter.write(H2_PREFACE)
+        while True:
+            frames, buf = h2_frames(buf)
+            for ftype, flags, sid, frame in frames:
+                if ftype == H2_SETTINGS and sid == 0 and not flags & H2_ACK:
+                    frame = h2_no_header_table(frame)
+                uwriter.write(frame)
+            await asyncio.wait_for(uwriter.drain(), self.idle)
+            data = await self.read(creader)
+            if not data:
+                return
+            buf += data
+
+    async def h2_responses(self, ureader, cwriter):
+        """upstream -> client for HTTP/2: a stream drawn slow has its frames held until due."""
+        loop = asyncio.get_running_loop()
+        queue = asyncio.Queue()
+        held = {}         # stream -> frames held back (in order)
+        seen = set()      # streams drawn already
+        in_block = False  # a header block begun on the wire and not ended: nothing may cut in
+
+        def put(ftype, flags, frame):
+            nonlocal in_block
+            if ftype in (H2_HEADERS, H2_CONTINUATION):
+                in_block = not flags & H2_END_HEADERS
+            queue.put_nowait(frame)
+
+        def release(sid):
+            if in_block:  # after the block in progress
+                loop.call_later(0.005, release, sid)
+                return
+            for ftype, flags, frame in held.pop(sid):
+                put(ftype, flags, frame)
+
+        async def send():
+            while (data := await queue.get()) is not None:
+                cwriter.write(data)
+                await asyncio.wait_for(cwriter.drain(), self.idle)
+
+        sender = asyncio.ensure_future(send())
+        buf = bytearray()
+        try:
+            while data := await self.read(ureader):
+                STATS["chunks"] += 1
+                buf += data
+                frames, buf = h2_frames(buf)
+                for ftype, flags, sid, frame in frames:
+                    if sid and sid not in seen:
+                        seen.add(sid)
+                        STATS["responses"] += 1
+                        if self.rng.random() < self.args.share:
+                            STATS["delayed"] += 1
+                            held[sid] = []
+                            loop.call_later(self.args.latency_ms / 1000, release, sid)
+                    if sid in held:
+                        STATS["delayed_bytes"] += len(frame)
+                        held[sid].append((ftype, flags, frame))
+                    else:
+                        put(ftype, flags, frame)
+                if sender.done():
+                    break
+            # upstream closed: what is held back still goes out when due, then the end
+            end = time.monotonic() + self.args.latency_ms / 1000 + 1
+            while held and time.monotonic() < end and not sender.done():
+                await asyncio.sleep(0.05)
+            queue.put_nowait(None)
+            await asyncio.wait_for(sender, self.idle)
+        finally:
+            sender.cancel()
+
     async def run(self, creader, cwriter):
         uwriter, pumps = None, []
         try:
             host, port = self.args.upstream.rsplit(":", 1)
+            first = b""  # HTTP/2 or not: the client's first bytes tell (it speaks first)
+            while len(first) < len(H2_PREFACE) and H2_PREFACE.startswith(first):
+                data = await self.read(creader)
+                if not data:
+                    return
+                first += data
             ureader, uwriter = await asyncio.wait_for(asyncio.open_connection(host, int(port)), 10)
-            pumps = [asyncio.ensure_future(self.requests(creader, uwriter)),
-                     asyncio.ensure_future(self.responses(ureader, cwriter))]
+            if first.startswith(H2_PREFACE):
+                STATS["h2_connections"] += 1
+                pumps = [asyncio.ensure_future(self.h2_requests(creader, uwriter, first)),
+                         asyncio.ensure_future(self.h2_responses(ureader, cwriter))]
+            else:
+                uwriter.write(first)
+                pumps = [asyncio.ensure_future(self.requests(creader, uwriter)),
+                         asyncio.ensure_future(self.responses(ureader, cwriter))]
             # either side closing ends the connection: the client's EOF at once (an answer held
             # for it is dropped), upstream's once what is held back has been sent
             await asyncio.wait(pumps, return_when=asyncio.FIRST_COMPLETED)
