@@ -36,6 +36,8 @@ struct record {
     char *run_id;          /* owned, may be NULL */
     struct batch_write *w; /* owned array; keys/values owned copies */
     size_t n;
+    bool packed; /* run_id, w and its keys and values live in this record's own allocation (an
+                  * enqueued record: one malloc, not 2 + 2 per write) */
     size_t bytes;
     batch_done_fn done;
     batch_unresolved_fn unresolved; /* may be NULL */
@@ -146,12 +148,14 @@ static void record_free(struct record *r)
 
     if (!r)
         return;
-    for (i = 0; i < r->n; i++) {
+    for (i = 0; !r->packed && i < r->n; i++) {
         hp_free((void *)r->w[i].key);
         hp_free((void *)r->w[i].value);
     }
-    hp_free(r->w);
-    hp_free(r->run_id);
+    if (!r->packed) {
+        hp_free(r->w);
+        hp_free(r->run_id);
+    }
     hp_ctx_free(r->ctx);
     hp_free(r);
 }
@@ -761,33 +765,41 @@ hp_rc batch_queue_enqueue_watched(struct batch_queue *q, struct hp_ctx *ctx, con
         return hp_err_field(err, HP_ERR_INVALID, "writes",
                             "record of ~%zu encoded bytes exceeds max_txn_bytes (%zu)", bytes,
                             q->cfg.max_txn_bytes);
-    r = hp_calloc(1, sizeof(*r));
-    if (!r)
-        return HP_ERR_NOMEM;
-    r->w = hp_calloc(n, sizeof(*r->w));
-    r->run_id = run_id ? hp_strdup(run_id) : NULL;
-    if (!r->w || (run_id && !r->run_id))
-        goto nomem;
-    for (i = 0; i < n; i++) {
-        r->n = i + 1;
-        r->w[i].key = hp_strndup(writes[i].key, writes[i].key_len);
-        r->w[i].key_len = writes[i].key_len;
-        r->w[i].is_delete = writes[i].is_delete;
-        if (!writes[i].is_delete) {
-            char *v = hp_malloc(writes[i].value_len + 1);
+    {
+        /* one allocation: the record, its writes, then each key and value NUL-terminated and the
+         * run id (every length is bounded by max_txn_bytes, checked above) */
+        size_t head = (sizeof(*r) + _Alignof(struct batch_write) - 1) /
+                      _Alignof(struct batch_write) * _Alignof(struct batch_write),
+               size = head + n * sizeof(*r->w) + (run_id ? strlen(run_id) + 1 : 0);
+        char *d;
 
-            if (v) {
+        for (i = 0; i < n; i++)
+            size += writes[i].key_len + 1 + (writes[i].is_delete ? 0 : writes[i].value_len + 1);
+        r = hp_calloc(1, size);
+        if (!r)
+            return hp_err_set(err, HP_ERR_NOMEM, "out of memory queueing a record");
+        r->packed = true;
+        r->w = (struct batch_write *)((char *)r + head);
+        d = (char *)(r->w + n);
+        for (i = 0; i < n; i++) {
+            memcpy(d, writes[i].key, writes[i].key_len);
+            r->w[i].key = d;
+            r->w[i].key_len = writes[i].key_len;
+            r->w[i].is_delete = writes[i].is_delete;
+            d += writes[i].key_len + 1; /* calloc: the NUL is there */
+            if (!writes[i].is_delete) {
                 if (writes[i].value_len)
-                    memcpy(v, writes[i].value, writes[i].value_len);
-                v[writes[i].value_len] = '\0';
+                    memcpy(d, writes[i].value, writes[i].value_len);
+                r->w[i].value = d;
+                r->w[i].value_len = writes[i].value_len;
+                d += writes[i].value_len + 1;
             }
-            r->w[i].value = v;
-            r->w[i].value_len = writes[i].value_len;
-            if (!v)
-                goto nomem;
         }
-        if (!r->w[i].key)
-            goto nomem;
+        if (run_id) {
+            r->run_id = d;
+            memcpy(d, run_id, strlen(run_id));
+        }
+        r->n = n;
     }
     r->bytes = bytes;
     r->done = done;
@@ -824,9 +836,6 @@ hp_rc batch_queue_enqueue_watched(struct batch_queue *q, struct hp_ctx *ctx, con
         pthread_cond_broadcast(&q->wake);
     pthread_mutex_unlock(&q->lock);
     return HP_OK;
-nomem:
-    record_free(r);
-    return hp_err_set(err, HP_ERR_NOMEM, "out of memory queueing a record");
 }
 
 void batch_queue_flush(struct batch_queue *q)

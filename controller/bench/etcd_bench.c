@@ -41,7 +41,7 @@ struct run {
     const char *prefix;
     char run_id[40];
     pthread_mutex_t lock; /* guards everything below */
-    pthread_cond_t cond;
+    bool keep_keys;       /* each batch's keys are kept: --verify or --outcomes wants them */
     struct rec *recs;
     struct vbatch *batches; /* indexed by the queue's batch sequence number */
     size_t n_batches;
@@ -77,7 +77,7 @@ static char *value_of(const struct run *r, size_t i, size_t *len)
 
 static void vbatch_release(struct vbatch *b)
 {
-    for (size_t i = 0; i < b->n; i++)
+    for (size_t i = 0; b->keys && i < b->n; i++) /* no keys kept: n counts only */
         hp_free(b->keys[i]);
     hp_free(b->keys);
     memset(b, 0, sizeof(*b));
@@ -140,7 +140,6 @@ static void note(struct run *r, size_t i, const char *id, long long seq, size_t 
     char key[512];
     struct vbatch *b = NULL;
 
-    key_of(r, i, key, sizeof(key));
     if (seq >= 0 && (size_t)seq < r->n_batches) {
         b = &r->batches[seq];
         if (!b->expected) {
@@ -162,6 +161,11 @@ static void note(struct run *r, size_t i, const char *id, long long seq, size_t 
         b->rev = rev;
         b->expected = 1;
     }
+    if (!r->keep_keys) { /* counted only */
+        b->n++;
+        return;
+    }
+    key_of(r, i, key, sizeof(key));
     vbatch_add_key(b, key);
     if (b->n == b->expected)
         write_line(r, b);
@@ -181,7 +185,6 @@ static void on_done(void *arg, const struct batch_result *res)
     note(r, (size_t)(rec - r->recs), res->batch_id, seq, res->batch_records, res->outcome,
          res->revision, res->reason);
     r->done++;
-    pthread_cond_broadcast(&r->cond);
     pthread_mutex_unlock(&r->lock);
 }
 
@@ -217,7 +220,6 @@ static void *naive_writer(void *arg)
         rec->lat_ns = hp_now_ns() - rec->enq_ns;
         note(r, i, "put", -1, 1, o, rev, rc ? hp_rc_name(rc) : "");
         r->done++;
-        pthread_cond_broadcast(&r->cond);
         pthread_mutex_unlock(&r->lock);
     }
     return NULL;
@@ -571,7 +573,7 @@ hp_rc etcd_bench_run(const struct etcd_bench_config *cfg, struct etcd_bench_repo
     snprintf(rep->run_id, sizeof(rep->run_id), "%s", r.run_id);
     rep->naive = cfg->naive;
     pthread_mutex_init(&r.lock, NULL);
-    pthread_cond_init(&r.cond, NULL);
+    r.keep_keys = cfg->verify || cfg->outcomes_path;
     r.recs = hp_calloc(cfg->results, sizeof(*r.recs));
     /* batch sequence numbers start at 1 and never exceed the number of records */
     r.n_batches = cfg->naive ? 0 : cfg->results + 2;
@@ -627,7 +629,6 @@ out:
     hp_free(r.loose);
     hp_free(r.recs);
     etcd_client_free(r.etcd);
-    pthread_cond_destroy(&r.cond);
     pthread_mutex_destroy(&r.lock);
     return rc;
 }
