@@ -35,15 +35,18 @@ struct pending {
     char *in;   /* the answer's raw body (owned) */
     size_t in_len, in_cap, in_max;
     enum call_state state;
-    bool cancel;      /* the caller's context ended: the driver removes it */
-    int64_t start_ns; /* handed to the driver */
+    pthread_cond_t done; /* state became DONE: only its caller waits here (one condition for
+                          * every call woke all 16 of a batch queue's senders per answer) */
+    bool cancel;         /* the caller's context ended: the driver removes it */
+    int64_t start_ns;    /* handed to the driver */
 };
 
 struct grpc_client {
-    pthread_mutex_t mu; /* guards: submit, running, eps, idle, n_idle, stop, st, and each
-                         * pending's state and cancel */
-    pthread_cond_t cv;  /* a pending became DONE, or a prime ended */
-    CURLM *multi;       /* the driver thread's only */
+    pthread_mutex_t mu;           /* guards: submit, running, eps, idle, n_idle, stop, st, and each
+                                   * pending's state and cancel */
+    pthread_cond_t cv;            /* a prime ended */
+    pthread_condattr_t monotonic; /* for cv and each pending's done */
+    CURLM *multi;                 /* the driver thread's only */
     pthread_t driver;
     bool started, stop;
     struct pending *submit, *running;
@@ -181,7 +184,7 @@ static void finish(struct grpc_client *c, struct pending *p, CURLcode cc, hp_rc 
     x->sent = req_size > 0;
     x->refused = cc != CURLE_OK && strstr(x->errbuf, "REFUSED_STREAM") != NULL;
     p->state = DONE;
-    pthread_cond_broadcast(&c->cv);
+    pthread_cond_signal(&p->done);
 }
 
 /* stalled: calls have been in flight without a pause, and nothing has arrived for stall_ns
@@ -237,7 +240,7 @@ static void *driver_main(void *arg)
                 p->next = NULL;
                 p->res->cc = CURLE_OUT_OF_MEMORY;
                 p->state = DONE;
-                pthread_cond_broadcast(&c->cv);
+                pthread_cond_signal(&p->done);
                 continue;
             }
             p->state = RUNNING;
@@ -281,6 +284,7 @@ static void *driver_main(void *arg)
         p->res->cc = CURLE_ABORTED_BY_CALLBACK;
         p->res->ctx_rc = HP_ERR_CANCELED;
         p->state = DONE;
+        pthread_cond_signal(&p->done);
     }
     pthread_cond_broadcast(&c->cv);
     pthread_mutex_unlock(&c->mu);
@@ -291,7 +295,6 @@ hp_rc grpc_client_new(int64_t stall_ms, struct grpc_client **out, struct hp_err 
 {
     struct grpc_client *c = hp_calloc(1, sizeof(*c));
     const curl_version_info_data *vi = curl_version_info(CURLVERSION_NOW);
-    pthread_condattr_t ca;
 
     *out = NULL;
     if (!c)
@@ -307,10 +310,9 @@ hp_rc grpc_client_new(int64_t stall_ms, struct grpc_client **out, struct hp_err 
     c->stall_ns = (stall_ms > 0 ? stall_ms : 30000) * 1000000LL;
     c->last_rx_ns = hp_now_ns();
     pthread_mutex_init(&c->mu, NULL);
-    pthread_condattr_init(&ca);
-    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-    pthread_cond_init(&c->cv, &ca);
-    pthread_condattr_destroy(&ca);
+    pthread_condattr_init(&c->monotonic);
+    pthread_condattr_setclock(&c->monotonic, CLOCK_MONOTONIC);
+    pthread_cond_init(&c->cv, &c->monotonic);
     c->multi = curl_multi_init();
     if (!c->multi) {
         grpc_client_free(c);
@@ -349,6 +351,7 @@ void grpc_client_free(struct grpc_client *c)
     if (c->multi)
         curl_multi_cleanup(c->multi);
     pthread_cond_destroy(&c->cv);
+    pthread_condattr_destroy(&c->monotonic);
     pthread_mutex_destroy(&c->mu);
     hp_free(c);
 }
@@ -373,9 +376,9 @@ static struct endpoint *endpoint(struct grpc_client *c, const char *url)
     return e;
 }
 
-/* wait_until: a bounded wait on the client's cv (under mu): until deadline_ns (monotonic) or
- * 50 ms, whichever is first, so the caller sees its context end */
-static void wait_slice(struct grpc_client *c, int64_t deadline_ns)
+/* wait_slice: a bounded wait on cv (under c->mu; c->cv unless given): until deadline_ns
+ * (monotonic) or 50 ms, whichever is first, so the caller sees its context end */
+static void wait_slice_on(struct grpc_client *c, pthread_cond_t *cv, int64_t deadline_ns)
 {
     int64_t until = hp_now_ns() + 50 * 1000000LL;
     struct timespec ts;
@@ -384,7 +387,12 @@ static void wait_slice(struct grpc_client *c, int64_t deadline_ns)
         until = deadline_ns;
     ts.tv_sec = until / 1000000000;
     ts.tv_nsec = until % 1000000000;
-    pthread_cond_timedwait(&c->cv, &c->mu, &ts);
+    pthread_cond_timedwait(cv, &c->mu, &ts);
+}
+
+static void wait_slice(struct grpc_client *c, int64_t deadline_ns)
+{
+    wait_slice_on(c, &c->cv, deadline_ns);
 }
 
 /* setup: the easy handle for one attempt */
@@ -501,6 +509,7 @@ void grpc_client_call(struct grpc_client *c, struct hp_ctx *ctx, const struct gr
             out->cc = CURLE_OUT_OF_MEMORY;
             return;
         }
+        pthread_cond_init(&p->done, &c->monotonic);
         p->res = out;
         p->last_rx_ns = &c->last_rx_ns;
         p->in_max = call->max_msg ? call->max_msg : MSG_MAX_DEFAULT;
@@ -551,7 +560,7 @@ void grpc_client_call(struct grpc_client *c, struct hp_ctx *ctx, const struct gr
                         p->cancel = true;
                         curl_multi_wakeup(c->multi);
                     }
-                    wait_slice(c, INT64_MAX);
+                    wait_slice_on(c, &p->done, INT64_MAX);
                 }
                 if (p->cancel && out->ctx_rc)
                     out->ctx_rc = hp_ctx_err(ctx) ? hp_ctx_err(ctx) : out->ctx_rc;
@@ -598,6 +607,7 @@ void grpc_client_call(struct grpc_client *c, struct hp_ctx *ctx, const struct gr
         curl_slist_free_all(p->connect_to);
         hp_free(p->body);
         hp_free(p->in);
+        pthread_cond_destroy(&p->done);
         hp_free(p);
         if (!h1 && !dead)
             return;
