@@ -26,7 +26,10 @@
  * 4 round trips for up to max_txn_ops - 1 batches); several run at once so a slow link does not
  * serialise every resolution. Concurrent epoch bumps are safe: a CAS that loses to our own
  * earlier bump recognises it by the instance tag. */
-#define RESOLVERS              16
+#define RESOLVERS 16
+/* senders beyond max_inflight: a sender runs its batch's callbacks after the txn slot is free
+ * again, and the next batch, admitted at once, should not wait for them */
+#define SPARE_SENDERS          2
 #define RESOLVE_BACKOFF_MAX_MS 2000 /* between rounds of a batch after a quick refusal */
 #define OP_OVERHEAD            48   /* {"request_put":{"key":"","value":""}} and a comma */
 
@@ -672,7 +675,7 @@ hp_rc batch_queue_new(struct etcd_client *etcd, const struct batch_config *cfg, 
     if (rc)
         goto out;
 
-    q->senders = hp_calloc(q->cfg.max_inflight, sizeof(*q->senders));
+    q->senders = hp_calloc(q->cfg.max_inflight + SPARE_SENDERS, sizeof(*q->senders));
     q->resolvers = hp_calloc(RESOLVERS, sizeof(*q->resolvers));
     if (!q->senders || !q->resolvers) {
         rc = HP_ERR_NOMEM;
@@ -694,13 +697,13 @@ hp_rc batch_queue_new(struct etcd_client *etcd, const struct batch_config *cfg, 
                 break;
             q->n_resolvers++;
         }
-        for (i = 0; i < q->cfg.max_inflight; i++) {
+        for (i = 0; i < q->cfg.max_inflight + SPARE_SENDERS; i++) {
             if (pthread_create(&q->senders[i], &a, sender_main, q))
                 break;
             q->n_senders++;
         }
         pthread_attr_destroy(&a);
-        if (q->n_senders < q->cfg.max_inflight || q->n_resolvers < RESOLVERS) {
+        if (q->n_senders < q->cfg.max_inflight + SPARE_SENDERS || q->n_resolvers < RESOLVERS) {
             rc = hp_err_set(err, HP_ERR_NOMEM, "cannot start %u sender threads",
                             q->cfg.max_inflight);
             goto out;

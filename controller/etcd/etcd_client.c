@@ -33,8 +33,9 @@ struct etcd_client {
     struct http_pool *pool; /* keep-alive connections (gateway) */
     enum etcd_transport transport;
     struct grpc_client *grpc; /* gRPC: the multiplexed HTTP/2 connections */
-    pthread_mutex_t lock;     /* guards: current, token */
+    pthread_mutex_t lock;     /* guards: current, answered, token */
     size_t current;           /* index of the endpoint that answered last */
+    bool answered;            /* some endpoint has answered (any HTTP status) */
     char *token;              /* auth token, NULL until authenticated */
 };
 
@@ -320,6 +321,72 @@ static int tls_refused(CURLcode cc, const char *errbuf)
            cc == CURLE_SSL_PINNEDPUBKEYNOTMATCH;
 }
 
+/* tls_alert: the call failed on the peer's TLS alert (TLS 1.3 rejects a client certificate
+ * after the client's side of the handshake): the server processed no request on it */
+static bool tls_alert(CURLcode cc, const char *errbuf, hp_rc ctx_rc)
+{
+    return !ctx_rc && (cc == CURLE_RECV_ERROR || cc == CURLE_SEND_ERROR) &&
+           strstr(errbuf, "alert") != NULL;
+}
+
+/* speaks_tls: whether the plain http:// endpoint e completes a TLS handshake within timeout_ms
+ * (nothing verified and nothing sent: only the protocol is asked). */
+static bool speaks_tls(const struct endpoint *e, int64_t timeout_ms)
+{
+    char url[600];
+    CURL *h;
+    CURLcode cc;
+
+    if (strncmp(e->url, "http://", 7) || timeout_ms <= 0)
+        return false;
+    h = curl_easy_init();
+    if (!h)
+        return false;
+    snprintf(url, sizeof(url), "https://%s", e->url + 7);
+    curl_easy_setopt(h, CURLOPT_URL, url);
+    curl_easy_setopt(h, CURLOPT_CONNECT_ONLY, 1L);
+    curl_easy_setopt(h, CURLOPT_SSL_VERIFYPEER, 0L);
+    curl_easy_setopt(h, CURLOPT_SSL_VERIFYHOST, 0L);
+    curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, (long)timeout_ms);
+    curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
+    cc = curl_easy_perform(h);
+    curl_easy_cleanup(h);
+    return cc == CURLE_OK;
+}
+
+/* note_answered: an endpoint answered (any HTTP status): it speaks the protocol asked */
+static void note_answered(struct etcd_client *c)
+{
+    pthread_mutex_lock(&c->lock);
+    c->answered = true;
+    pthread_mutex_unlock(&c->lock);
+}
+
+/* plain_to_tls: after a transport failure before any endpoint ever answered: when every
+ * endpoint is http:// and each completes a TLS handshake, the URLs are wrong (a TLS port cannot
+ * have processed a plain-text request: the outcome is a definite failure), named in err. Else
+ * rc unchanged. Without this, a client kept retrying what looked like an outage. */
+static hp_rc plain_to_tls(struct etcd_client *c, struct hp_ctx *ctx, hp_rc rc, struct hp_err *err)
+{
+    bool answered;
+    int64_t left = hp_ctx_remaining_ms(ctx);
+
+    if ((rc != HP_ERR_UNKNOWN_OUTCOME && rc != HP_ERR_UNAVAILABLE) || hp_ctx_err(ctx))
+        return rc;
+    pthread_mutex_lock(&c->lock);
+    answered = c->answered;
+    pthread_mutex_unlock(&c->lock);
+    if (answered)
+        return rc;
+    for (size_t i = 0; i < c->n_ep; i++)
+        if (!speaks_tls(&c->ep[i], left < 0 || left > 2000 ? 2000 : left))
+            return rc;
+    return hp_err_field(err, HP_ERR_INVALID, "endpoints",
+                        "etcd %s%s speaks TLS: use https:// (with --ca-file, and a client "
+                        "certificate if it asks for one); nothing was written",
+                        c->ep[0].url, c->n_ep > 1 ? " (and every other endpoint)" : "");
+}
+
 static int has(const char *msg, const char *needle)
 {
     return msg && strstr(msg, needle) != NULL;
@@ -424,6 +491,8 @@ static hp_rc call_once(struct etcd_client *c, struct hp_ctx *ctx, const char *pa
             goto out;
         }
         perform(c, s, ep, path, body, body_len, t, token, ctx, &x);
+        if (x.status > 0)
+            note_answered(c);
         if (x.cc == CURLE_OK) {
             if (x.status != 200) {
                 rc = classify_error(ep, &x, x.body, write, err);
@@ -439,6 +508,7 @@ static hp_rc call_once(struct etcd_client *c, struct hp_ctx *ctx, const char *pa
             }
             pthread_mutex_lock(&c->lock);
             c->current = (start + i) % c->n_ep;
+            c->answered = true;
             pthread_mutex_unlock(&c->lock);
             rc = HP_OK;
             goto out;
@@ -448,12 +518,8 @@ static hp_rc call_once(struct etcd_client *c, struct hp_ctx *ctx, const char *pa
                             "etcd %s%s: answer larger than %u MiB", ep->url, path, RESP_MAX >> 20);
             goto out;
         }
-        if (!x.ctx_rc && (x.cc == CURLE_RECV_ERROR || x.cc == CURLE_SEND_ERROR) &&
-            strstr(x.errbuf, "alert")) {
-            /* a TLS alert (TLS 1.3 rejects a client certificate after the client's side of the
-             * handshake): the server processed no request on this connection */
+        if (tls_alert(x.cc, x.errbuf, x.ctx_rc))
             x.sent = 0;
-        }
         if (x.sent || x.ctx_rc) {
             /* it may have reached the server: never re-send */
             if (write && x.sent)
@@ -538,7 +604,7 @@ static hp_rc call_retrying(struct etcd_client *c, struct hp_ctx *ctx, once_fn on
             break;
         rc = once(c, ctx, req, write, c->username != NULL, err, &rejected);
     }
-    return rc;
+    return plain_to_tls(c, ctx, rc, err);
 }
 
 struct gateway_req {
@@ -629,10 +695,15 @@ static hp_rc grpc_once(struct etcd_client *c, struct hp_ctx *ctx, const char *me
             break;
         }
         grpc_client_call(c->grpc, ctx, &call, out);
+        if (out->http_status > 0)
+            note_answered(c);
+        if (tls_alert(out->cc, out->errbuf, out->ctx_rc))
+            out->sent = false;
         rc = etcd_grpc_classify(out, write, ep->url, method, &next, err);
         if (!rc) {
             pthread_mutex_lock(&c->lock);
             c->current = (start + i) % c->n_ep;
+            c->answered = true;
             pthread_mutex_unlock(&c->lock);
             break;
         }
