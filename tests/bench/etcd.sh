@@ -10,8 +10,8 @@
 # sequential naive writer (the one with 16 in flight is printed beside it).
 #
 #   BENCH_RESULTS (default 381000: 3,000 txns, runs of about 3 s; 100,000 took under 1 s and the
-#   ratios moved by 20% from run to run), BENCH_ROUNDS (3: etcd's benchmark and the batch queue
-#   over gRPC run alternately that many times; the medians are compared),
+#   ratios moved by 20% from run to run), BENCH_ROUNDS (4: etcd's benchmark and the batch queue
+#   over gRPC run that many rounds, in alternating order; the medians are compared),
 #   BENCH_NAIVE_RESULTS (20000), BENCH_CONCURRENCY (16),
 #   BENCH_VALUE_BYTES (256), BENCH_TXN_OPS (128: 127 results + the fence per txn)
 set -uo pipefail
@@ -81,8 +81,11 @@ run_hp() {
 
 keys() { jq -r '.keys_per_s|floor' <<< "${RES[$1]}"; }
 done_keys() { jq -r '.committed' <<< "${RES[$1]}"; }
-# median NAME... : of the runs named, the one with the median keys/s
-median() { for n in "$@"; do echo "$(keys "$n") $n"; done | sort -n | awk '{a[NR]=$2} END{print a[int((NR+1)/2)]}'; }
+# median_of: of "VALUE NAME" lines on stdin, the NAME with the median VALUE (the lower middle
+# of an even count, for either writer alike)
+median_of() { sort -n | awk '{a[NR]=$2} END{print a[int((NR+1)/2)]}'; }
+# median NAME... : of the batch runs named, the one with the median keys/s
+median() { for n in "$@"; do echo "$(keys "$n") $n"; done | median_of; }
 
 # 2. etcd's benchmark and hostpatrol's batch queue over gRPC, alternately, ROUNDS times each
 # (one run of either moved by up to 20% on this 2-core machine): the median of each is shown;
@@ -90,14 +93,18 @@ median() { for n in "$@"; do echo "$(keys "$n") $n"; done | sort -n | awk '{a[NR
 # flight, as etcd's benchmark does (--min-inflight C): the queue's limiter would otherwise shrink
 # its window whenever the txn p95 passes 50 ms, which etcd's own benchmark's p99 at 16 in flight
 # does (40-46 ms measured), and runs came out 20% apart
-ROUNDS=${BENCH_ROUNDS:-3}
+# Every run leaves 381,000 more keys in etcd, and a bigger store is slower (etcd's benchmark
+# measured 123k -> 85k keys/s over 3 rounds): the order alternates (etcd first in odd rounds,
+# the batch queue first in even ones; 4 rounds give both writers the same mean position)
+ROUNDS=${BENCH_ROUNDS:-4}
 grpc_runs=()
 for ((i = 1; i <= ROUNDS; i++)); do
-  run_etcd "$i"
+  ((i % 2)) && run_etcd "$i"
   run_hp "grpc$i" --transport grpc --results "$N" --concurrency "$C" --min-inflight "$C" --txn-ops "$OPS"
+  ((i % 2)) || run_etcd "$i"
   grpc_runs+=("grpc$i")
 done
-e=$(for ((i = 1; i <= ROUNDS; i++)); do echo "${EK[$i]} $i"; done | sort -n | awk '{a[NR]=$2} END{print a[int((NR+1)/2)]}')
+e=$(for ((i = 1; i <= ROUNDS; i++)); do echo "${EK[$i]} $i"; done | median_of)
 etcd_keys=${EK[$e]} etcd_p99_ms=${EP[$e]} etcd_srv=${ES[$e]} etcd_cli=${EC[$e]}
 g=$(median "${grpc_runs[@]}")
 RES[grpc]=${RES[$g]} CLI[grpc]=${CLI[$g]} SRV[grpc]=${SRV[$g]}
