@@ -1,22 +1,28 @@
 /* results.c - `hostpatrol results`: flags -> etcd client -> one prefix range of
- * <prefix>results/[<ns>/[<name>/]] -> a table, a wide table or JSON (docs/results.md). */
+ * <prefix>results/[<ns>/[<name>/]] -> a table, a wide table or JSON (docs/results.md); with
+ * --watch, then the results written since, one line each as they land (a poll of the same
+ * range for keys modified after the last revision read), until SIGINT/SIGTERM. */
 #include <errno.h>
 #include <getopt.h>
 #include <inttypes.h>
 #include <jansson.h>
+#include <signal.h>
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "cli/cmd.h"
 #include "hostpatrol/alloc.h"
 #include "hostpatrol/ctx.h"
 #include "hostpatrol/duration.h"
 #include "hostpatrol/etcd_client.h"
+#include "hostpatrol/result_text.h"
 #include "hostpatrol/term_text.h"
 
-#define RES_VALUES_MAX 80 /* the wide VALUES column is cut to this many characters */
+#define RES_VALUES_MAX 80   /* the wide VALUES column is cut to this many characters */
+#define RES_POLL_MS    1000 /* --watch: how often the range is read again */
 
 /* One result as printed. Strings are borrowed from the row's key copy or its object. */
 struct res_row {
@@ -26,6 +32,8 @@ struct res_row {
     const char *kind, *status, *reason, *source;
     bool has_observed, has_duration;
     int64_t observed_ms, duration_ms;
+    int64_t mod_revision;
+    const char *run; /* the run that wrote it ("" when unknown) */
 };
 
 struct res_flags {
@@ -34,9 +42,16 @@ struct res_flags {
     const char *name;
     const char *prefix;
     const char *format;
-    bool all;
+    bool all, watch;
     int64_t timeout_ms;
 };
+
+static volatile sig_atomic_t res_stop;
+
+static void res_on_signal(int sig)
+{
+    res_stop = sig;
+}
 
 static void res_usage(FILE *f)
 {
@@ -46,6 +61,8 @@ static void res_usage(FILE *f)
                "  -n, --namespace NS              namespace (default \"default\")\n"
                "  -A, --all-namespaces            every namespace (no NAME then)\n"
                "  -o, --output table|json|wide    output format (default table)\n"
+               "  -w, --watch                     then print each result as it lands, one line\n"
+               "                                  (json: one object a line) until Ctrl-C\n"
                "  --timeout DUR                   deadline of the read (default 10s)\n"
                "  --etcd-endpoints URLS           results etcd (or $HOSTPATROL_ETCD_ENDPOINTS)\n"
                "  --etcd-ca-file F --etcd-cert-file F --etcd-key-file F --etcd-server-name NAME\n"
@@ -68,6 +85,7 @@ static int res_parse_flags(int argc, char **argv, struct res_flags *fl, FILE *ou
     static const struct option opts[] = {{"namespace", required_argument, NULL, 'n'},
                                          {"all-namespaces", no_argument, NULL, 'A'},
                                          {"output", required_argument, NULL, 'o'},
+                                         {"watch", no_argument, NULL, 'w'},
                                          {"timeout", required_argument, NULL, O_TIMEOUT},
                                          HP_ETCD_LONG_OPTIONS,
                                          {"etcd-prefix", required_argument, NULL, O_PREFIX},
@@ -83,7 +101,7 @@ static int res_parse_flags(int argc, char **argv, struct res_flags *fl, FILE *ou
     fl->timeout_ms = 10000;
     optind = 1;
     opterr = 0;
-    while ((c = getopt_long(argc, argv, HP_OPTSTRING("n:Ao:h"), opts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, HP_OPTSTRING("n:Ao:wh"), opts, NULL)) != -1) {
         switch (c) {
         case 'n':
             fl->ns = optarg;
@@ -93,6 +111,9 @@ static int res_parse_flags(int argc, char **argv, struct res_flags *fl, FILE *ou
             break;
         case 'o':
             fl->format = optarg;
+            break;
+        case 'w':
+            fl->watch = true;
             break;
         case O_TIMEOUT:
             if (hp_duration_parse(optarg, "--timeout", &fl->timeout_ms, &err)) {
@@ -195,6 +216,8 @@ static hp_rc res_row_fill(struct res_row *r, const struct etcd_kv *kv, size_t ba
     r->key = hp_strdup(kv->key_len > base_len ? kv->key + base_len : "");
     if (!r->key)
         return HP_ERR_NOMEM;
+    r->mod_revision = kv->mod_revision;
+    r->run = "";
     p = r->key;
     for (i = 0; i < 4 && p; i++) {
         slash = i < 3 ? strchr(p, '/') : NULL;
@@ -226,6 +249,7 @@ static hp_rc res_row_fill(struct res_row *r, const struct etcd_kv *kv, size_t ba
     r->source = res_str(r->obj, "source", "-");
     r->has_observed = res_int(r->obj, "observed_ms", &r->observed_ms);
     r->has_duration = res_int(r->obj, "duration_ms", &r->duration_ms);
+    r->run = res_str(r->obj, "run", "");
     return HP_OK;
 }
 
@@ -314,6 +338,24 @@ static void res_values(const struct res_row *r, char *buf, size_t n)
         memcpy(buf + RES_VALUES_MAX - 3, "...", 4);
 }
 
+/* res_object: the stored object with namespace and name (a new reference; NULL: no memory) */
+static json_t *res_object(const struct res_row *r)
+{
+    json_t *o = json_object();
+
+    if (!o || json_object_set_new(o, "namespace", json_string(r->ns)) ||
+        json_object_set_new(o, "name", json_string(r->name)) ||
+        (r->obj ? json_object_update_missing(o, r->obj)
+                : (json_object_set_new(o, "check", json_string(r->check)) ||
+                   json_object_set_new(o, "target", json_string(r->target)) ||
+                   json_object_set_new(o, "status", json_string("?")) ||
+                   json_object_set_new(o, "reason", json_string("unreadable value"))))) {
+        json_decref(o);
+        return NULL;
+    }
+    return o;
+}
+
 /* res_print_json: a JSON array of the stored objects, each with namespace and name */
 static hp_rc res_print_json(const struct res_row *rows, size_t n, FILE *out)
 {
@@ -324,21 +366,8 @@ static hp_rc res_print_json(const struct res_row *rows, size_t n, FILE *out)
     if (!arr)
         goto out;
     for (i = 0; i < n; i++) {
-        o = json_object();
-        if (!o || json_object_set_new(o, "namespace", json_string(rows[i].ns)) ||
-            json_object_set_new(o, "name", json_string(rows[i].name))) {
-            json_decref(o);
-            goto out;
-        }
-        if (rows[i].obj ? json_object_update_missing(o, rows[i].obj)
-                        : (json_object_set_new(o, "check", json_string(rows[i].check)) ||
-                           json_object_set_new(o, "target", json_string(rows[i].target)) ||
-                           json_object_set_new(o, "status", json_string("?")) ||
-                           json_object_set_new(o, "reason", json_string("unreadable value")))) {
-            json_decref(o);
-            goto out;
-        }
-        if (json_array_append_new(arr, o))
+        o = res_object(&rows[i]);
+        if (!o || json_array_append_new(arr, o))
             goto out;
     }
     if (json_dumpf(arr, out, JSON_INDENT(2)))
@@ -447,6 +476,236 @@ static hp_rc res_print_table(const struct res_row *rows, size_t n, bool wide, FI
     return HP_OK;
 }
 
+/* res_rows_free: rows[0..n) and the array (NULL allowed) */
+static void res_rows_free(struct res_row *rows, size_t n)
+{
+    for (size_t i = 0; rows && i < n; i++) {
+        hp_free(rows[i].key);
+        json_decref(rows[i].obj);
+    }
+    hp_free(rows);
+}
+
+/* res_rows_of: resp's kvs as rows (*out owned: res_rows_free(*out, resp->n)) */
+static hp_rc res_rows_of(const struct etcd_range_resp *resp, size_t base_len, struct res_row **out)
+{
+    struct res_row *rows = hp_calloc(resp->n ? resp->n : 1, sizeof(*rows));
+    hp_rc rc = HP_OK;
+    size_t n;
+
+    if (!rows)
+        return HP_ERR_NOMEM;
+    for (n = 0; n < resp->n && !rc; n++)
+        rc = res_row_fill(&rows[n], &resp->kvs[n], base_len);
+    if (rc) {
+        res_rows_free(rows, n);
+        return rc;
+    }
+    *out = rows;
+    return HP_OK;
+}
+
+/* res_row_rev_cmp: order by the revision that wrote them, then by key (qsort): a run's
+ * results stay together, in the order they landed */
+static int res_row_rev_cmp(const void *a, const void *b)
+{
+    const struct res_row *x = a, *y = b;
+
+    if (x->mod_revision != y->mod_revision)
+        return x->mod_revision < y->mod_revision ? -1 : 1;
+    return res_row_cmp(a, b);
+}
+
+/* The --watch output: one line per result as it lands, then a line per run. Columns grow to
+ * the widest value seen so far (a stream cannot know the widths ahead). */
+struct res_stream {
+    FILE *out;
+    bool json, wide, color;
+    int w_where, w_check, w_target;
+};
+
+#define RES_STATUS_MAX 4 /* CRIT, WARN, UNKNOWN, OK: the order a run's summary counts them in */
+static const char *const res_status_names[RES_STATUS_MAX] = {"CRIT", "WARN", "UNKNOWN", "OK"};
+
+/* res_color: the ANSI colour of a status (bold red, yellow, magenta, green), "" off a terminal */
+static const char *res_color(const struct res_stream *st, const char *status)
+{
+    static const char *const color[RES_STATUS_MAX] = {"\033[1;31m", "\033[33m", "\033[35m",
+                                                      "\033[32m"};
+
+    if (!st->color)
+        return "";
+    for (int i = 0; i < RES_STATUS_MAX; i++)
+        if (!strcmp(status, res_status_names[i]))
+            return color[i];
+    return "\033[1m";
+}
+
+static int res_widen(int *w, const char *s)
+{
+    int l = (int)strlen(s);
+
+    if (l > *w)
+        *w = l > 60 ? 60 : l;
+    return *w;
+}
+
+/* res_stream_line: one result: time, namespace/name, check, target, status, what it measured
+ * and why it is not OK. Every text came from a resource's author, a probed host or etcd:
+ * escaped for the terminal. */
+static hp_rc res_stream_line(struct res_stream *st, const struct res_row *r)
+{
+    char when[16] = "--:--:--", where[520], esc[1100], check[260], target[520], status[64];
+    char measured[256], vals[RES_VALUES_MAX + 48];
+    struct tm tm;
+    time_t t;
+
+    if (st->json) {
+        json_t *o = res_object(r);
+
+        if (!o || json_dumpf(o, st->out, JSON_COMPACT)) {
+            json_decref(o);
+            return HP_ERR_NOMEM;
+        }
+        json_decref(o);
+        fputc('\n', st->out);
+        return HP_OK;
+    }
+    t = (time_t)(r->observed_ms / 1000);
+    if (r->has_observed && localtime_r(&t, &tm))
+        strftime(when, sizeof(when), "%H:%M:%S", &tm);
+    snprintf(esc, sizeof(esc), "%s/%s", r->ns, r->name);
+    term_text_escape(esc, where, sizeof(where));
+    term_text_escape(r->check, check, sizeof(check));
+    term_text_escape(r->target, target, sizeof(target));
+    term_text_escape(r->status, status, sizeof(status));
+    result_text_values(r->obj, measured, sizeof(measured));
+    fprintf(st->out, "%s  %-*s  %-*s  %-*s  %s%-7s%s", when, res_widen(&st->w_where, where), where,
+            res_widen(&st->w_check, check), check, res_widen(&st->w_target, target), target,
+            res_color(st, r->status), status, st->color ? "\033[0m" : "");
+    if (measured[0])
+        fprintf(st->out, "  %s", escaped(measured, esc, sizeof(esc)));
+    if (strcmp(r->status, "OK") && strcmp(r->reason, "-"))
+        fprintf(st->out, "%s%s", measured[0] ? "; " : "  ", escaped(r->reason, esc, sizeof(esc)));
+    if (st->wide) {
+        res_values(r, vals, sizeof(vals));
+        fprintf(st->out, "  [%s]", escaped(vals, esc, sizeof(esc)));
+    }
+    fputc('\n', st->out);
+    return HP_OK;
+}
+
+/* res_stream_run: the summary line of the results rows[0..n) of one run */
+static void res_stream_run(struct res_stream *st, const struct res_row *rows, size_t n)
+{
+    int count[RES_STATUS_MAX + 1] = {0};
+    char where[520], esc[1100], run[72], source[260];
+    size_t i;
+    int k;
+
+    if (st->json)
+        return;
+    for (i = 0; i < n; i++) {
+        for (k = 0; k < RES_STATUS_MAX && strcmp(rows[i].status, res_status_names[k]); k++)
+            ;
+        count[k]++;
+    }
+    snprintf(esc, sizeof(esc), "%s/%s", rows[0].ns, rows[0].name);
+    term_text_escape(esc, where, sizeof(where));
+    if (!term_text_escape(rows[0].run[0] ? rows[0].run : "-", run, sizeof(run)))
+        snprintf(run, sizeof(run), "-");
+    term_text_escape(rows[0].source, source, sizeof(source));
+    fprintf(st->out, "%s%*s  %-*s  run %s by %s: %zu result%s", st->color ? "\033[2m" : "", 8, "",
+            res_widen(&st->w_where, where), where, run, source, n, n == 1 ? "" : "s");
+    for (k = 0; k <= RES_STATUS_MAX; k++)
+        if (count[k])
+            fprintf(st->out, ", %d %s", count[k],
+                    k < RES_STATUS_MAX ? res_status_names[k] : "other");
+    fprintf(st->out, "%s\n", st->color ? "\033[0m" : "");
+}
+
+/* res_stream_rows: rows (sorted by revision) as lines, each run's results followed by their
+ * summary (a run is the results one writer committed with the same run id) */
+static hp_rc res_stream_rows(struct res_stream *st, const struct res_row *rows, size_t n)
+{
+    size_t i, first = 0;
+    hp_rc rc;
+
+    for (i = 0; i < n; i++) {
+        rc = res_stream_line(st, &rows[i]);
+        if (rc)
+            return rc;
+        if (i + 1 == n || strcmp(rows[i + 1].run, rows[first].run) ||
+            strcmp(rows[i + 1].ns, rows[first].ns) || strcmp(rows[i + 1].name, rows[first].name)) {
+            res_stream_run(st, rows + first, i + 1 - first);
+            first = i + 1;
+        }
+    }
+    return fflush(st->out) || ferror(st->out) ? HP_ERR_IO : HP_OK;
+}
+
+/* res_pause: sleep ms unless a stop signal comes first */
+static void res_pause(int64_t ms)
+{
+    struct timespec ts = {.tv_sec = ms / 1000, .tv_nsec = (ms % 1000) * 1000000};
+
+    while (!res_stop && nanosleep(&ts, &ts) && errno == EINTR)
+        ;
+}
+
+/* res_follow: --watch after the first read (its revision rev): read what was written after the
+ * last revision read, print it, wait, again, until SIGINT/SIGTERM (exit 0). A failed read is
+ * said once on errout and tried again: the results stream resumes where it stopped. */
+static int res_follow(struct etcd_client *etcd, const struct res_flags *fl, const char *key,
+                      size_t base_len, int64_t rev, struct res_stream *st, FILE *errout)
+{
+    bool failing = false;
+
+    while (!res_stop) {
+        struct etcd_range_req req = {
+            .key = key, .key_len = strlen(key), .prefix = true, .min_mod_revision = rev + 1};
+        struct etcd_range_resp resp = {0};
+        struct res_row *rows = NULL;
+        struct hp_ctx *ctx = NULL;
+        struct hp_err err = {0};
+        hp_rc rc;
+
+        res_pause(RES_POLL_MS);
+        if (res_stop)
+            break;
+        rc = hp_ctx_new(NULL, fl->timeout_ms, &ctx);
+        if (!rc)
+            rc = etcd_range(etcd, ctx, &req, &resp, &err);
+        hp_ctx_free(ctx);
+        if (rc && rc != HP_ERR_NOMEM) {
+            if (!failing)
+                fprintf(errout, "hostpatrol results: reading %s: %s; trying again every %d s\n",
+                        key, err.msg[0] ? err.msg : hp_rc_name(rc), RES_POLL_MS / 1000);
+            failing = true;
+            continue;
+        }
+        if (!rc && failing)
+            fprintf(errout, "hostpatrol results: reading %s again\n", key);
+        failing = false;
+        if (!rc)
+            rc = res_rows_of(&resp, base_len, &rows);
+        if (!rc) {
+            qsort(rows, resp.n, sizeof(*rows), res_row_rev_cmp);
+            rc = res_stream_rows(st, rows, resp.n);
+            if (resp.revision > rev)
+                rev = resp.revision;
+        }
+        res_rows_free(rows, resp.n);
+        etcd_range_resp_release(&resp);
+        if (rc) {
+            fprintf(errout, "hostpatrol results: %s\n",
+                    rc == HP_ERR_NOMEM ? "out of memory" : "writing the output failed");
+            return HP_EXIT_FAIL;
+        }
+    }
+    return HP_EXIT_OK;
+}
+
 int hp_cmd_results(int argc, char **argv, FILE *out, FILE *errout)
 {
     struct res_flags fl = {0};
@@ -457,7 +716,7 @@ int hp_cmd_results(int argc, char **argv, FILE *out, FILE *errout)
     struct hp_ctx *ctx = NULL;
     struct hp_err err = {0};
     char *key = NULL, scope[600];
-    size_t key_cap, base_len, i, n = 0;
+    size_t key_cap, base_len, n = 0;
     int status = HP_EXIT_FAIL;
     hp_rc rc;
 
@@ -513,20 +772,37 @@ int hp_cmd_results(int argc, char **argv, FILE *out, FILE *errout)
         status = rc == HP_ERR_INVALID ? HP_EXIT_USAGE : HP_EXIT_FAIL;
         goto out;
     }
-    if (!resp.n) {
+    if (!resp.n && !fl.watch) {
         fprintf(errout, "hostpatrol results: no results for %s under %s\n", scope, fl.prefix);
         status = HP_EXIT_FAIL;
         goto out;
     }
-    rows = hp_calloc(resp.n, sizeof(*rows));
-    if (!rows) {
-        rc = HP_ERR_NOMEM;
+    rc = res_rows_of(&resp, base_len, &rows);
+    if (rc)
         goto out;
-    }
-    for (n = 0; n < resp.n; n++) {
-        rc = res_row_fill(&rows[n], &resp.kvs[n], base_len);
-        if (rc)
+    n = resp.n;
+    if (fl.watch) {
+        struct res_stream st = {.out = out,
+                                .json = !strcmp(fl.format, "json"),
+                                .wide = !strcmp(fl.format, "wide"),
+                                .color = isatty(fileno(out)) && !getenv("NO_COLOR"),
+                                .w_where = 14,
+                                .w_check = 12,
+                                .w_target = 8};
+        struct sigaction sa = {.sa_handler = res_on_signal}; /* no SA_RESTART: wakes the pause */
+
+        sigemptyset(&sa.sa_mask);
+        sigaction(SIGINT, &sa, NULL);
+        sigaction(SIGTERM, &sa, NULL);
+        qsort(rows, n, sizeof(*rows), res_row_rev_cmp);
+        rc = res_stream_rows(&st, rows, n);
+        if (rc) {
+            if (rc != HP_ERR_NOMEM)
+                fprintf(errout, "hostpatrol results: writing the output failed\n");
             goto out;
+        }
+        status = res_follow(etcd, &fl, key, base_len, resp.revision, &st, errout);
+        goto out;
     }
     qsort(rows, n, sizeof(*rows), res_row_cmp);
     if (!strcmp(fl.format, "json"))
@@ -543,11 +819,7 @@ int hp_cmd_results(int argc, char **argv, FILE *out, FILE *errout)
 out:
     if (rc == HP_ERR_NOMEM)
         fprintf(errout, "hostpatrol results: out of memory\n");
-    for (i = 0; rows && i < n; i++) {
-        hp_free(rows[i].key);
-        json_decref(rows[i].obj);
-    }
-    hp_free(rows);
+    res_rows_free(rows, n);
     etcd_range_resp_release(&resp);
     hp_ctx_free(ctx);
     etcd_client_free(etcd);

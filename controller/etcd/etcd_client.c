@@ -967,6 +967,8 @@ json_t *etcd_range_json(const struct etcd_range_req *req)
         bad |= json_object_set_new(j, "count_only", json_true());
     if (req->serializable)
         bad |= json_object_set_new(j, "serializable", json_true());
+    if (req->min_mod_revision)
+        bad |= json_object_set_new(j, "min_mod_revision", json_integer(req->min_mod_revision));
     if (bad) {
         json_decref(j);
         return NULL;

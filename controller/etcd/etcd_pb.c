@@ -59,7 +59,8 @@ static hp_rc written(const struct pb_writer *w, const char *what, struct hp_err 
     return HP_OK;
 }
 
-/* RangeRequest: key=1 range_end=2 limit=3 revision=4 serializable=7 keys_only=8 count_only=9 */
+/* RangeRequest: key=1 range_end=2 limit=3 revision=4 serializable=7 keys_only=8 count_only=9
+ * min_mod_revision=10 */
 static void range_fields(struct pb_writer *w, const struct etcd_range_req *req)
 {
     put_bytes(w, 1, req->key, req->key_len);
@@ -72,6 +73,7 @@ static void range_fields(struct pb_writer *w, const struct etcd_range_req *req)
     put_bool(w, 7, req->serializable);
     put_bool(w, 8, req->keys_only);
     put_bool(w, 9, req->count_only);
+    put_int(w, 10, req->min_mod_revision);
 }
 
 /* PutRequest: key=1 value=2 lease=3 */

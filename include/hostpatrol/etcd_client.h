@@ -101,7 +101,9 @@ struct etcd_range_req {
     int64_t limit;    /* 0: no limit */
     bool keys_only;
     bool count_only;
-    bool serializable; /* read from the member's local state (no quorum) */
+    bool serializable;        /* read from the member's local state (no quorum) */
+    int64_t min_mod_revision; /* 0: any; else only keys last modified at or after it (a
+                               * poll for what changed since a revision) */
 };
 
 struct etcd_range_resp {

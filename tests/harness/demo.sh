@@ -82,20 +82,14 @@ Press Ctrl-C to stop; everything started here is stopped and removed.
 
 EOF
 
-# results as they land: one line per stored result whenever a run writes it
-results() {
-  "$ETCDCTL36" --endpoints "${HP_ETCD_URL[results]}" --command-timeout=5s get --prefix \
-    /hostpatrol/results/ --print-value-only 2> /dev/null |
-    jq -r '"\(.observed_ms / 1000 | strftime("%H:%M:%S"))  \(.check)/\(.target)  \(.status)  \(.values.total_ms // "" | tostring) ms  \(.reason)"'
-}
+# results as they land: one line each when a run writes it, with what it measured, and a line
+# per run (`hostpatrol results --watch`: colour on a terminal only)
 kc get hi -A
+"$HP_H_ROOT/build/hostpatrol" results -A --watch --etcd-endpoints "${HP_ETCD_URL[results]}" &
+watcher=$!
 end=$((SECONDS + ${HP_DEMO_SECONDS:-999999999}))
-last=""
-while [ $SECONDS -lt $end ]; do
-  now=$(results)
-  if [ -n "$now" ] && [ "$now" != "$last" ]; then
-    echo "$now"
-    last=$now
-  fi
+while [ $SECONDS -lt $end ] && kill -0 "$watcher" 2> /dev/null; do
   sleep 1 & wait $!
 done
+kill "$watcher" 2> /dev/null
+wait "$watcher" 2> /dev/null

@@ -4,7 +4,9 @@
 # a tcp check to a closed port that fails); then `results` prints them as a table, wide table
 # and JSON, filters by namespace and name (web, not web2), says when nothing matched, names the
 # endpoint it could not reach and the flag that was wrong, and shows a value that is not JSON as
-# "?" "unreadable value".
+# "?" "unreadable value"; `results --watch` prints each result once as it lands, in words, with
+# a line per run, colour only on a terminal, JSON lines with -o json, and rides out an etcd
+# outage.
 # shellcheck source=tests/integration/lib.sh
 . "$(dirname "$0")/lib.sh"
 
@@ -17,6 +19,7 @@ setup() {
   hp_h_init
   hp_h_control_plane || return 1
   hp_h_etcd res 3.6 || return 1
+  hp_h_etcd w 3.6 || return 1 # --watch's own: killed and restarted by a test
   hp_h_crd || return 1
   kc create namespace hp-res > /dev/null || return 1
   CLOSED_PORT=$(hp_h_port)
@@ -171,6 +174,106 @@ test_control_characters_are_escaped_in_the_table() {
   # JSON output keeps the text as it is (JSON escapes it)
   out=$(res -n hp-ctl -o json) || t_fail "exit $?"
   t_eq "$(jq -r '.[0].reason' <<< "$out")" $'evil\x1b[2J \xc2\x9b31m \a caf\xc3\xa9'
+}
+
+# wput NS/NAME/CHECK/TARGET JSON: a result written the way a run writes it, into etcd 'w'
+wput() { t_ok "$ETCDCTL36" --endpoints "${HP_ETCD_URL[w]}" put "/hostpatrol/results/$1" "$2" > /dev/null; }
+disk() { # disk RUN PERCENT: a node-local disk result of run RUN
+  printf '{"check":"root","target":"n1","kind":"disk","status":"OK","reason":"","values":{"used_percent":%s,"size_bytes":26843545600},"observed_ms":%s,"duration_ms":1,"source":"agent/n1","run":"%s"}' \
+    "$2" "$(date +%s%3N)" "$1"
+}
+watch_out() { cat "$HP_H_DIR/watch.out"; }
+
+test_watch_prints_each_result_once_as_it_lands_with_a_line_per_run() {
+  local pid rc=0 out
+  wput hp-w/a/root/n1 "$(disk run-1 20.600000000000001)"
+  "$HP" results -n hp-w --watch --etcd-endpoints "${HP_ETCD_URL[w]}" > "$HP_H_DIR/watch.out" 2> "$HP_H_DIR/watch.err" &
+  pid=$!
+  # what is there first, in words, and its run
+  t_eventually 10 grep -qE '^[0-9]{2}:[0-9]{2}:[0-9]{2}  hp-w/a +root +n1 +OK +20\.6% used of 25 GiB$' "$HP_H_DIR/watch.out"
+  t_eventually 5 grep -qE '^ +hp-w/a +run run-1 by agent/n1: 1 result, 1 OK$' "$HP_H_DIR/watch.out"
+  # a run of two results in one transaction: both lines, then one line for the run
+  # etcdctl txn's input: compares (none), a blank line, the puts, a blank line, no failure ops
+  printf '\nput /hostpatrol/results/hp-w/a/root/n1 %s\nput /hostpatrol/results/hp-w/a/web/- %s\n\n\n' \
+    "'$(disk run-2 21)'" \
+    "'{\"check\":\"web\",\"target\":\"-\",\"kind\":\"http\",\"status\":\"CRIT\",\"reason\":\"status 503, expected 200\",\"values\":{\"status_code\":503,\"total_ms\":1.2999},\"observed_ms\":$(date +%s%3N),\"source\":\"agent/n1\",\"run\":\"run-2\"}'" |
+    t_ok "$ETCDCTL36" --endpoints "${HP_ETCD_URL[w]}" txn > /dev/null
+  t_eventually 10 grep -qE 'run run-2 by agent/n1: 2 results, 1 CRIT, 1 OK$' "$HP_H_DIR/watch.out"
+  out=$(watch_out)
+  t_match "$out" 'hp-w/a +web +- +CRIT +503 in 1\.3 ms; status 503, expected 200'
+  t_match "$out" 'hp-w/a +root +n1 +OK +21% used of 25 GiB'
+  # each result printed once: the first one is not printed again with the second run
+  t_eq "$(grep -c '20\.6% used' <<< "$out")" 1 "run 1's result once"
+  t_eq "$(grep -c 'run run-' <<< "$out")" 2 "one line per run"
+  sleep 2.5 # polls that find nothing new print nothing
+  t_eq "$(watch_out | wc -l)" "$(wc -l <<< "$out")" "nothing printed without a new result"
+  # not a terminal: no colour
+  t_not grep -q $'\x1b' "$HP_H_DIR/watch.out"
+  kill -TERM "$pid"
+  wait "$pid" || rc=$?
+  t_eq "$rc" 0 "SIGTERM ends --watch with 0"
+  t_eq "$(cat "$HP_H_DIR/watch.err")" "" "nothing on stderr"
+}
+
+test_watch_colours_the_status_on_a_terminal_only() {
+  local out
+  wput hp-c/a/root/n1 "$(disk run-c 97)"
+  # `script` gives the command a pseudo-terminal; --watch then colours the status
+  out=$(timeout 3 script -qfec "$HP results -n hp-c --watch --etcd-endpoints ${HP_ETCD_URL[w]}" /dev/null)
+  t_contains "$out" $'\x1b[32mOK     \x1b[0m' "OK in green"
+  out=$(NO_COLOR=1 timeout 3 script -qfec "$HP results -n hp-c --watch --etcd-endpoints ${HP_ETCD_URL[w]}" /dev/null)
+  t_contains "$out" "97% used of 25 GiB"
+  t_not grep -q $'\x1b\\[3' <<< "$out"
+}
+
+test_watch_json_is_one_object_a_line() {
+  local pid
+  wput hp-j/a/root/n1 "$(disk run-j1 10)"
+  "$HP" results -n hp-j --watch -o json --etcd-endpoints "${HP_ETCD_URL[w]}" > "$HP_H_DIR/watch-j.out" &
+  pid=$!
+  t_eventually 10 grep -q run-j1 "$HP_H_DIR/watch-j.out"
+  wput hp-j/b/root/n1 "$(disk run-j2 11)"
+  t_eventually 10 grep -q run-j2 "$HP_H_DIR/watch-j.out"
+  kill -TERM "$pid"; wait "$pid"
+  t_eq "$(wc -l < "$HP_H_DIR/watch-j.out")" 2 "two results, two lines"
+  t_eq "$(jq -r '"\(.namespace)/\(.name) \(.values.used_percent) \(.run)"' "$HP_H_DIR/watch-j.out" | tr '\n' ' ')" \
+    "hp-j/a 10 run-j1 hp-j/b 11 run-j2 "
+}
+
+# The results of real controller runs: each run's result lands once, with the status code and
+# time, and a line for the run.
+test_watch_follows_the_controllers_runs() {
+  t_eventually 30 landed
+  "$HP" results -n hp-res web --watch --etcd-endpoints "${HP_ETCD_URL[res]}" > "$HP_H_DIR/watch-c.out" &
+  local pid=$!
+  runs() { grep -cE 'hp-res/web +run [^ ]+ by controller/[^ ]+: 2 results, 1 CRIT, 1 OK$' "$HP_H_DIR/watch-c.out"; }
+  three_runs() { [ "$(runs)" -ge 3 ]; }
+  t_eventually 20 three_runs
+  kill -TERM "$pid"; wait "$pid"
+  t_eq "$(grep -cE 'hp-res/web +health +- +OK +200 in [0-9.]+ m?s$' "$HP_H_DIR/watch-c.out")" "$(runs)" "one health line per run"
+  t_eq "$(grep -cE "hp-res/web +closed +local +CRIT +connect to 127.0.0.1:$CLOSED_PORT" "$HP_H_DIR/watch-c.out")" "$(runs)" "one closed line per run"
+  t_not grep -q web2 "$HP_H_DIR/watch-c.out"
+}
+
+# etcd killed while --watch polls: said once on stderr, and the results written after etcd is
+# back are printed (none lost across the outage, none printed twice).
+test_watch_rides_out_an_etcd_outage() {
+  local pid
+  wput hp-o/a/root/n1 "$(disk run-o1 30)"
+  "$HP" results -n hp-o --watch --timeout 1s --etcd-endpoints "${HP_ETCD_URL[w]}" > "$HP_H_DIR/watch-o.out" 2> "$HP_H_DIR/watch-o.err" &
+  pid=$!
+  t_eventually 10 grep -q run-o1 "$HP_H_DIR/watch-o.out"
+  t_ok hp_h_etcd_stop w.0
+  t_eventually 15 grep -q "trying again" "$HP_H_DIR/watch-o.err"
+  sleep 2
+  t_ok hp_h_etcd_restart w.0
+  wput hp-o/a/root/n1 "$(disk run-o2 31)"
+  t_eventually 20 grep -q run-o2 "$HP_H_DIR/watch-o.out"
+  t_ok kill -0 "$pid"
+  kill -TERM "$pid"; wait "$pid"
+  t_eq "$(grep -c "trying again" "$HP_H_DIR/watch-o.err")" 1 "the outage said once"
+  t_contains "$(cat "$HP_H_DIR/watch-o.err")" "reading /hostpatrol/results/hp-o/ again"
+  t_eq "$(grep -c 'used of' "$HP_H_DIR/watch-o.out")" 2 "each result once"
 }
 
 t_main

@@ -37,7 +37,8 @@ static void range_requests(void **state)
                                     .revision = 42,
                                     .serializable = true,
                                     .keys_only = true,
-                                    .count_only = true};
+                                    .count_only = true,
+                                    .min_mod_revision = 4242};
     struct etcd_range_req ff = {
         .key = "a\377\377", .key_len = 3, .prefix = true, .revision = 1234567890123};
     struct etcd_range_req all = {.key = "\377", .key_len = 1, .prefix = true};
