@@ -114,7 +114,7 @@ static int round_(const struct doc *d, const char *host_root, const char *node, 
             char *text = NULL;
 
             if (j && !json_object_set_new(j, "name", json_string(d->name)))
-                text = json_dumps(j, JSON_COMPACT | JSON_REAL_PRECISION(12));
+                text = json_dumps(j, JSON_COMPACT | CHECK_RESULT_JSON_REALS);
             fprintf(out, "%s%s", i ? ",\n " : "", text ? text : "null");
             hp_free(text);
             json_decref(j);

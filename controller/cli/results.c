@@ -15,6 +15,7 @@
 
 #include "cli/cmd.h"
 #include "hostpatrol/alloc.h"
+#include "hostpatrol/check_result.h"
 #include "hostpatrol/ctx.h"
 #include "hostpatrol/duration.h"
 #include "hostpatrol/etcd_client.h"
@@ -328,7 +329,8 @@ static void res_values(const struct res_row *r, char *buf, size_t n)
             res_append(buf, n, &len, json_string_value(v));
             continue;
         }
-        m = json_dumpb(v, one, sizeof(one) - 1, JSON_COMPACT | JSON_ENCODE_ANY);
+        m = json_dumpb(v, one, sizeof(one) - 1,
+                       JSON_COMPACT | JSON_ENCODE_ANY | CHECK_RESULT_JSON_REALS);
         if (m > sizeof(one) - 1)
             m = sizeof(one) - 1; /* cut: longer than the column anyway */
         one[m] = '\0';
@@ -370,7 +372,7 @@ static hp_rc res_print_json(const struct res_row *rows, size_t n, FILE *out)
         if (!o || json_array_append_new(arr, o))
             goto out;
     }
-    if (json_dumpf(arr, out, JSON_INDENT(2)))
+    if (json_dumpf(arr, out, JSON_INDENT(2) | CHECK_RESULT_JSON_REALS))
         goto out;
     fputc('\n', out);
     rc = HP_OK;
@@ -563,7 +565,7 @@ static hp_rc res_stream_line(struct res_stream *st, const struct res_row *r)
     if (st->json) {
         json_t *o = res_object(r);
 
-        if (!o || json_dumpf(o, st->out, JSON_COMPACT)) {
+        if (!o || json_dumpf(o, st->out, JSON_COMPACT | CHECK_RESULT_JSON_REALS)) {
             json_decref(o);
             return HP_ERR_NOMEM;
         }

@@ -1,6 +1,7 @@
 /* check_result.c - the result of one check (see include/hostpatrol/check_result.h). */
 #include "hostpatrol/check_result.h"
 
+#include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -90,6 +91,57 @@ hp_rc check_result_judge(struct check_result *r, enum check_status status, const
     r->reason = copy;
     r->status = status;
     return HP_OK;
+}
+
+/* what one unit of the last digit is, per unit: values are rounded to 1 / unit_scale */
+static const double unit_scale[] = {
+    [CHECK_UNIT_MS] = 1000,
+    [CHECK_UNIT_SECONDS] = 1000,
+    [CHECK_UNIT_PERCENT] = 10,
+    [CHECK_UNIT_LOAD] = 100,
+};
+
+#define SECS_PER_HUNDREDTH_DAY 864 /* 86400 / 100 */
+
+double check_result_round(enum check_unit u, double x)
+{
+    double scale = (unsigned)u < sizeof(unit_scale) / sizeof(unit_scale[0]) ? unit_scale[u] : 1;
+    double y = x * scale, frac;
+    int64_t k;
+
+    if (!(y > -1e15 && y < 1e15)) /* also NaN */
+        return x;
+    k = (int64_t)y; /* toward zero; y - k is exact below 2^52 */
+    frac = y - (double)k;
+    if (frac >= 0.5)
+        k++;
+    else if (frac <= -0.5)
+        k--;
+    return k ? (double)k / scale : 0.0; /* k / scale: the double nearest to the decimal */
+}
+
+static hp_rc set_value(struct check_result *r, const char *key, json_t *v)
+{
+    return v && !json_object_set_new(r->values, key, v) ? HP_OK : HP_ERR_NOMEM;
+}
+
+hp_rc check_result_set_real(struct check_result *r, const char *key, enum check_unit u, double x)
+{
+    return set_value(r, key, isfinite(x) ? json_real(check_result_round(u, x)) : json_null());
+}
+
+hp_rc check_result_set_days_left(struct check_result *r, const char *key, int64_t secs)
+{
+    int64_t k = secs / SECS_PER_HUNDREDTH_DAY;
+
+    if (secs % SECS_PER_HUNDREDTH_DAY < 0)
+        k--; /* down, not toward zero */
+    return set_value(r, key, json_real(k ? (double)k / 100.0 : 0.0));
+}
+
+hp_rc check_result_set_int(struct check_result *r, const char *key, int64_t n)
+{
+    return set_value(r, key, json_integer((json_int_t)n));
 }
 
 json_t *check_result_to_json(const struct check_result *r, const char *source, const char *run_id)

@@ -72,16 +72,6 @@ static int64_t now_unix_ms(void)
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-/* round_to: x rounded to the nearest 1/scale (half away from zero), without libm */
-static double round_to(double x, double scale)
-{
-    double y = x * scale;
-
-    if (isnan(y) || y > 9e18 || y < -9e18)
-        return x;
-    return (y >= 0 ? (double)(int64_t)(y + 0.5) : -(double)(int64_t)(-y + 0.5)) / scale;
-}
-
 /* bytes: n blocks of size each, saturated at INT64_MAX (jansson integers are signed) */
 static json_int_t bytes(unsigned long long n, unsigned long long size)
 {
@@ -285,24 +275,25 @@ static hp_rc check_disk(struct run *h, const struct disk_check *d, struct check_
             check_verdict_add(v, CHECK_UNKNOWN, "%s: the file system reports no inodes", path);
             return HP_OK;
         }
-        pct = round_to((double)used * 100.0 / (double)total, 10);
-        rc = set_value(r, "inodes_used_percent", json_real(pct));
+        pct = check_result_round(CHECK_UNIT_PERCENT, (double)used * 100.0 / (double)total);
+        rc = check_result_set_real(r, "inodes_used_percent", CHECK_UNIT_PERCENT, pct);
         if (!rc)
-            rc = set_value(r, "inodes_used", json_integer(bytes(used, 1)));
+            rc = check_result_set_int(r, "inodes_used", bytes(used, 1));
         if (!rc)
-            rc = set_value(r, "inodes_total", json_integer(bytes(total, 1)));
+            rc = check_result_set_int(r, "inodes_total", bytes(total, 1));
     } else {
         frsize = st.f_frsize ? st.f_frsize : st.f_bsize;
         used = st.f_blocks > st.f_bfree ? st.f_blocks - st.f_bfree : 0;
         total = used + st.f_bavail; /* what df divides by: root's reserve left out */
-        pct = total ? round_to((double)used * 100.0 / (double)total, 10) : 0;
-        rc = set_value(r, "used_percent", json_real(pct));
+        pct = total ? check_result_round(CHECK_UNIT_PERCENT, (double)used * 100.0 / (double)total)
+                    : 0;
+        rc = check_result_set_real(r, "used_percent", CHECK_UNIT_PERCENT, pct);
         if (!rc)
-            rc = set_value(r, "used_bytes", json_integer(bytes(used, frsize)));
+            rc = check_result_set_int(r, "used_bytes", bytes(used, frsize));
         if (!rc)
-            rc = set_value(r, "size_bytes", json_integer(bytes(st.f_blocks, frsize)));
+            rc = check_result_set_int(r, "size_bytes", bytes(st.f_blocks, frsize));
         if (!rc)
-            rc = set_value(r, "avail_bytes", json_integer(bytes(st.f_bavail, frsize)));
+            rc = check_result_set_int(r, "avail_bytes", bytes(st.f_bavail, frsize));
     }
     if (rc)
         return rc;
@@ -409,7 +400,7 @@ static hp_rc check_load(struct run *h, const struct load_check *l, struct check_
 
         errno = 0;
         load[i] = strtod(p, &end);
-        if (errno || end == p || load[i] < 0 || isnan(load[i])) {
+        if (errno || end == p || load[i] < 0 || !isfinite(load[i])) {
             check_verdict_add(v, CHECK_UNKNOWN, "cannot parse %s: not three load averages", path);
             return HP_OK;
         }
@@ -434,16 +425,16 @@ static hp_rc check_load(struct run *h, const struct load_check *l, struct check_
         return HP_OK;
     }
     sel = l->window_min == 1 ? load[0] : l->window_min == 15 ? load[2] : load[1];
-    per = round_to(sel / (double)cpus, 100);
-    rc = set_value(r, "load1", json_real(load[0]));
+    per = check_result_round(CHECK_UNIT_LOAD, sel / (double)cpus);
+    rc = check_result_set_real(r, "load1", CHECK_UNIT_LOAD, load[0]);
     if (!rc)
-        rc = set_value(r, "load5", json_real(load[1]));
+        rc = check_result_set_real(r, "load5", CHECK_UNIT_LOAD, load[1]);
     if (!rc)
-        rc = set_value(r, "load15", json_real(load[2]));
+        rc = check_result_set_real(r, "load15", CHECK_UNIT_LOAD, load[2]);
     if (!rc)
-        rc = set_value(r, "cpus", json_integer(cpus));
+        rc = check_result_set_int(r, "cpus", cpus);
     if (!rc)
-        rc = set_value(r, "load_per_cpu", json_real(per));
+        rc = check_result_set_real(r, "load_per_cpu", CHECK_UNIT_LOAD, per);
     if (rc)
         return rc;
     if (per >= l->crit_per_cpu)
@@ -502,9 +493,9 @@ static hp_rc add_uptime(const struct run *h, struct check_result *r)
         return HP_OK;
     errno = 0;
     up = strtod(buf, &end);
-    if (errno || end == buf || up < 0 || isnan(up))
+    if (errno || end == buf || up < 0 || !isfinite(up))
         return HP_OK;
-    return set_value(r, "uptime_seconds", json_real(round_to(up, 100)));
+    return check_result_set_real(r, "uptime_seconds", CHECK_UNIT_SECONDS, up);
 }
 
 static hp_rc check_memory(struct run *h, const struct memory_check *m, struct check_result *r,
@@ -522,11 +513,11 @@ static hp_rc check_memory(struct run *h, const struct memory_check *m, struct ch
     if (!read_host_file(h, "/proc/meminfo", path, sizeof(path), buf, sizeof(buf), &len, v))
         return HP_OK;
     if (meminfo_get(buf, "SwapTotal", &swap_total) && meminfo_get(buf, "SwapFree", &swap_free)) {
-        rc = set_value(r, "swap_total_bytes", json_integer(bytes(swap_total, 1)));
+        rc = check_result_set_int(r, "swap_total_bytes", bytes(swap_total, 1));
         if (!rc)
-            rc = set_value(
-                r, "swap_used_bytes",
-                json_integer(bytes(swap_total > swap_free ? swap_total - swap_free : 0, 1)));
+            rc =
+                check_result_set_int(r, "swap_used_bytes",
+                                     bytes(swap_total > swap_free ? swap_total - swap_free : 0, 1));
         if (rc)
             return rc;
     }
@@ -534,17 +525,17 @@ static hp_rc check_memory(struct run *h, const struct memory_check *m, struct ch
         check_verdict_add(v, CHECK_UNKNOWN, "MemTotal not found in %s", path);
         return HP_OK;
     }
-    rc = set_value(r, "mem_total_bytes", json_integer(bytes(total, 1)));
+    rc = check_result_set_int(r, "mem_total_bytes", bytes(total, 1));
     if (rc)
         return rc;
     if (!meminfo_get(buf, "MemAvailable", &avail)) {
         check_verdict_add(v, CHECK_UNKNOWN, "MemAvailable not found in %s", path);
         return HP_OK;
     }
-    pct = round_to((double)avail * 100.0 / (double)total, 10);
-    rc = set_value(r, "mem_available_bytes", json_integer(bytes(avail, 1)));
+    pct = check_result_round(CHECK_UNIT_PERCENT, (double)avail * 100.0 / (double)total);
+    rc = check_result_set_int(r, "mem_available_bytes", bytes(avail, 1));
     if (!rc)
-        rc = set_value(r, "mem_available_percent", json_real(pct));
+        rc = check_result_set_real(r, "mem_available_percent", CHECK_UNIT_PERCENT, pct);
     if (rc)
         return rc;
     if (pct <= m->crit_available_percent)
@@ -700,7 +691,7 @@ static hp_rc check_process(struct run *h, const struct process_check *p, struct 
                           costly, costly == 1 ? "" : "es");
         return HP_OK;
     }
-    rc = set_value(r, "count", json_integer(count));
+    rc = check_result_set_int(r, "count", count);
     if (rc)
         return rc;
     if (p->name)
@@ -769,9 +760,9 @@ static hp_rc check_file(struct run *h, const struct file_check *f, struct check_
     age_ms = now_unix_ms() - mtime_ms;
     rc = set_value(r, "exists", json_true());
     if (!rc)
-        rc = set_value(r, "size_bytes", json_integer((json_int_t)st.st_size));
+        rc = check_result_set_int(r, "size_bytes", (int64_t)st.st_size);
     if (!rc)
-        rc = set_value(r, "age_seconds", json_real((double)age_ms / 1000.0));
+        rc = check_result_set_real(r, "age_seconds", CHECK_UNIT_SECONDS, (double)age_ms / 1000.0);
     if (rc)
         return rc;
     if (f->max_age_ms >= 0 && age_ms > f->max_age_ms)

@@ -326,9 +326,10 @@ static hp_rc put(struct probe *p, const char *key, json_t *v)
     return json_object_set_new(p->out->values, key, v) ? HP_ERR_NOMEM : HP_OK;
 }
 
+/* put_ms: a duration measured in microseconds, as milliseconds (0.001 ms) */
 static hp_rc put_ms(struct probe *p, const char *key, int64_t us)
 {
-    return put(p, key, json_real((double)(us > 0 ? us : 0) / 1000.0));
+    return check_result_set_real(p->out, key, CHECK_UNIT_MS, (double)(us > 0 ? us : 0) / 1000.0);
 }
 
 /* put_text: a string value from text the server chose (certificate names): kept valid UTF-8
@@ -417,11 +418,6 @@ static bool secs_left(const X509 *c, int64_t *out)
     return true;
 }
 
-static json_t *days_json(int64_t secs)
-{
-    return json_real((double)(secs * 1000 / 86400) / 1000.0);
-}
-
 /* days_text: "expires in N days" / "expired N days ago" (whole days) into buf. */
 static const char *days_text(int64_t secs, char *buf, size_t cap)
 {
@@ -470,9 +466,9 @@ static hp_rc cert_values(struct probe *p, struct check_verdict *v)
             min_secs = s;
     if (min_secs == INT64_MAX)
         min_secs = leaf;
-    rc = put(p, "tls_leaf_days_left", days_json(leaf));
+    rc = check_result_set_days_left(p->out, "tls_leaf_days_left", leaf);
     if (!rc)
-        rc = put(p, "tls_chain_min_days_left", days_json(min_secs));
+        rc = check_result_set_days_left(p->out, "tls_chain_min_days_left", min_secs);
     if (rc || min < 0)
         return rc;
     limit = (int64_t)min * 86400;
@@ -951,7 +947,7 @@ static hp_rc http_done(struct run *r, struct probe *p, CURLcode res)
     if (p->body_nomem)
         return HP_ERR_NOMEM;
     curl_easy_getinfo(p->easy, CURLINFO_RESPONSE_CODE, &code);
-    rc = code > 0 ? put(p, "status_code", json_integer(code)) : HP_OK;
+    rc = code > 0 ? check_result_set_int(p->out, "status_code", code) : HP_OK;
     if (!rc)
         rc = put_times(p, TIMES_HTTP);
     if (rc)

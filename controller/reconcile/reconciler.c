@@ -963,7 +963,7 @@ static void notify_commit(struct reconciler *r, const char *ns, const char *name
 {
     json_t *msg = json_pack("{s:s,s:s,s:s,s:I,s:O}", "namespace", ns, "name", name, "run", run_id,
                             "revision", (json_int_t)revision, "results", docs);
-    char *text = msg ? json_dumps(msg, JSON_COMPACT | JSON_REAL_PRECISION(12)) : NULL;
+    char *text = msg ? json_dumps(msg, JSON_COMPACT | CHECK_RESULT_JSON_REALS) : NULL;
 
     json_decref(msg);
     if (text)
@@ -1092,7 +1092,7 @@ static hp_rc run(struct reconciler *r, const char *key, const json_t *obj,
             pthread_mutex_unlock(&r->mu);
         }
         add_failing(rep, res[i].target, res[i].check, res[i].status, res[i].reason);
-        v = doc ? json_dumps(doc, JSON_COMPACT | JSON_REAL_PRECISION(12)) : NULL;
+        v = doc ? json_dumps(doc, JSON_COMPACT | CHECK_RESULT_JSON_REALS) : NULL;
         if (v && docs && json_array_append(docs, doc)) {
             hp_free(v); /* out of memory: the run fails below */
             v = NULL;

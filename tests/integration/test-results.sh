@@ -3,7 +3,8 @@
 # etcd 3.6 and the controller writing results of two HostInspections (an http check that passes,
 # a tcp check to a closed port that fails); then `results` prints them as a table, wide table
 # and JSON, filters by namespace and name (web, not web2), says when nothing matched, names the
-# endpoint it could not reach and the flag that was wrong, and shows a value that is not JSON as
+# endpoint it could not reach and the flag that was wrong, shows numbers at their unit's
+# precision (a stored 0.029999999999999999 as 0.03), and shows a value that is not JSON as
 # "?" "unreadable value"; `results --watch` prints each result once as it lands, in words, with
 # a line per run, colour only on a terminal, JSON lines with -o json, and rides out an etcd
 # outage.
@@ -100,6 +101,36 @@ test_wide_adds_kind_source_duration_and_values() {
   t_match "$(head -n 1 <<< "$out")" 'AGE +KIND +SOURCE +DURATION\(ms\) +VALUES +REASON$'
   t_match "$out" 'health +- +OK +[0-9]+[smhd] +http +controller/[^ ]+ +[0-9]+ +[^ ]*status_code=200'
   t_match "$out" 'closed +local +CRIT +[0-9]+[smhd] +tcp '
+}
+
+# Numbers as stored and as shown carry their unit's precision (docs/results.md, "Numbers"): the
+# controller's etcd value has no ms with more than 3 decimals, and `results` prints them as stored.
+test_stored_values_print_at_their_precision() {
+  t_eventually 30 landed
+  local stored out
+  stored=$(ec get --print-value-only /hostpatrol/results/hp-res/web/health/-)
+  t_match "$stored" '"status_code":200[,}]'
+  t_match "$stored" '"total_ms":[0-9]+\.[0-9]{1,3}[,}]'
+  t_not grep -qE '[0-9]\.[0-9]{4,}' <<< "$stored"
+  out=$(res -n hp-res web -o wide) || t_fail "exit $?"
+  t_match "$out" 'total_ms=[0-9]+\.[0-9]{1,3}( |,)'
+  t_not grep -qE '[0-9]\.[0-9]{4,}' <<< "$out"
+}
+
+# A value written with 17 significant digits (as jansson prints by default) is read back and shown
+# short, in the wide table and in JSON.
+test_long_stored_numbers_print_short() {
+  local out key
+  key=$(t_uniq num)
+  t_ok ec put "/hostpatrol/results/hp-num/$key/c1/-" \
+    '{"status":"OK","values":{"dns_ms":0.029999999999999999,"used_percent":20.600000000000001,"load1":0.89000000000000001,"size_bytes":270553174016}}' > /dev/null
+  out=$(res -n hp-num -o wide) || t_fail "exit $?"
+  t_contains "$out" "dns_ms=0.03,used_percent=20.6,load1=0.89,size_bytes=270553174016 "
+  out=$(res -n hp-num -o json) || t_fail "exit $?"
+  t_contains "$out" '"dns_ms": 0.03,'
+  t_contains "$out" '"used_percent": 20.6,'
+  t_contains "$out" '"load1": 0.89,'
+  t_not grep -qE '[0-9]\.[0-9]{4,}' <<< "$out"
 }
 
 test_name_filters_web_not_web2() {
@@ -238,6 +269,14 @@ test_watch_json_is_one_object_a_line() {
   t_eq "$(wc -l < "$HP_H_DIR/watch-j.out")" 2 "two results, two lines"
   t_eq "$(jq -r '"\(.namespace)/\(.name) \(.values.used_percent) \(.run)"' "$HP_H_DIR/watch-j.out" | tr '\n' ' ')" \
     "hp-j/a 10 run-j1 hp-j/b 11 run-j2 "
+  # numbers print at their unit's precision here too (no 17 significant digits)
+  wput hp-j/c/root/n1 "$(disk run-j3 20.600000000000001)"
+  "$HP" results -n hp-j --watch -o json --etcd-endpoints "${HP_ETCD_URL[w]}" > "$HP_H_DIR/watch-j2.out" &
+  pid=$!
+  t_eventually 10 grep -q run-j3 "$HP_H_DIR/watch-j2.out"
+  kill -TERM "$pid"; wait "$pid"
+  t_contains "$(grep run-j3 "$HP_H_DIR/watch-j2.out")" '"used_percent":20.6,'
+
 }
 
 # The results of real controller runs: each run's result lands once, with the status code and

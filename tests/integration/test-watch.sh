@@ -82,6 +82,9 @@ EOF
   t_contains "$line" '"namespace":"hp-w"'
   t_contains "$line" '"check":"etcd"'
   t_match "$line" '"run":"[^"]+"'
+  # numbers as stored: ms to the microsecond, never 17 digits (docs/results.md, "Numbers")
+  t_match "$line" '"total_ms":[0-9]+\.[0-9]{1,3}[,}]'
+  t_not grep -qE '[0-9]\.[0-9]{4,}' <<< "$line"
   # a second run arrives too (interval 2 s)
   t_eventually 10 runs_ge "$HP_H_DIR/watch-ns.out" health 2
   kill -TERM "$w1" "$w2"

@@ -25,6 +25,7 @@
 #include "hostpatrol/check_result.h"
 #include "hostpatrol/host_check.h"
 #include "hostpatrol/inspection_spec.h"
+#include "value_text.h"
 
 #define MEMINFO_FMT                                                                                \
     "MemTotal:        1000000 kB\nMemFree:          100000 kB\n%s"                                 \
@@ -298,6 +299,30 @@ static void memory_thresholds(void **state)
     check_result_release(&r);
 }
 
+/* as stored: bytes as integers, the percentage to 0.1, seconds to 0.001 (33.3333 -> 33.3) */
+static void memory_values_print_at_their_precision(void **state)
+{
+    struct check_spec c = memory_spec(15, 5);
+    struct check_result r;
+    char buf[512];
+
+    (void)state;
+    put_meminfo("MemAvailable:     333333 kB\n");
+    put("proc/uptime", "12345.6789 40000.00\n");
+    run1(root, &c, &r);
+    assert_status(&r, CHECK_OK);
+    assert_string_equal(values_text(&r, buf, sizeof(buf)),
+                        "{\"uptime_seconds\":12345.679,\"swap_total_bytes\":204800000,"
+                        "\"swap_used_bytes\":51200000,\"mem_total_bytes\":1024000000,"
+                        "\"mem_available_bytes\":341332992,\"mem_available_percent\":33.3}");
+    check_result_release(&r);
+
+    put_meminfo("MemAvailable:     206000 kB\n"); /* 20.6, never 20.600000000000001 */
+    run1(root, &c, &r);
+    assert_string_equal(value_text(&r, "mem_available_percent", buf, sizeof(buf)), "20.6");
+    check_result_release(&r);
+}
+
 static void memory_unknown_when_unreadable(void **state)
 {
     struct check_spec c = memory_spec(15, 5);
@@ -377,6 +402,51 @@ static void load_per_cpu(void **state)
 }
 
 /* ---- process ---- */
+
+/* as stored: load averages and load per CPU to 0.01 (0.89, never 0.89000000000000001) */
+static void load_values_print_at_their_precision(void **state)
+{
+    struct check_spec c = load_spec(5, 1.5, 3), c1 = load_spec(1, 1.5, 3);
+    struct check_result r;
+    char buf[256];
+
+    (void)state;
+    put("proc/loadavg", "0.89 1.00 0.03 3/456 789\n");
+    run1(root, &c, &r); /* 1.00 / 4 CPUs */
+    assert_status(&r, CHECK_OK);
+    assert_string_equal(values_text(&r, buf, sizeof(buf)),
+                        "{\"load1\":0.89,\"load5\":1.0,\"load15\":0.03,\"cpus\":4,"
+                        "\"load_per_cpu\":0.25}");
+    check_result_release(&r);
+
+    unlink_in("proc/stat"); /* 3 CPUs from sysfs */
+    put("sys/devices/system/cpu/online", "0-2\n");
+    put("proc/loadavg", "2.03 1.00 0.03 3/456 789\n");
+    run1(root, &c1, &r); /* 2.03 / 3 = 0.67666... */
+    assert_int_equal(ival(&r, "cpus"), 3);
+    assert_string_equal(value_text(&r, "load_per_cpu", buf, sizeof(buf)), "0.68");
+    check_result_release(&r);
+
+    /* no JSON number for an infinity: a load average that is not finite is not one */
+    put("proc/loadavg", "inf 1.00 0.03 3/456 789\n");
+    run1(root, &c, &r);
+    assert_status(&r, CHECK_UNKNOWN);
+    assert_reason_has(&r, "not three load averages");
+    check_result_release(&r);
+}
+
+/* as stored: a count is an integer */
+static void process_values_print_at_their_precision(void **state)
+{
+    struct check_spec c = process_name_spec("sshd", 1, -1);
+    struct check_result r;
+    char buf[64];
+
+    (void)state;
+    run1(root, &c, &r);
+    assert_string_equal(values_text(&r, buf, sizeof(buf)), "{\"count\":2}");
+    check_result_release(&r);
+}
 
 static void process_by_name(void **state)
 {
@@ -568,6 +638,25 @@ static void file_checks(void **state)
     check_result_release(&r);
 }
 
+/* as stored: size in bytes an integer, age in seconds to the millisecond */
+static void file_values_print_at_their_precision(void **state)
+{
+    struct check_spec c = file_spec("/var/log/app.log", -1, -1);
+    struct check_result r;
+    char buf[64];
+
+    (void)state;
+    put("var/log/app.log", "0123456789");
+    set_mtime_ago("var/log/app.log", 90);
+    run1(root, &c, &r);
+    assert_status(&r, CHECK_OK);
+    assert_string_equal(value_text(&r, "exists", buf, sizeof(buf)), "true");
+    assert_string_equal(value_text(&r, "size_bytes", buf, sizeof(buf)), "10");
+    assert_value_digits(&r, "age_seconds", 3);
+    assert_true(rval(&r, "age_seconds") >= 90 && rval(&r, "age_seconds") < 190);
+    check_result_release(&r);
+}
+
 static void dotdot_paths_unknown(void **state)
 {
     struct check_spec d = disk_spec("/var/../etc", 80, 90, false);
@@ -646,6 +735,30 @@ static void disk_on_fixture(void **state)
     run1("/", &c, &r);
     assert_int_not_equal(r.status, CHECK_UNKNOWN);
     assert_true(ival(&r, "size_bytes") > 0);
+    check_result_release(&r);
+}
+
+/* as stored: percentages to 0.1, bytes and inodes as integers */
+static void disk_values_print_at_their_precision(void **state)
+{
+    struct check_spec c = disk_spec("/", 80, 90, false), ci = disk_spec("/", 80, 90, true);
+    struct check_result r;
+
+    (void)state;
+    run1(root, &c, &r);
+    assert_int_not_equal(r.status, CHECK_UNKNOWN);
+    assert_value_digits(&r, "used_percent", 1);
+    assert_value_digits(&r, "used_bytes", -1);
+    assert_value_digits(&r, "size_bytes", -1);
+    assert_value_digits(&r, "avail_bytes", -1);
+    check_result_release(&r);
+
+    run1(root, &ci, &r);
+    if (r.status != CHECK_UNKNOWN) { /* btrfs & co. report no inodes */
+        assert_value_digits(&r, "inodes_used_percent", 1);
+        assert_value_digits(&r, "inodes_used", -1);
+        assert_value_digits(&r, "inodes_total", -1);
+    }
     check_result_release(&r);
 }
 
@@ -797,12 +910,22 @@ int main(void)
         cmocka_unit_test_setup_teardown(memory_thresholds, fixture_setup, fixture_teardown),
         cmocka_unit_test_setup_teardown(memory_unknown_when_unreadable, fixture_setup,
                                         fixture_teardown),
+        cmocka_unit_test_setup_teardown(memory_values_print_at_their_precision, fixture_setup,
+                                        fixture_teardown),
         cmocka_unit_test_setup_teardown(load_per_cpu, fixture_setup, fixture_teardown),
+        cmocka_unit_test_setup_teardown(load_values_print_at_their_precision, fixture_setup,
+                                        fixture_teardown),
+        cmocka_unit_test_setup_teardown(process_values_print_at_their_precision, fixture_setup,
+                                        fixture_teardown),
         cmocka_unit_test_setup_teardown(process_by_name, fixture_setup, fixture_teardown),
         cmocka_unit_test_setup_teardown(process_by_cmdline_regex, fixture_setup, fixture_teardown),
         cmocka_unit_test_setup_teardown(file_checks, fixture_setup, fixture_teardown),
+        cmocka_unit_test_setup_teardown(file_values_print_at_their_precision, fixture_setup,
+                                        fixture_teardown),
         cmocka_unit_test_setup_teardown(dotdot_paths_unknown, fixture_setup, fixture_teardown),
         cmocka_unit_test_setup_teardown(disk_on_fixture, fixture_setup, fixture_teardown),
+        cmocka_unit_test_setup_teardown(disk_values_print_at_their_precision, fixture_setup,
+                                        fixture_teardown),
         cmocka_unit_test(real_root),
         cmocka_unit_test_setup_teardown(the_runs_deadline_bounds_the_checks, fixture_setup,
                                         fixture_teardown),

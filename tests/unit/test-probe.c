@@ -42,6 +42,7 @@
 #include "hostpatrol/alloc.h"
 #include "hostpatrol/probe.h"
 #include "hostpatrol/safe_regex.h"
+#include "value_text.h"
 
 #define DAY (24L * 3600L)
 
@@ -576,6 +577,26 @@ static void http_200_is_ok_with_values(void **state)
     safe_regex_free(c.u.http.body_regex);
 }
 
+/* as stored: durations in ms to the microsecond (at most 3 decimals), the status an integer */
+static void http_values_print_at_their_precision(void **state)
+{
+    static const char *const ms[] = {"dns_ms", "connect_ms", "tls_ms", "first_byte_ms", "total_ms"};
+    struct check_spec c = spec(CHECK_HTTP, "web");
+    struct check_result r;
+    char buf[64];
+    size_t i;
+
+    (void)state;
+    c.u.http.url = url(0, "http", "127.0.0.1", http_srv.port, "/ok");
+    run1(&c, NULL, false, &r);
+    status_is(&r, CHECK_OK);
+    assert_string_equal(value_text(&r, "status_code", buf, sizeof(buf)), "200");
+    assert_string_equal(value_text(&r, "tls_ms", buf, sizeof(buf)), "0.0");
+    for (i = 0; i < sizeof(ms) / sizeof(ms[0]); i++)
+        assert_value_digits(&r, ms[i], 3);
+    check_result_release(&r);
+}
+
 static void http_503_is_crit(void **state)
 {
     struct check_spec c = spec(CHECK_HTTP, "web");
@@ -795,6 +816,22 @@ static void tcp_connect_and_expect_banner(void **state)
     check_result_release(&r);
 }
 
+static void tcp_values_print_at_their_precision(void **state)
+{
+    struct check_spec c = spec(CHECK_TCP, "ssh");
+    struct check_result r;
+
+    (void)state;
+    c.u.tcp.port = banner_srv.port;
+    c.u.tcp.expect = (char *)"SSH-";
+    run1(&c, &local_target, false, &r);
+    status_is(&r, CHECK_OK);
+    assert_value_digits(&r, "dns_ms", 3);
+    assert_value_digits(&r, "connect_ms", 3);
+    assert_value_digits(&r, "total_ms", 3);
+    check_result_release(&r);
+}
+
 static void tcp_send_then_expect(void **state)
 {
     struct check_spec c = spec(CHECK_TCP, "pinger");
@@ -909,6 +946,42 @@ static void tls_expiring_intermediate_warns_apart(void **state)
     contains(r.reason, "TLS chain certificate CN=hostpatrol test intermediate,O=hostpatrol "
                        "expires in 2 days (minimum 14)");
     assert_null(strstr(r.reason, "leaf"));
+    check_result_release(&r);
+}
+
+/* days left: 0.01 day, rounded down. The certificates were made when the servers started,
+ * seconds ago: 30 days -> 29.99 (30.0 within the same second), expired a day ago -> -1.01. */
+static void tls_values_print_at_their_precision(void **state)
+{
+    static const char *const ms[] = {"dns_ms", "connect_ms", "tls_ms", "total_ms"};
+    struct check_result r;
+    const char *t;
+    char buf[64];
+    size_t i;
+
+    (void)state;
+    tls_probe(TLS_GOOD, "localhost", 14, true, &r);
+    status_is(&r, CHECK_OK);
+    t = value_text(&r, "tls_leaf_days_left", buf, sizeof(buf));
+    if (strcmp(t, "29.99") && strcmp(t, "30.0"))
+        fail_msg("tls_leaf_days_left of a 30-day certificate is %s", t);
+    for (i = 0; i < sizeof(ms) / sizeof(ms[0]); i++)
+        assert_value_digits(&r, ms[i], 3);
+    check_result_release(&r);
+
+    tls_probe(TLS_CHAIN, "localhost", 14, true, &r);
+    t = value_text(&r, "tls_chain_min_days_left", buf, sizeof(buf));
+    if (strcmp(t, "2.99") && strcmp(t, "3.0"))
+        fail_msg("tls_chain_min_days_left of a 3-day intermediate is %s", t);
+    t = value_text(&r, "tls_leaf_days_left", buf, sizeof(buf));
+    if (strcmp(t, "59.99") && strcmp(t, "60.0"))
+        fail_msg("tls_leaf_days_left of a 60-day certificate is %s", t);
+    check_result_release(&r);
+
+    tls_probe(TLS_EXPIRED, "localhost", -1, true, &r);
+    t = value_text(&r, "tls_leaf_days_left", buf, sizeof(buf));
+    if (strcmp(t, "-1.01") && strcmp(t, "-1.0"))
+        fail_msg("tls_leaf_days_left of a certificate expired a day ago is %s", t);
     check_result_release(&r);
 }
 
@@ -1075,6 +1148,19 @@ static void dns_localhost_resolves(void **state)
         found = found || !strcmp(json_string_value(json_array_get(a, i)), "127.0.0.1");
     assert_true(found);
     assert_true(num(&r, "resolve_ms") >= 0);
+    check_result_release(&r);
+}
+
+static void dns_values_print_at_their_precision(void **state)
+{
+    struct check_spec c = spec(CHECK_DNS, "lh");
+    struct check_result r;
+
+    (void)state;
+    c.u.dns.name = (char *)"localhost";
+    run1(&c, NULL, false, &r);
+    status_is(&r, CHECK_OK);
+    assert_value_digits(&r, "resolve_ms", 3);
     check_result_release(&r);
 }
 
@@ -1541,6 +1627,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(http_200_is_ok_with_values),
+        cmocka_unit_test(http_values_print_at_their_precision),
         cmocka_unit_test(http_503_is_crit),
         cmocka_unit_test(http_expect_status_and_redirects),
         cmocka_unit_test(http_body_regex_mismatch_is_crit),
@@ -1551,12 +1638,14 @@ int main(void)
         cmocka_unit_test(many_probes_run_concurrently),
         cmocka_unit_test(tcp_closed_port_is_refused),
         cmocka_unit_test(tcp_connect_and_expect_banner),
+        cmocka_unit_test(tcp_values_print_at_their_precision),
         cmocka_unit_test(tcp_send_then_expect),
         cmocka_unit_test(tcp_expect_mismatch_is_crit),
         cmocka_unit_test(tls_valid_certificate_is_ok),
         cmocka_unit_test(tls_expired_is_crit),
         cmocka_unit_test(tls_expiring_leaf_warns),
         cmocka_unit_test(tls_expiring_intermediate_warns_apart),
+        cmocka_unit_test(tls_values_print_at_their_precision),
         cmocka_unit_test(tls_wrong_host_is_crit),
         cmocka_unit_test(tls_untrusted_is_crit_and_still_read),
         cmocka_unit_test(tls_refused_is_crit),
@@ -1565,6 +1654,7 @@ int main(void)
         cmocka_unit_test(https_verification_failure_is_crit),
         cmocka_unit_test(https_days_left_are_judged),
         cmocka_unit_test(dns_localhost_resolves),
+        cmocka_unit_test(dns_values_print_at_their_precision),
         cmocka_unit_test(dns_unknown_name_is_crit),
         cmocka_unit_test(dns_expected_addresses),
         cmocka_unit_test(dns_no_address_is_crit),
