@@ -137,10 +137,10 @@ bench: deps tools
 	@bash tests/bench/controller.sh
 	@bash tests/bench/probes.sh
 
-# The demo needs only the control plane and one etcd, not the whole test toolchain.
-demo: deps
-	@bash tests/tools/build.sh kube etcd36
-	@$(MAKE) --no-print-directory all
+# The demo needs only the product's packages, the control plane and one etcd, not the whole test
+# toolchain: tests/tools/demo-setup.sh installs and builds them (in parallel, one line a step).
+demo:
+	@bash tests/tools/demo-setup.sh
 	@bash tests/harness/demo.sh
 
 clean:

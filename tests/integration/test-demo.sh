@@ -26,9 +26,18 @@ test_demo_comes_up_and_ctrl_c_cleans_up() {
     True "sample Ready"
   t_contains "$("$ETCDCTL36" --endpoints "$etcd" get --print-value-only /hostpatrol/results/default/local/local-http/-)" \
     '"status":"OK"'
-  t_eventually 10 grep -q 'local-http/-  OK' "$out"
-  # the agent's node-local results land too, and the status counts them
-  t_eventually 30 grep -q -E 'memory/[^ ]+  (OK|WARN|CRIT)' "$out"
+  # each result once as it lands, with what it measured, and a line per run
+  t_eventually 10 grep -q -E '^[0-9:]{8}  default/local +local-http +- +OK +200 in [0-9.]+ m?s$' "$out"
+  t_eventually 10 grep -q -E '^ +default/local +run [^ ]+ by controller/[^ ]+: 1 result, 1 OK$' "$out"
+  # the agent's node-local results land too, in words, and the status counts them
+  t_eventually 30 grep -q -E 'default/local +memory +[^ ]+ +(OK|WARN|CRIT) +[0-9.]+% available of [0-9.]+ [KMGT]?i?B' "$out"
+  t_eventually 30 grep -q -E 'default/local +root-disk +[^ ]+ +(OK|WARN|CRIT) +[0-9.]+% used of ' "$out"
+  t_eventually 30 grep -q -E 'default/local +load +[^ ]+ +(OK|WARN|CRIT) +[0-9.]+ per CPU \(load ' "$out"
+  t_eventually 10 grep -q -E '^ +default/local +run [^ ]+ by agent/[^ ]+: 3 results' "$out"
+  # one line per result per run: as many local-http lines as controller runs, and no colour
+  # (not a terminal)
+  t_eq "$(grep -c ' local-http ' "$out")" "$(grep -c 'by controller/' "$out")" "one line per result"
+  t_not grep -q $'\x1b' "$out"
   counted() { [ "$("$KUBECTL" --kubeconfig "$kcfg" get hi local -o jsonpath='{.status.nodes.matching}')" = 1 ]; }
   t_eventually 30 counted
   kill -INT "$pid"

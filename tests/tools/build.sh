@@ -4,7 +4,9 @@
 #
 #   tests/tools/build.sh [all|kube|kubenode|etcd36|etcd35|helm|toxiproxy|etcdbench|blackbox]...
 #
-# A tool whose binaries are already in the cache is skipped, so warm runs take seconds.
+# A tool whose binaries are already in the cache is skipped, so warm runs take seconds. Go's own
+# output (its "go: downloading" lines) goes to $CACHE/logs/<name>-<version>.log, shown when a
+# step fails; this script prints one line when a tool starts and one when it is done.
 # Layout: $TOOLS/<name>-<version>/bin/<binary>; each build happens in its own wrapper module
 # under $TOOLS/src/<name>-<version>/ so the tools' dependency versions never bump each other.
 set -euo pipefail
@@ -16,7 +18,25 @@ TOOLS=$CACHE/tools
 export CGO_ENABLED=0 GOFLAGS=-buildvcs=false GOTOOLCHAIN=local
 command -v go >/dev/null || { echo "build.sh: go is not on PATH (needed only to build test tools)" >&2; exit 1; }
 
+LOGS=$CACHE/logs
+mkdir -p "$LOGS"
 log() { printf '[tools %s] %s\n' "$(date +%H:%M:%S)" "$*"; }
+# took T0: the time since $SECONDS was T0, as "42 s" or "5 min 12 s"
+took() {
+  local s=$((SECONDS - $1))
+  if [ $s -ge 60 ]; then echo "$((s / 60)) min $((s % 60)) s"; else echo "$s s"; fi
+}
+# quiet LOG CMD...: run CMD with its output appended to $LOGS/LOG.log; when it fails, say so
+# with the log's last lines
+quiet() {
+  local log=$LOGS/$1.log
+  shift
+  if ! "$@" >> "$log" 2>&1; then
+    echo "build.sh: failed: $* (the last lines of $log):" >&2
+    tail -n 40 "$log" >&2
+    return 1
+  fi
+}
 
 # have DIR BIN... : true when every named binary exists in DIR/bin
 have() {
@@ -39,7 +59,7 @@ wrapper() {
     for p in "$@"; do echo "	_ \"$p\""; done
     echo ')'
   } > "$dir/tools.go"
-  (cd "$dir" && go mod tidy >/dev/null)
+  (cd "$dir" && quiet "$1" go mod tidy)
 }
 
 # All Kubernetes binaries come from ONE wrapper module, $TOOLS/src/kube-$KUBE_VERSION, requiring
@@ -56,7 +76,8 @@ kube_wrapper() {
   for c in $KUBE_CMDS; do pkgs+=("k8s.io/kubernetes/cmd/$c"); done
   if [ ! -f "$dir/go.sum" ] || [ "$(cat "$dir/cmds" 2>/dev/null)" != "$KUBE_CMDS" ]; then
     log "kube $v: reading the staging list from k8s.io/kubernetes@$v go.mod"
-    gomod=$(cd /tmp && go mod download -json "k8s.io/kubernetes@$v" | sed -n 's/.*"GoMod": "\(.*\)",*/\1/p')
+    gomod=$(cd /tmp && go mod download -json "k8s.io/kubernetes@$v" 2>> "$LOGS/kube-$v.log" |
+      sed -n 's/.*"GoMod": "\(.*\)",*/\1/p')
     staging=$(sed -n 's#^\s*\(k8s.io/[^ ]*\) => ./staging/.*#\1#p' "$gomod" | sort -u)
     [ -n "$staging" ] || { echo "build.sh: no staging replaces found in $gomod" >&2; exit 1; }
     replaces=$(for m in $staging; do echo "	$m => $m v0.${v#v1.}"; done)
@@ -84,16 +105,17 @@ $replaces
 # kube_build NAME CMD... : builds k8s.io/kubernetes/cmd/<CMD> for each CMD from the wrapper module
 # into $TOOLS/NAME-$KUBE_VERSION/bin.
 kube_build() {
-  local name=$1 v=$KUBE_VERSION out=$TOOLS/$1-$KUBE_VERSION pkgs=() c
+  local name=$1 v=$KUBE_VERSION out=$TOOLS/$1-$KUBE_VERSION pkgs=() c t0=$SECONDS
   shift
   have "$out" "$@" && { log "$name $v cached"; return; }
   for c in "$@"; do pkgs+=("k8s.io/kubernetes/cmd/$c"); done
   kube_wrapper
   mkdir -p "$out/bin.tmp"
-  log "$name $v: building $* (slow on a cold cache)"
-  (cd "$TOOLS/src/kube-$v" && go build -trimpath -ldflags "-s -w $KUBE_LD" -o "$out/bin.tmp/" "${pkgs[@]}")
+  log "$name $v: building $* (minutes on a cold cache; log $LOGS/kube-$v.log)"
+  (cd "$TOOLS/src/kube-$v" &&
+    quiet "kube-$v" go build -trimpath -ldflags "-s -w $KUBE_LD" -o "$out/bin.tmp/" "${pkgs[@]}")
   publish "$out"
-  log "$name $v: done"
+  log "$name $v: built in $(took "$t0")"
 }
 
 # The control plane the tests and the demo use.
@@ -103,8 +125,9 @@ build_kube() { kube_build kube kube-apiserver kubectl; }
 build_kubenode() { kube_build kubenode kubelet kube-controller-manager kube-scheduler kube-proxy; }
 
 build_etcd() { # NAME VERSION
-  local name=$1 v=$2 out=$TOOLS/$1-$2
+  local name=$1 v=$2 out=$TOOLS/$1-$2 t0=$SECONDS
   have "$out" etcd etcdctl && { log "$name $v cached"; return; }
+  log "$name $v: building etcd and etcdctl (log $LOGS/$name-$v.log)"
   wrapper "$name-$v" "module hostpatrol.test/tools/$name
 
 go 1.24
@@ -116,12 +139,11 @@ require (
 	go.etcd.io/etcd/etcdctl/v3 $v
 )" go.etcd.io/etcd/server/v3 go.etcd.io/etcd/etcdctl/v3
   mkdir -p "$out/bin.tmp"
-  log "$name $v: building etcd and etcdctl"
   (cd "$TOOLS/src/$name-$v" &&
-    go build -trimpath -ldflags "-s -w" -o "$out/bin.tmp/etcd" go.etcd.io/etcd/server/v3 &&
-    go build -trimpath -ldflags "-s -w" -o "$out/bin.tmp/etcdctl" go.etcd.io/etcd/etcdctl/v3)
+    quiet "$name-$v" go build -trimpath -ldflags "-s -w" -o "$out/bin.tmp/etcd" go.etcd.io/etcd/server/v3 &&
+    quiet "$name-$v" go build -trimpath -ldflags "-s -w" -o "$out/bin.tmp/etcdctl" go.etcd.io/etcd/etcdctl/v3)
   publish "$out"
-  log "$name $v: done"
+  log "$name $v: built in $(took "$t0")"
 }
 
 build_etcdbench() {
@@ -137,7 +159,7 @@ godebug default=$TOOLS_GODEBUG
 require go.etcd.io/etcd/v3 $v" go.etcd.io/etcd/v3/tools/benchmark
   mkdir -p "$out/bin.tmp"
   (cd "$TOOLS/src/etcdbench-$v" &&
-    go build -trimpath -ldflags "-s -w" -o "$out/bin.tmp/benchmark" go.etcd.io/etcd/v3/tools/benchmark)
+    quiet "etcdbench-$v" go build -trimpath -ldflags "-s -w" -o "$out/bin.tmp/benchmark" go.etcd.io/etcd/v3/tools/benchmark)
   publish "$out"
   log "etcd benchmark $v: done"
 }
@@ -147,7 +169,7 @@ build_helm() {
   have "$out" helm && { log "helm $v cached"; return; }
   log "helm $v: building"
   mkdir -p "$out/bin.tmp"
-  (cd /tmp && GOBIN="$out/bin.tmp" go install -trimpath \
+  (cd /tmp && quiet "helm-$v" env GOBIN="$out/bin.tmp" go install -trimpath \
     -ldflags "-s -w -X helm.sh/helm/v3/internal/version.version=$v" "helm.sh/helm/v3/cmd/helm@$v")
   publish "$out"
   log "helm $v: done"
@@ -165,8 +187,8 @@ require github.com/Shopify/toxiproxy/v2 $v" \
     github.com/Shopify/toxiproxy/v2/cmd/server github.com/Shopify/toxiproxy/v2/cmd/cli
   mkdir -p "$out/bin.tmp"
   (cd "$TOOLS/src/toxiproxy-$v" &&
-    go build -trimpath -ldflags "-s -w" -o "$out/bin.tmp/toxiproxy-server" github.com/Shopify/toxiproxy/v2/cmd/server &&
-    go build -trimpath -ldflags "-s -w" -o "$out/bin.tmp/toxiproxy-cli" github.com/Shopify/toxiproxy/v2/cmd/cli)
+    quiet "toxiproxy-$v" go build -trimpath -ldflags "-s -w" -o "$out/bin.tmp/toxiproxy-server" github.com/Shopify/toxiproxy/v2/cmd/server &&
+    quiet "toxiproxy-$v" go build -trimpath -ldflags "-s -w" -o "$out/bin.tmp/toxiproxy-cli" github.com/Shopify/toxiproxy/v2/cmd/cli)
   publish "$out"
   log "toxiproxy $v: done"
 }
@@ -184,7 +206,7 @@ go 1.24
 require github.com/prometheus/blackbox_exporter $v" github.com/prometheus/blackbox_exporter
   mkdir -p "$out/bin.tmp"
   (cd "$TOOLS/src/blackbox-$v" &&
-    go build -trimpath -ldflags "-s -w -X github.com/prometheus/common/version.Version=${v#v}" \
+    quiet "blackbox-$v" go build -trimpath -ldflags "-s -w -X github.com/prometheus/common/version.Version=${v#v}" \
       -o "$out/bin.tmp/blackbox_exporter" github.com/prometheus/blackbox_exporter)
   publish "$out"
   log "blackbox_exporter $v: done"

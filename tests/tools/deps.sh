@@ -1,17 +1,29 @@
 #!/usr/bin/env bash
 # Installs the Debian packages hostpatrol needs to build, test and lint. Idempotent:
 # packages already present are not fetched again. Needs root (or sudo) and apt.
+#
+#   tests/tools/deps.sh          everything (`make deps`: build, tests, lint, fuzzing, cluster)
+#   tests/tools/deps.sh demo     only what `make demo` needs: build and run the product
 set -euo pipefail
 
-pkgs=(
-  build-essential pkg-config make git curl ca-certificates openssl procps psmisc iproute2 python3
+# build and run the product, and the demo's harness (openssl makes its PKI, ss finds ports)
+demo_pkgs=(
+  build-essential pkg-config make git curl ca-certificates openssl procps psmisc iproute2 jq
   libcurl4-openssl-dev libjansson-dev libyaml-dev libwebsockets-dev libssl-dev libpcre2-dev
+)
+pkgs=(
+  "${demo_pkgs[@]}" python3
   libcmocka-dev valgrind
-  cppcheck clang-format clang-tidy shellcheck jq time prometheus
+  cppcheck clang-format clang-tidy shellcheck time prometheus
   clang-14 libclang-rt-14-dev protobuf-compiler
   etcd-server etcd-client
   containerd runc containernetworking-plugins iptables conntrack buildah debootstrap
 )
+case ${1:-all} in
+  all) ;;
+  demo) pkgs=("${demo_pkgs[@]}") ;;
+  *) echo "deps.sh: unknown set '$1' (all|demo)" >&2; exit 2 ;;
+esac
 
 missing=()
 for p in "${pkgs[@]}"; do
