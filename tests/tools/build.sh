@@ -47,7 +47,7 @@ have() {
 # wrapper NAME-VERSION GO.MOD-BODY IMPORT... : create the wrapper module with a tools.go that
 # blank-imports the main packages, so `go mod tidy` records exactly what they need.
 wrapper() {
-  local dir=$TOOLS/src/$1 body=$2; shift 2
+  local name=$1 dir=$TOOLS/src/$1 body=$2; shift 2
   rm -rf "$dir"; mkdir -p "$dir"
   printf '%s\n' "$body" > "$dir/go.mod"
   {
@@ -59,7 +59,7 @@ wrapper() {
     for p in "$@"; do echo "	_ \"$p\""; done
     echo ')'
   } > "$dir/tools.go"
-  (cd "$dir" && quiet "$1" go mod tidy)
+  (cd "$dir" && quiet "$name" go mod tidy)
 }
 
 # All Kubernetes binaries come from ONE wrapper module, $TOOLS/src/kube-$KUBE_VERSION, requiring

@@ -11,10 +11,12 @@ LOGS=$CACHE/logs
 mkdir -p "$LOGS"
 t0=$SECONDS
 say() { printf 'demo %d:%02d  %s\n' $(((SECONDS - t0) / 60)) $(((SECONDS - t0) % 60)) "$*"; }
+declare -A job=() # pid -> build, while it runs
 # failed NAME LOG: say so with the log's last lines, and stop
 failed() {
   say "$1 FAILED; the last lines of $2:"
   tail -n 30 "$2" | sed 's/^/    /'
+  for p in "${!job[@]}"; do pkill -P "$p" 2> /dev/null; kill "$p" 2> /dev/null; done
   exit 1
 }
 
@@ -24,7 +26,6 @@ say "packages: $(tail -n 1 "$LOGS/demo-deps.log" | sed 's/^deps: //')"
 # the three builds at once: the Go builds download modules while the C build compiles
 declare -A what=([kube]="kube-apiserver, kubectl" [etcd36]="etcd 3.6" [make]="hostpatrol")
 declare -A log=([kube]=$LOGS/demo-kube.log [etcd36]=$LOGS/demo-etcd36.log [make]=$LOGS/demo-make.log)
-declare -A job=()
 say "building hostpatrol, kube-apiserver + kubectl and etcd 3.6 at once (logs: $LOGS/demo-*.log)"
 for t in kube etcd36; do
   bash "$root/tests/tools/build.sh" "$t" > "${log[$t]}" 2>&1 &
