@@ -52,6 +52,11 @@ struct memo {
     struct late_outcome *late; /* owned list: outcomes to report (late_final), newest first */
 };
 
+/* A run's outcome, as hostpatrol_run_duration_seconds labels it: its commit landed, certainly
+ * did not, or was not final when the run ended */
+enum { RUN_COMMITTED, RUN_FAILED, RUN_UNRESOLVED, RUN_OUTCOMES };
+static const char *const run_outcome_names[RUN_OUTCOMES] = {"committed", "failed", "unresolved"};
+
 struct reconciler {
     struct reconciler_config cfg; /* strings below are owned copies */
     char *prefix, *namespace_, *identity;
@@ -72,6 +77,7 @@ struct reconciler {
     struct reconciler_stats stats;
     struct prom_histogram reconcile_seconds;                /* own locks */
     struct prom_histogram check_seconds[CHECK_KIND__COUNT]; /* by kind */
+    struct prom_histogram run_seconds[RUN_OUTCOMES];        /* a run, probes to its commit's end */
     uint64_t results[CHECK_KIND__COUNT][4];                 /* by kind and status, under mu */
 };
 
@@ -1373,6 +1379,28 @@ static bool raw_node_local(const json_t *spec)
     return false;
 }
 
+/* run_counted: run, counted (runs, runs committed or failed) and timed by its commit's outcome
+ * (hostpatrol_run_duration_seconds); rc as run's */
+static hp_rc run_counted(struct reconciler *r, const char *key, const json_t *obj,
+                         const struct inspection_spec *spec, const char *run_id,
+                         struct run_report *rep)
+{
+    int64_t t0 = hp_now_ns();
+    hp_rc rc;
+
+    stat_add(r, &r->stats.runs);
+    rc = run(r, key, obj, spec, run_id, false, rep);
+    if (rc)
+        return rc;
+    prom_histogram_observe(
+        &r->run_seconds[!rep->commit_rc                            ? RUN_COMMITTED
+                        : rep->commit_rc == HP_ERR_UNKNOWN_OUTCOME ? RUN_UNRESOLVED
+                                                                   : RUN_FAILED],
+        (double)(hp_now_ns() - t0) / 1e9);
+    stat_add(r, rep->commit_rc ? &r->stats.runs_failed : &r->stats.runs_committed);
+    return HP_OK;
+}
+
 /* reconcile_agent: the agent's reconcile: run this node's node-local checks of a HostInspection
  * that selects the node, on its schedule; withdraw this node's results when it no longer does.
  * No finalizer, status or Events: those are the controller's. */
@@ -1442,11 +1470,9 @@ static hp_rc reconcile_agent(struct reconciler *r, const char *key, const json_t
     }
     if (atomic_load(&r->stopping))
         goto out;
-    stat_add(r, &r->stats.runs);
-    rc = run(r, key, obj, spec, run_id, false, &rep);
+    rc = run_counted(r, key, obj, spec, run_id, &rep);
     if (rc)
         goto out;
-    stat_add(r, rep.commit_rc ? &r->stats.runs_failed : &r->stats.runs_committed);
     due = memo_ran(r, key, now, gen, run_now, spec->interval_ms);
     *requeue_ms = due - wall_ms() > 0 ? due - wall_ms() : 0;
 out:
@@ -1710,17 +1736,15 @@ static hp_rc reconcile(struct reconciler *r, const char *key, int64_t *requeue_m
     /* run */
     snprintf(run_id, sizeof(run_id), "%.8s-%llx", obj_str(obj, "metadata", "uid"),
              (unsigned long long)now);
-    stat_add(r, &r->stats.runs);
     rlog(r, RLOG_INFO, key, run_id, "run starts (%s)",
          !last         ? "first run"
          : new_gen     ? "spec changed"
          : new_run_now ? "run-now"
                        : "scheduled");
-    rc = run(r, key, obj, spec, run_id, false, &rep);
+    rc = run_counted(r, key, obj, spec, run_id, &rep);
     if (rc)
         goto out;
     due = memo_ran(r, key, now, gen, run_now, spec->interval_ms);
-    stat_add(r, rep.commit_rc ? &r->stats.runs_failed : &r->stats.runs_committed);
 
     /* status, last */
     rfc3339(due, next_s);
@@ -1886,6 +1910,8 @@ hp_rc reconciler_start(const struct reconciler_config *cfg, struct reconciler **
     prom_histogram_init(&r->reconcile_seconds, prom_buckets_seconds, 12);
     for (i = 0; i < CHECK_KIND__COUNT; i++)
         prom_histogram_init(&r->check_seconds[i], prom_buckets_seconds, 12);
+    for (i = 0; i < RUN_OUTCOMES; i++)
+        prom_histogram_init(&r->run_seconds[i], prom_buckets_seconds, 12);
     r->seed = (uint64_t)hp_now_ns() ^ ((uint64_t)getpid() << 32) ^ 0x9e3779b97f4a7c15ULL;
     r->prefix = hp_strdup(cfg->prefix ? cfg->prefix : "/hostpatrol/");
     r->namespace_ = cfg->namespace_ ? hp_strdup(cfg->namespace_) : NULL;
@@ -1991,6 +2017,8 @@ void reconciler_stop(struct reconciler *r, struct hp_ctx *drain)
     prom_histogram_release(&r->reconcile_seconds);
     for (i = 0; i < CHECK_KIND__COUNT; i++)
         prom_histogram_release(&r->check_seconds[i]);
+    for (i = 0; i < RUN_OUTCOMES; i++)
+        prom_histogram_release(&r->run_seconds[i]);
     hp_free(r->prefix);
     hp_free(r->namespace_);
     hp_free(r->identity);
@@ -2024,6 +2052,13 @@ void reconciler_metrics(struct reconciler *r, struct prom_writer *w)
     prom_writer_family(w, "hostpatrol_reconcile_duration_seconds", "histogram",
                        "Duration of one reconcile (a run included when one was due).");
     prom_writer_histogram(w, "hostpatrol_reconcile_duration_seconds", NULL, &r->reconcile_seconds);
+    prom_writer_family(w, "hostpatrol_run_duration_seconds", "histogram",
+                       "Duration of one run of a HostInspection, its probes to its etcd commit's "
+                       "end, by the commit's outcome.");
+    for (k = 0; k < RUN_OUTCOMES; k++)
+        prom_writer_histogram(w, "hostpatrol_run_duration_seconds",
+                              (const char *const[]){"outcome", run_outcome_names[k], NULL},
+                              &r->run_seconds[k]);
     prom_writer_family(w, "hostpatrol_check_duration_seconds", "histogram",
                        "Duration of one check (probe or node-local) by kind.");
     for (k = 0; k < CHECK_KIND__COUNT; k++)

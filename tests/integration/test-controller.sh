@@ -249,6 +249,10 @@ test_health_readiness_and_metrics_endpoints() {
   t_contains "$m" 'hostpatrol_etcd_txn_duration_seconds_bucket{le="+Inf"}'
   t_contains "$m" 'hostpatrol_workqueue_wait_seconds_count'
   t_contains "$m" 'hostpatrol_reconcile_duration_seconds_sum'
+  # every committed run is timed (probes to the commit's end), by outcome; the counts agree
+  t_eq "$(sed -n 's/^hostpatrol_run_duration_seconds_count{outcome="committed"} //p' <<< "$m")" \
+    "$(sed -n 's/^hostpatrol_runs_total{outcome="committed"} //p' <<< "$m")" "runs timed = runs committed"
+  t_contains "$m" 'hostpatrol_run_duration_seconds_bucket{outcome="unresolved",le="+Inf"} '
   # the format Prometheus parses, and its naming rules (promtool, from Debian's prometheus)
   local lint
   lint=$(promtool check metrics <<< "$m" 2>&1) || t_fail "promtool check metrics: $lint"
