@@ -435,6 +435,11 @@ static hp_rc check_load(struct run *h, const struct load_check *l, struct check_
         rc = check_result_set_int(r, "cpus", cpus);
     if (!rc)
         rc = check_result_set_real(r, "load_per_cpu", CHECK_UNIT_LOAD, per);
+    if (!rc) /* the window load_per_cpu is of (spec: load.windowMinutes) */
+        rc = check_result_set_int(r, "load_per_cpu_minutes",
+                                  l->window_min == 1    ? 1
+                                  : l->window_min == 15 ? 15
+                                                        : 5);
     if (rc)
         return rc;
     if (per >= l->crit_per_cpu)

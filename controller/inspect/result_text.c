@@ -192,11 +192,13 @@ static void disk_text(struct text *t, const json_t *v)
 
 static void load_text(struct text *t, const json_t *v)
 {
-    double per, l1, l5, l15, cpus;
+    double per, l1, l5, l15, cpus, win;
 
     if (!num(v, "load_per_cpu", &per))
         return;
     add(t, "%.2f per CPU", per);
+    if (num(v, "load_per_cpu_minutes", &win))
+        add(t, " over %.0f min", win);
     if (num(v, "load1", &l1) && num(v, "load5", &l5) && num(v, "load15", &l15) &&
         num(v, "cpus", &cpus))
         add(t, " (load %.2f %.2f %.2f, %.0f CPU%s)", l1, l5, l15, cpus, cpus == 1 ? "" : "s");

@@ -32,7 +32,7 @@ test_demo_comes_up_and_ctrl_c_cleans_up() {
   # the agent's node-local results land too, in words, and the status counts them
   t_eventually 30 grep -q -E 'default/local +memory +[^ ]+ +(OK|WARN|CRIT) +[0-9.]+% available of [0-9.]+ [KMGT]?i?B' "$out"
   t_eventually 30 grep -q -E 'default/local +root-disk +[^ ]+ +(OK|WARN|CRIT) +[0-9.]+% used of ' "$out"
-  t_eventually 30 grep -q -E 'default/local +load +[^ ]+ +(OK|WARN|CRIT) +[0-9.]+ per CPU \(load ' "$out"
+  t_eventually 30 grep -q -E 'default/local +load +[^ ]+ +(OK|WARN|CRIT) +[0-9.]+ per CPU over 5 min \(load ' "$out"
   t_eventually 10 grep -q -E '^ +default/local +run [^ ]+ by agent/[^ ]+: 3 results' "$out"
   # one line per result per run: as many local-http lines as controller runs, and no colour
   # (not a terminal)

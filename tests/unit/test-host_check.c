@@ -368,11 +368,13 @@ static void load_per_cpu(void **state)
     run1(root, &c15, &r); /* 14 / 4 = 3.5 */
     assert_status(&r, CHECK_CRIT);
     assert_string_equal(r.reason, "load 14.00 (15m) on 4 CPUs = 3.50 per CPU (crit at 3)");
+    assert_int_equal(ival(&r, "load_per_cpu_minutes"), 15);
     check_result_release(&r);
 
     run1(root, &c1, &r); /* 4 / 4 = 1.0 */
     assert_status(&r, CHECK_OK);
     assert_true(rval(&r, "load_per_cpu") == 1.0);
+    assert_int_equal(ival(&r, "load_per_cpu_minutes"), 1);
     check_result_release(&r);
 
     /* no /proc/stat: the CPUs from sysfs (0-1,3 = 3 CPUs); 4 / 3 = 1.33 */
@@ -416,7 +418,7 @@ static void load_values_print_at_their_precision(void **state)
     assert_status(&r, CHECK_OK);
     assert_string_equal(values_text(&r, buf, sizeof(buf)),
                         "{\"load1\":0.89,\"load5\":1.0,\"load15\":0.03,\"cpus\":4,"
-                        "\"load_per_cpu\":0.25}");
+                        "\"load_per_cpu\":0.25,\"load_per_cpu_minutes\":5}");
     check_result_release(&r);
 
     unlink_in("proc/stat"); /* 3 CPUs from sysfs */

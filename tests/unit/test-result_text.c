@@ -93,8 +93,9 @@ static void node_kinds(void **state)
                                 "\"inodes_total\":1600000}}"),
                         "4% of inodes used (1600000)");
     assert_string_equal(text_of("{\"kind\":\"load\",\"values\":{\"load1\":0.89000000000000001,"
-                                "\"load5\":0.76,\"load15\":0.6,\"cpus\":2,\"load_per_cpu\":0.38}}"),
-                        "0.38 per CPU (load 0.89 0.76 0.60, 2 CPUs)");
+                                "\"load5\":0.76,\"load15\":0.6,\"cpus\":2,\"load_per_cpu\":0.38,"
+                                "\"load_per_cpu_minutes\":5}}"),
+                        "0.38 per CPU over 5 min (load 0.89 0.76 0.60, 2 CPUs)");
     assert_string_equal(text_of("{\"kind\":\"memory\",\"values\":{\"mem_available_percent\":38.25,"
                                 "\"mem_total_bytes\":25769803776}}"),
                         "38.3% available of 24 GiB");
