@@ -259,7 +259,7 @@ test_health_readiness_and_metrics_endpoints() {
   # no free text in labels: every label is one of a few names with a value from a fixed set
   local bad
   bad=$(grep -v '^#' <<< "$m" | grep -o '{[^}]*}' | tr -d '{}' | tr ',' '\n' | grep -v -E \
-    '^(outcome="(committed|failed|rolled_back)"|kind="(http|tcp|tls|dns|nodeCondition|disk|load|memory|process|file)"|status="(OK|WARN|CRIT|UNKNOWN)"|le="([0-9.e+-]+|\+Inf)"|review="(token|access)"|version="[^"]*"|commit="[^"]*")$' || true)
+    '^(outcome="(committed|failed|rolled_back|unresolved)"|kind="(http|tcp|tls|dns|nodeCondition|disk|load|memory|process|file)"|status="(OK|WARN|CRIT|UNKNOWN)"|le="([0-9.e+-]+|\+Inf)"|review="(token|access)"|version="[^"]*"|commit="[^"]*")$' || true)
   t_eq "$bad" "" "bounded labels"
 }
 
