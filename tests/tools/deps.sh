@@ -6,10 +6,10 @@ set -euo pipefail
 pkgs=(
   build-essential pkg-config make git curl ca-certificates openssl procps psmisc iproute2 python3
   libcurl4-openssl-dev libjansson-dev libyaml-dev libwebsockets-dev libssl-dev libpcre2-dev
-  libcmocka-dev valgrind
+  libcmocka-dev valgrind xxd
   cppcheck clang-format clang-tidy shellcheck jq time prometheus
   clang-14 libclang-rt-14-dev protobuf-compiler
-  etcd-server etcd-client
+  etcd-server etcd-client chromium chromium-driver
   containerd runc containernetworking-plugins iptables conntrack buildah debootstrap
 )
 
