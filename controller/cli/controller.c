@@ -820,14 +820,14 @@ static hp_rc serve(const struct controller_flags *fl, struct serving_cert *cert,
         serving_cert_stats(cert, &cs);
         metrics_auth_set_notify(auth, wake_metrics, servers[1]);
         logf_(RLOG_INFO,
-              "serving /metrics, /ws%s on %s (port %d, https, %s certificate; bearer tokens "
-              "checked by TokenReview and SubjectAccessReview)",
-              fl->dashboard ? ", the dashboard at /" : "", fl->metrics_bind,
-              http_server_port(servers[1]), cs.self_signed ? "self-signed" : "--metrics-cert-dir");
+              "serving /metrics, /ws on %s (port %d, https, %s certificate; bearer tokens "
+              "checked by TokenReview and SubjectAccessReview)%s",
+              fl->metrics_bind, http_server_port(servers[1]),
+              cs.self_signed ? "self-signed" : "--metrics-cert-dir",
+              fl->dashboard ? "; the dashboard at /" : "");
     } else if (servers[1]) {
-        logf_(RLOG_INFO, "serving /metrics, /ws%s on %s (port %d, http)",
-              fl->dashboard ? ", the dashboard at /" : "", fl->metrics_bind,
-              http_server_port(servers[1]));
+        logf_(RLOG_INFO, "serving /metrics, /ws on %s (port %d, http)%s", fl->metrics_bind,
+              http_server_port(servers[1]), fl->dashboard ? "; the dashboard at /" : "");
     }
     if ((servers[1] || (same && servers[0])) && !auth && !loopback_bind(fl->metrics_bind))
         logf_(RLOG_WARN,

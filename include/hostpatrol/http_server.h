@@ -114,7 +114,7 @@ hp_rc http_server_start_opts(const char *bind, const struct http_route *routes, 
                              const struct http_server_opts *o, struct http_server **out,
                              struct hp_err *err) HP_WUR;
 
-#define HTTP_KEEP_MAX   4096                /* kept messages, all slots */
+#define HTTP_KEEP_MAX   8192                /* kept messages, all slots */
 #define HTTP_KEEP_BYTES (32u * 1024 * 1024) /* their text, in all */
 #define HTTP_KEEP_ALL   0 /* slot whose messages also go to every matching client */
 #define HTTP_KEEP_SLOTS 2 /* slots 1..: only to the ws_protocol clients */

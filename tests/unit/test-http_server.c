@@ -1174,6 +1174,34 @@ static void kept_state_is_bounded(void **state)
     }
     expect_msg(dash, "{\"type\":\"synced\"}");
     close(dash);
+    /* and by bytes: three texts of 12 MiB do not fit in 32: the oldest goes */
+    {
+        size_t n = 12u * 1024 * 1024;
+        char *big = hp_malloc(n + 1), *got;
+
+        assert_non_null(big);
+        for (int i = 0; i < 3; i++) {
+            memset(big, 'a' + i, n);
+            big[n] = '\0';
+            snprintf(name, sizeof(name), "big%d", i);
+            http_server_keep(s, HTTP_KEEP_ALL, "b", name, big, NULL);
+        }
+        ws_auth_header = "Sec-WebSocket-Protocol: dash.v1\r\n";
+        dash = ws_connect(port, "/ws?namespace=b", 0);
+        ws_auth_header = "";
+        assert_true(dash >= 0);
+        ws_send_text(dash, "Bearer ok");
+        for (int i = 1; i < 3; i++) {
+            got = ws_read(dash);
+            assert_non_null(got);
+            assert_int_equal(strlen(got), n);
+            assert_int_equal(got[0], 'a' + i);
+            hp_free(got);
+        }
+        expect_msg(dash, "{\"type\":\"synced\"}");
+        close(dash);
+        hp_free(big);
+    }
     http_server_stop(s);
 }
 
