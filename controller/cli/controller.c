@@ -1029,6 +1029,9 @@ static int run_main(int argc, char **argv, FILE *out, FILE *errout)
     fl.rec.on_commit = fl.rec.commit_arg ? publish_commit : NULL;
     fl.rec.object_arg = fl.rec.commit_arg;
     fl.rec.on_object = fl.rec.commit_arg && fl.dashboard ? publish_object : NULL;
+    /* the dashboard says whether this replica leads: a standby's has nothing to show */
+    if (fl.leader_elect)
+        http_server_set_notice(fl.rec.commit_arg, DASHBOARD_STANDBY);
     if (fl.leader_elect) {
         struct kube_leader_config lc = {.client = kube,
                                         .namespace_ =
@@ -1093,6 +1096,7 @@ static int run_main(int argc, char **argv, FILE *out, FILE *errout)
             state.q = q;
             pthread_mutex_unlock(&state.mu);
             atomic_store(&state.leading, 1);
+            http_server_set_notice(fl.rec.commit_arg, DASHBOARD_LEADING);
             logf_(RLOG_INFO, "reconciling with %u workers", fl.rec.workers ? fl.rec.workers : 4);
         }
     }

@@ -132,6 +132,7 @@ struct http_server {
     struct kept *kept;
     size_t n_kept, kept_bytes;
     uint64_t kept_seq;
+    struct ws_msg *notice; /* under ws_mu: http_server_set_notice's (public_), or NULL */
 };
 
 /* Per-connection state (lws per_session_data, zeroed by lws when the protocol is bound). Only
@@ -446,12 +447,16 @@ static int snapshot(struct http_server *s, struct ws_client *c)
 {
     static const char synced[] = "{\"type\":\"synced\"}";
     struct kept **k = hp_calloc(s->n_kept + 1, sizeof(*k));
-    size_t n = 0;
+    size_t n = 0, first = s->notice ? 1 : 0;
 
-    c->snap = hp_calloc(s->n_kept + 1, sizeof(*c->snap));
+    c->snap = hp_calloc(s->n_kept + 2, sizeof(*c->snap));
     if (!k || !c->snap) {
         hp_free(k);
         return -1;
+    }
+    if (s->notice) {
+        atomic_fetch_add(&s->notice->refs, 1);
+        c->snap[0] = s->notice;
     }
     for (size_t i = 0; i < s->n_kept; i++)
         if (client_matches(c, s->kept[i].ns, s->kept[i].name))
@@ -459,9 +464,10 @@ static int snapshot(struct http_server *s, struct ws_client *c)
     qsort(k, n, sizeof(*k), kept_by_seq);
     for (size_t i = 0; i < n; i++) {
         atomic_fetch_add(&k[i]->m->refs, 1);
-        c->snap[i] = k[i]->m;
+        c->snap[first + i] = k[i]->m;
     }
     hp_free(k);
+    n += first;
     c->snap_n = n;
     c->snap[n] = msg_new(NULL, synced, sizeof(synced) - 1);
     if (!c->snap[n])
@@ -1190,6 +1196,7 @@ static void server_free(struct http_server *s)
         msg_unref(s->kept[i].m);
     }
     hp_free(s->kept);
+    msg_unref(s->notice);
     pthread_mutex_destroy(&s->ws_mu);
     routes_free(s->routes, s->n_routes);
     hp_free(s->ws_path);
@@ -1440,5 +1447,35 @@ void http_server_ws_stats(struct http_server *s, struct http_ws_stats *out)
 void http_server_wake(struct http_server *s)
 {
     if (s)
+        lws_cancel_service(s->ctx);
+}
+
+void http_server_set_notice(struct http_server *s, const char *json_text)
+{
+    struct ws_msg *m;
+    bool any = false;
+    size_t len;
+
+    if (!s || !s->kept || !json_text)
+        return;
+    len = strlen(json_text);
+    pthread_mutex_lock(&s->ws_mu);
+    if (s->notice && s->notice->len == len && !memcmp(s->notice->buf + LWS_PRE, json_text, len)) {
+        pthread_mutex_unlock(&s->ws_mu);
+        return;
+    }
+    m = msg_new(NULL, json_text, len);
+    if (m) {
+        m->public_ = true;
+        for (struct ws_client *c = s->clients; c; c = c->next)
+            if (c->dash) {
+                client_push(s, c, m);
+                any = true;
+            }
+    }
+    msg_unref(s->notice);
+    s->notice = m; /* the caller's reference becomes the server's */
+    pthread_mutex_unlock(&s->ws_mu);
+    if (any)
         lws_cancel_service(s->ctx);
 }

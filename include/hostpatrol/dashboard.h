@@ -20,6 +20,9 @@
 
 #define DASHBOARD_PROTOCOL "hostpatrol.dashboard.v1"
 #define DASHBOARD_SLOT     1 /* http_server_keep slot of the inspections' state */
+/* http_server_set_notice texts: whether this replica reconciles (a standby has nothing to show) */
+#define DASHBOARD_LEADING "{\"type\":\"replica\",\"leading\":true}"
+#define DASHBOARD_STANDBY "{\"type\":\"replica\",\"leading\":false}"
 
 /* dashboard_assets: the page's files (static, never freed); *n set to their number. */
 const struct http_asset *dashboard_assets(size_t *n);

@@ -127,6 +127,12 @@ hp_rc http_server_start_opts(const char *bind, const struct http_route *routes, 
 void http_server_keep(struct http_server *s, unsigned slot, const char *ns, const char *name,
                       const char *json_text, const char *gone_text);
 
+/* http_server_set_notice: the one message about no namespace (json_text copied) that every
+ * ws_protocol client gets once admitted: first in its snapshot, and live when it changes (an
+ * equal text is not sent again). For what is true of the server, not of a namespace (this
+ * replica leads or stands by). Thread-safe; NULL s or json_text, or no ws_protocol: nothing. */
+void http_server_set_notice(struct http_server *s, const char *json_text);
+
 /* http_server_wake: a verdict changed: look at the parked requests and streams again. Any
  * thread; must not race with http_server_stop. NULL allowed. */
 void http_server_wake(struct http_server *s);

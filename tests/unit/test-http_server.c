@@ -1089,6 +1089,7 @@ static void dashboard_clients_get_the_kept_state_first(void **state)
     http_server_keep(s, HTTP_KEEP_ALL, "a", "x", "{\"run\":2}", NULL); /* replaces run 1 */
     http_server_keep(s, 1, "a", "gone", "{\"state\":\"gone\"}", NULL);
     http_server_keep(s, 1, "a", "gone", NULL, "{\"deleted\":1}"); /* forgotten */
+    http_server_set_notice(s, "{\"leading\":false}");
     /* the dashboard protocol: upgraded without a token, nothing sent until its first message
      * brings one (ns-a: namespace a only) */
     ws_auth_header = "Sec-WebSocket-Protocol: dash.v1\r\n";
@@ -1097,6 +1098,7 @@ static void dashboard_clients_get_the_kept_state_first(void **state)
     assert_non_null(strcasestr(ws_last_resp, "sec-websocket-protocol: dash.v1\r\n"));
     expect_no_msg(dash);
     ws_send_text(dash, "Bearer ns-a");
+    expect_msg(dash, "{\"leading\":false}"); /* the notice first, whatever the namespaces */
     expect_msg(dash, "{\"state\":1}");
     expect_msg(dash, "{\"run\":2}");
     expect_msg(dash, "{\"type\":\"synced\"}");
@@ -1130,9 +1132,12 @@ static void dashboard_clients_get_the_kept_state_first(void **state)
     http_server_keep(s, 1, "b", "y", "{\"state\":\"b2\"}", NULL);
     http_server_keep(s, HTTP_KEEP_ALL, "a", "x", "{\"run\":3}", NULL);
     http_server_keep(s, 1, "a", "x", NULL, "{\"deleted\":\"a/x\"}");
+    http_server_set_notice(s, "{\"leading\":false}"); /* unchanged: not sent again */
+    http_server_set_notice(s, "{\"leading\":true}");
     expect_msg(dash, "{\"state\":2}");
     expect_msg(dash, "{\"run\":3}");
     expect_msg(dash, "{\"deleted\":\"a/x\"}");
+    expect_msg(dash, "{\"leading\":true}");
     expect_no_msg(dash);
     expect_msg(plain, "{\"run\":3}");
     expect_no_msg(plain);
@@ -1144,6 +1149,7 @@ static void dashboard_clients_get_the_kept_state_first(void **state)
     ws_auth_header = "";
     assert_true(dash >= 0);
     ws_send_text(dash, "Bearer ns-a");
+    expect_msg(dash, "{\"leading\":true}");
     expect_msg(dash, "{\"type\":\"synced\"}");
     close(dash);
     http_server_stop(s);

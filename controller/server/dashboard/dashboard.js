@@ -24,6 +24,7 @@
   function forgetData() {
     inspections.clear();
     runs.clear();
+    $('standby').hidden = true;
     render();
   }
 
@@ -106,6 +107,10 @@
   }
 
   function apply(m) {
+    if (m.type === 'replica') {
+      $('standby').hidden = m.leading !== false;
+      return;
+    }
     if (typeof m.namespace !== 'string' || typeof m.name !== 'string') return;
     const key = m.namespace + '/' + m.name;
     if (m.type === 'inspection') {
