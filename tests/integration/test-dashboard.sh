@@ -228,6 +228,9 @@ test_a_token_of_another_namespace_sees_nothing_of_ours() {
   sleep 5 # several runs of ours (interval 2 s) land meanwhile
   t_not grep -q 'hp-dash' <<< "$(view)"
   shot other-namespace
+  # deleted: its rows leave the open page (finalizer cleanup, then the watch's DELETED)
+  kc -n hp-other delete hostinspection elsewhere --wait=false > /dev/null
+  t_eventually 30 view_is '(.results | length == 0) and (.inspections | length == 0)'
   browser_quit
 }
 
