@@ -189,7 +189,7 @@ static void logf_(enum reconciler_log_level lvl, const char *fmt, ...)
  * this replica leads, and cleared under mu before they are freed; the rest is atomic. */
 struct ctl_state {
     struct metrics_auth *auth; /* set before the metrics server starts, freed after it stops */
-    struct http_server *metrics_srv; /* likewise */
+    struct http_server *metrics_srv; /* likewise: the server of /ws (its handler reads it) */
     pthread_mutex_t mu;
     struct reconciler *rec;
     struct batch_queue *q;
@@ -336,6 +336,18 @@ static int metrics(void *arg, char **body, size_t *len, const char **ctype)
     gauge(&w, "hostpatrol_probes_parked",
           "Units kept taken for name resolutions libcurl goes on with after their probe ended.",
           (double)pb.parked);
+    if (state.metrics_srv) {
+        struct http_ws_stats ws_st;
+
+        http_server_ws_stats(state.metrics_srv, &ws_st);
+        gauge(&w, "hostpatrol_ws_clients", "Clients of /ws (the dashboard's among them).",
+              (double)ws_st.clients);
+        gauge(&w, "hostpatrol_dashboard_kept_messages",
+              "Latest runs and HostInspection states kept in memory for the dashboard.",
+              (double)ws_st.kept);
+        gauge(&w, "hostpatrol_dashboard_kept_bytes", "Their text, in bytes.",
+              (double)ws_st.kept_bytes);
+    }
     if (state.auth) {
         struct metrics_auth_stats as;
 
@@ -1027,6 +1039,7 @@ static int run_main(int argc, char **argv, FILE *out, FILE *errout)
                         : !auth && !strcmp(fl.metrics_bind, fl.health_bind) ? servers[0]
                                                                             : NULL;
     fl.rec.on_commit = fl.rec.commit_arg ? publish_commit : NULL;
+    state.metrics_srv = fl.rec.commit_arg;
     fl.rec.object_arg = fl.rec.commit_arg;
     fl.rec.on_object = fl.rec.commit_arg && fl.dashboard ? publish_object : NULL;
     /* the dashboard says whether this replica leads: a standby's has nothing to show */
@@ -1132,6 +1145,7 @@ out:
         metrics_auth_set_notify(auth, NULL, NULL); /* no wake of a server being stopped */
     http_server_stop(servers[0]);
     http_server_stop(servers[1]);
+    state.metrics_srv = NULL;
     state.auth = NULL;
     metrics_auth_free(auth);
     serving_cert_free(cert);

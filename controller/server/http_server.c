@@ -1441,6 +1441,8 @@ void http_server_ws_stats(struct http_server *s, struct http_ws_stats *out)
     out->sent = s->ws_sent;
     out->denied = s->ws_denied;
     out->auth_refused = s->auth_refused;
+    out->kept = s->n_kept;
+    out->kept_bytes = s->kept_bytes;
     pthread_mutex_unlock(&s->ws_mu);
 }
 

@@ -150,6 +150,7 @@ struct http_ws_stats {
     uint64_t auth_refused;  /* requests and upgrades answered 401/403 */
     size_t queued;          /* messages queued over all clients (at most clients * HTTP_WS_QUEUE) */
     uint64_t dropped, sent; /* totals since start (dropped: per client) */
+    size_t kept, kept_bytes; /* http_server_keep's messages now, and their text's bytes */
 };
 
 /* http_server_ws_stats: the websocket counters (zeros for NULL). Thread-safe. */

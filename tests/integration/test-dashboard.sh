@@ -36,6 +36,11 @@ setup() {
   kc -n hp-dash create rolebinding viewer --role=hi-reader --serviceaccount=hp-dash:viewer > /dev/null || return 1
   kc -n hp-other create rolebinding other --role=hi-reader --serviceaccount=hp-other:other > /dev/null || return 1
   kc -n hp-dash create token viewer --duration=1h > "$HP_H_DIR/token-viewer" || return 1
+  # reader: /metrics only
+  kc -n hp-dash create serviceaccount reader > /dev/null || return 1
+  kc create clusterrole hp-dash-metrics --verb=get --non-resource-url=/metrics > /dev/null || return 1
+  kc create clusterrolebinding hp-dash-metrics --clusterrole=hp-dash-metrics --serviceaccount=hp-dash:reader > /dev/null || return 1
+  kc -n hp-dash create token reader --duration=1h > "$HP_H_DIR/token-reader" || return 1
   kc -n hp-other create token other --duration=1h > "$HP_H_DIR/token-other" || return 1
   # the endpoint under watch: 200, or 503 while $HP_H_DIR/flip exists
   WEB_PORT=$(hp_h_port)
@@ -194,6 +199,14 @@ test_a_token_sees_the_result_and_its_change_live() {
   # only what the token may read: never the other namespace's
   t_not grep -q 'hp-other' <<< "$(view)"
   shot live-ok
+  # what the controller keeps for it: each HostInspection's state and latest run (2 of each)
+  local m kept bytes
+  m=$(curl -sk -H "Authorization: Bearer $(cat "$HP_H_DIR/token-reader")" "$(URL)metrics")
+  kept=$(awk '$1 == "hostpatrol_dashboard_kept_messages" {print $2}' <<< "$m")
+  bytes=$(awk '$1 == "hostpatrol_dashboard_kept_bytes" {print $2}' <<< "$m")
+  t_eq "$kept" 4 "kept messages (2 HostInspections: state and latest run)"
+  t_ge "$(awk '$1 == "hostpatrol_ws_clients" {print $2}' <<< "$m")" 1 "websocket clients"
+  echo "# dashboard state kept: $kept messages, $bytes bytes for 2 HostInspections of one http check"
   # the endpoint fails: the same page (no reload) shows it CRIT
   js "window.__same_page = 42; return 1;" > /dev/null
   touch "$HP_H_DIR/flip"

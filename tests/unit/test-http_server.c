@@ -1168,6 +1168,13 @@ static void kept_state_is_bounded(void **state)
         snprintf(text, sizeof(text), "{\"i\":%d}", i);
         http_server_keep(s, 1, "a", name, text, NULL);
     }
+    {
+        struct http_ws_stats st;
+
+        http_server_ws_stats(s, &st);
+        assert_int_equal(st.kept, HTTP_KEEP_MAX);
+        assert_true(st.kept_bytes >= (size_t)HTTP_KEEP_MAX * 7);
+    }
     ws_auth_header = "Sec-WebSocket-Protocol: dash.v1\r\n";
     dash = ws_connect(port, "/ws", 0);
     ws_auth_header = "";
