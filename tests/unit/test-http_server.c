@@ -1155,6 +1155,29 @@ static void dashboard_clients_get_the_kept_state_first(void **state)
     http_server_stop(s);
 }
 
+static void dashboard_without_access_checks_needs_no_token(void **state)
+{
+    const struct http_server_opts o = {.ws_path = "/ws", .ws_protocol = "dash.v1"};
+    struct http_server *s = NULL;
+    struct hp_err err = {0};
+    int dash;
+
+    (void)state;
+    assert_int_equal(http_server_start_opts("127.0.0.1:0", routes, N_ROUTES, &o, &s, &err), HP_OK);
+    http_server_keep(s, 1, "a", "x", "{\"state\":1}", NULL);
+    ws_auth_header = "Sec-WebSocket-Protocol: dash.v1\r\n";
+    dash = ws_connect(http_server_port(s), "/ws", 0);
+    ws_auth_header = "";
+    assert_true(dash >= 0);
+    expect_msg(dash, "{\"state\":1}");
+    expect_msg(dash, "{\"type\":\"synced\"}");
+    ws_send_text(dash, "Bearer "); /* the page's "no token": ignored here */
+    http_server_keep(s, 1, "a", "x", "{\"state\":2}", NULL);
+    expect_msg(dash, "{\"state\":2}");
+    close(dash);
+    http_server_stop(s);
+}
+
 static void kept_state_is_bounded(void **state)
 {
     struct http_server *s = start_dash();
@@ -1261,6 +1284,7 @@ int main(void)
         cmocka_unit_test(https_with_a_self_signed_serving_cert),
         cmocka_unit_test(assets_are_served_to_anyone_with_a_strict_policy),
         cmocka_unit_test(dashboard_clients_get_the_kept_state_first),
+        cmocka_unit_test(dashboard_without_access_checks_needs_no_token),
         cmocka_unit_test(kept_state_is_bounded),
     };
     int rc;
