@@ -441,8 +441,9 @@ static struct ws_msg *msg_new(const char *ns, const char *text, size_t len)
     return m;
 }
 
-/* snapshot: (under ws_mu) a new ws_protocol client's first messages: the kept ones its filter
- * matches, oldest first, then {"type":"synced"}. Nonzero when out of memory. */
+/* snapshot: (under ws_mu) a ws_protocol client's first messages, once it may read: the notice,
+ * the kept messages its filter matches, oldest first, then {"type":"synced"}. What it had
+ * queued before is older than that state: dropped. Nonzero when out of memory. */
 static int snapshot(struct http_server *s, struct ws_client *c)
 {
     static const char synced[] = "{\"type\":\"synced\"}";
@@ -454,6 +455,12 @@ static int snapshot(struct http_server *s, struct ws_client *c)
         hp_free(k);
         return -1;
     }
+    while (c->count) {
+        msg_unref(c->q[c->head]);
+        c->head = (c->head + 1) % HTTP_WS_QUEUE;
+        c->count--;
+    }
+    c->dropped = 0;
     if (s->notice) {
         atomic_fetch_add(&s->notice->refs, 1);
         c->snap[0] = s->notice;
@@ -507,7 +514,8 @@ static int ws_open(struct lws *wsi, struct session *ss)
     c->authed = !s->auth;
     ss->ws = c;
     pthread_mutex_lock(&s->ws_mu);
-    if (c->dash && snapshot(s, c)) {
+    /* with access checks, the snapshot waits for the token's admission (ws_send) */
+    if (c->dash && !s->auth && snapshot(s, c)) {
         pthread_mutex_unlock(&s->ws_mu);
         ss->ws = NULL;
         goto nomem;
@@ -696,6 +704,10 @@ static int ws_send(struct lws *wsi, struct session *ss)
         if (v != 200)
             return ws_refuse(s, wsi, v, why);
         pthread_mutex_lock(&s->ws_mu);
+        if (c->dash && !c->snap && snapshot(s, c)) {
+            pthread_mutex_unlock(&s->ws_mu);
+            return ws_refuse(s, wsi, 503, "out of memory");
+        }
         dropped = c->dropped;
         c->dropped = 0;
         pthread_mutex_unlock(&s->ws_mu);

@@ -1097,10 +1097,13 @@ static void dashboard_clients_get_the_kept_state_first(void **state)
     assert_true(dash >= 0);
     assert_non_null(strcasestr(ws_last_resp, "sec-websocket-protocol: dash.v1\r\n"));
     expect_no_msg(dash);
+    /* published while it waits: in the snapshot, once (not again from its queue) */
+    http_server_keep(s, 1, "a", "y", "{\"y\":1}", NULL);
     ws_send_text(dash, "Bearer ns-a");
     expect_msg(dash, "{\"leading\":false}"); /* the notice first, whatever the namespaces */
     expect_msg(dash, "{\"state\":1}");
     expect_msg(dash, "{\"run\":2}");
+    expect_msg(dash, "{\"y\":1}");
     expect_msg(dash, "{\"type\":\"synced\"}");
     /* a refused token, no token, or something else first: closed, nothing of the state */
     ws_send_text(denied = ws_connect(port, "/ws", 0), "Bearer bad");
@@ -1143,13 +1146,14 @@ static void dashboard_clients_get_the_kept_state_first(void **state)
     expect_no_msg(plain);
     close(dash);
     close(plain);
-    /* after the delete only b/y is kept: a new client of namespace a gets just the marker */
+    /* after the delete a/y and b/y are kept: a new client of namespace a gets a/y alone */
     ws_auth_header = "Sec-WebSocket-Protocol: dash.v1\r\n";
     dash = ws_connect(port, "/ws", 0);
     ws_auth_header = "";
     assert_true(dash >= 0);
     ws_send_text(dash, "Bearer ns-a");
     expect_msg(dash, "{\"leading\":true}");
+    expect_msg(dash, "{\"y\":1}");
     expect_msg(dash, "{\"type\":\"synced\"}");
     close(dash);
     http_server_stop(s);
