@@ -15,8 +15,8 @@
  * HTTP_KEEP_MAX of them and HTTP_KEEP_BYTES in all (the least recently updated go first). A
  * client whose upgrade asks for the websocket subprotocol ws_protocol gets, before anything
  * else, every kept message its filter matches (oldest first; taken when its token is admitted,
- * superseding what it had queued), then {"type":"synced"}, then the
- * live messages of every slot; other clients get only HTTP_KEEP_ALL messages, as before.
+ * superseding what it had queued), then {"type":"synced"}, then the live messages of every
+ * slot; other clients get only HTTP_KEEP_ALL messages, as before.
  * Messages from the client are ignored, but a ws_protocol client's token (below).
  *
  * Static assets (http_server_opts.assets): exact paths answered to anyone (no token: an asset
