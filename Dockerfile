@@ -7,7 +7,7 @@
 FROM debian:bookworm AS builder
 RUN apt-get update \
     && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
-       build-essential pkg-config make git \
+       build-essential pkg-config make git xxd \
        libcurl4-openssl-dev libjansson-dev libyaml-dev libwebsockets-dev libssl-dev libpcre2-dev \
     && rm -rf /var/lib/apt/lists/*
 WORKDIR /src

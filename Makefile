@@ -94,6 +94,17 @@ build/asan/hostpatrol: build/asan/controller/main.o $(ASAN_OBJ)
 
 build/obj/controller/util/buildinfo.o build/asan/controller/util/buildinfo.o: build/gen/hp_version.h
 
+# The dashboard's page (controller/server/dashboard/) is embedded into the binary as byte arrays.
+DASH_ASSETS := controller/server/dashboard/index.html controller/server/dashboard/dashboard.js \
+               controller/server/dashboard/dashboard.css
+build/gen/dashboard_assets.h: $(DASH_ASSETS)
+	@mkdir -p build/gen
+	@for f in $(DASH_ASSETS); do xxd -i "$$f" || exit 1; done | \
+		sed -e 's/^unsigned char/static const unsigned char/' -e '/^unsigned int/d' > $@.tmp
+	@mv $@.tmp $@
+build/obj/controller/server/dashboard.o build/asan/controller/server/dashboard.o: build/gen/dashboard_assets.h
+build/fuzz/obj/controller/server/dashboard.o: build/gen/dashboard_assets.h
+
 deps:
 	@bash tests/tools/deps.sh
 

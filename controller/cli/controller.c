@@ -17,6 +17,7 @@
 #include "hostpatrol/alloc.h"
 #include "hostpatrol/batch_queue.h"
 #include "hostpatrol/buildinfo.h"
+#include "hostpatrol/dashboard.h"
 #include "hostpatrol/http_server.h"
 #include "hostpatrol/prom_writer.h"
 #include "hostpatrol/duration.h"
@@ -83,6 +84,9 @@ static void controller_usage(FILE *f)
         "                                  default: a self-signed certificate made at start\n"
         "  --metrics-auth-cache-ttl DUR    how long review verdicts are reused (default 30s)\n"
         "  --metrics-auth-timeout DUR      deadline of one review (default 5s)\n"
+        "  --dashboard=true|false          the live dashboard at / of the metrics server\n"
+        "                                  (default true; it shows only what the viewer's token\n"
+        "                                  may read)\n"
         "  --shutdown-timeout DUR          SIGTERM to exit at most this long (default 15s): runs\n"
         "                                  finish until 3 s before it, then are cancelled; etcd\n"
         "                                  batches not final are journaled; the Lease released\n"
@@ -185,7 +189,7 @@ static void logf_(enum reconciler_log_level lvl, const char *fmt, ...)
  * this replica leads, and cleared under mu before they are freed; the rest is atomic. */
 struct ctl_state {
     struct metrics_auth *auth; /* set before the metrics server starts, freed after it stops */
-    struct http_server *metrics_srv; /* likewise */
+    struct http_server *metrics_srv; /* likewise: the server of /ws (its handler reads it) */
     pthread_mutex_t mu;
     struct reconciler *rec;
     struct batch_queue *q;
@@ -332,6 +336,18 @@ static int metrics(void *arg, char **body, size_t *len, const char **ctype)
     gauge(&w, "hostpatrol_probes_parked",
           "Units kept taken for name resolutions libcurl goes on with after their probe ended.",
           (double)pb.parked);
+    if (state.metrics_srv) {
+        struct http_ws_stats ws_st;
+
+        http_server_ws_stats(state.metrics_srv, &ws_st);
+        gauge(&w, "hostpatrol_ws_clients", "Clients of /ws (the dashboard's among them).",
+              (double)ws_st.clients);
+        gauge(&w, "hostpatrol_dashboard_kept_messages",
+              "Latest runs and HostInspection states kept in memory for the dashboard.",
+              (double)ws_st.kept);
+        gauge(&w, "hostpatrol_dashboard_kept_bytes", "Their text, in bytes.",
+              (double)ws_st.kept_bytes);
+    }
     if (state.auth) {
         struct metrics_auth_stats as;
 
@@ -385,6 +401,7 @@ struct controller_flags {
     const char *metrics_cert_dir;
     int64_t auth_ttl_ms, auth_timeout_ms;
     bool metrics_secure;
+    bool dashboard;                    /* the dashboard at / of the metrics server */
     const char *node_name, *host_root; /* agent */
     struct hp_cli_policy pol;
     int64_t lease_ms, renew_ms, retry_ms;
@@ -428,6 +445,7 @@ static int parse_flags(int argc, char **argv, struct controller_flags *fl, FILE 
         O_METRICS_CERT_DIR,
         O_AUTH_TTL,
         O_AUTH_TIMEOUT,
+        O_DASHBOARD,
     };
     static const struct option opts[] = {
         {"kubeconfig", required_argument, NULL, O_KUBECONFIG},
@@ -457,6 +475,7 @@ static int parse_flags(int argc, char **argv, struct controller_flags *fl, FILE 
         {"metrics-cert-dir", required_argument, NULL, O_METRICS_CERT_DIR},
         {"metrics-auth-cache-ttl", required_argument, NULL, O_AUTH_TTL},
         {"metrics-auth-timeout", required_argument, NULL, O_AUTH_TIMEOUT},
+        {"dashboard", optional_argument, NULL, O_DASHBOARD},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0}};
     struct hp_err err = {0};
@@ -469,6 +488,7 @@ static int parse_flags(int argc, char **argv, struct controller_flags *fl, FILE 
     fl->lease_name = "hostpatrol-controller";
     fl->metrics_bind = agent_mode ? "0" : ":8443";
     fl->metrics_secure = true;
+    fl->dashboard = !agent_mode;
     fl->auth_ttl_ms = 30000;
     fl->auth_timeout_ms = 5000;
     fl->health_bind = agent_mode ? "0" : ":8081";
@@ -581,6 +601,22 @@ static int parse_flags(int argc, char **argv, struct controller_flags *fl, FILE 
             } else {
                 fprintf(errout,
                         "hostpatrol controller: --metrics-secure '%s' is not true or false\n",
+                        optarg);
+                return HP_EXIT_USAGE;
+            }
+            break;
+        case O_DASHBOARD:
+            if (agent_mode) {
+                fprintf(errout, "hostpatrol agent: --dashboard is a flag of 'hostpatrol "
+                                "controller'\n");
+                return HP_EXIT_USAGE;
+            }
+            if (!optarg || !strcmp(optarg, "true")) {
+                fl->dashboard = true;
+            } else if (!strcmp(optarg, "false")) {
+                fl->dashboard = false;
+            } else {
+                fprintf(errout, "hostpatrol controller: --dashboard '%s' is not true or false\n",
                         optarg);
                 return HP_EXIT_USAGE;
             }
@@ -755,11 +791,21 @@ static hp_rc serve(const struct controller_flags *fl, struct serving_cert *cert,
 {
     const struct http_route all[] = {
         {"/healthz", healthz, NULL}, {"/readyz", readyz, NULL}, {"/metrics", metrics, NULL}};
+    size_t n_assets = 0;
+    const struct http_asset *assets = fl->dashboard ? dashboard_assets(&n_assets) : NULL;
+    const char *proto = fl->dashboard ? DASHBOARD_PROTOCOL : NULL;
     const struct http_server_opts mo = {.ws_path = "/ws",
                                         .tls = cert,
                                         .auth = auth ? metrics_auth_check : NULL,
                                         .auth_arg = auth,
-                                        .auth_wait_ms = fl->auth_timeout_ms * 2};
+                                        .auth_wait_ms = fl->auth_timeout_ms * 2,
+                                        .assets = assets,
+                                        .n_assets = n_assets,
+                                        .ws_protocol = proto},
+                                  ho = {.ws_path = "/ws",
+                                        .assets = assets,
+                                        .n_assets = n_assets,
+                                        .ws_protocol = proto};
     /* secure metrics never share the probes' plain server (HOST:0 twice: two ports) */
     bool same = !auth && !strcmp(fl->metrics_bind, fl->health_bind);
     hp_rc rc;
@@ -767,8 +813,8 @@ static hp_rc serve(const struct controller_flags *fl, struct serving_cert *cert,
     const char *flag = "--health-probe-bind-address";
     char msg[HP_ERR_MSG_MAX];
 
-    rc = http_server_start_ws(fl->health_bind, all, same ? 3 : 2, same ? "/ws" : NULL, &servers[0],
-                              err);
+    rc = same ? http_server_start_opts(fl->health_bind, all, 3, &ho, &servers[0], err)
+              : http_server_start_ws(fl->health_bind, all, 2, NULL, &servers[0], err);
     if (!rc && !same) {
         flag = "--metrics-bind-address";
         rc = http_server_start_opts(fl->metrics_bind, all + 2, 1, &mo, &servers[1], err);
@@ -787,12 +833,13 @@ static hp_rc serve(const struct controller_flags *fl, struct serving_cert *cert,
         metrics_auth_set_notify(auth, wake_metrics, servers[1]);
         logf_(RLOG_INFO,
               "serving /metrics, /ws on %s (port %d, https, %s certificate; bearer tokens "
-              "checked by TokenReview and SubjectAccessReview)",
+              "checked by TokenReview and SubjectAccessReview)%s",
               fl->metrics_bind, http_server_port(servers[1]),
-              cs.self_signed ? "self-signed" : "--metrics-cert-dir");
+              cs.self_signed ? "self-signed" : "--metrics-cert-dir",
+              fl->dashboard ? "; the dashboard at /" : "");
     } else if (servers[1]) {
-        logf_(RLOG_INFO, "serving /metrics, /ws on %s (port %d, http)", fl->metrics_bind,
-              http_server_port(servers[1]));
+        logf_(RLOG_INFO, "serving /metrics, /ws on %s (port %d, http)%s", fl->metrics_bind,
+              http_server_port(servers[1]), fl->dashboard ? "; the dashboard at /" : "");
     }
     if ((servers[1] || (same && servers[0])) && !auth && !loopback_bind(fl->metrics_bind))
         logf_(RLOG_WARN,
@@ -802,11 +849,22 @@ static hp_rc serve(const struct controller_flags *fl, struct serving_cert *cert,
     return HP_OK;
 }
 
-/* publish_commit: the reconciler's on_commit: stream a committed run on /ws. arg: the server
- * of /metrics (borrowed; it is stopped only after the reconciler). */
+/* publish_commit: the reconciler's on_commit: stream a committed run on /ws (kept as the
+ * latest of its HostInspection for the dashboard). arg: the server of /metrics (borrowed; it
+ * is stopped only after the reconciler). */
 static void publish_commit(void *arg, const char *ns, const char *name, const char *json_text)
 {
-    http_server_publish(arg, ns, name, json_text);
+    http_server_keep(arg, HTTP_KEEP_ALL, ns, name, json_text, NULL);
+}
+
+/* publish_object: the reconciler's on_object: a HostInspection's state for the dashboard. */
+static void publish_object(void *arg, const char *ns, const char *name, const json_t *obj)
+{
+    char *text = obj ? dashboard_inspection_json(obj) : dashboard_deleted_json(ns, name);
+
+    if (text)
+        http_server_keep(arg, DASHBOARD_SLOT, ns, name, obj ? text : NULL, obj ? NULL : text);
+    hp_free(text);
 }
 
 /* lead: what runs while this replica leads: the batch queue (its creation claims a new etcd
@@ -981,6 +1039,12 @@ static int run_main(int argc, char **argv, FILE *out, FILE *errout)
                         : !auth && !strcmp(fl.metrics_bind, fl.health_bind) ? servers[0]
                                                                             : NULL;
     fl.rec.on_commit = fl.rec.commit_arg ? publish_commit : NULL;
+    state.metrics_srv = fl.rec.commit_arg;
+    fl.rec.object_arg = fl.rec.commit_arg;
+    fl.rec.on_object = fl.rec.commit_arg && fl.dashboard ? publish_object : NULL;
+    /* the dashboard says whether this replica leads: a standby's has nothing to show */
+    if (fl.leader_elect)
+        http_server_set_notice(fl.rec.commit_arg, DASHBOARD_STANDBY);
     if (fl.leader_elect) {
         struct kube_leader_config lc = {.client = kube,
                                         .namespace_ =
@@ -1045,6 +1109,7 @@ static int run_main(int argc, char **argv, FILE *out, FILE *errout)
             state.q = q;
             pthread_mutex_unlock(&state.mu);
             atomic_store(&state.leading, 1);
+            http_server_set_notice(fl.rec.commit_arg, DASHBOARD_LEADING);
             logf_(RLOG_INFO, "reconciling with %u workers", fl.rec.workers ? fl.rec.workers : 4);
         }
     }
@@ -1080,6 +1145,7 @@ out:
         metrics_auth_set_notify(auth, NULL, NULL); /* no wake of a server being stopped */
     http_server_stop(servers[0]);
     http_server_stop(servers[1]);
+    state.metrics_srv = NULL;
     state.auth = NULL;
     metrics_auth_free(auth);
     serving_cert_free(cert);

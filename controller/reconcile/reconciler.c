@@ -1176,10 +1176,13 @@ static void transform(void *arg, json_t *obj)
 {
     static const char *const drop[] = {"failingChecks", "summary", "lastCommit",
                                        "lastSuccessfulRunTime", "nextRunTime"};
+    struct reconciler *r = arg;
     json_t *st = json_object_get(obj, "status"), *c;
     size_t i;
 
-    (void)arg;
+    if (r->cfg.on_object)
+        r->cfg.on_object(r->cfg.object_arg, obj_str(obj, "metadata", "namespace"),
+                         obj_str(obj, "metadata", "name"), obj);
     json_object_del(obj, "apiVersion");
     json_object_del(obj, "kind");
     json_object_del(json_object_get(obj, "metadata"), "creationTimestamp");
@@ -1883,9 +1886,15 @@ static void *worker(void *arg)
 static void on_event(void *arg, enum kube_event type, const char *key, json_t *obj)
 {
     struct reconciler *r = arg;
+    const char *slash = strchr(key, '/');
 
-    (void)type;
     (void)obj;
+    if (type == KUBE_DELETED && r->cfg.on_object && slash) {
+        char ns[256];
+
+        snprintf(ns, sizeof(ns), "%.*s", (int)(slash - key), key);
+        r->cfg.on_object(r->cfg.object_arg, ns, slash + 1, NULL);
+    }
     work_queue_add(r->queue, key);
 }
 

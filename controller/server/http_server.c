@@ -41,7 +41,7 @@
 #include "hostpatrol/serving_cert.h"
 
 #define HTTP_CHUNK       16384 /* body bytes per lws_write */
-#define HTTP_HDR_MAX     1024  /* response header bytes */
+#define HTTP_HDR_MAX     2048  /* response header bytes */
 #define HTTP_BIND_MAX    256   /* longest accepted bind string */
 #define HTTP_TEXT_PLAIN  "text/plain; charset=utf-8"
 #define HTTP_KEEPALIVE_S 30 /* idle keep-alive connections are closed after this */
@@ -50,6 +50,10 @@
 #define AUTH_HDR_MAX     8192 /* longest Authorization header (a ServiceAccount JWT is ~1 KiB) */
 #define AUTH_MSG_MAX     256
 #define AUTH_TICK_MS     250 /* parked requests are looked at this often (their deadline) */
+/* what a static asset may do: nothing from elsewhere, no inline script or style, no framing */
+#define ASSET_CSP                                                                                  \
+    "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; connect-src "        \
+    "'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
 
 /* One route, copied from the caller's. */
 struct route {
@@ -70,6 +74,7 @@ struct bind_addr {
 struct ws_msg {
     atomic_size_t refs; /* one per queue slot holding it, plus one while being sent */
     char *ns;           /* the namespace it is about (points into buf after the text), or NULL */
+    bool public_;       /* about no namespace but sent to every admitted client ("synced") */
     size_t len;
     unsigned char buf[]; /* LWS_PRE bytes for lws, then len bytes of text */
 };
@@ -83,7 +88,19 @@ struct ws_client {
     bool authed;     /* access checks on: the token (and the ns filter) passed; service thread */
     size_t head, count;
     uint64_t dropped;                /* dropped since the last notice */
+    bool dash;                       /* asked for ws_protocol: gets kept and every slot */
+    bool await_token;                /* a ws_protocol client whose token is its 1st message */
+    struct ws_msg **snap;            /* owned: the kept messages (references) sent first */
+    size_t snap_n, snap_pos;         /* snap[snap_pos..snap_n) still to send */
     struct ws_msg *q[HTTP_WS_QUEUE]; /* ring, each a reference */
+};
+
+/* One kept message: the latest of (slot, ns, name). */
+struct kept {
+    unsigned slot;
+    char *ns, *name;  /* owned */
+    struct ws_msg *m; /* a reference */
+    uint64_t seq;     /* when it was last replaced: oldest first in a snapshot, evicted first */
 };
 
 struct http_server {
@@ -107,6 +124,15 @@ struct http_server {
     int64_t auth_wait_ms;
     struct session *parked; /* requests waiting for a verdict, through session.next */
     lws_sorted_usec_list_t tick;
+    const struct http_asset *assets; /* borrowed */
+    size_t n_assets;
+    char *ws_protocol;                 /* owned; NULL: no kept messages */
+    struct lws_protocols protocols[3]; /* "http", ws_protocol, terminator */
+    /* under ws_mu: the kept messages (HTTP_KEEP_MAX entries when ws_protocol is set) */
+    struct kept *kept;
+    size_t n_kept, kept_bytes;
+    uint64_t kept_seq;
+    struct ws_msg *notice; /* under ws_mu: http_server_set_notice's (public_), or NULL */
 };
 
 /* Per-connection state (lws per_session_data, zeroed by lws when the protocol is bound). Only
@@ -182,12 +208,28 @@ static char *bearer(struct lws *wsi)
     return tok;
 }
 
+static const struct http_asset *asset_find(const struct http_server *s, const char *path,
+                                           size_t len)
+{
+    for (size_t i = 0; i < s->n_assets; i++)
+        if (strlen(s->assets[i].path) == len && memcmp(s->assets[i].path, path, len) == 0)
+            return &s->assets[i];
+    return NULL;
+}
+
 static const struct route *route_find(const struct http_server *s, const char *path, size_t len)
 {
     for (size_t i = 0; i < s->n_routes; i++)
         if (s->routes[i].path_len == len && memcmp(s->routes[i].path, path, len) == 0)
             return &s->routes[i];
     return NULL;
+}
+
+static int add_header(struct lws *wsi, const char *name, const char *value, unsigned char **p,
+                      unsigned char *end)
+{
+    return lws_add_http_header_by_name(wsi, (const unsigned char *)name,
+                                       (const unsigned char *)value, (int)strlen(value), p, end);
 }
 
 /* start_answer: run the route for this request and send the headers; the body follows from
@@ -200,6 +242,7 @@ static int start_answer(struct lws *wsi, struct session *ss, int method, const c
     unsigned char *start = buf + LWS_PRE, *p = start, *end = buf + sizeof(buf) - 1;
     const char *ctype = NULL;
     const struct route *r;
+    const struct http_asset *a = NULL;
     int status, close_after;
 
     session_clear(ss);
@@ -221,6 +264,11 @@ static int start_answer(struct lws *wsi, struct session *ss, int method, const c
         status = HTTP_STATUS_METHOD_NOT_ALLOWED;
         ss->data = "method not allowed\n";
         ss->close_after = 1;
+    } else if ((a = asset_find(s, uri, uri_len))) {
+        status = HTTP_STATUS_OK;
+        ss->data = (const char *)a->data;
+        ss->len = a->len;
+        ctype = a->content_type;
     } else if (!(r = route_find(s, uri, uri_len))) {
         status = HTTP_STATUS_NOT_FOUND;
         ss->data = "not found\n";
@@ -239,10 +287,15 @@ static int start_answer(struct lws *wsi, struct session *ss, int method, const c
             ctype = NULL;
         }
     }
-    if (!ss->owned && ss->data)
+    if (!ss->owned && ss->data && !a)
         ss->len = strlen(ss->data);
     if (lws_add_http_common_headers(wsi, (unsigned int)status, ctype ? ctype : HTTP_TEXT_PLAIN,
                                     (lws_filepos_t)ss->len, &p, end))
+        return 1;
+    if (a && (add_header(wsi, "cache-control:", "no-cache", &p, end) ||
+              add_header(wsi, "x-content-type-options:", "nosniff", &p, end) ||
+              add_header(wsi, "content-security-policy:", ASSET_CSP, &p, end) ||
+              add_header(wsi, "referrer-policy:", "no-referrer", &p, end)))
         return 1;
     if (status == HTTP_STATUS_UNAUTHORIZED &&
         lws_add_http_header_by_name(wsi, (const unsigned char *)"www-authenticate:",
@@ -309,6 +362,9 @@ static void client_free(struct ws_client *c)
         return;
     for (size_t i = 0; i < c->count; i++)
         msg_unref(c->q[(c->head + i) % HTTP_WS_QUEUE]);
+    for (size_t i = c->snap_pos; i < c->snap_n; i++)
+        msg_unref(c->snap[i]);
+    hp_free(c->snap);
     hp_free(c->ns);
     hp_free(c->name);
     wipe_free(c->token);
@@ -359,6 +415,75 @@ static int ws_filter(struct lws *wsi)
     return 0;
 }
 
+static int kept_by_seq(const void *a, const void *b)
+{
+    uint64_t x = (*(struct kept *const *)a)->seq, y = (*(struct kept *const *)b)->seq;
+
+    return x < y ? -1 : x > y;
+}
+
+/* msg_new: a message of text (len bytes) about ns (may be NULL), one reference (the caller's);
+ * NULL when out of memory. */
+static struct ws_msg *msg_new(const char *ns, const char *text, size_t len)
+{
+    size_t ns_len = ns ? strlen(ns) + 1 : 0;
+    struct ws_msg *m = hp_malloc(sizeof(*m) + LWS_PRE + len + ns_len);
+
+    if (!m)
+        return NULL;
+    atomic_init(&m->refs, 1);
+    m->public_ = false;
+    m->len = len;
+    memcpy(m->buf + LWS_PRE, text, len);
+    m->ns = ns ? (char *)m->buf + LWS_PRE + len : NULL;
+    if (ns)
+        memcpy(m->ns, ns, ns_len);
+    return m;
+}
+
+/* snapshot: (under ws_mu) a ws_protocol client's first messages, once it may read: the notice,
+ * the kept messages its filter matches, oldest first, then {"type":"synced"}. What it had
+ * queued before is older than that state: dropped. Nonzero when out of memory. */
+static int snapshot(struct http_server *s, struct ws_client *c)
+{
+    static const char synced[] = "{\"type\":\"synced\"}";
+    struct kept **k = hp_calloc(s->n_kept + 1, sizeof(*k));
+    size_t n = 0, first = s->notice ? 1 : 0;
+
+    c->snap = hp_calloc(s->n_kept + 2, sizeof(*c->snap));
+    if (!k || !c->snap) {
+        hp_free(k);
+        return -1;
+    }
+    while (c->count) {
+        msg_unref(c->q[c->head]);
+        c->head = (c->head + 1) % HTTP_WS_QUEUE;
+        c->count--;
+    }
+    c->dropped = 0;
+    if (s->notice) {
+        atomic_fetch_add(&s->notice->refs, 1);
+        c->snap[0] = s->notice;
+    }
+    for (size_t i = 0; i < s->n_kept; i++)
+        if (client_matches(c, s->kept[i].ns, s->kept[i].name))
+            k[n++] = &s->kept[i];
+    qsort(k, n, sizeof(*k), kept_by_seq);
+    for (size_t i = 0; i < n; i++) {
+        atomic_fetch_add(&k[i]->m->refs, 1);
+        c->snap[first + i] = k[i]->m;
+    }
+    hp_free(k);
+    n += first;
+    c->snap_n = n;
+    c->snap[n] = msg_new(NULL, synced, sizeof(synced) - 1);
+    if (!c->snap[n])
+        return -1;
+    c->snap[n]->public_ = true;
+    c->snap_n++;
+    return 0;
+}
+
 /* ws_open: make and list the client of a new websocket connection. */
 static int ws_open(struct lws *wsi, struct session *ss)
 {
@@ -377,15 +502,30 @@ static int ws_open(struct lws *wsi, struct session *ss)
         goto nomem;
     if ((v = url_arg(wsi, "name=", buf, sizeof(buf))) && !(c->name = hp_strdup(v)))
         goto nomem;
-    if (s->auth && !(c->token = bearer(wsi)))
-        goto nomem; /* checked at the upgrade: a token is there */
+    c->dash = s->ws_protocol && lws_get_protocol(wsi) &&
+              !strcmp(lws_get_protocol(wsi)->name, s->ws_protocol);
+    if (s->auth && !(c->token = bearer(wsi))) {
+        if (!c->dash)
+            goto nomem; /* checked at the upgrade: a token is there */
+        /* its first message must bring the token, within the review's own wait */
+        c->await_token = true;
+        lws_set_timeout(wsi, PENDING_TIMEOUT_USER_OK, (int)(s->auth_wait_ms / 1000) + 1);
+    }
     c->authed = !s->auth;
     ss->ws = c;
     pthread_mutex_lock(&s->ws_mu);
+    /* with access checks, the snapshot waits for the token's admission (ws_send) */
+    if (c->dash && !s->auth && snapshot(s, c)) {
+        pthread_mutex_unlock(&s->ws_mu);
+        ss->ws = NULL;
+        goto nomem;
+    }
     c->next = s->clients;
     s->clients = c;
     pthread_mutex_unlock(&s->ws_mu);
-    if (!c->authed)
+    if (c->snap_n)
+        lws_callback_on_writable(wsi);
+    if (!c->authed && !c->await_token)
         lws_callback_on_writable(wsi); /* ask for the verdict (it may be cached already) */
     return 0;
 nomem:
@@ -426,7 +566,7 @@ static void ws_wake(struct lws *wsi)
         return;
     pthread_mutex_lock(&s->ws_mu);
     for (struct ws_client *c = s->clients; c; c = c->next)
-        if (c->count || c->dropped || !c->authed)
+        if (c->count || c->dropped || !c->authed || c->snap_pos < c->snap_n)
             lws_callback_on_writable(c->wsi);
     pthread_mutex_unlock(&s->ws_mu);
 }
@@ -445,6 +585,33 @@ static int ws_refuse(struct http_server *s, struct lws *wsi, int status, const c
                      : (size_t)n >= sizeof(reason) ? sizeof(reason) - 1
                                                    : (size_t)n);
     return 1;
+}
+
+/* ws_receive: a message from the client: a ws_protocol client's first is its token
+ * ("Bearer TOKEN", one frame); the rest are ignored. Returns nonzero to close. */
+static int ws_receive(struct lws *wsi, struct session *ss, const void *in, size_t len)
+{
+    struct http_server *s = lws_context_user(lws_get_context(wsi));
+    struct ws_client *c = ss ? ss->ws : NULL;
+    const char *p = in;
+    size_t i;
+
+    if (!c || !c->await_token)
+        return 0;
+    if (!lws_is_first_fragment(wsi) || !lws_is_final_fragment(wsi) || len < 6 ||
+        len >= AUTH_HDR_MAX || strncasecmp(p, "bearer", 6) || (len > 6 && p[6] != ' '))
+        return ws_refuse(s, wsi, 401, "the first message must be 'Bearer TOKEN'");
+    for (i = 6; i < len && p[i] == ' '; i++)
+        ;
+    if (i == len)
+        return ws_refuse(s, wsi, 401, "no bearer token sent");
+    if (!(c->token = hp_strndup(p + i, len - i)))
+        return ws_refuse(s, wsi, 503, "out of memory");
+    explicit_bzero((void *)(uintptr_t)in, len); /* lws's receive buffer */
+    c->await_token = false;
+    lws_set_timeout(wsi, NO_PENDING_TIMEOUT, 0);
+    lws_callback_on_writable(wsi); /* ask for the verdict */
+    return 0;
 }
 
 /* ws_admit: (access checks on) may c read at all, and its ?namespace= filter? Returns 0 to wait
@@ -473,20 +640,31 @@ static struct ws_msg *ws_next(struct http_server *s, struct ws_client *c)
         int v = 200;
 
         pthread_mutex_lock(&s->ws_mu);
-        m = c->count ? c->q[c->head] : NULL;
+        m = c->snap_pos < c->snap_n ? c->snap[c->snap_pos] : c->count ? c->q[c->head] : NULL;
         if (m)
             atomic_fetch_add(&m->refs, 1); /* ours while we ask, even if dropped meanwhile */
         pthread_mutex_unlock(&s->ws_mu);
         if (!m)
             return NULL;
-        /* with access checks, a message about no namespace goes to no one (none is published) */
-        v = m->ns ? s->auth(s->auth_arg, c->token, NULL, m->ns, why, sizeof(why)) : 403;
+        /* with access checks, a message about no namespace goes to no one (none is published)
+         * but the snapshot's end marker */
+        v = m->public_ ? 200
+            : m->ns    ? s->auth(s->auth_arg, c->token, NULL, m->ns, why, sizeof(why))
+                       : 403;
         if (v == 0) {
             msg_unref(m);
             return NULL;
         }
         pthread_mutex_lock(&s->ws_mu);
-        if (c->count && c->q[c->head] == m) {
+        if (c->snap_pos < c->snap_n) {
+            /* the snapshot is the service thread's alone: m is still its head */
+            c->snap_pos++;
+            msg_unref(m);
+            if (v == 200)
+                s->ws_sent++;
+            else
+                s->ws_denied++;
+        } else if (c->count && c->q[c->head] == m) {
             c->head = (c->head + 1) % HTTP_WS_QUEUE;
             c->count--;
             msg_unref(m); /* the queue's reference; ours remains */
@@ -515,7 +693,7 @@ static int ws_send(struct lws *wsi, struct session *ss)
     bool more;
     int n, ok;
 
-    if (!c)
+    if (!c || c->await_token)
         return 0;
     if (s->auth) {
         char why[AUTH_MSG_MAX];
@@ -526,20 +704,27 @@ static int ws_send(struct lws *wsi, struct session *ss)
         if (v != 200)
             return ws_refuse(s, wsi, v, why);
         pthread_mutex_lock(&s->ws_mu);
+        if (c->dash && !c->snap && snapshot(s, c)) {
+            pthread_mutex_unlock(&s->ws_mu);
+            return ws_refuse(s, wsi, 503, "out of memory");
+        }
         dropped = c->dropped;
         c->dropped = 0;
         pthread_mutex_unlock(&s->ws_mu);
         if (!dropped)
             m = ws_next(s, c);
         pthread_mutex_lock(&s->ws_mu);
-        more = c->count || c->dropped;
+        more = c->count || c->dropped || c->snap_pos < c->snap_n;
         pthread_mutex_unlock(&s->ws_mu);
         if (!dropped && !m)
             return 0;
         goto write;
     }
     pthread_mutex_lock(&s->ws_mu);
-    if (c->dropped) {
+    if (c->snap_pos < c->snap_n) {
+        m = c->snap[c->snap_pos++]; /* its snapshot reference is now ours */
+        s->ws_sent++;
+    } else if (c->dropped) {
         dropped = c->dropped;
         c->dropped = 0;
     } else if (c->count) {
@@ -548,7 +733,7 @@ static int ws_send(struct lws *wsi, struct session *ss)
         c->count--;
         s->ws_sent++;
     }
-    more = c->count || c->dropped;
+    more = c->count || c->dropped || c->snap_pos < c->snap_n;
     pthread_mutex_unlock(&s->ws_mu);
 write:
     if (dropped) {
@@ -652,6 +837,22 @@ static void on_tick(lws_sorted_usec_list_t *sul)
         lws_sul_schedule(s->ctx, 0, &s->tick, on_tick, AUTH_TICK_MS * LWS_US_PER_MS);
 }
 
+/* wants_ws_protocol: whether the upgrade asks for s->ws_protocol (Sec-WebSocket-Protocol, a
+ * comma-separated list). */
+static bool wants_ws_protocol(const struct http_server *s, struct lws *wsi)
+{
+    char buf[128];
+    size_t n = s->ws_protocol ? strlen(s->ws_protocol) : 0;
+    int len;
+
+    if (!n || (len = lws_hdr_copy(wsi, buf, sizeof(buf), WSI_TOKEN_PROTOCOL)) <= 0)
+        return false;
+    for (const char *p = buf; (p = strstr(p, s->ws_protocol)); p += n)
+        if ((p == buf || p[-1] == ',' || p[-1] == ' ') && (!p[n] || p[n] == ',' || p[n] == ' '))
+            return true;
+    return false;
+}
+
 /* confirm_upgrade: (access checks on) a websocket upgrade needs a token; a verdict already
  * known to refuse is answered here with its status (a pending one is decided after). Returns
  * 0 to go on, 1 when answered, -1 to hang up. */
@@ -667,6 +868,8 @@ static int confirm_upgrade(struct lws *wsi)
     if (!s->auth)
         return 0;
     token = bearer(wsi);
+    if (!token && wants_ws_protocol(s, wsi))
+        return 0; /* its token comes as its first message (a browser cannot send the header) */
     ns = url_arg(wsi, "namespace=", nsbuf, sizeof(nsbuf));
     v = s->auth(s->auth_arg, token, NULL, ns, why, sizeof(why));
     wipe_free(token);
@@ -734,7 +937,7 @@ static int on_event(struct lws *wsi, enum lws_callback_reasons reason, void *use
     case LWS_CALLBACK_SERVER_WRITEABLE:
         return ws_send(wsi, ss) ? -1 : 0;
     case LWS_CALLBACK_RECEIVE:
-        return 0; /* the client's messages are ignored */
+        return ws_receive(wsi, ss, in, len) ? -1 : 0;
     case LWS_CALLBACK_CLOSED:
         ws_close(wsi, ss);
         return 0;
@@ -913,11 +1116,6 @@ out:
     return rc;
 }
 
-static const struct lws_protocols protocols[] = {
-    {.name = "http", .callback = on_event, .per_session_data_size = sizeof(struct session)},
-    {0}, /* terminator */
-};
-
 /* listen_on: create the context and the vhost listening on a. */
 static hp_rc listen_on(struct http_server *s, const char *bind, const struct bind_addr *a,
                        struct hp_err *err)
@@ -951,7 +1149,13 @@ static hp_rc listen_on(struct http_server *s, const char *bind, const struct bin
     info.options |= LWS_SERVER_OPTION_FAIL_UPON_UNABLE_TO_BIND;
     info.port = a->port;
     info.iface = a->host[0] ? a->host : NULL;
-    info.protocols = protocols;
+    s->protocols[0] = (struct lws_protocols){
+        .name = "http", .callback = on_event, .per_session_data_size = sizeof(struct session)};
+    if (s->ws_protocol)
+        s->protocols[1] = (struct lws_protocols){.name = s->ws_protocol,
+                                                 .callback = on_event,
+                                                 .per_session_data_size = sizeof(struct session)};
+    info.protocols = s->protocols;
     info.vhost_name = "hostpatrol";
     info.keepalive_timeout = HTTP_KEEPALIVE_S;
     if (s->tls) {
@@ -998,9 +1202,17 @@ static void server_free(struct http_server *s)
         s->clients = c->next;
         client_free(c);
     }
+    for (size_t i = 0; i < s->n_kept; i++) {
+        hp_free(s->kept[i].ns);
+        hp_free(s->kept[i].name);
+        msg_unref(s->kept[i].m);
+    }
+    hp_free(s->kept);
+    msg_unref(s->notice);
     pthread_mutex_destroy(&s->ws_mu);
     routes_free(s->routes, s->n_routes);
     hp_free(s->ws_path);
+    hp_free(s->ws_protocol);
     hp_free(s);
 }
 
@@ -1050,7 +1262,26 @@ hp_rc http_server_start_opts(const char *bind, const struct http_route *routes, 
         rc = hp_err_set(err, HP_ERR_NOMEM, "out of memory starting the HTTP server");
         goto out;
     }
+    if (o && o->ws_protocol && ws_path) {
+        s->ws_protocol = hp_strdup(o->ws_protocol);
+        s->kept = hp_calloc(HTTP_KEEP_MAX, sizeof(*s->kept));
+        if (!s->ws_protocol || !s->kept) {
+            rc = hp_err_set(err, HP_ERR_NOMEM, "out of memory starting the HTTP server");
+            goto out;
+        }
+    }
+    for (size_t i = 0; o && i < o->n_assets; i++)
+        if (!o->assets[i].path || o->assets[i].path[0] != '/' || !o->assets[i].content_type ||
+            (!o->assets[i].data && o->assets[i].len)) {
+            rc = hp_err_set(err, HP_ERR_INVALID,
+                            "static asset %zu needs a path starting with '/', a content type "
+                            "and its data",
+                            i);
+            goto out;
+        }
     if (o) {
+        s->assets = o->assets;
+        s->n_assets = o->n_assets;
         s->tls = o->tls;
         s->auth = o->auth;
         s->auth_arg = o->auth_arg;
@@ -1087,34 +1318,20 @@ void http_server_stop(struct http_server *s)
     server_free(s);
 }
 
-void http_server_publish(struct http_server *s, const char *ns, const char *name,
-                         const char *json_text)
+/* fan_out: (under ws_mu) queue m (or, when m is NULL, a copy of text made only when someone
+ * listens; NULL then means out of memory: counted as dropped) for every matching client (only
+ * the ws_protocol ones if dash_only). Returns whether any client matched; *made: the copy made
+ * (the caller's reference). */
+static bool fan_out(struct http_server *s, struct ws_msg *m, const char *ns, const char *name,
+                    const char *text, bool dash_only, struct ws_msg **made)
 {
-    struct ws_msg *m = NULL;
-    size_t len;
     bool any = false;
 
-    if (!s || !s->ws_path || !json_text)
-        return;
-    len = strlen(json_text);
-    pthread_mutex_lock(&s->ws_mu);
     for (struct ws_client *c = s->clients; c; c = c->next) {
-        if (!client_matches(c, ns, name))
+        if (!client_matches(c, ns, name) || (dash_only && !c->dash))
             continue;
-        if (!m) {
-            /* copied only when someone listens; allocation failure: counted as dropped */
-            size_t ns_len = ns ? strlen(ns) + 1 : 0;
-
-            m = hp_malloc(sizeof(*m) + LWS_PRE + len + ns_len);
-            if (m) {
-                atomic_init(&m->refs, 1); /* ours until the loop ends */
-                m->len = len;
-                memcpy(m->buf + LWS_PRE, json_text, len);
-                m->ns = ns ? (char *)m->buf + LWS_PRE + len : NULL;
-                if (ns)
-                    memcpy(m->ns, ns, ns_len);
-            }
-        }
+        if (!m && !*made && text)
+            m = *made = msg_new(ns, text, strlen(text));
         if (m) {
             client_push(s, c, m);
         } else {
@@ -1123,6 +1340,99 @@ void http_server_publish(struct http_server *s, const char *ns, const char *name
         }
         any = true;
     }
+    return any;
+}
+
+void http_server_publish(struct http_server *s, const char *ns, const char *name,
+                         const char *json_text)
+{
+    struct ws_msg *m = NULL;
+    bool any;
+
+    if (!s || !s->ws_path || !json_text)
+        return;
+    pthread_mutex_lock(&s->ws_mu);
+    any = fan_out(s, NULL, ns, name, json_text, false, &m);
+    pthread_mutex_unlock(&s->ws_mu);
+    msg_unref(m);
+    if (any)
+        lws_cancel_service(s->ctx);
+}
+
+/* kept_drop: (under ws_mu) forget kept entry i. */
+static void kept_drop(struct http_server *s, size_t i)
+{
+    struct kept *k = &s->kept[i];
+
+    s->kept_bytes -= k->m->len;
+    hp_free(k->ns);
+    hp_free(k->name);
+    msg_unref(k->m);
+    s->kept[i] = s->kept[--s->n_kept];
+}
+
+/* kept_evict: (under ws_mu) drop the least recently updated entries until one more of len
+ * bytes fits. */
+static void kept_evict(struct http_server *s, size_t len)
+{
+    while (s->n_kept && (s->n_kept >= HTTP_KEEP_MAX || s->kept_bytes + len > HTTP_KEEP_BYTES)) {
+        size_t old = 0;
+
+        for (size_t i = 1; i < s->n_kept; i++)
+            if (s->kept[i].seq < s->kept[old].seq)
+                old = i;
+        kept_drop(s, old);
+    }
+}
+
+void http_server_keep(struct http_server *s, unsigned slot, const char *ns, const char *name,
+                      const char *json_text, const char *gone_text)
+{
+    struct ws_msg *m = NULL;
+    struct kept *k = NULL;
+    bool any = false;
+    size_t len;
+
+    if (!s || !s->ws_path || !ns || !name || slot >= HTTP_KEEP_SLOTS)
+        return;
+    if (!s->kept) {
+        http_server_publish(s, ns, name, slot == HTTP_KEEP_ALL ? json_text : NULL);
+        return;
+    }
+    pthread_mutex_lock(&s->ws_mu);
+    if (!json_text) {
+        for (size_t i = s->n_kept; i-- > 0;)
+            if (!strcmp(s->kept[i].ns, ns) && !strcmp(s->kept[i].name, name))
+                kept_drop(s, i);
+        if (gone_text)
+            any = fan_out(s, NULL, ns, name, gone_text, true, &m);
+        goto out;
+    }
+    len = strlen(json_text);
+    for (size_t i = 0; i < s->n_kept && !k; i++)
+        if (s->kept[i].slot == slot && !strcmp(s->kept[i].ns, ns) && !strcmp(s->kept[i].name, name))
+            k = &s->kept[i];
+    if (k && k->m->len == len && !memcmp(k->m->buf + LWS_PRE, json_text, len))
+        goto out; /* unchanged (a relist, a status write that changed nothing shown) */
+    m = msg_new(ns, json_text, len);
+    if (k)
+        kept_drop(s, (size_t)(k - s->kept)); /* the new one goes in as the most recent */
+    if (m && len <= HTTP_KEEP_BYTES) {
+        kept_evict(s, len);
+        k = &s->kept[s->n_kept];
+        *k = (struct kept){.slot = slot, .ns = hp_strdup(ns), .name = hp_strdup(name), .m = m};
+        if (k->ns && k->name) {
+            atomic_fetch_add(&m->refs, 1);
+            k->seq = ++s->kept_seq;
+            s->kept_bytes += len;
+            s->n_kept++;
+        } else {
+            hp_free(k->ns);
+            hp_free(k->name);
+        }
+    }
+    any = fan_out(s, m, ns, name, json_text, slot != HTTP_KEEP_ALL, &m);
+out:
     pthread_mutex_unlock(&s->ws_mu);
     msg_unref(m);
     if (any)
@@ -1143,11 +1453,43 @@ void http_server_ws_stats(struct http_server *s, struct http_ws_stats *out)
     out->sent = s->ws_sent;
     out->denied = s->ws_denied;
     out->auth_refused = s->auth_refused;
+    out->kept = s->n_kept;
+    out->kept_bytes = s->kept_bytes;
     pthread_mutex_unlock(&s->ws_mu);
 }
 
 void http_server_wake(struct http_server *s)
 {
     if (s)
+        lws_cancel_service(s->ctx);
+}
+
+void http_server_set_notice(struct http_server *s, const char *json_text)
+{
+    struct ws_msg *m;
+    bool any = false;
+    size_t len;
+
+    if (!s || !s->kept || !json_text)
+        return;
+    len = strlen(json_text);
+    pthread_mutex_lock(&s->ws_mu);
+    if (s->notice && s->notice->len == len && !memcmp(s->notice->buf + LWS_PRE, json_text, len)) {
+        pthread_mutex_unlock(&s->ws_mu);
+        return;
+    }
+    m = msg_new(NULL, json_text, len);
+    if (m) {
+        m->public_ = true;
+        for (struct ws_client *c = s->clients; c; c = c->next)
+            if (c->dash) {
+                client_push(s, c, m);
+                any = true;
+            }
+    }
+    msg_unref(s->notice);
+    s->notice = m; /* the caller's reference becomes the server's */
+    pthread_mutex_unlock(&s->ws_mu);
+    if (any)
         lws_cancel_service(s->ctx);
 }

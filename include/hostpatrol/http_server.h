@@ -8,8 +8,21 @@
  * "?namespace=NS&name=NAME" (both optional; name needs namespace; an upgrade on another path or
  * with name alone is refused). Each client has a queue of HTTP_WS_QUEUE messages: when a slow
  * client's queue is full its oldest message is dropped and counted, and before its next message
- * it gets the text message {"dropped":N} (N dropped since the last notice). Messages from the
- * client are ignored.
+ * it gets the text message {"dropped":N} (N dropped since the last notice).
+ *
+ * Kept messages and the dashboard protocol (http_server_opts.ws_protocol): the server keeps the
+ * latest message of each (slot, namespace, name) given to http_server_keep, at most
+ * HTTP_KEEP_MAX of them and HTTP_KEEP_BYTES in all (the least recently updated go first). A
+ * client whose upgrade asks for the websocket subprotocol ws_protocol gets, before anything
+ * else, every kept message its filter matches (oldest first; taken when its token is admitted,
+ * superseding what it had queued), then {"type":"synced"}, then the live messages of every
+ * slot; other clients get only HTTP_KEEP_ALL messages, as before.
+ * Messages from the client are ignored, but a ws_protocol client's token (below).
+ *
+ * Static assets (http_server_opts.assets): exact paths answered to anyone (no token: an asset
+ * holds no data) with Cache-Control: no-cache, X-Content-Type-Options: nosniff, and a strict
+ * Content-Security-Policy (scripts, styles, images and connections from the same origin only,
+ * no framing).
  *
  * Ownership: routes (and their strings) are copied by http_server_start; a handler's *body is
  * taken by the server (allocated with hp_malloc; NULL with *len 0 for an empty body).
@@ -56,12 +69,23 @@ typedef int (*http_auth_fn)(void *arg, const char *token, const char *path, cons
 
 struct serving_cert;
 
+/* A static asset: data (borrowed, outlives the server) served at path with content_type. */
+struct http_asset {
+    const char *path; /* exact, e.g. "/" */
+    const char *content_type;
+    const unsigned char *data;
+    size_t len;
+};
+
 struct http_server_opts {
     const char *ws_path;      /* websocket path, or NULL (see http_server_start_ws) */
     struct serving_cert *tls; /* borrowed, outlives the server: serve HTTPS with it; NULL: HTTP */
     http_auth_fn auth;        /* NULL: no access checks */
     void *auth_arg;
-    int64_t auth_wait_ms; /* a request still pending after this gets 503; 0: 10000 */
+    int64_t auth_wait_ms;            /* a request still pending after this gets 503; 0: 10000 */
+    const struct http_asset *assets; /* borrowed (with their strings) for the server's life */
+    size_t n_assets;
+    const char *ws_protocol; /* subprotocol of the clients that get kept messages; NULL: none */
 };
 
 /* http_server_start_ws: http_server_start, plus websocket streaming on ws_path (exact path,
@@ -80,10 +104,35 @@ hp_rc http_server_start_ws(const char *bind, const struct http_route *routes, si
  * to be a refusal, is answered with that status; one whose verdict is pending is accepted, gets
  * nothing until the verdict comes, and is closed (code 1008, reason "401 ..." / "403 ...")
  * if refused. Each websocket message of namespace NS is sent only if auth(token, NULL, NS) is
- * 200 (refused: skipped; pending: the stream waits). A ?namespace= filter is checked too. */
+ * 200 (refused: skipped; pending: the stream waits). A ?namespace= filter is checked too.
+ * A browser cannot send an Authorization header with a websocket: an upgrade without one that
+ * asks for the subprotocol ws_protocol is accepted, gets nothing, and must send its token as
+ * its first message, "Bearer TOKEN" (one frame), checked the same way from then on; anything
+ * else first is closed with 1008 "401 ...", and nothing within auth_wait_ms closes it. (Not the
+ * token as a subprotocol, as kube-apiserver allows: lws refuses a protocol list over 127 bytes,
+ * and a ServiceAccount token is ~1 KiB.) */
 hp_rc http_server_start_opts(const char *bind, const struct http_route *routes, size_t n,
                              const struct http_server_opts *o, struct http_server **out,
                              struct hp_err *err) HP_WUR;
+
+#define HTTP_KEEP_MAX   8192                /* kept messages, all slots */
+#define HTTP_KEEP_BYTES (32u * 1024 * 1024) /* their text, in all */
+#define HTTP_KEEP_ALL   0 /* slot whose messages also go to every matching client */
+#define HTTP_KEEP_SLOTS 2 /* slots 1..: only to the ws_protocol clients */
+
+/* http_server_keep: keep json_text (copied) as the latest message of (slot, ns, name), and
+ * publish it like http_server_publish: to every matching client for HTTP_KEEP_ALL, only to the
+ * ws_protocol clients for another slot. A text equal to the one kept is not published again.
+ * NULL json_text forgets every slot of (ns, name) (a deleted resource) and publishes gone_text
+ * (may be NULL) to the ws_protocol clients. Thread-safe; NULL s or ns: nothing. */
+void http_server_keep(struct http_server *s, unsigned slot, const char *ns, const char *name,
+                      const char *json_text, const char *gone_text);
+
+/* http_server_set_notice: the one message about no namespace (json_text copied) that every
+ * ws_protocol client gets once admitted: first in its snapshot, and live when it changes (an
+ * equal text is not sent again). For what is true of the server, not of a namespace (this
+ * replica leads or stands by). Thread-safe; NULL s or json_text, or no ws_protocol: nothing. */
+void http_server_set_notice(struct http_server *s, const char *json_text);
 
 /* http_server_wake: a verdict changed: look at the parked requests and streams again. Any
  * thread; must not race with http_server_stop. NULL allowed. */
@@ -102,6 +151,7 @@ struct http_ws_stats {
     uint64_t auth_refused;  /* requests and upgrades answered 401/403 */
     size_t queued;          /* messages queued over all clients (at most clients * HTTP_WS_QUEUE) */
     uint64_t dropped, sent; /* totals since start (dropped: per client) */
+    size_t kept, kept_bytes; /* http_server_keep's messages now, and their text's bytes */
 };
 
 /* http_server_ws_stats: the websocket counters (zeros for NULL). Thread-safe. */

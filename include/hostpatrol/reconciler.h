@@ -100,6 +100,12 @@ struct reconciler_config {
      * when the run only deleted stale results). Must not block for long. */
     void (*on_commit)(void *arg, const char *ns, const char *name, const char *json_text);
     void *commit_arg;
+    /* on_object (optional): each HostInspection as the watch delivers it (the dashboard's
+     * view of conditions and status): called on the informer thread, holding the informer's
+     * lock (must not block nor call into the reconciler), with obj the whole object as the API
+     * server sent it (borrowed for the call), or NULL when it was deleted. */
+    void (*on_object)(void *arg, const char *ns, const char *name, const json_t *obj);
+    void *object_arg;
 };
 
 struct reconciler_stats {

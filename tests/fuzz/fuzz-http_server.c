@@ -4,7 +4,9 @@
  * read until the server closes, stays silent for FUZZ_HTTP_IDLE_MS once everything was sent
  * (lws keeps a connection with a partial request open after the client's half-close), or
  * FUZZ_HTTP_DEADLINE_MS passes. Each input also publishes one
- * message, so a websocket client that got through the upgrade is sent something.
+ * message, so a websocket client that got through the upgrade is sent something. The server
+ * also has static assets (/, /app.js) and the dashboard's protocol (kept messages, a token as
+ * the first message) behind an access check that admits no token and "ok" and refuses the rest.
  * FUZZ_HTTP_ECHO=1 in the environment copies the answers to stderr (to look at a reproducer). */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -65,23 +67,54 @@ static int readyz(void *arg, char **body, size_t *len, const char **content_type
     return 503;
 }
 
+/* the access check: no token (what the routes and plain websocket clients send here) and "ok"
+ * are admitted, for every namespace but "secret"; anything else is 401 */
+static int check(void *arg, const char *token, const char *path, const char *ns, char *msg,
+                 size_t n)
+{
+    (void)arg;
+    (void)path;
+    if (token && strcmp(token, "ok")) {
+        snprintf(msg, n, "bad token");
+        return 401;
+    }
+    if (ns && !strcmp(ns, "secret")) {
+        snprintf(msg, n, "not that namespace");
+        return 403;
+    }
+    return 200;
+}
+
 int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
     static const struct http_route routes[] = {
         {"/metrics", metrics, NULL}, {"/healthz", healthz, NULL}, {"/readyz", readyz, NULL}};
+    static const unsigned char page[] = "<!doctype html><p>page</p>";
+    static const struct http_asset assets[] = {
+        {"/", "text/html; charset=utf-8", page, sizeof(page) - 1},
+        {"/app.js", "text/javascript; charset=utf-8", (const unsigned char *)"1;", 2}};
+    const struct http_server_opts o = {.ws_path = "/ws",
+                                       .auth = check,
+                                       .auth_wait_ms = 500,
+                                       .assets = assets,
+                                       .n_assets = 2,
+                                       .ws_protocol = "hostpatrol.dashboard.v1"};
     struct hp_err err = {0};
 
     (void)argc;
     (void)argv;
     hp_alloc_install();
     echo = getenv("FUZZ_HTTP_ECHO") != NULL;
-    if (http_server_start_ws("127.0.0.1:0", routes, 3, "/ws", &server, &err)) {
+    if (http_server_start_opts("127.0.0.1:0", routes, 3, &o, &server, &err)) {
         fprintf(stderr, "fuzz-http_server: %s\n", err.msg);
         abort();
     }
     addr.sin_family = AF_INET;
     addr.sin_port = htons((uint16_t)http_server_port(server));
     addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    http_server_keep(server, 1, "default", "web", "{\"type\":\"inspection\"}", NULL);
+    http_server_keep(server, 1, "secret", "x", "{\"type\":\"inspection\"}", NULL);
+    http_server_set_notice(server, "{\"type\":\"replica\",\"leading\":true}");
     return 0;
 }
 
@@ -134,7 +167,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             if (echo)
                 fwrite(buf, 1, (size_t)n, stderr);
             if (!published && memmem(buf, (size_t)n, "101 Switching", 13)) {
-                http_server_publish(server, "default", "web", "{\"results\":[]}");
+                http_server_keep(server, HTTP_KEEP_ALL, "default", "web", "{\"results\":[]}", NULL);
                 published = true;
             }
         }

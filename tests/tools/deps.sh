@@ -6,17 +6,19 @@
 #   tests/tools/deps.sh demo     only what `make demo` needs: build and run the product
 set -euo pipefail
 
-# build and run the product, and the demo's harness (openssl makes its PKI, ss finds ports)
+# build and run the product (xxd embeds the dashboard's files), and the demo's harness (openssl
+# makes its PKI, ss finds ports)
 demo_pkgs=(
   build-essential pkg-config make git curl ca-certificates openssl procps psmisc iproute2 jq
   libcurl4-openssl-dev libjansson-dev libyaml-dev libwebsockets-dev libssl-dev libpcre2-dev
+  xxd
 )
 pkgs=(
   "${demo_pkgs[@]}" python3
   libcmocka-dev valgrind
   cppcheck clang-format clang-tidy shellcheck time prometheus
   clang-14 libclang-rt-14-dev protobuf-compiler
-  etcd-server etcd-client
+  etcd-server etcd-client chromium chromium-driver
   containerd runc containernetworking-plugins iptables conntrack buildah debootstrap
 )
 case ${1:-all} in

@@ -506,11 +506,12 @@ static void set_rcv_timeout(int fd, int ms)
 /* ws_connect: a websocket handshake on target ("/ws?namespace=a"); the socket, or -1 when the
  * server refuses the upgrade. rcvbuf > 0: a small receive buffer (set before connecting). */
 static const char *ws_auth_header = ""; /* "Authorization: Bearer T\r\n" for the next connects */
+static char ws_last_resp[1024];         /* the last handshake's answer */
 
 static int ws_connect(int port, const char *target, int rcvbuf)
 {
     struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
-    char req[512], resp[1024];
+    char req[2048], resp[1024];
     size_t got = 0;
     int fd = socket(AF_INET, SOCK_STREAM, 0);
     int n;
@@ -537,6 +538,7 @@ static int ws_connect(int port, const char *target, int rcvbuf)
             break;
     }
     resp[got] = '\0';
+    memcpy(ws_last_resp, resp, got + 1);
     if (strncmp(resp, "HTTP/1.1 101", 12)) {
         close(fd);
         return -1;
@@ -978,6 +980,271 @@ static void auth_filters_websocket_messages_per_namespace(void **state)
     http_server_stop(s);
 }
 
+/* ws_send_text: one masked text frame (mask key 0: the payload as is) of text (< 126 bytes or
+ * < 64 KiB) */
+static void ws_send_text(int fd, const char *text)
+{
+    unsigned char f[8 + 4096];
+    size_t n = strlen(text), h = 0;
+
+    assert_true(n < 4096);
+    f[h++] = 0x81;
+    if (n < 126) {
+        f[h++] = (unsigned char)(0x80 | n);
+    } else {
+        f[h++] = 0x80 | 126;
+        f[h++] = (unsigned char)(n >> 8);
+        f[h++] = (unsigned char)n;
+    }
+    memset(f + h, 0, 4);
+    h += 4;
+    memcpy(f + h, text, n);
+    assert_int_equal(send(fd, f, h + n, 0), (ssize_t)(h + n));
+}
+
+static const unsigned char page[] = "<!doctype html><p>hi</p>";
+static const struct http_asset assets[] = {
+    {"/", "text/html; charset=utf-8", page, sizeof(page) - 1},
+    {"/app.js", "text/javascript; charset=utf-8", (const unsigned char *)"x", 1},
+};
+
+static struct http_server *start_dash(void)
+{
+    const struct http_server_opts o = {.ws_path = "/ws",
+                                       .auth = fake_auth,
+                                       .auth_wait_ms = 600,
+                                       .assets = assets,
+                                       .n_assets = 2,
+                                       .ws_protocol = "dash.v1"};
+    struct http_server *s = NULL;
+    struct hp_err err = {0};
+
+    if (http_server_start_opts("127.0.0.1:0", routes, N_ROUTES, &o, &s, &err) != HP_OK)
+        fail_msg("http_server_start_opts: %s", err.msg);
+    return s;
+}
+
+/* on_header: append a response header line to the char[4096] ud */
+static size_t on_header(char *p, size_t sz, size_t nm, void *ud)
+{
+    size_t have = strlen(ud), n = sz * nm;
+
+    if (have + n < 4096) {
+        memcpy((char *)ud + have, p, n);
+        ((char *)ud)[have + n] = '\0';
+    }
+    return n;
+}
+
+static void assets_are_served_to_anyone_with_a_strict_policy(void **state)
+{
+    struct http_server *s = start_dash();
+    int port = http_server_port(s);
+    struct reply r = {0};
+    CURL *h = curl_easy_init();
+    struct curl_slist *hdrs = NULL;
+    char *ct = NULL, hbuf[4096] = "";
+    long code = 0;
+
+    (void)state;
+    /* no token: the page (it holds no data); a route still needs one */
+    assert_int_equal(get_token(port, false, "/", NULL, &r), 200);
+    assert_string_equal(r.body, (const char *)page);
+    reply_release(&r);
+    assert_int_equal(get_token(port, false, "/metrics", NULL, &r), 401);
+    reply_release(&r);
+    assert_int_equal(get_token(port, false, "/nope", NULL, &r), 404);
+    reply_release(&r);
+    /* the headers */
+    assert_non_null(h);
+    curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, on_header);
+    curl_easy_setopt(h, CURLOPT_HEADERDATA, hbuf);
+    assert_int_equal(request(h, port, "GET", "/app.js", &r), CURLE_OK);
+    curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &code);
+    curl_easy_getinfo(h, CURLINFO_CONTENT_TYPE, &ct);
+    assert_int_equal(code, 200);
+    assert_string_equal(ct, "text/javascript; charset=utf-8");
+    assert_string_equal(r.body, "x");
+    assert_non_null(strstr(hbuf, "content-security-policy: default-src 'none'; script-src "
+                                 "'self';"));
+    assert_non_null(strstr(hbuf, "frame-ancestors 'none'"));
+    assert_non_null(strstr(hbuf, "x-content-type-options: nosniff"));
+    assert_non_null(strstr(hbuf, "cache-control: no-cache"));
+    reply_release(&r);
+    curl_slist_free_all(hdrs);
+    curl_easy_cleanup(h);
+    http_server_stop(s);
+}
+
+static void dashboard_clients_get_the_kept_state_first(void **state)
+{
+    struct http_server *s = start_dash();
+    int port = http_server_port(s);
+    int dash, plain, denied;
+
+    (void)state;
+    http_server_keep(s, HTTP_KEEP_ALL, "a", "x", "{\"run\":1}", NULL);
+    http_server_keep(s, 1, "a", "x", "{\"state\":1}", NULL);
+    http_server_keep(s, 1, "b", "y", "{\"state\":\"b\"}", NULL);
+    http_server_keep(s, HTTP_KEEP_ALL, "a", "x", "{\"run\":2}", NULL); /* replaces run 1 */
+    http_server_keep(s, 1, "a", "gone", "{\"state\":\"gone\"}", NULL);
+    http_server_keep(s, 1, "a", "gone", NULL, "{\"deleted\":1}"); /* forgotten */
+    http_server_set_notice(s, "{\"leading\":false}");
+    /* the dashboard protocol: upgraded without a token, nothing sent until its first message
+     * brings one (ns-a: namespace a only) */
+    ws_auth_header = "Sec-WebSocket-Protocol: dash.v1\r\n";
+    dash = ws_connect(port, "/ws", 0);
+    assert_true(dash >= 0);
+    assert_non_null(strcasestr(ws_last_resp, "sec-websocket-protocol: dash.v1\r\n"));
+    expect_no_msg(dash);
+    /* published while it waits: in the snapshot, once (not again from its queue) */
+    http_server_keep(s, 1, "a", "y", "{\"y\":1}", NULL);
+    ws_send_text(dash, "Bearer ns-a");
+    expect_msg(dash, "{\"leading\":false}"); /* the notice first, whatever the namespaces */
+    expect_msg(dash, "{\"state\":1}");
+    expect_msg(dash, "{\"run\":2}");
+    expect_msg(dash, "{\"y\":1}");
+    expect_msg(dash, "{\"type\":\"synced\"}");
+    /* a refused token, no token, or something else first: closed, nothing of the state */
+    ws_send_text(denied = ws_connect(port, "/ws", 0), "Bearer bad");
+    assert_null(ws_read(denied));
+    close(denied);
+    ws_send_text(denied = ws_connect(port, "/ws", 0), "Bearer ");
+    assert_null(ws_read(denied));
+    close(denied);
+    ws_send_text(denied = ws_connect(port, "/ws", 0), "hello");
+    assert_null(ws_read(denied));
+    close(denied);
+    /* silence: closed after the wait (auth_wait_ms 600: lws's timeout, 1 s) */
+    denied = ws_connect(port, "/ws", 0);
+    assert_true(denied >= 0);
+    assert_null(ws_read(denied));
+    close(denied);
+    /* without the protocol no token is still refused at the upgrade */
+    ws_auth_header = "";
+    assert_int_equal(ws_connect(port, "/ws", 0), -1);
+    assert_non_null(strstr(ws_last_resp, " 401 "));
+    /* a client without the protocol: no kept state, and only HTTP_KEEP_ALL messages */
+    ws_auth_header = "Authorization: Bearer ok\r\n";
+    plain = ws_connect(port, "/ws", 0);
+    ws_auth_header = "";
+    assert_true(plain >= 0);
+    wait_clients(s, 2);
+    http_server_keep(s, 1, "a", "x", "{\"state\":1}", NULL); /* unchanged: not sent again */
+    http_server_keep(s, 1, "a", "x", "{\"state\":2}", NULL);
+    http_server_keep(s, 1, "b", "y", "{\"state\":\"b2\"}", NULL);
+    http_server_keep(s, HTTP_KEEP_ALL, "a", "x", "{\"run\":3}", NULL);
+    http_server_keep(s, 1, "a", "x", NULL, "{\"deleted\":\"a/x\"}");
+    http_server_set_notice(s, "{\"leading\":false}"); /* unchanged: not sent again */
+    http_server_set_notice(s, "{\"leading\":true}");
+    expect_msg(dash, "{\"state\":2}");
+    expect_msg(dash, "{\"run\":3}");
+    expect_msg(dash, "{\"deleted\":\"a/x\"}");
+    expect_msg(dash, "{\"leading\":true}");
+    expect_no_msg(dash);
+    expect_msg(plain, "{\"run\":3}");
+    expect_no_msg(plain);
+    close(dash);
+    close(plain);
+    /* after the delete a/y and b/y are kept: a new client of namespace a gets a/y alone */
+    ws_auth_header = "Sec-WebSocket-Protocol: dash.v1\r\n";
+    dash = ws_connect(port, "/ws", 0);
+    ws_auth_header = "";
+    assert_true(dash >= 0);
+    ws_send_text(dash, "Bearer ns-a");
+    expect_msg(dash, "{\"leading\":true}");
+    expect_msg(dash, "{\"y\":1}");
+    expect_msg(dash, "{\"type\":\"synced\"}");
+    close(dash);
+    http_server_stop(s);
+}
+
+static void dashboard_without_access_checks_needs_no_token(void **state)
+{
+    const struct http_server_opts o = {.ws_path = "/ws", .ws_protocol = "dash.v1"};
+    struct http_server *s = NULL;
+    struct hp_err err = {0};
+    int dash;
+
+    (void)state;
+    assert_int_equal(http_server_start_opts("127.0.0.1:0", routes, N_ROUTES, &o, &s, &err), HP_OK);
+    http_server_keep(s, 1, "a", "x", "{\"state\":1}", NULL);
+    ws_auth_header = "Sec-WebSocket-Protocol: dash.v1\r\n";
+    dash = ws_connect(http_server_port(s), "/ws", 0);
+    ws_auth_header = "";
+    assert_true(dash >= 0);
+    expect_msg(dash, "{\"state\":1}");
+    expect_msg(dash, "{\"type\":\"synced\"}");
+    ws_send_text(dash, "Bearer "); /* the page's "no token": ignored here */
+    http_server_keep(s, 1, "a", "x", "{\"state\":2}", NULL);
+    expect_msg(dash, "{\"state\":2}");
+    close(dash);
+    http_server_stop(s);
+}
+
+static void kept_state_is_bounded(void **state)
+{
+    struct http_server *s = start_dash();
+    int port = http_server_port(s);
+    char name[32], text[64];
+    int dash;
+
+    (void)state;
+    for (int i = 0; i < HTTP_KEEP_MAX + 10; i++) {
+        snprintf(name, sizeof(name), "n%d", i);
+        snprintf(text, sizeof(text), "{\"i\":%d}", i);
+        http_server_keep(s, 1, "a", name, text, NULL);
+    }
+    {
+        struct http_ws_stats st;
+
+        http_server_ws_stats(s, &st);
+        assert_int_equal(st.kept, HTTP_KEEP_MAX);
+        assert_true(st.kept_bytes >= (size_t)HTTP_KEEP_MAX * 7);
+    }
+    ws_auth_header = "Sec-WebSocket-Protocol: dash.v1\r\n";
+    dash = ws_connect(port, "/ws", 0);
+    ws_auth_header = "";
+    assert_true(dash >= 0);
+    ws_send_text(dash, "Bearer ok");
+    /* the oldest 10 went; the rest arrive oldest first, then the marker */
+    for (int i = 10; i < HTTP_KEEP_MAX + 10; i++) {
+        snprintf(text, sizeof(text), "{\"i\":%d}", i);
+        expect_msg(dash, text);
+    }
+    expect_msg(dash, "{\"type\":\"synced\"}");
+    close(dash);
+    /* and by bytes: three texts of 12 MiB do not fit in 32: the oldest goes */
+    {
+        size_t n = 12u * 1024 * 1024;
+        char *big = hp_malloc(n + 1), *got;
+
+        assert_non_null(big);
+        for (int i = 0; i < 3; i++) {
+            memset(big, 'a' + i, n);
+            big[n] = '\0';
+            snprintf(name, sizeof(name), "big%d", i);
+            http_server_keep(s, HTTP_KEEP_ALL, "b", name, big, NULL);
+        }
+        ws_auth_header = "Sec-WebSocket-Protocol: dash.v1\r\n";
+        dash = ws_connect(port, "/ws?namespace=b", 0);
+        ws_auth_header = "";
+        assert_true(dash >= 0);
+        ws_send_text(dash, "Bearer ok");
+        for (int i = 1; i < 3; i++) {
+            got = ws_read(dash);
+            assert_non_null(got);
+            assert_int_equal(strlen(got), n);
+            assert_int_equal(got[0], 'a' + i);
+            hp_free(got);
+        }
+        expect_msg(dash, "{\"type\":\"synced\"}");
+        close(dash);
+        hp_free(big);
+    }
+    http_server_stop(s);
+}
+
 static void https_with_a_self_signed_serving_cert(void **state)
 {
     struct serving_cert *c = NULL;
@@ -1019,6 +1286,10 @@ int main(void)
         cmocka_unit_test(auth_parks_requests_until_their_verdict),
         cmocka_unit_test(auth_filters_websocket_messages_per_namespace),
         cmocka_unit_test(https_with_a_self_signed_serving_cert),
+        cmocka_unit_test(assets_are_served_to_anyone_with_a_strict_policy),
+        cmocka_unit_test(dashboard_clients_get_the_kept_state_first),
+        cmocka_unit_test(dashboard_without_access_checks_needs_no_token),
+        cmocka_unit_test(kept_state_is_bounded),
     };
     int rc;
 
