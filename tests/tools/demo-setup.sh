@@ -32,12 +32,12 @@ for t in kube etcd36; do
   job[$!]=$t
 done
 make -C "$root" --no-print-directory all > "${log[make]}" 2>&1 &
-job[$!]=make
+job[$!]="make"
 while [ ${#job[@]} -gt 0 ]; do
-  wait -n -p done "${!job[@]}"
+  wait -n -p finished "${!job[@]}"
   rc=$?
-  t=${job[$done]}
-  unset "job[$done]"
+  t=${job[$finished]}
+  unset "job[$finished]"
   [ "$rc" -eq 0 ] || failed "${what[$t]}" "${log[$t]}"
   if grep -q -e cached -e 'Nothing to be done' "${log[$t]}" || [ ! -s "${log[$t]}" ]; then
     say "${what[$t]}: up to date"
