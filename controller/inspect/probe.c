@@ -36,6 +36,7 @@
 #include <unistd.h>
 
 #include "hostpatrol/alloc.h"
+#include "hostpatrol/buf.h"
 #include "hostpatrol/safe_regex.h"
 #include "hostpatrol/check_verdict.h"
 
@@ -69,10 +70,10 @@ struct probe {
     CURL *easy;
     struct curl_slist *headers, *connect_to;
     char errbuf[CURL_ERROR_SIZE];
-    /* http body */
-    char *body;
-    size_t body_len, body_cap, body_seen;
-    bool body_full, body_nomem;
+    /* http body: what bodyRegex is matched on (the first BODY_MAX bytes) */
+    struct hp_buf body;
+    size_t body_seen;
+    bool body_full;
     /* set by the SSL info callback: the peer chain (owned, up-ref'd) and version (static) */
     STACK_OF(X509) * chain;
     const char *tls_version;
@@ -732,25 +733,9 @@ static size_t on_body(char *data, size_t size, size_t nmemb, void *arg)
         p->body_full = true;
     }
     p->body_seen += keep;
-    if (p->check->u.http.has_body_regex && keep) {
-        if (p->body_len + keep + 1 > p->body_cap) {
-            size_t cap = p->body_cap ? p->body_cap : 16384;
-            char *b;
-
-            while (cap < p->body_len + keep + 1)
-                cap *= 2;
-            b = hp_realloc(p->body, cap);
-            if (!b) {
-                p->body_nomem = true;
-                return 0;
-            }
-            p->body = b;
-            p->body_cap = cap;
-        }
-        memcpy(p->body + p->body_len, data, keep);
-        p->body_len += keep;
-        p->body[p->body_len] = '\0';
-    }
+    /* out of memory ends the transfer too: http_done reports it */
+    if (p->check->u.http.has_body_regex && keep && hp_buf_add(&p->body, data, keep))
+        return 0;
     return p->body_full ? 0 : n; /* 0 ends the transfer: enough was read */
 }
 
@@ -944,7 +929,7 @@ static hp_rc http_done(struct run *r, struct probe *p, CURLcode res)
     long code = 0;
     hp_rc rc;
 
-    if (p->body_nomem)
+    if (hp_buf_error(&p->body))
         return HP_ERR_NOMEM;
     curl_easy_getinfo(p->easy, CURLINFO_RESPONSE_CODE, &code);
     rc = code > 0 ? check_result_set_int(p->out, "status_code", code) : HP_OK;
@@ -979,24 +964,24 @@ static hp_rc http_done(struct run *r, struct probe *p, CURLcode res)
             check_verdict_add(&v, CHECK_CRIT, "status %ld, expected %s", code, list);
     }
     if (h->has_body_regex) {
-        switch (safe_regex_match_until(h->body_regex, p->body, p->body_len,
+        switch (safe_regex_match_until(h->body_regex, hp_buf_data(&p->body), hp_buf_len(&p->body),
                                        hp_ctx_deadline_ns(r->ctx))) {
         case SAFE_REGEX_MATCH:
             break;
         case SAFE_REGEX_NO_MATCH:
             check_verdict_add(&v, CHECK_CRIT, "body does not match bodyRegex (%zu bytes read%s)",
-                              p->body_len, p->body_full ? ", the first 1 MiB" : "");
+                              hp_buf_len(&p->body), p->body_full ? ", the first 1 MiB" : "");
             break;
         case SAFE_REGEX_TOO_COSTLY:
             if (hp_ctx_err(r->ctx))
                 check_verdict_add(&v, CHECK_UNKNOWN,
                                   "bodyRegex not matched on %zu bytes within the run's timeout",
-                                  p->body_len);
+                                  hp_buf_len(&p->body));
             else
                 check_verdict_add(&v, CHECK_UNKNOWN,
                                   "bodyRegex too costly to match on %zu bytes (stopped at its "
                                   "match limit): simplify the pattern",
-                                  p->body_len);
+                                  hp_buf_len(&p->body));
             break;
         }
     }
@@ -1654,7 +1639,7 @@ static void run_release(struct run *r)
         easy_drop(r, p);
         if (p->fd >= 0)
             close(p->fd);
-        hp_free(p->body);
+        hp_buf_release(&p->body);
         hp_free(p->rbuf);
         sk_X509_pop_free(p->chain, X509_free);
         if (p->dns)
@@ -1716,6 +1701,7 @@ hp_rc probe_run_opts(const struct probe_item *items, size_t n, struct hp_ctx *ct
         r.p[i].policy = opts ? opts->policy : NULL;
         r.p[i].fd = -1;
         r.p[i].start_ns = r.start_ns;
+        hp_buf_init(&r.p[i].body, BODY_MAX);
     }
     for (i = 0; i < n; i++) {
         struct check_verdict v = {CHECK_OK, 0, ""};
