@@ -80,8 +80,8 @@ static void pb_vec_same_as_protoc(struct pb_writer *w, const char *name)
     struct pb_vec v = pb_vec_load(name);
 
     assert_int_equal(pb_writer_error(w), HP_OK);
-    if (w->len != v.n || (v.n && memcmp(w->buf, v.p, v.n))) {
-        pb_vec_print("C", w->buf, w->len);
+    if (pb_writer_len(w) != v.n || (v.n && memcmp(pb_writer_data(w), v.p, v.n))) {
+        pb_vec_print("C", pb_writer_data(w), pb_writer_len(w));
         pb_vec_print("protoc", v.p, v.n);
         fail_msg("%s: the C encoding differs from protoc's", name);
     }

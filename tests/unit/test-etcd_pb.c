@@ -568,10 +568,12 @@ static void nested_txn_responses_are_bounded(void **state)
         nested_txn(&w, levels);
         assert_int_equal(pb_writer_error(&w), HP_OK);
         if (levels <= 32) {
-            assert_int_equal(etcd_pb_decode_txn(w.buf, w.len, &t, &err), HP_OK);
+            assert_int_equal(etcd_pb_decode_txn(pb_writer_data(&w), pb_writer_len(&w), &t, &err),
+                             HP_OK);
             etcd_txn_resp_release(&t);
         } else {
-            assert_int_equal(etcd_pb_decode_txn(w.buf, w.len, &t, &err), HP_ERR_PROTOCOL);
+            assert_int_equal(etcd_pb_decode_txn(pb_writer_data(&w), pb_writer_len(&w), &t, &err),
+                             HP_ERR_PROTOCOL);
             assert_non_null(strstr(err.msg, "nested deeper than 64"));
             assert_null(t.ops);
         }
