@@ -14,6 +14,7 @@
 
 #include "cli/cmd.h"
 #include "hostpatrol/alloc.h"
+#include "hostpatrol/buf.h"
 #include "hostpatrol/kube_config.h"
 #include "hostpatrol/term_text.h"
 
@@ -39,8 +40,7 @@ struct watch {
     char *auth;          /* "Bearer TOKEN" (owned, wiped), or NULL */
     int http_status;     /* the server's answer to a refused upgrade, or 0 */
     char close_why[128]; /* the server's close reason, "" if none */
-    char *msg;           /* the message being assembled (owned) */
-    size_t len, cap;
+    struct hp_buf msg;   /* the message being assembled, at most WATCH_MSG_MAX bytes */
     lws_sorted_usec_list_t tick;
     struct lws_context *ctx; /* borrowed */
 };
@@ -251,11 +251,11 @@ static void on_message(struct watch *w)
     size_t i;
 
     if (w->json) {
-        fprintf(w->out, "%.*s\n", (int)w->len, w->msg);
+        fprintf(w->out, "%.*s\n", (int)hp_buf_len(&w->msg), hp_buf_data(&w->msg));
         fflush(w->out);
         return;
     }
-    m = json_loadb(w->msg, w->len, 0, NULL);
+    m = json_loadb(hp_buf_data(&w->msg), hp_buf_len(&w->msg), 0, NULL);
     if (!m) {
         fprintf(w->errout, "hostpatrol watch: a message from %s is not JSON; skipped\n", w->server);
         return;
@@ -286,28 +286,21 @@ static void on_message(struct watch *w)
 /* on_data: a piece of a message; whole messages go to on_message. Returns nonzero to close. */
 static int on_data(struct watch *w, struct lws *wsi, const void *in, size_t len)
 {
-    if (w->len + len > WATCH_MSG_MAX) {
+    switch (hp_buf_add(&w->msg, in, len)) {
+    case HP_OK:
+        break;
+    case HP_ERR_FULL:
         snprintf(w->why, sizeof(w->why), "a message longer than %u bytes", WATCH_MSG_MAX);
         w->failed = true;
         return 1;
+    default:
+        snprintf(w->why, sizeof(w->why), "out of memory");
+        w->failed = true;
+        return 1;
     }
-    if (w->len + len + 1 > w->cap) {
-        size_t cap = (w->len + len + 1) * 2;
-        char *b = hp_realloc(w->msg, cap);
-
-        if (!b) {
-            snprintf(w->why, sizeof(w->why), "out of memory");
-            w->failed = true;
-            return 1;
-        }
-        w->msg = b;
-        w->cap = cap;
-    }
-    memcpy(w->msg + w->len, in, len);
-    w->len += len;
     if (lws_is_final_fragment(wsi) && !lws_remaining_packet_payload(wsi)) {
         on_message(w);
-        w->len = 0;
+        hp_buf_reset(&w->msg);
     }
     return 0;
 }
@@ -482,6 +475,7 @@ int hp_cmd_watch(int argc, char **argv, FILE *out, FILE *errout)
     int port = 0, status;
     bool tls = false;
 
+    hp_buf_init(&w.msg, WATCH_MSG_MAX);
     status = watch_parse_flags(argc, argv, &fl, out, errout);
     if (status >= 0)
         return status;
@@ -565,7 +559,7 @@ int hp_cmd_watch(int argc, char **argv, FILE *out, FILE *errout)
 out:
     lws_sul_cancel(&w.tick);
     lws_context_destroy(w.ctx);
-    hp_free(w.msg);
+    hp_buf_release(&w.msg);
     if (w.auth) {
         explicit_bzero(w.auth, strlen(w.auth));
         hp_free(w.auth);

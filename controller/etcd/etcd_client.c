@@ -767,7 +767,7 @@ hp_rc etcd_client_pb(struct etcd_client *c, struct hp_ctx *ctx, const char *meth
     if (rc == HP_ERR_NOMEM)
         hp_err_set(err, rc, "out of memory encoding an etcd request");
     if (!rc)
-        rc = etcd_client_grpc(c, ctx, method, w->buf, w->len, write, out, err);
+        rc = etcd_client_grpc(c, ctx, method, pb_writer_data(w), pb_writer_len(w), write, out, err);
     pb_writer_release(w);
     return rc;
 }
@@ -786,10 +786,9 @@ static hp_rc grpc_authenticate(struct etcd_client *c, struct hp_ctx *ctx, struct
     if (!rc)
         rc = pb_writer_error(&w);
     if (!rc)
-        rc = grpc_once(c, ctx, "/etcdserverpb.Auth/Authenticate", w.buf, w.len, false, false, &res,
-                       err, &rejected);
-    if (w.buf)
-        explicit_bzero(w.buf, w.len);
+        rc = grpc_once(c, ctx, "/etcdserverpb.Auth/Authenticate", pb_writer_data(&w),
+                       pb_writer_len(&w), false, false, &res, err, &rejected);
+    explicit_bzero(hp_buf_data(&w.out), hp_buf_len(&w.out)); /* the password */
     pb_writer_release(&w);
     if (rc) {
         if (rc == HP_ERR_AUTH || rc == HP_ERR_INVALID)

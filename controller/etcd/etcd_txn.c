@@ -12,6 +12,7 @@
 #include "etcd/etcd_internal.h"
 #include "etcd/etcd_pb.h"
 #include "hostpatrol/alloc.h"
+#include "hostpatrol/buf.h"
 #include "hostpatrol/b64.h"
 
 struct etcd_txn {
@@ -23,10 +24,10 @@ struct etcd_txn {
     int failed;  /* an add ran out of memory: commit refuses */
 };
 
-/* The request as JSON text: a growing buffer, or (count) only its length. */
+/* The request as JSON text: into text, or (count) only its length into counted. */
 struct tbuf {
-    char *p;
-    size_t len, cap;
+    struct hp_buf text;
+    size_t counted;
     bool count;
 };
 
@@ -87,34 +88,13 @@ const struct etcd_txn_desc *etcd_txn_describe(const struct etcd_txn *t)
 
 /* ---- JSON rendering ---- */
 
-static int tb_reserve(struct tbuf *b, size_t more)
-{
-    size_t cap;
-    char *p;
-
-    if (b->count || b->len + more + 1 <= b->cap)
-        return 0;
-    cap = b->cap ? b->cap : 256;
-    while (cap < b->len + more + 1)
-        cap *= 2;
-    p = hp_realloc(b->p, cap);
-    if (!p)
-        return -1;
-    b->p = p;
-    b->cap = cap;
-    return 0;
-}
-
 static int tb_put(struct tbuf *b, const char *s, size_t n)
 {
-    if (tb_reserve(b, n))
-        return -1;
-    if (!b->count && n) { /* s may be NULL for an empty list */
-        memcpy(b->p + b->len, s, n);
-        b->p[b->len + n] = '\0';
+    if (b->count) {
+        b->counted += n;
+        return 0;
     }
-    b->len += n;
-    return 0;
+    return hp_buf_add(&b->text, s, n) ? -1 : 0; /* s may be NULL for an empty list */
 }
 
 static int tb_str(struct tbuf *b, const char *s)
@@ -125,17 +105,17 @@ static int tb_str(struct tbuf *b, const char *s)
 static int tb_b64(struct tbuf *b, const void *p, size_t n)
 {
     size_t m = hp_b64_encoded_len(n);
+    char *at;
 
     if (b->count) {
-        b->len += m + 2;
+        b->counted += m + 2;
         return 0;
     }
-    if (tb_reserve(b, m + 2))
+    if (hp_buf_add_space(&b->text, m + 2, &at))
         return -1;
-    b->p[b->len++] = '"';
-    b->len += hp_b64_encode(p, n, b->p + b->len);
-    b->p[b->len++] = '"';
-    b->p[b->len] = '\0';
+    at[0] = '"';
+    hp_b64_encode(p, n, at + 1); /* its NUL lands where the closing quote goes */
+    at[m + 1] = '"';
     return 0;
 }
 
@@ -227,7 +207,7 @@ static size_t json_size_cmp(const struct etcd_txn_cmp *c, size_t n_before)
     struct tbuf b = {.count = true};
 
     render_cmp(&b, c);
-    return b.len + (n_before > 0);
+    return b.counted + (n_before > 0);
 }
 
 static int json_size_op(const struct etcd_txn_op *op, size_t n_before, size_t *size)
@@ -236,7 +216,7 @@ static int json_size_op(const struct etcd_txn_op *op, size_t n_before, size_t *s
 
     if (render_op(&b, op)) /* a prefix end's copy ran out of memory */
         return -1;
-    *size = b.len + (n_before > 0);
+    *size = b.counted + (n_before > 0);
     return 0;
 }
 
@@ -409,17 +389,18 @@ size_t etcd_txn_bytes(const struct etcd_txn *t)
 
 hp_rc etcd_txn_json(const struct etcd_txn *t, char **out, size_t *len)
 {
-    struct tbuf body = {0};
+    struct tbuf body = {.count = false};
 
     *out = NULL;
     *len = 0;
-    if (t->failed || render_txn(&body, &t->desc)) {
-        hp_free(body.p);
+    hp_buf_init(&body.text, 0);
+    /* etcd_txn_bytes is exact: one allocation */
+    if (t->failed || hp_buf_reserve(&body.text, t->json) || render_txn(&body, &t->desc)) {
+        hp_buf_release(&body.text);
         return HP_ERR_NOMEM;
     }
-    *out = body.p;
-    *len = body.len;
-    return HP_OK;
+    *out = hp_buf_detach(&body.text, len);
+    return *out ? HP_OK : HP_ERR_NOMEM;
 }
 
 /* ---- the response ---- */

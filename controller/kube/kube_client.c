@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "hostpatrol/alloc.h"
+#include "hostpatrol/buf.h"
 #include "hostpatrol/b64.h"
 #include "hostpatrol/http_conn.h"
 
@@ -23,6 +24,7 @@ extern char **environ;
 
 #define EXEC_TIMEOUT_MS 30000
 #define EXEC_OUT_MAX    (1u << 20)
+#define EVENT_MAX       ((64u << 20) - 1) /* a watch event (one line), its NUL excluded */
 #define CALL_CAP_MS     60000
 
 struct kube_client {
@@ -274,8 +276,7 @@ static hp_rc run_exec(struct kube_client *c, struct hp_ctx *ctx, struct hp_err *
 {
     posix_spawn_file_actions_t fa;
     int out[2], status = 0;
-    char *buf = NULL;
-    size_t len = 0, cap = 0;
+    struct hp_buf text; /* the plugin's output: a credential, wiped before it is freed */
     json_t *cred = NULL, *st;
     struct hp_ctx *limit = NULL;
     pid_t pid;
@@ -294,39 +295,35 @@ static hp_rc run_exec(struct kube_client *c, struct hp_ctx *ctx, struct hp_err *
     }
     posix_spawn_file_actions_destroy(&fa);
     close(out[1]);
+    hp_buf_init(&text, EXEC_OUT_MAX);
     rc = hp_ctx_new(ctx, EXEC_TIMEOUT_MS, &limit);
     while (!rc) {
         struct pollfd p = {.fd = out[0], .events = POLLIN};
+        size_t len;
         ssize_t n;
+        char *at;
         int ready;
 
         rc = hp_ctx_poll(limit, &p, 1, &ready);
         if (rc)
             break;
-        if (len + 4096 > cap) {
-            char *nb = hp_realloc(buf, cap ? cap * 2 : 8192);
-
-            if (!nb || cap * 2 > EXEC_OUT_MAX) {
-                hp_free(nb ? nb : NULL);
-                buf = nb ? NULL : buf;
-                rc = hp_err_set(err, HP_ERR_PROTOCOL, "exec plugin %s: output too large",
-                                c->exec_cmd);
-                break;
-            }
-            buf = nb;
-            cap = cap ? cap * 2 : 8192;
+        len = hp_buf_len(&text);
+        if (hp_buf_add_space(&text, 4096, &at)) { /* past EXEC_OUT_MAX, or no memory */
+            rc = hp_err_set(err, HP_ERR_PROTOCOL, "exec plugin %s: output too large", c->exec_cmd);
+            break;
         }
-        n = read(out[0], buf + len, cap - len - 1);
+        n = read(out[0], at, 4096);
+        hp_buf_truncate(&text, len + (n > 0 ? (size_t)n : 0));
         if (n <= 0)
             break;
-        len += (size_t)n;
     }
     close(out[0]);
     hp_ctx_free(limit);
     if (rc) {
         kill(pid, SIGKILL);
         waitpid(pid, &status, 0);
-        hp_free(buf);
+        explicit_bzero(hp_buf_data(&text), hp_buf_len(&text));
+        hp_buf_release(&text);
         return rc == HP_ERR_TIMEOUT
                    ? hp_err_field(err, HP_ERR_AUTH, "exec", "exec plugin %s did not answer in time",
                                   c->exec_cmd)
@@ -334,14 +331,14 @@ static hp_rc run_exec(struct kube_client *c, struct hp_ctx *ctx, struct hp_err *
     }
     waitpid(pid, &status, 0);
     if (!WIFEXITED(status) || WEXITSTATUS(status)) {
-        hp_free(buf);
+        explicit_bzero(hp_buf_data(&text), hp_buf_len(&text));
+        hp_buf_release(&text);
         return hp_err_field(err, HP_ERR_AUTH, "exec", "exec plugin %s failed (exit status %d)",
                             c->exec_cmd, WIFEXITED(status) ? WEXITSTATUS(status) : -1);
     }
-    cred = json_loadb(buf ? buf : "", len, 0, NULL);
-    if (buf)
-        explicit_bzero(buf, len);
-    hp_free(buf);
+    cred = json_loadb(hp_buf_data(&text), hp_buf_len(&text), 0, NULL);
+    explicit_bzero(hp_buf_data(&text), hp_buf_len(&text));
+    hp_buf_release(&text);
     st = json_object_get(cred, "status");
     if (!json_is_object(st)) {
         json_decref(cred);
@@ -586,17 +583,17 @@ hp_rc kube_request(struct kube_client *c, struct hp_ctx *ctx, const char *method
 struct liner {
     bool (*on_object)(void *arg, json_t *obj);
     void *arg;
-    char *buf;
-    size_t len, cap;
-    bool bad;        /* a line was not JSON */
-    char raw[16384]; /* the stream's first bytes, for an error answer's Status */
+    struct hp_buf line; /* an unfinished line: one event, below 64 MiB */
+    bool bad;           /* a line was not JSON */
+    char raw[16384];    /* the stream's first bytes, for an error answer's Status */
     size_t raw_len;
 };
 
 static bool on_chunk(void *arg, const char *p, size_t n)
 {
     struct liner *l = arg;
-    size_t start = 0, i;
+    size_t start = 0, i, len;
+    const char *buf;
 
     if (l->raw_len < sizeof(l->raw) - 1) {
         size_t k = n < sizeof(l->raw) - 1 - l->raw_len ? n : sizeof(l->raw) - 1 - l->raw_len;
@@ -604,30 +601,18 @@ static bool on_chunk(void *arg, const char *p, size_t n)
         memcpy(l->raw + l->raw_len, p, k);
         l->raw_len += k;
     }
-    if (l->len + n + 1 > l->cap) {
-        size_t cap = l->cap ? l->cap : 8192;
-        char *b;
-
-        while (cap < l->len + n + 1)
-            cap *= 2;
-        if (cap > (64u << 20))
-            return false; /* one event above 64 MiB: refuse */
-        b = hp_realloc(l->buf, cap);
-        if (!b)
-            return false;
-        l->buf = b;
-        l->cap = cap;
-    }
-    memcpy(l->buf + l->len, p, n);
-    l->len += n;
-    for (i = 0; i < l->len; i++) {
+    if (hp_buf_add(&l->line, p, n))
+        return false; /* one event of 64 MiB or more: refused (or no memory for it) */
+    buf = hp_buf_data(&l->line);
+    len = hp_buf_len(&l->line);
+    for (i = 0; i < len; i++) {
         json_t *obj;
         bool go;
 
-        if (l->buf[i] != '\n')
+        if (buf[i] != '\n')
             continue;
         if (i > start) {
-            obj = json_loadb(l->buf + start, i - start, 0, NULL);
+            obj = json_loadb(buf + start, i - start, 0, NULL);
             if (!obj) {
                 l->bad = true;
                 return false;
@@ -635,14 +620,13 @@ static bool on_chunk(void *arg, const char *p, size_t n)
             go = l->on_object(l->arg, obj);
             json_decref(obj);
             if (!go) {
-                l->len = 0;
+                hp_buf_reset(&l->line);
                 return false;
             }
         }
         start = i + 1;
     }
-    memmove(l->buf, l->buf + start, l->len - start);
-    l->len -= start;
+    hp_buf_consume(&l->line, start);
     return true;
 }
 
@@ -668,6 +652,7 @@ hp_rc kube_stream(struct kube_client *c, struct hp_ctx *ctx, const char *path, i
     }
     lp->on_object = on_object;
     lp->arg = arg;
+    hp_buf_init(&lp->line, EVENT_MAX);
     snprintf(url, sizeof(url), "%s%s", c->base, path);
     rc = creds_get(c, ctx, false, k, err);
     if (rc) {
@@ -721,7 +706,7 @@ hp_rc kube_stream(struct kube_client *c, struct hp_ctx *ctx, const char *path, i
 out:
     creds_release(k);
     hp_free(k);
-    hp_free(lp->buf);
+    hp_buf_release(&lp->line);
     hp_free(lp);
     return rc;
 }

@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "hostpatrol/alloc.h"
+#include "hostpatrol/buf.h"
 #include "hostpatrol/batch_group.h"
 #include "hostpatrol/check_result.h"
 #include "hostpatrol/host_check.h"
@@ -625,89 +626,58 @@ static hp_rc result_key(const char *prefix, const char *ns, const char *name, co
     return HP_OK;
 }
 
-/* A growing string (for the label selector and the path it goes into). */
-struct sbuf {
-    char *p;
-    size_t n, cap;
-    bool oom;
-};
-
-static void sbuf_add(struct sbuf *b, const char *fmt, ...) HP_PRINTF(2, 3);
-static void sbuf_add(struct sbuf *b, const char *fmt, ...)
-{
-    va_list ap;
-    int need;
-
-    if (b->oom)
-        return;
-    va_start(ap, fmt);
-    need = vsnprintf(NULL, 0, fmt, ap);
-    va_end(ap);
-    if (need < 0 || b->n + (size_t)need + 1 > b->cap) {
-        size_t cap = (b->n + (size_t)(need < 0 ? 0 : need) + 1) * 2;
-        char *np = need < 0 ? NULL : hp_realloc(b->p, cap);
-
-        if (!np) {
-            b->oom = true;
-            return;
-        }
-        b->p = np;
-        b->cap = cap;
-    }
-    va_start(ap, fmt);
-    vsnprintf(b->p + b->n, b->cap - b->n, fmt, ap);
-    va_end(ap);
-    b->n += (size_t)need;
-}
-
-/* sbuf_pct: append s percent-encoded (a query-string value) */
-static void sbuf_pct(struct sbuf *b, const char *s)
+/* add_pct: append s percent-encoded (a query-string value); b's error */
+static hp_rc add_pct(struct hp_buf *b, const char *s)
 {
     for (; *s; s++) {
         unsigned char c = (unsigned char)*s;
 
         if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
             c == '-' || c == '_' || c == '.' || c == '~')
-            sbuf_add(b, "%c", c);
+            hp_buf_addch(b, (char)c);
         else
-            sbuf_add(b, "%%%02X", c);
+            hp_buf_addf(b, "%%%02X", c);
     }
+    return hp_buf_error(b);
 }
 
 /* selector: the labelSelector of a nodeSelector (already checked by the spec parser), appended
- * percent-encoded to b */
-static void selector(const json_t *sel, struct sbuf *b)
+ * percent-encoded to b. HP_ERR_NOMEM (b then holds a part of it) */
+static hp_rc selector(const json_t *sel, struct hp_buf *b)
 {
     const json_t *labels = json_object_get(sel, "matchLabels"),
                  *exprs = json_object_get(sel, "matchExpressions"), *v, *e;
-    struct sbuf raw = {0};
+    struct hp_buf raw;
     const char *k;
     size_t i, j;
+    hp_rc rc;
 
+    hp_buf_init(&raw, 0);
     json_object_foreach((json_t *)labels, k, v)
     {
-        sbuf_add(&raw, "%s%s=%s", raw.n ? "," : "", k, json_string_value(v));
+        hp_buf_addf(&raw, "%s%s=%s", hp_buf_len(&raw) ? "," : "", k, json_string_value(v));
     }
     json_array_foreach(exprs, i, e)
     {
         const char *key = obj_str(e, "key", NULL), *op = obj_str(e, "operator", NULL);
 
         if (!strcmp(op, "Exists") || !strcmp(op, "DoesNotExist")) {
-            sbuf_add(&raw, "%s%s%s", raw.n ? "," : "", op[0] == 'D' ? "!" : "", key);
+            hp_buf_addf(&raw, "%s%s%s", hp_buf_len(&raw) ? "," : "", op[0] == 'D' ? "!" : "", key);
             continue;
         }
-        sbuf_add(&raw, "%s%s %s (", raw.n ? "," : "", key, !strcmp(op, "In") ? "in" : "notin");
+        hp_buf_addf(&raw, "%s%s %s (", hp_buf_len(&raw) ? "," : "", key,
+                    !strcmp(op, "In") ? "in" : "notin");
         json_array_foreach(json_object_get(e, "values"), j, v)
         {
-            sbuf_add(&raw, "%s%s", j ? "," : "", json_string_value(v));
+            hp_buf_addf(&raw, "%s%s", j ? "," : "", json_string_value(v));
         }
-        sbuf_add(&raw, ")");
+        hp_buf_addch(&raw, ')');
     }
-    if (raw.oom)
-        b->oom = true;
-    else if (raw.n)
-        sbuf_pct(b, raw.p);
-    hp_free(raw.p);
+    rc = hp_buf_error(&raw);
+    if (!rc)
+        rc = add_pct(b, hp_buf_data(&raw));
+    hp_buf_release(&raw);
+    return rc;
 }
 
 /* node_conditions: one result per matching node for each nodeCondition check, appended to
@@ -719,7 +689,7 @@ static hp_rc node_conditions(struct reconciler *r, struct hp_ctx *ctx,
                              const struct inspection_spec *spec, struct check_result **res,
                              size_t *n_res, size_t *cap, bool *listed, json_t **nodes)
 {
-    struct sbuf path = {0};
+    struct hp_buf path;
     struct hp_err err = {0};
     json_t *list = NULL, *node;
     size_t i, j, k;
@@ -733,19 +703,20 @@ static hp_rc node_conditions(struct reconciler *r, struct hp_ctx *ctx,
                check_kind_is_node_local(spec->checks[i].kind);
     if (!any)
         return HP_OK;
-    sbuf_add(&path, "/api/v1/nodes");
+    hp_buf_init(&path, 0);
+    hp_buf_addstr(&path, "/api/v1/nodes");
     if (spec->node_selector &&
         (json_object_size(json_object_get(spec->node_selector, "matchLabels")) ||
          json_array_size(json_object_get(spec->node_selector, "matchExpressions")))) {
-        sbuf_add(&path, "?labelSelector=");
-        selector(spec->node_selector, &path);
+        hp_buf_addstr(&path, "?labelSelector=");
+        rc = selector(spec->node_selector, &path);
     }
-    if (path.oom) {
-        hp_free(path.p);
+    if (rc || hp_buf_error(&path)) {
+        hp_buf_release(&path);
         return HP_ERR_NOMEM;
     }
-    lrc = kube_request(r->cfg.kube, ctx, "GET", path.p, NULL, NULL, &list, NULL, &err);
-    hp_free(path.p);
+    lrc = kube_request(r->cfg.kube, ctx, "GET", hp_buf_data(&path), NULL, NULL, &list, NULL, &err);
+    hp_buf_release(&path);
     *listed = lrc == HP_OK;
     for (i = 0; !rc && i < spec->n_checks; i++) {
         const struct check_spec *c = &spec->checks[i];
@@ -2104,17 +2075,16 @@ void reconciler_metrics(struct reconciler *r, struct prom_writer *w)
 
 hp_rc reconciler_selector_query(const json_t *sel, char **out)
 {
-    struct sbuf b = {0};
+    struct hp_buf b;
 
-    sbuf_add(&b, "%s", "");
-    selector(sel, &b);
-    if (b.oom) {
-        hp_free(b.p);
+    hp_buf_init(&b, 0);
+    if (selector(sel, &b)) {
+        hp_buf_release(&b);
         *out = NULL;
         return HP_ERR_NOMEM;
     }
-    *out = b.p;
-    return HP_OK;
+    *out = hp_buf_detach(&b, NULL);
+    return *out ? HP_OK : HP_ERR_NOMEM;
 }
 
 bool reconciler_selector_matches(const json_t *sel, const json_t *labels)

@@ -13,47 +13,24 @@
 
 void prom_writer_init(struct prom_writer *w)
 {
-    memset(w, 0, sizeof(*w));
+    hp_buf_init(&w->text, 0);
 }
 
 void prom_writer_release(struct prom_writer *w)
 {
     if (!w)
         return;
-    hp_free(w->buf);
-    memset(w, 0, sizeof(*w));
+    hp_buf_release(&w->text);
 }
 
 static void add(struct prom_writer *w, const char *fmt, ...) HP_PRINTF(2, 3);
 static void add(struct prom_writer *w, const char *fmt, ...)
 {
     va_list ap;
-    int need;
 
-    if (w->oom)
-        return;
     va_start(ap, fmt);
-    need = vsnprintf(NULL, 0, fmt, ap);
+    hp_buf_vaddf(&w->text, fmt, ap); /* a failure sticks: prom_writer_take reports it */
     va_end(ap);
-    if (need < 0) {
-        w->oom = true;
-        return;
-    }
-    if (w->len + (size_t)need + 1 > w->cap) {
-        size_t cap = (w->len + (size_t)need + 1) * 2;
-        char *nb = hp_realloc(w->buf, cap);
-
-        if (!nb) {
-            w->oom = true;
-            return;
-        }
-        w->buf = nb;
-        w->cap = cap;
-    }
-    va_start(ap, fmt);
-    vsnprintf(w->buf + w->len, w->cap - w->len, fmt, ap);
-    va_end(ap);
-    w->len += (size_t)need;
 }
 
 void prom_writer_family(struct prom_writer *w, const char *name, const char *type, const char *help)
@@ -133,14 +110,5 @@ void prom_writer_histogram(struct prom_writer *w, const char *name, const char *
 
 char *prom_writer_take(struct prom_writer *w, size_t *len)
 {
-    bool oom = w->oom;
-    char *out = w->buf;
-
-    *len = oom ? 0 : w->len;
-    memset(w, 0, sizeof(*w));
-    if (oom) {
-        hp_free(out);
-        return NULL;
-    }
-    return out ? out : hp_strdup(""); /* nothing written: an empty text */
+    return hp_buf_detach(&w->text, len); /* nothing written: an empty text */
 }

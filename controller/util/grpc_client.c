@@ -9,6 +9,7 @@
 #include <time.h>
 
 #include "hostpatrol/alloc.h"
+#include "hostpatrol/buf.h"
 
 #define MSG_MAX_DEFAULT (256u << 20)
 #define IDLE_MAX        32 /* easy handles kept for reuse */
@@ -31,9 +32,8 @@ struct pending {
     CURL *easy;
     struct curl_slist *hdrs, *connect_to;
     struct grpc_result *res;
-    char *body; /* the 5-byte prefix and the message (owned) */
-    char *in;   /* the answer's raw body (owned) */
-    size_t in_len, in_cap, in_max;
+    char *body;       /* the 5-byte prefix and the message (owned) */
+    struct hp_buf in; /* the answer's raw body (owned), at most max_msg bytes */
     enum call_state state;
     pthread_cond_t done; /* state became DONE: only its caller waits here (one condition for
                           * every call woke all 16 of a batch queue's senders per answer) */
@@ -113,27 +113,16 @@ static size_t on_body(char *data, size_t size, size_t nmemb, void *arg)
     size_t n = size * nmemb;
 
     *p->last_rx_ns = hp_now_ns();
-    if (p->in_len + n > p->in_max) {
+    switch (hp_buf_add(&p->in, data, n)) {
+    case HP_OK:
+        return n;
+    case HP_ERR_FULL:
         p->res->overflow = 1;
         return 0;
+    default:
+        p->res->overflow = 2;
+        return 0;
     }
-    if (p->in_len + n > p->in_cap) {
-        size_t cap = p->in_cap ? p->in_cap : 1024;
-        char *b;
-
-        while (cap < p->in_len + n)
-            cap *= 2;
-        b = hp_realloc(p->in, cap);
-        if (!b) {
-            p->res->overflow = 2;
-            return 0;
-        }
-        p->in = b;
-        p->in_cap = cap;
-    }
-    memcpy(p->in + p->in_len, data, n);
-    p->in_len += n;
-    return n;
 }
 
 /* on_header: headers and trailers alike (libcurl hands trailers here after the body) */
@@ -446,17 +435,19 @@ static hp_rc setup(struct grpc_client *c, struct pending *p, const struct grpc_c
 /* frame: the answer's body as one uncompressed gRPC message into x->msg */
 static void frame(struct pending *p, struct grpc_result *x)
 {
+    const char *in = hp_buf_data(&p->in);
+    size_t in_len = hp_buf_len(&p->in);
     uint32_t len;
 
-    if (!p->in_len)
+    if (!in_len)
         return; /* no message: an error answer, or a success without one (never OK) */
-    if (p->in_len < 5 || p->in[0] != 0) {
+    if (in_len < 5 || in[0] != 0) {
         x->malformed = true;
         return;
     }
-    len = (uint32_t)(unsigned char)p->in[1] << 24 | (uint32_t)(unsigned char)p->in[2] << 16 |
-          (uint32_t)(unsigned char)p->in[3] << 8 | (uint32_t)(unsigned char)p->in[4];
-    if ((size_t)len + 5 != p->in_len) {
+    len = (uint32_t)(unsigned char)in[1] << 24 | (uint32_t)(unsigned char)in[2] << 16 |
+          (uint32_t)(unsigned char)in[3] << 8 | (uint32_t)(unsigned char)in[4];
+    if ((size_t)len + 5 != in_len) {
         x->malformed = true;
         return;
     }
@@ -465,7 +456,7 @@ static void frame(struct pending *p, struct grpc_result *x)
         x->overflow = 2;
         return;
     }
-    memcpy(x->msg, p->in + 5, len);
+    memcpy(x->msg, in + 5, len);
     x->msg_len = len;
 }
 
@@ -512,7 +503,7 @@ void grpc_client_call(struct grpc_client *c, struct hp_ctx *ctx, const struct gr
         pthread_cond_init(&p->done, &c->monotonic);
         p->res = out;
         p->last_rx_ns = &c->last_rx_ns;
-        p->in_max = call->max_msg ? call->max_msg : MSG_MAX_DEFAULT;
+        hp_buf_init(&p->in, call->max_msg ? call->max_msg : MSG_MAX_DEFAULT);
         pthread_mutex_lock(&c->mu);
         if (h2c && c->old_curl) {
             ep = endpoint(c, call->base_url);
@@ -606,7 +597,7 @@ void grpc_client_call(struct grpc_client *c, struct hp_ctx *ctx, const struct gr
         curl_slist_free_all(p->hdrs);
         curl_slist_free_all(p->connect_to);
         hp_free(p->body);
-        hp_free(p->in);
+        hp_buf_release(&p->in);
         pthread_cond_destroy(&p->done);
         hp_free(p);
         if (!h1 && !dead)

@@ -5,14 +5,14 @@
 #include <string.h>
 
 #include "hostpatrol/alloc.h"
+#include "hostpatrol/buf.h"
 
 #define BODY_MAX_DEFAULT (256u << 20)
 
 struct http_conn {
     CURL *easy;
     CURLM *multi;
-    char *buf; /* buffered body */
-    size_t len, cap, max;
+    struct hp_buf body; /* buffered body, below max_body (kept for the next request) */
     int overflow;
     bool stopped;
     const struct http_request *req; /* during a perform */
@@ -31,6 +31,7 @@ hp_rc http_conn_new(struct http_conn **out)
     *out = NULL;
     if (!c)
         return HP_ERR_NOMEM;
+    hp_buf_init(&c->body, 0);
     c->easy = curl_easy_init();
     c->multi = curl_multi_init();
     if (!c->easy || !c->multi) {
@@ -47,7 +48,7 @@ void http_conn_free(struct http_conn *c)
         return;
     curl_easy_cleanup(c->easy);
     curl_multi_cleanup(c->multi);
-    hp_free(c->buf);
+    hp_buf_release(&c->body);
     hp_free(c);
 }
 
@@ -63,28 +64,16 @@ static size_t on_body(char *data, size_t size, size_t nmemb, void *arg)
         }
         return n;
     }
-    if (c->len + n + 1 > c->cap) {
-        size_t cap = c->cap ? c->cap : 4096;
-        char *b;
-
-        while (cap < c->len + n + 1)
-            cap *= 2;
-        if (c->len + n + 1 > c->max) {
-            c->overflow = 1;
-            return 0; /* aborts the transfer */
-        }
-        b = hp_realloc(c->buf, cap);
-        if (!b) {
-            c->overflow = 2;
-            return 0;
-        }
-        c->buf = b;
-        c->cap = cap;
+    switch (hp_buf_add(&c->body, data, n)) {
+    case HP_OK:
+        return n;
+    case HP_ERR_FULL:
+        c->overflow = 1;
+        return 0; /* aborts the transfer */
+    default:
+        c->overflow = 2;
+        return 0;
     }
-    memcpy(c->buf + c->len, data, n);
-    c->len += n;
-    c->buf[c->len] = '\0';
-    return n;
 }
 
 void http_tls_apply(CURL *e, const struct http_tls *t, struct curl_slist **connect_to)
@@ -129,15 +118,17 @@ void http_conn_perform(struct http_conn *c, struct hp_ctx *ctx, const struct htt
     struct curl_slist *hdrs = NULL, *connect_to = NULL;
     int ctx_fd = hp_ctx_fd(ctx), running = 1;
     long req_size = 0;
+    size_t max;
     CURL *e = c->easy;
     CURLMsg *m;
     int left;
 
     memset(x, 0, sizeof(*x));
-    c->len = 0;
+    max = req->max_body ? req->max_body : BODY_MAX_DEFAULT;
+    hp_buf_reset(&c->body);
+    c->body.max = max > 1 ? max - 1 : 1; /* the body and its NUL fit in max_body bytes */
     c->overflow = 0;
     c->stopped = false;
-    c->max = req->max_body ? req->max_body : BODY_MAX_DEFAULT;
     c->req = req;
     curl_easy_reset(e);
     curl_easy_setopt(e, CURLOPT_URL, req->url);
@@ -194,8 +185,8 @@ void http_conn_perform(struct http_conn *c, struct hp_ctx *ctx, const struct htt
     x->sent = req_size > 0;
     x->stopped = c->stopped;
     x->overflow = c->overflow;
-    x->body = c->buf ? c->buf : "";
-    x->body_len = c->len;
+    x->body = hp_buf_data(&c->body);
+    x->body_len = hp_buf_len(&c->body);
     curl_multi_remove_handle(c->multi, e);
     /* the lists are freed below: make sure the handle no longer points at them */
     curl_easy_setopt(e, CURLOPT_HTTPHEADER, NULL);

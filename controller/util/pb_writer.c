@@ -4,36 +4,48 @@
 #include <string.h>
 
 #include "hostpatrol/alloc.h"
+#include "hostpatrol/buf.h"
 
 void pb_writer_init(struct pb_writer *w)
 {
-    memset(w, 0, sizeof(*w));
+    hp_buf_init(&w->out, PB_MESSAGE_MAX);
+    w->failed = false;
 }
 
 void pb_writer_release(struct pb_writer *w)
 {
     if (!w)
         return;
-    hp_free(w->buf);
-    memset(w, 0, sizeof(*w));
+    hp_buf_release(&w->out);
+    w->failed = false;
 }
 
 hp_rc pb_writer_error(const struct pb_writer *w)
 {
-    return w->failed ? HP_ERR_NOMEM : HP_OK;
+    return w->failed || hp_buf_error(&w->out) ? HP_ERR_NOMEM : HP_OK;
+}
+
+const unsigned char *pb_writer_data(const struct pb_writer *w)
+{
+    return (const unsigned char *)hp_buf_data(&w->out);
+}
+
+size_t pb_writer_len(const struct pb_writer *w)
+{
+    return hp_buf_len(&w->out);
 }
 
 hp_rc pb_writer_take(struct pb_writer *w, unsigned char **out, size_t *len)
 {
+    hp_rc rc = pb_writer_error(w);
+
     *out = NULL;
     *len = 0;
-    if (w->failed) {
+    if (rc || !hp_buf_len(&w->out)) { /* failed, or nothing written: nothing to hand over */
         pb_writer_release(w);
-        return HP_ERR_NOMEM;
+        return rc;
     }
-    *out = w->buf;
-    *len = w->len;
-    memset(w, 0, sizeof(*w));
+    *out = (unsigned char *)hp_buf_detach(&w->out, len); /* bytes are held: never NULL */
     return HP_OK;
 }
 
@@ -48,30 +60,15 @@ size_t pb_varint_size(uint64_t v)
     return n;
 }
 
-/* reserve: room for `more` bytes after len; false (and the writer failed) when there is none */
-static bool reserve(struct pb_writer *w, size_t more)
+/* space: n more bytes at the end for the caller to write (*at); false (and the writer failed)
+ * when there is no room for them (memory, or PB_MESSAGE_MAX) */
+static bool space(struct pb_writer *w, size_t n, unsigned char **at)
 {
-    size_t cap;
-    unsigned char *p;
+    char *p = NULL;
 
-    if (w->failed)
+    if (w->failed || hp_buf_add_space(&w->out, n, &p))
         return false;
-    if (more > PB_MESSAGE_MAX || w->len + more > PB_MESSAGE_MAX) {
-        w->failed = true;
-        return false;
-    }
-    if (w->len + more <= w->cap)
-        return true;
-    cap = w->cap ? w->cap : 256;
-    while (cap < w->len + more)
-        cap *= 2;
-    p = hp_realloc(w->buf, cap);
-    if (!p) {
-        w->failed = true;
-        return false;
-    }
-    w->buf = p;
-    w->cap = cap;
+    *at = (unsigned char *)p;
     return true;
 }
 
@@ -90,8 +87,11 @@ static size_t put_varint(unsigned char *dst, uint64_t v)
 
 static void append_varint(struct pb_writer *w, uint64_t v)
 {
-    if (reserve(w, 10))
-        w->len += put_varint(w->buf + w->len, v);
+    size_t len = hp_buf_len(&w->out);
+    unsigned char *at;
+
+    if (space(w, 10, &at))
+        hp_buf_truncate(&w->out, len + put_varint(at, v));
 }
 
 static void append_tag(struct pb_writer *w, uint32_t field, enum pb_wire type)
@@ -105,10 +105,10 @@ static void append_tag(struct pb_writer *w, uint32_t field, enum pb_wire type)
 
 void pb_writer_raw(struct pb_writer *w, const void *p, size_t n)
 {
-    if (!n || !reserve(w, n))
-        return;
-    memcpy(w->buf + w->len, p, n);
-    w->len += n;
+    unsigned char *at;
+
+    if (n && space(w, n, &at))
+        memcpy(at, p, n);
 }
 
 void pb_writer_varint(struct pb_writer *w, uint32_t field, uint64_t v)
@@ -123,11 +123,7 @@ unsigned char *pb_writer_bytes_space(struct pb_writer *w, uint32_t field, size_t
 
     append_tag(w, field, PB_WIRE_LEN);
     append_varint(w, n);
-    if (!reserve(w, n))
-        return NULL;
-    dst = w->buf + w->len;
-    w->len += n;
-    return dst;
+    return space(w, n, &dst) ? dst : NULL;
 }
 
 void pb_writer_bytes(struct pb_writer *w, uint32_t field, const void *p, size_t n)
@@ -141,34 +137,35 @@ void pb_writer_bytes(struct pb_writer *w, uint32_t field, const void *p, size_t 
 size_t pb_writer_begin(struct pb_writer *w, uint32_t field)
 {
     size_t mark;
+    unsigned char *at;
 
     append_tag(w, field, PB_WIRE_LEN);
-    if (!reserve(w, 1))
-        return 0;
     /* one byte for the length, the common case (a message under 128 bytes); pb_writer_end
      * makes room for more when it needs it */
-    mark = w->len;
-    w->buf[w->len++] = 0;
+    mark = hp_buf_len(&w->out);
+    if (!space(w, 1, &at))
+        return 0;
+    *at = 0;
     return mark;
 }
 
 void pb_writer_end(struct pb_writer *w, size_t mark)
 {
     size_t body, n;
+    unsigned char *at, *msg;
 
-    if (w->failed)
+    if (pb_writer_error(w))
         return;
-    if (mark >= w->len) { /* not a mark of this writer: a caller's bug */
+    if (mark >= hp_buf_len(&w->out)) { /* not a mark of this writer: a caller's bug */
         w->failed = true;
         return;
     }
-    body = w->len - mark - 1;
+    body = hp_buf_len(&w->out) - mark - 1;
     n = pb_varint_size(body);
-    if (n > 1) {
-        if (!reserve(w, n - 1))
-            return;
-        memmove(w->buf + mark + n, w->buf + mark + 1, body);
-        w->len += n - 1;
-    }
-    put_varint(w->buf + mark, body);
+    if (n > 1 && !space(w, n - 1, &at))
+        return;
+    msg = (unsigned char *)hp_buf_data(&w->out) + mark;
+    if (n > 1)
+        memmove(msg + n, msg + 1, body);
+    put_varint(msg, body);
 }

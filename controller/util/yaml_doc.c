@@ -8,6 +8,7 @@
 #include <yaml.h>
 
 #include "hostpatrol/alloc.h"
+#include "hostpatrol/buf.h"
 
 #define MAX_DEPTH   128
 #define MAX_ANCHORS 1024
@@ -339,39 +340,32 @@ hp_rc yaml_doc_load(const char *text, size_t len, const char *name, json_t **doc
 hp_rc yaml_doc_load_file(const char *path, json_t **docs, struct hp_err *err)
 {
     FILE *f = fopen(path, "rb");
-    char *buf = NULL;
-    size_t len = 0, cap = 0;
-    hp_rc rc;
+    struct hp_buf text;
+    hp_rc rc = HP_OK;
 
     *docs = NULL;
     if (!f)
         return hp_err_set(err, HP_ERR_IO, "cannot read %s: %s", path, strerror(errno));
+    hp_buf_init(&text, 0);
     for (;;) {
-        size_t n;
+        size_t len = hp_buf_len(&text), n;
+        char *at;
 
-        if (len + 4096 > cap) {
-            char *nb = hp_realloc(buf, cap ? cap * 2 : 8192);
-
-            if (!nb) {
-                hp_free(buf);
-                fclose(f);
-                return HP_ERR_NOMEM;
-            }
-            buf = nb;
-            cap = cap ? cap * 2 : 8192;
-        }
-        n = fread(buf + len, 1, cap - len, f);
-        len += n;
+        rc = hp_buf_add_space(&text, 4096, &at);
+        if (rc)
+            break;
+        n = fread(at, 1, 4096, f);
+        hp_buf_truncate(&text, len + n);
         if (n == 0)
             break;
-        if (len > (64u << 20)) {
-            hp_free(buf);
-            fclose(f);
-            return hp_err_set(err, HP_ERR_INVALID, "%s is larger than 64 MiB", path);
+        if (len + n > (64u << 20)) {
+            rc = hp_err_set(err, HP_ERR_INVALID, "%s is larger than 64 MiB", path);
+            break;
         }
     }
     fclose(f);
-    rc = yaml_doc_load(buf ? buf : "", len, path, docs, err);
-    hp_free(buf);
+    if (!rc)
+        rc = yaml_doc_load(hp_buf_data(&text), hp_buf_len(&text), path, docs, err);
+    hp_buf_release(&text);
     return rc;
 }

@@ -41,7 +41,7 @@ struct http_request {
     int64_t timeout_ms;         /* whole transfer; 0: none (streams) */
     int64_t connect_timeout_ms; /* 0: 2000 */
     const struct http_tls *tls; /* NULL: system defaults */
-    size_t max_body;            /* 0: 256 MiB */
+    size_t max_body;            /* the body and its NUL fit in it (overflow 1); 0: 256 MiB */
     int64_t stall_ms;           /* streams: end the transfer after this long without a byte
                                  * (cc == CURLE_OPERATION_TIMEDOUT); 0: no check */
     /* streaming: when set, each received chunk goes to on_data instead of the buffer; return

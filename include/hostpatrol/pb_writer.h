@@ -12,8 +12,8 @@
  * varint length could carry but no gRPC frame can). It is recorded once; every later call is a
  * no-op, and pb_writer_error() reports it at the end, so an encoder needs no check per field.
  *
- * Invariants: buf is NULL or holds len bytes of cap; len only grows (except by
- * pb_writer_release). A writer belongs to one thread at a time.
+ * Invariants: the bytes (an hp_buf limited to PB_MESSAGE_MAX) only grow, except by
+ * pb_writer_release and pb_writer_take. A writer belongs to one thread at a time.
  */
 #ifndef HOSTPATROL_PB_WRITER_H
 #define HOSTPATROL_PB_WRITER_H
@@ -22,6 +22,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "hostpatrol/buf.h"
 #include "hostpatrol/rc.h"
 
 enum pb_wire {
@@ -37,9 +38,9 @@ enum pb_wire {
 #define PB_MESSAGE_MAX 0xffffffffu      /* the largest message a gRPC frame can carry */
 
 struct pb_writer {
-    unsigned char *buf; /* owned by the writer; NULL until the first byte */
-    size_t len, cap;
-    bool failed; /* out of memory (or over PB_MESSAGE_MAX): every later call is a no-op */
+    struct hp_buf out; /* the bytes (owned by the writer): read them with pb_writer_data */
+    bool failed;       /* a caller's bug (a bad field number or mark): every later call is a
+                        * no-op, as after out's own failure (no memory, over PB_MESSAGE_MAX) */
 };
 
 /* pb_writer_init: an empty writer (no allocation). */
@@ -49,6 +50,11 @@ void pb_writer_release(struct pb_writer *w);
 
 /* pb_writer_error: HP_ERR_NOMEM when any earlier call failed, else HP_OK. */
 hp_rc pb_writer_error(const struct pb_writer *w) HP_WUR;
+
+/* pb_writer_data / pb_writer_len: the bytes written so far (borrowed, valid until the next call
+ * on w; never NULL) and how many. */
+const unsigned char *pb_writer_data(const struct pb_writer *w);
+size_t pb_writer_len(const struct pb_writer *w);
 
 /* pb_writer_take: hand the bytes over: *out (owned by the caller, hp_free; NULL when nothing was
  * written) and *len; w is empty again. HP_ERR_NOMEM (and w released, *out NULL) when the writer

@@ -9,13 +9,12 @@
 #ifndef HOSTPATROL_PROM_WRITER_H
 #define HOSTPATROL_PROM_WRITER_H
 
-#include <stdbool.h>
 #include <stddef.h>
 
+#include "hostpatrol/buf.h"
+
 struct prom_writer {
-    char *buf;
-    size_t len, cap;
-    bool oom;
+    struct hp_buf text; /* its failure is the writer's: sticky */
 };
 
 void prom_writer_init(struct prom_writer *w);

@@ -100,7 +100,7 @@ static void round_trip(const uint8_t *data, size_t size)
         pb_writer_release(&w);
         return;
     }
-    pb_reader_init(&r, w.buf, w.len, "PutRequest");
+    pb_reader_init(&r, pb_writer_data(&w), pb_writer_len(&w), "PutRequest");
     for (;;) {
         if (pb_reader_next(&r, &f, NULL))
             abort();

@@ -11,10 +11,12 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "hostpatrol/alloc.h"
+#include "hostpatrol/buf.h"
 #include "hostpatrol/pb_writer.h"
 
 struct pb_vec {
-    unsigned char *p; /* owned: free() */
+    unsigned char *p; /* owned: hp_free() */
     size_t n;
 };
 
@@ -32,7 +34,7 @@ static struct pb_vec pb_vec_load(const char *name)
 {
     char path[256];
     struct pb_vec v = {NULL, 0};
-    size_t cap = 64;
+    struct hp_buf bytes;
     FILE *f;
     int c, hi = -1;
 
@@ -40,8 +42,7 @@ static struct pb_vec pb_vec_load(const char *name)
     f = fopen(path, "r");
     if (!f)
         fail_msg("cannot open %s (run from the repository root)", path);
-    v.p = malloc(cap);
-    assert_non_null(v.p);
+    hp_buf_init(&bytes, 0);
     while ((c = fgetc(f)) != EOF) {
         int x = pb_vec_hexval(c);
 
@@ -53,16 +54,13 @@ static struct pb_vec pb_vec_load(const char *name)
             hi = x;
             continue;
         }
-        if (v.n == cap) {
-            cap *= 2;
-            v.p = realloc(v.p, cap);
-            assert_non_null(v.p);
-        }
-        v.p[v.n++] = (unsigned char)(hi << 4 | x);
+        assert_int_equal(hp_buf_addch(&bytes, (char)(hi << 4 | x)), HP_OK);
         hi = -1;
     }
     fclose(f);
     assert_int_equal(hi, -1);
+    v.p = (unsigned char *)hp_buf_detach(&bytes, &v.n);
+    assert_non_null(v.p);
     return v;
 }
 
@@ -80,12 +78,12 @@ static void pb_vec_same_as_protoc(struct pb_writer *w, const char *name)
     struct pb_vec v = pb_vec_load(name);
 
     assert_int_equal(pb_writer_error(w), HP_OK);
-    if (w->len != v.n || (v.n && memcmp(w->buf, v.p, v.n))) {
-        pb_vec_print("C", w->buf, w->len);
+    if (pb_writer_len(w) != v.n || (v.n && memcmp(pb_writer_data(w), v.p, v.n))) {
+        pb_vec_print("C", pb_writer_data(w), pb_writer_len(w));
         pb_vec_print("protoc", v.p, v.n);
         fail_msg("%s: the C encoding differs from protoc's", name);
     }
-    free(v.p);
+    hp_free(v.p);
     pb_writer_release(w);
 }
 

@@ -235,7 +235,7 @@ static void range_responses(void **state)
     kv_is(&r.kvs[1], "/b", 2, "", 0, 11, 11, 1, 0); /* no value: "" */
     etcd_range_resp_release(&r);
     assert_null(r.kvs);
-    free(v.p);
+    hp_free(v.p);
 
     v = pb_vec_load("resp-range-empty");
     assert_int_equal(etcd_pb_decode_range(v.p, v.n, &r, &err), HP_OK);
@@ -244,14 +244,14 @@ static void range_responses(void **state)
     assert_null(r.kvs);
     assert_false(r.more);
     etcd_range_resp_release(&r);
-    free(v.p);
+    hp_free(v.p);
 
     v = pb_vec_load("resp-range-nothing"); /* 0 bytes: every field its default */
     assert_int_equal(v.n, 0);
     assert_int_equal(etcd_pb_decode_range(NULL, 0, &r, &err), HP_OK);
     assert_int_equal(r.revision, 0);
     assert_int_equal(r.n, 0);
-    free(v.p);
+    hp_free(v.p);
 
     /* unknown fields of every wire type, before and after the known ones, in the message, its
      * header and its kvs; the second header and the kvs of three parts merge */
@@ -263,7 +263,7 @@ static void range_responses(void **state)
     kv_is(&r.kvs[0], "/a", 2, "1", 1, 0, 0, 1, 0);
     kv_is(&r.kvs[1], "/b", 2, "2", 1, 0, 0, 2, 0);
     etcd_range_resp_release(&r);
-    free(v.p);
+    hp_free(v.p);
 }
 
 static void put_delete_lease_auth_status_responses(void **state)
@@ -278,53 +278,53 @@ static void put_delete_lease_auth_status_responses(void **state)
     v = pb_vec_load("resp-put"); /* prev_kv: skipped */
     assert_int_equal(etcd_pb_decode_put(v.p, v.n, &rev, &err), HP_OK);
     assert_int_equal(rev, 501);
-    free(v.p);
+    hp_free(v.p);
 
     v = pb_vec_load("resp-delete");
     assert_int_equal(etcd_pb_decode_delete(v.p, v.n, &deleted, &rev, &err), HP_OK);
     assert_int_equal(deleted, 3);
     assert_int_equal(rev, 502);
-    free(v.p);
+    hp_free(v.p);
 
     v = pb_vec_load("resp-lease-grant");
     assert_int_equal(etcd_pb_decode_lease_grant(v.p, v.n, &id, &ttl, &err), HP_OK);
     assert_int_equal(id, LEASE_ID);
     assert_int_equal(ttl, 10);
-    free(v.p);
+    hp_free(v.p);
 
     v = pb_vec_load("resp-lease-grant-error");
     assert_int_equal(etcd_pb_decode_lease_grant(v.p, v.n, &id, &ttl, &err), HP_ERR_INVALID);
     assert_string_equal(err.msg, "etcd lease grant refused: lease already?exists");
     assert_int_equal(id, 0);
-    free(v.p);
+    hp_free(v.p);
 
     v = pb_vec_load("resp-lease-revoke");
     assert_int_equal(etcd_pb_decode_lease_revoke(v.p, v.n, &rev, &err), HP_OK);
     assert_int_equal(rev, 812);
-    free(v.p);
+    hp_free(v.p);
 
     v = pb_vec_load("resp-lease-keepalive");
     assert_int_equal(etcd_pb_decode_lease_ttl(v.p, v.n, &id, &ttl, &err), HP_OK);
     assert_int_equal(id, LEASE_ID);
     assert_int_equal(ttl, 30);
-    free(v.p);
+    hp_free(v.p);
 
     v = pb_vec_load("resp-lease-ttl"); /* TimeToLive: grantedTTL and keys skipped */
     assert_int_equal(etcd_pb_decode_lease_ttl(v.p, v.n, &id, &ttl, &err), HP_OK);
     assert_int_equal(id, 42);
     assert_int_equal(ttl, 17);
-    free(v.p);
+    hp_free(v.p);
 
     v = pb_vec_load("resp-lease-ttl-expired");
     assert_int_equal(etcd_pb_decode_lease_ttl(v.p, v.n, &id, &ttl, &err), HP_OK);
     assert_int_equal(ttl, -1);
-    free(v.p);
+    hp_free(v.p);
 
     v = pb_vec_load("resp-auth");
     assert_int_equal(etcd_pb_decode_auth(v.p, v.n, &token, &err), HP_OK);
     assert_string_equal(token, "SOJRBbCVLsgZjKhj.59");
     hp_free(token);
-    free(v.p);
+    hp_free(v.p);
 
     v = pb_vec_load("resp-auth-bad-token"); /* CR LF would end up in a header */
     assert_int_equal(etcd_pb_decode_auth(v.p, v.n, &token, &err), HP_ERR_PROTOCOL);
@@ -332,7 +332,7 @@ static void put_delete_lease_auth_status_responses(void **state)
     assert_non_null(strstr(err.msg, "byte 0x0d at 3"));
     assert_int_equal(etcd_pb_decode_auth(NULL, 0, &token, &err), HP_ERR_PROTOCOL);
     assert_string_equal(err.msg, "etcd authentication answered without a token");
-    free(v.p);
+    hp_free(v.p);
 
     v = pb_vec_load("resp-status");
     assert_int_equal(etcd_pb_decode_status(v.p, v.n, &st, &err), HP_OK);
@@ -341,13 +341,13 @@ static void put_delete_lease_auth_status_responses(void **state)
     assert_int_equal(st.member_id, MEMBER); /* a uint64 keeps its bit pattern */
     assert_int_equal(st.leader, MEMBER);
     assert_int_equal(st.raft_term, 8);
-    free(v.p);
+    hp_free(v.p);
 
     v = pb_vec_load("resp-status-long-version");
     assert_int_equal(etcd_pb_decode_status(v.p, v.n, &st, &err), HP_OK);
     assert_string_equal(st.version, "3.6.16-with-a-very-long-suffix-");
     assert_int_equal(st.leader, 1);
-    free(v.p);
+    hp_free(v.p);
 }
 
 static void txn_responses(void **state)
@@ -382,7 +382,7 @@ static void txn_responses(void **state)
     assert_int_equal(in->ops[1].type, ETCD_OP_PUT);
     etcd_txn_resp_release(&t);
     assert_null(t.ops);
-    free(v.p);
+    hp_free(v.p);
 
     v = pb_vec_load("resp-txn-failed");
     assert_int_equal(etcd_pb_decode_txn(v.p, v.n, &t, &err), HP_OK);
@@ -391,7 +391,7 @@ static void txn_responses(void **state)
     assert_int_equal(t.n, 1);
     kv_is(&t.ops[0].range.kvs[0], "/fence", 6, "7", 1, 3, 30, 4, 0);
     etcd_txn_resp_release(&t);
-    free(v.p);
+    hp_free(v.p);
 
     v = pb_vec_load("resp-txn-unknown");
     assert_int_equal(etcd_pb_decode_txn(v.p, v.n, &t, &err), HP_OK);
@@ -405,7 +405,7 @@ static void txn_responses(void **state)
     assert_int_equal(t.ops[1].txn->n, 1);
     assert_int_equal(t.ops[1].txn->ops[0].type, ETCD_OP_PUT);
     etcd_txn_resp_release(&t);
-    free(v.p);
+    hp_free(v.p);
 }
 
 /* ---- malformed input ---- */
@@ -489,7 +489,7 @@ static void every_truncation_with_every_decoder(void **state)
                 assert_int_equal(decode_all(cut, 2), 9);
             free(cut);
         }
-        free(v.p);
+        hp_free(v.p);
     }
 }
 
@@ -568,10 +568,12 @@ static void nested_txn_responses_are_bounded(void **state)
         nested_txn(&w, levels);
         assert_int_equal(pb_writer_error(&w), HP_OK);
         if (levels <= 32) {
-            assert_int_equal(etcd_pb_decode_txn(w.buf, w.len, &t, &err), HP_OK);
+            assert_int_equal(etcd_pb_decode_txn(pb_writer_data(&w), pb_writer_len(&w), &t, &err),
+                             HP_OK);
             etcd_txn_resp_release(&t);
         } else {
-            assert_int_equal(etcd_pb_decode_txn(w.buf, w.len, &t, &err), HP_ERR_PROTOCOL);
+            assert_int_equal(etcd_pb_decode_txn(pb_writer_data(&w), pb_writer_len(&w), &t, &err),
+                             HP_ERR_PROTOCOL);
             assert_non_null(strstr(err.msg, "nested deeper than 64"));
             assert_null(t.ops);
         }
@@ -618,7 +620,7 @@ static void every_allocation_failing_is_nomem_without_leaks(void **state)
             assert_non_null(strstr(err.msg, "out of memory decoding an etcd"));
         }
         assert_true(k > 0);
-        free(v.p);
+        hp_free(v.p);
     }
 }
 

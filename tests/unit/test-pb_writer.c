@@ -37,8 +37,8 @@ static void varints_are_little_endian_base_128(void **state)
         pb_writer_init(&w);
         pb_writer_varint(&w, 1, cases[i].v);
         assert_int_equal(pb_writer_error(&w), HP_OK);
-        assert_int_equal(w.len, cases[i].n);
-        assert_memory_equal(w.buf, cases[i].bytes, cases[i].n);
+        assert_int_equal(pb_writer_len(&w), cases[i].n);
+        assert_memory_equal(pb_writer_data(&w), cases[i].bytes, cases[i].n);
         assert_int_equal(pb_varint_size(cases[i].v), cases[i].n - 1);
         pb_writer_release(&w);
     }
@@ -54,13 +54,13 @@ static void tags_carry_field_number_and_wire_type(void **state)
     pb_writer_varint(&w, PB_FIELD_MAX, 1); /* the largest field number: 5 bytes */
     pb_writer_bytes(&w, 2, NULL, 0);       /* empty bytes are written when asked */
     assert_int_equal(pb_writer_error(&w), HP_OK);
-    assert_int_equal(w.len, 5 + 6 + 2);
-    assert_memory_equal(w.buf,
+    assert_int_equal(pb_writer_len(&w), 5 + 6 + 2);
+    assert_memory_equal(pb_writer_data(&w),
                         "\x82\x04\x02"
                         "ab"
                         "\xf8\xff\xff\xff\x0f\x01"
                         "\x12\x00",
-                        w.len);
+                        pb_writer_len(&w));
     pb_writer_release(&w);
 }
 
@@ -103,9 +103,9 @@ static void nested_of(size_t body, size_t len_bytes)
     pb_writer_varint(&w, 4, 9);
     assert_int_equal(pb_writer_error(&w), HP_OK);
     /* 2 (field 1) + 1 (tag 3) + len_bytes + inner (tag, its length, body) + 2 (field 4) */
-    assert_int_equal(w.len, 2 + 1 + len_bytes + 1 + pb_varint_size(body) + body + 2);
+    assert_int_equal(pb_writer_len(&w), 2 + 1 + len_bytes + 1 + pb_varint_size(body) + body + 2);
 
-    pb_reader_init(&r, w.buf, w.len, "T");
+    pb_reader_init(&r, pb_writer_data(&w), pb_writer_len(&w), "T");
     assert_int_equal(pb_reader_next(&r, &f, NULL), HP_OK);
     assert_int_equal(f.num, 1);
     assert_int_equal(f.value, 7);
@@ -147,8 +147,8 @@ static void empty_nested_message_is_tag_and_zero(void **state)
     inner = pb_writer_begin(&w, 4);
     pb_writer_end(&w, inner);
     pb_writer_end(&w, outer);
-    assert_int_equal(w.len, 4);
-    assert_memory_equal(w.buf, "\x1a\x02\x22\x00", 4);
+    assert_int_equal(pb_writer_len(&w), 4);
+    assert_memory_equal(pb_writer_data(&w), "\x1a\x02\x22\x00", 4);
     pb_writer_release(&w);
 }
 
@@ -163,8 +163,8 @@ static void frame_prefix_then_message_then_take(void **state)
     pb_writer_raw(&w, "\0\0\0\0\0", 5);
     pb_writer_bytes(&w, 1, "/k", 2);
     assert_int_equal(pb_writer_take(&w, &out, &len), HP_OK);
-    assert_null(w.buf);
-    assert_int_equal(w.len, 0);
+    assert_null(w.out.data); /* the writer keeps nothing */
+    assert_int_equal(pb_writer_len(&w), 0);
     assert_int_equal(len, 9);
     assert_memory_equal(out, "\0\0\0\0\0\x0a\x02/k", 9);
     hp_free(out);
@@ -186,7 +186,7 @@ static void out_of_memory_is_reported_once_at_the_end(void **state)
     pb_writer_end(&w, mark);
     hp_alloc_fail_reset();
     pb_writer_varint(&w, 1, 1); /* still a no-op: the failure sticks */
-    assert_int_equal(w.len, 0);
+    assert_int_equal(pb_writer_len(&w), 0);
     assert_int_equal(pb_writer_error(&w), HP_ERR_NOMEM);
     assert_int_equal(pb_writer_take(&w, &out, &len), HP_ERR_NOMEM);
     assert_null(out);

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include <cmocka.h>
+#include <unistd.h>
 
 #include "hostpatrol/alloc.h"
 #include "hostpatrol/yaml_doc.h"
@@ -178,6 +179,32 @@ static void missing_file_is_named(void **state)
     assert_non_null(strstr(err.msg, "/nonexistent/kubeconfig"));
 }
 
+/* a file is read up to 64 MiB: one byte more is refused by its size, naming the file; at 64 MiB
+ * it is parsed (here: a NUL after the first line is the parser's error) */
+static void a_file_over_64_mib_is_refused(void **state)
+{
+    char path[] = "/tmp/test-yaml_doc-XXXXXX", want[128];
+    struct hp_err err = {0};
+    json_t *docs = NULL;
+    int fd = mkstemp(path);
+
+    (void)state;
+    assert_true(fd >= 0);
+    assert_int_equal(write(fd, "a: 1\n", 5), 5);
+    assert_int_equal(ftruncate(fd, (64 << 20) + 1), 0); /* sparse: reads as NULs */
+    assert_int_equal(yaml_doc_load_file(path, &docs, &err), HP_ERR_INVALID);
+    snprintf(want, sizeof(want), "%s is larger than 64 MiB", path);
+    assert_string_equal(err.msg, want);
+    assert_null(docs);
+    hp_err_clear(&err);
+    assert_int_equal(ftruncate(fd, 64 << 20), 0);
+    assert_int_not_equal(yaml_doc_load_file(path, &docs, &err), HP_OK);
+    assert_null(strstr(err.msg, "larger than"));
+    assert_non_null(strstr(err.msg, path));
+    close(fd);
+    unlink(path);
+}
+
 static void every_allocation_failure_is_clean(void **state)
 {
     const char *text = "a: &x {k: [1, 2, {z: y}]}\nb: *x\nc: [\"s\", 1.5, true]\n";
@@ -213,6 +240,7 @@ int main(void)
         cmocka_unit_test(alias_expansion_is_bounded),
         cmocka_unit_test(errors_are_located),
         cmocka_unit_test(missing_file_is_named),
+        cmocka_unit_test(a_file_over_64_mib_is_refused),
         cmocka_unit_test(every_allocation_failure_is_clean),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -21,6 +21,7 @@
 
 #include "hostpatrol/alloc.h"
 #include "hostpatrol/b64.h"
+#include "hostpatrol/buf.h"
 #include "hostpatrol/batch_queue.h"
 #include "hostpatrol/etcd_client.h"
 #include "itest_util.h"
@@ -581,8 +582,7 @@ static void unresolved_batch_is_journaled_and_resolved_after_restart(void **stat
 /* ---- G1 with a real watcher: no watch response carries part of a batch ---- */
 
 struct watcher {
-    char *buf;
-    size_t len, cap;
+    struct hp_buf text; /* the watch responses, one a line */
     volatile int stop;
 };
 
@@ -591,19 +591,7 @@ static size_t watch_body(char *p, size_t size, size_t n, void *arg)
     struct watcher *w = arg;
     size_t m = size * n;
 
-    if (w->len + m + 1 > w->cap) {
-        size_t cap = (w->len + m + 1) * 2;
-        char *b = realloc(w->buf, cap);
-
-        if (!b)
-            return 0;
-        w->buf = b;
-        w->cap = cap;
-    }
-    memcpy(w->buf + w->len, p, m);
-    w->len += m;
-    w->buf[w->len] = '\0';
-    return m;
+    return hp_buf_add(&w->text, p, m) ? 0 : m;
 }
 
 static int watch_progress(void *arg, curl_off_t a, curl_off_t b, curl_off_t c, curl_off_t d)
@@ -644,13 +632,14 @@ static void watcher_never_sees_part_of_a_batch(void **state)
     static char keys[1000][256];
     struct batch_config cfg = {.linger_ms = 3};
     struct batch_queue *q;
-    struct watcher w = {0};
+    struct watcher w = {.stop = 0};
     struct hp_err err = {0};
     char wprefix[200], *end = NULL, kb[400], eb[400];
     size_t end_len = 0, responses = 0, events = 0, i;
     pthread_t t;
 
     (void)state;
+    hp_buf_init(&w.text, 0);
     snprintf(wprefix, sizeof(wprefix), "%swatch/", prefix);
     assert_int_equal(etcd_prefix_end(wprefix, strlen(wprefix), &end, &end_len), HP_OK);
     hp_b64_encode(wprefix, strlen(wprefix), kb);
@@ -675,7 +664,7 @@ static void watcher_never_sees_part_of_a_batch(void **state)
     w.stop = 1;
     pthread_join(t, NULL);
     /* every response: the events of each revision in it must be a whole batch */
-    for (char *line = w.buf, *next; line && *line; line = next) {
+    for (char *line = hp_buf_data(&w.text), *next; line && *line; line = next) {
         json_t *j, *evs, *ev;
         size_t k;
 
@@ -708,7 +697,7 @@ static void watcher_never_sees_part_of_a_batch(void **state)
         }
         json_decref(j);
     }
-    free(w.buf);
+    hp_buf_release(&w.text);
     print_message("# watcher: %zu events in %zu responses\n", events, responses);
     assert_int_equal(events, 1000);
 }
