@@ -1,6 +1,8 @@
 /* result_text.c - a stored result's measured values in words (result_text.h). */
 #include "hostpatrol/result_text.h"
 
+#include "hostpatrol/check_result.h"
+
 #include <math.h>
 #include <stdint.h>
 #include <stdarg.h>
@@ -8,12 +10,10 @@
 #include <stdio.h>
 #include <string.h>
 
-/* tenths: x rounded to 0.1 (half away from zero), without libm; x finite, |x| < 9e17 */
+/* tenths: x to 0.1, half away from zero (the stored values' own rounding, check_result.h) */
 static double tenths(double x)
 {
-    double y = x * 10;
-
-    return (y >= 0 ? (double)(int64_t)(y + 0.5) : -(double)(int64_t)(-y + 0.5)) / 10;
+    return check_result_round(CHECK_UNIT_PERCENT, x);
 }
 
 /* whole: x rounded down to an integer (days left: 89.7 is 89 whole days) */
