@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <jansson.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -40,60 +41,122 @@ static int mkdirs(const char *path)
     return mkdir(tmp, 0700) && errno != EEXIST ? -1 : 0;
 }
 
-hp_rc batch_journal_write(const char *dir, const char *writer, const char *batch_id, int64_t epoch,
-                          const struct batch_write *const *ops, size_t n)
+/* entry_text: the JSON text of one batch (owned), NULL when out of memory */
+static char *entry_text(const char *writer, const struct batch_journal_item *it)
 {
-    char wdir[4096], path[4200], tmp[4300];
     json_t *keys = json_array(), *doc;
-    char *text = NULL;
+    char *text;
     size_t i;
-    int fd, ok = 0;
 
-    for (i = 0; keys && i < n; i++) {
-        char *b = hp_malloc(hp_b64_encoded_len(ops[i]->key_len) + 1);
+    for (i = 0; keys && i < it->n; i++) {
+        const struct batch_write *w = it->ops[i];
+        char *b = hp_malloc(hp_b64_encoded_len(w->key_len) + 1);
 
-        if (!b || json_array_append_new(
-                      keys, json_string((hp_b64_encode(ops[i]->key, ops[i]->key_len, b), b)))) {
+        if (!b ||
+            json_array_append_new(keys, json_string((hp_b64_encode(w->key, w->key_len, b), b)))) {
             hp_free(b);
             json_decref(keys);
-            return HP_ERR_NOMEM;
+            return NULL;
         }
         hp_free(b);
     }
-    doc = keys ? json_pack("{s:s, s:s, s:I, s:o}", "writer", writer, "batch", batch_id, "epoch",
-                           (json_int_t)epoch, "keys", keys)
+    doc = keys ? json_pack("{s:s, s:s, s:I, s:o}", "writer", writer, "batch", it->batch_id, "epoch",
+                           (json_int_t)it->epoch, "keys", keys)
                : NULL;
-    if (!doc)
-        return HP_ERR_NOMEM;
-    text = json_dumps(doc, JSON_COMPACT);
+    text = doc ? json_dumps(doc, JSON_COMPACT) : NULL;
     json_decref(doc);
-    if (!text)
-        return HP_ERR_NOMEM;
-    writer_dir(dir, writer, wdir, sizeof(wdir));
-    snprintf(path, sizeof(path), "%s/%s.json", wdir, batch_id);
-    snprintf(tmp, sizeof(tmp), "%s.tmp", path);
-    if (!mkdirs(wdir)) {
-        fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-        if (fd >= 0) {
-            size_t len = strlen(text);
+    return text;
+}
 
-            ok = write(fd, text, len) == (ssize_t)len && !fsync(fd);
-            ok = !close(fd) && ok;
-            ok = ok && !rename(tmp, path);
-            if (ok) {
-                int dfd = open(wdir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+/* One file on its way: written to tmp, not yet synced. */
+struct pending_file {
+    int fd;
+    size_t item;
+};
 
-                if (dfd >= 0) {
-                    ok = !fsync(dfd);
-                    close(dfd);
-                }
-            } else {
-                unlink(tmp);
-            }
+/* The files of one pass held open at once (each pass: write all, sync all, rename, sync dir). */
+#define JOURNAL_PASS 64
+
+/* write_pass: items [from, to) into wdir with one directory sync; written[i] set per item */
+static void write_pass(const char *wdir, const char *writer, const struct batch_journal_item *items,
+                       size_t from, size_t to, bool *written)
+{
+    struct pending_file f[JOURNAL_PASS];
+    char path[4200], tmp[4300];
+    size_t i, nf = 0;
+    bool renamed = false;
+
+    for (i = from; i < to; i++) { /* 1: every file written, none synced yet */
+        char *text = entry_text(writer, &items[i]);
+        size_t len = text ? strlen(text) : 0;
+        int fd;
+
+        written[i] = false;
+        snprintf(tmp, sizeof(tmp), "%s/%s.json.tmp", wdir, items[i].batch_id);
+        fd = text ? open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600) : -1;
+        if (fd >= 0 && write(fd, text, len) == (ssize_t)len) {
+            f[nf].fd = fd;
+            f[nf++].item = i;
+        } else if (fd >= 0) {
+            close(fd);
+            unlink(tmp);
+        }
+        hp_free(text);
+    }
+    /* 2: each synced, then renamed: the first sync commits the disk's journal for all of them,
+     * so a pass pays about one commit, not one per batch */
+    for (i = 0; i < nf; i++) {
+        const char *id = items[f[i].item].batch_id;
+        bool ok = !fsync(f[i].fd);
+
+        ok = !close(f[i].fd) && ok;
+        snprintf(path, sizeof(path), "%s/%s.json", wdir, id);
+        snprintf(tmp, sizeof(tmp), "%s.tmp", path);
+        if (ok && !rename(tmp, path)) {
+            written[f[i].item] = true;
+            renamed = true;
+        } else {
+            unlink(tmp);
         }
     }
-    hp_free(text);
-    return ok ? HP_OK : HP_ERR_IO;
+    if (renamed) { /* 3: the new names, once for the pass */
+        int dfd = open(wdir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+
+        if (dfd < 0 || fsync(dfd))
+            for (i = 0; i < nf; i++)
+                written[f[i].item] = false;
+        if (dfd >= 0)
+            close(dfd);
+    }
+}
+
+hp_rc batch_journal_write_all(const char *dir, const char *writer,
+                              const struct batch_journal_item *items, size_t n, bool *written)
+{
+    char wdir[4096];
+    size_t i, from;
+
+    for (i = 0; i < n; i++)
+        written[i] = false;
+    writer_dir(dir, writer, wdir, sizeof(wdir));
+    if (n && mkdirs(wdir))
+        return HP_ERR_IO;
+    for (from = 0; from < n; from += JOURNAL_PASS)
+        write_pass(wdir, writer, items, from, from + JOURNAL_PASS < n ? from + JOURNAL_PASS : n,
+                   written);
+    for (i = 0; i < n; i++)
+        if (!written[i])
+            return HP_ERR_IO;
+    return HP_OK;
+}
+
+hp_rc batch_journal_write(const char *dir, const char *writer, const char *batch_id, int64_t epoch,
+                          const struct batch_write *const *ops, size_t n)
+{
+    struct batch_journal_item it = {batch_id, epoch, ops, n};
+    bool written;
+
+    return batch_journal_write_all(dir, writer, &it, 1, &written);
 }
 
 void batch_journal_remove(const char *dir, const char *writer, const char *batch_id)

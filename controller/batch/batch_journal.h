@@ -7,6 +7,8 @@
 #ifndef HOSTPATROL_BATCH_JOURNAL_H
 #define HOSTPATROL_BATCH_JOURNAL_H
 
+#include <stdbool.h>
+
 #include "hostpatrol/batch_queue.h"
 
 struct batch_journal_entry {
@@ -16,6 +18,21 @@ struct batch_journal_entry {
     size_t n;
 };
 
+/* One batch to record; every field borrowed. */
+struct batch_journal_item {
+    const char *batch_id;
+    int64_t epoch;
+    const struct batch_write *const *ops;
+    size_t n;
+};
+
+/* batch_journal_write_all: record n batches (items borrowed) in passes of up to 64: every file
+ * of a pass written, then each synced and renamed, then the directory synced once, so the disk
+ * commits once per pass rather than twice per batch. written[n] (caller's) says which are on
+ * disk; HP_ERR_IO if any is not (the others stay written). Not HP_WUR: written[] is the
+ * answer a caller needs. */
+hp_rc batch_journal_write_all(const char *dir, const char *writer,
+                              const struct batch_journal_item *items, size_t n, bool *written);
 /* batch_journal_write: record a batch (ops borrowed). */
 hp_rc batch_journal_write(const char *dir, const char *writer, const char *batch_id, int64_t epoch,
                           const struct batch_write *const *ops, size_t n) HP_WUR;

@@ -1645,6 +1645,35 @@ static hp_rc resolve_round(struct batch_queue *q, struct batch **g, size_t n, st
     return rc;
 }
 
+/* journal_batches: the batches of g not yet journaled nor final, to the journal in one
+ * grouped write (batch_journal_write_all); their journaled flags set. No lock held. */
+static void journal_batches(struct batch_queue *q, struct batch **g, size_t n)
+{
+    struct batch_journal_item *items;
+    struct batch **which;
+    bool *written;
+    size_t i, k = 0;
+
+    if (!q->state_dir || !n)
+        return;
+    items = hp_calloc(n, sizeof(*items));
+    which = hp_calloc(n, sizeof(*which));
+    written = hp_calloc(n, sizeof(*written));
+    for (i = 0; items && which && written && i < n; i++) {
+        if (g[i]->journaled || g[i]->final)
+            continue;
+        items[k] = (struct batch_journal_item){g[i]->id, g[i]->epoch, g[i]->ops, g[i]->n_ops};
+        which[k++] = g[i];
+    }
+    if (k) /* a batch not written stays unjournaled: the next round or the stop tries again */
+        batch_journal_write_all(q->state_dir, q->writer, items, k, written);
+    for (i = 0; i < k; i++)
+        which[i]->journaled = written[i];
+    hp_free(items);
+    hp_free(which);
+    hp_free(written);
+}
+
 /* requeue: a batch not final after a round goes back to the list, journaled, with back-off
  * (none after a step that timed out: its budget has grown already). Caller holds q->lock. */
 static void requeue(struct batch_queue *q, struct batch *b, hp_rc rc)
@@ -1730,10 +1759,7 @@ static void *resolver_main(void *arg)
         pthread_mutex_unlock(&q->lock);
         /* journaled before any etcd call: a kill -9 or a stop loses none of them, and a stop
          * has only the batches that timed out last to write */
-        for (size_t i = 0; q->state_dir && i < n; i++)
-            if (!g[i]->journaled)
-                g[i]->journaled = batch_journal_write(q->state_dir, q->writer, g[i]->id,
-                                                      g[i]->epoch, g[i]->ops, g[i]->n_ops) == HP_OK;
+        journal_batches(q, g, n);
         rc = resolve_round(q, g, n, NULL, &err);
         if (rc == HP_ERR_NOTFOUND) { /* the fence lease is gone: take a new one next time */
             struct hp_ctx *lctx = NULL;
@@ -1747,6 +1773,7 @@ static void *resolver_main(void *arg)
             if (!step_begin(q, NULL, &lctx, &budget, &t0))
                 step_end(q, lctx, budget, t0, ensure_lease(q, lctx, &err));
         }
+        journal_batches(q, g, n); /* etcd unreachable (or slow): those left stay unresolved */
         for (size_t i = 0; i < n; i++) {
             struct batch *b = g[i];
 
@@ -1758,10 +1785,6 @@ static void *resolver_main(void *arg)
                 complete(q, b, b->outcome, b->final_rev, HP_ERR_TIMEOUT, b->reason);
                 continue;
             }
-            /* etcd unreachable (or slow): the batch stays unresolved; journal it */
-            if (q->state_dir && !b->journaled)
-                b->journaled = batch_journal_write(q->state_dir, q->writer, b->id, b->epoch, b->ops,
-                                                   b->n_ops) == HP_OK;
             pthread_mutex_lock(&q->lock);
             requeue(q, b, rc);
             pthread_mutex_unlock(&q->lock);
@@ -1830,11 +1853,20 @@ void batch_queue_free(struct batch_queue *q)
         complete(q, b, BATCH_FAILED, 0, HP_ERR_CANCELED,
                  "the batch queue was stopped before it was sent");
     }
+    if (q->state_dir && q->resolve_head) { /* the journal: one grouped write for all of them */
+        struct batch **all;
+        size_t n = 0, k = 0;
+
+        for (b = q->resolve_head; b; b = b->next)
+            n++;
+        all = hp_calloc(n, sizeof(*all));
+        for (b = q->resolve_head; all && b; b = b->next)
+            all[k++] = b;
+        journal_batches(q, all, k); /* out of memory: none (they end unresolved all the same) */
+        hp_free(all);
+    }
     while ((b = q->resolve_head)) {
         q->resolve_head = b->next;
-        if (q->state_dir && !b->journaled)
-            b->journaled = batch_journal_write(q->state_dir, q->writer, b->id, b->epoch, b->ops,
-                                               b->n_ops) == HP_OK;
         b->journaled = 0; /* keep the journal file for the next start */
         complete(q, b, BATCH_UNRESOLVED, 0, HP_ERR_UNKNOWN_OUTCOME,
                  "stopped before etcd could be reached to resolve it; outcome unknown");
