@@ -25,9 +25,9 @@
 
 /* Everything one run of the process holds; lives on controller_app_run's stack. */
 struct controller_app {
-    struct controller_app_config *cfg; /* borrowed */
-    struct hp_logger *log;             /* borrowed */
-    struct app_status status;          /* what the servers' handlers read */
+    struct controller_app_config *cfg;  /* borrowed */
+    struct hp_logger *log;              /* borrowed */
+    struct app_status status;           /* what the servers' handlers read */
     atomic_int lead_started, lead_lost; /* set on the elector's thread, acted on by the loop */
     sigset_t sigs;                      /* SIGTERM, SIGINT: blocked, waited for */
     char identity[300];
@@ -394,17 +394,17 @@ static enum controller_app_exit start(struct controller_app *app, struct hp_err 
 static hp_rc start_leadership(struct controller_app *app, struct hp_err *err)
 {
     struct controller_app_config *cfg = app->cfg;
-    struct kube_leader_config lc = {
-        .client = app->kube,
-        .namespace_ = cfg->lease_ns ? cfg->lease_ns : kube_client_namespace(app->kube),
-        .name = cfg->lease_name,
-        .identity = app->identity,
-        .lease_ms = cfg->lease_ms,
-        .renew_ms = cfg->renew_ms,
-        .retry_ms = cfg->retry_ms,
-        .on_started = on_started,
-        .on_stopped = on_stopped,
-        .arg = app};
+    struct kube_leader_config lc = {.client = app->kube,
+                                    .namespace_ = cfg->lease_ns ? cfg->lease_ns
+                                                                : kube_client_namespace(app->kube),
+                                    .name = cfg->lease_name,
+                                    .identity = app->identity,
+                                    .lease_ms = cfg->lease_ms,
+                                    .renew_ms = cfg->renew_ms,
+                                    .retry_ms = cfg->retry_ms,
+                                    .on_started = on_started,
+                                    .on_stopped = on_stopped,
+                                    .arg = app};
     char msg[HP_ERR_MSG_MAX];
     hp_rc rc;
 
@@ -417,8 +417,8 @@ static hp_rc start_leadership(struct controller_app *app, struct hp_err *err)
         snprintf(msg, sizeof(msg), "%s", err->msg);
         return hp_err_set(err, rc, "leader election: %s", msg);
     }
-    hp_logger_printf(app->log, HP_LOG_INFO, "waiting for leadership of Lease %s/%s",
-                     lc.namespace_, lc.name);
+    hp_logger_printf(app->log, HP_LOG_INFO, "waiting for leadership of Lease %s/%s", lc.namespace_,
+                     lc.name);
     return HP_OK;
 }
 
@@ -512,8 +512,7 @@ static void drain(struct controller_app *app)
     if (!hp_ctx_new(NULL, app->cfg->shutdown_ms - CONTROLLER_APP_SHUTDOWN_RESERVE_MS, &ctx)) {
         reconciler_stop(app->rec, ctx);
         if (app->q && batch_queue_close(app->q, ctx))
-            hp_logger_printf(app->log, HP_LOG_WARN,
-                             "batch queue not drained before the deadline");
+            hp_logger_printf(app->log, HP_LOG_WARN, "batch queue not drained before the deadline");
     } else {
         reconciler_stop(app->rec, NULL);
     }

@@ -256,8 +256,8 @@ static int table_flag(struct controller_flags *fl, int c, const char *arg, FILE 
             *dst = !arg || !strcmp(arg, "true");
             return 1;
         }
-        fprintf(errout, "hostpatrol controller: %s '%s' is not true or false\n",
-                bool_flags[i].flag, arg);
+        fprintf(errout, "hostpatrol controller: %s '%s' is not true or false\n", bool_flags[i].flag,
+                arg);
         return HP_EXIT_USAGE;
     }
     return 0;
@@ -405,8 +405,7 @@ static int check_flags(const struct controller_app_config *a, FILE *errout)
 }
 
 /* parse_flags: 0, HP_EXIT_USAGE (the message printed) or -1 (--help printed) */
-static int parse_flags(int argc, char **argv, struct controller_flags *fl, FILE *out,
-                       FILE *errout)
+static int parse_flags(int argc, char **argv, struct controller_flags *fl, FILE *out, FILE *errout)
 {
     int c, status;
 

@@ -42,7 +42,7 @@ struct app_status {
     atomic_int leading;              /* this replica leads */
 };
 
-void app_status_init(struct app_status *s); /* all NULL / 0; tick_ns now */
+void app_status_init(struct app_status *s);    /* all NULL / 0; tick_ns now */
 void app_status_release(struct app_status *s); /* NULL allowed */
 
 /* app_status_set_running: rec and q (borrowed; NULL: they are about to go), under mu */

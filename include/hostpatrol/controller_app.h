@@ -43,8 +43,8 @@ struct controller_app_config {
     const char *metrics_bind, *health_bind; /* "0" or "": that server is off */
     const char *metrics_cert_dir;           /* NULL: a self-signed certificate */
     int64_t auth_ttl_ms, auth_timeout_ms;
-    bool metrics_secure; /* HTTPS and access reviews on the metrics server */
-    bool dashboard;      /* the dashboard at / of the metrics server */
+    bool metrics_secure;               /* HTTPS and access reviews on the metrics server */
+    bool dashboard;                    /* the dashboard at / of the metrics server */
     const char *node_name, *host_root; /* agent */
     /* the admin's policy and the probe budget */
     struct inspect_policy_flags policy;

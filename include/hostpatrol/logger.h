@@ -24,10 +24,10 @@ enum hp_log_level { HP_LOG_DEBUG, HP_LOG_INFO, HP_LOG_WARN, HP_LOG_ERROR };
 
 /* What ties a line to its work; every member may be NULL / 0 (left out of the line). */
 struct hp_log_ids {
-    const char *key;                /* "namespace/name" */
-    unsigned long long reconcile;   /* the reconcile's number */
-    const char *run;                /* the run's id */
-    const char *batch;              /* the etcd batch's id */
+    const char *key;              /* "namespace/name" */
+    unsigned long long reconcile; /* the reconcile's number */
+    const char *run;              /* the run's id */
+    const char *batch;            /* the etcd batch's id */
 };
 
 struct hp_logger {
