@@ -461,7 +461,7 @@ static hp_rc become_leader(struct controller_app *app)
     return HP_OK;
 }
 
-/* supervise: the loop, every 200 ms, until a stop signal (its number) or a failure (0) */
+/* supervise: the loop, every 200 ms, until SIGTERM or SIGINT (its number) or a failure (0) */
 static int supervise(struct controller_app *app)
 {
     struct kube_informer_stats seen = {0};
