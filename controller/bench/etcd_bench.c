@@ -5,6 +5,7 @@
 #include <inttypes.h>
 #include <jansson.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdatomic.h>
 #include <stdlib.h>
@@ -757,4 +758,75 @@ void etcd_bench_print(const struct etcd_bench_report *r, bool json, FILE *f)
         fprintf(f, "verify: %s: %zu keys checked, %zu violation(s)%s%s\n",
                 r->violations ? "FAILED" : "ok", r->checked, r->violations,
                 r->violations ? "; first: " : "", r->violation);
+}
+
+/* term_watch: SIGTERM / SIGINT (blocked in every thread) cancel stop; the run then ends */
+struct term_watch {
+    struct hp_ctx *stop; /* borrowed */
+    atomic_int done;     /* the run is over: stop watching */
+};
+
+static void *term_main(void *arg)
+{
+    struct term_watch *w = arg;
+    struct timespec tick = {0, 100000000};
+    sigset_t s;
+
+    sigemptyset(&s);
+    sigaddset(&s, SIGTERM);
+    sigaddset(&s, SIGINT);
+    while (!atomic_load(&w->done)) {
+        if (sigtimedwait(&s, NULL, &tick) > 0) {
+            hp_ctx_cancel(w->stop);
+            break;
+        }
+    }
+    return NULL;
+}
+
+hp_rc etcd_bench_run_until_signal(struct etcd_bench_config *cfg, struct etcd_bench_report *out,
+                                  struct hp_err *err)
+{
+    struct term_watch w = {.done = 0};
+    sigset_t sigs;
+    pthread_t th;
+    int watching;
+    hp_rc rc;
+
+    sigemptyset(&sigs);
+    sigaddset(&sigs, SIGTERM);
+    sigaddset(&sigs, SIGINT);
+    pthread_sigmask(SIG_BLOCK, &sigs, NULL); /* before any thread starts: all inherit it */
+    rc = hp_ctx_new(NULL, HP_CTX_NO_TIMEOUT, &w.stop);
+    watching = !rc && !pthread_create(&th, NULL, term_main, &w);
+    if (!rc && !watching)
+        rc = hp_err_set(err, HP_ERR_NOMEM, "cannot start the signal thread");
+    cfg->stop = w.stop;
+    if (!rc)
+        rc = etcd_bench_run(cfg, out, err);
+    atomic_store(&w.done, 1);
+    if (watching)
+        pthread_join(th, NULL);
+    cfg->stop = NULL;
+    hp_ctx_free(w.stop);
+    /* the mask stays: a signal from now on finds the run over and the exit under way */
+    return rc;
+}
+
+void etcd_bench_print_report(const struct etcd_bench_config *cfg, const struct etcd_bench_report *r,
+                             bool run, bool json, FILE *f)
+{
+    if (json) {
+        etcd_bench_print(r, true, f);
+        return;
+    }
+    if (run)
+        fprintf(f,
+                "hostpatrol bench etcd: run %s, %zu results of %zu B, concurrency %u, "
+                "deadline %lld ms, %.2f s\n",
+                r->run_id, cfg->results, cfg->value_bytes, cfg->concurrency,
+                (long long)cfg->deadline_ms, r->seconds);
+    fprintf(f, "%-6s %10s %9s %8s %8s %10s %7s %12s %11s %8s\n", "mode", "keys/s", "txns/s",
+            "p50 ms", "p99 ms", "committed", "failed", "rolled_back", "unresolved", "rejected");
+    etcd_bench_print(r, false, f);
 }

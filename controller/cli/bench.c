@@ -2,12 +2,9 @@
  * `hostpatrol bench probes` is dispatched to bench_probes.c. */
 #include <errno.h>
 #include <getopt.h>
-#include <pthread.h>
-#include <signal.h>
-#include <stdatomic.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "cli/cmd.h"
 #include "hostpatrol/duration.h"
@@ -45,30 +42,6 @@ static void bench_usage(FILE *f)
                "and the command exits 1 within 1 s plus the journal writes.\n");
 }
 
-/* term_watch: SIGTERM / SIGINT (blocked in every thread) cancel stop; the run then ends */
-struct term_watch {
-    struct hp_ctx *stop; /* borrowed */
-    atomic_int done;     /* the run is over: stop watching */
-};
-
-static void *term_main(void *arg)
-{
-    struct term_watch *w = arg;
-    struct timespec tick = {0, 100000000};
-    sigset_t s;
-
-    sigemptyset(&s);
-    sigaddset(&s, SIGTERM);
-    sigaddset(&s, SIGINT);
-    while (!atomic_load(&w->done)) {
-        if (sigtimedwait(&s, NULL, &tick) > 0) {
-            hp_ctx_cancel(w->stop);
-            break;
-        }
-    }
-    return NULL;
-}
-
 /* parse_size: a whole number for flag; errors name the flag */
 static int parse_size(const char *flag, const char *s, size_t *out, FILE *errout)
 {
@@ -85,67 +58,243 @@ static int parse_size(const char *flag, const char *s, size_t *out, FILE *errout
     return 0;
 }
 
+enum {
+    O_ENDPOINTS = 256,
+    O_RESULTS,
+    O_VALUE,
+    O_CONC,
+    O_DEADLINE,
+    O_TXNOPS,
+    O_OUTCOMES,
+    O_VERIFY,
+    O_CHECK,
+    O_NAIVE,
+    O_PREFIX,
+    O_WRITER,
+    O_STATE,
+    O_CA,
+    O_CERT,
+    O_KEY,
+    O_SNI,
+    O_USER,
+    O_HIGH,
+    O_LOW,
+    O_MININF,
+    O_RATE,
+    O_TRANSPORT
+};
+
+static const struct option opts[] = {{"endpoints", required_argument, NULL, O_ENDPOINTS},
+                                     {"results", required_argument, NULL, O_RESULTS},
+                                     {"value-bytes", required_argument, NULL, O_VALUE},
+                                     {"concurrency", required_argument, NULL, O_CONC},
+                                     {"deadline", required_argument, NULL, O_DEADLINE},
+                                     {"txn-ops", required_argument, NULL, O_TXNOPS},
+                                     {"outcomes", required_argument, NULL, O_OUTCOMES},
+                                     {"verify", no_argument, NULL, O_VERIFY},
+                                     {"check", required_argument, NULL, O_CHECK},
+                                     {"naive", no_argument, NULL, O_NAIVE},
+                                     {"prefix", required_argument, NULL, O_PREFIX},
+                                     {"writer", required_argument, NULL, O_WRITER},
+                                     {"state-dir", required_argument, NULL, O_STATE},
+                                     {"ca-file", required_argument, NULL, O_CA},
+                                     {"cert-file", required_argument, NULL, O_CERT},
+                                     {"key-file", required_argument, NULL, O_KEY},
+                                     {"server-name", required_argument, NULL, O_SNI},
+                                     {"user", required_argument, NULL, O_USER},
+                                     {"latency-high", required_argument, NULL, O_HIGH},
+                                     {"latency-low", required_argument, NULL, O_LOW},
+                                     {"min-inflight", required_argument, NULL, O_MININF},
+                                     {"rate", required_argument, NULL, O_RATE},
+                                     {"transport", required_argument, NULL, O_TRANSPORT},
+                                     {"output", required_argument, NULL, 'o'},
+                                     {"help", no_argument, NULL, 'h'},
+                                     {NULL, 0, NULL, 0}};
+
+#define CFG_FIELD(m) offsetof(struct etcd_bench_config, m)
+
+/* flags whose value is kept as given */
+static const struct {
+    int opt;
+    size_t off; /* of the const char * in struct etcd_bench_config */
+} string_flags[] = {
+    {O_ENDPOINTS, CFG_FIELD(etcd.endpoints)},
+    {O_OUTCOMES, CFG_FIELD(outcomes_path)},
+    {O_PREFIX, CFG_FIELD(prefix)},
+    {O_WRITER, CFG_FIELD(writer)},
+    {O_STATE, CFG_FIELD(state_dir)},
+    {O_CA, CFG_FIELD(etcd.ca_file)},
+    {O_CERT, CFG_FIELD(etcd.cert_file)},
+    {O_KEY, CFG_FIELD(etcd.key_file)},
+    {O_SNI, CFG_FIELD(etcd.server_name)},
+    {O_USER, CFG_FIELD(etcd.username)},
+};
+
+/* flags whose value is a whole number (size_t) */
+static const struct {
+    int opt;
+    const char *flag;
+    size_t off; /* of the size_t in struct etcd_bench_config */
+} size_flags[] = {
+    {O_RESULTS, "--results", CFG_FIELD(results)},
+    {O_VALUE, "--value-bytes", CFG_FIELD(value_bytes)},
+    {O_TXNOPS, "--txn-ops", CFG_FIELD(txn_ops)},
+    {O_RATE, "--rate", CFG_FIELD(rate)},
+};
+
+/* flags whose value is a duration */
+static const struct {
+    int opt;
+    const char *flag;
+    size_t off; /* of the int64_t (ms) in struct etcd_bench_config */
+} duration_flags[] = {
+    {O_DEADLINE, "--deadline", CFG_FIELD(deadline_ms)},
+    {O_HIGH, "--latency-high", CFG_FIELD(p95_high_ms)},
+    {O_LOW, "--latency-low", CFG_FIELD(p95_low_ms)},
+};
+
+#define N_OF(a) (sizeof(a) / sizeof((a)[0]))
+
+struct bench_flags {
+    struct etcd_bench_config cfg;
+    const char *check, *format;
+};
+
+/* table_flag: a flag of the tables above: 1 taken, 0 not one of them, -1 bad (message
+ * printed) */
+static int table_flag(struct etcd_bench_config *cfg, int c, const char *arg, FILE *errout)
+{
+    char *base = (char *)cfg;
+    struct hp_err err = {0};
+    size_t i;
+
+    for (i = 0; i < N_OF(string_flags); i++)
+        if (c == string_flags[i].opt) {
+            *(const char **)(base + string_flags[i].off) = arg;
+            return 1;
+        }
+    for (i = 0; i < N_OF(size_flags); i++)
+        if (c == size_flags[i].opt)
+            return parse_size(size_flags[i].flag, arg, (size_t *)(base + size_flags[i].off), errout)
+                       ? -1
+                       : 1;
+    for (i = 0; i < N_OF(duration_flags); i++) {
+        if (c != duration_flags[i].opt)
+            continue;
+        if (hp_duration_parse(arg, duration_flags[i].flag,
+                              (int64_t *)(base + duration_flags[i].off), &err)) {
+            fprintf(errout, "hostpatrol bench etcd: %s\n", err.msg);
+            return -1;
+        }
+        return 1;
+    }
+    return 0;
+}
+
+/* one_flag: what getopt_long returned (c): 0 taken, else the exit status (HP_EXIT_OK after
+ * --help) */
+static int one_flag(struct bench_flags *fl, int c, char **argv, FILE *out, FILE *errout)
+{
+    size_t n;
+    int taken = table_flag(&fl->cfg, c, optarg, errout);
+
+    if (taken)
+        return taken > 0 ? 0 : HP_EXIT_USAGE;
+    switch (c) {
+    case O_CONC:
+    case O_MININF:
+        if (parse_size(c == O_CONC ? "--concurrency" : "--min-inflight", optarg, &n, errout))
+            return HP_EXIT_USAGE;
+        if (c == O_CONC)
+            fl->cfg.concurrency = n > 100000 ? 100000 : (unsigned)n;
+        else
+            fl->cfg.min_inflight = n > 256 ? 256 : (unsigned)n;
+        return 0;
+    case O_VERIFY:
+    case O_NAIVE:
+        *(c == O_VERIFY ? &fl->cfg.verify : &fl->cfg.naive) = true;
+        return 0;
+    case O_CHECK:
+        fl->check = optarg;
+        return 0;
+    case O_TRANSPORT:
+        if (strcmp(optarg, "grpc") && strcmp(optarg, "gateway")) {
+            fprintf(errout, "hostpatrol bench etcd: --transport: '%s' is not grpc or gateway\n",
+                    optarg);
+            return HP_EXIT_USAGE;
+        }
+        fl->cfg.etcd.transport =
+            optarg[0] == 'g' && optarg[1] == 'r' ? ETCD_TRANSPORT_GRPC : ETCD_TRANSPORT_GATEWAY;
+        return 0;
+    case 'o':
+        fl->format = optarg;
+        return 0;
+    case 'h':
+        bench_usage(out);
+        return HP_EXIT_OK;
+    default:
+        hp_cli_bad_flag(errout, "bench etcd", c, argv);
+        bench_usage(errout);
+        return HP_EXIT_USAGE;
+    }
+}
+
+/* check_flags: what no single flag can say */
+static int check_flags(const struct bench_flags *fl, FILE *errout)
+{
+    if (strcmp(fl->format, "text") && strcmp(fl->format, "json")) {
+        fprintf(errout, "hostpatrol bench etcd: --output '%s' is not one of text, json\n",
+                fl->format);
+        return HP_EXIT_USAGE;
+    }
+    if (!fl->cfg.etcd.endpoints) {
+        fprintf(errout, "hostpatrol bench etcd: --endpoints is required (or set "
+                        "HOSTPATROL_ETCD_ENDPOINTS)\n");
+        return HP_EXIT_USAGE;
+    }
+    if (fl->cfg.etcd.username && !fl->cfg.etcd.password) {
+        fprintf(errout, "hostpatrol bench etcd: --user needs $HOSTPATROL_ETCD_PASSWORD\n");
+        return HP_EXIT_USAGE;
+    }
+    if (fl->cfg.min_inflight > fl->cfg.concurrency) {
+        fprintf(errout, "hostpatrol bench etcd: --min-inflight %u is above --concurrency %u\n",
+                fl->cfg.min_inflight, fl->cfg.concurrency);
+        return HP_EXIT_USAGE;
+    }
+    return 0;
+}
+
+/* parse_flags: argv (after "etcd") -> fl; -1 to go on, else the exit status */
+static int parse_flags(int argc, char **argv, struct bench_flags *fl, FILE *out, FILE *errout)
+{
+    int c, status;
+
+    fl->cfg.etcd.endpoints = getenv("HOSTPATROL_ETCD_ENDPOINTS");
+    fl->cfg.etcd.password = getenv("HOSTPATROL_ETCD_PASSWORD");
+    optind = 1;
+    opterr = 0;
+    while ((c = getopt_long(argc, argv, HP_OPTSTRING("o:h"), opts, NULL)) != -1) {
+        status = one_flag(fl, c, argv, out, errout);
+        if (c == 'h' || status)
+            return status;
+    }
+    if (optind < argc) {
+        fprintf(errout, "hostpatrol bench etcd: unexpected argument '%s'\n", argv[optind]);
+        return HP_EXIT_USAGE;
+    }
+    status = check_flags(fl, errout);
+    return status ? status : -1;
+}
+
 int hp_cmd_bench(int argc, char **argv, FILE *out, FILE *errout)
 {
-    enum {
-        O_ENDPOINTS = 256,
-        O_RESULTS,
-        O_VALUE,
-        O_CONC,
-        O_DEADLINE,
-        O_TXNOPS,
-        O_OUTCOMES,
-        O_VERIFY,
-        O_CHECK,
-        O_NAIVE,
-        O_PREFIX,
-        O_WRITER,
-        O_STATE,
-        O_CA,
-        O_CERT,
-        O_KEY,
-        O_SNI,
-        O_USER,
-        O_HIGH,
-        O_LOW,
-        O_MININF,
-        O_RATE,
-        O_TRANSPORT
-    };
-    static const struct option opts[] = {{"endpoints", required_argument, NULL, O_ENDPOINTS},
-                                         {"results", required_argument, NULL, O_RESULTS},
-                                         {"value-bytes", required_argument, NULL, O_VALUE},
-                                         {"concurrency", required_argument, NULL, O_CONC},
-                                         {"deadline", required_argument, NULL, O_DEADLINE},
-                                         {"txn-ops", required_argument, NULL, O_TXNOPS},
-                                         {"outcomes", required_argument, NULL, O_OUTCOMES},
-                                         {"verify", no_argument, NULL, O_VERIFY},
-                                         {"check", required_argument, NULL, O_CHECK},
-                                         {"naive", no_argument, NULL, O_NAIVE},
-                                         {"prefix", required_argument, NULL, O_PREFIX},
-                                         {"writer", required_argument, NULL, O_WRITER},
-                                         {"state-dir", required_argument, NULL, O_STATE},
-                                         {"ca-file", required_argument, NULL, O_CA},
-                                         {"cert-file", required_argument, NULL, O_CERT},
-                                         {"key-file", required_argument, NULL, O_KEY},
-                                         {"server-name", required_argument, NULL, O_SNI},
-                                         {"user", required_argument, NULL, O_USER},
-                                         {"latency-high", required_argument, NULL, O_HIGH},
-                                         {"latency-low", required_argument, NULL, O_LOW},
-                                         {"min-inflight", required_argument, NULL, O_MININF},
-                                         {"rate", required_argument, NULL, O_RATE},
-                                         {"transport", required_argument, NULL, O_TRANSPORT},
-                                         {"output", required_argument, NULL, 'o'},
-                                         {"help", no_argument, NULL, 'h'},
-                                         {NULL, 0, NULL, 0}};
-    struct etcd_bench_config cfg = {
-        .results = 10000, .value_bytes = 256, .concurrency = 16, .deadline_ms = 5000};
+    struct bench_flags fl = {
+        .cfg = {.results = 10000, .value_bytes = 256, .concurrency = 16, .deadline_ms = 5000},
+        .format = "text"};
     struct etcd_bench_report rep;
     struct hp_err err = {0};
-    const char *check = NULL, *format = "text";
-    size_t n;
     hp_rc rc;
-    int c;
+    int status;
 
     if (argc >= 2 && !strcmp(argv[1], "probes"))
         return hp_cmd_bench_probes(argc - 1, argv + 1, out, errout);
@@ -158,177 +307,15 @@ int hp_cmd_bench(int argc, char **argv, FILE *out, FILE *errout)
                         "'hostpatrol bench probes'\n");
         return HP_EXIT_USAGE;
     }
-    argc--;
-    argv++;
-    cfg.etcd.endpoints = getenv("HOSTPATROL_ETCD_ENDPOINTS");
-    cfg.etcd.password = getenv("HOSTPATROL_ETCD_PASSWORD");
-    optind = 1;
-    opterr = 0;
-    while ((c = getopt_long(argc, argv, HP_OPTSTRING("o:h"), opts, NULL)) != -1) {
-        switch (c) {
-        case O_ENDPOINTS:
-            cfg.etcd.endpoints = optarg;
-            break;
-        case O_RESULTS:
-            if (parse_size("--results", optarg, &cfg.results, errout))
-                return HP_EXIT_USAGE;
-            break;
-        case O_VALUE:
-            if (parse_size("--value-bytes", optarg, &cfg.value_bytes, errout))
-                return HP_EXIT_USAGE;
-            break;
-        case O_CONC:
-            if (parse_size("--concurrency", optarg, &n, errout))
-                return HP_EXIT_USAGE;
-            cfg.concurrency = n > 100000 ? 100000 : (unsigned)n;
-            break;
-        case O_DEADLINE:
-            if (hp_duration_parse(optarg, "--deadline", &cfg.deadline_ms, &err)) {
-                fprintf(errout, "hostpatrol bench etcd: %s\n", err.msg);
-                return HP_EXIT_USAGE;
-            }
-            break;
-        case O_TXNOPS:
-            if (parse_size("--txn-ops", optarg, &cfg.txn_ops, errout))
-                return HP_EXIT_USAGE;
-            break;
-        case O_OUTCOMES:
-            cfg.outcomes_path = optarg;
-            break;
-        case O_VERIFY:
-            cfg.verify = true;
-            break;
-        case O_CHECK:
-            check = optarg;
-            break;
-        case O_NAIVE:
-            cfg.naive = true;
-            break;
-        case O_PREFIX:
-            cfg.prefix = optarg;
-            break;
-        case O_WRITER:
-            cfg.writer = optarg;
-            break;
-        case O_STATE:
-            cfg.state_dir = optarg;
-            break;
-        case O_CA:
-            cfg.etcd.ca_file = optarg;
-            break;
-        case O_CERT:
-            cfg.etcd.cert_file = optarg;
-            break;
-        case O_KEY:
-            cfg.etcd.key_file = optarg;
-            break;
-        case O_SNI:
-            cfg.etcd.server_name = optarg;
-            break;
-        case O_USER:
-            cfg.etcd.username = optarg;
-            break;
-        case O_TRANSPORT:
-            if (strcmp(optarg, "grpc") && strcmp(optarg, "gateway")) {
-                fprintf(errout, "hostpatrol bench etcd: --transport: '%s' is not grpc or gateway\n",
-                        optarg);
-                return HP_EXIT_USAGE;
-            }
-            cfg.etcd.transport =
-                optarg[0] == 'g' && optarg[1] == 'r' ? ETCD_TRANSPORT_GRPC : ETCD_TRANSPORT_GATEWAY;
-            break;
-        case O_HIGH:
-        case O_LOW:
-            if (hp_duration_parse(optarg, c == O_HIGH ? "--latency-high" : "--latency-low",
-                                  c == O_HIGH ? &cfg.p95_high_ms : &cfg.p95_low_ms, &err)) {
-                fprintf(errout, "hostpatrol bench etcd: %s\n", err.msg);
-                return HP_EXIT_USAGE;
-            }
-            break;
-        case O_RATE:
-            if (parse_size("--rate", optarg, &cfg.rate, errout))
-                return HP_EXIT_USAGE;
-            break;
-        case O_MININF:
-            if (parse_size("--min-inflight", optarg, &n, errout))
-                return HP_EXIT_USAGE;
-            cfg.min_inflight = n > 256 ? 256 : (unsigned)n;
-            break;
-        case 'o':
-            format = optarg;
-            break;
-        case 'h':
-            bench_usage(out);
-            return HP_EXIT_OK;
-        default:
-            hp_cli_bad_flag(errout, "bench etcd", c, argv);
-            bench_usage(errout);
-            return HP_EXIT_USAGE;
-        }
-    }
-    if (optind < argc) {
-        fprintf(errout, "hostpatrol bench etcd: unexpected argument '%s'\n", argv[optind]);
-        return HP_EXIT_USAGE;
-    }
-    if (strcmp(format, "text") && strcmp(format, "json")) {
-        fprintf(errout, "hostpatrol bench etcd: --output '%s' is not one of text, json\n", format);
-        return HP_EXIT_USAGE;
-    }
-    if (!cfg.etcd.endpoints) {
-        fprintf(errout, "hostpatrol bench etcd: --endpoints is required (or set "
-                        "HOSTPATROL_ETCD_ENDPOINTS)\n");
-        return HP_EXIT_USAGE;
-    }
-    if (cfg.etcd.username && !cfg.etcd.password) {
-        fprintf(errout, "hostpatrol bench etcd: --user needs $HOSTPATROL_ETCD_PASSWORD\n");
-        return HP_EXIT_USAGE;
-    }
-    if (cfg.min_inflight > cfg.concurrency) {
-        fprintf(errout, "hostpatrol bench etcd: --min-inflight %u is above --concurrency %u\n",
-                cfg.min_inflight, cfg.concurrency);
-        return HP_EXIT_USAGE;
-    }
-    if (check) {
-        rc = etcd_bench_check(&cfg, check, &rep, &err);
-    } else {
-        struct term_watch w = {.done = 0};
-        sigset_t sigs;
-        pthread_t th;
-        int watching;
-
-        sigemptyset(&sigs);
-        sigaddset(&sigs, SIGTERM);
-        sigaddset(&sigs, SIGINT);
-        pthread_sigmask(SIG_BLOCK, &sigs, NULL); /* before any thread starts: all inherit it */
-        rc = hp_ctx_new(NULL, HP_CTX_NO_TIMEOUT, &w.stop);
-        watching = !rc && !pthread_create(&th, NULL, term_main, &w);
-        if (!rc && !watching)
-            rc = hp_err_set(&err, HP_ERR_NOMEM, "cannot start the signal thread");
-        cfg.stop = w.stop;
-        if (!rc)
-            rc = etcd_bench_run(&cfg, &rep, &err);
-        atomic_store(&w.done, 1);
-        if (watching)
-            pthread_join(th, NULL);
-        hp_ctx_free(w.stop);
-        /* the mask stays: a signal from now on finds the run over and the exit under way */
-    }
+    status = parse_flags(argc - 1, argv + 1, &fl, out, errout);
+    if (status >= 0)
+        return status;
+    rc = fl.check ? etcd_bench_check(&fl.cfg, fl.check, &rep, &err)
+                  : etcd_bench_run_until_signal(&fl.cfg, &rep, &err);
     if (rc) {
         fprintf(errout, "hostpatrol bench etcd: %s\n", err.msg[0] ? err.msg : hp_rc_name(rc));
         return rc == HP_ERR_INVALID ? HP_EXIT_USAGE : HP_EXIT_FAIL;
     }
-    if (strcmp(format, "json") == 0) {
-        etcd_bench_print(&rep, true, out);
-    } else {
-        if (!check)
-            fprintf(out,
-                    "hostpatrol bench etcd: run %s, %zu results of %zu B, concurrency %u, "
-                    "deadline %lld ms, %.2f s\n",
-                    rep.run_id, cfg.results, cfg.value_bytes, cfg.concurrency,
-                    (long long)cfg.deadline_ms, rep.seconds);
-        fprintf(out, "%-6s %10s %9s %8s %8s %10s %7s %12s %11s %8s\n", "mode", "keys/s", "txns/s",
-                "p50 ms", "p99 ms", "committed", "failed", "rolled_back", "unresolved", "rejected");
-        etcd_bench_print(&rep, false, out);
-    }
+    etcd_bench_print_report(&fl.cfg, &rep, !fl.check, !strcmp(fl.format, "json"), out);
     return rep.violations || rep.terminated ? HP_EXIT_FAIL : HP_EXIT_OK;
 }

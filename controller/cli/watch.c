@@ -4,7 +4,6 @@
 #include <errno.h>
 #include <getopt.h>
 #include <jansson.h>
-#include <libwebsockets.h>
 #include <signal.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -14,14 +13,13 @@
 
 #include "cli/cmd.h"
 #include "hostpatrol/alloc.h"
-#include "hostpatrol/buf.h"
 #include "hostpatrol/kube_config.h"
 #include "hostpatrol/term_text.h"
+#include "hostpatrol/ws_client.h"
 
 #define WATCH_DEFAULT_SERVER "wss://127.0.0.1:8443"
 #define WATCH_TOKEN_MAX      (64u * 1024)        /* a longer token file is refused */
 #define WATCH_MSG_MAX        (64u * 1024 * 1024) /* a longer message is refused */
-#define WATCH_TICK_MS        100                 /* how often the loop looks at the stop flag */
 #define WATCH_TABLE_FMT      "%-20s  %-16s  %-24s  %-16s  %-24s  %-7s  %s\n"
 
 struct watch_flags {
@@ -31,18 +29,11 @@ struct watch_flags {
     bool insecure;
 };
 
-/* The connection's state; only the main thread (lws service) touches it. */
+/* What the printer needs; only the main thread (the client's loop) touches it. */
 struct watch {
     FILE *out, *errout;
     const char *server;
-    bool json, established, closed, failed;
-    char why[256];       /* connection error detail */
-    char *auth;          /* "Bearer TOKEN" (owned, wiped), or NULL */
-    int http_status;     /* the server's answer to a refused upgrade, or 0 */
-    char close_why[128]; /* the server's close reason, "" if none */
-    struct hp_buf msg;   /* the message being assembled, at most WATCH_MSG_MAX bytes */
-    lws_sorted_usec_list_t tick;
-    struct lws_context *ctx; /* borrowed */
+    bool json;
 };
 
 static volatile sig_atomic_t stop_sig;
@@ -161,72 +152,6 @@ static int watch_parse_flags(int argc, char **argv, struct watch_flags *fl, FILE
     return -1;
 }
 
-/* parse_server: "ws[s]://HOST[:PORT][/]" -> host (into buf), port, and whether it is wss.
- * Returns false if not one. */
-static bool parse_server(const char *url, char *host, size_t host_size, int *port, bool *tls)
-{
-    const char *h, *colon, *end;
-    char *endp = NULL;
-    size_t n;
-    long p;
-
-    *tls = !strncmp(url, "wss://", 6);
-    if (!*tls && strncmp(url, "ws://", 5))
-        return false;
-    h = url + (*tls ? 6 : 5);
-    p = *tls ? 443 : 80;
-    end = h + strcspn(h, "/");
-    if (end[0] && strcmp(end, "/"))
-        return false; /* a path: the stream's path is fixed */
-    if (h[0] == '[') {
-        const char *close = memchr(h, ']', (size_t)(end - h));
-
-        if (!close)
-            return false;
-        colon = close + 1 < end && close[1] == ':' ? close + 1 : NULL;
-        if (!colon && close + 1 != end)
-            return false;
-        n = (size_t)(close - h - 1);
-        h++;
-    } else {
-        colon = memchr(h, ':', (size_t)(end - h));
-        n = (size_t)((colon ? colon : end) - h);
-    }
-    if (!n || n >= host_size)
-        return false;
-    memcpy(host, h, n);
-    host[n] = '\0';
-    if (colon) {
-        errno = 0;
-        p = strtol(colon + 1, &endp, 10);
-        if (errno || endp != end || colon + 1 == end || p < 1 || p > 65535)
-            return false;
-    }
-    *port = (int)p;
-    return true;
-}
-
-/* add_arg: append "&key=value" (value percent-encoded) to path; false if it does not fit. */
-static bool add_arg(char *path, size_t size, const char *key, const char *value)
-{
-    size_t n = strlen(path);
-    int w = snprintf(path + n, size - n, "%s%s=", strchr(path, '?') ? "&" : "?", key);
-
-    if (w < 0 || (size_t)w >= size - n)
-        return false;
-    n += (size_t)w;
-    for (const unsigned char *p = (const unsigned char *)value; *p; p++) {
-        bool plain = (*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
-                     (*p >= '0' && *p <= '9') || strchr("-._~", *p);
-
-        w = snprintf(path + n, size - n, plain ? "%c" : "%%%02X", *p);
-        if (w < 0 || (size_t)w >= size - n)
-            return false;
-        n += (size_t)w;
-    }
-    return true;
-}
-
 static void print_time(json_int_t ms, char *buf, size_t size)
 {
     time_t t = (time_t)(ms / 1000);
@@ -243,19 +168,20 @@ static const char *str_or(const json_t *o, const char *key, const char *dflt)
     return s ? s : dflt;
 }
 
-/* on_message: print one complete message. */
-static void on_message(struct watch *w)
+/* on_message: the client's on_message: print one complete message (arg: the struct watch). */
+static void on_message(void *arg, const char *data, size_t len)
 {
+    struct watch *w = arg;
     json_t *m;
     const json_t *res, *dropped;
     size_t i;
 
     if (w->json) {
-        fprintf(w->out, "%.*s\n", (int)hp_buf_len(&w->msg), hp_buf_data(&w->msg));
+        fprintf(w->out, "%.*s\n", (int)len, data);
         fflush(w->out);
         return;
     }
-    m = json_loadb(hp_buf_data(&w->msg), hp_buf_len(&w->msg), 0, NULL);
+    m = json_loadb(data, len, 0, NULL);
     if (!m) {
         fprintf(w->errout, "hostpatrol watch: a message from %s is not JSON; skipped\n", w->server);
         return;
@@ -281,79 +207,6 @@ static void on_message(struct watch *w)
     }
     fflush(w->out);
     json_decref(m);
-}
-
-/* on_data: a piece of a message; whole messages go to on_message. Returns nonzero to close. */
-static int on_data(struct watch *w, struct lws *wsi, const void *in, size_t len)
-{
-    switch (hp_buf_add(&w->msg, in, len)) {
-    case HP_OK:
-        break;
-    case HP_ERR_FULL:
-        snprintf(w->why, sizeof(w->why), "a message longer than %u bytes", WATCH_MSG_MAX);
-        w->failed = true;
-        return 1;
-    default:
-        snprintf(w->why, sizeof(w->why), "out of memory");
-        w->failed = true;
-        return 1;
-    }
-    if (lws_is_final_fragment(wsi) && !lws_remaining_packet_payload(wsi)) {
-        on_message(w);
-        hp_buf_reset(&w->msg);
-    }
-    return 0;
-}
-
-static int on_event(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in,
-                    size_t len)
-{
-    struct watch *w = lws_context_user(lws_get_context(wsi));
-
-    (void)user;
-    switch (reason) {
-    case LWS_CALLBACK_CLIENT_APPEND_HANDSHAKE_HEADER: {
-        unsigned char **p = in, *end = *p + len;
-
-        if (w->auth && lws_add_http_header_by_token(wsi, WSI_TOKEN_HTTP_AUTHORIZATION,
-                                                    (const unsigned char *)w->auth,
-                                                    (int)strlen(w->auth), p, end))
-            return -1;
-        return 0;
-    }
-    case LWS_CALLBACK_CLIENT_CONNECTION_ERROR:
-        w->http_status = wsi ? (int)lws_http_client_http_response(wsi) : 0;
-        snprintf(w->why, sizeof(w->why), "%s", in ? (const char *)in : "connection failed");
-        w->failed = true;
-        return 0;
-    case LWS_CALLBACK_WS_PEER_INITIATED_CLOSE:
-        /* 2 bytes of close code, then the reason ("403 Forbidden: ...") */
-        if (in && len > 2)
-            snprintf(w->close_why, sizeof(w->close_why), "%.*s", (int)(len - 2),
-                     (const char *)in + 2);
-        return 0;
-    case LWS_CALLBACK_CLIENT_ESTABLISHED:
-        w->established = true;
-        return 0;
-    case LWS_CALLBACK_CLIENT_RECEIVE:
-        return on_data(w, wsi, in, len) ? -1 : 0;
-    case LWS_CALLBACK_CLIENT_CLOSED:
-        w->closed = true;
-        return 0;
-    case LWS_CALLBACK_OPENSSL_LOAD_EXTRA_CLIENT_VERIFY_CERTS:
-        return 0; /* the CA comes from --ca-file or the system's store */
-    default:
-        break;
-    }
-    return lws_callback_http_dummy(wsi, reason, user, in, len);
-}
-
-/* on_tick: wakes the service loop every WATCH_TICK_MS so it sees the stop flag. */
-static void on_tick(lws_sorted_usec_list_t *sul)
-{
-    struct watch *w = lws_container_of(sul, struct watch, tick);
-
-    lws_sul_schedule(w->ctx, 0, &w->tick, on_tick, WATCH_TICK_MS * LWS_US_PER_MS);
 }
 
 /* read_token: the token in path (owned, trailing white space cut), or NULL with why set. */
@@ -435,13 +288,13 @@ static int watch_auth(const struct watch_flags *fl, bool tls, char **out, char *
 }
 
 /* explain: why the connection failed, in the user's terms. */
-static void explain(const struct watch *w, const struct watch_flags *fl, FILE *errout)
+static void explain(const struct ws_client *w, const struct watch_flags *fl, FILE *errout)
 {
     if (w->http_status == 401)
         fprintf(errout,
                 "hostpatrol watch: %s refused the connection: 401 Unauthorized (%s; pass "
                 "--token, --token-file or a kubeconfig user with a token)\n",
-                fl->server, w->auth ? "the token was not accepted" : "no bearer token sent");
+                fl->server, w->cfg.auth ? "the token was not accepted" : "no bearer token sent");
     else if (w->http_status == 403)
         fprintf(errout,
                 "hostpatrol watch: %s refused the connection: 403 Forbidden (the token's user "
@@ -460,41 +313,74 @@ static void explain(const struct watch *w, const struct watch_flags *fl, FILE *e
         fprintf(errout, "hostpatrol watch: cannot connect to %s: %s\n", fl->server, w->why);
 }
 
-static const struct lws_protocols watch_protocols[] = {
-    {.name = "hostpatrol-watch", .callback = on_event}, {0}, /* terminator */
-};
+/* report: how the stream ended, on errout; the exit status */
+static int report(const struct ws_client *c, const struct watch_flags *fl, FILE *errout)
+{
+    if (stop_sig)
+        return HP_EXIT_OK;
+    if (c->failed && !c->established)
+        explain(c, fl, errout);
+    else if (c->close_why[0])
+        fprintf(errout, "hostpatrol watch: %s closed the connection: %s\n", fl->server,
+                c->close_why);
+    else if (c->failed)
+        fprintf(errout, "hostpatrol watch: connection to %s ended: %s\n", fl->server, c->why);
+    else
+        fprintf(errout, "hostpatrol watch: connection to %s closed\n", fl->server);
+    return HP_EXIT_FAIL;
+}
+
+/* prepare: the connection's settings from the flags: cfg, host and path filled in (*auth
+ * owned); -1 to go on, else the exit status (the message printed) */
+static int prepare(const struct watch_flags *fl, struct ws_client_config *cfg, char *host,
+                   size_t host_size, char *path, size_t path_size, char **auth, FILE *errout)
+{
+    char why[256] = "";
+
+    if (!ws_client_parse_url(fl->server, host, host_size, &cfg->port, &cfg->tls)) {
+        fprintf(errout,
+                "hostpatrol watch: --server '%s' must be wss://HOST:PORT or ws://HOST:PORT\n",
+                fl->server);
+        return HP_EXIT_USAGE;
+    }
+    if (watch_auth(fl, cfg->tls, auth, why, sizeof(why))) {
+        fprintf(errout, "hostpatrol watch: %s\n", why);
+        return HP_EXIT_USAGE;
+    }
+    if ((fl->ns && !ws_client_add_query(path, path_size, "namespace", fl->ns)) ||
+        (fl->name && !ws_client_add_query(path, path_size, "name", fl->name))) {
+        fprintf(errout, "hostpatrol watch: --namespace or NAME is too long\n");
+        return HP_EXIT_USAGE;
+    }
+    cfg->host = host;
+    cfg->path = path;
+    cfg->auth = *auth;
+    cfg->ca_file = fl->ca_file;
+    cfg->insecure = fl->insecure;
+    cfg->protocol = "hostpatrol-watch";
+    cfg->max_message = WATCH_MSG_MAX;
+    cfg->on_message = on_message;
+    cfg->stop = &stop_sig;
+    return -1;
+}
 
 int hp_cmd_watch(int argc, char **argv, FILE *out, FILE *errout)
 {
     struct watch_flags fl = {0};
     struct watch w = {.out = out, .errout = errout};
-    struct lws_context_creation_info info;
-    struct lws_client_connect_info ci;
+    struct ws_client_config cfg = {.arg = &w};
+    struct ws_client client;
+    struct hp_err err = {0};
     struct sigaction sa;
-    char host[256], path[1024] = "/ws";
-    int port = 0, status;
-    bool tls = false;
+    char host[256], path[1024] = "/ws", *auth = NULL;
+    int status;
 
-    hp_buf_init(&w.msg, WATCH_MSG_MAX);
     status = watch_parse_flags(argc, argv, &fl, out, errout);
     if (status >= 0)
         return status;
-    if (!parse_server(fl.server, host, sizeof(host), &port, &tls)) {
-        fprintf(errout,
-                "hostpatrol watch: --server '%s' must be wss://HOST:PORT or ws://HOST:PORT\n",
-                fl.server);
-        return HP_EXIT_USAGE;
-    }
-    if (watch_auth(&fl, tls, &w.auth, w.why, sizeof(w.why))) {
-        fprintf(errout, "hostpatrol watch: %s\n", w.why);
-        return HP_EXIT_USAGE;
-    }
-    w.why[0] = '\0';
-    if ((fl.ns && !add_arg(path, sizeof(path), "namespace", fl.ns)) ||
-        (fl.name && !add_arg(path, sizeof(path), "name", fl.name))) {
-        fprintf(errout, "hostpatrol watch: --namespace or NAME is too long\n");
-        return HP_EXIT_USAGE;
-    }
+    status = prepare(&fl, &cfg, host, sizeof(host), path, sizeof(path), &auth, errout);
+    if (status >= 0)
+        goto out;
     w.server = fl.server;
     w.json = !strcmp(fl.format, "json");
 
@@ -504,65 +390,29 @@ int hp_cmd_watch(int argc, char **argv, FILE *out, FILE *errout)
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGTERM, &sa, NULL);
 
-    lws_set_log_level(0, NULL);
-    memset(&info, 0, sizeof(info));
-    info.port = CONTEXT_PORT_NO_LISTEN;
-    info.protocols = watch_protocols;
-    info.user = &w;
-    if (tls) {
-        info.options |= LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT;
-        info.client_ssl_ca_filepath = fl.ca_file;
-    }
-    w.ctx = lws_create_context(&info);
-    if (!w.ctx) {
-        fprintf(errout, "hostpatrol watch: cannot create the websocket client\n");
-        return HP_EXIT_FAIL;
-    }
-    memset(&ci, 0, sizeof(ci));
-    ci.context = w.ctx;
-    ci.address = host;
-    ci.port = port;
-    ci.path = path;
-    ci.host = host;
-    ci.origin = host;
-    ci.local_protocol_name = watch_protocols[0].name;
-    if (tls) {
-        ci.ssl_connection = LCCSCF_USE_SSL;
-        if (fl.insecure)
-            ci.ssl_connection |= LCCSCF_ALLOW_SELFSIGNED | LCCSCF_SKIP_SERVER_CERT_HOSTNAME_CHECK |
-                                 LCCSCF_ALLOW_EXPIRED | LCCSCF_ALLOW_INSECURE;
-        ci.alpn = "http/1.1";
-    }
+    ws_client_init(&client, &cfg);
     status = HP_EXIT_FAIL;
-    if (!lws_client_connect_via_info(&ci)) {
+    switch (ws_client_connect(&client, &err)) {
+    case HP_OK:
+        if (!w.json)
+            fprintf(out, WATCH_TABLE_FMT, "TIME", "NAMESPACE", "NAME", "CHECK", "TARGET", "STATUS",
+                    "REASON");
+        fflush(out);
+        ws_client_run(&client);
+        status = report(&client, &fl, errout);
+        break;
+    case HP_ERR_UNAVAILABLE:
         fprintf(errout, "hostpatrol watch: cannot connect to %s\n", fl.server);
-        goto out;
+        break;
+    default:
+        fprintf(errout, "hostpatrol watch: cannot create the websocket client\n");
+        break;
     }
-    if (!w.json)
-        fprintf(out, WATCH_TABLE_FMT, "TIME", "NAMESPACE", "NAME", "CHECK", "TARGET", "STATUS",
-                "REASON");
-    fflush(out);
-    lws_sul_schedule(w.ctx, 0, &w.tick, on_tick, WATCH_TICK_MS * LWS_US_PER_MS);
-    while (!stop_sig && !w.failed && !w.closed)
-        if (lws_service(w.ctx, 0) < 0)
-            break;
-    if (stop_sig)
-        status = HP_EXIT_OK;
-    else if (w.failed && !w.established)
-        explain(&w, &fl, errout);
-    else if (w.close_why[0])
-        fprintf(errout, "hostpatrol watch: %s closed the connection: %s\n", fl.server, w.close_why);
-    else if (w.failed)
-        fprintf(errout, "hostpatrol watch: connection to %s ended: %s\n", fl.server, w.why);
-    else
-        fprintf(errout, "hostpatrol watch: connection to %s closed\n", fl.server);
+    ws_client_release(&client);
 out:
-    lws_sul_cancel(&w.tick);
-    lws_context_destroy(w.ctx);
-    hp_buf_release(&w.msg);
-    if (w.auth) {
-        explicit_bzero(w.auth, strlen(w.auth));
-        hp_free(w.auth);
+    if (auth) {
+        explicit_bzero(auth, strlen(auth));
+        hp_free(auth);
     }
     return status;
 }

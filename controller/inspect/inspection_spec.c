@@ -322,14 +322,230 @@ static hp_rc parse_http(struct at *a, const json_t *o, struct http_check *h)
     return rc;
 }
 
+static hp_rc parse_tcp(struct at *sub, const json_t *body, struct check_spec *c)
+{
+    int64_t v;
+    hp_rc rc;
+
+    rc = get_int(sub, body, "port", 0, 1, 65535, &v);
+    c->u.tcp.port = (int)v;
+    if (!rc && !v)
+        rc = bad(sub, "port", "is required", NULL);
+    if (!rc)
+        rc = get_string(sub, body, "send", NULL, 1024, &c->u.tcp.send);
+    if (!rc)
+        rc = get_string(sub, body, "expect", NULL, 1024, &c->u.tcp.expect);
+    return rc;
+}
+
+static hp_rc parse_tls(struct at *sub, const json_t *body, struct check_spec *c)
+{
+    int64_t v;
+    hp_rc rc;
+
+    rc = get_int(sub, body, "port", 0, 1, 65535, &v);
+    c->u.tls.port = (int)v;
+    if (!rc && !v)
+        rc = bad(sub, "port", "is required", NULL);
+    if (!rc)
+        rc = get_string(sub, body, "serverName", NULL, 253, &c->u.tls.server_name);
+    if (!rc && c->u.tls.server_name && !probe_host_ok(c->u.tls.server_name))
+        rc = bad(sub, "serverName",
+                 "must be a host name or an IP address, not: ", c->u.tls.server_name);
+    return rc;
+}
+
+static hp_rc parse_dns(struct at *sub, const json_t *body, struct check_spec *c)
+{
+    hp_rc rc;
+    size_t k;
+
+    rc = get_required_string(sub, body, "name", 253, &c->u.dns.name);
+    if (!rc)
+        rc = string_list(sub, body, "expectAddresses", &c->u.dns.expect_addrs);
+    for (k = 0; !rc && c->u.dns.expect_addrs && c->u.dns.expect_addrs[k]; k++) {
+        unsigned char buf[sizeof(struct in6_addr)];
+
+        if (inet_pton(AF_INET, c->u.dns.expect_addrs[k], buf) != 1 &&
+            inet_pton(AF_INET6, c->u.dns.expect_addrs[k], buf) != 1)
+            rc = bad(sub, "expectAddresses",
+                     "must hold IP addresses, not: ", c->u.dns.expect_addrs[k]);
+    }
+    return rc;
+}
+
+static hp_rc parse_node_condition(struct at *sub, const json_t *body, struct check_spec *c)
+{
+    hp_rc rc;
+
+    rc = get_required_string(sub, body, "type", 64, &c->u.node_condition.type);
+    if (rc)
+        return rc;
+    if (strcmp(c->u.node_condition.type, "Ready") &&
+        strcmp(c->u.node_condition.type, "MemoryPressure") &&
+        strcmp(c->u.node_condition.type, "DiskPressure") &&
+        strcmp(c->u.node_condition.type, "PIDPressure") &&
+        strcmp(c->u.node_condition.type, "NetworkUnavailable"))
+        return bad(sub, "type",
+                   "must be one of Ready, MemoryPressure, DiskPressure, PIDPressure, "
+                   "NetworkUnavailable",
+                   NULL);
+    rc = get_string(sub, body, "expect",
+                    strcmp(c->u.node_condition.type, "Ready") ? "False" : "True", 8,
+                    &c->u.node_condition.expect);
+    if (!rc && strcmp(c->u.node_condition.expect, "True") &&
+        strcmp(c->u.node_condition.expect, "False"))
+        rc = bad(sub, "expect", "must be \"True\" or \"False\"", NULL);
+    return rc;
+}
+
+static hp_rc parse_disk(struct at *sub, const json_t *body, struct check_spec *c)
+{
+    int64_t v, w;
+    hp_rc rc;
+
+    rc = get_string(sub, body, "path", "/", 1024, &c->u.disk.path);
+    if (!rc)
+        rc = get_int(sub, body, "warnPercent", 80, 1, 100, &v);
+    if (!rc)
+        rc = get_int(sub, body, "critPercent", 90, 1, 100, &w);
+    if (!rc)
+        rc = get_bool(sub, body, "inodes", false, &c->u.disk.inodes);
+    if (rc)
+        return rc;
+    c->u.disk.warn_percent = (int)v;
+    c->u.disk.crit_percent = (int)w;
+    if (v >= w)
+        return bad(sub, "warnPercent", "must be below critPercent", NULL);
+    return HP_OK;
+}
+
+/* load_threshold: warnPerCPU or critPerCPU (default def) into *out */
+static hp_rc load_threshold(struct at *sub, const json_t *body, const char *key, const char *def,
+                            double *out)
+{
+    char *s = NULL, *end;
+    double d = 0;
+    bool ok;
+    hp_rc rc;
+
+    rc = get_string(sub, body, key, def, 16, &s);
+    if (rc)
+        return rc;
+    /* the CRD's pattern ^[0-9]+(\.[0-9]+)?$, which strtod alone would widen (0x10, inf, nan,
+     * 1e9, leading blanks) */
+    ok = decimal_text(s);
+    if (ok) {
+        errno = 0;
+        d = strtod(s, &end);
+        ok = !errno && !*end && d >= 0;
+    }
+    hp_free(s);
+    if (!ok)
+        return bad(sub, key, "must be a non-negative decimal number like \"1.5\"", NULL);
+    *out = d;
+    return HP_OK;
+}
+
+static hp_rc parse_load(struct at *sub, const json_t *body, struct check_spec *c)
+{
+    char *s = NULL;
+    hp_rc rc;
+
+    rc = get_string(sub, body, "window", "5m", 4, &s);
+    if (!rc) {
+        c->u.load.window_min = !strcmp(s, "1m")    ? 1
+                               : !strcmp(s, "5m")  ? 5
+                               : !strcmp(s, "15m") ? 15
+                                                   : 0;
+        if (!c->u.load.window_min)
+            rc = bad(sub, "window", "must be one of 1m, 5m, 15m", NULL);
+    }
+    hp_free(s);
+    if (!rc)
+        rc = load_threshold(sub, body, "warnPerCPU", "1.5", &c->u.load.warn_per_cpu);
+    if (!rc)
+        rc = load_threshold(sub, body, "critPerCPU", "3", &c->u.load.crit_per_cpu);
+    if (!rc && c->u.load.warn_per_cpu >= c->u.load.crit_per_cpu)
+        rc = bad(sub, "warnPerCPU", "must be below critPerCPU", NULL);
+    return rc;
+}
+
+static hp_rc parse_memory(struct at *sub, const json_t *body, struct check_spec *c)
+{
+    int64_t v, w;
+    hp_rc rc;
+
+    rc = get_int(sub, body, "warnAvailablePercent", 15, 0, 100, &v);
+    if (!rc)
+        rc = get_int(sub, body, "critAvailablePercent", 5, 0, 100, &w);
+    if (rc)
+        return rc;
+    c->u.memory.warn_available_percent = (int)v;
+    c->u.memory.crit_available_percent = (int)w;
+    if (w >= v)
+        return bad(sub, "critAvailablePercent", "must be below warnAvailablePercent", NULL);
+    return HP_OK;
+}
+
+static hp_rc parse_process(struct at *sub, const json_t *body, struct check_spec *c)
+{
+    char *s = NULL;
+    hp_rc rc;
+
+    rc = get_string(sub, body, "name", NULL, 64, &c->u.process.name);
+    if (!rc)
+        rc = get_string(sub, body, "cmdlineRegex", NULL, 1024, &s);
+    if (!rc && !c->u.process.name == !s)
+        rc = bad(sub, NULL, "set exactly one of name, cmdlineRegex", NULL);
+    if (!rc && s) {
+        rc = compile_regex(sub, "cmdlineRegex", s, &c->u.process.cmdline_regex);
+        c->u.process.has_cmdline_regex = rc == HP_OK;
+    }
+    hp_free(s);
+    if (!rc)
+        rc = get_int(sub, body, "minCount", 1, 0, INT32_MAX, &c->u.process.min_count);
+    if (!rc)
+        rc = get_int(sub, body, "maxCount", -1, 0, INT32_MAX, &c->u.process.max_count);
+    if (!rc && c->u.process.max_count >= 0 && c->u.process.min_count > c->u.process.max_count)
+        rc = bad(sub, "minCount", "must not exceed maxCount", NULL);
+    return rc;
+}
+
+static hp_rc parse_file(struct at *sub, const json_t *body, struct check_spec *c)
+{
+    hp_rc rc;
+
+    rc = get_required_string(sub, body, "path", 1024, &c->u.file.path);
+    if (!rc)
+        rc = get_duration(sub, body, "maxAge", NULL, &c->u.file.max_age_ms);
+    if (!rc)
+        rc = get_int(sub, body, "maxSizeBytes", -1, 0, INT64_MAX, &c->u.file.max_size_bytes);
+    return rc;
+}
+
+static hp_rc parse_http_check(struct at *sub, const json_t *body, struct check_spec *c)
+{
+    return parse_http(sub, body, &c->u.http);
+}
+
+/* the parser of each kind's body, by enum check_kind */
+static hp_rc (*const parse_kind[CHECK_KIND__COUNT])(struct at *, const json_t *,
+                                                    struct check_spec *) = {
+    [CHECK_HTTP] = parse_http_check, [CHECK_TCP] = parse_tcp,
+    [CHECK_TLS] = parse_tls,         [CHECK_DNS] = parse_dns,
+    [CHECK_DISK] = parse_disk,       [CHECK_LOAD] = parse_load,
+    [CHECK_MEMORY] = parse_memory,   [CHECK_PROCESS] = parse_process,
+    [CHECK_FILE] = parse_file,       [CHECK_NODE_CONDITION] = parse_node_condition,
+};
+
 static hp_rc parse_check(struct at *parent, const json_t *o, size_t idx, struct check_spec *c)
 {
     struct at a = {.err = parent->err};
     struct at sub = {.err = parent->err};
     const json_t *body = NULL;
-    int64_t v, w;
+    int64_t v;
     size_t k, found = 0;
-    char *s = NULL;
     hp_rc rc;
 
     set_path(a.path, sizeof(a.path), "%s[%zu]", parent->path, idx);
@@ -360,159 +576,9 @@ static hp_rc parse_check(struct at *parent, const json_t *o, size_t idx, struct 
     set_path(sub.path, sizeof(sub.path), "%s.%s", a.path, kind_names[c->kind]);
     if (!json_is_object(body))
         return bad(&sub, NULL, "must be an object", NULL);
-    switch (c->kind) {
-    case CHECK_HTTP:
-        return parse_http(&sub, body, &c->u.http);
-    case CHECK_TCP:
-        rc = get_int(&sub, body, "port", 0, 1, 65535, &v);
-        c->u.tcp.port = (int)v;
-        if (!rc && !v)
-            rc = bad(&sub, "port", "is required", NULL);
-        if (!rc)
-            rc = get_string(&sub, body, "send", NULL, 1024, &c->u.tcp.send);
-        if (!rc)
-            rc = get_string(&sub, body, "expect", NULL, 1024, &c->u.tcp.expect);
-        return rc;
-    case CHECK_TLS:
-        rc = get_int(&sub, body, "port", 0, 1, 65535, &v);
-        c->u.tls.port = (int)v;
-        if (!rc && !v)
-            rc = bad(&sub, "port", "is required", NULL);
-        if (!rc)
-            rc = get_string(&sub, body, "serverName", NULL, 253, &c->u.tls.server_name);
-        if (!rc && c->u.tls.server_name && !probe_host_ok(c->u.tls.server_name))
-            rc = bad(&sub, "serverName",
-                     "must be a host name or an IP address, not: ", c->u.tls.server_name);
-        return rc;
-    case CHECK_DNS:
-        rc = get_required_string(&sub, body, "name", 253, &c->u.dns.name);
-        if (!rc)
-            rc = string_list(&sub, body, "expectAddresses", &c->u.dns.expect_addrs);
-        for (k = 0; !rc && c->u.dns.expect_addrs && c->u.dns.expect_addrs[k]; k++) {
-            unsigned char buf[sizeof(struct in6_addr)];
-
-            if (inet_pton(AF_INET, c->u.dns.expect_addrs[k], buf) != 1 &&
-                inet_pton(AF_INET6, c->u.dns.expect_addrs[k], buf) != 1)
-                rc = bad(&sub, "expectAddresses",
-                         "must hold IP addresses, not: ", c->u.dns.expect_addrs[k]);
-        }
-        return rc;
-    case CHECK_NODE_CONDITION:
-        rc = get_required_string(&sub, body, "type", 64, &c->u.node_condition.type);
-        if (rc)
-            return rc;
-        if (strcmp(c->u.node_condition.type, "Ready") &&
-            strcmp(c->u.node_condition.type, "MemoryPressure") &&
-            strcmp(c->u.node_condition.type, "DiskPressure") &&
-            strcmp(c->u.node_condition.type, "PIDPressure") &&
-            strcmp(c->u.node_condition.type, "NetworkUnavailable"))
-            return bad(&sub, "type",
-                       "must be one of Ready, MemoryPressure, DiskPressure, PIDPressure, "
-                       "NetworkUnavailable",
-                       NULL);
-        rc = get_string(&sub, body, "expect",
-                        strcmp(c->u.node_condition.type, "Ready") ? "False" : "True", 8,
-                        &c->u.node_condition.expect);
-        if (!rc && strcmp(c->u.node_condition.expect, "True") &&
-            strcmp(c->u.node_condition.expect, "False"))
-            rc = bad(&sub, "expect", "must be \"True\" or \"False\"", NULL);
-        return rc;
-    case CHECK_DISK:
-        rc = get_string(&sub, body, "path", "/", 1024, &c->u.disk.path);
-        if (!rc)
-            rc = get_int(&sub, body, "warnPercent", 80, 1, 100, &v);
-        if (!rc)
-            rc = get_int(&sub, body, "critPercent", 90, 1, 100, &w);
-        if (!rc)
-            rc = get_bool(&sub, body, "inodes", false, &c->u.disk.inodes);
-        if (rc)
-            return rc;
-        c->u.disk.warn_percent = (int)v;
-        c->u.disk.crit_percent = (int)w;
-        if (v >= w)
-            return bad(&sub, "warnPercent", "must be below critPercent", NULL);
-        return HP_OK;
-    case CHECK_LOAD:
-        rc = get_string(&sub, body, "window", "5m", 4, &s);
-        if (!rc) {
-            c->u.load.window_min = !strcmp(s, "1m")    ? 1
-                                   : !strcmp(s, "5m")  ? 5
-                                   : !strcmp(s, "15m") ? 15
-                                                       : 0;
-            if (!c->u.load.window_min)
-                rc = bad(&sub, "window", "must be one of 1m, 5m, 15m", NULL);
-        }
-        hp_free(s);
-        s = NULL;
-        for (k = 0; !rc && k < 2; k++) {
-            const char *key = k ? "critPerCPU" : "warnPerCPU";
-            char *end;
-            double d = 0;
-            bool ok;
-
-            rc = get_string(&sub, body, key, k ? "3" : "1.5", 16, &s);
-            if (rc)
-                break;
-            /* the CRD's pattern ^[0-9]+(\.[0-9]+)?$, which strtod alone would widen (0x10,
-             * inf, nan, 1e9, leading blanks) */
-            ok = decimal_text(s);
-            if (ok) {
-                errno = 0;
-                d = strtod(s, &end);
-                ok = !errno && !*end && d >= 0;
-            }
-            hp_free(s);
-            s = NULL;
-            if (!ok)
-                rc = bad(&sub, key, "must be a non-negative decimal number like \"1.5\"", NULL);
-            else if (k)
-                c->u.load.crit_per_cpu = d;
-            else
-                c->u.load.warn_per_cpu = d;
-        }
-        if (!rc && c->u.load.warn_per_cpu >= c->u.load.crit_per_cpu)
-            rc = bad(&sub, "warnPerCPU", "must be below critPerCPU", NULL);
-        return rc;
-    case CHECK_MEMORY:
-        rc = get_int(&sub, body, "warnAvailablePercent", 15, 0, 100, &v);
-        if (!rc)
-            rc = get_int(&sub, body, "critAvailablePercent", 5, 0, 100, &w);
-        if (rc)
-            return rc;
-        c->u.memory.warn_available_percent = (int)v;
-        c->u.memory.crit_available_percent = (int)w;
-        if (w >= v)
-            return bad(&sub, "critAvailablePercent", "must be below warnAvailablePercent", NULL);
-        return HP_OK;
-    case CHECK_PROCESS:
-        rc = get_string(&sub, body, "name", NULL, 64, &c->u.process.name);
-        if (!rc)
-            rc = get_string(&sub, body, "cmdlineRegex", NULL, 1024, &s);
-        if (!rc && !c->u.process.name == !s)
-            rc = bad(&sub, NULL, "set exactly one of name, cmdlineRegex", NULL);
-        if (!rc && s) {
-            rc = compile_regex(&sub, "cmdlineRegex", s, &c->u.process.cmdline_regex);
-            c->u.process.has_cmdline_regex = rc == HP_OK;
-        }
-        hp_free(s);
-        if (!rc)
-            rc = get_int(&sub, body, "minCount", 1, 0, INT32_MAX, &c->u.process.min_count);
-        if (!rc)
-            rc = get_int(&sub, body, "maxCount", -1, 0, INT32_MAX, &c->u.process.max_count);
-        if (!rc && c->u.process.max_count >= 0 && c->u.process.min_count > c->u.process.max_count)
-            rc = bad(&sub, "minCount", "must not exceed maxCount", NULL);
-        return rc;
-    case CHECK_FILE:
-        rc = get_required_string(&sub, body, "path", 1024, &c->u.file.path);
-        if (!rc)
-            rc = get_duration(&sub, body, "maxAge", NULL, &c->u.file.max_age_ms);
-        if (!rc)
-            rc = get_int(&sub, body, "maxSizeBytes", -1, 0, INT64_MAX, &c->u.file.max_size_bytes);
-        return rc;
-    case CHECK_KIND__COUNT:
-        break;
-    }
-    return HP_ERR_INTERNAL;
+    if ((size_t)c->kind >= CHECK_KIND__COUNT || !parse_kind[c->kind])
+        return HP_ERR_INTERNAL;
+    return parse_kind[c->kind](&sub, body, c);
 }
 
 /* check_selector: a label selector the apiserver will take: string labels, known operators,

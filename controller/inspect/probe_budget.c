@@ -7,6 +7,7 @@
 
 #include "hostpatrol/alloc.h"
 #include "hostpatrol/ctx.h"
+#include "hostpatrol/prom_writer.h"
 
 /* what one owner (a namespace) holds; dropped when it holds nothing */
 struct owner {
@@ -209,4 +210,24 @@ void probe_budget_stats(struct probe_budget *b, struct probe_budget_stats *out)
     for (o = b->owners; o; o = o->next)
         out->owners++;
     pthread_mutex_unlock(&b->mu);
+}
+
+void probe_budget_metrics(struct probe_budget *b, struct prom_writer *w)
+{
+    struct probe_budget_stats pb;
+
+    probe_budget_stats(b, &pb);
+    prom_writer_gauge(
+        w, "hostpatrol_probes_in_flight",
+        "Units of the probe budget in use (a probe 1, an http probe with bodyRegex 16).",
+        (double)pb.in_use);
+    prom_writer_gauge(w, "hostpatrol_probes_in_flight_limit", "--max-probes-in-flight.",
+                      (double)pb.limit);
+    prom_writer_counter(w, "hostpatrol_probe_budget_waits_total",
+                        "Times a run found the probe budget in use and waited.",
+                        (double)pb.refused);
+    prom_writer_gauge(
+        w, "hostpatrol_probes_parked",
+        "Units kept taken for name resolutions libcurl goes on with after their probe ended.",
+        (double)pb.parked);
 }

@@ -196,6 +196,53 @@ static char **strv_from(const json_t *arr, const char *name_key, const char *val
     return v;
 }
 
+/* from_user: the credentials of user us (borrowed, named us_name) of a kubeconfig in dir (the
+ * list of files list, for messages) into c */
+static hp_rc from_user(const json_t *us, const char *us_name, const char *dir, const char *list,
+                       struct kube_config *c, struct hp_err *err)
+{
+    hp_rc rc;
+
+    c->cert_file = path_in(dir, str(us, "client-certificate"));
+    c->key_file = path_in(dir, str(us, "client-key"));
+    rc = data_field(us, "client-certificate-data", &c->cert_pem, &c->cert_pem_len, list, us_name,
+                    err);
+    if (!rc)
+        rc = data_field(us, "client-key-data", &c->key_pem, &c->key_pem_len, list, us_name, err);
+    if (rc)
+        return rc;
+    if ((c->cert_file || c->cert_pem) != (c->key_file || c->key_pem))
+        return hp_err_field(err, HP_ERR_INVALID, "client-key",
+                            "kubeconfig %s: user '%s' has a client certificate without a key (or a "
+                            "key without a certificate)",
+                            list, us_name);
+    if (str(us, "token"))
+        c->token = hp_strdup(str(us, "token"));
+    c->token_file = path_in(dir, str(us, "tokenFile"));
+    if (json_object_get(us, "auth-provider"))
+        return hp_err_field(err, HP_ERR_INVALID, "auth-provider",
+                            "kubeconfig %s: user '%s' uses an auth-provider, which is not "
+                            "supported: use an exec credential plugin",
+                            list, us_name);
+    if (json_is_object(json_object_get(us, "exec"))) {
+        const json_t *ex = json_object_get(us, "exec");
+
+        if (!str(ex, "command"))
+            return hp_err_field(err, HP_ERR_INVALID, "exec",
+                                "kubeconfig %s: user '%s' has an exec plugin without a command",
+                                list, us_name);
+        c->has_exec = true;
+        c->exec.command = path_in(strchr(str(ex, "command"), '/') ? dir : "", str(ex, "command"));
+        c->exec.api_version = hp_strdup(str(ex, "apiVersion") ? str(ex, "apiVersion")
+                                                              : "client.authentication.k8s.io/v1");
+        c->exec.args = strv_from(json_object_get(ex, "args"), NULL, NULL);
+        c->exec.env = strv_from(json_object_get(ex, "env"), "name", "value");
+        if (!c->exec.command || !c->exec.api_version || !c->exec.args || !c->exec.env)
+            rc = HP_ERR_NOMEM;
+    }
+    return rc;
+}
+
 static hp_rc from_files(const struct kube_config_opts *o, const char *list, bool must_exist,
                         struct kube_config *c, struct hp_err *err)
 {
@@ -254,50 +301,7 @@ static hp_rc from_files(const struct kube_config_opts *o, const char *list, bool
                     err);
     if (rc || !us)
         goto out;
-    c->cert_file = path_in(f[wu].dir, str(us, "client-certificate"));
-    c->key_file = path_in(f[wu].dir, str(us, "client-key"));
-    rc = data_field(us, "client-certificate-data", &c->cert_pem, &c->cert_pem_len, list, us_name,
-                    err);
-    if (!rc)
-        rc = data_field(us, "client-key-data", &c->key_pem, &c->key_pem_len, list, us_name, err);
-    if (rc)
-        goto out;
-    if ((c->cert_file || c->cert_pem) != (c->key_file || c->key_pem)) {
-        rc = hp_err_field(err, HP_ERR_INVALID, "client-key",
-                          "kubeconfig %s: user '%s' has a client certificate without a key (or a "
-                          "key without a certificate)",
-                          list, us_name);
-        goto out;
-    }
-    if (str(us, "token"))
-        c->token = hp_strdup(str(us, "token"));
-    c->token_file = path_in(f[wu].dir, str(us, "tokenFile"));
-    if (json_object_get(us, "auth-provider")) {
-        rc = hp_err_field(err, HP_ERR_INVALID, "auth-provider",
-                          "kubeconfig %s: user '%s' uses an auth-provider, which is not "
-                          "supported: use an exec credential plugin",
-                          list, us_name);
-        goto out;
-    }
-    if (json_is_object(json_object_get(us, "exec"))) {
-        const json_t *ex = json_object_get(us, "exec");
-
-        if (!str(ex, "command")) {
-            rc = hp_err_field(err, HP_ERR_INVALID, "exec",
-                              "kubeconfig %s: user '%s' has an exec plugin without a command", list,
-                              us_name);
-            goto out;
-        }
-        c->has_exec = true;
-        c->exec.command =
-            path_in(strchr(str(ex, "command"), '/') ? f[wu].dir : "", str(ex, "command"));
-        c->exec.api_version = hp_strdup(str(ex, "apiVersion") ? str(ex, "apiVersion")
-                                                              : "client.authentication.k8s.io/v1");
-        c->exec.args = strv_from(json_object_get(ex, "args"), NULL, NULL);
-        c->exec.env = strv_from(json_object_get(ex, "env"), "name", "value");
-        if (!c->exec.command || !c->exec.api_version || !c->exec.args || !c->exec.env)
-            rc = HP_ERR_NOMEM;
-    }
+    rc = from_user(us, us_name, f[wu].dir, list, c, err);
 out:
     for (i = 0; i < n; i++)
         json_decref(f[i].doc);

@@ -38,6 +38,7 @@
 
 #include "hostpatrol/alloc.h"
 #include "hostpatrol/ctx.h"
+#include "hostpatrol/prom_writer.h"
 #include "hostpatrol/serving_cert.h"
 
 #define HTTP_CHUNK       16384 /* body bytes per lws_write */
@@ -1492,4 +1493,18 @@ void http_server_set_notice(struct http_server *s, const char *json_text)
     pthread_mutex_unlock(&s->ws_mu);
     if (any)
         lws_cancel_service(s->ctx);
+}
+
+void http_server_ws_metrics(struct http_server *s, struct prom_writer *w)
+{
+    struct http_ws_stats ws_st;
+
+    http_server_ws_stats(s, &ws_st);
+    prom_writer_gauge(w, "hostpatrol_ws_clients", "Clients of /ws (the dashboard's among them).",
+                      (double)ws_st.clients);
+    prom_writer_gauge(w, "hostpatrol_dashboard_kept_messages",
+                      "Latest runs and HostInspection states kept in memory for the dashboard.",
+                      (double)ws_st.kept);
+    prom_writer_gauge(w, "hostpatrol_dashboard_kept_bytes", "Their text, in bytes.",
+                      (double)ws_st.kept_bytes);
 }

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "hostpatrol/alloc.h"
+#include "hostpatrol/prom_writer.h"
 #include "hostpatrol/review_cache.h"
 
 #define AUTHN       "authn"
@@ -482,4 +483,28 @@ void metrics_auth_stats(struct metrics_auth *a, struct metrics_auth_stats *out)
     out->cached = review_cache_len(a->cache);
     out->queued = a->queued;
     pthread_mutex_unlock(&a->mu);
+}
+
+void metrics_auth_metrics(struct metrics_auth *a, struct prom_writer *w)
+{
+    struct metrics_auth_stats as;
+
+    metrics_auth_stats(a, &as);
+    prom_writer_family(w, "hostpatrol_metrics_auth_reviews_total", "counter",
+                       "TokenReviews and SubjectAccessReviews made for /metrics and /ws.");
+    prom_writer_sample(w, "hostpatrol_metrics_auth_reviews_total",
+                       (const char *const[]){"review", "token", NULL}, (double)as.token_reviews);
+    prom_writer_sample(w, "hostpatrol_metrics_auth_reviews_total",
+                       (const char *const[]){"review", "access", NULL}, (double)as.access_reviews);
+    prom_writer_counter(w, "hostpatrol_metrics_auth_review_errors_total",
+                        "Reviews the API server did not answer (verdict 5xx).",
+                        (double)as.review_errors);
+    prom_writer_counter(w, "hostpatrol_metrics_auth_review_seconds_total", "Time spent in reviews.",
+                        (double)as.review_ns_total / 1e9);
+    prom_writer_gauge(w, "hostpatrol_metrics_auth_review_max_seconds", "The longest review so far.",
+                      (double)as.review_ns_max / 1e9);
+    prom_writer_counter(w, "hostpatrol_metrics_auth_cache_hits_total",
+                        "Access checks answered from the verdict cache.", (double)as.hits);
+    prom_writer_counter(w, "hostpatrol_metrics_auth_cache_misses_total",
+                        "Access checks that needed a review.", (double)as.misses);
 }

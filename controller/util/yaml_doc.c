@@ -135,139 +135,165 @@ static hp_rc next(struct loader *l, yaml_event_t *ev)
 
 /* parse_node: build the node that starts with ev (consumed); *out is a new reference, *nodes
  * its node count with aliases expanded */
-static hp_rc parse_node(struct loader *l, yaml_event_t *ev, int depth, json_t **out, size_t *nodes)
+/* parse_scalar: a scalar's value into *v (a new reference), its weight into *n */
+static hp_rc parse_scalar(struct loader *l, yaml_event_t *ev, json_t **v, size_t *n)
+{
+    const char *s = (const char *)ev->data.scalar.value;
+
+    *v = ev->data.scalar.style == YAML_PLAIN_SCALAR_STYLE && !ev->data.scalar.tag
+             ? plain_scalar(s)
+             : json_stringn(s, ev->data.scalar.length);
+    if (!*v) /* libyaml has already rejected invalid UTF-8: this is out of memory */
+        return HP_ERR_NOMEM;
+    *n = 1 + ev->data.scalar.length / 64; /* a long string weighs as much as its bytes */
+    return remember(l, ev->data.scalar.anchor, *v, *n, &ev->start_mark);
+}
+
+/* parse_alias: the anchored value (a new reference) into *v, its weight into *n */
+static hp_rc parse_alias(struct loader *l, yaml_event_t *ev, json_t **v, size_t *n)
+{
+    const struct anchor *a = find(l, (const char *)ev->data.alias.anchor);
+
+    if (!a)
+        return located(l, &ev->start_mark, "alias to an unknown anchor");
+    /* aliases share the value here, but whoever walks or prints the document sees it
+     * expanded: "billion laughs" must stop at the parser */
+    if (a->nodes > YAML_DOC_MAX_ALIAS_NODES - l->alias_nodes)
+        return hp_err_set(
+            l->err, HP_ERR_INVALID, "%s:%zu:%zu: aliases expand the document by more than %d nodes",
+            l->name, ev->start_mark.line + 1, ev->start_mark.column + 1, YAML_DOC_MAX_ALIAS_NODES);
+    l->alias_nodes += a->nodes;
+    *n = a->nodes;
+    *v = json_incref(a->value);
+    return HP_OK;
+}
+
+/* parse_sequence: the items up to the sequence's end into the array *v (a new reference, set
+ * even on error), their weight added to *n */
+static hp_rc parse_sequence(struct loader *l, yaml_event_t *ev, int depth, json_t **v, size_t *n)
+{
+    yaml_char_t *anchor = ev->data.sequence_start.anchor;
+    yaml_mark_t m = ev->start_mark;
+    size_t sub;
+    hp_rc rc;
+
+    *v = json_array();
+    if (!*v)
+        return HP_ERR_NOMEM;
+    for (;;) {
+        yaml_event_t e;
+        json_t *item;
+
+        rc = next(l, &e);
+        if (rc)
+            return rc;
+        if (e.type == YAML_SEQUENCE_END_EVENT) {
+            yaml_event_delete(&e);
+            break;
+        }
+        rc = parse_node(l, &e, depth + 1, &item, &sub);
+        yaml_event_delete(&e);
+        if (rc)
+            return rc;
+        *n += sub;
+        if (json_array_append_new(*v, item))
+            return HP_ERR_NOMEM;
+    }
+    return remember(l, anchor, *v, *n, &m);
+}
+
+/* mapping_key: the key event ke (consumed) as a new string reference in *key, refused when it
+ * is not a scalar, a merge key, or already in map */
+static hp_rc mapping_key(struct loader *l, yaml_event_t *ke, const json_t *map, json_t **key)
 {
     hp_rc rc = HP_OK;
+
+    *key = NULL;
+    if (ke->type != YAML_SCALAR_EVENT) {
+        rc = located(l, &ke->start_mark, "mapping keys must be scalars");
+    } else if (!strcmp((const char *)ke->data.scalar.value, "<<") &&
+               ke->data.scalar.style == YAML_PLAIN_SCALAR_STYLE) {
+        rc = located(l, &ke->start_mark, "merge keys (<<) are not supported");
+    } else {
+        *key = json_stringn((const char *)ke->data.scalar.value, ke->data.scalar.length);
+        if (!*key) {
+            rc = HP_ERR_NOMEM;
+        } else if (json_object_get(map, json_string_value(*key))) {
+            rc = hp_err_set(l->err, HP_ERR_INVALID, "%s:%zu:%zu: duplicate key '%s'", l->name,
+                            ke->start_mark.line + 1, ke->start_mark.column + 1,
+                            json_string_value(*key));
+            json_decref(*key);
+            *key = NULL;
+        }
+    }
+    yaml_event_delete(ke);
+    return rc;
+}
+
+/* parse_mapping: the pairs up to the mapping's end into the object *v (a new reference, set
+ * even on error), their weight added to *n */
+static hp_rc parse_mapping(struct loader *l, yaml_event_t *ev, int depth, json_t **v, size_t *n)
+{
+    yaml_char_t *anchor = ev->data.mapping_start.anchor;
+    yaml_mark_t m = ev->start_mark;
+    size_t sub;
+    hp_rc rc;
+
+    *v = json_object();
+    if (!*v)
+        return HP_ERR_NOMEM;
+    for (;;) {
+        yaml_event_t ke, ve;
+        json_t *key = NULL, *val = NULL;
+
+        rc = next(l, &ke);
+        if (rc)
+            return rc;
+        if (ke.type == YAML_MAPPING_END_EVENT) {
+            yaml_event_delete(&ke);
+            break;
+        }
+        rc = mapping_key(l, &ke, *v, &key);
+        if (rc)
+            return rc;
+        rc = next(l, &ve);
+        if (!rc) {
+            rc = parse_node(l, &ve, depth + 1, &val, &sub);
+            yaml_event_delete(&ve);
+            *n += 1 + sub; /* the key and the value */
+        }
+        if (!rc && json_object_set_new(*v, json_string_value(key), val))
+            rc = HP_ERR_NOMEM;
+        json_decref(key);
+        if (rc)
+            return rc;
+    }
+    return remember(l, anchor, *v, *n, &m);
+}
+
+static hp_rc parse_node(struct loader *l, yaml_event_t *ev, int depth, json_t **out, size_t *nodes)
+{
+    hp_rc rc;
     json_t *v = NULL;
-    size_t n = 1, sub;
+    size_t n = 1;
 
     *out = NULL;
     *nodes = 0;
     if (depth > MAX_DEPTH)
         return located(l, &ev->start_mark, "nesting too deep");
     switch (ev->type) {
-    case YAML_SCALAR_EVENT: {
-        const char *s = (const char *)ev->data.scalar.value;
-
-        v = ev->data.scalar.style == YAML_PLAIN_SCALAR_STYLE && !ev->data.scalar.tag
-                ? plain_scalar(s)
-                : json_stringn(s, ev->data.scalar.length);
-        if (!v) /* libyaml has already rejected invalid UTF-8: this is out of memory */
-            return HP_ERR_NOMEM;
-        n = 1 + ev->data.scalar.length / 64; /* a long string weighs as much as its bytes */
-        rc = remember(l, ev->data.scalar.anchor, v, n, &ev->start_mark);
+    case YAML_SCALAR_EVENT:
+        rc = parse_scalar(l, ev, &v, &n);
         break;
-    }
-    case YAML_ALIAS_EVENT: {
-        const struct anchor *a = find(l, (const char *)ev->data.alias.anchor);
-
-        if (!a)
-            return located(l, &ev->start_mark, "alias to an unknown anchor");
-        /* aliases share the value here, but whoever walks or prints the document sees it
-         * expanded: "billion laughs" must stop at the parser */
-        if (a->nodes > YAML_DOC_MAX_ALIAS_NODES - l->alias_nodes)
-            return hp_err_set(l->err, HP_ERR_INVALID,
-                              "%s:%zu:%zu: aliases expand the document by more than %d nodes",
-                              l->name, ev->start_mark.line + 1, ev->start_mark.column + 1,
-                              YAML_DOC_MAX_ALIAS_NODES);
-        l->alias_nodes += a->nodes;
-        n = a->nodes;
-        v = json_incref(a->value);
+    case YAML_ALIAS_EVENT:
+        rc = parse_alias(l, ev, &v, &n);
         break;
-    }
-    case YAML_SEQUENCE_START_EVENT: {
-        yaml_char_t *anchor = ev->data.sequence_start.anchor;
-        yaml_mark_t m = ev->start_mark;
-
-        v = json_array();
-        if (!v)
-            return HP_ERR_NOMEM;
-        for (;;) {
-            yaml_event_t e;
-            json_t *item;
-
-            rc = next(l, &e);
-            if (rc)
-                break;
-            if (e.type == YAML_SEQUENCE_END_EVENT) {
-                yaml_event_delete(&e);
-                break;
-            }
-            rc = parse_node(l, &e, depth + 1, &item, &sub);
-            yaml_event_delete(&e);
-            if (rc)
-                break;
-            n += sub;
-            if (json_array_append_new(v, item)) {
-                rc = HP_ERR_NOMEM;
-                break;
-            }
-        }
-        if (!rc)
-            rc = remember(l, anchor, v, n, &m);
+    case YAML_SEQUENCE_START_EVENT:
+        rc = parse_sequence(l, ev, depth, &v, &n);
         break;
-    }
-    case YAML_MAPPING_START_EVENT: {
-        yaml_char_t *anchor = ev->data.mapping_start.anchor;
-        yaml_mark_t m = ev->start_mark;
-
-        v = json_object();
-        if (!v)
-            return HP_ERR_NOMEM;
-        for (;;) {
-            yaml_event_t ke, ve;
-            json_t *key = NULL, *val = NULL;
-            const char *k;
-
-            rc = next(l, &ke);
-            if (rc)
-                break;
-            if (ke.type == YAML_MAPPING_END_EVENT) {
-                yaml_event_delete(&ke);
-                break;
-            }
-            if (ke.type != YAML_SCALAR_EVENT) {
-                rc = located(l, &ke.start_mark, "mapping keys must be scalars");
-                yaml_event_delete(&ke);
-                break;
-            }
-            if (!strcmp((const char *)ke.data.scalar.value, "<<") &&
-                ke.data.scalar.style == YAML_PLAIN_SCALAR_STYLE) {
-                rc = located(l, &ke.start_mark, "merge keys (<<) are not supported");
-                yaml_event_delete(&ke);
-                break;
-            }
-            key = json_stringn((const char *)ke.data.scalar.value, ke.data.scalar.length);
-            if (!key) {
-                rc = HP_ERR_NOMEM;
-                yaml_event_delete(&ke);
-                break;
-            }
-            k = json_string_value(key);
-            if (json_object_get(v, k)) {
-                rc = hp_err_set(l->err, HP_ERR_INVALID, "%s:%zu:%zu: duplicate key '%s'", l->name,
-                                ke.start_mark.line + 1, ke.start_mark.column + 1, k);
-                yaml_event_delete(&ke);
-                json_decref(key);
-                break;
-            }
-            yaml_event_delete(&ke);
-            rc = next(l, &ve);
-            if (!rc) {
-                rc = parse_node(l, &ve, depth + 1, &val, &sub);
-                yaml_event_delete(&ve);
-                n += 1 + sub; /* the key and the value */
-            }
-            if (!rc && json_object_set_new(v, k, val))
-                rc = HP_ERR_NOMEM;
-            json_decref(key);
-            if (rc)
-                break;
-        }
-        if (!rc)
-            rc = remember(l, anchor, v, n, &m);
+    case YAML_MAPPING_START_EVENT:
+        rc = parse_mapping(l, ev, depth, &v, &n);
         break;
-    }
     default:
         return located(l, &ev->start_mark, "unexpected YAML event");
     }

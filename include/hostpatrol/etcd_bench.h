@@ -84,4 +84,16 @@ hp_rc etcd_bench_check(const struct etcd_bench_config *cfg, const char *path,
 /* etcd_bench_print: the report as a table row (text) or one JSON object. */
 void etcd_bench_print(const struct etcd_bench_report *r, bool json, FILE *f);
 
+/* etcd_bench_run_until_signal: etcd_bench_run, stopped (cfg->stop, which it sets) by SIGTERM or
+ * SIGINT: it blocks them in the calling thread before any other starts (every thread inherits
+ * the mask; it stays blocked after the run, so a late signal finds the exit under way) and
+ * watches for them on a thread of its own, every 100 ms. cfg->stop must be NULL. */
+hp_rc etcd_bench_run_until_signal(struct etcd_bench_config *cfg, struct etcd_bench_report *out,
+                                  struct hp_err *err) HP_WUR;
+
+/* etcd_bench_print_report: the report as one JSON object, or as text: a line describing the run
+ * (not after a check: run false), the table's header and its row. */
+void etcd_bench_print_report(const struct etcd_bench_config *cfg, const struct etcd_bench_report *r,
+                             bool run, bool json, FILE *f);
+
 #endif

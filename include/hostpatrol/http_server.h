@@ -157,6 +157,11 @@ struct http_ws_stats {
 /* http_server_ws_stats: the websocket counters (zeros for NULL). Thread-safe. */
 void http_server_ws_stats(struct http_server *s, struct http_ws_stats *out);
 
+struct prom_writer;
+/* http_server_ws_metrics: hostpatrol_ws_clients, hostpatrol_dashboard_kept_messages and
+ * _kept_bytes of s. Thread-safe. */
+void http_server_ws_metrics(struct http_server *s, struct prom_writer *w);
+
 /* http_server_port: the bound port (the real one for "HOST:0"); 0 for NULL. */
 int http_server_port(const struct http_server *s);
 

@@ -70,4 +70,9 @@ struct metrics_auth_stats {
 };
 void metrics_auth_stats(struct metrics_auth *a, struct metrics_auth_stats *out);
 
+struct prom_writer;
+/* metrics_auth_metrics: hostpatrol_metrics_auth_* (reviews, errors, time, cache hits and
+ * misses) of a. Thread-safe. */
+void metrics_auth_metrics(struct metrics_auth *a, struct prom_writer *w);
+
 #endif

@@ -59,4 +59,9 @@ void probe_budget_park(struct probe_budget *b, const char *owner, size_t units, 
 
 void probe_budget_stats(struct probe_budget *b, struct probe_budget_stats *out);
 
+struct prom_writer;
+/* probe_budget_metrics: hostpatrol_probes_in_flight, _in_flight_limit, hostpatrol_probe_budget_
+ * waits_total, hostpatrol_probes_parked (zeros for NULL). Thread-safe. */
+void probe_budget_metrics(struct probe_budget *b, struct prom_writer *w);
+
 #endif

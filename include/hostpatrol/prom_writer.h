@@ -28,6 +28,10 @@ void prom_writer_family(struct prom_writer *w, const char *name, const char *typ
 void prom_writer_sample(struct prom_writer *w, const char *name, const char *const *labels,
                         double value);
 
+/* prom_writer_counter, prom_writer_gauge: a family of that type with one sample without labels */
+void prom_writer_counter(struct prom_writer *w, const char *name, const char *help, double value);
+void prom_writer_gauge(struct prom_writer *w, const char *name, const char *help, double value);
+
 struct prom_histogram;
 /* prom_writer_histogram: name_bucket{labels...,le="b"} (cumulative), name_sum, name_count of h
  * (read under its mutex); labels as for prom_writer_sample (without "le") */

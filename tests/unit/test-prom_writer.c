@@ -1,4 +1,4 @@
-/* test-prom_writer.c - unit tests of controller/server/prom_writer.c: the text format Prometheus
+/* test-prom_writer.c - unit tests of controller/util/prom_writer.c: the text format Prometheus
  * parses (families, labels, escaping, numbers) and allocation failures. */
 #include <math.h>
 #include <setjmp.h>

@@ -75,6 +75,18 @@ void prom_writer_sample(struct prom_writer *w, const char *name, const char *con
         add(w, " %.17g\n", value);
 }
 
+void prom_writer_counter(struct prom_writer *w, const char *name, const char *help, double value)
+{
+    prom_writer_family(w, name, "counter", help);
+    prom_writer_sample(w, name, NULL, value);
+}
+
+void prom_writer_gauge(struct prom_writer *w, const char *name, const char *help, double value)
+{
+    prom_writer_family(w, name, "gauge", help);
+    prom_writer_sample(w, name, NULL, value);
+}
+
 void prom_writer_histogram(struct prom_writer *w, const char *name, const char *const *labels,
                            struct prom_histogram *h)
 {
