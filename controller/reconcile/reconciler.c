@@ -97,10 +97,11 @@ static void rlog(struct reconciler *r, enum reconciler_log_level lvl, const char
     }
 }
 
-/* status_warn: how status.c logs (struct status.warn) */
-static void status_warn(void *arg, const char *key, const char *msg)
+/* status_log: how status.c logs (struct status.log) */
+static void status_log(void *arg, enum reconciler_log_level lvl, const char *key,
+                       const char *run_id, const char *msg)
 {
-    rlog(arg, RLOG_WARN, key, NULL, "%s", msg);
+    rlog(arg, lvl, key, run_id, "%s", msg);
 }
 
 static void stat_add(struct reconciler *r, uint64_t *field)
@@ -562,20 +563,6 @@ static void transform(void *arg, json_t *obj)
     status_transform(obj);
 }
 
-/* cleanup_failed: Ready=False (reason) on status, other conditions kept */
-static void cleanup_failed(struct reconciler *r, const char *key, const json_t *obj,
-                           const char *reason, const char *why)
-{
-    struct cond c;
-    struct hp_err err = {0};
-
-    decision_cleanup_condition(RECONCILER_FINALIZER, reason, why, &c);
-    rlog(r, RLOG_WARN, key, NULL, "%s", c.message);
-    if (status_write_conditions(&r->status, obj, status_patch_new(), &c, 1, status_generation(obj),
-                                &err)) {
-    }
-}
-
 /* finalize: the resource is being deleted: delete its results, then drop our finalizer. */
 static hp_rc finalize(struct reconciler *r, const char *key, const json_t *obj)
 {
@@ -595,8 +582,8 @@ static hp_rc finalize(struct reconciler *r, const char *key, const json_t *obj)
      * delete: wait for the queue to settle first */
     batch_queue_stats(r->cfg.batch, &bs);
     if (bs.unresolved) {
-        cleanup_failed(r, key, obj, "CleanupWaiting",
-                       "an earlier etcd commit is still being resolved; retrying");
+        status_report_cleanup(&r->status, key, obj, "CleanupWaiting",
+                              "an earlier etcd commit is still being resolved; retrying");
         return HP_ERR_UNKNOWN_OUTCOME;
     }
     rc = hp_ctx_new(r->ctx, CLEANUP_TIMEOUT, &ctx);
@@ -608,7 +595,7 @@ static hp_rc finalize(struct reconciler *r, const char *key, const json_t *obj)
     rc = etcd_delete(r->cfg.etcd, ctx, pfx, strlen(pfx), true, &deleted, NULL, &err);
     if (rc) {
         snprintf(why, sizeof(why), "results not deleted from etcd: %s", err.msg);
-        cleanup_failed(r, key, obj, "CleanupFailed", why);
+        status_report_cleanup(&r->status, key, obj, "CleanupFailed", why);
         goto out;
     }
     rlog(r, RLOG_INFO, key, NULL, "deleted %lld results from etcd", (long long)deleted);
@@ -709,42 +696,6 @@ static void put_late(struct reconciler *r, const char *key, struct late_outcome 
     free_late(list);
 }
 
-/* late_status: Ready (c) on status when run l->run_id's status is still the latest */
-static hp_rc late_status(struct reconciler *r, const char *key, const json_t *obj,
-                         const struct late_outcome *l, const struct cond *c, struct hp_err *err)
-{
-    int64_t gen =
-        json_integer_value(json_object_get(json_object_get(obj, "status"), "observedGeneration"));
-    json_t *st;
-    struct memo *m;
-    bool latest;
-    hp_rc rc;
-
-    pthread_mutex_lock(&r->mu);
-    m = memo_get(r, key, false);
-    latest = m && !strcmp(m->unresolved, l->run_id);
-    pthread_mutex_unlock(&r->mu);
-    if (!latest)
-        return HP_OK;
-    st = status_patch_new();
-    if (st && l->o.outcome == BATCH_COMMITTED &&
-        json_object_set_new(
-            st, "lastCommit",
-            json_pack("{s:I,s:s}", "revision", (json_int_t)l->o.revision, "batch", l->o.batch))) {
-        json_decref(st);
-        st = NULL;
-    }
-    rc = status_write_conditions(&r->status, obj, st, c, 1, gen, err);
-    if (rc)
-        return rc;
-    pthread_mutex_lock(&r->mu);
-    m = memo_get(r, key, false);
-    if (m && !strcmp(m->unresolved, l->run_id))
-        m->unresolved[0] = '\0';
-    pthread_mutex_unlock(&r->mu);
-    return HP_OK;
-}
-
 /* report_late: the outcomes of commits that were unresolved when their runs ended (late_final
  * kept them in the memo): an Event each; the Ready condition too when that run's status is
  * still the latest. A status not written puts the outcomes back for the retry. */
@@ -755,49 +706,14 @@ static hp_rc report_late(struct reconciler *r, const char *key, const json_t *ob
     hp_rc rc = HP_OK;
 
     while ((l = list)) {
-        bool ok = l->o.outcome == BATCH_COMMITTED;
-        const char *event_reason;
-        struct hp_ctx *ctx = NULL;
-        struct cond c;
-
-        decision_late_condition(l->run_id, &l->o, &c, &event_reason);
-        rc = late_status(r, key, obj, l, &c, err);
+        rc = status_report_late(&r->status, key, obj, l->run_id, &l->o, err);
         if (rc)
             break; /* l and the rest go back to the memo */
-        rlog(r, ok ? RLOG_INFO : RLOG_WARN, key, l->run_id, "%s", c.message);
-        if (!hp_ctx_new(r->ctx, META_TIMEOUT, &ctx))
-            status_post_event(&r->status, ctx, obj, ok ? "Normal" : "Warning", event_reason,
-                              c.message);
-        hp_ctx_free(ctx);
         list = l->next;
         hp_free(l);
     }
     put_late(r, key, list);
     return rc;
-}
-
-/* ensure_finalizer: add our finalizer to *obj (replaced by the updated object) if missing */
-static hp_rc ensure_finalizer(struct reconciler *r, const char *key, json_t **obj,
-                              struct hp_err *err)
-{
-    struct hp_ctx *ctx = NULL;
-    json_t *fresh = NULL;
-    hp_rc rc;
-
-    if (status_has_finalizer(*obj))
-        return HP_OK;
-    rc = hp_ctx_new(r->ctx, META_TIMEOUT, &ctx);
-    if (rc)
-        return rc;
-    rc = status_set_finalizers(&r->status, ctx, *obj, true, &fresh, err);
-    hp_ctx_free(ctx);
-    if (rc) {
-        rlog(r, RLOG_WARN, key, NULL, "finalizer not added: %s", err->msg);
-        return rc;
-    }
-    json_decref(*obj);
-    *obj = fresh;
-    return HP_OK;
 }
 
 /* catch_up: before anything else, a status a failed write left behind (its run is done), then
@@ -808,51 +724,6 @@ static hp_rc catch_up(struct reconciler *r, const char *key, const json_t *obj, 
     hp_rc rc = st ? status_write_pending(&r->status, key, obj, st, err) : HP_OK;
 
     return rc ? rc : report_late(r, key, obj, err);
-}
-
-/* spec_refused: InvalidSpec (or Forbidden) on status for a spec refused with rc (err: why);
- * nothing to write when the same error is already there for this generation */
-static hp_rc spec_refused(struct reconciler *r, const char *key, const json_t *obj, hp_rc why,
-                          const struct hp_err *e, struct hp_err *err)
-{
-    const json_t *old = status_old_condition(obj, "InvalidSpec");
-    int64_t gen = status_generation(obj);
-    struct cond cs[2];
-    json_t *st;
-    size_t n = decision_invalid_conditions(why == HP_ERR_AUTH, e->field, e->msg, cs);
-
-    if (old && !strcmp(status_old_cond_status(obj, "InvalidSpec"), "True") &&
-        json_integer_value(json_object_get(old, "observedGeneration")) == gen &&
-        obj_str(old, "message", NULL) && !strcmp(obj_str(old, "message", NULL), e->msg))
-        return HP_OK;
-    rlog(r, RLOG_WARN, key, NULL, "invalid spec: %s", e->msg);
-    st = status_patch_new();
-    if (st && json_object_set_new(st, "observedGeneration", json_integer(gen))) {
-        json_decref(st);
-        st = NULL;
-    }
-    return status_write_conditions(&r->status, obj, st, cs, n, gen, err);
-}
-
-/* suspended: Suspended on status (once per generation); Ready and Degraded stay as they were */
-static hp_rc suspended(struct reconciler *r, const json_t *obj, struct hp_err *err)
-{
-    int64_t gen = status_generation(obj);
-    struct cond cs[2];
-    size_t n = decision_suspended_conditions(cs);
-    json_t *st;
-
-    if (!strcmp(status_old_cond_status(obj, "Suspended"), "True") &&
-        json_integer_value(json_object_get(json_object_get(obj, "status"), "observedGeneration")) ==
-            gen)
-        return HP_OK;
-    st = status_patch_new();
-    if (st && (json_object_set_new(st, "observedGeneration", json_integer(gen)) ||
-               json_object_set_new(st, "nextRunTime", json_null()))) {
-        json_decref(st);
-        st = NULL;
-    }
-    return status_write_conditions(&r->status, obj, st, cs, n, gen, err);
 }
 
 /* due_now: decision_due for the controller: obj's status and key's memo at now */
@@ -874,55 +745,6 @@ static void due_now(struct reconciler *r, const char *key, const json_t *obj,
     in.memo = memo_get(r, key, false);
     decision_due(&in, d);
     pthread_mutex_unlock(&r->mu);
-}
-
-/* run_status: the status patch after a run (new reference; NULL on NOMEM): the conditions
- * decision_run_conditions gives, the summary, the failing checks and nodes, times, lastCommit */
-static json_t *run_status(const json_t *obj, const struct run_report *rep, const char *run_id,
-                          int64_t now, int64_t due)
-{
-    const json_t *f0 = json_array_get(rep->failing, 0);
-    struct decision_run dr = {run_id,
-                              rep->commit_rc,
-                              rep->why,
-                              rep->revision,
-                              {rep->counts[0], rep->counts[1], rep->counts[2], rep->counts[3]},
-                              obj_str(f0, "check", NULL),
-                              obj_str(f0, "target", NULL),
-                              obj_str(f0, "status", NULL),
-                              obj_str(f0, "reason", NULL)};
-    const char *run_now = status_run_now_annotation(obj);
-    int64_t gen = status_generation(obj);
-    struct cond cs[DECISION_RUN_CONDS];
-    size_t nc = decision_run_conditions(&dr, cs);
-    char now_s[32], next_s[32];
-    json_t *st = status_patch_new();
-
-    schedule_rfc3339(now, now_s);
-    schedule_rfc3339(due, next_s);
-    if (!st || json_object_set_new(st, "observedGeneration", json_integer(gen)) ||
-        json_object_set_new(st, "lastRunTime", json_string(now_s)) ||
-        json_object_set_new(st, "nextRunTime", json_string(next_s)) ||
-        json_object_set_new(st, "summary",
-                            json_pack("{s:I,s:I,s:I,s:I}", "ok", (json_int_t)rep->counts[0], "warn",
-                                      (json_int_t)rep->counts[1], "crit",
-                                      (json_int_t)rep->counts[2], "unknown",
-                                      (json_int_t)rep->counts[3])) ||
-        json_object_set(st, "failingChecks", rep->failing) ||
-        json_object_set_new(st, "nodes",
-                            json_pack("{s:I,s:O}", "matching", (json_int_t)rep->nodes, "failing",
-                                      rep->failing_nodes)) ||
-        json_object_set_new(st, "conditions", status_conditions_json(obj, cs, nc, gen, now_s)) ||
-        (run_now && json_object_set_new(st, "runNow", json_string(run_now))) ||
-        (!rep->commit_rc && json_object_set_new(st, "lastSuccessfulRunTime", json_string(now_s))) ||
-        (!rep->commit_rc && rep->revision &&
-         json_object_set_new(st, "lastCommit",
-                             json_pack("{s:I,s:s}", "revision", (json_int_t)rep->revision, "batch",
-                                       rep->batch_id)))) {
-        json_decref(st);
-        return NULL;
-    }
-    return st;
 }
 
 /* run_and_report: a run of obj that is due, then its status (written last; kept until written,
@@ -953,7 +775,7 @@ static hp_rc run_and_report(struct reconciler *r, const char *key, const json_t 
         snprintf(m->unresolved, sizeof(m->unresolved), "%s",
                  rep.commit_rc == HP_ERR_UNKNOWN_OUTCOME ? run_id : "");
     pthread_mutex_unlock(&r->mu);
-    st = run_status(obj, &rep, run_id, now, due);
+    st = status_run_patch(obj, &rep, run_id, now, due);
     rc = st ? HP_OK : HP_ERR_NOMEM;
     if (rc)
         goto out;
@@ -978,7 +800,7 @@ static hp_rc reconcile_controller(struct reconciler *r, const char *key, json_t 
     struct spec_ref *ref = NULL;
     struct decision d;
     int64_t now;
-    hp_rc rc = ensure_finalizer(r, key, obj, err);
+    hp_rc rc = status_ensure_finalizer(&r->status, key, obj, err);
 
     if (!rc)
         rc = catch_up(r, key, *obj, err);
@@ -991,14 +813,14 @@ static hp_rc reconcile_controller(struct reconciler *r, const char *key, json_t 
     if (rc == HP_ERR_INVALID || rc == HP_ERR_AUTH) {
         struct hp_err why = *err;
 
-        rc = spec_refused(r, key, *obj, rc, &why, err);
+        rc = status_report_refused(&r->status, key, *obj, rc, &why, err);
         goto out;
     }
     if (rc)
         goto out;
     spec = spec_ref_spec(ref);
     if (spec->suspend) {
-        rc = suspended(r, *obj, err);
+        rc = status_report_suspended(&r->status, *obj, err);
         goto out;
     }
     due_now(r, key, *obj, spec, now, &d);
@@ -1145,8 +967,8 @@ hp_rc reconciler_start(const struct reconciler_config *cfg, struct reconciler **
                                 .mu = &r->mu,
                                 .sched = &r->sched,
                                 .stats = &r->stats,
-                                .warn = status_warn,
-                                .warn_arg = r};
+                                .log = status_log,
+                                .log_arg = r};
     r->nodes = (struct nodes){.kube = cfg->kube, .mu = &r->mu, .node_name = r->node_name};
     r->sink = hp_calloc(1, sizeof(*r->sink));
     if (!r->sink) {

@@ -7,6 +7,7 @@
 
 #include "hostpatrol/alloc.h"
 #include "hostpatrol/check_result.h"
+#include "reconcile/decision.h"
 
 #define API_PATH "/apis/hostpatrol.io/v1alpha1"
 
@@ -44,12 +45,12 @@ static void warnf(struct status *s, const char *key, const char *fmt, ...)
     char msg[1024];
     va_list ap;
 
-    if (!s->warn)
+    if (!s->log)
         return;
     va_start(ap, fmt);
     vsnprintf(msg, sizeof(msg), fmt, ap);
     va_end(ap);
-    s->warn(s->warn_arg, key, msg);
+    s->log(s->log_arg, RLOG_WARN, key, NULL, msg);
 }
 
 static void obj_path(const char *ns, const char *name, const char *sub, char *out, size_t size)
@@ -360,4 +361,196 @@ json_t *status_get_pending(struct status *s, const char *key)
     st = m ? json_incref(m->pending) : NULL;
     pthread_mutex_unlock(s->mu);
     return st;
+}
+
+/* ---------- what a reconcile writes ---------- */
+
+/* status_ensure_finalizer: add our finalizer to *obj (replaced by the updated object) if missing */
+hp_rc status_ensure_finalizer(struct status *s, const char *key, json_t **obj, struct hp_err *err)
+{
+    struct hp_ctx *ctx = NULL;
+    json_t *fresh = NULL;
+    hp_rc rc;
+
+    if (status_has_finalizer(*obj))
+        return HP_OK;
+    rc = hp_ctx_new(s->ctx, META_TIMEOUT, &ctx);
+    if (rc)
+        return rc;
+    rc = status_set_finalizers(s, ctx, *obj, true, &fresh, err);
+    hp_ctx_free(ctx);
+    if (rc) {
+        warnf(s, key, "finalizer not added: %s", err->msg);
+        return rc;
+    }
+    json_decref(*obj);
+    *obj = fresh;
+    return HP_OK;
+}
+
+/* status_report_cleanup: Ready=False (reason) on status, other conditions kept */
+void status_report_cleanup(struct status *s, const char *key, const json_t *obj, const char *reason,
+                           const char *why)
+{
+    struct cond c;
+    struct hp_err err = {0};
+
+    decision_cleanup_condition(RECONCILER_FINALIZER, reason, why, &c);
+    warnf(s, key, "%s", c.message);
+    if (status_write_conditions(s, obj, status_patch_new(), &c, 1, status_generation(obj), &err)) {
+    }
+}
+
+/* status_report_refused: InvalidSpec (or Forbidden) on status for a spec refused with rc (err:
+ * why); nothing to write when the same error is already there for this generation */
+hp_rc status_report_refused(struct status *s, const char *key, const json_t *obj, hp_rc why,
+                            const struct hp_err *e, struct hp_err *err)
+{
+    const json_t *old = status_old_condition(obj, "InvalidSpec");
+    int64_t gen = status_generation(obj);
+    struct cond cs[2];
+    json_t *st;
+    size_t n = decision_invalid_conditions(why == HP_ERR_AUTH, e->field, e->msg, cs);
+
+    if (old && !strcmp(status_old_cond_status(obj, "InvalidSpec"), "True") &&
+        json_integer_value(json_object_get(old, "observedGeneration")) == gen &&
+        status_str(old, "message", NULL) && !strcmp(status_str(old, "message", NULL), e->msg))
+        return HP_OK;
+    warnf(s, key, "invalid spec: %s", e->msg);
+    st = status_patch_new();
+    if (st && json_object_set_new(st, "observedGeneration", json_integer(gen))) {
+        json_decref(st);
+        st = NULL;
+    }
+    return status_write_conditions(s, obj, st, cs, n, gen, err);
+}
+
+/* status_report_suspended: Suspended on status (once per generation); Ready and Degraded stay as
+ * they were */
+hp_rc status_report_suspended(struct status *s, const json_t *obj, struct hp_err *err)
+{
+    int64_t gen = status_generation(obj);
+    struct cond cs[2];
+    size_t n = decision_suspended_conditions(cs);
+    json_t *st;
+
+    if (!strcmp(status_old_cond_status(obj, "Suspended"), "True") &&
+        json_integer_value(json_object_get(json_object_get(obj, "status"), "observedGeneration")) ==
+            gen)
+        return HP_OK;
+    st = status_patch_new();
+    if (st && (json_object_set_new(st, "observedGeneration", json_integer(gen)) ||
+               json_object_set_new(st, "nextRunTime", json_null()))) {
+        json_decref(st);
+        st = NULL;
+    }
+    return status_write_conditions(s, obj, st, cs, n, gen, err);
+}
+
+/* status_run_patch: the status patch after a run (new reference; NULL on NOMEM): the conditions
+ * decision_run_conditions gives, the summary, the failing checks and nodes, times, lastCommit */
+json_t *status_run_patch(const json_t *obj, const struct run_report *rep, const char *run_id,
+                         int64_t now, int64_t due)
+{
+    const json_t *f0 = json_array_get(rep->failing, 0);
+    struct decision_run dr = {run_id,
+                              rep->commit_rc,
+                              rep->why,
+                              rep->revision,
+                              {rep->counts[0], rep->counts[1], rep->counts[2], rep->counts[3]},
+                              status_str(f0, "check", NULL),
+                              status_str(f0, "target", NULL),
+                              status_str(f0, "status", NULL),
+                              status_str(f0, "reason", NULL)};
+    const char *run_now = status_run_now_annotation(obj);
+    int64_t gen = status_generation(obj);
+    struct cond cs[DECISION_RUN_CONDS];
+    size_t nc = decision_run_conditions(&dr, cs);
+    char now_s[32], next_s[32];
+    json_t *st = status_patch_new();
+
+    schedule_rfc3339(now, now_s);
+    schedule_rfc3339(due, next_s);
+    if (!st || json_object_set_new(st, "observedGeneration", json_integer(gen)) ||
+        json_object_set_new(st, "lastRunTime", json_string(now_s)) ||
+        json_object_set_new(st, "nextRunTime", json_string(next_s)) ||
+        json_object_set_new(st, "summary",
+                            json_pack("{s:I,s:I,s:I,s:I}", "ok", (json_int_t)rep->counts[0], "warn",
+                                      (json_int_t)rep->counts[1], "crit",
+                                      (json_int_t)rep->counts[2], "unknown",
+                                      (json_int_t)rep->counts[3])) ||
+        json_object_set(st, "failingChecks", rep->failing) ||
+        json_object_set_new(st, "nodes",
+                            json_pack("{s:I,s:O}", "matching", (json_int_t)rep->nodes, "failing",
+                                      rep->failing_nodes)) ||
+        json_object_set_new(st, "conditions", status_conditions_json(obj, cs, nc, gen, now_s)) ||
+        (run_now && json_object_set_new(st, "runNow", json_string(run_now))) ||
+        (!rep->commit_rc && json_object_set_new(st, "lastSuccessfulRunTime", json_string(now_s))) ||
+        (!rep->commit_rc && rep->revision &&
+         json_object_set_new(st, "lastCommit",
+                             json_pack("{s:I,s:s}", "revision", (json_int_t)rep->revision, "batch",
+                                       rep->batch_id)))) {
+        json_decref(st);
+        return NULL;
+    }
+    return st;
+}
+
+/* late_ready: Ready (c) on status when run run_id's status is still the latest (the memo's
+ * unresolved run), lastCommit too when its commit landed */
+static hp_rc late_ready(struct status *s, const char *key, const json_t *obj, const char *run_id,
+                        const struct batch_group_outcome *o, const struct cond *c,
+                        struct hp_err *err)
+{
+    int64_t gen =
+        json_integer_value(json_object_get(json_object_get(obj, "status"), "observedGeneration"));
+    json_t *st;
+    struct memo *m;
+    bool latest;
+    hp_rc rc;
+
+    pthread_mutex_lock(s->mu);
+    m = schedule_memo_get(s->sched, key, false);
+    latest = m && !strcmp(m->unresolved, run_id);
+    pthread_mutex_unlock(s->mu);
+    if (!latest)
+        return HP_OK;
+    st = status_patch_new();
+    if (st && o->outcome == BATCH_COMMITTED &&
+        json_object_set_new(
+            st, "lastCommit",
+            json_pack("{s:I,s:s}", "revision", (json_int_t)o->revision, "batch", o->batch))) {
+        json_decref(st);
+        st = NULL;
+    }
+    rc = status_write_conditions(s, obj, st, c, 1, gen, err);
+    if (rc)
+        return rc;
+    pthread_mutex_lock(s->mu);
+    m = schedule_memo_get(s->sched, key, false);
+    if (m && !strcmp(m->unresolved, run_id))
+        m->unresolved[0] = '\0';
+    pthread_mutex_unlock(s->mu);
+    return HP_OK;
+}
+
+hp_rc status_report_late(struct status *s, const char *key, const json_t *obj, const char *run_id,
+                         const struct batch_group_outcome *o, struct hp_err *err)
+{
+    bool ok = o->outcome == BATCH_COMMITTED;
+    const char *event_reason;
+    struct hp_ctx *ctx = NULL;
+    struct cond c;
+    hp_rc rc;
+
+    decision_late_condition(run_id, o, &c, &event_reason);
+    rc = late_ready(s, key, obj, run_id, o, &c, err);
+    if (rc)
+        return rc;
+    if (s->log)
+        s->log(s->log_arg, ok ? RLOG_INFO : RLOG_WARN, key, run_id, c.message);
+    if (!hp_ctx_new(s->ctx, META_TIMEOUT, &ctx))
+        status_post_event(s, ctx, obj, ok ? "Normal" : "Warning", event_reason, c.message);
+    hp_ctx_free(ctx);
+    return HP_OK;
 }

@@ -24,6 +24,7 @@
 #include "hostpatrol/rc.h"
 #include "hostpatrol/reconciler.h"
 #include "reconcile/decision.h"
+#include "reconcile/run_report.h"
 #include "reconcile/schedule.h"
 
 #define STATUS_TIMEOUT 10000 /* one status write (and its Events) */
@@ -36,9 +37,10 @@ struct status {
     pthread_mutex_t *mu;            /* borrowed: guards *sched and *stats */
     struct schedule *sched;         /* borrowed: the memo, where a pending status waits */
     struct reconciler_stats *stats; /* borrowed: status_writes and events counted here */
-    /* warn: log a warning about key (may be NULL) with msg (both borrowed) */
-    void (*warn)(void *arg, const char *key, const char *msg);
-    void *warn_arg;
+    /* log: log msg about key and run run_id (may be NULL; all borrowed) at lvl */
+    void (*log)(void *arg, enum reconciler_log_level lvl, const char *key, const char *run_id,
+                const char *msg);
+    void *log_arg;
 };
 
 /* status_str: the string at o.a (o.a.b when b is set), or NULL; o may be NULL. Borrowed. */
@@ -106,5 +108,38 @@ hp_rc status_write_pending(struct status *s, const char *key, const json_t *obj,
 /* status_get_pending: a status a failed write left behind in key's memo (new reference), or
  * NULL. */
 json_t *status_get_pending(struct status *s, const char *key);
+
+/* status_ensure_finalizer: add RECONCILER_FINALIZER to *obj (a new reference; replaced by the
+ * updated object) when it is missing. A failure is logged. */
+hp_rc status_ensure_finalizer(struct status *s, const char *key, json_t **obj,
+                              struct hp_err *err) HP_WUR;
+
+/* status_report_cleanup: Ready False (reason, why: borrowed) while the finalizer stays, the
+ * other conditions kept; logged; a failed write is only logged. */
+void status_report_cleanup(struct status *s, const char *key, const json_t *obj, const char *reason,
+                           const char *why);
+
+/* status_report_refused: InvalidSpec (or Forbidden: why HP_ERR_AUTH) on status for a spec the
+ * spec cache refused, e (borrowed) saying why; nothing is written when the same error is
+ * already there for this generation. */
+hp_rc status_report_refused(struct status *s, const char *key, const json_t *obj, hp_rc why,
+                            const struct hp_err *e, struct hp_err *err) HP_WUR;
+
+/* status_report_suspended: Suspended on status (once per generation); Ready and Degraded stay
+ * as they were. */
+hp_rc status_report_suspended(struct status *s, const json_t *obj, struct hp_err *err) HP_WUR;
+
+/* status_run_patch: the status patch after run run_id (borrowed) that started at now, the next
+ * one due at due (new reference; NULL on NOMEM): the conditions decision_run_conditions gives,
+ * the summary, the failing checks and nodes, times, runNow, lastCommit. rep borrowed. */
+json_t *status_run_patch(const json_t *obj, const struct run_report *rep, const char *run_id,
+                         int64_t now, int64_t due);
+
+/* status_report_late: the outcome o (borrowed) of run run_id's commit, unresolved when the run
+ * ended, is final: Ready (and lastCommit) on status while that run's status is still the
+ * latest, then logged and an Event (CommitResolved, CommitRolledBack, CommitFailed). A failed
+ * status write returns its error (nothing logged nor posted: the caller retries). */
+hp_rc status_report_late(struct status *s, const char *key, const json_t *obj, const char *run_id,
+                         const struct batch_group_outcome *o, struct hp_err *err) HP_WUR;
 
 #endif
