@@ -625,7 +625,7 @@ static hp_rc reconcile_agent(struct reconciler *r, const char *key, const json_t
     struct spec_ref *ref = NULL;
     struct run_report rep;
     struct hp_err err = {0};
-    enum nodes_agent_step step;
+    enum nodes_agent_step step = NODES_AGENT_SKIP;
     int64_t now = schedule_wall_ms(), due = 0;
     char run_id[64];
     hp_rc rc = run_report_init(&rep);

@@ -26,6 +26,15 @@ static struct decision_in seen(int64_t now)
                                 .status_last_run_ms = 1000000};
 }
 
+/* is_cond: c has this type, status and reason (NULL: any reason) */
+static void is_cond(const struct cond *c, const char *type, const char *status, const char *reason)
+{
+    assert_string_equal(c->type, type);
+    assert_string_equal(c->status, status);
+    if (reason)
+        assert_string_equal(c->reason, reason);
+}
+
 static void first_run_is_due(void **state)
 {
     struct decision_in in = {.now_ms = 5, .generation = 1, .interval_ms = MIN};
@@ -151,16 +160,11 @@ static void a_clean_committed_run(void **state)
 
     (void)state;
     assert_int_equal(decision_run_conditions(&in, cs), 4);
-    assert_string_equal(cs[0].type, "Ready");
-    assert_string_equal(cs[0].status, "True");
-    assert_string_equal(cs[0].reason, "RunSucceeded");
+    is_cond(&cs[0], "Ready", "True", "RunSucceeded");
     assert_string_equal(cs[0].message,
                         "run r1 judged 3 results; the controller's stored in etcd at revision 42");
-    assert_string_equal(cs[1].type, "Degraded");
-    assert_string_equal(cs[1].status, "False");
-    assert_string_equal(cs[1].reason, "ChecksOK");
-    assert_string_equal(cs[2].type, "InvalidSpec");
-    assert_string_equal(cs[2].status, "False");
+    is_cond(&cs[1], "Degraded", "False", "ChecksOK");
+    is_cond(&cs[2], "InvalidSpec", "False", NULL);
     assert_string_equal(cs[3].type, "Suspended");
     assert_string_equal(cs[3].reason, "Active");
     in.revision = 0; /* only the agents' results */
@@ -215,22 +219,17 @@ static void refused_and_suspended_specs(void **state)
 
     (void)state;
     assert_int_equal(decision_invalid_conditions(false, "spec.checks[0]", "bad port", cs), 2);
-    assert_string_equal(cs[0].type, "InvalidSpec");
-    assert_string_equal(cs[0].status, "True");
-    assert_string_equal(cs[0].reason, "InvalidSpec");
+    is_cond(&cs[0], "InvalidSpec", "True", "InvalidSpec");
     assert_string_equal(cs[0].message, "bad port");
-    assert_string_equal(cs[1].type, "Ready");
-    assert_string_equal(cs[1].status, "False");
+    is_cond(&cs[1], "Ready", "False", NULL);
     assert_string_equal(cs[1].message, "spec error at spec.checks[0]: bad port");
     decision_invalid_conditions(true, "spec.targets", "not allowed", cs);
     assert_string_equal(cs[0].reason, "Forbidden");
     assert_string_equal(cs[1].message,
                         "spec refused by the cluster policy at spec.targets: not allowed");
     assert_int_equal(decision_suspended_conditions(cs), 2);
-    assert_string_equal(cs[0].type, "Suspended");
-    assert_string_equal(cs[0].status, "True");
-    assert_string_equal(cs[1].type, "InvalidSpec");
-    assert_string_equal(cs[1].status, "False");
+    is_cond(&cs[0], "Suspended", "True", NULL);
+    is_cond(&cs[1], "InvalidSpec", "False", NULL);
 }
 
 static void cleanup_and_late_outcomes(void **state)

@@ -10,18 +10,9 @@
 
 #include <cmocka.h>
 
+#include "json_text.h"
 #include "hostpatrol/alloc.h"
 #include "reconcile/nodes.h"
-
-static json_t *load(const char *text)
-{
-    json_error_t je;
-    json_t *j = json_loads(text, 0, &je);
-
-    if (!j)
-        fail_msg("bad test JSON: %s: %s", je.text, text);
-    return j;
-}
 
 #define SEL                                                                                        \
     "{\"matchLabels\":{\"role\":\"web\"},\"matchExpressions\":["                                   \
@@ -32,7 +23,7 @@ static json_t *load(const char *text)
 
 static void the_selector_query_is_percent_encoded(void **state)
 {
-    json_t *sel = load(SEL), *empty = load("{}");
+    json_t *sel = json_text(SEL), *empty = json_text("{}");
     char *q = NULL;
 
     (void)state;
@@ -50,13 +41,13 @@ static void the_selector_query_is_percent_encoded(void **state)
 
 static void the_agent_matches_labels(void **state)
 {
-    json_t *sel = load(SEL);
-    json_t *yes = load("{\"role\":\"web\",\"zone\":\"b c\",\"tier\":\"fe\",\"gpu\":\"\"}");
-    json_t *no_tier = load("{\"role\":\"web\",\"zone\":\"a\",\"tier\":\"db\",\"gpu\":\"1\"}");
-    json_t *old = load("{\"role\":\"web\",\"zone\":\"a\",\"gpu\":\"1\",\"old\":\"y\"}");
-    json_t *no_gpu = load("{\"role\":\"web\",\"zone\":\"a\"}");
-    json_t *zone = load("{\"role\":\"web\",\"zone\":\"c\",\"gpu\":\"1\"}");
-    json_t *role = load("{\"role\":\"db\",\"zone\":\"a\",\"gpu\":\"1\"}");
+    json_t *sel = json_text(SEL);
+    json_t *yes = json_text("{\"role\":\"web\",\"zone\":\"b c\",\"tier\":\"fe\",\"gpu\":\"\"}");
+    json_t *no_tier = json_text("{\"role\":\"web\",\"zone\":\"a\",\"tier\":\"db\",\"gpu\":\"1\"}");
+    json_t *old = json_text("{\"role\":\"web\",\"zone\":\"a\",\"gpu\":\"1\",\"old\":\"y\"}");
+    json_t *no_gpu = json_text("{\"role\":\"web\",\"zone\":\"a\"}");
+    json_t *zone = json_text("{\"role\":\"web\",\"zone\":\"c\",\"gpu\":\"1\"}");
+    json_t *role = json_text("{\"role\":\"db\",\"zone\":\"a\",\"gpu\":\"1\"}");
 
     (void)state;
     assert_true(nodes_selector_matches(sel, yes));
@@ -91,8 +82,8 @@ static void the_agents_results_are_summarized(void **state)
     const char *pfx = "/p/results/ns/x/";
     struct etcd_kv kvs[3];
     struct etcd_range_resp stored = {.kvs = kvs, .n = 3};
-    json_t *nodes = load("[{\"metadata\":{\"name\":\"n1\"}},{\"metadata\":{\"name\":\"n2\"}},"
-                         "{\"metadata\":{\"name\":\"n3\"}},{\"metadata\":{\"name\":\"n4\"}}]");
+    json_t *nodes = json_text("[{\"metadata\":{\"name\":\"n1\"}},{\"metadata\":{\"name\":\"n2\"}},"
+                              "{\"metadata\":{\"name\":\"n3\"}},{\"metadata\":{\"name\":\"n4\"}}]");
     struct run_report rep;
     size_t i;
 

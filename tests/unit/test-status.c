@@ -10,17 +10,8 @@
 
 #include <cmocka.h>
 
+#include "json_text.h"
 #include "reconcile/status.h"
-
-static json_t *load(const char *text)
-{
-    json_error_t je;
-    json_t *j = json_loads(text, 0, &je);
-
-    if (!j)
-        fail_msg("bad test JSON: %s: %s", je.text, text);
-    return j;
-}
 
 #define OBJ                                                                                        \
     "{\"metadata\":{\"name\":\"x\",\"generation\":5,\"finalizers\":[\"other\"]},"                  \
@@ -39,7 +30,7 @@ static void conditions_keep_transition_times_and_others(void **state)
     struct cond cs[3] = {{"Ready", "True", "RunSucceeded", "ok"},
                          {"Degraded", "True", "ChecksFailing", "1 crit"},
                          {"InvalidSpec", "False", "SpecValid", "the spec is valid"}};
-    json_t *obj = load(OBJ), *arr = status_conditions_json(obj, cs, 3, 5, "NOW");
+    json_t *obj = json_text(OBJ), *arr = status_conditions_json(obj, cs, 3, 5, "NOW");
 
     (void)state;
     assert_non_null(arr);
@@ -79,7 +70,7 @@ static void a_long_message_is_cut_on_a_character(void **state)
 
 static void old_conditions_are_read(void **state)
 {
-    json_t *obj = load(OBJ);
+    json_t *obj = json_text(OBJ);
 
     (void)state;
     assert_non_null(status_old_condition(obj, "Degraded"));
@@ -95,14 +86,14 @@ static void old_conditions_are_read(void **state)
 
 static void the_cache_keeps_what_the_reconciler_reads(void **state)
 {
-    json_t *obj =
-        load("{\"apiVersion\":\"v\",\"kind\":\"HostInspection\",\"metadata\":{\"name\":\"x\","
-             "\"creationTimestamp\":\"T\"},\"spec\":{\"interval\":\"1m\"},\"status\":{"
-             "\"summary\":{},\"failingChecks\":[],\"lastRunTime\":\"L\",\"nextRunTime\":\"N\","
-             "\"conditions\":[{\"type\":\"Ready\",\"status\":\"True\",\"reason\":\"R\",\"message\":"
-             "\"M\"},"
-             "{\"type\":\"InvalidSpec\",\"status\":\"True\",\"reason\":\"R\",\"message\":\"bad\"},"
-             "{\"type\":\"Custom\",\"status\":\"True\",\"reason\":\"R\",\"message\":\"M\"}]}}");
+    json_t *obj = json_text(
+        "{\"apiVersion\":\"v\",\"kind\":\"HostInspection\",\"metadata\":{\"name\":\"x\","
+        "\"creationTimestamp\":\"T\"},\"spec\":{\"interval\":\"1m\"},\"status\":{"
+        "\"summary\":{},\"failingChecks\":[],\"lastRunTime\":\"L\",\"nextRunTime\":\"N\","
+        "\"conditions\":[{\"type\":\"Ready\",\"status\":\"True\",\"reason\":\"R\",\"message\":"
+        "\"M\"},"
+        "{\"type\":\"InvalidSpec\",\"status\":\"True\",\"reason\":\"R\",\"message\":\"bad\"},"
+        "{\"type\":\"Custom\",\"status\":\"True\",\"reason\":\"R\",\"message\":\"M\"}]}}");
     const json_t *st, *cs;
 
     (void)state;
@@ -126,7 +117,7 @@ static void the_cache_keeps_what_the_reconciler_reads(void **state)
 
 static void the_finalizer_is_found(void **state)
 {
-    json_t *obj = load(OBJ);
+    json_t *obj = json_text(OBJ);
 
     (void)state;
     assert_false(status_has_finalizer(obj));
