@@ -111,11 +111,6 @@ static void stat_add(struct reconciler *r, uint64_t *field)
     pthread_mutex_unlock(&r->mu);
 }
 
-static const char *obj_str(const json_t *o, const char *a, const char *b)
-{
-    return status_str(o, a, b);
-}
-
 /* memo_get: key's memo, under r->mu; create = true adds an entry (NULL on NOMEM) */
 static struct memo *memo_get(struct reconciler *r, const char *key, bool create)
 {
@@ -461,8 +456,8 @@ static hp_rc run(struct reconciler *r, const char *key, const json_t *obj,
                  const struct inspection_spec *spec, const char *run_id, bool withdraw,
                  struct run_report *rep)
 {
-    const char *ns = obj_str(obj, "metadata", "namespace"),
-               *name = obj_str(obj, "metadata", "name");
+    const char *ns = status_str(obj, "metadata", "namespace"),
+               *name = status_str(obj, "metadata", "name");
     struct etcd_range_resp stored = {0};
     struct check_result *res = NULL;
     struct run_plan plan = {0};
@@ -558,16 +553,16 @@ static void transform(void *arg, json_t *obj)
     struct reconciler *r = arg;
 
     if (r->cfg.on_object)
-        r->cfg.on_object(r->cfg.object_arg, obj_str(obj, "metadata", "namespace"),
-                         obj_str(obj, "metadata", "name"), obj);
+        r->cfg.on_object(r->cfg.object_arg, status_str(obj, "metadata", "namespace"),
+                         status_str(obj, "metadata", "name"), obj);
     status_transform(obj);
 }
 
 /* finalize: the resource is being deleted: delete its results, then drop our finalizer. */
 static hp_rc finalize(struct reconciler *r, const char *key, const json_t *obj)
 {
-    const char *ns = obj_str(obj, "metadata", "namespace"),
-               *name = obj_str(obj, "metadata", "name");
+    const char *ns = status_str(obj, "metadata", "namespace"),
+               *name = status_str(obj, "metadata", "name");
     struct hp_ctx *ctx = NULL, *mctx = NULL;
     struct batch_stats bs;
     struct hp_err err = {0};
@@ -635,8 +630,8 @@ static hp_rc reconcile_agent(struct reconciler *r, const char *key, const json_t
                               &err);
     if (rc || step == NODES_AGENT_SKIP)
         goto out;
-    snprintf(run_id, sizeof(run_id), "%.8s-%s-%llx", obj_str(obj, "metadata", "uid"), r->node_name,
-             (unsigned long long)now);
+    snprintf(run_id, sizeof(run_id), "%.8s-%s-%llx", status_str(obj, "metadata", "uid"),
+             r->node_name, (unsigned long long)now);
     if (step == NODES_AGENT_WITHDRAW) {
         rc = run(r, key, obj, &withdraw_all, run_id, true, &rep);
         if (!rc && !rep.commit_rc) {
@@ -737,8 +732,8 @@ static void due_now(struct reconciler *r, const char *key, const json_t *obj,
         .run_now = status_run_now_annotation(obj),
         .status_generation = json_integer_value(
             json_object_get(json_object_get(obj, "status"), "observedGeneration")),
-        .status_last_run_ms = schedule_parse_rfc3339(obj_str(obj, "status", "lastRunTime")),
-        .status_run_now = obj_str(obj, "status", "runNow"),
+        .status_last_run_ms = schedule_parse_rfc3339(status_str(obj, "status", "lastRunTime")),
+        .status_run_now = status_str(obj, "status", "runNow"),
     };
 
     pthread_mutex_lock(&r->mu);
@@ -760,7 +755,7 @@ static hp_rc run_and_report(struct reconciler *r, const char *key, const json_t 
     json_t *st;
     hp_rc rc = run_report_init(&rep);
 
-    snprintf(run_id, sizeof(run_id), "%.8s-%llx", obj_str(obj, "metadata", "uid"),
+    snprintf(run_id, sizeof(run_id), "%.8s-%llx", status_str(obj, "metadata", "uid"),
              (unsigned long long)now);
     rlog(r, RLOG_INFO, key, run_id, "run starts (%s)", decision_why_name(d->why));
     if (!rc)
