@@ -1,7 +1,9 @@
 /*
  * status.h - what the reconciler writes on a HostInspection besides etcd: status.conditions
  * (a transition time kept while a condition's status stays), the status merge patch (kept in
- * the key's memo until written), the finalizer, and Events on condition changes. Also how the
+ * the key's memo until written), the finalizer, and Events on condition changes; the reports
+ * built from them (a run's status, a refused or suspended spec, a cleanup that failed, a commit
+ * outcome that came after its run), whose conditions decision.h decides. Also how the
  * informer's cache trims an object (status_transform).
  *
  * struct status borrows everything it points to: the reconciler fills it at start and it lives
