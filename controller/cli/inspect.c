@@ -16,6 +16,7 @@
 #include "hostpatrol/host_check.h"
 #include "hostpatrol/inspection_spec.h"
 #include "hostpatrol/probe.h"
+#include "hostpatrol/run_plan.h"
 #include "hostpatrol/term_text.h"
 #include "hostpatrol/yaml_doc.h"
 
@@ -47,64 +48,63 @@ static void on_stop(int sig)
     stop_flag = 1;
 }
 
-/* round: every check of one document; prints; returns the count of results not OK, or -1 */
-static int round_(const struct doc *d, const char *host_root, const char *node, bool json,
-                  FILE *out, FILE *errout)
+/* node_conditions_unknown: a result per nodeCondition check, UNKNOWN: they need the API */
+static hp_rc node_conditions_unknown(const struct inspection_spec *s, const char *node,
+                                     struct check_result *res, size_t *n_res)
 {
-    const struct inspection_spec *s = &d->spec;
-    struct probe_item *items = hp_calloc(s->n_checks * (s->n_targets + 1) + 1, sizeof(*items));
-    const struct check_spec **local = hp_calloc(s->n_checks + 1, sizeof(*local));
-    struct check_result *res = hp_calloc(s->n_checks * (s->n_targets + 1) + 1, sizeof(*res));
-    size_t n_items = 0, n_local = 0, n_res = 0, i, t;
-    struct hp_ctx *ctx = NULL, *hctx = NULL;
-    struct hp_err err = {0};
-    char run_id[64];
-    int bad = -1;
+    size_t i;
     hp_rc rc;
 
-    snprintf(run_id, sizeof(run_id), "inspect-%lld", (long long)time(NULL));
-    rc = items && local && res ? hp_ctx_new(NULL, s->timeout_ms, &ctx) : HP_ERR_NOMEM;
-    if (rc)
-        goto out;
-    for (i = 0; i < s->n_checks; i++) {
-        const struct check_spec *c = &s->checks[i];
-
-        if (c->kind == CHECK_TCP || c->kind == CHECK_TLS)
-            for (t = 0; t < s->n_targets; t++)
-                items[n_items++] = (struct probe_item){c, &s->targets[t]};
-        else if (c->kind == CHECK_HTTP || c->kind == CHECK_DNS)
-            items[n_items++] = (struct probe_item){c, NULL};
-        else if (check_kind_is_node_local(c->kind))
-            local[n_local++] = c;
-    }
-    if (n_items) {
-        rc = probe_run(items, n_items, ctx, res, &err);
-        n_res = n_items;
-        if (rc)
-            goto out;
-    }
-    if (n_local) {
-        /* a deadline of their own: the probes may have used all of theirs */
-        rc = hp_ctx_new(NULL, s->timeout_ms, &hctx);
-        if (!rc)
-            rc = host_check_run(host_root, node, local, n_local, hctx, res + n_res, &err);
-        n_res += n_local;
-        if (rc)
-            goto out;
-    }
     for (i = 0; i < s->n_checks; i++) {
         if (s->checks[i].kind != CHECK_NODE_CONDITION)
             continue;
-        rc = check_result_init(&res[n_res], s->checks[i].name, node, CHECK_NODE_CONDITION);
+        rc = check_result_init(&res[*n_res], s->checks[i].name, node, CHECK_NODE_CONDITION);
         if (rc)
-            goto out;
-        n_res++;
-        rc = check_result_judge(&res[n_res - 1], CHECK_UNKNOWN, "%s",
+            return rc;
+        (*n_res)++;
+        rc = check_result_judge(&res[*n_res - 1], CHECK_UNKNOWN, "%s",
                                 "needs the Kubernetes API: run by the controller, not by inspect");
         if (rc)
-            goto out;
+            return rc;
     }
-    bad = 0;
+    return HP_OK;
+}
+
+/* run_checks: the run planned from s (run_plan): its probes, then its node-local checks under a
+ * deadline of their own (the probes may have used all of theirs), then the node conditions;
+ * res (sized for the plan) gets the results, *n_res of them */
+static hp_rc run_checks(const struct inspection_spec *s, const struct run_plan *plan,
+                        const char *host_root, const char *node, struct check_result *res,
+                        size_t *n_res, struct hp_err *err)
+{
+    struct hp_ctx *ctx = NULL, *hctx = NULL;
+    hp_rc rc = hp_ctx_new(NULL, s->timeout_ms, &ctx);
+
+    if (!rc && plan->n_items) {
+        rc = probe_run(plan->items, plan->n_items, ctx, res, err);
+        *n_res = plan->n_items;
+    }
+    if (!rc && plan->n_local) {
+        rc = hp_ctx_new(NULL, s->timeout_ms, &hctx);
+        if (!rc)
+            rc = host_check_run(host_root, node, plan->local, plan->n_local, hctx, res + *n_res,
+                                err);
+        *n_res += plan->n_local;
+    }
+    if (!rc)
+        rc = node_conditions_unknown(s, node, res, n_res);
+    hp_ctx_free(ctx);
+    hp_ctx_free(hctx);
+    return rc;
+}
+
+/* print_results: one document's results, as a JSON array or table rows; returns those not OK */
+static int print_results(const struct doc *d, const char *run_id, const struct check_result *res,
+                         size_t n_res, bool json, FILE *out)
+{
+    int bad = 0;
+    size_t i;
+
     if (json)
         fprintf(out, "[");
     for (i = 0; i < n_res; i++) {
@@ -134,21 +134,47 @@ static int round_(const struct doc *d, const char *host_root, const char *node, 
     if (json)
         fprintf(out, "]\n");
     fflush(out);
-out:
-    if (rc)
-        fprintf(errout, "hostpatrol inspect: %s: %s\n", d->name,
-                err.msg[0] ? err.msg : hp_rc_name(rc));
-    for (i = 0; res && i < n_res; i++)
-        check_result_release(&res[i]);
-    hp_free(res);
-    hp_free(items);
-    hp_free(local);
-    hp_ctx_free(ctx);
-    hp_ctx_free(hctx);
     return bad;
 }
 
-int hp_cmd_inspect(int argc, char **argv, FILE *out, FILE *errout)
+/* round: every check of one document; prints; returns the count of results not OK, or -1 */
+static int round_(const struct doc *d, const char *host_root, const char *node, bool json,
+                  FILE *out, FILE *errout)
+{
+    struct run_plan plan = {0};
+    struct check_result *res = NULL;
+    size_t n_res = 0, i;
+    struct hp_err err = {0};
+    char run_id[64];
+    int bad = -1;
+    hp_rc rc = run_plan_init(&plan, &d->spec, true);
+
+    snprintf(run_id, sizeof(run_id), "inspect-%lld", (long long)time(NULL));
+    if (!rc) {
+        res = hp_calloc(plan.n_items + plan.n_local + plan.n_node_conditions + 1, sizeof(*res));
+        rc = res ? run_checks(&d->spec, &plan, host_root, node, res, &n_res, &err) : HP_ERR_NOMEM;
+    }
+    if (rc)
+        fprintf(errout, "hostpatrol inspect: %s: %s\n", d->name,
+                err.msg[0] ? err.msg : hp_rc_name(rc));
+    else
+        bad = print_results(d, run_id, res, n_res, json, out);
+    for (i = 0; res && i < n_res; i++)
+        check_result_release(&res[i]);
+    hp_free(res);
+    run_plan_release(&plan);
+    return bad;
+}
+
+/* The flags of `hostpatrol inspect` */
+struct inspect_opts {
+    const char *file, *format, *host_root, *node;
+    bool once;
+    char host[256];
+};
+
+/* parse_flags: argv into o; returns -1 to go on, else the exit status */
+static int parse_flags(int argc, char **argv, struct inspect_opts *o, FILE *out, FILE *errout)
 {
     static const struct option opts[] = {{"filename", required_argument, NULL, 'f'},
                                          {"once", no_argument, NULL, 'O'},
@@ -157,33 +183,27 @@ int hp_cmd_inspect(int argc, char **argv, FILE *out, FILE *errout)
                                          {"node-name", required_argument, NULL, 'N'},
                                          {"help", no_argument, NULL, 'h'},
                                          {NULL, 0, NULL, 0}};
-    const char *file = NULL, *format = "table", *host_root = "/", *node = NULL;
-    char host[256] = "localhost";
-    struct doc *docs = NULL;
-    struct hp_err err = {0};
-    json_t *yaml = NULL, *d;
-    size_t n_docs = 0, i;
-    bool once = false;
-    int status = HP_EXIT_USAGE, c;
+    int c;
 
+    *o = (struct inspect_opts){.format = "table", .host_root = "/", .host = "localhost"};
     optind = 1;
     opterr = 0;
     while ((c = getopt_long(argc, argv, HP_OPTSTRING("f:o:h"), opts, NULL)) != -1) {
         switch (c) {
         case 'f':
-            file = optarg;
+            o->file = optarg;
             break;
         case 'O':
-            once = true;
+            o->once = true;
             break;
         case 'o':
-            format = optarg;
+            o->format = optarg;
             break;
         case 'R':
-            host_root = optarg;
+            o->host_root = optarg;
             break;
         case 'N':
-            node = optarg;
+            o->node = optarg;
             break;
         case 'h':
             inspect_usage(out);
@@ -198,28 +218,31 @@ int hp_cmd_inspect(int argc, char **argv, FILE *out, FILE *errout)
         fprintf(errout, "hostpatrol inspect: unexpected argument '%s'\n", argv[optind]);
         return HP_EXIT_USAGE;
     }
-    if (!file) {
+    if (!o->file) {
         fprintf(errout, "hostpatrol inspect: -f FILE is required\n");
         return HP_EXIT_USAGE;
     }
-    if (strcmp(format, "table") && strcmp(format, "json")) {
-        fprintf(errout, "hostpatrol inspect: --output '%s' is not one of table, json\n", format);
+    if (strcmp(o->format, "table") && strcmp(o->format, "json")) {
+        fprintf(errout, "hostpatrol inspect: --output '%s' is not one of table, json\n", o->format);
         return HP_EXIT_USAGE;
     }
-    if (!node) {
-        if (gethostname(host, sizeof(host) - 1))
-            snprintf(host, sizeof(host), "localhost");
-        node = host;
+    if (!o->node) {
+        if (gethostname(o->host, sizeof(o->host) - 1))
+            snprintf(o->host, sizeof(o->host), "localhost");
+        o->node = o->host;
     }
-    if (yaml_doc_load_file(file, &yaml, &err)) {
-        fprintf(errout, "hostpatrol inspect: %s\n", err.msg);
-        return HP_EXIT_USAGE;
-    }
-    docs = hp_calloc(json_array_size(yaml) + 1, sizeof(*docs));
-    if (!docs) {
-        status = HP_EXIT_FAIL;
-        goto out;
-    }
+    return -1;
+}
+
+/* load_docs: the HostInspections of yaml (borrowed; file names it), parsed into docs (sized for
+ * every document); *n_docs of them. false: a document is not a valid HostInspection (said). */
+static bool load_docs(const json_t *yaml, const char *file, struct doc *docs, size_t *n_docs,
+                      FILE *errout)
+{
+    struct hp_err err = {0};
+    const json_t *d;
+    size_t i;
+
     json_array_foreach(yaml, i, d)
     {
         const char *kind = json_string_value(json_object_get(d, "kind"));
@@ -234,33 +257,31 @@ int hp_cmd_inspect(int argc, char **argv, FILE *out, FILE *errout)
             term_text_escape(kind ? kind : "document without kind", k, sizeof(k));
             fprintf(errout, "hostpatrol inspect: %s: document %zu is a %s, not a HostInspection\n",
                     file, i + 1, k);
-            goto out;
+            return false;
         }
-        docs[n_docs].name = name ? name : "(unnamed)";
-        if (inspection_spec_parse(json_object_get(d, "spec"), &docs[n_docs].spec, &err)) {
+        docs[*n_docs].name = name ? name : "(unnamed)";
+        if (inspection_spec_parse(json_object_get(d, "spec"), &docs[*n_docs].spec, &err)) {
             char nm[256], msg[2048];
 
-            inspection_spec_release(&docs[n_docs].spec);
-            term_text_escape(docs[n_docs].name, nm, sizeof(nm));
+            inspection_spec_release(&docs[*n_docs].spec);
+            term_text_escape(docs[*n_docs].name, nm, sizeof(nm));
             term_text_escape(err.msg, msg, sizeof(msg));
             fprintf(errout, "hostpatrol inspect: %s: HostInspection %s: %s\n", file, nm, msg);
-            goto out;
+            return false;
         }
-        n_docs++;
+        (*n_docs)++;
     }
-    if (!n_docs) {
-        fprintf(errout, "hostpatrol inspect: %s holds no HostInspection\n", file);
-        goto out;
-    }
-    if (!once) {
-        struct sigaction sa;
+    return true;
+}
 
-        memset(&sa, 0, sizeof(sa));
-        sa.sa_handler = on_stop;
-        sigaction(SIGINT, &sa, NULL);
-        sigaction(SIGTERM, &sa, NULL);
-    }
-    if (!strcmp(format, "table"))
+/* rounds: every document, once or every shortest interval until stopped; the exit status */
+static int rounds(const struct doc *docs, size_t n_docs, const struct inspect_opts *o, FILE *out,
+                  FILE *errout)
+{
+    int status = HP_EXIT_FAIL;
+    size_t i;
+
+    if (!strcmp(o->format, "table"))
         fprintf(out, "%-20s %-16s %-16s %-8s %7s  %s\n", "NAME", "CHECK", "TARGET", "STATUS", "MS",
                 "REASON");
     for (;;) {
@@ -268,18 +289,17 @@ int hp_cmd_inspect(int argc, char **argv, FILE *out, FILE *errout)
         int bad = 0;
 
         for (i = 0; i < n_docs; i++) {
-            int b = round_(&docs[i], host_root, node, !strcmp(format, "json"), out, errout);
+            int b =
+                round_(&docs[i], o->host_root, o->node, !strcmp(o->format, "json"), out, errout);
 
-            if (b < 0) {
-                status = HP_EXIT_FAIL;
-                goto out;
-            }
+            if (b < 0)
+                return HP_EXIT_FAIL;
             bad += b;
             if (docs[i].spec.interval_ms < wait_ms)
                 wait_ms = docs[i].spec.interval_ms;
         }
         status = bad ? HP_EXIT_FAIL : HP_EXIT_OK;
-        if (once || stop_flag)
+        if (o->once || stop_flag)
             break;
         /* the shortest interval paces every document (a preview, not a scheduler) */
         for (int64_t slept = 0; slept < wait_ms && !stop_flag; slept += 100) {
@@ -290,6 +310,45 @@ int hp_cmd_inspect(int argc, char **argv, FILE *out, FILE *errout)
         if (stop_flag)
             break;
     }
+    return status;
+}
+
+int hp_cmd_inspect(int argc, char **argv, FILE *out, FILE *errout)
+{
+    struct inspect_opts o;
+    struct doc *docs = NULL;
+    struct hp_err err = {0};
+    json_t *yaml = NULL;
+    size_t n_docs = 0, i;
+    int status = parse_flags(argc, argv, &o, out, errout);
+
+    if (status >= 0)
+        return status;
+    if (yaml_doc_load_file(o.file, &yaml, &err)) {
+        fprintf(errout, "hostpatrol inspect: %s\n", err.msg);
+        return HP_EXIT_USAGE;
+    }
+    status = HP_EXIT_USAGE;
+    docs = hp_calloc(json_array_size(yaml) + 1, sizeof(*docs));
+    if (!docs) {
+        status = HP_EXIT_FAIL;
+        goto out;
+    }
+    if (!load_docs(yaml, o.file, docs, &n_docs, errout))
+        goto out;
+    if (!n_docs) {
+        fprintf(errout, "hostpatrol inspect: %s holds no HostInspection\n", o.file);
+        goto out;
+    }
+    if (!o.once) {
+        struct sigaction sa;
+
+        memset(&sa, 0, sizeof(sa));
+        sa.sa_handler = on_stop;
+        sigaction(SIGINT, &sa, NULL);
+        sigaction(SIGTERM, &sa, NULL);
+    }
+    status = rounds(docs, n_docs, &o, out, errout);
 out:
     for (i = 0; docs && i < n_docs; i++)
         inspection_spec_release(&docs[i].spec);

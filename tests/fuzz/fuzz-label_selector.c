@@ -10,7 +10,7 @@
 #include "fuzz_peer.h"
 #include "hostpatrol/alloc.h"
 #include "hostpatrol/inspection_spec.h"
-#include "reconcile/reconciler_internal.h"
+#include "reconcile/nodes.h"
 
 int LLVMFuzzerInitialize(int *argc, char ***argv);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -40,7 +40,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         inspection_spec_release(&s);
         goto out;
     }
-    if (reconciler_selector_query(s.node_selector, &query))
+    if (nodes_selector_query(s.node_selector, &query))
         abort(); /* only out of memory, which a fuzz run does not see */
     for (const char *p = query; *p; p++)
         if (!strchr("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_.~%", *p))
@@ -49,12 +49,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (!json_array_size(json_object_get(s.node_selector, "matchExpressions"))) {
         json_t *own = json_object_get(s.node_selector, "matchLabels"), *none = json_object();
 
-        if (none && !reconciler_selector_matches(s.node_selector, own ? own : none))
+        if (none && !nodes_selector_matches(s.node_selector, own ? own : none))
             abort();
         json_decref(none);
     }
     if (labels)
-        (void)reconciler_selector_matches(s.node_selector, labels);
+        (void)nodes_selector_matches(s.node_selector, labels);
     inspection_spec_release(&s);
 out:
     hp_free(query);
