@@ -383,7 +383,7 @@ static void *driver_main(void *arg)
             next = p->next;
             if (!p->cancel)
                 continue;
-            if (p->expired && !p->rx_ns) /* its deadline, not a byte: as a timeout */
+            if (p->expired && !p->rx_ns && p->m == c->multi) /* as a timeout (below) */
                 retire(c, p->easy, p->start_ns);
             finish(c, p, CURLE_ABORTED_BY_CALLBACK, HP_ERR_CANCELED);
         }
