@@ -20,15 +20,16 @@
 #include "hostpatrol/duration.h"
 #include "hostpatrol/etcd_client.h"
 #include "hostpatrol/result_text.h"
+#include "hostpatrol/results_store.h"
 #include "hostpatrol/term_text.h"
 
 #define RES_VALUES_MAX 80   /* the wide VALUES column is cut to this many characters */
 #define RES_POLL_MS    1000 /* --watch: how often the range is read again */
 
-/* One result as printed. Strings are borrowed from the row's key copy or its object. */
+/* One result as printed. Strings are borrowed from the row's parsed key or its object. */
 struct res_row {
-    char *key;   /* owned: copy of the etcd key after <prefix>results/, split in place */
-    json_t *obj; /* new reference: the parsed value; NULL when unreadable */
+    struct results_store_key key; /* owned: the etcd key, parsed */
+    json_t *obj;                  /* new reference: the parsed value; NULL when unreadable */
     const char *ns, *name, *check, *target;
     const char *kind, *status, *reason, *source;
     bool has_observed, has_duration;
@@ -41,7 +42,7 @@ struct res_flags {
     struct etcd_config etcd;
     const char *ns;
     const char *name;
-    const char *prefix;
+    const char *prefix; /* NULL: the store's default */
     const char *format;
     bool all, watch;
     int64_t timeout_ms;
@@ -79,8 +80,8 @@ static bool res_name_ok(const char *s)
     return s[0] && !strchr(s, '/');
 }
 
-/* res_parse_flags: argv -> fl. Returns -1 to go on, else the exit status. */
-static int res_parse_flags(int argc, char **argv, struct res_flags *fl, FILE *out, FILE *errout)
+/* res_parse_opts: the options of argv -> fl. Returns -1 to go on, else the exit status. */
+static int res_parse_opts(int argc, char **argv, struct res_flags *fl, FILE *out, FILE *errout)
 {
     enum { O_PREFIX = 256, O_TIMEOUT };
     static const struct option opts[] = {{"namespace", required_argument, NULL, 'n'},
@@ -95,11 +96,6 @@ static int res_parse_flags(int argc, char **argv, struct res_flags *fl, FILE *ou
     struct hp_err err = {0};
     int c;
 
-    fl->etcd.endpoints = getenv("HOSTPATROL_ETCD_ENDPOINTS");
-    fl->etcd.password = getenv("HOSTPATROL_ETCD_PASSWORD");
-    fl->prefix = "/hostpatrol/";
-    fl->format = "table";
-    fl->timeout_ms = 10000;
     optind = 1;
     opterr = 0;
     while ((c = getopt_long(argc, argv, HP_OPTSTRING("n:Ao:wh"), opts, NULL)) != -1) {
@@ -140,13 +136,13 @@ static int res_parse_flags(int argc, char **argv, struct res_flags *fl, FILE *ou
             return HP_EXIT_USAGE;
         }
     }
-    if (optind < argc)
-        fl->name = argv[optind++];
-    if (optind < argc) {
-        fprintf(errout, "hostpatrol results: unexpected argument '%s' (at most one NAME)\n",
-                argv[optind]);
-        return HP_EXIT_USAGE;
-    }
+    return -1;
+}
+
+/* res_check_flags: what the options say together, and the defaults that depend on them.
+ * Returns -1 to go on, else the exit status. */
+static int res_check_flags(struct res_flags *fl, FILE *errout)
+{
     if (strcmp(fl->format, "table") && strcmp(fl->format, "json") && strcmp(fl->format, "wide")) {
         fprintf(errout, "hostpatrol results: --output '%s' is not one of table, json, wide\n",
                 fl->format);
@@ -171,7 +167,7 @@ static int res_parse_flags(int argc, char **argv, struct res_flags *fl, FILE *ou
         fprintf(errout, "hostpatrol results: NAME '%s' is not a HostInspection name\n", fl->name);
         return HP_EXIT_USAGE;
     }
-    if (!fl->prefix[0]) {
+    if (fl->prefix && !fl->prefix[0]) {
         fprintf(errout, "hostpatrol results: --etcd-prefix must not be empty\n");
         return HP_EXIT_USAGE;
     }
@@ -185,6 +181,28 @@ static int res_parse_flags(int argc, char **argv, struct res_flags *fl, FILE *ou
         return HP_EXIT_USAGE;
     }
     return -1;
+}
+
+/* res_parse_flags: argv -> fl. Returns -1 to go on, else the exit status. */
+static int res_parse_flags(int argc, char **argv, struct res_flags *fl, FILE *out, FILE *errout)
+{
+    int status;
+
+    fl->etcd.endpoints = getenv("HOSTPATROL_ETCD_ENDPOINTS");
+    fl->etcd.password = getenv("HOSTPATROL_ETCD_PASSWORD");
+    fl->format = "table";
+    fl->timeout_ms = 10000;
+    status = res_parse_opts(argc, argv, fl, out, errout);
+    if (status >= 0)
+        return status;
+    if (optind < argc)
+        fl->name = argv[optind++];
+    if (optind < argc) {
+        fprintf(errout, "hostpatrol results: unexpected argument '%s' (at most one NAME)\n",
+                argv[optind]);
+        return HP_EXIT_USAGE;
+    }
+    return res_check_flags(fl, errout);
 }
 
 /* res_str: obj[field] when it is a string, else dflt (borrowed from obj) */
@@ -206,31 +224,19 @@ static bool res_int(json_t *obj, const char *field, int64_t *v)
     return true;
 }
 
-/* res_row_fill: split kv's key (rel: after <prefix>results/) and parse its value into r.
- * A value that is not a JSON object leaves r->obj NULL ("?", "unreadable value"). */
-static hp_rc res_row_fill(struct res_row *r, const struct etcd_kv *kv, size_t base_len)
+/* res_row_fill: kv's key (made with prefix) parsed and its value parsed into r. A key the
+ * schema cannot split shows "?" for the parts it lacks; a value that is not a JSON object leaves
+ * r->obj NULL ("?", "unreadable value"). */
+static hp_rc res_row_fill(struct res_row *r, const struct etcd_kv *kv, const char *prefix)
 {
-    const char *parts[4] = {"?", "?", "?", "?"};
-    char *p, *slash;
-    size_t i;
-
-    r->key = hp_strdup(kv->key_len > base_len ? kv->key + base_len : "");
-    if (!r->key)
+    if (results_store_key_parse(prefix, kv->key, kv->key_len, &r->key, NULL) == HP_ERR_NOMEM)
         return HP_ERR_NOMEM;
     r->mod_revision = kv->mod_revision;
     r->run = "";
-    p = r->key;
-    for (i = 0; i < 4 && p; i++) {
-        slash = i < 3 ? strchr(p, '/') : NULL;
-        if (slash)
-            *slash = '\0';
-        parts[i] = p;
-        p = slash ? slash + 1 : NULL;
-    }
-    r->ns = parts[0];
-    r->name = parts[1];
-    r->check = parts[2];
-    r->target = parts[3];
+    r->ns = r->key.ns;
+    r->name = r->key.name;
+    r->check = r->key.check;
+    r->target = r->key.target;
     r->obj = json_loadb(kv->value, kv->value_len, 0, NULL);
     if (r->obj && !json_is_object(r->obj)) {
         json_decref(r->obj);
@@ -482,14 +488,15 @@ static hp_rc res_print_table(const struct res_row *rows, size_t n, bool wide, FI
 static void res_rows_free(struct res_row *rows, size_t n)
 {
     for (size_t i = 0; rows && i < n; i++) {
-        hp_free(rows[i].key);
+        results_store_key_release(&rows[i].key);
         json_decref(rows[i].obj);
     }
     hp_free(rows);
 }
 
 /* res_rows_of: resp's kvs as rows (*out owned: res_rows_free(*out, resp->n)) */
-static hp_rc res_rows_of(const struct etcd_range_resp *resp, size_t base_len, struct res_row **out)
+static hp_rc res_rows_of(const struct etcd_range_resp *resp, const char *prefix,
+                         struct res_row **out)
 {
     struct res_row *rows = hp_calloc(resp->n ? resp->n : 1, sizeof(*rows));
     hp_rc rc = HP_OK;
@@ -498,7 +505,7 @@ static hp_rc res_rows_of(const struct etcd_range_resp *resp, size_t base_len, st
     if (!rows)
         return HP_ERR_NOMEM;
     for (n = 0; n < resp->n && !rc; n++)
-        rc = res_row_fill(&rows[n], &resp->kvs[n], base_len);
+        rc = res_row_fill(&rows[n], &resp->kvs[n], prefix);
     if (rc) {
         res_rows_free(rows, n);
         return rc;
@@ -655,18 +662,24 @@ static void res_pause(int64_t ms)
         ;
 }
 
+/* What one invocation works with, wired by hp_cmd_results */
+struct res_run {
+    const struct res_flags *fl;
+    struct etcd_client *etcd;
+    struct results_store *store;
+    char *key; /* owned: the scope read, <prefix>results/[<ns>/[<name>/]] */
+    FILE *out, *errout;
+};
+
 /* res_follow: --watch after the first read (its revision rev): read what was written after the
  * last revision read, print it, wait, again, until SIGINT/SIGTERM (exit 0). A failed read is
  * said once on errout and tried again: the results stream resumes where it stopped. */
-static int res_follow(struct etcd_client *etcd, const struct res_flags *fl, const char *key,
-                      size_t base_len, int64_t rev, struct res_stream *st, FILE *errout)
+static int res_follow(const struct res_run *rr, int64_t rev, struct res_stream *st)
 {
     bool failing = false;
 
     while (!res_stop) {
-        struct etcd_range_req req = {
-            .key = key, .key_len = strlen(key), .prefix = true, .min_mod_revision = rev + 1};
-        struct etcd_range_resp resp = {0};
+        struct results_store_stored got = {0};
         struct res_row *rows = NULL;
         struct hp_ctx *ctx = NULL;
         struct hp_err err = {0};
@@ -675,32 +688,33 @@ static int res_follow(struct etcd_client *etcd, const struct res_flags *fl, cons
         res_pause(RES_POLL_MS);
         if (res_stop)
             break;
-        rc = hp_ctx_new(NULL, fl->timeout_ms, &ctx);
+        rc = hp_ctx_new(NULL, rr->fl->timeout_ms, &ctx);
         if (!rc)
-            rc = etcd_range(etcd, ctx, &req, &resp, &err);
+            rc = results_store_list(rr->store, ctx, rr->fl->ns, rr->fl->name, rev + 1, &got, &err);
         hp_ctx_free(ctx);
         if (rc && rc != HP_ERR_NOMEM) {
             if (!failing)
-                fprintf(errout, "hostpatrol results: reading %s: %s; trying again every %d s\n",
-                        key, err.msg[0] ? err.msg : hp_rc_name(rc), RES_POLL_MS / 1000);
+                fprintf(rr->errout,
+                        "hostpatrol results: reading %s: %s; trying again every %d s\n", rr->key,
+                        err.msg[0] ? err.msg : hp_rc_name(rc), RES_POLL_MS / 1000);
             failing = true;
             continue;
         }
         if (!rc && failing)
-            fprintf(errout, "hostpatrol results: reading %s again\n", key);
+            fprintf(rr->errout, "hostpatrol results: reading %s again\n", rr->key);
         failing = false;
         if (!rc)
-            rc = res_rows_of(&resp, base_len, &rows);
+            rc = res_rows_of(&got.resp, results_store_prefix(rr->store), &rows);
         if (!rc) {
-            qsort(rows, resp.n, sizeof(*rows), res_row_rev_cmp);
-            rc = res_stream_rows(st, rows, resp.n);
-            if (resp.revision > rev)
-                rev = resp.revision;
+            qsort(rows, got.resp.n, sizeof(*rows), res_row_rev_cmp);
+            rc = res_stream_rows(st, rows, got.resp.n);
+            if (got.resp.revision > rev)
+                rev = got.resp.revision;
         }
-        res_rows_free(rows, resp.n);
-        etcd_range_resp_release(&resp);
+        res_rows_free(rows, got.resp.n);
+        results_store_stored_release(&got);
         if (rc) {
-            fprintf(errout, "hostpatrol results: %s\n",
+            fprintf(rr->errout, "hostpatrol results: %s\n",
                     rc == HP_ERR_NOMEM ? "out of memory" : "writing the output failed");
             return HP_EXIT_FAIL;
         }
@@ -708,123 +722,159 @@ static int res_follow(struct etcd_client *etcd, const struct res_flags *fl, cons
     return HP_EXIT_OK;
 }
 
+/* res_read: the first read of the scope into *got; on error said on errout, the exit status
+ * returned; -1 to go on */
+static int res_read(const struct res_run *rr, struct results_store_stored *got)
+{
+    const struct res_flags *fl = rr->fl;
+    struct hp_ctx *ctx = NULL;
+    struct hp_err err = {0};
+    hp_rc rc;
+
+    rc = hp_ctx_new(NULL, fl->timeout_ms, &ctx);
+    if (!rc)
+        rc = results_store_list(rr->store, ctx, fl->ns, fl->name, 0, got, &err);
+    hp_ctx_free(ctx);
+    if (!rc)
+        return -1;
+    if (rc == HP_ERR_NOMEM)
+        fprintf(rr->errout, "hostpatrol results: out of memory\n");
+    else if (err.field[0])
+        fprintf(rr->errout, "hostpatrol results: %s: %s\n", hp_cli_etcd_flag(err.field),
+                err.msg[0] ? err.msg : hp_rc_name(rc));
+    else if (rc == HP_ERR_TIMEOUT)
+        fprintf(rr->errout, "hostpatrol results: reading %s from etcd %s: %s (--timeout %lld ms)\n",
+                rr->key, fl->etcd.endpoints, err.msg[0] ? err.msg : "timed out",
+                (long long)fl->timeout_ms);
+    else
+        fprintf(rr->errout, "hostpatrol results: reading %s: %s\n", rr->key,
+                err.msg[0] ? err.msg : hp_rc_name(rc));
+    return rc == HP_ERR_INVALID ? HP_EXIT_USAGE : HP_EXIT_FAIL;
+}
+
+/* res_watch: --watch: what is stored now (rows, sorted here), then what lands, until a signal */
+static int res_watch(const struct res_run *rr, struct res_row *rows, size_t n, int64_t rev)
+{
+    struct res_stream st = {.out = rr->out,
+                            .json = !strcmp(rr->fl->format, "json"),
+                            .wide = !strcmp(rr->fl->format, "wide"),
+                            .color = isatty(fileno(rr->out)) && !getenv("NO_COLOR"),
+                            .w_where = 14,
+                            .w_check = 12,
+                            .w_target = 8};
+    struct sigaction sa = {.sa_handler = res_on_signal}; /* no SA_RESTART: wakes the pause */
+    hp_rc rc;
+
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+    qsort(rows, n, sizeof(*rows), res_row_rev_cmp);
+    rc = res_stream_rows(&st, rows, n);
+    if (rc) {
+        fprintf(rr->errout, "hostpatrol results: %s\n",
+                rc == HP_ERR_NOMEM ? "out of memory" : "writing the output failed");
+        return HP_EXIT_FAIL;
+    }
+    return res_follow(rr, rev, &st);
+}
+
+/* res_print: rows (sorted here) as the table or JSON; the exit status */
+static int res_print(const struct res_run *rr, struct res_row *rows, size_t n)
+{
+    hp_rc rc;
+
+    qsort(rows, n, sizeof(*rows), res_row_cmp);
+    if (!strcmp(rr->fl->format, "json"))
+        rc = res_print_json(rows, n, rr->out);
+    else
+        rc = res_print_table(rows, n, !strcmp(rr->fl->format, "wide"), rr->out);
+    if (rc) {
+        fprintf(rr->errout, "hostpatrol results: out of memory\n");
+        return HP_EXIT_FAIL;
+    }
+    if (fflush(rr->out) || ferror(rr->out)) {
+        fprintf(rr->errout, "hostpatrol results: writing the output failed\n");
+        return HP_EXIT_FAIL;
+    }
+    return HP_EXIT_OK;
+}
+
+/* res_scope: the scope as said when it holds nothing */
+static void res_scope(const struct res_flags *fl, char *scope, size_t n)
+{
+    if (fl->name)
+        snprintf(scope, n, "%s/%s", fl->ns, fl->name);
+    else if (fl->ns)
+        snprintf(scope, n, "namespace %s", fl->ns);
+    else
+        snprintf(scope, n, "any namespace");
+}
+
+/* res_wire: the etcd client and the store of rr (rr->fl set); the exit status, -1 to go on */
+static int res_wire(struct res_run *rr)
+{
+    const struct res_flags *fl = rr->fl;
+    struct results_store_config scfg = {.prefix = fl->prefix};
+    struct hp_err err = {0};
+    hp_rc rc;
+
+    rc = etcd_client_new(&fl->etcd, &rr->etcd, &err);
+    if (rc) {
+        fprintf(rr->errout, "hostpatrol results: %s: %s\n",
+                err.field[0] ? hp_cli_etcd_flag(err.field) : "etcd",
+                err.msg[0] ? err.msg : hp_rc_name(rc));
+        return rc == HP_ERR_INVALID ? HP_EXIT_USAGE : HP_EXIT_FAIL;
+    }
+    scfg.etcd = rr->etcd;
+    rc = results_store_new(&scfg, &rr->store);
+    if (!rc)
+        rc = results_store_scope(results_store_prefix(rr->store), fl->ns, fl->name, &rr->key,
+                                 NULL);
+    if (rc) {
+        fprintf(rr->errout, "hostpatrol results: out of memory\n");
+        return HP_EXIT_FAIL;
+    }
+    return -1;
+}
+
 int hp_cmd_results(int argc, char **argv, FILE *out, FILE *errout)
 {
     struct res_flags fl = {0};
-    struct etcd_client *etcd = NULL;
-    struct etcd_range_resp resp = {0};
-    struct etcd_range_req req = {0};
+    struct res_run rr = {.fl = &fl, .out = out, .errout = errout};
+    struct results_store_stored got = {0};
     struct res_row *rows = NULL;
-    struct hp_ctx *ctx = NULL;
-    struct hp_err err = {0};
-    char *key = NULL, scope[600];
-    size_t key_cap, base_len, n = 0;
-    int status = HP_EXIT_FAIL;
-    hp_rc rc;
+    char scope[600];
+    int status;
 
     status = res_parse_flags(argc, argv, &fl, out, errout);
     if (status >= 0)
         return status;
-    status = HP_EXIT_FAIL;
-    key_cap = strlen(fl.prefix) + sizeof("results/") + (fl.ns ? strlen(fl.ns) + 1 : 0) +
-              (fl.name ? strlen(fl.name) + 1 : 0);
-    key = hp_malloc(key_cap);
-    if (!key) {
-        rc = HP_ERR_NOMEM;
+    status = res_wire(&rr);
+    if (status < 0)
+        status = res_read(&rr, &got);
+    if (status >= 0)
         goto out;
-    }
-    base_len = (size_t)snprintf(key, key_cap, "%sresults/", fl.prefix);
-    if (fl.name)
-        snprintf(key + base_len, key_cap - base_len, "%s/%s/", fl.ns, fl.name);
-    else if (fl.ns)
-        snprintf(key + base_len, key_cap - base_len, "%s/", fl.ns);
-    if (fl.name)
-        snprintf(scope, sizeof(scope), "%s/%s", fl.ns, fl.name);
-    else if (fl.ns)
-        snprintf(scope, sizeof(scope), "namespace %s", fl.ns);
-    else
-        snprintf(scope, sizeof(scope), "any namespace");
-
-    rc = etcd_client_new(&fl.etcd, &etcd, &err);
-    if (rc) {
-        fprintf(errout, "hostpatrol results: %s: %s\n",
-                err.field[0] ? hp_cli_etcd_flag(err.field) : "etcd",
-                err.msg[0] ? err.msg : hp_rc_name(rc));
-        status = rc == HP_ERR_INVALID ? HP_EXIT_USAGE : HP_EXIT_FAIL;
-        goto out;
-    }
-    rc = hp_ctx_new(NULL, fl.timeout_ms, &ctx);
-    if (rc)
-        goto out;
-    req.key = key;
-    req.key_len = strlen(key);
-    req.prefix = true;
-    rc = etcd_range(etcd, ctx, &req, &resp, &err);
-    if (rc) {
-        if (err.field[0])
-            fprintf(errout, "hostpatrol results: %s: %s\n", hp_cli_etcd_flag(err.field),
-                    err.msg[0] ? err.msg : hp_rc_name(rc));
-        else if (rc == HP_ERR_TIMEOUT)
-            fprintf(errout, "hostpatrol results: reading %s from etcd %s: %s (--timeout %lld ms)\n",
-                    key, fl.etcd.endpoints, err.msg[0] ? err.msg : "timed out",
-                    (long long)fl.timeout_ms);
-        else
-            fprintf(errout, "hostpatrol results: reading %s: %s\n", key,
-                    err.msg[0] ? err.msg : hp_rc_name(rc));
-        status = rc == HP_ERR_INVALID ? HP_EXIT_USAGE : HP_EXIT_FAIL;
-        goto out;
-    }
-    if (!resp.n && !fl.watch) {
-        fprintf(errout, "hostpatrol results: no results for %s under %s\n", scope, fl.prefix);
+    if (!got.resp.n && !fl.watch) {
+        res_scope(&fl, scope, sizeof(scope));
+        fprintf(errout, "hostpatrol results: no results for %s under %s\n", scope,
+                results_store_prefix(rr.store));
         status = HP_EXIT_FAIL;
         goto out;
     }
-    rc = res_rows_of(&resp, base_len, &rows);
-    if (rc)
-        goto out;
-    n = resp.n;
-    if (fl.watch) {
-        struct res_stream st = {.out = out,
-                                .json = !strcmp(fl.format, "json"),
-                                .wide = !strcmp(fl.format, "wide"),
-                                .color = isatty(fileno(out)) && !getenv("NO_COLOR"),
-                                .w_where = 14,
-                                .w_check = 12,
-                                .w_target = 8};
-        struct sigaction sa = {.sa_handler = res_on_signal}; /* no SA_RESTART: wakes the pause */
-
-        sigemptyset(&sa.sa_mask);
-        sigaction(SIGINT, &sa, NULL);
-        sigaction(SIGTERM, &sa, NULL);
-        qsort(rows, n, sizeof(*rows), res_row_rev_cmp);
-        rc = res_stream_rows(&st, rows, n);
-        if (rc) {
-            if (rc != HP_ERR_NOMEM)
-                fprintf(errout, "hostpatrol results: writing the output failed\n");
-            goto out;
-        }
-        status = res_follow(etcd, &fl, key, base_len, resp.revision, &st, errout);
-        goto out;
-    }
-    qsort(rows, n, sizeof(*rows), res_row_cmp);
-    if (!strcmp(fl.format, "json"))
-        rc = res_print_json(rows, n, out);
-    else
-        rc = res_print_table(rows, n, !strcmp(fl.format, "wide"), out);
-    if (rc)
-        goto out;
-    if (fflush(out) || ferror(out)) {
-        fprintf(errout, "hostpatrol results: writing the output failed\n");
-        goto out;
-    }
-    status = HP_EXIT_OK;
-out:
-    if (rc == HP_ERR_NOMEM)
+    if (res_rows_of(&got.resp, results_store_prefix(rr.store), &rows)) {
         fprintf(errout, "hostpatrol results: out of memory\n");
-    res_rows_free(rows, n);
-    etcd_range_resp_release(&resp);
-    hp_ctx_free(ctx);
-    etcd_client_free(etcd);
-    hp_free(key);
+        status = HP_EXIT_FAIL;
+        goto out;
+    }
+    if (fl.watch)
+        status = res_watch(&rr, rows, got.resp.n, got.resp.revision);
+    else
+        status = res_print(&rr, rows, got.resp.n);
+out:
+    res_rows_free(rows, got.resp.n);
+    results_store_stored_release(&got);
+    results_store_free(rr.store);
+    etcd_client_free(rr.etcd);
+    hp_free(rr.key);
     return status;
 }
