@@ -732,15 +732,13 @@ size_t batch_queue_max_writes(const struct batch_queue *q)
     return q->cfg.max_txn_ops - 1;
 }
 
-hp_rc batch_queue_enqueue_watched(struct batch_queue *q, struct hp_ctx *ctx, const char *run_id,
-                                  const struct batch_write *writes, size_t n, batch_done_fn done,
-                                  batch_unresolved_fn unresolved, void *arg, struct hp_err *err)
+/* record_check: writes[0..n) fit one record; *bytes: their encoded size */
+static hp_rc record_check(const struct batch_queue *q, const struct batch_write *writes, size_t n,
+                          size_t *bytes, struct hp_err *err)
 {
-    struct record *r;
-    size_t i, bytes = 0, plen = strlen(q->prefix);
+    size_t i, plen = strlen(q->prefix);
 
-    if (!done)
-        return hp_err_field(err, HP_ERR_INVALID, "done", "a completion callback is required");
+    *bytes = 0;
     if (n < 1 || n > q->cfg.max_txn_ops - 1)
         return hp_err_field(err, HP_ERR_INVALID, "writes",
                             "a record holds 1 to %zu writes (max_txn_ops - 1), not %zu",
@@ -762,62 +760,91 @@ hp_rc batch_queue_enqueue_watched(struct batch_queue *q, struct hp_ctx *ctx, con
                                 "value of %zu bytes for key '%.*s' exceeds max_value_bytes (%zu)",
                                 w->value_len, (int)(w->key_len > 100 ? 100 : w->key_len),
                                 (const char *)w->key, q->cfg.max_value_bytes);
-        bytes += hp_b64_encoded_len(w->key_len) + hp_b64_encoded_len(w->value_len) + OP_OVERHEAD;
+        *bytes += hp_b64_encoded_len(w->key_len) + hp_b64_encoded_len(w->value_len) + OP_OVERHEAD;
     }
-    if (bytes + FENCE_OVERHEAD > q->cfg.max_txn_bytes)
+    if (*bytes + FENCE_OVERHEAD > q->cfg.max_txn_bytes)
         return hp_err_field(err, HP_ERR_INVALID, "writes",
-                            "record of ~%zu encoded bytes exceeds max_txn_bytes (%zu)", bytes,
+                            "record of ~%zu encoded bytes exceeds max_txn_bytes (%zu)", *bytes,
                             q->cfg.max_txn_bytes);
-    {
-        /* one allocation: the record, its writes, then each key and value NUL-terminated and the
-         * run id (every length is bounded by max_txn_bytes, checked above) */
-        size_t head = (sizeof(*r) + _Alignof(struct batch_write) - 1) /
-                      _Alignof(struct batch_write) * _Alignof(struct batch_write),
-               size = head + n * sizeof(*r->w) + (run_id ? strlen(run_id) + 1 : 0);
-        char *d;
+    return HP_OK;
+}
 
-        for (i = 0; i < n; i++)
-            size += writes[i].key_len + 1 + (writes[i].is_delete ? 0 : writes[i].value_len + 1);
-        r = hp_calloc(1, size);
-        if (!r)
-            return hp_err_set(err, HP_ERR_NOMEM, "out of memory queueing a record");
-        r->packed = true;
-        r->w = (struct batch_write *)((char *)r + head);
-        d = (char *)(r->w + n);
-        for (i = 0; i < n; i++) {
-            memcpy(d, writes[i].key, writes[i].key_len);
-            r->w[i].key = d;
-            r->w[i].key_len = writes[i].key_len;
-            r->w[i].is_delete = writes[i].is_delete;
-            d += writes[i].key_len + 1; /* calloc: the NUL is there */
-            if (!writes[i].is_delete) {
-                if (writes[i].value_len)
-                    memcpy(d, writes[i].value, writes[i].value_len);
-                r->w[i].value = d;
-                r->w[i].value_len = writes[i].value_len;
-                d += writes[i].value_len + 1;
-            }
+/* record_packed: a record holding copies of writes and run_id in one allocation: the record,
+ * its writes, then each key and value NUL-terminated and the run id (every length is bounded by
+ * max_txn_bytes, checked before). NULL: no memory. */
+static struct record *record_packed(const struct batch_write *writes, size_t n, const char *run_id)
+{
+    size_t head = (sizeof(struct record) + _Alignof(struct batch_write) - 1) /
+                  _Alignof(struct batch_write) * _Alignof(struct batch_write),
+           size = head + n * sizeof(struct batch_write) + (run_id ? strlen(run_id) + 1 : 0), i;
+    struct record *r;
+    char *d;
+
+    for (i = 0; i < n; i++)
+        size += writes[i].key_len + 1 + (writes[i].is_delete ? 0 : writes[i].value_len + 1);
+    r = hp_calloc(1, size);
+    if (!r)
+        return NULL;
+    r->packed = true;
+    r->w = (struct batch_write *)((char *)r + head);
+    d = (char *)(r->w + n);
+    for (i = 0; i < n; i++) {
+        memcpy(d, writes[i].key, writes[i].key_len);
+        r->w[i].key = d;
+        r->w[i].key_len = writes[i].key_len;
+        r->w[i].is_delete = writes[i].is_delete;
+        d += writes[i].key_len + 1; /* calloc: the NUL is there */
+        if (!writes[i].is_delete) {
+            if (writes[i].value_len)
+                memcpy(d, writes[i].value, writes[i].value_len);
+            r->w[i].value = d;
+            r->w[i].value_len = writes[i].value_len;
+            d += writes[i].value_len + 1;
         }
-        if (run_id) {
-            r->run_id = d;
-            memcpy(d, run_id, strlen(run_id));
-        }
-        r->n = n;
     }
-    r->bytes = bytes;
-    r->done = done;
-    r->unresolved = unresolved;
-    r->arg = arg;
+    if (run_id) {
+        r->run_id = d;
+        memcpy(d, run_id, strlen(run_id));
+    }
+    r->n = n;
+    return r;
+}
+
+/* record_owning: a record that takes the keys and values of writes (not copied; only the array
+ * of n write descriptors and run_id are). NULL: no memory, nothing taken. */
+static struct record *record_owning(const struct batch_write *writes, size_t n,
+                                    const char *run_id)
+{
+    struct record *r = hp_calloc(1, sizeof(*r));
+
+    if (!r)
+        return NULL;
+    r->w = hp_malloc(n * sizeof(*r->w));
+    r->run_id = run_id ? hp_strdup(run_id) : NULL;
+    if (!r->w || (run_id && !r->run_id)) {
+        hp_free(r->w);
+        hp_free(r->run_id);
+        hp_free(r);
+        return NULL;
+    }
+    memcpy(r->w, writes, n * sizeof(*r->w));
+    r->n = n;
+    return r;
+}
+
+/* record_admit: queue r (its writes set) unless the queue is closing or full (r is the
+ * caller's again then). */
+static hp_rc record_admit(struct batch_queue *q, struct record *r, struct hp_ctx *ctx,
+                          struct hp_err *err)
+{
     pthread_mutex_lock(&q->lock);
     if (q->closing || q->stopping) {
         pthread_mutex_unlock(&q->lock);
-        record_free(r);
         return hp_err_set(err, HP_ERR_CANCELED, "the batch queue is closing");
     }
     if (q->pending >= q->cfg.capacity) {
         q->st.rejected++;
         pthread_mutex_unlock(&q->lock);
-        record_free(r);
         return hp_err_set(err, HP_ERR_FULL,
                           "batch queue full (%zu records waiting, capacity %zu): record refused",
                           q->cfg.capacity, q->cfg.capacity);
@@ -831,14 +858,60 @@ hp_rc batch_queue_enqueue_watched(struct batch_queue *q, struct hp_ctx *ctx, con
     if (!q->pending)
         q->oldest_ns = hp_now_ns();
     q->pending++;
-    q->pending_bytes += bytes;
-    q->pending_ops += n;
+    q->pending_bytes += r->bytes;
+    q->pending_ops += r->n;
     q->outstanding++;
     q->st.enqueued++;
     if (q->flusher_waits == FW_RECORDS || (q->flusher_waits == FW_LINGER && batch_full(q)))
         pthread_cond_broadcast(&q->wake);
     pthread_mutex_unlock(&q->lock);
     return HP_OK;
+}
+
+/* enqueue: the enqueues' common path; take: the record takes the keys and values */
+static hp_rc enqueue(struct batch_queue *q, struct hp_ctx *ctx, const char *run_id,
+                     const struct batch_write *writes, size_t n, bool take,
+                     const struct batch_done_cb *cb, struct hp_err *err)
+{
+    struct record *r;
+    size_t bytes;
+    hp_rc rc;
+
+    if (!cb->done)
+        return hp_err_field(err, HP_ERR_INVALID, "done", "a completion callback is required");
+    rc = record_check(q, writes, n, &bytes, err);
+    if (rc)
+        return rc;
+    r = take ? record_owning(writes, n, run_id) : record_packed(writes, n, run_id);
+    if (!r)
+        return hp_err_set(err, HP_ERR_NOMEM, "out of memory queueing a record");
+    r->bytes = bytes;
+    r->done = cb->done;
+    r->unresolved = cb->unresolved;
+    r->arg = cb->arg;
+    rc = record_admit(q, r, ctx, err);
+    if (rc) {
+        if (take)
+            r->n = 0; /* refused: the keys and values stay the caller's */
+        record_free(r);
+    }
+    return rc;
+}
+
+hp_rc batch_queue_enqueue_watched(struct batch_queue *q, struct hp_ctx *ctx, const char *run_id,
+                                  const struct batch_write *writes, size_t n, batch_done_fn done,
+                                  batch_unresolved_fn unresolved, void *arg, struct hp_err *err)
+{
+    struct batch_done_cb cb = {done, unresolved, arg};
+
+    return enqueue(q, ctx, run_id, writes, n, false, &cb, err);
+}
+
+hp_rc batch_queue_enqueue_owned(struct batch_queue *q, struct hp_ctx *ctx, const char *run_id,
+                                const struct batch_write *writes, size_t n,
+                                const struct batch_done_cb *cb, struct hp_err *err)
+{
+    return enqueue(q, ctx, run_id, writes, n, true, cb, err);
 }
 
 void batch_queue_flush(struct batch_queue *q)
@@ -1001,7 +1074,9 @@ static hp_rc build_txn(struct batch_queue *q, struct batch *b, int64_t epoch, in
     hp_rc rc;
     size_t i;
 
-    rc = etcd_txn_new(&t);
+    /* borrowed: the records own the keys and values for the batch's life, so the txn's text is
+     * rendered from them, not from copies */
+    rc = etcd_txn_new_borrowed(&t);
     if (!rc)
         rc = etcd_txn_compare_int(t, q->epoch_key, q->epoch_key_len, ETCD_CMP_MOD_REVISION,
                                   ETCD_CMP_EQUAL, epoch);
