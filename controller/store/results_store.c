@@ -77,7 +77,7 @@ hp_rc results_store_key_parse(const char *prefix, const char *key, size_t key_le
     out->check = parts[2];
     out->target = parts[3];
     if (!ours)
-        return hp_err_field(err, HP_ERR_INVALID, "prefix", "key '%.*s' is not under %s" RESULTS_SEG,
+        return hp_err_field(err, HP_ERR_INVALID, "prefix", "key '%.*s' is not under the prefix %s" RESULTS_SEG,
                             (int)(key_len > 200 ? 200 : key_len), key, prefix);
     if (missing)
         return hp_err_field(err, HP_ERR_INVALID, missing,
