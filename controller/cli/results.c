@@ -694,9 +694,8 @@ static int res_follow(const struct res_run *rr, int64_t rev, struct res_stream *
         hp_ctx_free(ctx);
         if (rc && rc != HP_ERR_NOMEM) {
             if (!failing)
-                fprintf(rr->errout,
-                        "hostpatrol results: reading %s: %s; trying again every %d s\n", rr->key,
-                        err.msg[0] ? err.msg : hp_rc_name(rc), RES_POLL_MS / 1000);
+                fprintf(rr->errout, "hostpatrol results: reading %s: %s; trying again every %d s\n",
+                        rr->key, err.msg[0] ? err.msg : hp_rc_name(rc), RES_POLL_MS / 1000);
             failing = true;
             continue;
         }
@@ -828,8 +827,7 @@ static int res_wire(struct res_run *rr)
     scfg.etcd = rr->etcd;
     rc = results_store_new(&scfg, &rr->store);
     if (!rc)
-        rc = results_store_scope(results_store_prefix(rr->store), fl->ns, fl->name, &rr->key,
-                                 NULL);
+        rc = results_store_scope(results_store_prefix(rr->store), fl->ns, fl->name, &rr->key, NULL);
     if (rc) {
         fprintf(rr->errout, "hostpatrol results: out of memory\n");
         return HP_EXIT_FAIL;

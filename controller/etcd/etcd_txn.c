@@ -1,9 +1,10 @@
 /* etcd_txn.c - txn builder and response parser (see include/hostpatrol/etcd_txn.h).
  *
  * The builder keeps the txn as data (an etcd_txn_desc over arrays of compares and ops that own
- * copies of their keys and values, or borrow them: etcd_txn_new_borrowed), so one txn can be sent as the gateway's JSON (rendered here)
- * or as protobuf (etcd_pb_encode_txn on etcd_txn_describe). The JSON size is kept up to date as
- * items are added, by the same renderer run in counting mode: etcd_txn_bytes is exact. */
+ * copies of their keys and values, or borrow them: etcd_txn_new_borrowed), so one txn can be sent
+ * as the gateway's JSON (rendered here) or as protobuf (etcd_pb_encode_txn on etcd_txn_describe).
+ * The JSON size is kept up to date as items are added, by the same renderer run in counting mode:
+ * etcd_txn_bytes is exact. */
 #include "hostpatrol/etcd_txn.h"
 
 #include <inttypes.h>

@@ -77,7 +77,8 @@ hp_rc results_store_key_parse(const char *prefix, const char *key, size_t key_le
     out->check = parts[2];
     out->target = parts[3];
     if (!ours)
-        return hp_err_field(err, HP_ERR_INVALID, "prefix", "key '%.*s' is not under the prefix %s" RESULTS_SEG,
+        return hp_err_field(err, HP_ERR_INVALID, "prefix",
+                            "key '%.*s' is not under the prefix %s" RESULTS_SEG,
                             (int)(key_len > 200 ? 200 : key_len), key, prefix);
     if (missing)
         return hp_err_field(err, HP_ERR_INVALID, missing,
@@ -289,8 +290,9 @@ hp_rc results_store_run_new(struct results_store *s, const char *ns, const char 
     hp_buf_init(&run->docs, 0);
     run->ns = hp_strdup(ns);
     run->name = hp_strdup(name);
-    rc = !s->batch                ? HP_ERR_INVALID
-         : run->ns && run->name ? batch_group_new(s->batch, &run->g) : HP_ERR_NOMEM;
+    rc = !s->batch              ? HP_ERR_INVALID
+         : run->ns && run->name ? batch_group_new(s->batch, &run->g)
+                                : HP_ERR_NOMEM;
     if (rc) {
         results_store_run_free(run);
         return rc;

@@ -101,8 +101,13 @@ struct batch_write {
     bool is_delete;
 };
 
+/* The key prefix of hostpatrol's etcd data (results, epoch and fence keys) unless configured:
+ * the one place it is written (results_store.h names it RESULTS_STORE_DEFAULT_PREFIX) */
+#define BATCH_QUEUE_DEFAULT_PREFIX "/hostpatrol/"
+
 struct batch_config {
-    const char *prefix;     /* where the queue keeps epoch and fence keys; default "/hostpatrol/" */
+    const char *prefix;     /* where the queue keeps epoch and fence keys; default
+                             * BATCH_QUEUE_DEFAULT_PREFIX */
     const char *writer;     /* this writer's role, e.g. "controller", "agent/node-1"; required */
     size_t capacity;        /* records queued at most (not yet sent); default 65536 */
     size_t max_txn_ops;     /* the server's --max-txn-ops; default 128 (one op is the fence) */

@@ -32,7 +32,7 @@
 #include "hostpatrol/inspection_spec.h"
 #include "hostpatrol/rc.h"
 
-#define RESULTS_STORE_DEFAULT_PREFIX "/hostpatrol/"
+#define RESULTS_STORE_DEFAULT_PREFIX BATCH_QUEUE_DEFAULT_PREFIX /* "/hostpatrol/" */
 
 /* ---- the key schema (no store needed) ---- */
 
@@ -98,10 +98,10 @@ typedef void (*results_store_late_fn)(void *arg, const char *key, const char *ru
                                       const struct batch_group_outcome *o);
 
 struct results_store_config {
-    struct etcd_client *etcd;  /* borrowed; outlives the store */
-    struct batch_queue *batch; /* borrowed; outlives the store's runs; NULL: a reader (no run) */
-    const char *prefix;        /* copied; NULL: RESULTS_STORE_DEFAULT_PREFIX */
-    int64_t commit_slack_ms;   /* a commit waits past its ctx's deadline this long */
+    struct etcd_client *etcd;   /* borrowed; outlives the store */
+    struct batch_queue *batch;  /* borrowed; outlives the store's runs; NULL: a reader (no run) */
+    const char *prefix;         /* copied; NULL: RESULTS_STORE_DEFAULT_PREFIX */
+    int64_t commit_slack_ms;    /* a commit waits past its ctx's deadline this long */
     results_store_late_fn late; /* may be NULL: late outcomes are dropped */
     void *late_arg;
 };

@@ -24,9 +24,9 @@ static void key_round_trip(void **state)
         struct hp_err err = {0};
         char *key = NULL;
 
-        assert_int_equal(
-            results_store_key(cases[i][0], cases[i][1], cases[i][2], cases[i][3], cases[i][4], &key),
-            HP_OK);
+        assert_int_equal(results_store_key(cases[i][0], cases[i][1], cases[i][2], cases[i][3],
+                                           cases[i][4], &key),
+                         HP_OK);
         assert_int_equal(results_store_key_parse(cases[i][0], key, strlen(key), &k, &err), HP_OK);
         assert_string_equal(k.ns, cases[i][1]);
         assert_string_equal(k.name, cases[i][2]);
