@@ -276,6 +276,44 @@ static void a_borrowing_builder_copies_no_value(void **state)
     assert_true(allocs(true, vals, N) <= 8);
 }
 
+/* a put whose lengths take more than one byte, as protobuf (lengths known ahead) equals the
+ * same put written with nested messages back-patched by pb_writer_end */
+static void long_puts_as_protobuf(void **state)
+{
+    static char key[200], val[20000];
+    struct pb_writer got, want;
+    struct etcd_txn *t = NULL;
+    size_t m1, m2;
+
+    (void)state;
+    memset(key, 'k', sizeof(key));
+    memset(val, 'v', sizeof(val));
+    assert_int_equal(etcd_txn_new_borrowed(&t), HP_OK);
+    assert_int_equal(etcd_txn_put(t, ETCD_SUCCESS, key, sizeof(key), val, sizeof(val), 300), HP_OK);
+    assert_int_equal(etcd_txn_put(t, ETCD_FAILURE, key, 1, "", 0, 0), HP_OK);
+    pb_writer_init(&got);
+    assert_int_equal(etcd_pb_encode_txn(&got, etcd_txn_describe(t), NULL), HP_OK);
+    pb_writer_init(&want);
+    m1 = pb_writer_begin(&want, 2); /* TxnRequest.success: RequestOp */
+    m2 = pb_writer_begin(&want, 2); /* RequestOp.request_put: PutRequest */
+    pb_writer_bytes(&want, 1, key, sizeof(key));
+    pb_writer_bytes(&want, 2, val, sizeof(val));
+    pb_writer_varint(&want, 3, 300);
+    pb_writer_end(&want, m2);
+    pb_writer_end(&want, m1);
+    m1 = pb_writer_begin(&want, 3); /* failure */
+    m2 = pb_writer_begin(&want, 2);
+    pb_writer_bytes(&want, 1, key, 1);
+    pb_writer_end(&want, m2);
+    pb_writer_end(&want, m1);
+    assert_int_equal(pb_writer_error(&want), HP_OK);
+    assert_int_equal(pb_writer_len(&got), pb_writer_len(&want));
+    assert_memory_equal(pb_writer_data(&got), pb_writer_data(&want), pb_writer_len(&want));
+    pb_writer_release(&got);
+    pb_writer_release(&want);
+    etcd_txn_free(t);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -285,6 +323,7 @@ int main(void)
         cmocka_unit_test(the_same_txn_as_protobuf_is_protocs),
         cmocka_unit_test(every_allocation_failing_is_nomem_without_leaks),
         cmocka_unit_test(a_borrowing_builder_copies_no_value),
+        cmocka_unit_test(long_puts_as_protobuf),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
