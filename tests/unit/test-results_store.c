@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include <cmocka.h>
+#include <jansson.h>
 
 #include "hostpatrol/alloc.h"
 #include "hostpatrol/results_store.h"
@@ -247,6 +248,50 @@ static void store_defaults_and_a_reader_has_no_runs(void **state)
     results_store_free(s);
 }
 
+/* the text a committed run publishes, assembled from the values serialized for etcd, is the
+ * text a json_dumps of the whole message made before (serialized twice) */
+static void run_text_is_the_whole_message(void **state)
+{
+    struct results_store_config cfg = {.batch = (struct batch_queue *)&cfg}; /* never called */
+    struct results_store *s = NULL;
+    struct results_store_run *run = NULL;
+    struct check_result r[2];
+    json_t *docs = json_array(), *msg;
+    char *got = NULL, *want;
+
+    (void)state;
+    assert_int_equal(check_result_init(&r[0], "ping", "db-1", CHECK_TCP), HP_OK);
+    assert_int_equal(check_result_init(&r[1], "t\u00e9ls", "a \"quoted\"/target", CHECK_TLS), HP_OK);
+    assert_int_equal(check_result_judge(&r[1], CHECK_WARN, "expires in %d days", 9), HP_OK);
+    json_object_set_new(r[0].values, "connect_ms", json_real(12.3456));
+    json_object_set_new(r[1].values, "days_left", json_integer(9));
+    r[0].observed_ms = r[1].observed_ms = 1700000000123;
+    assert_int_equal(results_store_new(&cfg, &s), HP_OK);
+    assert_int_equal(results_store_run_new(s, "ns", "w\u00ebb", true, &run), HP_OK);
+    for (int i = 0; i < 2; i++) {
+        assert_int_equal(results_store_run_put(run, &r[i], "controller/x", "run-1"), HP_OK);
+        json_array_append_new(docs, check_result_to_json(&r[i], "controller/x", "run-1"));
+    }
+    assert_int_equal(results_store_run_len(run), 2);
+    assert_int_equal(results_store_run_text(run, "run-1", 42, &got), HP_OK);
+    msg = json_pack("{s:s,s:s,s:s,s:I,s:O}", "namespace", "ns", "name", "w\u00ebb", "run", "run-1",
+                    "revision", (json_int_t)42, "results", docs);
+    want = json_dumps(msg, JSON_COMPACT | CHECK_RESULT_JSON_REALS);
+    assert_string_equal(got, want);
+    hp_free(got);
+    hp_free(want);
+    json_decref(msg);
+    json_decref(docs);
+    /* without keep_text there is no text */
+    results_store_run_free(run);
+    assert_int_equal(results_store_run_new(s, "ns", "web", false, &run), HP_OK);
+    assert_int_equal(results_store_run_text(run, "run-1", 1, &got), HP_ERR_INVALID);
+    results_store_run_free(run);
+    results_store_free(s);
+    check_result_release(&r[0]);
+    check_result_release(&r[1]);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -259,6 +304,7 @@ int main(void)
         cmocka_unit_test(stale_for_an_agent),
         cmocka_unit_test(stale_stops_at_the_first_error),
         cmocka_unit_test(store_defaults_and_a_reader_has_no_runs),
+        cmocka_unit_test(run_text_is_the_whole_message),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
