@@ -261,7 +261,8 @@ static void run_text_is_the_whole_message(void **state)
 
     (void)state;
     assert_int_equal(check_result_init(&r[0], "ping", "db-1", CHECK_TCP), HP_OK);
-    assert_int_equal(check_result_init(&r[1], "t\u00e9ls", "a \"quoted\"/target", CHECK_TLS), HP_OK);
+    assert_int_equal(check_result_init(&r[1], "t\u00e9ls", "a \"quoted\"/target", CHECK_TLS),
+                     HP_OK);
     assert_int_equal(check_result_judge(&r[1], CHECK_WARN, "expires in %d days", 9), HP_OK);
     json_object_set_new(r[0].values, "connect_ms", json_real(12.3456));
     json_object_set_new(r[1].values, "days_left", json_integer(9));
