@@ -218,10 +218,27 @@ static const char *escaped(const char *s, char *buf, size_t cap)
     return buf;
 }
 
+/* The table's columns (VALUES and REASON, last, are not cells of this kind) */
+enum { C_NS, C_NAME, C_CHECK, C_TARGET, C_STATUS, C_AGE, C_KIND, C_SOURCE, C_DUR, C_N };
+
+/* row_cells: r's cells (borrowed from r, age and dur) */
+static void row_cells(const struct res_row *r, const char *age, const char *dur,
+                      const char *cell[C_N])
+{
+    cell[C_NS] = r->ns;
+    cell[C_NAME] = r->name;
+    cell[C_CHECK] = r->check;
+    cell[C_TARGET] = r->target;
+    cell[C_STATUS] = r->status;
+    cell[C_AGE] = age;
+    cell[C_KIND] = r->kind;
+    cell[C_SOURCE] = r->source;
+    cell[C_DUR] = dur;
+}
+
 /* res_print_table: the table (wide adds KIND, SOURCE, DURATION(ms), VALUES) */
 static hp_rc res_print_table(const struct res_row *rows, size_t n, bool wide, FILE *out)
 {
-    enum { C_NS, C_NAME, C_CHECK, C_TARGET, C_STATUS, C_AGE, C_KIND, C_SOURCE, C_DUR, C_N };
     static const char *const head[C_N] = {"NAMESPACE", "NAME", "CHECK",  "TARGET",      "STATUS",
                                           "AGE",       "KIND", "SOURCE", "DURATION(ms)"};
     struct timespec ts;
@@ -249,15 +266,7 @@ static hp_rc res_print_table(const struct res_row *rows, size_t n, bool wide, FI
             snprintf(dur[i], sizeof(dur[i]), "%" PRId64, rows[i].duration_ms);
         else
             snprintf(dur[i], sizeof(dur[i]), "-");
-        cell[C_NS] = rows[i].ns;
-        cell[C_NAME] = rows[i].name;
-        cell[C_CHECK] = rows[i].check;
-        cell[C_TARGET] = rows[i].target;
-        cell[C_STATUS] = rows[i].status;
-        cell[C_AGE] = age[i];
-        cell[C_KIND] = rows[i].kind;
-        cell[C_SOURCE] = rows[i].source;
-        cell[C_DUR] = dur[i];
+        row_cells(&rows[i], age[i], dur[i], cell);
         for (j = 0; j < C_N; j++) {
             l = term_text_escape(cell[j], esc, sizeof(esc));
             if (l > (size_t)width[j])
@@ -280,15 +289,7 @@ static hp_rc res_print_table(const struct res_row *rows, size_t n, bool wide, FI
     }
     fprintf(out, "REASON\n");
     for (i = 0; i < n; i++) {
-        cell[C_NS] = rows[i].ns;
-        cell[C_NAME] = rows[i].name;
-        cell[C_CHECK] = rows[i].check;
-        cell[C_TARGET] = rows[i].target;
-        cell[C_STATUS] = rows[i].status;
-        cell[C_AGE] = age[i];
-        cell[C_KIND] = rows[i].kind;
-        cell[C_SOURCE] = rows[i].source;
-        cell[C_DUR] = dur[i];
+        row_cells(&rows[i], age[i], dur[i], cell);
         /* names, targets, reasons and values come from resources' authors and probed hosts:
          * escaped for the terminal */
         for (j = 0; j <= C_AGE; j++)
