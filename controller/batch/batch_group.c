@@ -4,6 +4,7 @@
 
 #include <pthread.h>
 #include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
@@ -26,9 +27,8 @@ struct group_wait {
 
 struct batch_group {
     struct batch_queue *q; /* borrowed */
-    struct batch_write *w; /* keys and values owned (bufs) */
-    char **bufs;
-    size_t n, cap, n_bufs, cap_bufs;
+    struct batch_write *w; /* keys and values of w[taken..n) owned; the queue took the others */
+    size_t n, cap, taken;
     struct group_wait *wait;
     bool committed;
 };
@@ -126,18 +126,6 @@ hp_rc batch_group_add(struct batch_group *g, char *key, char *value)
         g->w = nw;
         g->cap = cap;
     }
-    if (g->n_bufs + 2 > g->cap_bufs) {
-        size_t cap = g->cap_bufs ? g->cap_bufs * 2 : 32;
-        char **nb = hp_realloc(g->bufs, cap * sizeof(*nb));
-
-        if (!nb)
-            goto nomem;
-        g->bufs = nb;
-        g->cap_bufs = cap;
-    }
-    g->bufs[g->n_bufs++] = key;
-    if (value)
-        g->bufs[g->n_bufs++] = value;
     g->w[g->n++] = (struct batch_write){.key = key,
                                         .key_len = strlen(key),
                                         .value = value,
@@ -160,6 +148,7 @@ hp_rc batch_group_commit(struct batch_group *g, struct hp_ctx *ctx, const char *
 {
     struct group_wait *w = g->wait;
     size_t per = batch_queue_max_writes(g->q), off;
+    struct batch_done_cb cb = {on_done, on_unresolved, w};
     int64_t deadline_ns = hp_ctx_deadline_ns(ctx);
     struct timespec until;
     hp_rc rc = HP_OK;
@@ -175,8 +164,10 @@ hp_rc batch_group_commit(struct batch_group *g, struct hp_ctx *ctx, const char *
         w->refs++;
         w->pending++;
         pthread_mutex_unlock(&w->mu);
-        rc = batch_queue_enqueue_watched(g->q, ctx, run_id, g->w + off, n, on_done, on_unresolved,
-                                         w, err);
+        /* the queue takes the keys and values: no copy on their way to the txn */
+        rc = batch_queue_enqueue_owned(g->q, ctx, run_id, g->w + off, n, &cb, err);
+        if (!rc)
+            g->taken = off + n;
         if (rc) {
             pthread_mutex_lock(&w->mu);
             w->refs--;
@@ -242,9 +233,10 @@ void batch_group_free(struct batch_group *g)
 
     if (!g)
         return;
-    for (i = 0; i < g->n_bufs; i++)
-        hp_free(g->bufs[i]);
-    hp_free(g->bufs);
+    for (i = g->taken; i < g->n; i++) {
+        hp_free((void *)(uintptr_t)g->w[i].key);
+        hp_free((void *)(uintptr_t)g->w[i].value);
+    }
     hp_free(g->w);
     wait_unref(g->wait);
     hp_free(g);

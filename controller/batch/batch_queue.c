@@ -598,44 +598,18 @@ static hp_rc startup_retry(struct batch_queue *q, struct hp_ctx *ctx, enum start
     return rc;
 }
 
-hp_rc batch_queue_new(struct etcd_client *etcd, const struct batch_config *cfg, struct hp_ctx *ctx,
-                      struct batch_queue **out, struct hp_err *err)
+/* queue_names: q's copies of the config's strings, its epoch key and fence prefix, and its
+ * instance tag (random). HP_ERR_NOMEM. */
+static hp_rc queue_names(struct batch_queue *q, const struct batch_config *cfg)
 {
-    struct batch_queue *q;
     unsigned char rnd[8];
-    hp_rc rc;
     unsigned i;
 
-    *out = NULL;
-    q = hp_calloc(1, sizeof(*q));
-    if (!q)
-        return HP_ERR_NOMEM;
-    pthread_mutex_init(&q->lock, NULL);
-    prom_histogram_init(&q->txn_seconds, prom_buckets_seconds, 12);
-    prom_histogram_init(&q->batch_ops, prom_buckets_size, 10);
-    {
-        pthread_condattr_t a;
-
-        pthread_condattr_init(&a);
-        pthread_condattr_setclock(&a, CLOCK_MONOTONIC);
-        pthread_cond_init(&q->wake, &a);
-        pthread_cond_init(&q->send_wake, NULL);
-        pthread_cond_init(&q->resolve_wake, &a);
-        pthread_condattr_destroy(&a);
-    }
-    q->etcd = etcd;
-    q->cfg = *cfg;
-    config_defaults(&q->cfg);
-    rc = config_check(&q->cfg, err);
-    if (rc)
-        goto out;
-    q->prefix = hp_strdup(cfg->prefix && *cfg->prefix ? cfg->prefix : "/hostpatrol/");
+    q->prefix = hp_strdup(cfg->prefix && *cfg->prefix ? cfg->prefix : BATCH_QUEUE_DEFAULT_PREFIX);
     q->writer = hp_strdup(cfg->writer);
     q->state_dir = cfg->state_dir && *cfg->state_dir ? hp_strdup(cfg->state_dir) : NULL;
-    if (!q->prefix || !q->writer || (cfg->state_dir && *cfg->state_dir && !q->state_dir)) {
-        rc = HP_ERR_NOMEM;
-        goto out;
-    }
+    if (!q->prefix || !q->writer || (cfg->state_dir && *cfg->state_dir && !q->state_dir))
+        return HP_ERR_NOMEM;
     q->epoch_key = join(q->prefix, "epoch/", q->writer);
     q->fence_prefix = join(q->prefix, "fence/", q->writer);
     if (q->fence_prefix) {
@@ -644,10 +618,8 @@ hp_rc batch_queue_new(struct etcd_client *etcd, const struct batch_config *cfg, 
         hp_free(q->fence_prefix);
         q->fence_prefix = fp;
     }
-    if (!q->epoch_key || !q->fence_prefix) {
-        rc = HP_ERR_NOMEM;
-        goto out;
-    }
+    if (!q->epoch_key || !q->fence_prefix)
+        return HP_ERR_NOMEM;
     q->epoch_key_len = strlen(q->epoch_key);
     if (getrandom(rnd, sizeof(rnd), 0) != (ssize_t)sizeof(rnd)) {
         uint64_t t = (uint64_t)hp_now_ns() ^ (uint64_t)(uintptr_t)q;
@@ -656,6 +628,70 @@ hp_rc batch_queue_new(struct etcd_client *etcd, const struct batch_config *cfg, 
     }
     for (i = 0; i < sizeof(rnd); i++)
         snprintf(q->instance + 2 * i, 3, "%02x", rnd[i]);
+    return HP_OK;
+}
+
+/* start_threads: the flusher, the resolvers and the senders */
+static hp_rc start_threads(struct batch_queue *q, struct hp_err *err)
+{
+    pthread_attr_t a;
+    unsigned i;
+
+    q->senders = hp_calloc(q->cfg.max_inflight + SPARE_SENDERS, sizeof(*q->senders));
+    q->resolvers = hp_calloc(RESOLVERS, sizeof(*q->resolvers));
+    if (!q->senders || !q->resolvers)
+        return HP_ERR_NOMEM;
+    pthread_attr_init(&a);
+    pthread_attr_setstacksize(&a, 256u << 10);
+    if (pthread_create(&q->flusher, &a, flusher_main, q)) {
+        pthread_attr_destroy(&a);
+        return hp_err_set(err, HP_ERR_NOMEM, "cannot start the batch queue threads");
+    }
+    q->threads_started = 1;
+    for (i = 0; i < RESOLVERS; i++) {
+        if (pthread_create(&q->resolvers[i], &a, resolver_main, q))
+            break;
+        q->n_resolvers++;
+    }
+    for (i = 0; i < q->cfg.max_inflight + SPARE_SENDERS; i++) {
+        if (pthread_create(&q->senders[i], &a, sender_main, q))
+            break;
+        q->n_senders++;
+    }
+    pthread_attr_destroy(&a);
+    if (q->n_senders < q->cfg.max_inflight + SPARE_SENDERS || q->n_resolvers < RESOLVERS)
+        return hp_err_set(err, HP_ERR_NOMEM, "cannot start %u sender threads", q->cfg.max_inflight);
+    return HP_OK;
+}
+
+hp_rc batch_queue_new(struct etcd_client *etcd, const struct batch_config *cfg, struct hp_ctx *ctx,
+                      struct batch_queue **out, struct hp_err *err)
+{
+    struct batch_queue *q;
+    pthread_condattr_t a;
+    hp_rc rc;
+
+    *out = NULL;
+    q = hp_calloc(1, sizeof(*q));
+    if (!q)
+        return HP_ERR_NOMEM;
+    pthread_mutex_init(&q->lock, NULL);
+    prom_histogram_init(&q->txn_seconds, prom_buckets_seconds, 12);
+    prom_histogram_init(&q->batch_ops, prom_buckets_size, 10);
+    pthread_condattr_init(&a);
+    pthread_condattr_setclock(&a, CLOCK_MONOTONIC);
+    pthread_cond_init(&q->wake, &a);
+    pthread_cond_init(&q->send_wake, NULL);
+    pthread_cond_init(&q->resolve_wake, &a);
+    pthread_condattr_destroy(&a);
+    q->etcd = etcd;
+    q->cfg = *cfg;
+    config_defaults(&q->cfg);
+    rc = config_check(&q->cfg, err);
+    if (!rc)
+        rc = queue_names(q, cfg);
+    if (rc)
+        goto out;
     q->limit = q->cfg.initial_inflight;
     q->st.limit = q->cfg.initial_inflight;
     q->budget_ms = q->cfg.resolve_timeout_ms;
@@ -672,43 +708,8 @@ hp_rc batch_queue_new(struct etcd_client *etcd, const struct batch_config *cfg, 
         rc = recover_journal(q, ctx, err);
     if (!rc)
         rc = startup_retry(q, ctx, STEP_LEASE, err);
-    if (rc)
-        goto out;
-
-    q->senders = hp_calloc(q->cfg.max_inflight + SPARE_SENDERS, sizeof(*q->senders));
-    q->resolvers = hp_calloc(RESOLVERS, sizeof(*q->resolvers));
-    if (!q->senders || !q->resolvers) {
-        rc = HP_ERR_NOMEM;
-        goto out;
-    }
-    {
-        pthread_attr_t a;
-
-        pthread_attr_init(&a);
-        pthread_attr_setstacksize(&a, 256u << 10);
-        if (pthread_create(&q->flusher, &a, flusher_main, q)) {
-            pthread_attr_destroy(&a);
-            rc = hp_err_set(err, HP_ERR_NOMEM, "cannot start the batch queue threads");
-            goto out;
-        }
-        q->threads_started = 1;
-        for (i = 0; i < RESOLVERS; i++) {
-            if (pthread_create(&q->resolvers[i], &a, resolver_main, q))
-                break;
-            q->n_resolvers++;
-        }
-        for (i = 0; i < q->cfg.max_inflight + SPARE_SENDERS; i++) {
-            if (pthread_create(&q->senders[i], &a, sender_main, q))
-                break;
-            q->n_senders++;
-        }
-        pthread_attr_destroy(&a);
-        if (q->n_senders < q->cfg.max_inflight + SPARE_SENDERS || q->n_resolvers < RESOLVERS) {
-            rc = hp_err_set(err, HP_ERR_NOMEM, "cannot start %u sender threads",
-                            q->cfg.max_inflight);
-            goto out;
-        }
-    }
+    if (!rc)
+        rc = start_threads(q, err);
 out:
     if (rc) {
         batch_queue_free(q);
@@ -732,15 +733,13 @@ size_t batch_queue_max_writes(const struct batch_queue *q)
     return q->cfg.max_txn_ops - 1;
 }
 
-hp_rc batch_queue_enqueue_watched(struct batch_queue *q, struct hp_ctx *ctx, const char *run_id,
-                                  const struct batch_write *writes, size_t n, batch_done_fn done,
-                                  batch_unresolved_fn unresolved, void *arg, struct hp_err *err)
+/* record_check: writes[0..n) fit one record; *bytes: their encoded size */
+static hp_rc record_check(const struct batch_queue *q, const struct batch_write *writes, size_t n,
+                          size_t *bytes, struct hp_err *err)
 {
-    struct record *r;
-    size_t i, bytes = 0, plen = strlen(q->prefix);
+    size_t i, plen = strlen(q->prefix);
 
-    if (!done)
-        return hp_err_field(err, HP_ERR_INVALID, "done", "a completion callback is required");
+    *bytes = 0;
     if (n < 1 || n > q->cfg.max_txn_ops - 1)
         return hp_err_field(err, HP_ERR_INVALID, "writes",
                             "a record holds 1 to %zu writes (max_txn_ops - 1), not %zu",
@@ -762,62 +761,90 @@ hp_rc batch_queue_enqueue_watched(struct batch_queue *q, struct hp_ctx *ctx, con
                                 "value of %zu bytes for key '%.*s' exceeds max_value_bytes (%zu)",
                                 w->value_len, (int)(w->key_len > 100 ? 100 : w->key_len),
                                 (const char *)w->key, q->cfg.max_value_bytes);
-        bytes += hp_b64_encoded_len(w->key_len) + hp_b64_encoded_len(w->value_len) + OP_OVERHEAD;
+        *bytes += hp_b64_encoded_len(w->key_len) + hp_b64_encoded_len(w->value_len) + OP_OVERHEAD;
     }
-    if (bytes + FENCE_OVERHEAD > q->cfg.max_txn_bytes)
+    if (*bytes + FENCE_OVERHEAD > q->cfg.max_txn_bytes)
         return hp_err_field(err, HP_ERR_INVALID, "writes",
-                            "record of ~%zu encoded bytes exceeds max_txn_bytes (%zu)", bytes,
+                            "record of ~%zu encoded bytes exceeds max_txn_bytes (%zu)", *bytes,
                             q->cfg.max_txn_bytes);
-    {
-        /* one allocation: the record, its writes, then each key and value NUL-terminated and the
-         * run id (every length is bounded by max_txn_bytes, checked above) */
-        size_t head = (sizeof(*r) + _Alignof(struct batch_write) - 1) /
-                      _Alignof(struct batch_write) * _Alignof(struct batch_write),
-               size = head + n * sizeof(*r->w) + (run_id ? strlen(run_id) + 1 : 0);
-        char *d;
+    return HP_OK;
+}
 
-        for (i = 0; i < n; i++)
-            size += writes[i].key_len + 1 + (writes[i].is_delete ? 0 : writes[i].value_len + 1);
-        r = hp_calloc(1, size);
-        if (!r)
-            return hp_err_set(err, HP_ERR_NOMEM, "out of memory queueing a record");
-        r->packed = true;
-        r->w = (struct batch_write *)((char *)r + head);
-        d = (char *)(r->w + n);
-        for (i = 0; i < n; i++) {
-            memcpy(d, writes[i].key, writes[i].key_len);
-            r->w[i].key = d;
-            r->w[i].key_len = writes[i].key_len;
-            r->w[i].is_delete = writes[i].is_delete;
-            d += writes[i].key_len + 1; /* calloc: the NUL is there */
-            if (!writes[i].is_delete) {
-                if (writes[i].value_len)
-                    memcpy(d, writes[i].value, writes[i].value_len);
-                r->w[i].value = d;
-                r->w[i].value_len = writes[i].value_len;
-                d += writes[i].value_len + 1;
-            }
+/* record_packed: a record holding copies of writes and run_id in one allocation: the record,
+ * its writes, then each key and value NUL-terminated and the run id (every length is bounded by
+ * max_txn_bytes, checked before). NULL: no memory. */
+static struct record *record_packed(const struct batch_write *writes, size_t n, const char *run_id)
+{
+    size_t head = (sizeof(struct record) + _Alignof(struct batch_write) - 1) /
+                  _Alignof(struct batch_write) * _Alignof(struct batch_write),
+           size = head + n * sizeof(struct batch_write) + (run_id ? strlen(run_id) + 1 : 0), i;
+    struct record *r;
+    char *d;
+
+    for (i = 0; i < n; i++)
+        size += writes[i].key_len + 1 + (writes[i].is_delete ? 0 : writes[i].value_len + 1);
+    r = hp_calloc(1, size);
+    if (!r)
+        return NULL;
+    r->packed = true;
+    r->w = (struct batch_write *)((char *)r + head);
+    d = (char *)(r->w + n);
+    for (i = 0; i < n; i++) {
+        memcpy(d, writes[i].key, writes[i].key_len);
+        r->w[i].key = d;
+        r->w[i].key_len = writes[i].key_len;
+        r->w[i].is_delete = writes[i].is_delete;
+        d += writes[i].key_len + 1; /* calloc: the NUL is there */
+        if (!writes[i].is_delete) {
+            if (writes[i].value_len)
+                memcpy(d, writes[i].value, writes[i].value_len);
+            r->w[i].value = d;
+            r->w[i].value_len = writes[i].value_len;
+            d += writes[i].value_len + 1;
         }
-        if (run_id) {
-            r->run_id = d;
-            memcpy(d, run_id, strlen(run_id));
-        }
-        r->n = n;
     }
-    r->bytes = bytes;
-    r->done = done;
-    r->unresolved = unresolved;
-    r->arg = arg;
+    if (run_id) {
+        r->run_id = d;
+        memcpy(d, run_id, strlen(run_id));
+    }
+    r->n = n;
+    return r;
+}
+
+/* record_owning: a record that takes the keys and values of writes (not copied; only the array
+ * of n write descriptors and run_id are). NULL: no memory, nothing taken. */
+static struct record *record_owning(const struct batch_write *writes, size_t n, const char *run_id)
+{
+    struct record *r = hp_calloc(1, sizeof(*r));
+
+    if (!r)
+        return NULL;
+    r->w = hp_malloc(n * sizeof(*r->w));
+    r->run_id = run_id ? hp_strdup(run_id) : NULL;
+    if (!r->w || (run_id && !r->run_id)) {
+        hp_free(r->w);
+        hp_free(r->run_id);
+        hp_free(r);
+        return NULL;
+    }
+    memcpy(r->w, writes, n * sizeof(*r->w));
+    r->n = n;
+    return r;
+}
+
+/* record_admit: queue r (its writes set) unless the queue is closing or full (r is the
+ * caller's again then). */
+static hp_rc record_admit(struct batch_queue *q, struct record *r, struct hp_ctx *ctx,
+                          struct hp_err *err)
+{
     pthread_mutex_lock(&q->lock);
     if (q->closing || q->stopping) {
         pthread_mutex_unlock(&q->lock);
-        record_free(r);
         return hp_err_set(err, HP_ERR_CANCELED, "the batch queue is closing");
     }
     if (q->pending >= q->cfg.capacity) {
         q->st.rejected++;
         pthread_mutex_unlock(&q->lock);
-        record_free(r);
         return hp_err_set(err, HP_ERR_FULL,
                           "batch queue full (%zu records waiting, capacity %zu): record refused",
                           q->cfg.capacity, q->cfg.capacity);
@@ -831,14 +858,60 @@ hp_rc batch_queue_enqueue_watched(struct batch_queue *q, struct hp_ctx *ctx, con
     if (!q->pending)
         q->oldest_ns = hp_now_ns();
     q->pending++;
-    q->pending_bytes += bytes;
-    q->pending_ops += n;
+    q->pending_bytes += r->bytes;
+    q->pending_ops += r->n;
     q->outstanding++;
     q->st.enqueued++;
     if (q->flusher_waits == FW_RECORDS || (q->flusher_waits == FW_LINGER && batch_full(q)))
         pthread_cond_broadcast(&q->wake);
     pthread_mutex_unlock(&q->lock);
     return HP_OK;
+}
+
+/* enqueue: the enqueues' common path; take: the record takes the keys and values */
+static hp_rc enqueue(struct batch_queue *q, struct hp_ctx *ctx, const char *run_id,
+                     const struct batch_write *writes, size_t n, bool take,
+                     const struct batch_done_cb *cb, struct hp_err *err)
+{
+    struct record *r;
+    size_t bytes;
+    hp_rc rc;
+
+    if (!cb->done)
+        return hp_err_field(err, HP_ERR_INVALID, "done", "a completion callback is required");
+    rc = record_check(q, writes, n, &bytes, err);
+    if (rc)
+        return rc;
+    r = take ? record_owning(writes, n, run_id) : record_packed(writes, n, run_id);
+    if (!r)
+        return hp_err_set(err, HP_ERR_NOMEM, "out of memory queueing a record");
+    r->bytes = bytes;
+    r->done = cb->done;
+    r->unresolved = cb->unresolved;
+    r->arg = cb->arg;
+    rc = record_admit(q, r, ctx, err);
+    if (rc) {
+        if (take)
+            r->n = 0; /* refused: the keys and values stay the caller's */
+        record_free(r);
+    }
+    return rc;
+}
+
+hp_rc batch_queue_enqueue_watched(struct batch_queue *q, struct hp_ctx *ctx, const char *run_id,
+                                  const struct batch_write *writes, size_t n, batch_done_fn done,
+                                  batch_unresolved_fn unresolved, void *arg, struct hp_err *err)
+{
+    struct batch_done_cb cb = {done, unresolved, arg};
+
+    return enqueue(q, ctx, run_id, writes, n, false, &cb, err);
+}
+
+hp_rc batch_queue_enqueue_owned(struct batch_queue *q, struct hp_ctx *ctx, const char *run_id,
+                                const struct batch_write *writes, size_t n,
+                                const struct batch_done_cb *cb, struct hp_err *err)
+{
+    return enqueue(q, ctx, run_id, writes, n, true, cb, err);
 }
 
 void batch_queue_flush(struct batch_queue *q)
@@ -1001,7 +1074,9 @@ static hp_rc build_txn(struct batch_queue *q, struct batch *b, int64_t epoch, in
     hp_rc rc;
     size_t i;
 
-    rc = etcd_txn_new(&t);
+    /* borrowed: the records own the keys and values for the batch's life, so the txn's text is
+     * rendered from them, not from copies */
+    rc = etcd_txn_new_borrowed(&t);
     if (!rc)
         rc = etcd_txn_compare_int(t, q->epoch_key, q->epoch_key_len, ETCD_CMP_MOD_REVISION,
                                   ETCD_CMP_EQUAL, epoch);
@@ -1047,140 +1122,195 @@ static const struct etcd_kv *first_kv(const struct etcd_txn_resp *r, size_t i)
 
 enum send_result { SENT_DONE, SENT_RESOLVE };
 
+/* What a send ended with: the outcome, its revision, its cause and reason */
+struct send_out {
+    enum batch_outcome o;
+    int64_t rev;
+    hp_rc why;
+    char *reason;
+    size_t reason_len;
+};
+
+/* The txn one attempt sends: with this epoch and lease, within remaining_ms */
+struct send_try {
+    int64_t epoch, lease, remaining_ms;
+    int64_t t0; /* set by send_once: when it was sent */
+};
+
+/* send_refused: a batch that may not be sent (again): fenced, or its deadline passed. true with
+ * out set; else st holds what to send it with. */
+static bool send_refused(struct batch_queue *q, const struct batch *b, struct send_try *st,
+                         struct send_out *out)
+{
+    int fenced;
+
+    pthread_mutex_lock(&q->lock);
+    st->epoch = q->epoch;
+    st->lease = q->lease;
+    fenced = q->fenced;
+    pthread_mutex_unlock(&q->lock);
+    if (fenced) {
+        out->o = BATCH_FAILED;
+        out->why = HP_ERR_FENCED;
+        snprintf(out->reason, out->reason_len,
+                 "fenced: another instance of writer '%s' holds the epoch", q->writer);
+        return true;
+    }
+    st->remaining_ms = (b->deadline_ns - hp_now_ns()) / 1000000;
+    if (st->remaining_ms < 1) {
+        out->o = BATCH_FAILED;
+        out->why = HP_ERR_TIMEOUT;
+        /* a batch an earlier attempt sent was refused then (certainly not applied) */
+        snprintf(out->reason, out->reason_len, "%s",
+                 b->first_sent_ns ? "deadline passed before it could be sent again (an "
+                                    "earlier attempt was refused, not applied)"
+                                  : "deadline passed before it was sent");
+        return true;
+    }
+    return false;
+}
+
+/* send_once: one txn of b (st). HP_OK with *resp (release it); *built false when the txn could
+ * not be built (the rc says why); else etcd's rc. */
+static hp_rc send_once(struct batch_queue *q, struct batch *b, struct send_try *st,
+                       struct etcd_txn_resp *resp, struct hp_err *err, bool *built)
+{
+    struct etcd_txn *t = NULL;
+    struct hp_ctx *ctx = NULL;
+    hp_rc rc;
+
+    rc = hp_ctx_new(q->stop, st->remaining_ms, &ctx);
+    if (!rc)
+        rc = build_txn(q, b, st->epoch, st->lease, &t);
+    *built = !rc;
+    if (rc) {
+        hp_ctx_free(ctx);
+        return rc;
+    }
+    b->epoch = st->epoch;
+    st->t0 = hp_now_ns();
+    if (!b->first_sent_ns)
+        b->first_sent_ns = st->t0;
+    rc = etcd_txn_commit(q->etcd, ctx, t, resp, err);
+    prom_histogram_observe(&q->txn_seconds, (double)(hp_now_ns() - st->t0) / 1e9);
+    prom_histogram_observe(&q->batch_ops, (double)b->n_ops);
+    etcd_txn_free(t);
+    hp_ctx_free(ctx);
+    return rc;
+}
+
+/* compare_failed: the txn sent with epoch found its compares false (resp, released here):
+ * already applied (true, out set), or our own epoch moved, or we are fenced (false: try again;
+ * the next attempt reports FENCED). */
+static bool compare_failed(struct batch_queue *q, int64_t epoch, struct etcd_txn_resp *resp,
+                           struct send_out *out)
+{
+    const struct etcd_kv *ek = first_kv(resp, 0), *fk = first_kv(resp, 1);
+
+    if (fk) { /* this batch is already applied (a transport-level duplicate) */
+        out->o = BATCH_COMMITTED;
+        out->rev = fk->mod_revision;
+        snprintf(out->reason, out->reason_len, "committed (confirmed by its fence)");
+        etcd_txn_resp_release(resp);
+        return true;
+    }
+    pthread_mutex_lock(&q->lock);
+    if (!q->fenced && ek && ek->mod_revision > q->epoch && own_epoch_value(q, ek))
+        q->epoch = ek->mod_revision; /* a bump of ours whose answer was lost */
+    if (q->epoch != epoch && !q->fenced)
+        q->st.resent++; /* we moved our own epoch (a resolution): this txn certainly did not
+                         * apply */
+    else if (!ek || ek->mod_revision != q->epoch)
+        q->fenced = 1;
+    pthread_mutex_unlock(&q->lock);
+    etcd_txn_resp_release(resp);
+    return false;
+}
+
+/* retry_refused: a txn certainly not applied (rc): true when it is worth sending again, after a
+ * backoff (*backoff_ms, doubled up to 500 ms), before b's deadline */
+static bool retry_refused(struct batch_queue *q, const struct batch *b, hp_rc rc,
+                          struct hp_err *err, int64_t *backoff_ms)
+{
+    struct timespec ts = {.tv_sec = *backoff_ms / 1000, .tv_nsec = (*backoff_ms % 1000) * 1000000};
+
+    if (rc != HP_ERR_FULL && rc != HP_ERR_UNAVAILABLE && rc != HP_ERR_NOTFOUND)
+        return false;
+    pthread_mutex_lock(&q->lock);
+    if (rc == HP_ERR_FULL) {
+        q->st.too_many_requests++;
+        limiter_shrink(q);
+    }
+    if (rc == HP_ERR_NOTFOUND) /* the fence lease expired: get a new one */
+        q->lease = 0;
+    pthread_mutex_unlock(&q->lock);
+    if (rc == HP_ERR_NOTFOUND) {
+        struct hp_ctx *lctx = NULL;
+
+        if (!hp_ctx_new(q->stop, (b->deadline_ns - hp_now_ns()) / 1000000, &lctx))
+            (void)ensure_lease(q, lctx, err);
+        hp_ctx_free(lctx);
+    }
+    if (hp_now_ns() + *backoff_ms * 1000000 >= b->deadline_ns)
+        return false;
+    nanosleep(&ts, NULL);
+    *backoff_ms = *backoff_ms * 2 > 500 ? 500 : *backoff_ms * 2;
+    pthread_mutex_lock(&q->lock);
+    q->st.resent++;
+    pthread_mutex_unlock(&q->lock);
+    return true;
+}
+
 /* send_batch: send until a definite outcome or an unknown one (then SENT_RESOLVE). */
-static enum send_result send_batch(struct batch_queue *q, struct batch *b, enum batch_outcome *o,
-                                   int64_t *rev, hp_rc *why, char *reason, size_t reason_len)
+static enum send_result send_batch(struct batch_queue *q, struct batch *b, struct send_out *out)
 {
     int64_t backoff_ms = 10;
 
     for (;;) {
-        struct etcd_txn *t = NULL;
         struct etcd_txn_resp resp;
         struct hp_err err = {0};
-        struct hp_ctx *ctx = NULL;
-        int64_t epoch, lease, t0, remaining;
-        int fenced;
+        struct send_try st = {0};
+        bool built;
         hp_rc rc;
 
-        pthread_mutex_lock(&q->lock);
-        epoch = q->epoch;
-        lease = q->lease;
-        fenced = q->fenced;
-        pthread_mutex_unlock(&q->lock);
-        if (fenced) {
-            *o = BATCH_FAILED;
-            *why = HP_ERR_FENCED;
-            snprintf(reason, reason_len, "fenced: another instance of writer '%s' holds the epoch",
-                     q->writer);
+        if (send_refused(q, b, &st, out))
+            return SENT_DONE;
+        rc = send_once(q, b, &st, &resp, &err, &built);
+        if (!built) {
+            out->o = BATCH_FAILED;
+            out->why = rc;
+            snprintf(out->reason, out->reason_len, "cannot build the txn: %s", hp_rc_name(rc));
             return SENT_DONE;
         }
-        remaining = (b->deadline_ns - hp_now_ns()) / 1000000;
-        if (remaining < 1) {
-            *o = BATCH_FAILED;
-            *why = HP_ERR_TIMEOUT;
-            /* a batch an earlier attempt sent was refused then (certainly not applied) */
-            snprintf(reason, reason_len, "%s",
-                     b->first_sent_ns ? "deadline passed before it could be sent again (an "
-                                        "earlier attempt was refused, not applied)"
-                                      : "deadline passed before it was sent");
-            return SENT_DONE;
-        }
-        rc = hp_ctx_new(q->stop, remaining, &ctx);
-        if (!rc)
-            rc = build_txn(q, b, epoch, lease, &t);
-        if (rc) {
-            hp_ctx_free(ctx);
-            *o = BATCH_FAILED;
-            *why = rc;
-            snprintf(reason, reason_len, "cannot build the txn: %s", hp_rc_name(rc));
-            return SENT_DONE;
-        }
-        b->epoch = epoch;
-        t0 = hp_now_ns();
-        if (!b->first_sent_ns)
-            b->first_sent_ns = t0;
-        rc = etcd_txn_commit(q->etcd, ctx, t, &resp, &err);
-        prom_histogram_observe(&q->txn_seconds, (double)(hp_now_ns() - t0) / 1e9);
-        prom_histogram_observe(&q->batch_ops, (double)b->n_ops);
-        etcd_txn_free(t);
-        hp_ctx_free(ctx);
         if (rc == HP_OK && resp.succeeded) {
             pthread_mutex_lock(&q->lock);
-            limiter_sample(q, hp_now_ns() - t0);
+            limiter_sample(q, hp_now_ns() - st.t0);
             pthread_mutex_unlock(&q->lock);
-            *o = BATCH_COMMITTED;
-            *rev = resp.revision;
-            snprintf(reason, reason_len, "committed");
+            out->o = BATCH_COMMITTED;
+            out->rev = resp.revision;
+            snprintf(out->reason, out->reason_len, "committed");
             etcd_txn_resp_release(&resp);
             return SENT_DONE;
         }
         if (rc == HP_OK) {
-            /* a compare failed: which one? */
-            const struct etcd_kv *ek = first_kv(&resp, 0), *fk = first_kv(&resp, 1);
-
-            if (fk) { /* this batch is already applied (a transport-level duplicate) */
-                *o = BATCH_COMMITTED;
-                *rev = fk->mod_revision;
-                snprintf(reason, reason_len, "committed (confirmed by its fence)");
-                etcd_txn_resp_release(&resp);
+            if (compare_failed(q, st.epoch, &resp, out))
                 return SENT_DONE;
-            }
-            pthread_mutex_lock(&q->lock);
-            if (!q->fenced && ek && ek->mod_revision > q->epoch && own_epoch_value(q, ek))
-                q->epoch = ek->mod_revision; /* a bump of ours whose answer was lost */
-            if (q->epoch != epoch && !q->fenced) {
-                /* we moved our own epoch (a resolution): this txn certainly did not apply */
-                q->st.resent++;
-                pthread_mutex_unlock(&q->lock);
-                etcd_txn_resp_release(&resp);
-                continue;
-            }
-            if (!ek || ek->mod_revision != q->epoch)
-                q->fenced = 1;
-            pthread_mutex_unlock(&q->lock);
-            etcd_txn_resp_release(&resp);
-            continue; /* reports FENCED at the top */
+            continue;
         }
         if (etcd_outcome_of(rc) == ETCD_OUTCOME_UNKNOWN) {
             pthread_mutex_lock(&q->lock);
             q->st.txn_timeouts++;
             limiter_shrink(q);
             pthread_mutex_unlock(&q->lock);
-            snprintf(reason, reason_len, "%s", err.msg);
+            snprintf(out->reason, out->reason_len, "%s", err.msg);
             return SENT_RESOLVE;
         }
         /* definitely not applied */
-        if (rc == HP_ERR_FULL || rc == HP_ERR_UNAVAILABLE || rc == HP_ERR_NOTFOUND) {
-            pthread_mutex_lock(&q->lock);
-            if (rc == HP_ERR_FULL) {
-                q->st.too_many_requests++;
-                limiter_shrink(q);
-            }
-            if (rc == HP_ERR_NOTFOUND) /* the fence lease expired: get a new one */
-                q->lease = 0;
-            pthread_mutex_unlock(&q->lock);
-            if (rc == HP_ERR_NOTFOUND) {
-                struct hp_ctx *lctx = NULL;
-
-                if (!hp_ctx_new(q->stop, (b->deadline_ns - hp_now_ns()) / 1000000, &lctx))
-                    (void)ensure_lease(q, lctx, &err);
-                hp_ctx_free(lctx);
-            }
-            if (hp_now_ns() + backoff_ms * 1000000 < b->deadline_ns) {
-                struct timespec ts = {.tv_sec = backoff_ms / 1000,
-                                      .tv_nsec = (backoff_ms % 1000) * 1000000};
-
-                nanosleep(&ts, NULL);
-                backoff_ms = backoff_ms * 2 > 500 ? 500 : backoff_ms * 2;
-                pthread_mutex_lock(&q->lock);
-                q->st.resent++;
-                pthread_mutex_unlock(&q->lock);
-                continue;
-            }
-        }
-        *o = BATCH_FAILED;
-        *why = rc;
-        snprintf(reason, reason_len, "%s", err.msg[0] ? err.msg : hp_rc_name(rc));
+        if (retry_refused(q, b, rc, &err, &backoff_ms))
+            continue;
+        out->o = BATCH_FAILED;
+        out->why = rc;
+        snprintf(out->reason, out->reason_len, "%s", err.msg[0] ? err.msg : hp_rc_name(rc));
         return SENT_DONE;
     }
 }
@@ -1192,10 +1322,8 @@ static void *sender_main(void *arg)
     pthread_mutex_lock(&q->lock);
     for (;;) {
         struct batch *b;
-        enum batch_outcome o = BATCH_FAILED;
-        int64_t rev = 0;
-        hp_rc why = HP_OK;
         char reason[HP_ERR_MSG_MAX];
+        struct send_out so = {.o = BATCH_FAILED, .reason = reason, .reason_len = sizeof(reason)};
 
         while (!q->send_head && !q->stopping)
             pthread_cond_wait(&q->send_wake, &q->lock);
@@ -1217,12 +1345,12 @@ static void *sender_main(void *arg)
             continue;
         }
         b->fence_len = strlen(b->fence_key);
-        if (send_batch(q, b, &o, &rev, &why, reason, sizeof(reason)) == SENT_DONE) {
+        if (send_batch(q, b, &so) == SENT_DONE) {
             pthread_mutex_lock(&q->lock);
             q->inflight--;
             pthread_cond_broadcast(&q->wake);
             pthread_mutex_unlock(&q->lock);
-            complete(q, b, o, rev, why, reason);
+            complete(q, b, so.o, so.rev, so.why, reason);
             pthread_mutex_lock(&q->lock);
             continue;
         }
@@ -1696,6 +1824,80 @@ static void requeue(struct batch_queue *q, struct batch *b, hp_rc rc)
     pthread_cond_broadcast(&q->resolve_wake); /* its retry time may be before theirs */
 }
 
+/* stagger_wait: STAGGER: rounds start at least a 16th of a round's duration apart (unless a full
+ * group is due), so the resolvers are not all taken at once by the first few batches while the
+ * rest wait a whole round: a batch due now waits at most that 16th, or until a resolver is free,
+ * then its own round. true when it waited (caller holds q->lock). */
+static bool stagger_wait(struct batch_queue *q, int64_t now, size_t max_group)
+{
+    size_t due = 0;
+    int64_t stagger = RESOLVE_ROUND_TRIPS * q->step_ns / RESOLVERS;
+
+    for (struct batch *b = q->resolve_head; b && due < max_group; b = b->next)
+        due += b->retry_at_ns <= now;
+    if (due && due < max_group && now < q->round_ns + stagger) {
+        timed_wait_on(q, &q->resolve_wake, q->round_ns + stagger);
+        return true;
+    }
+    return false;
+}
+
+/* take_due: move the batches due at now (at most max_group) from the resolve list into g; *next:
+ * when the next one not taken is due (caller holds q->lock) */
+static size_t take_due(struct batch_queue *q, struct batch **g, size_t max_group, int64_t now,
+                       int64_t *next)
+{
+    struct batch **pp;
+    size_t n = 0;
+
+    for (pp = &q->resolve_head; *pp && g && n < max_group;) {
+        if ((*pp)->retry_at_ns <= now) {
+            struct batch *b = *pp;
+
+            *pp = b->next;
+            b->next = NULL;
+            g[n++] = b;
+            continue;
+        }
+        if ((*pp)->retry_at_ns < *next)
+            *next = (*pp)->retry_at_ns;
+        pp = &(*pp)->next;
+    }
+    return n;
+}
+
+/* renew_lease: a new fence lease, as one resolution step (caller does not hold q->lock) */
+static void renew_lease(struct batch_queue *q, struct hp_err *err)
+{
+    struct hp_ctx *lctx = NULL;
+    int64_t budget, t0;
+
+    if (!step_begin(q, NULL, &lctx, &budget, &t0))
+        step_end(q, lctx, budget, t0, ensure_lease(q, lctx, err));
+}
+
+/* after_round: complete the batches of g[0..n) the round (rc) resolved; journal and requeue the
+ * others (etcd unreachable or slow: they stay unresolved). Caller does not hold q->lock. */
+static void after_round(struct batch_queue *q, struct batch **g, size_t n, hp_rc rc)
+{
+    journal_batches(q, g, n); /* those not final, in one grouped write */
+    for (size_t i = 0; i < n; i++) {
+        struct batch *b = g[i];
+
+        if (b->final) {
+            pthread_mutex_lock(&q->lock);
+            if (b->backoff_ms)
+                q->st.unresolved--;
+            pthread_mutex_unlock(&q->lock);
+            complete(q, b, b->outcome, b->final_rev, HP_ERR_TIMEOUT, b->reason);
+            continue;
+        }
+        pthread_mutex_lock(&q->lock);
+        requeue(q, b, rc);
+        pthread_mutex_unlock(&q->lock);
+    }
+}
+
 static void *resolver_main(void *arg)
 {
     struct batch_queue *q = arg;
@@ -1704,51 +1906,21 @@ static void *resolver_main(void *arg)
 
     pthread_mutex_lock(&q->lock);
     while (!q->stopping) {
-        struct batch **pp;
         int64_t now = hp_now_ns(), next = now + 1000000000LL;
         struct hp_err err = {0};
-        size_t n = 0;
+        size_t n;
         hp_rc rc;
 
-        /* STAGGER: rounds start at least a 16th of a round's duration apart (unless a full
-         * group is due), so the resolvers are not all taken at once by the first few batches
-         * while the rest wait a whole round: a batch due now waits at most that 16th, or until
-         * a resolver is free, then its own round */
-        {
-            size_t due = 0;
-            int64_t stagger = RESOLVE_ROUND_TRIPS * q->step_ns / RESOLVERS;
-
-            for (struct batch *b = q->resolve_head; b && due < max_group; b = b->next)
-                due += b->retry_at_ns <= now;
-            if (due && due < max_group && now < q->round_ns + stagger) {
-                timed_wait_on(q, &q->resolve_wake, q->round_ns + stagger);
-                continue;
-            }
-        }
-        for (pp = &q->resolve_head; *pp && g && n < max_group;) {
-            if ((*pp)->retry_at_ns <= now) {
-                struct batch *b = *pp;
-
-                *pp = b->next;
-                b->next = NULL;
-                g[n++] = b;
-                continue;
-            }
-            if ((*pp)->retry_at_ns < next)
-                next = (*pp)->retry_at_ns;
-            pp = &(*pp)->next;
-        }
+        if (stagger_wait(q, now, max_group))
+            continue;
+        n = take_due(q, g, max_group, now, &next);
         if (!n) {
             /* rotate the fence lease in the background */
             if ((!q->lease || now - q->lease_ns > q->cfg.fence_ttl_s * 500000000LL) &&
                 now - q->lease_try_ns > 1000000000LL) {
                 q->lease_try_ns = now;
-                struct hp_ctx *lctx = NULL;
-                int64_t budget, t0;
-
                 pthread_mutex_unlock(&q->lock);
-                if (!step_begin(q, NULL, &lctx, &budget, &t0))
-                    step_end(q, lctx, budget, t0, ensure_lease(q, lctx, &err));
+                renew_lease(q, &err);
                 pthread_mutex_lock(&q->lock);
                 continue;
             }
@@ -1762,33 +1934,13 @@ static void *resolver_main(void *arg)
         journal_batches(q, g, n);
         rc = resolve_round(q, g, n, NULL, &err);
         if (rc == HP_ERR_NOTFOUND) { /* the fence lease is gone: take a new one next time */
-            struct hp_ctx *lctx = NULL;
-
             pthread_mutex_lock(&q->lock);
             q->lease = 0;
             q->lease_ns = 0;
             pthread_mutex_unlock(&q->lock);
-            int64_t budget, t0;
-
-            if (!step_begin(q, NULL, &lctx, &budget, &t0))
-                step_end(q, lctx, budget, t0, ensure_lease(q, lctx, &err));
+            renew_lease(q, &err);
         }
-        journal_batches(q, g, n); /* etcd unreachable (or slow): those left stay unresolved */
-        for (size_t i = 0; i < n; i++) {
-            struct batch *b = g[i];
-
-            if (b->final) {
-                pthread_mutex_lock(&q->lock);
-                if (b->backoff_ms)
-                    q->st.unresolved--;
-                pthread_mutex_unlock(&q->lock);
-                complete(q, b, b->outcome, b->final_rev, HP_ERR_TIMEOUT, b->reason);
-                continue;
-            }
-            pthread_mutex_lock(&q->lock);
-            requeue(q, b, rc);
-            pthread_mutex_unlock(&q->lock);
-        }
+        after_round(q, g, n, rc);
         pthread_mutex_lock(&q->lock);
     }
     pthread_mutex_unlock(&q->lock);

@@ -1,11 +1,10 @@
-/* results.c - `hostpatrol results`: flags -> etcd client -> one prefix range of
- * <prefix>results/[<ns>/[<name>/]] -> a table, a wide table or JSON (docs/results.md); with
- * --watch, then the results written since, one line each as they land (a poll of the same
- * range for keys modified after the last revision read), until SIGINT/SIGTERM. */
+/* results.c - `hostpatrol results`: flags -> etcd client -> the results store's read of
+ * <prefix>results/[<ns>/[<name>/]] -> a results view: a table, a wide table or JSON
+ * (docs/results.md); with --watch, then the results written since, one line each as they land
+ * (a poll of the same range for keys modified after the last revision read), until
+ * SIGINT/SIGTERM. */
 #include <errno.h>
 #include <getopt.h>
-#include <inttypes.h>
-#include <jansson.h>
 #include <signal.h>
 #include <stdbool.h>
 #include <stdlib.h>
@@ -15,33 +14,19 @@
 
 #include "cli/cmd.h"
 #include "hostpatrol/alloc.h"
-#include "hostpatrol/check_result.h"
 #include "hostpatrol/ctx.h"
 #include "hostpatrol/duration.h"
 #include "hostpatrol/etcd_client.h"
-#include "hostpatrol/result_text.h"
-#include "hostpatrol/term_text.h"
+#include "hostpatrol/results_store.h"
+#include "hostpatrol/results_view.h"
 
-#define RES_VALUES_MAX 80   /* the wide VALUES column is cut to this many characters */
-#define RES_POLL_MS    1000 /* --watch: how often the range is read again */
-
-/* One result as printed. Strings are borrowed from the row's key copy or its object. */
-struct res_row {
-    char *key;   /* owned: copy of the etcd key after <prefix>results/, split in place */
-    json_t *obj; /* new reference: the parsed value; NULL when unreadable */
-    const char *ns, *name, *check, *target;
-    const char *kind, *status, *reason, *source;
-    bool has_observed, has_duration;
-    int64_t observed_ms, duration_ms;
-    int64_t mod_revision;
-    const char *run; /* the run that wrote it ("" when unknown) */
-};
+#define RES_POLL_MS 1000 /* --watch: how often the range is read again */
 
 struct res_flags {
     struct etcd_config etcd;
     const char *ns;
     const char *name;
-    const char *prefix;
+    const char *prefix; /* NULL: the store's default */
     const char *format;
     bool all, watch;
     int64_t timeout_ms;
@@ -79,8 +64,8 @@ static bool res_name_ok(const char *s)
     return s[0] && !strchr(s, '/');
 }
 
-/* res_parse_flags: argv -> fl. Returns -1 to go on, else the exit status. */
-static int res_parse_flags(int argc, char **argv, struct res_flags *fl, FILE *out, FILE *errout)
+/* res_parse_opts: the options of argv -> fl. Returns -1 to go on, else the exit status. */
+static int res_parse_opts(int argc, char **argv, struct res_flags *fl, FILE *out, FILE *errout)
 {
     enum { O_PREFIX = 256, O_TIMEOUT };
     static const struct option opts[] = {{"namespace", required_argument, NULL, 'n'},
@@ -95,11 +80,6 @@ static int res_parse_flags(int argc, char **argv, struct res_flags *fl, FILE *ou
     struct hp_err err = {0};
     int c;
 
-    fl->etcd.endpoints = getenv("HOSTPATROL_ETCD_ENDPOINTS");
-    fl->etcd.password = getenv("HOSTPATROL_ETCD_PASSWORD");
-    fl->prefix = "/hostpatrol/";
-    fl->format = "table";
-    fl->timeout_ms = 10000;
     optind = 1;
     opterr = 0;
     while ((c = getopt_long(argc, argv, HP_OPTSTRING("n:Ao:wh"), opts, NULL)) != -1) {
@@ -140,13 +120,13 @@ static int res_parse_flags(int argc, char **argv, struct res_flags *fl, FILE *ou
             return HP_EXIT_USAGE;
         }
     }
-    if (optind < argc)
-        fl->name = argv[optind++];
-    if (optind < argc) {
-        fprintf(errout, "hostpatrol results: unexpected argument '%s' (at most one NAME)\n",
-                argv[optind]);
-        return HP_EXIT_USAGE;
-    }
+    return -1;
+}
+
+/* res_check_flags: what the options say together, and the defaults that depend on them.
+ * Returns -1 to go on, else the exit status. */
+static int res_check_flags(struct res_flags *fl, FILE *errout)
+{
     if (strcmp(fl->format, "table") && strcmp(fl->format, "json") && strcmp(fl->format, "wide")) {
         fprintf(errout, "hostpatrol results: --output '%s' is not one of table, json, wide\n",
                 fl->format);
@@ -171,7 +151,7 @@ static int res_parse_flags(int argc, char **argv, struct res_flags *fl, FILE *ou
         fprintf(errout, "hostpatrol results: NAME '%s' is not a HostInspection name\n", fl->name);
         return HP_EXIT_USAGE;
     }
-    if (!fl->prefix[0]) {
+    if (fl->prefix && !fl->prefix[0]) {
         fprintf(errout, "hostpatrol results: --etcd-prefix must not be empty\n");
         return HP_EXIT_USAGE;
     }
@@ -187,463 +167,26 @@ static int res_parse_flags(int argc, char **argv, struct res_flags *fl, FILE *ou
     return -1;
 }
 
-/* res_str: obj[field] when it is a string, else dflt (borrowed from obj) */
-static const char *res_str(json_t *obj, const char *field, const char *dflt)
+/* res_parse_flags: argv -> fl. Returns -1 to go on, else the exit status. */
+static int res_parse_flags(int argc, char **argv, struct res_flags *fl, FILE *out, FILE *errout)
 {
-    const char *s = obj ? json_string_value(json_object_get(obj, field)) : NULL;
+    int status;
 
-    return s ? s : dflt;
-}
-
-/* res_int: obj[field] when it is a number -> *v */
-static bool res_int(json_t *obj, const char *field, int64_t *v)
-{
-    json_t *j = obj ? json_object_get(obj, field) : NULL;
-
-    if (!json_is_number(j))
-        return false;
-    *v = json_is_integer(j) ? (int64_t)json_integer_value(j) : (int64_t)json_real_value(j);
-    return true;
-}
-
-/* res_row_fill: split kv's key (rel: after <prefix>results/) and parse its value into r.
- * A value that is not a JSON object leaves r->obj NULL ("?", "unreadable value"). */
-static hp_rc res_row_fill(struct res_row *r, const struct etcd_kv *kv, size_t base_len)
-{
-    const char *parts[4] = {"?", "?", "?", "?"};
-    char *p, *slash;
-    size_t i;
-
-    r->key = hp_strdup(kv->key_len > base_len ? kv->key + base_len : "");
-    if (!r->key)
-        return HP_ERR_NOMEM;
-    r->mod_revision = kv->mod_revision;
-    r->run = "";
-    p = r->key;
-    for (i = 0; i < 4 && p; i++) {
-        slash = i < 3 ? strchr(p, '/') : NULL;
-        if (slash)
-            *slash = '\0';
-        parts[i] = p;
-        p = slash ? slash + 1 : NULL;
+    fl->etcd.endpoints = getenv("HOSTPATROL_ETCD_ENDPOINTS");
+    fl->etcd.password = getenv("HOSTPATROL_ETCD_PASSWORD");
+    fl->format = "table";
+    fl->timeout_ms = 10000;
+    status = res_parse_opts(argc, argv, fl, out, errout);
+    if (status >= 0)
+        return status;
+    if (optind < argc)
+        fl->name = argv[optind++];
+    if (optind < argc) {
+        fprintf(errout, "hostpatrol results: unexpected argument '%s' (at most one NAME)\n",
+                argv[optind]);
+        return HP_EXIT_USAGE;
     }
-    r->ns = parts[0];
-    r->name = parts[1];
-    r->check = parts[2];
-    r->target = parts[3];
-    r->obj = json_loadb(kv->value, kv->value_len, 0, NULL);
-    if (r->obj && !json_is_object(r->obj)) {
-        json_decref(r->obj);
-        r->obj = NULL;
-    }
-    if (!r->obj) {
-        r->kind = r->source = "-";
-        r->status = "?";
-        r->reason = "unreadable value";
-        return HP_OK;
-    }
-    r->kind = res_str(r->obj, "kind", "-");
-    r->status = res_str(r->obj, "status", "?");
-    r->reason = res_str(r->obj, "reason", "");
-    if (!r->reason[0])
-        r->reason = "-";
-    r->source = res_str(r->obj, "source", "-");
-    r->has_observed = res_int(r->obj, "observed_ms", &r->observed_ms);
-    r->has_duration = res_int(r->obj, "duration_ms", &r->duration_ms);
-    r->run = res_str(r->obj, "run", "");
-    return HP_OK;
-}
-
-/* res_row_cmp: order by namespace, name, check, target (qsort) */
-static int res_row_cmp(const void *a, const void *b)
-{
-    const struct res_row *x = a, *y = b;
-    int d;
-
-    if ((d = strcmp(x->ns, y->ns)))
-        return d;
-    if ((d = strcmp(x->name, y->name)))
-        return d;
-    if ((d = strcmp(x->check, y->check)))
-        return d;
-    return strcmp(x->target, y->target);
-}
-
-/* res_age: now - observed as "12s", "5m", "2h", "3d" into buf */
-static void res_age(const struct res_row *r, int64_t now_ms, char *buf, size_t n)
-{
-    int64_t s;
-
-    if (!r->has_observed) {
-        snprintf(buf, n, "-");
-        return;
-    }
-    s = (now_ms - r->observed_ms) / 1000;
-    if (s < 0)
-        s = 0;
-    if (s < 60)
-        snprintf(buf, n, "%" PRId64 "s", s);
-    else if (s < 3600)
-        snprintf(buf, n, "%" PRId64 "m", s / 60);
-    else if (s < 86400)
-        snprintf(buf, n, "%" PRId64 "h", s / 3600);
-    else
-        snprintf(buf, n, "%" PRId64 "d", s / 86400);
-}
-
-/* res_append: append s to buf (len used of n), silently stopping when full */
-static void res_append(char *buf, size_t n, size_t *len, const char *s)
-{
-    size_t l = strlen(s);
-
-    if (*len + 1 >= n)
-        return;
-    if (l > n - 1 - *len)
-        l = n - 1 - *len;
-    memcpy(buf + *len, s, l);
-    *len += l;
-    buf[*len] = '\0';
-}
-
-/* res_values: the values object as "k=v,k=v", cut to RES_VALUES_MAX characters (n must be
- * larger than RES_VALUES_MAX) */
-static void res_values(const struct res_row *r, char *buf, size_t n)
-{
-    json_t *vals = r->obj ? json_object_get(r->obj, "values") : NULL, *v;
-    char one[RES_VALUES_MAX + 8];
-    const char *k;
-    size_t len = 0, m;
-
-    buf[0] = '\0';
-    if (!json_is_object(vals) || !json_object_size(vals)) {
-        res_append(buf, n, &len, "-");
-        return;
-    }
-    json_object_foreach(vals, k, v)
-    {
-        if (len)
-            res_append(buf, n, &len, ",");
-        res_append(buf, n, &len, k);
-        res_append(buf, n, &len, "=");
-        if (json_is_string(v)) {
-            res_append(buf, n, &len, json_string_value(v));
-            continue;
-        }
-        m = json_dumpb(v, one, sizeof(one) - 1,
-                       JSON_COMPACT | JSON_ENCODE_ANY | CHECK_RESULT_JSON_REALS);
-        if (m > sizeof(one) - 1)
-            m = sizeof(one) - 1; /* cut: longer than the column anyway */
-        one[m] = '\0';
-        res_append(buf, n, &len, one);
-    }
-    if (len > RES_VALUES_MAX)
-        memcpy(buf + RES_VALUES_MAX - 3, "...", 4);
-}
-
-/* res_object: the stored object with namespace and name (a new reference; NULL: no memory) */
-static json_t *res_object(const struct res_row *r)
-{
-    json_t *o = json_object();
-
-    if (!o || json_object_set_new(o, "namespace", json_string(r->ns)) ||
-        json_object_set_new(o, "name", json_string(r->name)) ||
-        (r->obj ? json_object_update_missing(o, r->obj)
-                : (json_object_set_new(o, "check", json_string(r->check)) ||
-                   json_object_set_new(o, "target", json_string(r->target)) ||
-                   json_object_set_new(o, "status", json_string("?")) ||
-                   json_object_set_new(o, "reason", json_string("unreadable value"))))) {
-        json_decref(o);
-        return NULL;
-    }
-    return o;
-}
-
-/* res_print_json: a JSON array of the stored objects, each with namespace and name */
-static hp_rc res_print_json(const struct res_row *rows, size_t n, FILE *out)
-{
-    json_t *arr = json_array(), *o;
-    hp_rc rc = HP_ERR_NOMEM;
-    size_t i;
-
-    if (!arr)
-        goto out;
-    for (i = 0; i < n; i++) {
-        o = res_object(&rows[i]);
-        if (!o || json_array_append_new(arr, o))
-            goto out;
-    }
-    if (json_dumpf(arr, out, JSON_INDENT(2) | CHECK_RESULT_JSON_REALS))
-        goto out;
-    fputc('\n', out);
-    rc = HP_OK;
-out:
-    json_decref(arr);
-    return rc;
-}
-
-/* escaped: s escaped for the terminal into buf, which it returns */
-static const char *escaped(const char *s, char *buf, size_t cap)
-{
-    term_text_escape(s, buf, cap);
-    return buf;
-}
-
-/* res_print_table: the table (wide adds KIND, SOURCE, DURATION(ms), VALUES) */
-static hp_rc res_print_table(const struct res_row *rows, size_t n, bool wide, FILE *out)
-{
-    enum { C_NS, C_NAME, C_CHECK, C_TARGET, C_STATUS, C_AGE, C_KIND, C_SOURCE, C_DUR, C_N };
-    static const char *const head[C_N] = {"NAMESPACE", "NAME", "CHECK",  "TARGET",      "STATUS",
-                                          "AGE",       "KIND", "SOURCE", "DURATION(ms)"};
-    struct timespec ts;
-    int width[C_N], vw = 0;
-    char(*age)[16] = NULL, (*dur)[24] = NULL, vals[RES_VALUES_MAX + 48];
-    char esc[4096]; /* a cell escaped for the terminal */
-    const char *cell[C_N];
-    int64_t now_ms;
-    size_t i, j, l;
-
-    age = hp_calloc(n, sizeof(*age));
-    dur = hp_calloc(n, sizeof(*dur));
-    if (!age || !dur) {
-        hp_free(age);
-        hp_free(dur);
-        return HP_ERR_NOMEM;
-    }
-    clock_gettime(CLOCK_REALTIME, &ts);
-    now_ms = (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-    for (j = 0; j < C_N; j++)
-        width[j] = (int)strlen(head[j]);
-    for (i = 0; i < n; i++) {
-        res_age(&rows[i], now_ms, age[i], sizeof(age[i]));
-        if (rows[i].has_duration)
-            snprintf(dur[i], sizeof(dur[i]), "%" PRId64, rows[i].duration_ms);
-        else
-            snprintf(dur[i], sizeof(dur[i]), "-");
-        cell[C_NS] = rows[i].ns;
-        cell[C_NAME] = rows[i].name;
-        cell[C_CHECK] = rows[i].check;
-        cell[C_TARGET] = rows[i].target;
-        cell[C_STATUS] = rows[i].status;
-        cell[C_AGE] = age[i];
-        cell[C_KIND] = rows[i].kind;
-        cell[C_SOURCE] = rows[i].source;
-        cell[C_DUR] = dur[i];
-        for (j = 0; j < C_N; j++) {
-            l = term_text_escape(cell[j], esc, sizeof(esc));
-            if (l > (size_t)width[j])
-                width[j] = l > 200 ? 200 : (int)l;
-        }
-    }
-    for (j = 0; j <= C_AGE; j++)
-        fprintf(out, "%-*s   ", width[j], head[j]);
-    if (wide)
-        for (j = C_KIND; j < C_N; j++)
-            fprintf(out, "%-*s   ", width[j], head[j]);
-    if (wide) {
-        for (i = 0, l = strlen("VALUES"); i < n; i++) {
-            res_values(&rows[i], vals, sizeof(vals));
-            if (term_text_escape(vals, esc, sizeof(esc)) > l)
-                l = strlen(esc); /* what is printed: at most the buffer */
-        }
-        vw = (int)l;
-        fprintf(out, "%-*s   ", vw, "VALUES");
-    }
-    fprintf(out, "REASON\n");
-    for (i = 0; i < n; i++) {
-        cell[C_NS] = rows[i].ns;
-        cell[C_NAME] = rows[i].name;
-        cell[C_CHECK] = rows[i].check;
-        cell[C_TARGET] = rows[i].target;
-        cell[C_STATUS] = rows[i].status;
-        cell[C_AGE] = age[i];
-        cell[C_KIND] = rows[i].kind;
-        cell[C_SOURCE] = rows[i].source;
-        cell[C_DUR] = dur[i];
-        /* names, targets, reasons and values come from resources' authors and probed hosts:
-         * escaped for the terminal */
-        for (j = 0; j <= C_AGE; j++)
-            fprintf(out, "%-*s   ", width[j], escaped(cell[j], esc, sizeof(esc)));
-        if (wide) {
-            for (j = C_KIND; j < C_N; j++)
-                fprintf(out, "%-*s   ", width[j], escaped(cell[j], esc, sizeof(esc)));
-            res_values(&rows[i], vals, sizeof(vals));
-            term_text_escape(vals, esc, sizeof(esc));
-            fprintf(out, "%-*s   ", vw, esc);
-        }
-        term_text_escape(rows[i].reason, esc, sizeof(esc));
-        fprintf(out, "%s\n", esc);
-    }
-    hp_free(age);
-    hp_free(dur);
-    return HP_OK;
-}
-
-/* res_rows_free: rows[0..n) and the array (NULL allowed) */
-static void res_rows_free(struct res_row *rows, size_t n)
-{
-    for (size_t i = 0; rows && i < n; i++) {
-        hp_free(rows[i].key);
-        json_decref(rows[i].obj);
-    }
-    hp_free(rows);
-}
-
-/* res_rows_of: resp's kvs as rows (*out owned: res_rows_free(*out, resp->n)) */
-static hp_rc res_rows_of(const struct etcd_range_resp *resp, size_t base_len, struct res_row **out)
-{
-    struct res_row *rows = hp_calloc(resp->n ? resp->n : 1, sizeof(*rows));
-    hp_rc rc = HP_OK;
-    size_t n;
-
-    if (!rows)
-        return HP_ERR_NOMEM;
-    for (n = 0; n < resp->n && !rc; n++)
-        rc = res_row_fill(&rows[n], &resp->kvs[n], base_len);
-    if (rc) {
-        res_rows_free(rows, n);
-        return rc;
-    }
-    *out = rows;
-    return HP_OK;
-}
-
-/* res_row_rev_cmp: order by the revision that wrote them, then by key (qsort): a run's
- * results stay together, in the order they landed */
-static int res_row_rev_cmp(const void *a, const void *b)
-{
-    const struct res_row *x = a, *y = b;
-
-    if (x->mod_revision != y->mod_revision)
-        return x->mod_revision < y->mod_revision ? -1 : 1;
-    return res_row_cmp(a, b);
-}
-
-/* The --watch output: one line per result as it lands, then a line per run. Columns grow to
- * the widest value seen so far (a stream cannot know the widths ahead). */
-struct res_stream {
-    FILE *out;
-    bool json, wide, color;
-    int w_where, w_check, w_target;
-};
-
-#define RES_STATUS_MAX 4 /* CRIT, WARN, UNKNOWN, OK: the order a run's summary counts them in */
-static const char *const res_status_names[RES_STATUS_MAX] = {"CRIT", "WARN", "UNKNOWN", "OK"};
-
-/* res_color: the ANSI colour of a status (bold red, yellow, magenta, green), "" off a terminal */
-static const char *res_color(const struct res_stream *st, const char *status)
-{
-    static const char *const color[RES_STATUS_MAX] = {"\033[1;31m", "\033[33m", "\033[35m",
-                                                      "\033[32m"};
-
-    if (!st->color)
-        return "";
-    for (int i = 0; i < RES_STATUS_MAX; i++)
-        if (!strcmp(status, res_status_names[i]))
-            return color[i];
-    return "\033[1m";
-}
-
-static int res_widen(int *w, const char *s)
-{
-    int l = (int)strlen(s);
-
-    if (l > *w)
-        *w = l > 60 ? 60 : l;
-    return *w;
-}
-
-/* res_stream_line: one result: time, namespace/name, check, target, status, what it measured
- * and why it is not OK. Every text came from a resource's author, a probed host or etcd:
- * escaped for the terminal. */
-static hp_rc res_stream_line(struct res_stream *st, const struct res_row *r)
-{
-    char when[16] = "--:--:--", where[520], esc[1100], check[260], target[520], status[64];
-    char measured[256], vals[RES_VALUES_MAX + 48];
-    struct tm tm;
-    time_t t;
-
-    if (st->json) {
-        json_t *o = res_object(r);
-
-        if (!o || json_dumpf(o, st->out, JSON_COMPACT | CHECK_RESULT_JSON_REALS)) {
-            json_decref(o);
-            return HP_ERR_NOMEM;
-        }
-        json_decref(o);
-        fputc('\n', st->out);
-        return HP_OK;
-    }
-    t = (time_t)(r->observed_ms / 1000);
-    if (r->has_observed && localtime_r(&t, &tm))
-        strftime(when, sizeof(when), "%H:%M:%S", &tm);
-    snprintf(esc, sizeof(esc), "%s/%s", r->ns, r->name);
-    term_text_escape(esc, where, sizeof(where));
-    term_text_escape(r->check, check, sizeof(check));
-    term_text_escape(r->target, target, sizeof(target));
-    term_text_escape(r->status, status, sizeof(status));
-    result_text_values(r->obj, measured, sizeof(measured));
-    fprintf(st->out, "%s  %-*s  %-*s  %-*s  %s%-7s%s", when, res_widen(&st->w_where, where), where,
-            res_widen(&st->w_check, check), check, res_widen(&st->w_target, target), target,
-            res_color(st, r->status), status, st->color ? "\033[0m" : "");
-    if (measured[0])
-        fprintf(st->out, "  %s", escaped(measured, esc, sizeof(esc)));
-    if (strcmp(r->status, "OK") && strcmp(r->reason, "-"))
-        fprintf(st->out, "%s%s", measured[0] ? "; " : "  ", escaped(r->reason, esc, sizeof(esc)));
-    if (st->wide) {
-        res_values(r, vals, sizeof(vals));
-        fprintf(st->out, "  [%s]", escaped(vals, esc, sizeof(esc)));
-    }
-    fputc('\n', st->out);
-    return HP_OK;
-}
-
-/* res_stream_run: the summary line of the results rows[0..n) of one run */
-static void res_stream_run(struct res_stream *st, const struct res_row *rows, size_t n)
-{
-    int count[RES_STATUS_MAX + 1] = {0};
-    char where[520], esc[1100], run[72], source[260];
-    size_t i;
-    int k;
-
-    if (st->json)
-        return;
-    for (i = 0; i < n; i++) {
-        for (k = 0; k < RES_STATUS_MAX && strcmp(rows[i].status, res_status_names[k]); k++)
-            ;
-        count[k]++;
-    }
-    snprintf(esc, sizeof(esc), "%s/%s", rows[0].ns, rows[0].name);
-    term_text_escape(esc, where, sizeof(where));
-    if (!term_text_escape(rows[0].run[0] ? rows[0].run : "-", run, sizeof(run)))
-        snprintf(run, sizeof(run), "-");
-    term_text_escape(rows[0].source, source, sizeof(source));
-    fprintf(st->out, "%s%*s  %-*s  run %s by %s: %zu result%s", st->color ? "\033[2m" : "", 8, "",
-            res_widen(&st->w_where, where), where, run, source, n, n == 1 ? "" : "s");
-    for (k = 0; k <= RES_STATUS_MAX; k++)
-        if (count[k])
-            fprintf(st->out, ", %d %s", count[k],
-                    k < RES_STATUS_MAX ? res_status_names[k] : "other");
-    fprintf(st->out, "%s\n", st->color ? "\033[0m" : "");
-}
-
-/* res_stream_rows: rows (sorted by revision) as lines, each run's results followed by their
- * summary (a run is the results one writer committed with the same run id) */
-static hp_rc res_stream_rows(struct res_stream *st, const struct res_row *rows, size_t n)
-{
-    size_t i, first = 0;
-    hp_rc rc;
-
-    for (i = 0; i < n; i++) {
-        rc = res_stream_line(st, &rows[i]);
-        if (rc)
-            return rc;
-        if (i + 1 == n || strcmp(rows[i + 1].run, rows[first].run) ||
-            strcmp(rows[i + 1].ns, rows[first].ns) || strcmp(rows[i + 1].name, rows[first].name)) {
-            res_stream_run(st, rows + first, i + 1 - first);
-            first = i + 1;
-        }
-    }
-    return fflush(st->out) || ferror(st->out) ? HP_ERR_IO : HP_OK;
+    return res_check_flags(fl, errout);
 }
 
 /* res_pause: sleep ms unless a stop signal comes first */
@@ -655,19 +198,25 @@ static void res_pause(int64_t ms)
         ;
 }
 
+/* What one invocation works with, wired by hp_cmd_results */
+struct res_run {
+    const struct res_flags *fl;
+    struct etcd_client *etcd;
+    struct results_store *store;
+    char *key; /* owned: the scope read, <prefix>results/[<ns>/[<name>/]] */
+    FILE *out, *errout;
+};
+
 /* res_follow: --watch after the first read (its revision rev): read what was written after the
  * last revision read, print it, wait, again, until SIGINT/SIGTERM (exit 0). A failed read is
  * said once on errout and tried again: the results stream resumes where it stopped. */
-static int res_follow(struct etcd_client *etcd, const struct res_flags *fl, const char *key,
-                      size_t base_len, int64_t rev, struct res_stream *st, FILE *errout)
+static int res_follow(const struct res_run *rr, int64_t rev, struct results_view_stream *st)
 {
     bool failing = false;
 
     while (!res_stop) {
-        struct etcd_range_req req = {
-            .key = key, .key_len = strlen(key), .prefix = true, .min_mod_revision = rev + 1};
-        struct etcd_range_resp resp = {0};
-        struct res_row *rows = NULL;
+        struct results_store_stored got = {0};
+        struct results_view *v = NULL;
         struct hp_ctx *ctx = NULL;
         struct hp_err err = {0};
         hp_rc rc;
@@ -675,32 +224,31 @@ static int res_follow(struct etcd_client *etcd, const struct res_flags *fl, cons
         res_pause(RES_POLL_MS);
         if (res_stop)
             break;
-        rc = hp_ctx_new(NULL, fl->timeout_ms, &ctx);
+        rc = hp_ctx_new(NULL, rr->fl->timeout_ms, &ctx);
         if (!rc)
-            rc = etcd_range(etcd, ctx, &req, &resp, &err);
+            rc = results_store_list(rr->store, ctx, rr->fl->ns, rr->fl->name, rev + 1, &got, &err);
         hp_ctx_free(ctx);
         if (rc && rc != HP_ERR_NOMEM) {
             if (!failing)
-                fprintf(errout, "hostpatrol results: reading %s: %s; trying again every %d s\n",
-                        key, err.msg[0] ? err.msg : hp_rc_name(rc), RES_POLL_MS / 1000);
+                fprintf(rr->errout, "hostpatrol results: reading %s: %s; trying again every %d s\n",
+                        rr->key, err.msg[0] ? err.msg : hp_rc_name(rc), RES_POLL_MS / 1000);
             failing = true;
             continue;
         }
         if (!rc && failing)
-            fprintf(errout, "hostpatrol results: reading %s again\n", key);
+            fprintf(rr->errout, "hostpatrol results: reading %s again\n", rr->key);
         failing = false;
         if (!rc)
-            rc = res_rows_of(&resp, base_len, &rows);
+            rc = results_view_new(&got.resp, results_store_prefix(rr->store), &v);
         if (!rc) {
-            qsort(rows, resp.n, sizeof(*rows), res_row_rev_cmp);
-            rc = res_stream_rows(st, rows, resp.n);
-            if (resp.revision > rev)
-                rev = resp.revision;
+            rc = results_view_stream(v, st);
+            if (got.resp.revision > rev)
+                rev = got.resp.revision;
         }
-        res_rows_free(rows, resp.n);
-        etcd_range_resp_release(&resp);
+        results_view_free(v);
+        results_store_stored_release(&got);
         if (rc) {
-            fprintf(errout, "hostpatrol results: %s\n",
+            fprintf(rr->errout, "hostpatrol results: %s\n",
                     rc == HP_ERR_NOMEM ? "out of memory" : "writing the output failed");
             return HP_EXIT_FAIL;
         }
@@ -708,123 +256,150 @@ static int res_follow(struct etcd_client *etcd, const struct res_flags *fl, cons
     return HP_EXIT_OK;
 }
 
+/* res_read: the first read of the scope into *got; on error said on errout, the exit status
+ * returned; -1 to go on */
+static int res_read(const struct res_run *rr, struct results_store_stored *got)
+{
+    const struct res_flags *fl = rr->fl;
+    struct hp_ctx *ctx = NULL;
+    struct hp_err err = {0};
+    hp_rc rc;
+
+    rc = hp_ctx_new(NULL, fl->timeout_ms, &ctx);
+    if (!rc)
+        rc = results_store_list(rr->store, ctx, fl->ns, fl->name, 0, got, &err);
+    hp_ctx_free(ctx);
+    if (!rc)
+        return -1;
+    if (rc == HP_ERR_NOMEM)
+        fprintf(rr->errout, "hostpatrol results: out of memory\n");
+    else if (err.field[0])
+        fprintf(rr->errout, "hostpatrol results: %s: %s\n", hp_cli_etcd_flag(err.field),
+                err.msg[0] ? err.msg : hp_rc_name(rc));
+    else if (rc == HP_ERR_TIMEOUT)
+        fprintf(rr->errout, "hostpatrol results: reading %s from etcd %s: %s (--timeout %lld ms)\n",
+                rr->key, fl->etcd.endpoints, err.msg[0] ? err.msg : "timed out",
+                (long long)fl->timeout_ms);
+    else
+        fprintf(rr->errout, "hostpatrol results: reading %s: %s\n", rr->key,
+                err.msg[0] ? err.msg : hp_rc_name(rc));
+    return rc == HP_ERR_INVALID ? HP_EXIT_USAGE : HP_EXIT_FAIL;
+}
+
+/* res_watch: --watch: what is stored now (v), then what lands, until a signal */
+static int res_watch(const struct res_run *rr, struct results_view *v, int64_t rev)
+{
+    struct results_view_stream st;
+    struct sigaction sa = {.sa_handler = res_on_signal}; /* no SA_RESTART: wakes the pause */
+    hp_rc rc;
+
+    results_view_stream_init(&st, rr->out, !strcmp(rr->fl->format, "json"),
+                             !strcmp(rr->fl->format, "wide"),
+                             isatty(fileno(rr->out)) && !getenv("NO_COLOR"));
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+    rc = results_view_stream(v, &st);
+    if (rc) {
+        fprintf(rr->errout, "hostpatrol results: %s\n",
+                rc == HP_ERR_NOMEM ? "out of memory" : "writing the output failed");
+        return HP_EXIT_FAIL;
+    }
+    return res_follow(rr, rev, &st);
+}
+
+/* res_print: v as the table or JSON; the exit status */
+static int res_print(const struct res_run *rr, struct results_view *v)
+{
+    hp_rc rc = results_view_print(v, !strcmp(rr->fl->format, "json"),
+                                  !strcmp(rr->fl->format, "wide"), rr->out);
+
+    if (rc) {
+        fprintf(rr->errout, "hostpatrol results: out of memory\n");
+        return HP_EXIT_FAIL;
+    }
+    if (fflush(rr->out) || ferror(rr->out)) {
+        fprintf(rr->errout, "hostpatrol results: writing the output failed\n");
+        return HP_EXIT_FAIL;
+    }
+    return HP_EXIT_OK;
+}
+
+/* res_scope: the scope as said when it holds nothing */
+static void res_scope(const struct res_flags *fl, char *scope, size_t n)
+{
+    if (fl->name)
+        snprintf(scope, n, "%s/%s", fl->ns, fl->name);
+    else if (fl->ns)
+        snprintf(scope, n, "namespace %s", fl->ns);
+    else
+        snprintf(scope, n, "any namespace");
+}
+
+/* res_wire: the etcd client and the store of rr (rr->fl set); the exit status, -1 to go on */
+static int res_wire(struct res_run *rr)
+{
+    const struct res_flags *fl = rr->fl;
+    struct results_store_config scfg = {.prefix = fl->prefix};
+    struct hp_err err = {0};
+    hp_rc rc;
+
+    rc = etcd_client_new(&fl->etcd, &rr->etcd, &err);
+    if (rc) {
+        fprintf(rr->errout, "hostpatrol results: %s: %s\n",
+                err.field[0] ? hp_cli_etcd_flag(err.field) : "etcd",
+                err.msg[0] ? err.msg : hp_rc_name(rc));
+        return rc == HP_ERR_INVALID ? HP_EXIT_USAGE : HP_EXIT_FAIL;
+    }
+    scfg.etcd = rr->etcd;
+    rc = results_store_new(&scfg, &rr->store);
+    if (!rc)
+        rc = results_store_scope(results_store_prefix(rr->store), fl->ns, fl->name, &rr->key, NULL);
+    if (rc) {
+        fprintf(rr->errout, "hostpatrol results: out of memory\n");
+        return HP_EXIT_FAIL;
+    }
+    return -1;
+}
+
 int hp_cmd_results(int argc, char **argv, FILE *out, FILE *errout)
 {
     struct res_flags fl = {0};
-    struct etcd_client *etcd = NULL;
-    struct etcd_range_resp resp = {0};
-    struct etcd_range_req req = {0};
-    struct res_row *rows = NULL;
-    struct hp_ctx *ctx = NULL;
-    struct hp_err err = {0};
-    char *key = NULL, scope[600];
-    size_t key_cap, base_len, n = 0;
-    int status = HP_EXIT_FAIL;
-    hp_rc rc;
+    struct res_run rr = {.fl = &fl, .out = out, .errout = errout};
+    struct results_store_stored got = {0};
+    struct results_view *v = NULL;
+    char scope[600];
+    int status;
 
     status = res_parse_flags(argc, argv, &fl, out, errout);
     if (status >= 0)
         return status;
-    status = HP_EXIT_FAIL;
-    key_cap = strlen(fl.prefix) + sizeof("results/") + (fl.ns ? strlen(fl.ns) + 1 : 0) +
-              (fl.name ? strlen(fl.name) + 1 : 0);
-    key = hp_malloc(key_cap);
-    if (!key) {
-        rc = HP_ERR_NOMEM;
+    status = res_wire(&rr);
+    if (status < 0)
+        status = res_read(&rr, &got);
+    if (status >= 0)
         goto out;
-    }
-    base_len = (size_t)snprintf(key, key_cap, "%sresults/", fl.prefix);
-    if (fl.name)
-        snprintf(key + base_len, key_cap - base_len, "%s/%s/", fl.ns, fl.name);
-    else if (fl.ns)
-        snprintf(key + base_len, key_cap - base_len, "%s/", fl.ns);
-    if (fl.name)
-        snprintf(scope, sizeof(scope), "%s/%s", fl.ns, fl.name);
-    else if (fl.ns)
-        snprintf(scope, sizeof(scope), "namespace %s", fl.ns);
-    else
-        snprintf(scope, sizeof(scope), "any namespace");
-
-    rc = etcd_client_new(&fl.etcd, &etcd, &err);
-    if (rc) {
-        fprintf(errout, "hostpatrol results: %s: %s\n",
-                err.field[0] ? hp_cli_etcd_flag(err.field) : "etcd",
-                err.msg[0] ? err.msg : hp_rc_name(rc));
-        status = rc == HP_ERR_INVALID ? HP_EXIT_USAGE : HP_EXIT_FAIL;
-        goto out;
-    }
-    rc = hp_ctx_new(NULL, fl.timeout_ms, &ctx);
-    if (rc)
-        goto out;
-    req.key = key;
-    req.key_len = strlen(key);
-    req.prefix = true;
-    rc = etcd_range(etcd, ctx, &req, &resp, &err);
-    if (rc) {
-        if (err.field[0])
-            fprintf(errout, "hostpatrol results: %s: %s\n", hp_cli_etcd_flag(err.field),
-                    err.msg[0] ? err.msg : hp_rc_name(rc));
-        else if (rc == HP_ERR_TIMEOUT)
-            fprintf(errout, "hostpatrol results: reading %s from etcd %s: %s (--timeout %lld ms)\n",
-                    key, fl.etcd.endpoints, err.msg[0] ? err.msg : "timed out",
-                    (long long)fl.timeout_ms);
-        else
-            fprintf(errout, "hostpatrol results: reading %s: %s\n", key,
-                    err.msg[0] ? err.msg : hp_rc_name(rc));
-        status = rc == HP_ERR_INVALID ? HP_EXIT_USAGE : HP_EXIT_FAIL;
-        goto out;
-    }
-    if (!resp.n && !fl.watch) {
-        fprintf(errout, "hostpatrol results: no results for %s under %s\n", scope, fl.prefix);
+    if (!got.resp.n && !fl.watch) {
+        res_scope(&fl, scope, sizeof(scope));
+        fprintf(errout, "hostpatrol results: no results for %s under %s\n", scope,
+                results_store_prefix(rr.store));
         status = HP_EXIT_FAIL;
         goto out;
     }
-    rc = res_rows_of(&resp, base_len, &rows);
-    if (rc)
-        goto out;
-    n = resp.n;
-    if (fl.watch) {
-        struct res_stream st = {.out = out,
-                                .json = !strcmp(fl.format, "json"),
-                                .wide = !strcmp(fl.format, "wide"),
-                                .color = isatty(fileno(out)) && !getenv("NO_COLOR"),
-                                .w_where = 14,
-                                .w_check = 12,
-                                .w_target = 8};
-        struct sigaction sa = {.sa_handler = res_on_signal}; /* no SA_RESTART: wakes the pause */
-
-        sigemptyset(&sa.sa_mask);
-        sigaction(SIGINT, &sa, NULL);
-        sigaction(SIGTERM, &sa, NULL);
-        qsort(rows, n, sizeof(*rows), res_row_rev_cmp);
-        rc = res_stream_rows(&st, rows, n);
-        if (rc) {
-            if (rc != HP_ERR_NOMEM)
-                fprintf(errout, "hostpatrol results: writing the output failed\n");
-            goto out;
-        }
-        status = res_follow(etcd, &fl, key, base_len, resp.revision, &st, errout);
-        goto out;
-    }
-    qsort(rows, n, sizeof(*rows), res_row_cmp);
-    if (!strcmp(fl.format, "json"))
-        rc = res_print_json(rows, n, out);
-    else
-        rc = res_print_table(rows, n, !strcmp(fl.format, "wide"), out);
-    if (rc)
-        goto out;
-    if (fflush(out) || ferror(out)) {
-        fprintf(errout, "hostpatrol results: writing the output failed\n");
-        goto out;
-    }
-    status = HP_EXIT_OK;
-out:
-    if (rc == HP_ERR_NOMEM)
+    if (results_view_new(&got.resp, results_store_prefix(rr.store), &v)) {
         fprintf(errout, "hostpatrol results: out of memory\n");
-    res_rows_free(rows, n);
-    etcd_range_resp_release(&resp);
-    hp_ctx_free(ctx);
-    etcd_client_free(etcd);
-    hp_free(key);
+        status = HP_EXIT_FAIL;
+        goto out;
+    }
+    if (fl.watch)
+        status = res_watch(&rr, v, got.resp.revision);
+    else
+        status = res_print(&rr, v);
+out:
+    results_view_free(v);
+    results_store_stored_release(&got);
+    results_store_free(rr.store);
+    etcd_client_free(rr.etcd);
+    hp_free(rr.key);
     return status;
 }

@@ -154,6 +154,48 @@ static hp_rc compare_fields(struct pb_writer *w, const struct etcd_txn_cmp *c, c
 static hp_rc txn_fields(struct pb_writer *w, const struct etcd_txn_desc *t, unsigned depth,
                         const char *path, struct hp_err *err);
 
+/* The size of a put written with put_fields, so a txn's puts can be written with their lengths
+ * known ahead: a value (a result, often over 127 bytes) is then written once, not moved again
+ * by pb_writer_end at each level of nesting to make room for a longer length */
+static size_t len_field_size(uint32_t field, size_t n)
+{
+    return pb_varint_size(((uint64_t)field << 3) | 2) + pb_varint_size(n) + n;
+}
+
+static size_t put_size(const struct etcd_txn_op *op)
+{
+    return (op->key_len ? len_field_size(1, op->key_len) : 0) +
+           (op->value_len ? len_field_size(2, op->value_len) : 0) +
+           (op->lease ? pb_varint_size(3u << 3) + pb_varint_size((uint64_t)op->lease) : 0);
+}
+
+/* put_len: the tag of length-delimited field and the length n; the n bytes follow */
+static void put_len(struct pb_writer *w, uint32_t field, size_t n)
+{
+    unsigned char b[20];
+    uint64_t v[2] = {((uint64_t)field << 3) | 2, n};
+    size_t k = 0;
+
+    for (int i = 0; i < 2; i++) {
+        while (v[i] >= 0x80) {
+            b[k++] = (unsigned char)(v[i] | 0x80);
+            v[i] >>= 7;
+        }
+        b[k++] = (unsigned char)v[i];
+    }
+    pb_writer_raw(w, b, k);
+}
+
+/* txn_put: a put as one RequestOp of branch field (2 success, 3 failure), lengths first */
+static void txn_put(struct pb_writer *w, uint32_t field, const struct etcd_txn_op *op)
+{
+    size_t inner = put_size(op);
+
+    put_len(w, field, len_field_size(op_field[ETCD_OP_PUT], inner));
+    put_len(w, op_field[ETCD_OP_PUT], inner);
+    put_fields(w, op->key, op->key_len, op->value, op->value_len, op->lease);
+}
+
 /* path_set: a field path for err->field ("success[2].txn.compare[0]"), truncated to fit */
 static void path_set(char *dst, size_t n, const char *fmt, ...) HP_PRINTF(3, 4);
 static void path_set(char *dst, size_t n, const char *fmt, ...)
@@ -220,6 +262,10 @@ static hp_rc txn_fields(struct pb_writer *w, const struct etcd_txn_desc *t, unsi
     }
     for (b = 0; b < 2; b++) {
         for (i = 0; i < t->n_ops[b]; i++) {
+            if (t->ops[b][i].type == ETCD_OP_PUT) {
+                txn_put(w, (uint32_t)(2 + b), &t->ops[b][i]);
+                continue;
+            }
             path_set(at, sizeof(at), "%s%s[%zu]", path, branch_name[b], i);
             mark = pb_writer_begin(w, (uint32_t)(2 + b));
             rc = op_fields(w, &t->ops[b][i], depth, at, err);

@@ -1,9 +1,10 @@
 /* etcd_txn.c - txn builder and response parser (see include/hostpatrol/etcd_txn.h).
  *
  * The builder keeps the txn as data (an etcd_txn_desc over arrays of compares and ops that own
- * copies of their keys and values), so one txn can be sent as the gateway's JSON (rendered here)
- * or as protobuf (etcd_pb_encode_txn on etcd_txn_describe). The JSON size is kept up to date as
- * items are added, by the same renderer run in counting mode: etcd_txn_bytes is exact. */
+ * copies of their keys and values, or borrow them: etcd_txn_new_borrowed), so one txn can be sent
+ * as the gateway's JSON (rendered here) or as protobuf (etcd_pb_encode_txn on etcd_txn_describe).
+ * The JSON size is kept up to date as items are added, by the same renderer run in counting mode:
+ * etcd_txn_bytes is exact. */
 #include "hostpatrol/etcd_txn.h"
 
 #include <inttypes.h>
@@ -20,8 +21,9 @@ struct etcd_txn {
     struct etcd_txn_cmp *cmp;  /* desc.cmp, writable */
     struct etcd_txn_op *ops[2];
     size_t cap_cmp, cap_ops[2];
-    size_t json; /* the JSON body's size */
-    int failed;  /* an add ran out of memory: commit refuses */
+    size_t json;  /* the JSON body's size */
+    int failed;   /* an add ran out of memory: commit refuses */
+    bool borrows; /* keys and values are the caller's (etcd_txn_new_borrowed), not copies */
 };
 
 /* The request as JSON text: into text, or (count) only its length into counted. */
@@ -47,16 +49,27 @@ hp_rc etcd_txn_new(struct etcd_txn **out)
     return HP_OK;
 }
 
+hp_rc etcd_txn_new_borrowed(struct etcd_txn **out)
+{
+    hp_rc rc = etcd_txn_new(out);
+
+    if (!rc)
+        (*out)->borrows = true;
+    return rc;
+}
+
 /* owner_of: the builder whose desc d is (desc is its first member) */
 static struct etcd_txn *owner_of(const struct etcd_txn_desc *d)
 {
     return (struct etcd_txn *)(uintptr_t)d;
 }
 
-static void op_release(struct etcd_txn_op *op)
+static void op_release(const struct etcd_txn *t, struct etcd_txn_op *op)
 {
-    hp_free((void *)(uintptr_t)op->key);
-    hp_free((void *)(uintptr_t)op->value);
+    if (!t->borrows) {
+        hp_free((void *)(uintptr_t)op->key);
+        hp_free((void *)(uintptr_t)op->value);
+    }
     if (op->txn)
         etcd_txn_free(owner_of(op->txn));
 }
@@ -68,14 +81,14 @@ void etcd_txn_free(struct etcd_txn *t)
 
     if (!t)
         return;
-    for (i = 0; i < t->desc.n_cmp; i++) {
+    for (i = 0; i < t->desc.n_cmp && !t->borrows; i++) {
         hp_free((void *)(uintptr_t)t->cmp[i].key);
         hp_free((void *)(uintptr_t)t->cmp[i].value);
     }
     hp_free(t->cmp);
     for (b = 0; b < 2; b++) {
         for (i = 0; i < t->desc.n_ops[b]; i++)
-            op_release(&t->ops[b][i]);
+            op_release(t, &t->ops[b][i]);
         hp_free(t->ops[b]);
     }
     hp_free(t);
@@ -229,10 +242,15 @@ static hp_rc done(struct etcd_txn *t, int bad)
     return bad ? HP_ERR_NOMEM : HP_OK;
 }
 
-/* dup: an owned copy of p[0..n) (1 byte when n == 0, so a copy is never NULL) */
-static void *dup(const void *p, size_t n)
+/* dup: an owned copy of p[0..n) (1 byte when n == 0, so a copy is never NULL); p itself when t
+ * borrows (a non-NULL stand-in for an empty one) */
+static void *dup(const struct etcd_txn *t, const void *p, size_t n)
 {
-    void *d = hp_malloc(n ? n : 1);
+    void *d;
+
+    if (t->borrows)
+        return (void *)(uintptr_t)(p ? p : "");
+    d = hp_malloc(n ? n : 1);
 
     if (d && n)
         memcpy(d, p, n);
@@ -265,11 +283,13 @@ static hp_rc add_cmp(struct etcd_txn *t, const struct etcd_txn_cmp *c)
         return done(t, 1);
     t->cmp = arr;
     t->desc.cmp = arr;
-    copy.key = dup(c->key, c->key_len);
-    copy.value = c->target == ETCD_CMP_VALUE ? dup(c->value, c->value_len) : NULL;
+    copy.key = dup(t, c->key, c->key_len);
+    copy.value = c->target == ETCD_CMP_VALUE ? dup(t, c->value, c->value_len) : NULL;
     if (!copy.key || (c->target == ETCD_CMP_VALUE && !copy.value)) {
-        hp_free((void *)(uintptr_t)copy.key);
-        hp_free((void *)(uintptr_t)copy.value);
+        if (!t->borrows) {
+            hp_free((void *)(uintptr_t)copy.key);
+            hp_free((void *)(uintptr_t)copy.value);
+        }
         return done(t, 1);
     }
     t->json += json_size_cmp(&copy, t->desc.n_cmp);
@@ -287,8 +307,8 @@ static hp_rc add_op(struct etcd_txn *t, enum etcd_branch br, const struct etcd_t
 
     copy.key = copy.value = NULL;
     if (op->type != ETCD_OP_TXN) {
-        copy.key = dup(op->key, op->key_len);
-        copy.value = op->type == ETCD_OP_PUT ? dup(op->value, op->value_len) : NULL;
+        copy.key = dup(t, op->key, op->key_len);
+        copy.value = op->type == ETCD_OP_PUT ? dup(t, op->value, op->value_len) : NULL;
     }
     arr = grow(t->ops[b], &t->cap_ops[b], t->desc.n_ops[b], sizeof(*t->ops[b]));
     if (arr) {
@@ -297,7 +317,7 @@ static hp_rc add_op(struct etcd_txn *t, enum etcd_branch br, const struct etcd_t
     }
     if ((op->type != ETCD_OP_TXN && !copy.key) || (op->type == ETCD_OP_PUT && !copy.value) ||
         !arr || json_size_op(&copy, t->desc.n_ops[b], &size)) {
-        op_release(&copy);
+        op_release(t, &copy);
         return done(t, 1);
     }
     t->json += size;

@@ -21,6 +21,7 @@
 #include "hostpatrol/probe.h"
 #include "hostpatrol/prom_histogram.h"
 #include "hostpatrol/prom_writer.h"
+#include "hostpatrol/results_store.h"
 #include "hostpatrol/run_plan.h"
 #include "hostpatrol/spec_cache.h"
 #include "hostpatrol/work_queue.h"
@@ -49,11 +50,11 @@ static const char *const run_outcome_names[RUN_OUTCOMES] = {"committed", "failed
 
 struct reconciler {
     struct reconciler_config cfg; /* strings below are owned copies */
-    char *prefix, *namespace_, *identity;
+    char *namespace_, *identity;
     struct kube_informer *informer;
     struct work_queue *queue;
     struct spec_cache *specs; /* parsed and admitted once per generation; own lock */
-    struct late_sink *sink;   /* where late commit outcomes come in; one reference */
+    struct results_store *store; /* results in etcd; late commit outcomes come in here */
     pthread_t *threads;
     unsigned n_threads;
     struct hp_ctx *ctx;          /* cancelled by stop: ends runs in progress once drain ends */
@@ -150,205 +151,47 @@ static void free_late(struct late_outcome *l)
 
 /* ---------- the commit of a run ---------- */
 
-/* A commit not final by its run's deadline reports its outcome later (late_final). The sink is
- * how that callback, on a batch-queue thread, reaches the reconciler: the reconciler holds one
- * reference and each waiting commit one; reconciler_stop detaches it (r = NULL) so an outcome
- * that comes after the reconciler is gone is dropped. Lock order: sink.mu, then reconciler.mu,
- * then the work queue's. */
-struct late_sink {
-    pthread_mutex_t mu; /* guards r and refs */
-    struct reconciler *r;
-    unsigned refs;
-};
-
-static void sink_unref(struct late_sink *s)
-{
-    bool last;
-
-    pthread_mutex_lock(&s->mu);
-    last = --s->refs == 0;
-    pthread_mutex_unlock(&s->mu);
-    if (last) {
-        pthread_mutex_destroy(&s->mu);
-        hp_free(s);
-    }
-}
-
-/* What late_final needs: owned copies */
-struct late_wait {
-    struct late_sink *sink; /* one reference */
-    char key[320], run_id[64];
-};
-
-/* late_final: the outcome of a commit reported CommitUnresolved, from a queue thread: logged;
+/* late_final: the outcome of a commit reported CommitUnresolved, come later (the store's late
+ * hook, from a queue thread, under the hook's lock: reconciler_stop detaches it first): logged;
  * in controller mode kept in the key's memo and the key queued, so the next reconcile posts an
- * Event and, while that run's status is still the latest, updates its Ready condition. */
-static void late_final(void *arg, const struct batch_group_outcome *o)
+ * Event and, while that run's status is still the latest, updates its Ready condition. Lock
+ * order: the store's hook, then reconciler.mu, then the work queue's. */
+static void late_final(void *arg, const char *key, const char *run_id,
+                       const struct batch_group_outcome *o)
 {
-    struct late_wait *lw = arg;
-    struct reconciler *r;
+    struct reconciler *r = arg;
+    struct late_outcome *l = hp_calloc(1, sizeof(*l));
 
-    pthread_mutex_lock(&lw->sink->mu);
-    r = lw->sink->r;
-    if (r) {
-        struct late_outcome *l = hp_calloc(1, sizeof(*l));
+    rlog(r, o->outcome == BATCH_COMMITTED ? RLOG_INFO : RLOG_WARN, key, run_id,
+         "etcd commit resolved after the run: %s (batch %s%s%s)", batch_outcome_name(o->outcome),
+         o->batch, o->reason[0] ? ": " : "", o->reason);
+    if (l && !r->node_name) {
+        struct memo *m;
 
-        rlog(r, o->outcome == BATCH_COMMITTED ? RLOG_INFO : RLOG_WARN, lw->key, lw->run_id,
-             "etcd commit resolved after the run: %s (batch %s%s%s)",
-             batch_outcome_name(o->outcome), o->batch, o->reason[0] ? ": " : "", o->reason);
-        if (l && !r->node_name) {
-            struct memo *m;
-
-            snprintf(l->run_id, sizeof(l->run_id), "%s", lw->run_id);
-            l->o = *o;
-            pthread_mutex_lock(&r->mu);
-            m = memo_get(r, lw->key, true);
-            if (m) {
-                l->next = m->late;
-                m->late = l;
-                l = NULL;
-            }
-            pthread_mutex_unlock(&r->mu);
-            work_queue_add(r->queue, lw->key);
+        snprintf(l->run_id, sizeof(l->run_id), "%s", run_id);
+        l->o = *o;
+        pthread_mutex_lock(&r->mu);
+        m = memo_get(r, key, true);
+        if (m) {
+            l->next = m->late;
+            m->late = l;
+            l = NULL;
         }
-        hp_free(l);
+        pthread_mutex_unlock(&r->mu);
+        work_queue_add(r->queue, key);
     }
-    pthread_mutex_unlock(&lw->sink->mu);
-    sink_unref(lw->sink);
-    hp_free(lw);
-}
-
-/* commit: the run's writes (g) to etcd, waiting until ctx's deadline plus COMMIT_SLACK_MS. A
- * commit still unresolved then frees the worker: HP_ERR_UNKNOWN_OUTCOME naming the batch, and
- * its outcome comes later through late_final. */
-static hp_rc commit(struct reconciler *r, struct hp_ctx *ctx, const char *key, const char *run_id,
-                    struct batch_group *g, struct run_report *rep)
-{
-    struct batch_group_outcome o;
-    struct hp_err err = {0};
-    hp_rc rc = batch_group_commit(g, ctx, run_id, COMMIT_SLACK_MS, &o, &err);
-
-    if (rc) {
-        snprintf(rep->why, sizeof(rep->why), "results not queued for etcd: %s", err.msg);
-        return rc;
-    }
-    snprintf(rep->batch_id, sizeof(rep->batch_id), "%s", o.batch);
-    switch (o.outcome) {
-    case BATCH_COMMITTED:
-        rep->revision = o.revision;
-        return HP_OK;
-    case BATCH_UNRESOLVED: {
-        struct late_wait *lw = hp_calloc(1, sizeof(*lw));
-
-        snprintf(rep->why, sizeof(rep->why), "etcd commit of batch %s %s",
-                 o.batch[0] ? o.batch : "(not sent yet)", o.reason);
-        if (lw) {
-            lw->sink = r->sink;
-            pthread_mutex_lock(&r->sink->mu);
-            r->sink->refs++;
-            pthread_mutex_unlock(&r->sink->mu);
-            snprintf(lw->key, sizeof(lw->key), "%s", key);
-            snprintf(lw->run_id, sizeof(lw->run_id), "%s", run_id);
-            batch_group_on_final(g, late_final, lw);
-        }
-        return HP_ERR_UNKNOWN_OUTCOME;
-    }
-    default:
-        snprintf(rep->why, sizeof(rep->why), "etcd commit %s: %s", batch_outcome_name(o.outcome),
-                 o.reason);
-        return o.outcome == BATCH_ROLLED_BACK ? HP_ERR_TIMEOUT : HP_ERR_UNAVAILABLE;
-    }
+    hp_free(l);
 }
 
 /* ---------- a run ---------- */
 
-static hp_rc result_key(const char *prefix, const char *ns, const char *name, const char *check,
-                        const char *target, char **out)
-{
-    size_t n = strlen(prefix) + strlen(ns) + strlen(name) + strlen(check) + strlen(target) + 16;
-
-    *out = hp_malloc(n);
-    if (!*out)
-        return HP_ERR_NOMEM;
-    snprintf(*out, n, "%sresults/%s/%s/%s/%s", prefix, ns, name, check, target);
-    return HP_OK;
-}
-
-/* stale_deletes: results in etcd (stored) the spec no longer produces. A check gone from the spec
- * loses every result (the agent's too); a controller check loses targets it no longer has. Names
- * hold no '/' (the parser checks), so "<check>/" splits a key unambiguously. */
-static hp_rc stale_deletes(const struct reconciler *r, const struct etcd_range_resp *stored,
-                           size_t plen, const struct inspection_spec *spec,
-                           const struct check_result *res, size_t n_res, bool nodes_listed,
-                           struct batch_group *g)
-{
-    size_t i, j;
-    hp_rc rc = HP_OK;
-
-    for (i = 0; !rc && i < stored->n; i++) {
-        const char *rest = stored->kvs[i].key + plen, *slash = strchr(rest, '/');
-        const struct check_spec *c = NULL;
-        bool keep = false;
-        size_t clen;
-
-        if (!slash)
-            continue;
-        if (r->node_name && strcmp(slash + 1, r->node_name))
-            continue; /* an agent tends only its own node's results */
-        clen = (size_t)(slash - rest);
-        for (j = 0; j < spec->n_checks; j++)
-            if (strlen(spec->checks[j].name) == clen && !strncmp(spec->checks[j].name, rest, clen))
-                c = &spec->checks[j];
-        if (c && !r->node_name &&
-            (check_kind_is_node_local(c->kind) ||
-             (c->kind == CHECK_NODE_CONDITION && !nodes_listed)))
-            keep = true; /* the agents'; or nodes unknown this run: keep what is stored */
-        for (j = 0; c && !keep && j < n_res; j++)
-            keep = !strcmp(res[j].check, c->name) && !strcmp(res[j].target, slash + 1);
-        if (!keep) {
-            char *k = hp_strdup(stored->kvs[i].key);
-
-            rc = k ? batch_group_add(g, k, NULL) : HP_ERR_NOMEM;
-        }
-    }
-    return rc;
-}
-
-/* stored_results: the results stored under <prefix>results/<ns>/<name>/ (values too); *plen is
- * the length of that prefix. A failure is logged: the run goes on without them. */
-static hp_rc stored_results(struct reconciler *r, struct hp_ctx *ctx, const char *ns,
-                            const char *name, struct etcd_range_resp *out, size_t *plen)
-{
-    struct etcd_range_req req = {0};
-    struct hp_err err = {0};
-    char *pfx = NULL;
-    hp_rc rc;
-
-    rc = result_key(r->prefix, ns, name, "", "", &pfx);
-    if (rc)
-        return rc;
-    *plen = strlen(pfx) - 1; /* ".../<name>/" */
-    pfx[*plen] = '\0';
-    req.key = pfx;
-    req.key_len = *plen;
-    req.prefix = true;
-    rc = etcd_range(r->cfg.etcd, ctx, &req, out, &err);
-    if (rc)
-        rlog(r, RLOG_WARN, NULL, NULL, "stored results of %s/%s not read: %s", ns, name, err.msg);
-    hp_free(pfx);
-    return rc;
-}
-
-/* notify_commit: hand cfg.on_commit the committed run as one JSON text. docs borrowed. */
+/* notify_commit: hand cfg.on_commit the committed run (sr, borrowed) as one JSON text */
 static void notify_commit(struct reconciler *r, const char *ns, const char *name,
-                          const char *run_id, int64_t revision, json_t *docs)
+                          const char *run_id, int64_t revision, const struct results_store_run *sr)
 {
-    json_t *msg = json_pack("{s:s,s:s,s:s,s:I,s:O}", "namespace", ns, "name", name, "run", run_id,
-                            "revision", (json_int_t)revision, "results", docs);
-    char *text = msg ? json_dumps(msg, JSON_COMPACT | CHECK_RESULT_JSON_REALS) : NULL;
+    char *text = NULL;
 
-    json_decref(msg);
-    if (text)
+    if (!results_store_run_text(sr, run_id, revision, &text))
         r->cfg.on_commit(r->cfg.commit_arg, ns, name, text);
     else
         rlog(r, RLOG_WARN, NULL, run_id, "committed run of %s/%s not published: out of memory", ns,
@@ -391,11 +234,10 @@ static hp_rc run_checks(struct reconciler *r, const char *ns, const struct inspe
     return nodes_conditions(&r->nodes, pctx, spec, res, n_res, cap, listed, nodes);
 }
 
-/* add_results: each result counted (metrics, rep), kept in docs (may be NULL) and written to g
- * under its result key */
-static hp_rc add_results(struct reconciler *r, const char *ns, const char *name, const char *run_id,
-                         const struct check_result *res, size_t n_res, struct run_report *rep,
-                         json_t *docs, struct batch_group *g)
+/* add_results: each result counted (metrics, rep) and put in the run's writes (sr) under its
+ * result key */
+static hp_rc add_results(struct reconciler *r, const char *run_id, const struct check_result *res,
+                         size_t n_res, struct run_report *rep, struct results_store_run *sr)
 {
     char source[320];
     size_t i;
@@ -406,9 +248,6 @@ static hp_rc add_results(struct reconciler *r, const char *ns, const char *name,
     else
         snprintf(source, sizeof(source), "controller/%s", r->identity);
     for (i = 0; i < n_res; i++) {
-        json_t *doc = check_result_to_json(&res[i], source, run_id);
-        char *k = NULL, *v = NULL;
-
         if ((unsigned)res[i].kind < CHECK_KIND__COUNT && (unsigned)res[i].status < 4) {
             prom_histogram_observe(&r->check_seconds[res[i].kind],
                                    (double)res[i].duration_ms / 1000);
@@ -417,18 +256,7 @@ static hp_rc add_results(struct reconciler *r, const char *ns, const char *name,
             pthread_mutex_unlock(&r->mu);
         }
         run_report_add(rep, res[i].target, res[i].check, res[i].status, res[i].reason);
-        v = doc ? json_dumps(doc, JSON_COMPACT | CHECK_RESULT_JSON_REALS) : NULL;
-        if (v && docs && json_array_append(docs, doc)) {
-            hp_free(v); /* out of memory: the run fails below */
-            v = NULL;
-        }
-        json_decref(doc);
-        rc = v ? result_key(r->prefix, ns, name, res[i].check, res[i].target, &k) : HP_ERR_NOMEM;
-        if (rc) {
-            hp_free(v);
-            return rc;
-        }
-        rc = batch_group_add(g, k, v);
+        rc = results_store_run_put(sr, &res[i], source, run_id);
         if (rc)
             return rc;
     }
@@ -458,65 +286,69 @@ static hp_rc run(struct reconciler *r, const char *key, const json_t *obj,
 {
     const char *ns = status_str(obj, "metadata", "namespace"),
                *name = status_str(obj, "metadata", "name");
-    struct etcd_range_resp stored = {0};
+    struct results_store_stored stored = {0};
+    struct results_store_commit co;
     struct check_result *res = NULL;
     struct run_plan plan = {0};
-    struct batch_group *g = NULL;
+    struct results_store_run *sr = NULL;
     struct hp_ctx *ctx = NULL, *pctx = NULL;
-    struct hp_err err = {0};
-    size_t n_res = 0, cap = 0, i, plen = 0;
+    struct hp_err err = {0}, rerr = {0};
+    size_t n_res = 0, cap = 0, i;
     bool nodes_listed = true, have_stored;
-    json_t *nodes = NULL, *docs = NULL; /* docs: this run's result documents, for on_commit */
-    hp_rc rc = HP_OK;
+    json_t *nodes = NULL;
+    hp_rc rc = run_contexts(r, spec, &ctx, &pctx);
 
-    if (r->cfg.on_commit && !(docs = json_array()))
-        rc = HP_ERR_NOMEM;
     if (!rc)
-        rc = run_contexts(r, spec, &ctx, &pctx);
-    if (!rc)
-        rc = batch_group_new(r->cfg.batch, &g);
+        rc = results_store_run_new(r->store, ns, name, r->cfg.on_commit != NULL, &sr);
     if (!rc)
         rc = run_plan_init(&plan, spec, !withdraw);
     if (!rc)
         rc = run_checks(r, ns, spec, &plan, pctx, &res, &n_res, &cap, &nodes_listed, &nodes, &err);
     if (rc)
         goto out;
-    have_stored = stored_results(r, ctx, ns, name, &stored, &plen) == HP_OK;
+    have_stored = results_store_read(r->store, ctx, ns, name, &stored, &rerr) == HP_OK;
+    if (!have_stored)
+        rlog(r, RLOG_WARN, NULL, NULL, "stored results of %s/%s not read: %s", ns, name, rerr.msg);
     if (!r->node_name && nodes)
-        nodes_local_summary(spec, nodes, have_stored ? &stored : NULL, plen, schedule_wall_ms(),
-                            rep);
-    rc = add_results(r, ns, name, run_id, res, n_res, rep, docs, g);
-    if (!rc && have_stored)
-        rc = stale_deletes(r, &stored, plen, spec, res, n_res, nodes_listed, g);
+        nodes_local_summary(spec, nodes, have_stored ? &stored.resp : NULL, stored.plen,
+                            schedule_wall_ms(), rep);
+    rc = add_results(r, run_id, res, n_res, rep, sr);
+    if (!rc && have_stored) {
+        struct results_store_produced p = {spec, res, n_res, r->node_name, nodes_listed};
+
+        rc = results_store_run_stale(sr, &stored, &p);
+    }
     if (rc)
         goto out;
-    if (!batch_group_len(g)) {
+    if (!results_store_run_len(sr)) {
         rep->commit_rc = HP_OK;
         snprintf(rep->why, sizeof(rep->why), "nothing of this %s to store",
                  r->node_name ? "node" : "controller");
         goto out;
     }
-    rep->commit_rc = commit(r, ctx, key, run_id, g, rep);
+    rep->commit_rc = results_store_run_commit(sr, ctx, key, run_id, &co);
+    rep->revision = co.revision;
+    snprintf(rep->batch_id, sizeof(rep->batch_id), "%s", co.batch);
+    snprintf(rep->why, sizeof(rep->why), "%s", co.why);
     cur_batch = rep->batch_id[0] ? rep->batch_id : NULL;
     rlog(r, rep->commit_rc ? RLOG_WARN : RLOG_INFO, key, run_id,
          "run done: %zu ok, %zu warn, %zu crit, %zu unknown; %zu etcd writes %s%s",
          rep->counts[CHECK_OK], rep->counts[CHECK_WARN], rep->counts[CHECK_CRIT],
-         rep->counts[CHECK_UNKNOWN], batch_group_len(g),
+         rep->counts[CHECK_UNKNOWN], results_store_run_len(sr),
          rep->commit_rc ? "not committed: " : "committed", rep->commit_rc ? rep->why : "");
     cur_batch = NULL;
-    if (!rep->commit_rc && docs)
-        notify_commit(r, ns, name, run_id, rep->revision, docs);
+    if (!rep->commit_rc && r->cfg.on_commit)
+        notify_commit(r, ns, name, run_id, rep->revision, sr);
 out:
     if (rc)
         rlog(r, RLOG_ERROR, key, run_id, "run failed: %s %s", hp_rc_name(rc), err.msg);
-    json_decref(docs);
     for (i = 0; res && i < n_res; i++)
         check_result_release(&res[i]);
-    etcd_range_resp_release(&stored);
+    results_store_stored_release(&stored);
     json_decref(nodes);
     hp_free(res);
     run_plan_release(&plan);
-    batch_group_free(g);
+    results_store_run_free(sr);
     hp_ctx_free(pctx);
     hp_ctx_free(ctx);
     return rc;
@@ -566,7 +398,7 @@ static hp_rc finalize(struct reconciler *r, const char *key, const json_t *obj)
     struct hp_ctx *ctx = NULL, *mctx = NULL;
     struct batch_stats bs;
     struct hp_err err = {0};
-    char *pfx = NULL, why[HP_ERR_MSG_MAX + 64];
+    char why[HP_ERR_MSG_MAX + 64];
     json_t *updated = NULL;
     int64_t deleted = 0;
     hp_rc rc;
@@ -582,12 +414,9 @@ static hp_rc finalize(struct reconciler *r, const char *key, const json_t *obj)
         return HP_ERR_UNKNOWN_OUTCOME;
     }
     rc = hp_ctx_new(r->ctx, CLEANUP_TIMEOUT, &ctx);
-    if (!rc)
-        rc = result_key(r->prefix, ns, name, "", "", &pfx);
     if (rc)
         goto out;
-    pfx[strlen(pfx) - 1] = '\0'; /* ".../<name>/" */
-    rc = etcd_delete(r->cfg.etcd, ctx, pfx, strlen(pfx), true, &deleted, NULL, &err);
+    rc = results_store_delete_all(r->store, ctx, ns, name, &deleted, &err);
     if (rc) {
         snprintf(why, sizeof(why), "results not deleted from etcd: %s", err.msg);
         status_report_cleanup(&r->status, key, obj, "CleanupFailed", why);
@@ -604,7 +433,6 @@ static hp_rc finalize(struct reconciler *r, const char *key, const json_t *obj)
         rlog(r, RLOG_WARN, key, NULL, "finalizer not removed: %s", err.msg);
 out:
     json_decref(updated);
-    hp_free(pfx);
     hp_ctx_free(mctx);
     hp_ctx_free(ctx);
     return rc;
@@ -943,7 +771,6 @@ hp_rc reconciler_start(const struct reconciler_config *cfg, struct reconciler **
     schedule_init(&r->sched,
                   (uint64_t)hp_now_ns() ^ ((uint64_t)getpid() << 32) ^ 0x9e3779b97f4a7c15ULL,
                   free_late);
-    r->prefix = hp_strdup(cfg->prefix ? cfg->prefix : "/hostpatrol/");
     r->namespace_ = cfg->namespace_ ? hp_strdup(cfg->namespace_) : NULL;
     r->identity = hp_strdup(cfg->identity ? cfg->identity : "hostpatrol");
     r->node_name = cfg->node_name ? hp_strdup(cfg->node_name) : NULL;
@@ -952,7 +779,7 @@ hp_rc reconciler_start(const struct reconciler_config *cfg, struct reconciler **
         rc = HP_ERR_NOMEM;
         goto fail;
     }
-    if (!r->prefix || !r->identity || (cfg->namespace_ && !r->namespace_)) {
+    if (!r->identity || (cfg->namespace_ && !r->namespace_)) {
         rc = HP_ERR_NOMEM;
         goto fail;
     }
@@ -965,15 +792,18 @@ hp_rc reconciler_start(const struct reconciler_config *cfg, struct reconciler **
                                 .log = status_log,
                                 .log_arg = r};
     r->nodes = (struct nodes){.kube = cfg->kube, .mu = &r->mu, .node_name = r->node_name};
-    r->sink = hp_calloc(1, sizeof(*r->sink));
-    if (!r->sink) {
-        rc = HP_ERR_NOMEM;
-        goto fail;
+    {
+        struct results_store_config scfg = {.etcd = cfg->etcd,
+                                            .batch = cfg->batch,
+                                            .prefix = cfg->prefix,
+                                            .commit_slack_ms = COMMIT_SLACK_MS,
+                                            .late = late_final,
+                                            .late_arg = r};
+
+        rc = results_store_new(&scfg, &r->store);
     }
-    pthread_mutex_init(&r->sink->mu, NULL);
-    r->sink->r = r;
-    r->sink->refs = 1;
-    rc = hp_ctx_new(NULL, HP_CTX_NO_TIMEOUT, &r->ctx);
+    if (!rc)
+        rc = hp_ctx_new(NULL, HP_CTX_NO_TIMEOUT, &r->ctx);
     r->status.ctx = r->nodes.ctx = r->ctx;
     if (!rc)
         rc = work_queue_new(&qcfg, &r->queue);
@@ -1025,12 +855,7 @@ void reconciler_stop(struct reconciler *r, struct hp_ctx *drain)
 
     if (!r)
         return;
-    if (r->sink) { /* no late outcome reaches r from now on */
-        pthread_mutex_lock(&r->sink->mu);
-        r->sink->r = NULL;
-        pthread_mutex_unlock(&r->sink->mu);
-        sink_unref(r->sink);
-    }
+    results_store_detach(r->store); /* no late outcome reaches r from now on */
     atomic_store(&r->stopping, true);
     if (!drain)
         hp_ctx_cancel(r->ctx);
@@ -1050,7 +875,7 @@ void reconciler_stop(struct reconciler *r, struct hp_ctx *drain)
         prom_histogram_release(&r->check_seconds[i]);
     for (i = 0; i < RUN_OUTCOMES; i++)
         prom_histogram_release(&r->run_seconds[i]);
-    hp_free(r->prefix);
+    results_store_free(r->store);
     hp_free(r->namespace_);
     hp_free(r->identity);
     hp_free(r->node_name);

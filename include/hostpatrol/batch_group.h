@@ -44,7 +44,8 @@ struct batch_group;
 hp_rc batch_group_new(struct batch_queue *q, struct batch_group **out) HP_WUR;
 
 /* batch_group_add: one write; key and value taken (value NULL: a delete of key), freed on
- * error too. HP_ERR_NOMEM. */
+ * error too; the commit hands them on to the queue without a copy (batch_queue_enqueue_owned).
+ * HP_ERR_NOMEM. */
 hp_rc batch_group_add(struct batch_group *g, char *key, char *value) HP_WUR;
 
 /* batch_group_len: writes added so far */

@@ -94,15 +94,20 @@ typedef void (*batch_done_fn)(void *arg, const struct batch_result *r);
 typedef void (*batch_unresolved_fn)(void *arg, const char *batch_id);
 
 struct batch_write {
-    const void *key; /* borrowed; copied by enqueue */
+    const void *key; /* borrowed and copied by enqueue; taken by batch_queue_enqueue_owned */
     size_t key_len;
     const void *value; /* NULL with is_delete */
     size_t value_len;
     bool is_delete;
 };
 
+/* The key prefix of hostpatrol's etcd data (results, epoch and fence keys) unless configured:
+ * the one place it is written (results_store.h names it RESULTS_STORE_DEFAULT_PREFIX) */
+#define BATCH_QUEUE_DEFAULT_PREFIX "/hostpatrol/"
+
 struct batch_config {
-    const char *prefix;     /* where the queue keeps epoch and fence keys; default "/hostpatrol/" */
+    const char *prefix;     /* where the queue keeps epoch and fence keys; default
+                             * BATCH_QUEUE_DEFAULT_PREFIX */
     const char *writer;     /* this writer's role, e.g. "controller", "agent/node-1"; required */
     size_t capacity;        /* records queued at most (not yet sent); default 65536 */
     size_t max_txn_ops;     /* the server's --max-txn-ops; default 128 (one op is the fence) */
@@ -155,6 +160,23 @@ hp_rc batch_queue_enqueue_watched(struct batch_queue *q, struct hp_ctx *ctx, con
                                   const struct batch_write *writes, size_t n, batch_done_fn done,
                                   batch_unresolved_fn unresolved, void *arg,
                                   struct hp_err *err) HP_WUR;
+
+/* The callbacks of one record (batch_queue_enqueue_owned): done required, unresolved may be
+ * NULL; both get arg. */
+struct batch_done_cb {
+    batch_done_fn done;
+    batch_unresolved_fn unresolved;
+    void *arg;
+};
+
+/* batch_queue_enqueue_owned: batch_queue_enqueue_watched without copying the writes: on HP_OK
+ * every key and value of writes[0..n) (hp_malloc'd, NUL-terminated not required) is TAKEN, freed
+ * by the queue when the record completes (writes itself stays the caller's; run_id copied); on
+ * an error NOTHING is taken. The txn text is rendered from these buffers (etcd_txn_new_borrowed),
+ * so a value is not copied between the caller and the request. */
+hp_rc batch_queue_enqueue_owned(struct batch_queue *q, struct hp_ctx *ctx, const char *run_id,
+                                const struct batch_write *writes, size_t n,
+                                const struct batch_done_cb *cb, struct hp_err *err) HP_WUR;
 
 /* batch_queue_max_writes: the most writes one record may hold (max_txn_ops - 1) */
 size_t batch_queue_max_writes(const struct batch_queue *q);

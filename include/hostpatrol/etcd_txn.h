@@ -10,7 +10,9 @@
  * not be written twice in one branch; the request must fit --max-request-bytes (1.5 MiB of
  * protobuf). etcd_txn_ops() and etcd_txn_bytes() let a caller plan before sending.
  *
- * Ownership: the builder owns copies of every key and value given (arguments are borrowed).
+ * Ownership: the builder owns copies of every key and value given (arguments are borrowed);
+ * a builder made by etcd_txn_new_borrowed keeps the caller's keys and values instead (no copy:
+ * they must stay valid and unchanged until etcd_txn_free).
  * A nested txn passed to etcd_txn_nest is taken (freed by the parent, also on error).
  * Thread-safety: a builder belongs to one thread at a time; etcd_txn_commit may run several
  * builders on one client concurrently.
@@ -34,6 +36,9 @@ struct etcd_txn;
 
 hp_rc etcd_txn_new(struct etcd_txn **out) HP_WUR; /* owned: etcd_txn_free */
 void etcd_txn_free(struct etcd_txn *t);           /* NULL allowed */
+/* etcd_txn_new_borrowed: a builder that borrows every key and value given (see Ownership); a
+ * txn nested into it keeps its own mode. Owned: etcd_txn_free. */
+hp_rc etcd_txn_new_borrowed(struct etcd_txn **out) HP_WUR;
 
 /* Compares. target must not be ETCD_CMP_VALUE for _int, and must be for _value. */
 hp_rc etcd_txn_compare_int(struct etcd_txn *t, const void *key, size_t key_len,

@@ -20,9 +20,10 @@
  *      the key is requeued for when it is due;
  *   6. a run: one context with the spec's timeout covers the probes (all concurrent) and the
  *      etcd commit through the batch queue; results of checks or targets no longer in the spec
- *      are deleted in the same commit. A commit is one batch-queue record per 120 writes: each
- *      record is atomic; a run of more than 120 results (up to 64 checks x 256 targets) is
- *      several records, and is reported committed only when all of them are;
+ *      are deleted in the same commit (results_store.h). A commit is as many batch-queue
+ *      records as the queue's per-txn limit asks (batch_group.h): each record is atomic; a run
+ *      of more writes than one txn holds (up to 64 checks x 256 targets) is several records,
+ *      and is reported committed only when all of them are;
  *   7. status last, through /status (merge patch): observedGeneration, lastRunTime,
  *      lastSuccessfulRunTime, nextRunTime, runNow, summary, failingChecks (at most 32),
  *      lastCommit, and conditions Ready / Degraded / InvalidSpec / Suspended that return to

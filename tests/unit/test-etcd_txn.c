@@ -205,6 +205,115 @@ static void every_allocation_failing_is_nomem_without_leaks(void **state)
     assert_true(k > 10);
 }
 
+/* build_puts: n puts of 300-byte values into a new builder (borrowed or copying) under the
+ * allocation fault limit k (< 0: none); HP_OK when every add succeeded */
+static hp_rc build_puts(bool borrowed, char (*vals)[300], size_t n, long k, struct etcd_txn **out)
+{
+    struct etcd_txn *t = NULL;
+    hp_rc rc;
+
+    hp_alloc_fail_after(k);
+    rc = borrowed ? etcd_txn_new_borrowed(&t) : etcd_txn_new(&t);
+    for (size_t i = 0; !rc && i < n; i++)
+        rc = etcd_txn_put(t, ETCD_SUCCESS, vals[i], 10, vals[i], sizeof(vals[i]), 0);
+    hp_alloc_fail_reset();
+    if (rc) {
+        etcd_txn_free(t);
+        t = NULL;
+    }
+    *out = t;
+    return rc;
+}
+
+/* allocs: the fewest allocations building the txn of build_puts() needs (the fault limit that first
+ * lets it succeed): an allocation counter */
+static long allocs(bool borrowed, char (*vals)[300], size_t n)
+{
+    struct etcd_txn *t = NULL;
+    long k;
+
+    for (k = 0; build_puts(borrowed, vals, n, k, &t); k++)
+        ;
+    etcd_txn_free(t);
+    return k;
+}
+
+static void a_borrowing_builder_copies_no_value(void **state)
+{
+    enum { N = 100 };
+    static char vals[N][300];
+    struct etcd_txn *b = NULL, *c = NULL;
+    const struct etcd_txn_desc *d;
+    char *jb = NULL, *jc = NULL;
+    size_t lb, lc;
+
+    (void)state;
+    for (size_t i = 0; i < N; i++)
+        memset(vals[i], 'a' + (int)(i % 26), sizeof(vals[i]));
+    assert_int_equal(build_puts(true, vals, N, -1, &b), HP_OK);
+    assert_int_equal(build_puts(false, vals, N, -1, &c), HP_OK);
+    /* the ops point at the caller's buffers, not at copies */
+    d = etcd_txn_describe(b);
+    assert_int_equal(d->n_ops[0], N);
+    for (size_t i = 0; i < N; i++) {
+        assert_ptr_equal(d->ops[0][i].key, vals[i]);
+        assert_ptr_equal(d->ops[0][i].value, vals[i]);
+    }
+    assert_ptr_not_equal(etcd_txn_describe(c)->ops[0][0].value, vals[0]);
+    /* the same request, byte for byte, and the same size */
+    assert_int_equal(etcd_txn_json(b, &jb, &lb), HP_OK);
+    assert_int_equal(etcd_txn_json(c, &jc, &lc), HP_OK);
+    assert_int_equal(lb, lc);
+    assert_memory_equal(jb, jc, lb);
+    assert_int_equal(etcd_txn_bytes(b), etcd_txn_bytes(c));
+    hp_free(jb);
+    hp_free(jc);
+    etcd_txn_free(b);
+    etcd_txn_free(c);
+    /* counted: the copying builder allocates 2 per put (key and value) and the arrays; the
+     * borrowing one only the arrays (8, 16, ... 128 ops: 5 growths, and the builder) */
+    assert_true(allocs(false, vals, N) >= 2 * N);
+    assert_true(allocs(true, vals, N) <= 8);
+}
+
+/* a put whose lengths take more than one byte, as protobuf (lengths known ahead) equals the
+ * same put written with nested messages back-patched by pb_writer_end */
+static void long_puts_as_protobuf(void **state)
+{
+    static char key[200], val[20000];
+    struct pb_writer got, want;
+    struct etcd_txn *t = NULL;
+    size_t m1, m2;
+
+    (void)state;
+    memset(key, 'k', sizeof(key));
+    memset(val, 'v', sizeof(val));
+    assert_int_equal(etcd_txn_new_borrowed(&t), HP_OK);
+    assert_int_equal(etcd_txn_put(t, ETCD_SUCCESS, key, sizeof(key), val, sizeof(val), 300), HP_OK);
+    assert_int_equal(etcd_txn_put(t, ETCD_FAILURE, key, 1, "", 0, 0), HP_OK);
+    pb_writer_init(&got);
+    assert_int_equal(etcd_pb_encode_txn(&got, etcd_txn_describe(t), NULL), HP_OK);
+    pb_writer_init(&want);
+    m1 = pb_writer_begin(&want, 2); /* TxnRequest.success: RequestOp */
+    m2 = pb_writer_begin(&want, 2); /* RequestOp.request_put: PutRequest */
+    pb_writer_bytes(&want, 1, key, sizeof(key));
+    pb_writer_bytes(&want, 2, val, sizeof(val));
+    pb_writer_varint(&want, 3, 300);
+    pb_writer_end(&want, m2);
+    pb_writer_end(&want, m1);
+    m1 = pb_writer_begin(&want, 3); /* failure */
+    m2 = pb_writer_begin(&want, 2);
+    pb_writer_bytes(&want, 1, key, 1);
+    pb_writer_end(&want, m2);
+    pb_writer_end(&want, m1);
+    assert_int_equal(pb_writer_error(&want), HP_OK);
+    assert_int_equal(pb_writer_len(&got), pb_writer_len(&want));
+    assert_memory_equal(pb_writer_data(&got), pb_writer_data(&want), pb_writer_len(&want));
+    pb_writer_release(&got);
+    pb_writer_release(&want);
+    etcd_txn_free(t);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -213,6 +322,8 @@ int main(void)
         cmocka_unit_test(invalid_compares_are_refused_and_harmless),
         cmocka_unit_test(the_same_txn_as_protobuf_is_protocs),
         cmocka_unit_test(every_allocation_failing_is_nomem_without_leaks),
+        cmocka_unit_test(a_borrowing_builder_copies_no_value),
+        cmocka_unit_test(long_puts_as_protobuf),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
