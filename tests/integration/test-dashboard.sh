@@ -19,14 +19,10 @@ CHROMIUM=${CHROMIUM:-/usr/bin/chromium}
 CHROMEDRIVER=${CHROMEDRIVER:-/usr/bin/chromedriver}
 
 setup() {
-  hp_h_init
   [ -x "$CHROMIUM" ] && [ -x "$CHROMEDRIVER" ] || { echo "chromium and chromium-driver are needed (make deps)"; return 1; }
-  hp_h_control_plane || return 1
-  hp_h_etcd res 3.6 || return 1
-  hp_h_crd || return 1
+  setup_cluster hp-dash hp-other || return 1
   mkdir -p "$ART" || return 1
   local ns
-  for ns in hp-dash hp-other; do kc create namespace $ns > /dev/null || return 1; done
   # viewer: get hostinspections in hp-dash; other: only in hp-other
   kc -n hp-dash create serviceaccount viewer > /dev/null || return 1
   kc -n hp-other create serviceaccount other > /dev/null || return 1
@@ -60,11 +56,9 @@ http.server.ThreadingHTTPServer(("127.0.0.1", int(sys.argv[1])), H).serve_foreve
 PY
   hp_h_spawn flipper python3 "$HP_H_DIR/flipper.py" "$WEB_PORT" "$HP_H_DIR/flip"
   METRICS_PORT=$(hp_h_port)
-  hp_h_spawn controller "$HP" controller --kubeconfig "$HP_KUBECONFIG" --etcd-endpoints "${HP_ETCD_URL[res]}" \
-    --state-dir "$HP_H_DIR/state" --log-level debug --log-format text \
-    --metrics-bind-address "127.0.0.1:$METRICS_PORT" --health-probe-bind-address 127.0.0.1:0
+  start_hp -w controller controller --log-format text --metrics-bind-address "127.0.0.1:$METRICS_PORT"
   hp_h_wait controller "$HP_H_LASTPID" curl -sk -o /dev/null "https://127.0.0.1:$METRICS_PORT/" || return 1
-  kc apply -f - > /dev/null << YAML || return 1
+  apply << YAML || return 1
 apiVersion: hostpatrol.io/v1alpha1
 kind: HostInspection
 metadata: {name: web, namespace: hp-dash}
@@ -250,10 +244,9 @@ test_a_token_of_another_namespace_sees_nothing_of_ours() {
 # le_controller NAME PORT: a controller electing a leader through the Lease hp-dash/dash-le,
 # reconciling namespace hp-le (empty)
 le_controller() {
-  hp_h_spawn "$1" "$HP" controller --kubeconfig "$HP_KUBECONFIG" --etcd-endpoints "${HP_ETCD_URL[res]}" \
-    --state-dir "$HP_H_DIR/state-$1" --namespace hp-le --log-format text --identity "$1" \
+  start_hp -w "$1" controller --namespace hp-le --log-format text --identity "$1" \
     --leader-elect --leader-elect-namespace hp-dash --leader-elect-id dash-le \
-    --metrics-bind-address "127.0.0.1:$2" --health-probe-bind-address 127.0.0.1:0
+    --metrics-bind-address "127.0.0.1:$2"
 }
 standby_shown() { view | jq -e '.conn == "live"' > /dev/null && js "return !document.getElementById('standby').hidden;"; }
 
@@ -283,14 +276,13 @@ test_a_standby_replica_says_so() {
 test_dashboard_false_serves_no_page() {
   local port pid
   port=$(hp_h_port)
-  hp_h_spawn nodash "$HP" controller --kubeconfig "$HP_KUBECONFIG" --etcd-endpoints "${HP_ETCD_URL[res]}" \
-    --state-dir "$HP_H_DIR/state-nodash" --namespace hp-none --log-format text --dashboard=false \
-    --metrics-bind-address "127.0.0.1:$port" --health-probe-bind-address 127.0.0.1:0
+  start_hp -w nodash controller --namespace hp-none --log-format text --dashboard=false \
+    --metrics-bind-address "127.0.0.1:$port"
   pid=$HP_H_LASTPID
   t_eventually 20 curl -sk -o /dev/null "https://127.0.0.1:$port/metrics"
-  t_eq "$(curl -sk -o /dev/null -w '%{http_code}' "https://127.0.0.1:$port/")" 404 "/ with --dashboard=false"
-  t_eq "$(curl -sk -o /dev/null -w '%{http_code}' "https://127.0.0.1:$port/dashboard.js")" 404
-  t_eq "$(curl -sk -o /dev/null -w '%{http_code}' "https://127.0.0.1:$port/metrics")" 401 "/metrics still served"
+  t_eq "$(http_code "https://127.0.0.1:$port/")" 404 "/ with --dashboard=false"
+  t_eq "$(http_code "https://127.0.0.1:$port/dashboard.js")" 404
+  t_eq "$(http_code "https://127.0.0.1:$port/metrics")" 401 "/metrics still served"
   kill -TERM "$pid"
   local out
   out=$("$HP" controller --dashboard=maybe 2>&1)
@@ -299,15 +291,8 @@ test_dashboard_false_serves_no_page() {
 }
 
 test_tokens_are_never_logged() {
-  local f t
-  for f in "$HP_H_DIR"/token-*; do
-    t=$(cat "$f")
-    # every log but chromedriver's (it records the WebDriver commands: the test typing the token)
-    for log in "$HP_H_DIR"/*.log; do
-      [ "${log##*/}" = chromedriver.log ] && continue
-      t_not grep -qF -- "${t: -40}" "$log"
-    done
-  done
+  # every log but chromedriver's (it records the WebDriver commands: the test typing the token)
+  t_no_token_logged chromedriver.log
 }
 
 t_main

@@ -391,7 +391,7 @@ test_sigterm_exits_cleanly() {
 test_etcd_history_has_no_violation() {
   # complete: the history read reaches the newest write in etcd
   local newest last
-  newest=$(ec get --prefix "/hostpatrol/results/$NS/" -w json | jq '[.kvs[]?.mod_revision] | max')
+  newest=$(ec get --prefix "$(result_key "$NS")" -w json | jq '[.kvs[]?.mod_revision] | max')
   last=$(history "$NS" | tail -n 1 | cut -d' ' -f1)
   echo "# etcd: newest result at revision $newest, the history read reaches $last"
   t_ge "${last:-0}" "$newest" "history read back to the newest revision"
@@ -405,16 +405,17 @@ test_etcd_history_has_no_violation() {
 test_rolled_back_batches_are_invisible_at_the_end() {
   local f=$HP_H_DIR/events undone runs visible
   timeout "$T_HISTORY_TIMEOUT" "$ETCDCTL36" --endpoints "${HP_ETCD_URL[res]}" watch --rev=1 \
-    --prefix /hostpatrol/ -w json 2> /dev/null |
-    jq -r '.Events[]? | select(.kv.value != null) | (.kv.key | @base64d) as $k
-      | if ($k | startswith("/hostpatrol/fence/")) then "\(.kv.mod_revision) fence \($k) \(.kv.value | @base64d)"
-        elif ($k | startswith("/hostpatrol/results/")) then
+    --prefix "$HP_ETCD_PREFIX" -w json 2> /dev/null |
+    jq -r --arg f "${HP_ETCD_PREFIX}fence/" --arg r "$(result_key)" '.Events[]? | select(.kv.value != null)
+      | (.kv.key | @base64d) as $k
+      | if ($k | startswith($f)) then "\(.kv.mod_revision) fence \($k) \(.kv.value | @base64d)"
+        elif ($k | startswith($r)) then
           "\(.kv.mod_revision) result \($k) \(.kv.value | @base64d | fromjson | .run)"
         else empty end' > "$f"
   # revisions R of batches whose fence went committed (at R) -> rolled_back
   undone=$(awk '$2 == "fence" && $4 == "committed" {c[$3] = $1} $2 == "fence" && $4 == "rolled_back" && ($3 in c) {print c[$3]}' "$f" | sort -u)
   runs=$(awk 'NR == FNR {u[$1] = 1; next} $2 == "result" && ($1 in u) {print $4}' <(echo "$undone") "$f" | sort -u)
-  visible=$(ec get --prefix "/hostpatrol/results/" --print-value-only | jq -r .run | sort -u)
+  visible=$(ec get --prefix "$(result_key)" --print-value-only | jq -r .run | sort -u)
   echo "# batches applied after their deadline and undone: $(echo "$undone" | grep -c .), their runs: $(echo "$runs" | grep -c .)"
   t_eq "$(comm -12 <(echo "$runs") <(echo "$visible") | grep -c .)" 0 "runs of undone batches still visible"
 }
