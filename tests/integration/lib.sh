@@ -13,6 +13,7 @@
 . "$(cd "$(dirname "${BASH_SOURCE[0]}")/../harness" && pwd)/harness.sh"
 
 T_TIMEOUT=${T_TIMEOUT:-300}
+# the binary under test (start_hp runs it; a test file names it HP)
 HOSTPATROL=${HOSTPATROL:-$HP_H_ROOT/build/hostpatrol}
 
 # ec ARGS...: etcdctl 3.6 against the results etcd the test started as `hp_h_etcd res VERSION`
@@ -100,6 +101,21 @@ start_hp() {
 pid() { cat "$HP_H_DIR/$1.pid"; }
 # alive NAME: the process whose pid is in $HP_H_DIR/NAME.pid still runs
 alive() { kill -0 "$(pid "$1")" 2> /dev/null; }
+
+# show_his [WIDTH]: every HostInspection and its status, lines cut at WIDTH (600); for t_on_fail
+show_his() {
+  kc get hi -A -o custom-columns=NS:.metadata.namespace,NAME:.metadata.name,STATUS:.status \
+    --no-headers 2>&1 | cut -c1-"${1:-600}"
+}
+# show_tails N FILE...: the last N lines of each FILE that exists, lines cut at 500 characters,
+# each under "--- FILE (tail)"; for t_on_fail
+show_tails() {
+  local n=$1 f
+  shift
+  for f in "$@"; do
+    if [ -f "$f" ]; then echo "--- $f (tail)"; tail -n "$n" "$f" | cut -c1-500; fi
+  done
+}
 
 # helmc ARGS...: helm against the test's cluster
 helmc() { "$HELM" --kubeconfig "$HP_KUBECONFIG" "$@"; }

@@ -7,7 +7,7 @@
 # shellcheck source=tests/integration/lib.sh
 . "$(dirname "$0")/lib.sh"
 
-HP=$HP_H_ROOT/build/hostpatrol
+HP=$HOSTPATROL
 T_TIMEOUT=120
 
 setup() {
@@ -26,9 +26,8 @@ EOF
 }
 
 t_on_fail() {
-  kc get hi -A -o custom-columns=NAME:.metadata.name,STATUS:.status --no-headers 2>&1 | cut -c1-800
-  local f
-  for f in main agent-a agent-b; do echo "--- $f.log (tail)"; tail -n 8 "$HP_H_DIR/$f.log"; done
+  show_his 800
+  show_tails 8 "$HP_H_DIR"/{main,agent-a,agent-b}.log
 }
 
 test_agent_writes_its_node_results_and_status_counts_them() {

@@ -17,7 +17,7 @@
 # shellcheck source=tests/integration/lib.sh
 . "$(dirname "$0")/lib.sh"
 
-HP=$HP_H_ROOT/build/hostpatrol
+HP=$HOSTPATROL
 CHART=$HP_H_ROOT/charts/hostpatrol
 DASHBOARD=$CHART/dashboards/hostpatrol.json
 NS=hostpatrol-system
@@ -45,12 +45,8 @@ setup() {
 }
 
 t_on_fail() {
-  local f
-  for f in "$HP_H_DIR"/sa-controller.log "$HP_H_DIR"/sa-agent.log "$HP_H_DIR"/dash-controller.log \
-    "$HP_H_DIR"/prometheus.log; do
-    [ -f "$f" ] && { echo "--- $f (tail)"; tail -n 15 "$f"; }
-  done
-  kc get hi -A -o custom-columns=NS:.metadata.namespace,NAME:.metadata.name,STATUS:.status --no-headers 2>&1 | cut -c1-600
+  show_tails 15 "$HP_H_DIR"/{sa-controller,sa-agent,dash-controller,prometheus}.log
+  show_his
 }
 
 test_helm_lint_and_render() {

@@ -87,8 +87,7 @@ EOF
   before=$(result hp-cut d page - | jq -r .run)
   : > "$HP_H_DIR/d.hits"
   kc -n hp-cut annotate hi d hostpatrol.io/run-now=mid > /dev/null
-  hit() { [ -s "$HP_H_DIR/d.hits" ]; }
-  t_eventually 20 hit
+  t_eventually 20 test -s "$HP_H_DIR/d.hits"
   t_ok hp_h_apiserver_stop # the run is probing now; its status write will find no apiserver
   sleep 4
   t_ok hp_h_apiserver_restart
@@ -109,11 +108,8 @@ EOF
 
 # on failure: the status of every HostInspection and the tail of each controller's log
 t_on_fail() {
-  kc get hi -A -o custom-columns=NS:.metadata.namespace,NAME:.metadata.name,STATUS:.status --no-headers 2>&1 | cut -c1-600
-  local f
-  for f in "$HP_H_DIR"/*.log; do
-    case $f in *cut.log | *ha-*.log) echo "--- $f (tail)"; tail -n 10 "$f" ;; esac
-  done
+  show_his
+  show_tails 10 "$HP_H_DIR"/cut.log "$HP_H_DIR"/ha-*.log
 }
 
 leader_is() { [ "$(lease_holder hp-ha)" = "$1" ]; }

@@ -8,7 +8,7 @@
 # shellcheck source=tests/integration/lib.sh
 . "$(dirname "$0")/lib.sh"
 
-HP=$HP_H_ROOT/build/hostpatrol
+HP=$HOSTPATROL
 T_TIMEOUT=120
 
 setup() {
@@ -25,11 +25,8 @@ setup() {
 
 # on failure: the status of every HostInspection and the tail of each controller's log
 t_on_fail() {
-  kc get hi -A -o custom-columns=NS:.metadata.namespace,NAME:.metadata.name,STATUS:.status --no-headers 2>&1 | cut -c1-600
-  local f
-  for f in "$HP_H_DIR"/main.log "$HP_H_DIR"/le.log; do
-    [ -f "$f" ] && { echo "--- $f (tail)"; tail -n 15 "$f"; }
-  done
+  show_his
+  show_tails 15 "$HP_H_DIR"/main.log "$HP_H_DIR"/le.log
 }
 
 test_create_stores_results_and_reports_ready() {
@@ -303,8 +300,7 @@ spec:
   timeout: 5s
   checks: [{name: page, http: {url: "http://127.0.0.1:$port/", bodyRegex: "fine"}}]
 EOF
-  hit() { [ -s "$HP_H_DIR/slow.hits" ]; }
-  t_eventually 30 hit
+  t_eventually 30 test -s "$HP_H_DIR/slow.hits"
   # SIGTERM mid-run: the run finishes (its result committed, status written), then the lease
   # is released and the process exits 0
   local pid rc=0

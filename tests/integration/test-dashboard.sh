@@ -12,7 +12,7 @@
 # shellcheck source=tests/integration/lib.sh
 . "$(dirname "$0")/lib.sh"
 
-HP=$HP_H_ROOT/build/hostpatrol
+HP=$HOSTPATROL
 T_TIMEOUT=120
 ART=${HP_ARTIFACT_DIR:-$HP_H_ROOT/build/artifacts/test-dashboard}
 CHROMIUM=${CHROMIUM:-/usr/bin/chromium}
@@ -85,10 +85,7 @@ YAML
 URL() { echo "https://127.0.0.1:$METRICS_PORT/"; }
 
 t_on_fail() {
-  local f
-  for f in "$HP_H_DIR"/controller.log "$HP_H_DIR"/chromedriver.log; do
-    [ -f "$f" ] && { echo "--- $f (tail)"; tail -n 8 "$f" | cut -c1-300; }
-  done
+  show_tails 8 "$HP_H_DIR"/controller.log "$HP_H_DIR"/chromedriver.log
   [ -n "${SID:-}" ] && shot "failed-$(date +%s)" && echo "# screenshot of the failure in $ART"
 }
 
@@ -244,7 +241,7 @@ test_a_token_of_another_namespace_sees_nothing_of_ours() {
 # le_controller NAME PORT: a controller electing a leader through the Lease hp-dash/dash-le,
 # reconciling namespace hp-le (empty)
 le_controller() {
-  start_hp -w "$1" controller --namespace hp-le --log-format text --identity "$1" \
+  start_hp -w "$1" controller --namespace hp-le --log-level info --log-format text --identity "$1" \
     --leader-elect --leader-elect-namespace hp-dash --leader-elect-id dash-le \
     --metrics-bind-address "127.0.0.1:$2"
 }
@@ -276,7 +273,7 @@ test_a_standby_replica_says_so() {
 test_dashboard_false_serves_no_page() {
   local port pid
   port=$(hp_h_port)
-  start_hp -w nodash controller --namespace hp-none --log-format text --dashboard=false \
+  start_hp -w nodash controller --namespace hp-none --log-level info --log-format text --dashboard=false \
     --metrics-bind-address "127.0.0.1:$port"
   pid=$HP_H_LASTPID
   t_eventually 20 curl -sk -o /dev/null "https://127.0.0.1:$port/metrics"

@@ -66,7 +66,7 @@ EOF
 
 t_on_fail() {
   kc get pods -A -o wide 2>&1 | tail -n 20
-  kc get hi -A -o custom-columns=NS:.metadata.namespace,NAME:.metadata.name,STATUS:.status --no-headers 2>&1 | cut -c1-800
+  show_his 800
   local p
   for p in $(kc -n "$NS" get pods -o name 2> /dev/null); do
     echo "--- $p (log tail)"
@@ -195,13 +195,11 @@ test_readyz_gates_the_pods() {
   t_ok pod_ready "$NS" "$p" True
   # the results etcd down: /readyz answers 503, the kubelet takes the pods out of service
   hp_h_etcd_stop res.0
-  not_ready() { pod_ready "$NS" "$p" False; }
-  t_eventually 60 not_ready
+  t_eventually 60 pod_ready "$NS" "$p" False
   no_endpoints() { [ -z "$(kc -n "$NS" get endpoints hostpatrol-controller-metrics -o jsonpath='{.subsets[*].addresses[*].ip}')" ]; }
   t_eventually 30 no_endpoints
   hp_h_etcd_restart res.0 || t_fail "etcd restart"
-  ready() { pod_ready "$NS" "$p" True; }
-  t_eventually 60 ready
+  t_eventually 60 pod_ready "$NS" "$p" True
   t_eventually 60 cond_is "$APP_NS" sample Ready True
 }
 
@@ -339,8 +337,8 @@ test_helm_upgrade_rolls_the_pods() {
   # results keep landing, now written by a pod of the new ReplicaSet
   local rs=${after%% *}
   rs=${rs%-*}
-  landed() { history "$APP_NS" | awk -v p="controller/$rs-" 'index($2, p) == 1' | grep -q .; }
-  t_eventually 60 landed
+  rs_wrote() { history "$APP_NS" | awk -v p="controller/$rs-" 'index($2, p) == 1' | grep -q .; }
+  t_eventually 60 rs_wrote
   t_eventually 60 cond_is "$APP_NS" sample Ready True
 }
 

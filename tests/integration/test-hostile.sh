@@ -14,7 +14,7 @@
 # shellcheck source=tests/integration/lib.sh
 . "$(dirname "$0")/lib.sh"
 
-HP=$HP_H_ROOT/build/hostpatrol
+HP=$HOSTPATROL
 T_TIMEOUT=180
 
 setup() {
@@ -63,9 +63,8 @@ while True: time.sleep(3600)' "$SINK_PORT" "$HP_H_DIR" # the session dir: cleanu
 rss_mib() { awk '/^VmRSS/ {print int($2 / 1024)}' "/proc/$(pid "$1")/status"; }
 
 t_on_fail() {
-  kc get hi -A -o custom-columns=NS:.metadata.namespace,NAME:.metadata.name,STATUS:.status --no-headers 2>&1 | cut -c1-500
-  local f
-  for f in ctl-sys ctl-team ctl-fan agent; do echo "--- $f.log (tail)"; tail -n 10 "$HP_H_DIR/$f.log"; done
+  show_his 500
+  show_tails 10 "$HP_H_DIR"/{ctl-sys,ctl-team,ctl-fan,agent}.log
 }
 
 # plain_metric PORT NAME: the value of an unlabelled sample (the test's controllers serve /metrics in

@@ -11,7 +11,7 @@
 # shellcheck source=tests/integration/lib.sh
 . "$(dirname "$0")/lib.sh"
 
-HP=$HP_H_ROOT/build/hostpatrol
+HP=$HOSTPATROL
 CHART=$HP_H_ROOT/charts/hostpatrol
 T_TIMEOUT=120
 
@@ -47,10 +47,7 @@ setup() {
 }
 
 t_on_fail() {
-  local f
-  for f in "$HP_H_DIR"/main.log "$HP_H_DIR"/slow.log "$HP_H_DIR"/certs.log "$HP_H_DIR"/watch-*.out "$HP_H_DIR"/watch-*.err; do
-    [ -f "$f" ] && { echo "--- $f (tail)"; tail -n 6 "$f" | cut -c1-300; }
-  done
+  show_tails 6 "$HP_H_DIR"/{main,slow,certs}.log "$HP_H_DIR"/watch-*.out "$HP_H_DIR"/watch-*.err
 }
 
 tok() { cat "$HP_H_DIR/token-$1"; }
@@ -203,7 +200,8 @@ test_health_answers_while_a_review_is_slow() {
   kubeconfig_via "$HP_H_DIR/kc-slow" "127.0.0.1:${HP_TOXI_PORT[apiserver]}"
   local mport hport pid
   mport=$(hp_h_port); hport=$(hp_h_port)
-  start_hp -w slow controller --kubeconfig "$HP_H_DIR/kc-slow" --namespace hp-slow --log-format text --metrics-auth-timeout 8s \
+  start_hp -w slow controller --kubeconfig "$HP_H_DIR/kc-slow" --namespace hp-slow --log-level info \
+    --log-format text --metrics-auth-timeout 8s \
     --metrics-bind-address "127.0.0.1:$mport" --health-probe-bind-address "127.0.0.1:$hport"
   pid=$HP_H_LASTPID
   t_eventually 10 code_is "$mport" /metrics 401
@@ -260,7 +258,7 @@ test_cert_dir_is_served_and_rotation_is_picked_up() {
   }
   t_ok mkcert first
   mport=$(hp_h_port); hport=$(hp_h_port)
-  start_hp -w certs controller --namespace hp-certs --log-format text --metrics-cert-dir "$d" \
+  start_hp -w certs controller --namespace hp-certs --log-level info --log-format text --metrics-cert-dir "$d" \
     --metrics-bind-address "127.0.0.1:$mport" --health-probe-bind-address "127.0.0.1:$hport"
   pid=$HP_H_LASTPID
   issuer() { openssl s_client -connect "127.0.0.1:$mport" -CAfile "$pki/ca.crt" < /dev/null 2> /dev/null | openssl x509 -noout -subject; }
@@ -294,7 +292,7 @@ test_cert_dir_is_served_and_rotation_is_picked_up() {
 test_insecure_mode_is_plain_http_and_warns() {
   local mport pid out
   mport=$(hp_h_port)
-  start_hp -w insecure controller --namespace hp-insecure --log-format text --metrics-secure=false \
+  start_hp -w insecure controller --namespace hp-insecure --log-level info --log-format text --metrics-secure=false \
     --metrics-bind-address "0.0.0.0:$mport" --health-probe-bind-address 127.0.0.1:0
   pid=$HP_H_LASTPID
   t_eventually 10 curl -fsS -o /dev/null "http://127.0.0.1:$mport/metrics"

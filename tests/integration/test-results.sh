@@ -11,7 +11,7 @@
 # shellcheck source=tests/integration/lib.sh
 . "$(dirname "$0")/lib.sh"
 
-HP=$HP_H_ROOT/build/hostpatrol
+HP=$HOSTPATROL
 T_TIMEOUT=120
 
 res() { "$HP" results --etcd-endpoints "${HP_ETCD_URL[res]}" "$@"; }
@@ -46,11 +46,10 @@ EOF
 }
 
 t_on_fail() {
-  kc get hi -A -o custom-columns=NS:.metadata.namespace,NAME:.metadata.name,STATUS:.status --no-headers 2>&1 | cut -c1-600
+  show_his
   echo "--- etcd results"
   ec get --prefix "$(result_key)" 2>&1 | cut -c1-300
-  echo "--- main.log (tail)"
-  tail -n 15 "$HP_H_DIR/main.log"
+  show_tails 15 "$HP_H_DIR/main.log"
 }
 
 # landed: every result of both HostInspections is in etcd

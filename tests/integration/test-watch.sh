@@ -8,7 +8,7 @@
 # shellcheck source=tests/integration/lib.sh
 . "$(dirname "$0")/lib.sh"
 
-HP=$HP_H_ROOT/build/hostpatrol
+HP=$HOSTPATROL
 T_TIMEOUT=120
 
 setup() {
@@ -25,10 +25,7 @@ setup() {
 }
 
 t_on_fail() {
-  local f
-  for f in "$HP_H_DIR"/w.log "$HP_H_DIR"/watch-*.out "$HP_H_DIR"/watch-*.err; do
-    [ -f "$f" ] && { echo "--- $f (tail)"; tail -n 10 "$f" | cut -c1-400; }
-  done
+  show_tails 10 "$HP_H_DIR"/w.log "$HP_H_DIR"/watch-*.out "$HP_H_DIR"/watch-*.err
 }
 
 # hpw ARGS...: hostpatrol watch with the test's token, trusting the self-signed certificate.
@@ -130,7 +127,7 @@ test_watch_ends_with_the_server() {
   # a controller of its own, stopped under a connected watch: exit 1 naming the server
   local port w rc c
   port=$(hp_h_port)
-  start_hp -w w2 controller --namespace hp-w2 --metrics-bind-address "127.0.0.1:$port"
+  start_hp -w w2 controller --namespace hp-w2 --log-level info --metrics-bind-address "127.0.0.1:$port"
   c=$HP_H_LASTPID
   t_eventually 10 curl -sk -o /dev/null "https://127.0.0.1:$port/metrics"
   hpw --server "wss://127.0.0.1:$port" -n hp-w -o json > /dev/null 2> "$HP_H_DIR/watch-end.err" &
