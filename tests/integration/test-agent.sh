@@ -31,7 +31,7 @@ t_on_fail() {
 }
 
 test_agent_writes_its_node_results_and_status_counts_them() {
-  kc apply -f - > /dev/null <<EOF
+  apply <<EOF
 apiVersion: hostpatrol.io/v1alpha1
 kind: HostInspection
 metadata: {name: fleet, namespace: hp-agent}
@@ -62,7 +62,7 @@ EOF
 }
 
 test_failing_node_check_and_silent_node_show_in_status() {
-  kc apply -f - > /dev/null <<EOF
+  apply <<EOF
 apiVersion: hostpatrol.io/v1alpha1
 kind: HostInspection
 metadata: {name: strict, namespace: hp-agent}
@@ -78,7 +78,7 @@ EOF
   t_eventually 20 field_is hp-agent strict .status.nodes.failing '["node-a"]'
   t_contains "$(field hp-agent strict '.status.failingChecks[0].target')" node-a
   # a selected node with no agent: UNKNOWN, named
-  kc apply -f - > /dev/null <<EOF
+  apply <<EOF
 apiVersion: v1
 kind: Node
 metadata: {name: node-c, labels: {role: web}}

@@ -367,7 +367,7 @@ dash_controller() {
   # the CRD: from helm install (crds/ stays after the uninstall), or, run alone, from crd/
   kc get crd hostinspections.hostpatrol.io > /dev/null 2>&1 || hp_h_crd || return 1
   render --show-only templates/rbac.yaml | as_json |
-    jq '.[] | select(.metadata.name == "hostpatrol-metrics-reader")' | kc apply -f - > /dev/null || return 1
+    jq '.[] | select(.metadata.name == "hostpatrol-metrics-reader")' | apply || return 1
   kc create namespace hp-graf > /dev/null || return 1
   kc -n hp-graf create serviceaccount scraper > /dev/null || return 1
   kc create clusterrolebinding hp-graf-scraper --clusterrole=hostpatrol-metrics-reader \

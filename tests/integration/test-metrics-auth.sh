@@ -25,7 +25,7 @@ setup() {
     --set etcd.endpoints=http://etcd:2379 --show-only templates/rbac.yaml |
     kc create --dry-run=client -o json -f - |
     jq 'if .kind == "List" then .items[] else . end | select(.metadata.name == "hostpatrol-metrics-reader")' |
-    kc apply -f - > /dev/null || return 1
+    apply || return 1
   # ServiceAccounts: none (no rights), reader (metrics-reader), all (hostinspections everywhere),
   # limited (hostinspections in hp-a only)
   local sa

@@ -58,7 +58,7 @@ setup() {
   hp_h_toxi_proxy api "${HP_APISERVER_URL#https://}" || return 1
   hp_h_crd || return 1
   kc create namespace "$NS" > /dev/null || return 1
-  kc apply -f - > /dev/null <<EOF || return 1
+  apply <<EOF || return 1
 apiVersion: v1
 kind: Node
 metadata: {name: soak-node, labels: {hostpatrol.io/soak: "yes"}}
@@ -67,7 +67,7 @@ EOF
   echo "$eps" > "$HP_H_DIR/etcd-proxied"
   start controller --identity soak
   start agent --node-name soak-node --host-root /
-  inspections | kc apply -f - > /dev/null || return 1
+  inspections | apply || return 1
   hp_h_log "waiting for $COUNT HostInspections to be Ready"
   local deadline=$((SECONDS + 300)) # 200 first runs on a 2-core machine other tests share
   until [ "$(ready_counts 1970-01-01T00:00:00Z | cut -d' ' -f2)" = "$COUNT" ]; do
@@ -100,7 +100,6 @@ start() {
     sleep 0.1
   done
 }
-pid_of() { cat "$HP_H_DIR/$1.pid"; }
 
 # inspections: COUNT HostInspections. Each: an http and a tcp check of a local endpoint (the
 # toxiproxy API, which no fault touches) run by the controller; every other one also selects
@@ -196,8 +195,8 @@ fault_latency() {
 # fds_agent" into samples.tsv, until stopped
 sampler() {
   local t0=$1 c a next=$1
-  c=$(pid_of controller)
-  a=$(pid_of agent)
+  c=$(pid controller)
+  a=$(pid agent)
   rss() { awk '/^VmRSS:/ {print $2}' "/proc/$1/status" 2> /dev/null || echo 0; }
   fds() { find "/proc/$1/fd" -mindepth 1 -maxdepth 1 2> /dev/null | wc -l; }
   while :; do
@@ -361,7 +360,7 @@ test_sigterm_exits_cleanly() {
   local name pid deadline took t0 rc
   for name in controller agent; do metrics_summary "$name"; done
   for name in controller agent; do
-    pid=$(pid_of "$name")
+    pid=$(pid "$name")
     t0=$(date +%s%N)
     kill -TERM "$pid"
     deadline=$((SECONDS + 30))
