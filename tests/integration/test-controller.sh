@@ -267,16 +267,15 @@ test_delete_removes_results_then_the_resource() {
 test_finalizer_stays_while_etcd_is_down() {
   t_eventually 20 cond_is hp-test nodes Ready True
   t_ok hp_h_etcd_stop res.0
-  unready() { [ "$(curl -sS --max-time 5 "http://127.0.0.1:$HEALTH_PORT/readyz")" = "etcd not reachable" ]; }
-  t_eventually 20 unready
+  readyz_is() { [ "$(curl -sS --max-time 5 "http://127.0.0.1:$HEALTH_PORT/readyz")" = "$1" ]; }
+  t_eventually 20 readyz_is "etcd not reachable"
   kc -n hp-test delete hi nodes --wait=false > /dev/null
   t_eventually 30 field_is hp-test nodes '.status.conditions[?(@.type=="Ready")].reason' CleanupFailed
   t_contains "$(field hp-test nodes .metadata.finalizers)" hostpatrol.io/cleanup
   t_ok hp_h_etcd_restart res.0
   t_eventually 60 gone hp-test nodes
   t_ok no_result hp-test nodes
-  ready() { [ "$(curl -sS --max-time 5 "http://127.0.0.1:$HEALTH_PORT/readyz")" = ok ]; }
-  t_eventually 20 ready
+  t_eventually 20 readyz_is ok
 }
 
 test_sigterm_drains_the_run_in_progress_and_releases_the_lease() {
