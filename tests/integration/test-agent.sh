@@ -7,52 +7,31 @@
 # shellcheck source=tests/integration/lib.sh
 . "$(dirname "$0")/lib.sh"
 
-HP=$HP_H_ROOT/build/hostpatrol
+HP=$HOSTPATROL
 T_TIMEOUT=120
 
 setup() {
-  hp_h_init
-  hp_h_control_plane || return 1
-  hp_h_etcd res 3.6 || return 1
-  hp_h_crd || return 1
-  kc create namespace hp-agent > /dev/null || return 1
+  setup_cluster hp-agent || return 1
   local n
   for n in node-a:web node-b:db; do
-    kc apply -f - > /dev/null <<EOF || return 1
+    apply <<EOF || return 1
 apiVersion: v1
 kind: Node
 metadata: {name: ${n%%:*}, labels: {role: ${n##*:}}}
 EOF
   done
-  start main controller --namespace hp-agent
-  start agent-a agent --namespace hp-agent --node-name node-a --host-root /
-  start agent-b agent --namespace hp-agent --node-name node-b --host-root /
-}
-
-# start NAME controller|agent FLAGS...: in the background, log in $HP_H_DIR/NAME.log
-start() {
-  local name=$1 cmd=$2; shift 2
-  "$HP" "$cmd" --kubeconfig "$HP_KUBECONFIG" --etcd-endpoints "${HP_ETCD_URL[res]}" \
-    --state-dir "$HP_H_DIR/state-$name" --log-level debug --metrics-bind-address 127.0.0.1:0 \
-    --health-probe-bind-address 127.0.0.1:0 "$@" > "$HP_H_DIR/$name.log" 2>&1 &
-  disown
+  start_hp main controller --namespace hp-agent
+  start_hp agent-a agent --namespace hp-agent --node-name node-a --host-root /
+  start_hp agent-b agent --namespace hp-agent --node-name node-b --host-root /
 }
 
 t_on_fail() {
-  kc get hi -A -o custom-columns=NAME:.metadata.name,STATUS:.status --no-headers 2>&1 | cut -c1-800
-  local f
-  for f in main agent-a agent-b; do echo "--- $f.log (tail)"; tail -n 8 "$HP_H_DIR/$f.log"; done
+  show_his 800
+  show_tails 8 "$HP_H_DIR"/{main,agent-a,agent-b}.log
 }
 
-field() { kc -n hp-agent get hi "$1" -o jsonpath="{$2}"; }
-field_is() { [ "$(field "$1" "$2")" = "$3" ]; }
-cond_is() { field_is "$1" ".status.conditions[?(@.type==\"$2\")].status" "$3"; }
-result() { ec get --print-value-only "/hostpatrol/results/hp-agent/$1"; }
-result_has() { [[ $(result "$1") == *"$2"* ]]; }
-no_result() { [ -z "$(ec get --keys-only --prefix "/hostpatrol/results/hp-agent/$1")" ]; }
-
 test_agent_writes_its_node_results_and_status_counts_them() {
-  kc apply -f - > /dev/null <<EOF
+  apply <<EOF
 apiVersion: hostpatrol.io/v1alpha1
 kind: HostInspection
 metadata: {name: fleet, namespace: hp-agent}
@@ -66,24 +45,24 @@ spec:
     - {name: agent-running, process: {name: hostpatrol, minCount: 1}}
     - {name: root-disk, disk: {path: /, warnPercent: 99, critPercent: 100}}
 EOF
-  t_eventually 20 result_has fleet/memory/node-a '"status":"OK"'
+  t_eventually 20 result_has hp-agent fleet memory node-a '"status":"OK"'
   local v
-  v=$(result fleet/memory/node-a)
+  v=$(result hp-agent fleet memory node-a)
   t_contains "$v" '"source":"agent/node-a"'
   t_match "$v" '"mem_total_bytes":[1-9][0-9]*'
-  t_contains "$(result fleet/agent-running/node-a)" '"status":"OK"'
-  t_contains "$(result fleet/load/node-a)" '"cpus":'
-  t_ok no_result fleet/memory/node-b # node-b is not selected: its agent writes nothing
+  t_contains "$(result hp-agent fleet agent-running node-a)" '"status":"OK"'
+  t_contains "$(result hp-agent fleet load node-a)" '"cpus":'
+  t_ok no_result hp-agent fleet memory node-b # node-b is not selected: its agent writes nothing
   # the controller counts the agent's results into the status
-  t_eventually 20 field_is fleet .status.nodes.matching 1
-  t_eventually 20 field_is fleet .status.summary.ok 4
-  t_eq "$(field fleet .status.nodes.failing)" "[]"
-  t_eventually 10 cond_is fleet Degraded False
-  t_eq "$(field fleet '.status.conditions[?(@.type=="Ready")].status')" True
+  t_eventually 20 field_is hp-agent fleet .status.nodes.matching 1
+  t_eventually 20 field_is hp-agent fleet .status.summary.ok 4
+  t_eq "$(field hp-agent fleet .status.nodes.failing)" "[]"
+  t_eventually 10 cond_is hp-agent fleet Degraded False
+  t_eq "$(cond hp-agent fleet Ready)" True
 }
 
 test_failing_node_check_and_silent_node_show_in_status() {
-  kc apply -f - > /dev/null <<EOF
+  apply <<EOF
 apiVersion: hostpatrol.io/v1alpha1
 kind: HostInspection
 metadata: {name: strict, namespace: hp-agent}
@@ -93,29 +72,29 @@ spec:
   nodeSelector: {matchLabels: {role: web}}
   checks: [{name: ghost, process: {name: no-such-process-x, minCount: 1}}]
 EOF
-  t_eventually 20 result_has strict/ghost/node-a '"status":"CRIT"'
-  t_contains "$(result strict/ghost/node-a)" no-such-process-x
-  t_eventually 20 cond_is strict Degraded True
-  t_eventually 20 field_is strict .status.nodes.failing '["node-a"]'
-  t_contains "$(field strict '.status.failingChecks[0].target')" node-a
+  t_eventually 20 result_has hp-agent strict ghost node-a '"status":"CRIT"'
+  t_contains "$(result hp-agent strict ghost node-a)" no-such-process-x
+  t_eventually 20 cond_is hp-agent strict Degraded True
+  t_eventually 20 field_is hp-agent strict .status.nodes.failing '["node-a"]'
+  t_contains "$(field hp-agent strict '.status.failingChecks[0].target')" node-a
   # a selected node with no agent: UNKNOWN, named
-  kc apply -f - > /dev/null <<EOF
+  apply <<EOF
 apiVersion: v1
 kind: Node
 metadata: {name: node-c, labels: {role: web}}
 EOF
-  t_eventually 30 field_is fleet .status.nodes.matching 2
-  t_eventually 20 field_is fleet .status.nodes.failing '["node-c"]'
-  t_contains "$(field fleet '.status.failingChecks[*].reason')" "no result from the agent on node-c"
-  t_eq "$(field fleet .status.summary.unknown)" 4
+  t_eventually 30 field_is hp-agent fleet .status.nodes.matching 2
+  t_eventually 20 field_is hp-agent fleet .status.nodes.failing '["node-c"]'
+  t_contains "$(field hp-agent fleet '.status.failingChecks[*].reason')" "no result from the agent on node-c"
+  t_eq "$(field hp-agent fleet .status.summary.unknown)" 4
 }
 
 test_node_no_longer_selected_has_its_results_withdrawn() {
   kc -n hp-agent patch hi fleet --type=merge -p '{"spec":{"nodeSelector":{"matchLabels":{"role":"db"}}}}' > /dev/null
-  t_eventually 30 result_has fleet/memory/node-b '"source":"agent/node-b"'
-  t_eventually 30 no_result fleet/memory/node-a
-  t_eventually 30 field_is fleet .status.nodes.matching 1
-  t_eventually 20 field_is fleet .status.nodes.failing "[]"
+  t_eventually 30 result_has hp-agent fleet memory node-b '"source":"agent/node-b"'
+  t_eventually 30 no_result hp-agent fleet memory node-a
+  t_eventually 30 field_is hp-agent fleet .status.nodes.matching 1
+  t_eventually 20 field_is hp-agent fleet .status.nodes.failing "[]"
 }
 
 test_inspect_runs_the_same_checks_without_a_cluster() {

@@ -17,14 +17,13 @@
 # shellcheck source=tests/integration/lib.sh
 . "$(dirname "$0")/lib.sh"
 
-HP=$HP_H_ROOT/build/hostpatrol
+HP=$HOSTPATROL
 CHART=$HP_H_ROOT/charts/hostpatrol
 DASHBOARD=$CHART/dashboards/hostpatrol.json
 NS=hostpatrol-system
 AGENT_NS=hostpatrol-agent
 T_TIMEOUT=180
 
-helmc() { "$HELM" --kubeconfig "$HP_KUBECONFIG" "$@"; }
 # render [HELM-TEMPLATE-FLAGS...]: the chart as `helm install -n hostpatrol-system` would apply it
 render() {
   "$HELM" template hostpatrol "$CHART" --namespace "$NS" --kube-version 1.34.0 \
@@ -35,9 +34,7 @@ as_json() { kc create --dry-run=client -o json -f - | jq -s '[.[] | if .kind == 
 
 setup() {
   hp_h_init
-  # helm's own cache, config and data stay in the session dir
-  export HELM_CACHE_HOME=$HP_H_DIR/helm/cache HELM_CONFIG_HOME=$HP_H_DIR/helm/config \
-    HELM_DATA_HOME=$HP_H_DIR/helm/data
+  helm_home
   [ -x "$HELM" ] || { echo "helm not found at $HELM (run: make tools)"; return 1; }
   command -v promtool > /dev/null || { echo "promtool not found (Debian package prometheus: make deps)"; return 1; }
   if [ ! -x "$HP" ]; then make -C "$HP_H_ROOT" build/hostpatrol > /dev/null || return 1; fi
@@ -48,12 +45,8 @@ setup() {
 }
 
 t_on_fail() {
-  local f
-  for f in "$HP_H_DIR"/sa-controller.log "$HP_H_DIR"/sa-agent.log "$HP_H_DIR"/dash-controller.log \
-    "$HP_H_DIR"/prometheus.log; do
-    [ -f "$f" ] && { echo "--- $f (tail)"; tail -n 15 "$f"; }
-  done
-  kc get hi -A -o custom-columns=NS:.metadata.namespace,NAME:.metadata.name,STATUS:.status --no-headers 2>&1 | cut -c1-600
+  show_tails 15 "$HP_H_DIR"/{sa-controller,sa-agent,dash-controller,prometheus}.log
+  show_his
 }
 
 test_helm_lint_and_render() {
@@ -221,16 +214,8 @@ token_kubeconfig() {
   sed -e '/client-certificate:/d' -e "s#client-key: .*#token: $token#" "$HP_KUBECONFIG" > "$3"
 }
 
-cond_is() {
-  [ "$(kc -n hp-chart get hi "$1" -o jsonpath="{.status.conditions[?(@.type==\"$2\")].status}")" = "$3" ]
-}
-result_has() { [[ $(ec get --print-value-only "/hostpatrol/results/hp-chart/$1") == *"$2"* ]]; }
-lease_held() {
-  [ -n "$(kc -n "$NS" get lease hostpatrol-controller -o jsonpath='{.spec.holderIdentity}')" ]
-}
+lease_held() { [ -n "$(lease_holder "$NS")" ]; }
 has_events() { [ -n "$(kc -n hp-chart get events --field-selector "involvedObject.name=$1" -o name)" ]; }
-no_result() { [ -z "$(ec get --keys-only --prefix "/hostpatrol/results/hp-chart/$1")" ]; }
-hi_gone() { ! kc -n hp-chart get hi "$1" > /dev/null 2>&1; }
 no_denials() {
   # 403 as a status, not inside a number (a log line may name a port like 40369)
   t_not grep -q -i -E 'forbidden|"code":403([^0-9]|$)| 403([^0-9]|$)' "$1"
@@ -239,12 +224,10 @@ no_denials() {
 test_controller_service_account_rbac_is_enough() {
   kc create namespace hp-chart > /dev/null 2>&1 || true
   t_ok token_kubeconfig $NS hostpatrol-controller "$HP_H_DIR/kc-controller"
-  hp_h_spawn sa-controller "$HP" controller --kubeconfig "$HP_H_DIR/kc-controller" --leader-elect \
-    --leader-elect-namespace $NS --etcd-endpoints "${HP_ETCD_URL[res]}" --log-level debug \
-    --metrics-bind-address 127.0.0.1:0 --health-probe-bind-address 127.0.0.1:0 \
-    --state-dir "$HP_H_DIR/state-controller"
+  start_hp -w sa-controller controller --kubeconfig "$HP_H_DIR/kc-controller" --leader-elect \
+    --leader-elect-namespace $NS
   local pid=$HP_H_LASTPID
-  kc apply -f - > /dev/null <<EOF
+  apply <<EOF
 apiVersion: hostpatrol.io/v1alpha1
 kind: HostInspection
 metadata: {name: etcd-health, namespace: hp-chart}
@@ -264,16 +247,16 @@ spec:
     - {name: svc, http: {url: "http://127.0.0.1:$(hp_h_port)/", expectStatus: [200]}}
 EOF
   t_eventually 30 lease_held
-  t_eventually 30 cond_is etcd-health Ready True
-  t_ok result_has etcd-health/health/- '"status":"OK"'
-  t_contains "$(kc -n hp-chart get hi etcd-health -o jsonpath='{.metadata.finalizers}')" hostpatrol.io/cleanup
+  t_eventually 30 cond_is hp-chart etcd-health Ready True
+  t_ok result_has hp-chart etcd-health health - '"status":"OK"'
+  t_contains "$(field hp-chart etcd-health .metadata.finalizers)" hostpatrol.io/cleanup
   # a failing check: Degraded, and an Event on the transition
-  t_eventually 30 cond_is closed-port Degraded True
+  t_eventually 30 cond_is hp-chart closed-port Degraded True
   t_eventually 20 has_events closed-port
   # the finalizer's cleanup (patch) works too
   kc -n hp-chart delete hi etcd-health --wait=false > /dev/null
-  t_eventually 30 hi_gone etcd-health
-  t_ok no_result etcd-health/
+  t_eventually 30 gone hp-chart etcd-health
+  t_ok no_result hp-chart etcd-health
   no_denials "$HP_H_DIR/sa-controller.log"
   # /metrics: the controller's own RBAC makes the TokenReview and SubjectAccessReview, and the
   # chart's metrics-reader ClusterRole is what a scraper needs
@@ -298,12 +281,12 @@ EOF
 
 test_agent_service_account_rbac_is_enough() {
   kc create namespace hp-chart > /dev/null 2>&1 || true
-  kc apply -f - > /dev/null <<EOF
+  apply <<EOF
 apiVersion: v1
 kind: Node
 metadata: {name: n1, labels: {hostpatrol-chart-test: "yes"}}
 EOF
-  kc apply -f - > /dev/null <<EOF
+  apply <<EOF
 apiVersion: hostpatrol.io/v1alpha1
 kind: HostInspection
 metadata: {name: node-mem, namespace: hp-chart}
@@ -315,12 +298,10 @@ spec:
     - {name: memory, memory: {warnAvailablePercent: 1, critAvailablePercent: 0}}
 EOF
   t_ok token_kubeconfig $AGENT_NS hostpatrol-agent "$HP_H_DIR/kc-agent"
-  hp_h_spawn sa-agent "$HP" agent --kubeconfig "$HP_H_DIR/kc-agent" --node-name n1 --host-root / \
-    --etcd-endpoints "${HP_ETCD_URL[res]}" --log-level debug --metrics-bind-address 127.0.0.1:0 \
-    --health-probe-bind-address 127.0.0.1:0 --state-dir "$HP_H_DIR/state-agent"
+  start_hp -w sa-agent agent --kubeconfig "$HP_H_DIR/kc-agent" --node-name n1 --host-root /
   local pid=$HP_H_LASTPID
-  t_eventually 30 result_has node-mem/memory/n1 '"status":"OK"'
-  t_contains "$(ec get --print-value-only /hostpatrol/results/hp-chart/node-mem/memory/n1)" '"source":"agent/n1"'
+  t_eventually 30 result_has hp-chart node-mem memory n1 '"status":"OK"'
+  t_contains "$(result hp-chart node-mem memory n1)" '"source":"agent/n1"'
   no_denials "$HP_H_DIR/sa-agent.log"
   kill -TERM "$pid"
   wait "$pid" 2> /dev/null || true
@@ -386,16 +367,14 @@ dash_controller() {
   # the CRD: from helm install (crds/ stays after the uninstall), or, run alone, from crd/
   kc get crd hostinspections.hostpatrol.io > /dev/null 2>&1 || hp_h_crd || return 1
   render --show-only templates/rbac.yaml | as_json |
-    jq '.[] | select(.metadata.name == "hostpatrol-metrics-reader")' | kc apply -f - > /dev/null || return 1
+    jq '.[] | select(.metadata.name == "hostpatrol-metrics-reader")' | apply || return 1
   kc create namespace hp-graf > /dev/null || return 1
   kc -n hp-graf create serviceaccount scraper > /dev/null || return 1
   kc create clusterrolebinding hp-graf-scraper --clusterrole=hostpatrol-metrics-reader \
     --serviceaccount=hp-graf:scraper > /dev/null || return 1
   kc -n hp-graf create token scraper --duration=1h > "$HP_H_DIR/dash-token" || return 1
-  hp_h_spawn dash-controller "$HP" controller --kubeconfig "$HP_KUBECONFIG" --namespace hp-graf \
-    --etcd-endpoints "${HP_ETCD_URL[res]}" --state-dir "$HP_H_DIR/state-dash" --log-level debug \
-    --metrics-bind-address "127.0.0.1:$port" --health-probe-bind-address 127.0.0.1:0
-  kc apply -f - > /dev/null <<EOF || return 1
+  start_hp -w dash-controller controller --namespace hp-graf --metrics-bind-address "127.0.0.1:$port"
+  apply <<EOF || return 1
 apiVersion: hostpatrol.io/v1alpha1
 kind: HostInspection
 metadata: {name: etcd-health, namespace: hp-graf}

@@ -13,7 +13,6 @@
 # shellcheck source=tests/integration/lib.sh
 . "$(dirname "$0")/lib.sh"
 
-HP=$HP_H_ROOT/build/hostpatrol
 T_TIMEOUT=180
 
 setup() {
@@ -28,37 +27,11 @@ setup() {
   sed "s#server: .*#server: https://127.0.0.1:${HP_TOXI_PORT[api]}#" "$HP_KUBECONFIG" > "$HP_H_DIR/kc-proxy"
   ETCD_HOSTPORT=${HP_ETCD_URL[res]#http://}
   export ETCD_HOSTPORT
-  start_controller cut --kubeconfig "$HP_H_DIR/kc-proxy" --namespace hp-cut --identity cut
+  start_hp cut controller --kubeconfig "$HP_H_DIR/kc-proxy" --namespace hp-cut --identity cut
 }
 
-# start_controller NAME FLAGS...: a controller in the background, its log in $HP_H_DIR/NAME.log
-start_controller() {
-  local name=$1; shift
-  "$HP" controller --etcd-endpoints "${HP_ETCD_URL[res]}" --state-dir "$HP_H_DIR/state-$name" \
-    --log-level debug --metrics-bind-address 127.0.0.1:0 --health-probe-bind-address 127.0.0.1:0 \
-    "$@" > "$HP_H_DIR/$name.log" 2>&1 &
-  echo $! > "$HP_H_DIR/$name.pid"
-  disown
-}
-
-hi() { # hi NS NAME [INTERVAL]: a HostInspection with one passing http check
-  kc apply -f - > /dev/null <<EOF
-apiVersion: hostpatrol.io/v1alpha1
-kind: HostInspection
-metadata: {name: $2, namespace: $1}
-spec:
-  interval: ${3:-2s}
-  timeout: 1s
-  checks: [{name: health, http: {url: "http://$ETCD_HOSTPORT/health", expectStatus: [200]}}]
-EOF
-}
-cond_is() { [ "$(kc -n "$1" get hi "$2" -o jsonpath="{.status.conditions[?(@.type==\"$3\")].status}")" = "$4" ]; }
-field() { kc -n "$1" get hi "$2" -o jsonpath="{$3}"; }
-field_is_() { [ "$(field "$1" "$2" "$3")" = "$4" ]; }
+# observed NS NAME: the status of HostInspection NS/NAME is of its current generation
 observed() { [ "$(field "$1" "$2" .status.observedGeneration)" = "$(field "$1" "$2" .metadata.generation)" ]; }
-gone() { ! kc -n "$1" get hi "$2" > /dev/null 2>&1; }
-no_result() { [ -z "$(ec get --keys-only --prefix "/hostpatrol/results/$1/$2/")" ]; }
-alive() { kill -0 "$(cat "$HP_H_DIR/$1.pid")" 2> /dev/null; }
 
 test_watch_cut_resumes_without_missing_a_change() {
   hi hp-cut a; hi hp-cut doomed
@@ -97,19 +70,10 @@ test_apiserver_killed_and_restarted_mid_run() {
   # apiserver dies, so the run's status write fails and must be written after the restart
   local port
   port=$(hp_h_port)
-  python3 -c '
-import http.server, sys, time
-class H(http.server.BaseHTTPRequestHandler):
-    def do_GET(self):
-        open(sys.argv[2], "a").write("got\n")
-        time.sleep(2)
-        self.send_response(200); self.end_headers(); self.wfile.write(b"slow")
-    def log_message(self, *a): pass
-http.server.ThreadingHTTPServer(("127.0.0.1", int(sys.argv[1])), H).serve_forever()' "$port" "$HP_H_DIR/d.hits" &
+  slow_http "$port" "$HP_H_DIR/d.hits" &
   local srv=$!
-  listening() { curl -fsS --max-time 5 "http://127.0.0.1:$port/" > /dev/null; }
-  t_eventually 20 listening
-  kc apply -f - > /dev/null <<EOF
+  t_eventually 20 curl -fsS --max-time 5 "http://127.0.0.1:$port/"
+  apply <<EOF
 apiVersion: hostpatrol.io/v1alpha1
 kind: HostInspection
 metadata: {name: d, namespace: hp-cut}
@@ -120,20 +84,19 @@ spec:
 EOF
   t_eventually 30 cond_is hp-cut d Ready True
   local before
-  before=$(ec get --print-value-only /hostpatrol/results/hp-cut/d/page/- | jq -r .run)
+  before=$(result hp-cut d page - | jq -r .run)
   : > "$HP_H_DIR/d.hits"
   kc -n hp-cut annotate hi d hostpatrol.io/run-now=mid > /dev/null
-  hit() { [ -s "$HP_H_DIR/d.hits" ]; }
-  t_eventually 20 hit
+  t_eventually 20 test -s "$HP_H_DIR/d.hits"
   t_ok hp_h_apiserver_stop # the run is probing now; its status write will find no apiserver
   sleep 4
   t_ok hp_h_apiserver_restart
   t_ok alive cut
-  t_eventually 60 field_is_ hp-cut d .status.runNow mid
+  t_eventually 60 field_is hp-cut d .status.runNow mid
   t_eventually 30 cond_is hp-cut d Ready True
   # the run committed once (its result in etcd) and its status was written after the restart,
   # without running again
-  t_not [ "$(ec get --print-value-only /hostpatrol/results/hp-cut/d/page/- | jq -r .run)" = "$before" ]
+  t_not [ "$(result hp-cut d page - | jq -r .run)" = "$before" ]
   t_eq "$(wc -l < "$HP_H_DIR/d.hits")" 1 "one run for the run-now"
   grep -q 'status not written' "$HP_H_DIR/cut.log" || t_fail "the status write did not fail during the outage"
   kill "$srv"
@@ -145,48 +108,44 @@ EOF
 
 # on failure: the status of every HostInspection and the tail of each controller's log
 t_on_fail() {
-  kc get hi -A -o custom-columns=NS:.metadata.namespace,NAME:.metadata.name,STATUS:.status --no-headers 2>&1 | cut -c1-600
-  local f
-  for f in "$HP_H_DIR"/*.log; do
-    case $f in *cut.log | *ha-*.log) echo "--- $f (tail)"; tail -n 10 "$f" ;; esac
-  done
+  show_his
+  show_tails 10 "$HP_H_DIR"/cut.log "$HP_H_DIR"/ha-*.log
 }
 
-leader() { kc -n hp-ha get lease hostpatrol-controller -o jsonpath='{.spec.holderIdentity}'; }
-leader_is() { [ "$(leader)" = "$1" ]; }
+leader_is() { [ "$(lease_holder hp-ha)" = "$1" ]; }
 wrote() { history hp-ha | grep -q "controller/$1 "; }
 
 test_two_controllers_fail_over_and_a_paused_leader_is_fenced() {
   local le=(--namespace hp-ha --leader-elect --leader-elect-namespace hp-ha --lease-duration 4s
     --renew-deadline 3s --retry-period 1s)
-  start_controller ha-a --kubeconfig "$HP_KUBECONFIG" --identity ha-a "${le[@]}"
+  start_hp ha-a controller --identity ha-a "${le[@]}"
   t_eventually 20 leader_is ha-a
-  start_controller ha-b --kubeconfig "$HP_KUBECONFIG" --identity ha-b "${le[@]}"
+  start_hp ha-b controller --identity ha-b "${le[@]}"
   hi hp-ha svc 1500ms
   t_eventually 30 cond_is hp-ha svc Ready True
   t_eventually 10 wrote ha-a
   sleep 2
-  t_eq "$(leader)" ha-a "one leader"
+  t_eq "$(lease_holder hp-ha)" ha-a "one leader"
   t_not wrote ha-b
   # kill -9 of the leader: the other takes over within the lease (4 s) plus a retry period
-  kill -KILL "$(cat "$HP_H_DIR/ha-a.pid")"
+  kill -KILL "$(pid ha-a)"
   local t0=$SECONDS
   t_eventually 15 leader_is ha-b
   echo "# ha-b leads $((SECONDS - t0)) s after kill -9 of ha-a (lease 4 s)"
   t_eventually 15 wrote ha-b
   # pause the leader, let a new replica take over, then wake the old one up
-  kill -STOP "$(cat "$HP_H_DIR/ha-b.pid")"
-  start_controller ha-c --kubeconfig "$HP_KUBECONFIG" --identity ha-c "${le[@]}"
+  kill -STOP "$(pid ha-b)"
+  start_hp ha-c controller --identity ha-c "${le[@]}"
   t_eventually 20 leader_is ha-c
   t_eventually 15 wrote ha-c
-  kill -CONT "$(cat "$HP_H_DIR/ha-b.pid")"
+  kill -CONT "$(pid ha-b)"
   dead() { ! alive ha-b; }
   t_eventually 30 dead
   grep -qE 'leadership lost|fenced: another instance' "$HP_H_DIR/ha-b.log" || t_fail "ha-b did not stop as a deposed leader"
   echo "# ha-b on waking: $(grep -c 'fenced' "$HP_H_DIR/ha-b.log") log line(s) about fenced commits"
   sleep 3
   check_history hp-ha
-  t_eq "$(leader)" ha-c
+  t_eq "$(lease_holder hp-ha)" ha-c
   cond_is hp-ha svc Ready True || t_fail "not Ready after fail-over"
 }
 
@@ -207,11 +166,11 @@ s.bind(("127.0.0.1", int(sys.argv[1]))); s.listen(64)
 while True: time.sleep(3600)' "$port" "$HP_H_DIR" &
   local sink=$!
   sd() {
-    start_controller sd --kubeconfig "$HP_KUBECONFIG" --namespace hp-sd --identity sd \
+    start_hp sd controller --namespace hp-sd --identity sd \
       --etcd-endpoints "http://127.0.0.1:${HP_TOXI_PORT[etcd]}" --shutdown-timeout 6s
   }
   sd
-  kc apply -f - > /dev/null <<EOF
+  apply <<EOF
 apiVersion: hostpatrol.io/v1alpha1
 kind: HostInspection
 metadata: {name: steady, namespace: hp-sd}
@@ -257,7 +216,7 @@ EOF
   t_eventually 60 resolved
   t_eventually 30 cond_is hp-sd steady Ready True
   kill "$sink" 2> /dev/null
-  kill -TERM "$(cat "$HP_H_DIR/sd.pid")"
+  kill -TERM "$(pid sd)"
   check_history hp-sd controller/
 }
 
@@ -270,9 +229,9 @@ EOF
 test_an_unresolved_commit_frees_the_run_and_its_outcome_updates_status_and_events() {
   kc create namespace hp-cu > /dev/null 2>&1 || true
   hp_h_toxi_proxy etcdu "$ETCD_HOSTPORT" || t_fail "etcd proxy"
-  start_controller cu --kubeconfig "$HP_KUBECONFIG" --namespace hp-cu --identity cu \
+  start_hp cu controller --namespace hp-cu --identity cu \
     --etcd-endpoints "http://127.0.0.1:${HP_TOXI_PORT[etcdu]}"
-  kc apply -f - > /dev/null <<EOF
+  apply <<EOF
 apiVersion: hostpatrol.io/v1alpha1
 kind: HostInspection
 metadata: {name: late, namespace: hp-cu}
@@ -282,8 +241,8 @@ spec:
   checks: [{name: health, http: {url: "http://$ETCD_HOSTPORT/health", expectStatus: [200]}}]
 EOF
   t_eventually 30 cond_is hp-cu late Ready True
-  ready_reason() { field hp-cu late '.status.conditions[?(@.type=="Ready")].reason'; }
-  ready_msg() { field hp-cu late '.status.conditions[?(@.type=="Ready")].message'; }
+  ready_reason() { cond hp-cu late Ready reason; }
+  ready_msg() { cond hp-cu late Ready message; }
   ready_reason_is() { [ "$(ready_reason)" = "$1" ]; }
   run_now() { kc -n hp-cu annotate hi late --overwrite "hostpatrol.io/run-now=$(t_uniq r)" > /dev/null; }
   events() { kc -n hp-cu get events --field-selector "reason=$1" -o jsonpath='{range .items[*]}{.message}{"\n"}{end}'; }
@@ -322,7 +281,7 @@ EOF
   not_b2() { ! ready_reason_is CommitUnresolved && ! ready_msg | grep -q -- "batch $b2"; }
   t_eventually 40 not_b2
   echo "# Ready after the third run: $(ready_reason): $(ready_msg)"
-  kill -TERM "$(cat "$HP_H_DIR/cu.pid")"
+  kill -TERM "$(pid cu)"
   # both batches landed late (etcd applied them, the answer came too late) and were undone: the
   # undo's writes are not new writes of a run (history leaves them out), and no value of
   # either run is left
@@ -331,7 +290,7 @@ EOF
 }
 history_has() { # NS RUN...: is a value of one of the runs in etcd now?
   local ns=$1 v; shift
-  v=$(ec get --print-value-only --prefix "/hostpatrol/results/$ns/")
+  v=$(ec get --print-value-only --prefix "$(result_key "$ns")")
   for r in "$@"; do grep -q -- "\"run\":\"$r\"" <<< "$v" && return 0; done
   return 1
 }

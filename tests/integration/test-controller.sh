@@ -8,53 +8,26 @@
 # shellcheck source=tests/integration/lib.sh
 . "$(dirname "$0")/lib.sh"
 
-HP=$HP_H_ROOT/build/hostpatrol
+HP=$HOSTPATROL
 T_TIMEOUT=120
 
 setup() {
-  hp_h_init
-  hp_h_control_plane || return 1
-  hp_h_etcd res 3.6 || return 1
-  hp_h_crd || return 1
-  kc create namespace hp-test > /dev/null || return 1
+  setup_cluster hp-test || return 1
   ETCD_HOSTPORT=${HP_ETCD_URL[res]#http://}
   ETCD_PORT=${ETCD_HOSTPORT##*:}
   CLOSED_PORT=$(hp_h_port)
   HEALTH_PORT=$(hp_h_port)
   METRICS_PORT=$(hp_h_port)
   export ETCD_HOSTPORT ETCD_PORT CLOSED_PORT HEALTH_PORT METRICS_PORT
-  start_controller main --namespace hp-test --health-probe-bind-address "127.0.0.1:$HEALTH_PORT" \
-    --metrics-bind-address "127.0.0.1:$METRICS_PORT" || return 1
+  start_hp main controller --namespace hp-test --health-probe-bind-address "127.0.0.1:$HEALTH_PORT" \
+    --metrics-bind-address "127.0.0.1:$METRICS_PORT"
 }
 
-# start_controller NAME FLAGS...: a controller in the background, its log in $HP_H_DIR/NAME.log
-start_controller() {
-  local name=$1; shift
-  "$HP" controller --kubeconfig "$HP_KUBECONFIG" --etcd-endpoints "${HP_ETCD_URL[res]}" \
-    --state-dir "$HP_H_DIR/state-$name" --log-level debug --metrics-bind-address 127.0.0.1:0 \
-    --health-probe-bind-address 127.0.0.1:0 "$@" > "$HP_H_DIR/$name.log" 2>&1 &
-  echo $! > "$HP_H_DIR/$name.pid"
-  if [ "$name" = main ]; then disown; fi # the harness's cleanup ends it; no job report
-}
-
-# cond NAME TYPE: the status of condition TYPE of HostInspection NAME
-cond() { kc -n hp-test get hi "$1" -o jsonpath="{.status.conditions[?(@.type==\"$2\")].status}"; }
-cond_is() { [ "$(cond "$1" "$2")" = "$3" ]; }
-field() { kc -n hp-test get hi "$1" -o jsonpath="{$2}"; }
-field_is() { [ "$(field "$1" "$2")" = "$3" ]; }
-result() { ec get --print-value-only "/hostpatrol/results/hp-test/$1"; }
-result_has() { [[ $(result "$1") == *"$2"* ]]; }
-no_result() { [ -z "$(ec get --keys-only --prefix "/hostpatrol/results/hp-test/$1")" ]; }
 # on failure: the status of every HostInspection and the tail of each controller's log
 t_on_fail() {
-  kc get hi -A -o custom-columns=NS:.metadata.namespace,NAME:.metadata.name,STATUS:.status --no-headers 2>&1 | cut -c1-600
-  local f
-  for f in "$HP_H_DIR"/main.log "$HP_H_DIR"/le.log; do
-    [ -f "$f" ] && { echo "--- $f (tail)"; tail -n 15 "$f"; }
-  done
+  show_his
+  show_tails 15 "$HP_H_DIR"/main.log "$HP_H_DIR"/le.log
 }
-
-apply() { kc apply -f - > /dev/null; }
 
 test_create_stores_results_and_reports_ready() {
   apply <<EOF
@@ -71,28 +44,28 @@ spec:
 EOF
   # Ready within the run deadline (2 s) plus a stated slack of 5 s for the first reconcile
   # (finalizer added, watch event delivered)
-  t_eventually 7 cond_is web Ready True
-  t_eq "$(cond web Degraded)" False "all checks pass"
-  t_eq "$(field web .status.summary.ok)" 2
-  t_eq "$(field web .status.observedGeneration)" "$(field web .metadata.generation)"
-  t_contains "$(field web .metadata.finalizers)" hostpatrol.io/cleanup
-  t_ge "$(field web .status.lastCommit.revision)" 1
+  t_eventually 7 cond_is hp-test web Ready True
+  t_eq "$(cond hp-test web Degraded)" False "all checks pass"
+  t_eq "$(field hp-test web .status.summary.ok)" 2
+  t_eq "$(field hp-test web .status.observedGeneration)" "$(field hp-test web .metadata.generation)"
+  t_contains "$(field hp-test web .metadata.finalizers)" hostpatrol.io/cleanup
+  t_ge "$(field hp-test web .status.lastCommit.revision)" 1
   # the log ties the result to its reconcile, run and etcd batch: the status's batch is in it
   local batch
-  batch=$(field web .status.lastCommit.batch)
+  batch=$(field hp-test web .status.lastCommit.batch)
   t_ok grep -q -E "\"reconcile\":[0-9]+,\"run\":\"[^\"]+\",\"batch\":\"$batch\",\"msg\":\"run done" "$HP_H_DIR/main.log"
   local v
-  v=$(result web/health/-)
+  v=$(result hp-test web health -)
   t_contains "$v" '"status":"OK"'
   t_contains "$v" '"status_code":200'
-  t_contains "$(result web/port/local)" '"status":"OK"'
+  t_contains "$(result hp-test web port local)" '"status":"OK"'
   # the status's revision is the commit that wrote the results
   local rev
-  rev=$(ec get -w json /hostpatrol/results/hp-test/web/port/local | jq -r '.kvs[0].mod_revision')
+  rev=$(ec get -w json "$(result_key hp-test web port local)" | jq -r '.kvs[0].mod_revision')
   t_ge "$rev" 1
   # runs repeat on schedule: a later run's observed time replaces the first
   local first
-  first=$(result web/port/local | jq -r .observed_ms)
+  first=$(result hp-test web port local | jq -r .observed_ms)
   later() { [ "$(result web/port/local | jq -r .observed_ms)" != "$first" ]; }
   t_eventually 15 later
 }
@@ -100,11 +73,11 @@ EOF
 test_spec_update_observed_and_removed_check_results_deleted() {
   kc -n hp-test patch hi web --type=json -p '[{"op":"remove","path":"/spec/checks/1"}]' > /dev/null
   local gen
-  gen=$(field web .metadata.generation)
-  t_eventually 15 field_is web .status.observedGeneration "$gen"
-  t_eventually 15 no_result web/port/
-  t_ok result_has web/health/- '"status":"OK"'
-  t_eq "$(field web .status.summary.ok)" 1
+  gen=$(field hp-test web .metadata.generation)
+  t_eventually 15 field_is hp-test web .status.observedGeneration "$gen"
+  t_eventually 15 no_result hp-test web port
+  t_ok result_has hp-test web health - '"status":"OK"'
+  t_eq "$(field hp-test web .status.summary.ok)" 1
 }
 
 test_failing_check_degrades_then_recovers() {
@@ -118,19 +91,19 @@ spec:
   checks:
     - {name: svc, http: {url: "http://127.0.0.1:$CLOSED_PORT/", expectStatus: [200]}}
 EOF
-  t_eventually 20 cond_is flaky Degraded True
-  t_eq "$(cond flaky Ready)" True "the run itself succeeded"
-  t_eq "$(field flaky .status.summary.crit)" 1
-  t_contains "$(field flaky '.status.failingChecks[0].reason')" "$CLOSED_PORT"
-  t_contains "$(result flaky/svc/-)" '"status":"CRIT"'
+  t_eventually 20 cond_is hp-test flaky Degraded True
+  t_eq "$(cond hp-test flaky Ready)" True "the run itself succeeded"
+  t_eq "$(field hp-test flaky .status.summary.crit)" 1
+  t_contains "$(field hp-test flaky '.status.failingChecks[0].reason')" "$CLOSED_PORT"
+  t_contains "$(result hp-test flaky svc -)" '"status":"CRIT"'
   # the endpoint comes up: the condition clears
   python3 -m http.server "$CLOSED_PORT" --bind 127.0.0.1 --directory "$HP_H_DIR" > /dev/null 2>&1 &
   local srv=$!
-  t_eventually 20 cond_is flaky Degraded False
+  t_eventually 20 cond_is hp-test flaky Degraded False
   kill $srv
-  t_eq "$(field flaky .status.summary.crit)" 0
-  t_eq "$(field flaky .status.failingChecks)" "[]"
-  t_contains "$(result flaky/svc/-)" '"status":"OK"'
+  t_eq "$(field hp-test flaky .status.summary.crit)" 0
+  t_eq "$(field hp-test flaky .status.failingChecks)" "[]"
+  t_contains "$(result hp-test flaky svc -)" '"status":"OK"'
   # Events on the transitions
   local ev
   ev=$(kc -n hp-test get events --field-selector involvedObject.name=flaky -o jsonpath='{.items[*].reason}')
@@ -147,17 +120,17 @@ spec:
   checks:
     - {name: page, http: {url: "http://127.0.0.1:$ETCD_PORT/health", bodyRegex: "(unclosed"}}
 EOF
-  t_eventually 20 cond_is badre InvalidSpec True
-  t_contains "$(field badre '.status.conditions[?(@.type=="InvalidSpec")].message')" spec.checks[0].http.bodyRegex
-  t_eq "$(cond badre Ready)" False
+  t_eventually 20 cond_is hp-test badre InvalidSpec True
+  t_contains "$(cond hp-test badre InvalidSpec message)" spec.checks[0].http.bodyRegex
+  t_eq "$(cond hp-test badre Ready)" False
   local rv
-  rv=$(field badre .metadata.resourceVersion)
+  rv=$(field hp-test badre .metadata.resourceVersion)
   sleep 4
-  t_eq "$(field badre .metadata.resourceVersion)" "$rv" "no status rewrites while the spec stays wrong"
+  t_eq "$(field hp-test badre .metadata.resourceVersion)" "$rv" "no status rewrites while the spec stays wrong"
   # fixed spec: the condition clears
   kc -n hp-test patch hi badre --type=merge -p '{"spec":{"checks":[{"name":"page","http":{"url":"http://'"$ETCD_HOSTPORT"'/health","bodyRegex":"health"}}]}}' > /dev/null
-  t_eventually 20 cond_is badre InvalidSpec False
-  t_eventually 20 cond_is badre Ready True
+  t_eventually 20 cond_is hp-test badre InvalidSpec False
+  t_eventually 20 cond_is hp-test badre Ready True
 }
 
 test_suspend_stops_runs_and_run_now_starts_one() {
@@ -170,33 +143,33 @@ spec:
   timeout: 2s
   checks: [{name: health, http: {url: "http://$ETCD_HOSTPORT/health"}}]
 EOF
-  t_eventually 20 cond_is slow Ready True
+  t_eventually 20 cond_is hp-test slow Ready True
   local first
-  first=$(result slow/health/- | jq -r .run)
+  first=$(result hp-test slow health - | jq -r .run)
   # interval 1h: nothing runs again by itself; run-now starts a run at once
   kc -n hp-test annotate hi slow hostpatrol.io/run-now=one > /dev/null
-  t_eventually 15 field_is slow .status.runNow one
-  t_not [ "$(result slow/health/- | jq -r .run)" = "$first" ]
+  t_eventually 15 field_is hp-test slow .status.runNow one
+  t_not [ "$(result hp-test slow health - | jq -r .run)" = "$first" ]
   # suspended: Suspended=True, and a run-now is not acted on
   kc -n hp-test patch hi slow --type=merge -p '{"spec":{"suspend":true}}' > /dev/null
-  t_eventually 15 cond_is slow Suspended True
+  t_eventually 15 cond_is hp-test slow Suspended True
   local run
-  run=$(result slow/health/- | jq -r .run)
+  run=$(result hp-test slow health - | jq -r .run)
   kc -n hp-test annotate --overwrite hi slow hostpatrol.io/run-now=two > /dev/null
   sleep 3
-  t_eq "$(result slow/health/- | jq -r .run)" "$run" "no run while suspended"
+  t_eq "$(result hp-test slow health - | jq -r .run)" "$run" "no run while suspended"
   kc -n hp-test patch hi slow --type=merge -p '{"spec":{"suspend":false}}' > /dev/null
-  t_eventually 15 cond_is slow Suspended False
-  t_eventually 15 field_is slow .status.runNow two
+  t_eventually 15 cond_is hp-test slow Suspended False
+  t_eventually 15 field_is hp-test slow .status.runNow two
 }
 
 test_node_conditions_judged_through_the_api() {
-  kc apply -f - > /dev/null <<EOF
+  apply <<EOF
 apiVersion: v1
 kind: Node
 metadata: {name: web-1, labels: {role: web}}
 EOF
-  kc apply -f - > /dev/null <<EOF
+  apply <<EOF
 apiVersion: v1
 kind: Node
 metadata: {name: db-1, labels: {role: db}}
@@ -216,13 +189,13 @@ spec:
   nodeSelector: {matchLabels: {role: web}}
   checks: [{name: ready, nodeCondition: {type: Ready}}]
 EOF
-  t_eventually 20 cond_is nodes Ready True
-  t_contains "$(result nodes/ready/web-1)" '"status":"OK"'
-  t_ok no_result nodes/ready/db-1
+  t_eventually 20 cond_is hp-test nodes Ready True
+  t_contains "$(result hp-test nodes ready web-1)" '"status":"OK"'
+  t_ok no_result hp-test nodes ready db-1
   t_ok setready web-1 False KubeletNotReady
-  t_eventually 15 result_has nodes/ready/web-1 '"status":"CRIT"'
-  t_contains "$(result nodes/ready/web-1)" KubeletNotReady
-  t_eventually 15 cond_is nodes Degraded True
+  t_eventually 15 result_has hp-test nodes ready web-1 '"status":"CRIT"'
+  t_contains "$(result hp-test nodes ready web-1)" KubeletNotReady
+  t_eventually 15 cond_is hp-test nodes Degraded True
 }
 
 test_health_readiness_and_metrics_endpoints() {
@@ -285,27 +258,24 @@ test_logs_carry_no_token_or_password() {
 }
 
 test_delete_removes_results_then_the_resource() {
-  t_ok result_has web/health/- '"status"'
+  t_ok result_has hp-test web health - '"status"'
   kc -n hp-test delete hi web --wait=false > /dev/null
-  gone() { ! kc -n hp-test get hi web > /dev/null 2>&1; }
-  t_eventually 20 gone
-  t_ok no_result web/
+  t_eventually 20 gone hp-test web
+  t_ok no_result hp-test web
 }
 
 test_finalizer_stays_while_etcd_is_down() {
-  t_eventually 20 cond_is nodes Ready True
+  t_eventually 20 cond_is hp-test nodes Ready True
   t_ok hp_h_etcd_stop res.0
-  unready() { [ "$(curl -sS --max-time 5 "http://127.0.0.1:$HEALTH_PORT/readyz")" = "etcd not reachable" ]; }
-  t_eventually 20 unready
+  readyz_is() { [ "$(curl -sS --max-time 5 "http://127.0.0.1:$HEALTH_PORT/readyz")" = "$1" ]; }
+  t_eventually 20 readyz_is "etcd not reachable"
   kc -n hp-test delete hi nodes --wait=false > /dev/null
-  t_eventually 30 field_is nodes '.status.conditions[?(@.type=="Ready")].reason' CleanupFailed
-  t_contains "$(field nodes .metadata.finalizers)" hostpatrol.io/cleanup
+  t_eventually 30 field_is hp-test nodes '.status.conditions[?(@.type=="Ready")].reason' CleanupFailed
+  t_contains "$(field hp-test nodes .metadata.finalizers)" hostpatrol.io/cleanup
   t_ok hp_h_etcd_restart res.0
-  gone() { ! kc -n hp-test get hi nodes > /dev/null 2>&1; }
-  t_eventually 60 gone
-  t_ok no_result nodes/
-  ready() { [ "$(curl -sS --max-time 5 "http://127.0.0.1:$HEALTH_PORT/readyz")" = ok ]; }
-  t_eventually 20 ready
+  t_eventually 60 gone hp-test nodes
+  t_ok no_result hp-test nodes
+  t_eventually 20 readyz_is ok
 }
 
 test_sigterm_drains_the_run_in_progress_and_releases_the_lease() {
@@ -313,23 +283,14 @@ test_sigterm_drains_the_run_in_progress_and_releases_the_lease() {
   # an endpoint that answers after 2 s, noting when a request arrives
   local port
   port=$(hp_h_port)
-  python3 -c '
-import http.server, sys, time
-class H(http.server.BaseHTTPRequestHandler):
-    def do_GET(self):
-        open(sys.argv[2], "a").write("got\n")
-        time.sleep(2)
-        self.send_response(200); self.end_headers(); self.wfile.write(b"slow but fine")
-    def log_message(self, *a): pass
-http.server.HTTPServer(("127.0.0.1", int(sys.argv[1])), H).serve_forever()' "$port" "$HP_H_DIR/slow.hits" &
+  slow_http "$port" "$HP_H_DIR/slow.hits" &
   local srv=$!
-  listening() { curl -fsS --max-time 5 "http://127.0.0.1:$port/" > /dev/null; }
-  t_eventually 20 listening
+  t_eventually 20 curl -fsS --max-time 5 "http://127.0.0.1:$port/"
   rm -f "$HP_H_DIR/slow.hits"
-  start_controller le --namespace hp-le --leader-elect --leader-elect-namespace hp-le
-  holder() { [ -n "$(kc -n hp-le get lease hostpatrol-controller -o jsonpath='{.spec.holderIdentity}')" ]; }
+  start_hp -w le controller --namespace hp-le --leader-elect --leader-elect-namespace hp-le
+  holder() { [ -n "$(lease_holder hp-le)" ]; }
   t_eventually 30 holder
-  kc apply -f - > /dev/null <<EOF
+  apply <<EOF
 apiVersion: hostpatrol.io/v1alpha1
 kind: HostInspection
 metadata: {name: slowrun, namespace: hp-le}
@@ -338,8 +299,7 @@ spec:
   timeout: 5s
   checks: [{name: page, http: {url: "http://127.0.0.1:$port/", bodyRegex: "fine"}}]
 EOF
-  hit() { [ -s "$HP_H_DIR/slow.hits" ]; }
-  t_eventually 30 hit
+  t_eventually 30 test -s "$HP_H_DIR/slow.hits"
   # SIGTERM mid-run: the run finishes (its result committed, status written), then the lease
   # is released and the process exits 0
   local pid rc=0
@@ -348,9 +308,9 @@ EOF
   wait "$pid" || rc=$?
   kill "$srv"
   t_eq "$rc" 0 "exit status after SIGTERM"
-  t_contains "$(ec get --print-value-only /hostpatrol/results/hp-le/slowrun/page/-)" '"status":"OK"'
-  t_eq "$(kc -n hp-le get hi slowrun -o jsonpath='{.status.conditions[?(@.type=="Ready")].status}')" True
-  t_eq "$(kc -n hp-le get lease hostpatrol-controller -o jsonpath='{.spec.holderIdentity}')" "" "lease released"
+  t_contains "$(result hp-le slowrun page -)" '"status":"OK"'
+  t_eq "$(cond hp-le slowrun Ready)" True
+  t_eq "$(lease_holder hp-le)" "" "lease released"
   t_contains "$(cat "$HP_H_DIR/le.log")" '"msg":"stopped"'
 }
 

@@ -12,21 +12,17 @@
 # shellcheck source=tests/integration/lib.sh
 . "$(dirname "$0")/lib.sh"
 
-HP=$HP_H_ROOT/build/hostpatrol
+HP=$HOSTPATROL
 T_TIMEOUT=120
 ART=${HP_ARTIFACT_DIR:-$HP_H_ROOT/build/artifacts/test-dashboard}
 CHROMIUM=${CHROMIUM:-/usr/bin/chromium}
 CHROMEDRIVER=${CHROMEDRIVER:-/usr/bin/chromedriver}
 
 setup() {
-  hp_h_init
   [ -x "$CHROMIUM" ] && [ -x "$CHROMEDRIVER" ] || { echo "chromium and chromium-driver are needed (make deps)"; return 1; }
-  hp_h_control_plane || return 1
-  hp_h_etcd res 3.6 || return 1
-  hp_h_crd || return 1
+  setup_cluster hp-dash hp-other || return 1
   mkdir -p "$ART" || return 1
   local ns
-  for ns in hp-dash hp-other; do kc create namespace $ns > /dev/null || return 1; done
   # viewer: get hostinspections in hp-dash; other: only in hp-other
   kc -n hp-dash create serviceaccount viewer > /dev/null || return 1
   kc -n hp-other create serviceaccount other > /dev/null || return 1
@@ -60,11 +56,9 @@ http.server.ThreadingHTTPServer(("127.0.0.1", int(sys.argv[1])), H).serve_foreve
 PY
   hp_h_spawn flipper python3 "$HP_H_DIR/flipper.py" "$WEB_PORT" "$HP_H_DIR/flip"
   METRICS_PORT=$(hp_h_port)
-  hp_h_spawn controller "$HP" controller --kubeconfig "$HP_KUBECONFIG" --etcd-endpoints "${HP_ETCD_URL[res]}" \
-    --state-dir "$HP_H_DIR/state" --log-level debug --log-format text \
-    --metrics-bind-address "127.0.0.1:$METRICS_PORT" --health-probe-bind-address 127.0.0.1:0
+  start_hp -w controller controller --log-format text --metrics-bind-address "127.0.0.1:$METRICS_PORT"
   hp_h_wait controller "$HP_H_LASTPID" curl -sk -o /dev/null "https://127.0.0.1:$METRICS_PORT/" || return 1
-  kc apply -f - > /dev/null << YAML || return 1
+  apply << YAML || return 1
 apiVersion: hostpatrol.io/v1alpha1
 kind: HostInspection
 metadata: {name: web, namespace: hp-dash}
@@ -91,10 +85,7 @@ YAML
 URL() { echo "https://127.0.0.1:$METRICS_PORT/"; }
 
 t_on_fail() {
-  local f
-  for f in "$HP_H_DIR"/controller.log "$HP_H_DIR"/chromedriver.log; do
-    [ -f "$f" ] && { echo "--- $f (tail)"; tail -n 8 "$f" | cut -c1-300; }
-  done
+  show_tails 8 "$HP_H_DIR"/controller.log "$HP_H_DIR"/chromedriver.log
   [ -n "${SID:-}" ] && shot "failed-$(date +%s)" && echo "# screenshot of the failure in $ART"
 }
 
@@ -250,10 +241,9 @@ test_a_token_of_another_namespace_sees_nothing_of_ours() {
 # le_controller NAME PORT: a controller electing a leader through the Lease hp-dash/dash-le,
 # reconciling namespace hp-le (empty)
 le_controller() {
-  hp_h_spawn "$1" "$HP" controller --kubeconfig "$HP_KUBECONFIG" --etcd-endpoints "${HP_ETCD_URL[res]}" \
-    --state-dir "$HP_H_DIR/state-$1" --namespace hp-le --log-format text --identity "$1" \
+  start_hp -w "$1" controller --namespace hp-le --log-level info --log-format text --identity "$1" \
     --leader-elect --leader-elect-namespace hp-dash --leader-elect-id dash-le \
-    --metrics-bind-address "127.0.0.1:$2" --health-probe-bind-address 127.0.0.1:0
+    --metrics-bind-address "127.0.0.1:$2"
 }
 standby_shown() { view | jq -e '.conn == "live"' > /dev/null && js "return !document.getElementById('standby').hidden;"; }
 
@@ -283,14 +273,13 @@ test_a_standby_replica_says_so() {
 test_dashboard_false_serves_no_page() {
   local port pid
   port=$(hp_h_port)
-  hp_h_spawn nodash "$HP" controller --kubeconfig "$HP_KUBECONFIG" --etcd-endpoints "${HP_ETCD_URL[res]}" \
-    --state-dir "$HP_H_DIR/state-nodash" --namespace hp-none --log-format text --dashboard=false \
-    --metrics-bind-address "127.0.0.1:$port" --health-probe-bind-address 127.0.0.1:0
+  start_hp -w nodash controller --namespace hp-none --log-level info --log-format text --dashboard=false \
+    --metrics-bind-address "127.0.0.1:$port"
   pid=$HP_H_LASTPID
   t_eventually 20 curl -sk -o /dev/null "https://127.0.0.1:$port/metrics"
-  t_eq "$(curl -sk -o /dev/null -w '%{http_code}' "https://127.0.0.1:$port/")" 404 "/ with --dashboard=false"
-  t_eq "$(curl -sk -o /dev/null -w '%{http_code}' "https://127.0.0.1:$port/dashboard.js")" 404
-  t_eq "$(curl -sk -o /dev/null -w '%{http_code}' "https://127.0.0.1:$port/metrics")" 401 "/metrics still served"
+  t_eq "$(http_code "https://127.0.0.1:$port/")" 404 "/ with --dashboard=false"
+  t_eq "$(http_code "https://127.0.0.1:$port/dashboard.js")" 404
+  t_eq "$(http_code "https://127.0.0.1:$port/metrics")" 401 "/metrics still served"
   kill -TERM "$pid"
   local out
   out=$("$HP" controller --dashboard=maybe 2>&1)
@@ -299,15 +288,8 @@ test_dashboard_false_serves_no_page() {
 }
 
 test_tokens_are_never_logged() {
-  local f t
-  for f in "$HP_H_DIR"/token-*; do
-    t=$(cat "$f")
-    # every log but chromedriver's (it records the WebDriver commands: the test typing the token)
-    for log in "$HP_H_DIR"/*.log; do
-      [ "${log##*/}" = chromedriver.log ] && continue
-      t_not grep -qF -- "${t: -40}" "$log"
-    done
-  done
+  # every log but chromedriver's (it records the WebDriver commands: the test typing the token)
+  t_no_token_logged chromedriver.log
 }
 
 t_main

@@ -24,7 +24,7 @@ test_demo_comes_up_and_ctrl_c_cleans_up() {
   # the controller made the sample Ready, its result is in etcd and the demo printed it
   t_eq "$("$KUBECTL" --kubeconfig "$kcfg" get hi local -o jsonpath='{.status.conditions[?(@.type=="Ready")].status}')" \
     True "sample Ready"
-  t_contains "$("$ETCDCTL36" --endpoints "$etcd" get --print-value-only /hostpatrol/results/default/local/local-http/-)" \
+  t_contains "$("$ETCDCTL36" --endpoints "$etcd" get --print-value-only "$(result_key default local local-http -)")" \
     '"status":"OK"'
   # each result once as it lands, with what it measured, and a line per run
   t_eventually 10 grep -q -E '^[0-9:]{8}  default/local +local-http +- +OK +200 in [0-9.]+ m?s$' "$out"

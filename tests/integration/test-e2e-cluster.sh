@@ -23,12 +23,9 @@ IMAGE=hostpatrol:e2e
 TOKEN_TTL=600
 T_TIMEOUT=240
 
-helmc() { "$HELM" --kubeconfig "$HP_KUBECONFIG" "$@"; }
-
 setup() {
   hp_h_init
-  export HELM_CACHE_HOME=$HP_H_DIR/helm/cache HELM_CONFIG_HOME=$HP_H_DIR/helm/config \
-    HELM_DATA_HOME=$HP_H_DIR/helm/data
+  helm_home
   # the image, built from the Dockerfile (daemonless here), as a docker-archive
   local t0=$SECONDS
   make -C "$HP_H_ROOT" --no-print-directory image IMAGE="$IMAGE" IMAGE_ARCHIVE="$HP_H_DIR/image.tar" \
@@ -69,7 +66,7 @@ EOF
 
 t_on_fail() {
   kc get pods -A -o wide 2>&1 | tail -n 20
-  kc get hi -A -o custom-columns=NS:.metadata.namespace,NAME:.metadata.name,STATUS:.status --no-headers 2>&1 | cut -c1-800
+  show_his 800
   local p
   for p in $(kc -n "$NS" get pods -o name 2> /dev/null); do
     echo "--- $p (log tail)"
@@ -84,13 +81,6 @@ t_on_fail() {
 
 pods() { kc -n "$1" get pods -l "app.kubernetes.io/component=$2" -o jsonpath='{range .items[*]}{.metadata.name}{"\n"}{end}'; }
 pod_ready() { [ "$(kc -n "$1" get pod "$2" -o jsonpath='{.status.conditions[?(@.type=="Ready")].status}')" = "$3" ]; }
-field() { kc -n "$APP_NS" get hi "$1" -o jsonpath="{$2}"; }
-field_is() { [ "$(field "$1" "$2")" = "$3" ]; }
-cond_is() { field_is "$1" ".status.conditions[?(@.type==\"$2\")].status" "$3"; }
-result() { ec get --print-value-only "/hostpatrol/results/$APP_NS/$1"; }
-result_has() { [[ $(result "$1") == *"$2"* ]]; }
-results_count() { ec get --keys-only --prefix "/hostpatrol/results/$APP_NS/" | grep -c .; }
-leader() { kc -n "$NS" get lease hostpatrol-controller -o jsonpath='{.spec.holderIdentity}'; }
 deployed() {
   [ "$(kc -n "$NS" get deploy hostpatrol-controller -o jsonpath='{.status.readyReplicas}')" = 2 ] &&
     [ "$(kc -n "$AGENT_NS" get ds hostpatrol-agent -o jsonpath='{.status.numberReady}')" = 1 ]
@@ -113,7 +103,7 @@ pod_memory() {
 # checks from the agent pod (/metrics has its own test: it needs a token and flags the
 # self-signed certificate)
 apply_sample() {
-  kc apply -f - > /dev/null << EOF
+  apply << EOF
 apiVersion: hostpatrol.io/v1alpha1
 kind: HostInspection
 metadata: {name: sample, namespace: $APP_NS}
@@ -137,7 +127,7 @@ test_helm_install_runs_the_pods_and_results_land() {
   out=$(helmc install hostpatrol "$CHART" -n "$NS" -f "$HP_H_DIR/values.yaml" 2>&1) || t_fail "helm install: $out"
   apply_sample
   t_eventually 180 deployed
-  first() { [ "$(results_count)" -gt 0 ]; }
+  first() { [ "$(results_count "$APP_NS")" -gt 0 ]; }
   t_eventually 60 first
   t_first=$(date +%s.%N)
   echo "# helm install -> first result in etcd: $(echo "$t_first - $t0" | bc) s"
@@ -154,20 +144,20 @@ test_helm_install_runs_the_pods_and_results_land() {
 }
 
 test_sample_gets_results_from_the_controller_and_agent_pods() {
-  t_eventually 60 cond_is sample Ready True
-  t_eventually 30 field_is sample .status.nodes.matching 1
+  t_eventually 60 cond_is "$APP_NS" sample Ready True
+  t_eventually 30 field_is "$APP_NS" sample .status.nodes.matching 1
   # the agent's first result may land a run after Ready: "no result from the agent yet" until then
-  t_eventually 60 field_is sample .status.nodes.failing "[]"
+  t_eventually 60 field_is "$APP_NS" sample .status.nodes.failing "[]"
   local v host_kb
-  v=$(result sample/apiserver-tcp/apiserver)
+  v=$(result "$APP_NS" sample apiserver-tcp apiserver)
   t_contains "$v" '"status":"OK"'
   t_contains "$v" '"source":"controller/hostpatrol-controller-'
   # node results from the agent pod, read through /host: they are this machine's
-  v=$(result "sample/memory/$HP_NODE_NAME")
+  v=$(result "$APP_NS" sample memory "$HP_NODE_NAME")
   t_contains "$v" "\"source\":\"agent/$HP_NODE_NAME\""
   host_kb=$(awk '/^MemTotal:/ {print $2}' /proc/meminfo)
   t_contains "$v" "\"mem_total_bytes\":$((host_kb * 1024))" "the node's MemTotal through /host/proc"
-  t_contains "$(result "sample/root-disk/$HP_NODE_NAME")" '"status":"OK"'
+  t_contains "$(result "$APP_NS" sample root-disk "$HP_NODE_NAME")" '"status":"OK"'
   # the agent container sees the host's / read-only at /host (its mount table, read on the host)
   local pid opts
   pid=$(pgrep -f '^/usr/local/bin/hostpatrol agent' | head -n 1)
@@ -175,7 +165,7 @@ test_sample_gets_results_from_the_controller_and_agent_pods() {
   opts=$(awk '$5 == "/host" {print $6}' "/proc/$pid/mountinfo")
   t_match "$opts" '(^|,)ro(,|$)' "mount options of /host in the agent container"
   t_eq "$(stat -c %u "/proc/$pid")" 65532 "the agent's uid"
-  t_contains "$(result "sample/load/$HP_NODE_NAME")" "\"cpus\":$(nproc)"
+  t_contains "$(result "$APP_NS" sample load "$HP_NODE_NAME")" "\"cpus\":$(nproc)"
 }
 
 # The chart's policy in the cluster: node checks only from the namespaces the admin listed
@@ -183,7 +173,7 @@ test_sample_gets_results_from_the_controller_and_agent_pods() {
 # pod writes nothing for it.
 test_the_charts_policy_keeps_other_namespaces_off_the_node() {
   kc create namespace hp-tenant > /dev/null 2>&1 || true
-  kc apply -f - > /dev/null << EOF
+  apply << EOF
 apiVersion: hostpatrol.io/v1alpha1
 kind: HostInspection
 metadata: {name: peek, namespace: hp-tenant}
@@ -196,7 +186,7 @@ EOF
   t_contains "$(kc -n hp-tenant get hi peek -o jsonpath='{.status.conditions[?(@.type=="InvalidSpec")].message}')" \
     "(--node-checks-namespaces: $APP_NS)"
   sleep 3
-  t_eq "$(ec get --keys-only --prefix /hostpatrol/results/hp-tenant/ | grep -c .)" 0 "results of the refused resource"
+  t_eq "$(results_count hp-tenant)" 0 "results of the refused resource"
   kc -n hp-tenant delete hi peek --wait=false > /dev/null
 }
 
@@ -206,14 +196,12 @@ test_readyz_gates_the_pods() {
   t_ok pod_ready "$NS" "$p" True
   # the results etcd down: /readyz answers 503, the kubelet takes the pods out of service
   hp_h_etcd_stop res.0
-  not_ready() { pod_ready "$NS" "$p" False; }
-  t_eventually 60 not_ready
+  t_eventually 60 pod_ready "$NS" "$p" False
   no_endpoints() { [ -z "$(kc -n "$NS" get endpoints hostpatrol-controller-metrics -o jsonpath='{.subsets[*].addresses[*].ip}')" ]; }
   t_eventually 30 no_endpoints
   hp_h_etcd_restart res.0 || t_fail "etcd restart"
-  ready() { pod_ready "$NS" "$p" True; }
-  t_eventually 60 ready
-  t_eventually 60 cond_is sample Ready True
+  t_eventually 60 pod_ready "$NS" "$p" True
+  t_eventually 60 cond_is "$APP_NS" sample Ready True
 }
 
 test_metrics_scraped_through_the_service_from_another_pod() {
@@ -273,21 +261,21 @@ EOF
 
 test_leader_pod_deleted_the_other_replica_leads_with_a_new_epoch() {
   local old new epoch0 epoch1 n0
-  old=$(leader)
+  old=$(lease_holder "$NS")
   t_match "$old" '^hostpatrol-controller-' "a pod leads"
-  epoch0=$(ec get --print-value-only /hostpatrol/epoch/controller)
+  epoch0=$(ec get --print-value-only "${HP_ETCD_PREFIX}epoch/controller")
   n0=$(history "$APP_NS" | wc -l)
   kc -n "$NS" delete pod "${old%_*}" --wait=false > /dev/null
   local t0=$SECONDS
-  moved() { local l; l=$(leader); [ -n "$l" ] && [ "$l" != "$old" ]; }
+  moved() { local l; l=$(lease_holder "$NS"); [ -n "$l" ] && [ "$l" != "$old" ]; }
   t_eventually 60 moved
-  new=$(leader)
+  new=$(lease_holder "$NS")
   echo "# leadership $old -> $new in $((SECONDS - t0)) s after the pod's deletion"
   t_match "$new" '^hostpatrol-controller-'
   # the new leader claims a new epoch in etcd right after it takes the Lease
-  epoch_moved() { [ "$(ec get --print-value-only /hostpatrol/epoch/controller)" != "$epoch0" ]; }
+  epoch_moved() { [ "$(ec get --print-value-only "${HP_ETCD_PREFIX}epoch/controller")" != "$epoch0" ]; }
   t_eventually 30 epoch_moved
-  epoch1=$(ec get --print-value-only /hostpatrol/epoch/controller)
+  epoch1=$(ec get --print-value-only "${HP_ETCD_PREFIX}epoch/controller")
   echo "# fencing epoch $epoch0 -> $epoch1"
   wrote_new() { history "$APP_NS" | awk -v w="controller/$new" '$2 == w' | grep -q .; }
   t_eventually 60 wrote_new
@@ -322,10 +310,10 @@ test_token_rotates_and_the_pods_keep_working_past_its_expiry() {
   # apiserver: a new check shows up from the agent and the status counts it
   kc -n "$APP_NS" patch hi sample --type=json \
     -p '[{"op":"add","path":"/spec/checks/-","value":{"name":"late-memory","memory":{"warnAvailablePercent":1,"critAvailablePercent":0}}}]' > /dev/null
-  t_eventually 60 result_has "sample/late-memory/$HP_NODE_NAME" '"status":"OK"'
+  t_eventually 60 result_has "$APP_NS" sample late-memory "$HP_NODE_NAME" '"status":"OK"'
   gen() { [ "$(field sample .status.observedGeneration)" = "$(field sample .metadata.generation)" ]; }
   t_eventually 60 gen
-  t_eventually 30 cond_is sample Ready True
+  t_eventually 30 cond_is "$APP_NS" sample Ready True
   if kc -n "$AGENT_NS" logs "$p" | grep -q '"status":401\|Unauthorized'; then
     t_fail "the agent got 401 from the apiserver"
   fi
@@ -350,21 +338,21 @@ test_helm_upgrade_rolls_the_pods() {
   # results keep landing, now written by a pod of the new ReplicaSet
   local rs=${after%% *}
   rs=${rs%-*}
-  landed() { history "$APP_NS" | awk -v p="controller/$rs-" 'index($2, p) == 1' | grep -q .; }
-  t_eventually 60 landed
-  t_eventually 60 cond_is sample Ready True
+  rs_wrote() { history "$APP_NS" | awk -v p="controller/$rs-" 'index($2, p) == 1' | grep -q .; }
+  t_eventually 60 rs_wrote
+  t_eventually 60 cond_is "$APP_NS" sample Ready True
 }
 
 test_helm_uninstall_leaves_nothing() {
   local out left
   # resources first, while the controller runs: its finalizer deletes their results
   kc -n "$APP_NS" delete hi sample --timeout=60s > /dev/null || t_fail "HostInspection not deleted"
-  t_eq "$(results_count)" 0 "results deleted with the resource"
+  t_eq "$(results_count "$APP_NS")" 0 "results deleted with the resource"
   out=$(helmc uninstall hostpatrol -n "$NS" --wait --timeout 120s 2>&1) || t_fail "helm uninstall: $out"
-  gone() {
+  no_pods() {
     [ -z "$(kc -n "$NS" get pods -o name)" ] && [ -z "$(kc -n "$AGENT_NS" get pods -o name)" ]
   }
-  t_eventually 120 gone
+  t_eventually 120 no_pods
   left=$(kc get clusterrole,clusterrolebinding -l app.kubernetes.io/instance=hostpatrol -o name)
   left+=$(kc -n "$NS" get role,rolebinding,serviceaccount,lease,service,deploy -l app.kubernetes.io/instance=hostpatrol -o name)
   left+=$(kc -n "$NS" get lease -o name)

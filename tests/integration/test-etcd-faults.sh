@@ -20,8 +20,8 @@ setup() {
   hp_h_toxi_proxy p36 "${HP_ETCD_URL[r36]#http://}" || return 1
 }
 
-# bench ENDPOINTS ARGS...: run the real binary, JSON report on stdout
-bench() {
+# bench_report ENDPOINTS ARGS...: run the real binary, JSON report on stdout
+bench_report() {
   local eps=$1; shift
   "$HOSTPATROL" bench etcd --endpoints "$eps" -o json "$@"
 }
@@ -64,7 +64,7 @@ faulty_run() {
   flap "$1" "$2" "$3" "$4" "$5"
   while { [ "$total" -lt 1000 ] || [ "$hit" -lt "$min_hit" ]; } && [ "$runs" -lt 10 ]; do
     rc=0
-    r=$(bench "http://127.0.0.1:${HP_TOXI_PORT[$1]}" --results 2000 --txn-ops 2 \
+    r=$(bench_report "http://127.0.0.1:${HP_TOXI_PORT[$1]}" --results 2000 --txn-ops 2 \
       --concurrency 8 --deadline 1s --verify 2>&1) || rc=$?
     [ "$rc" -eq 0 ] || { unflap "$1" "$2"; t_fail "bench failed ($rc): $r"; }
     check_report "$r" 1
@@ -121,7 +121,7 @@ kill_rounds() {
   local which=$1 m r pid out total=0 rounds=0 leader
   out=$(mktemp)
   while [ "$total" -lt 1000 ] && [ "$rounds" -lt 6 ]; do
-    bench "${HP_ETCD_URL[rc]}" --results 3000 --txn-ops 3 --concurrency 8 --deadline 6s \
+    bench_report "${HP_ETCD_URL[rc]}" --results 3000 --txn-ops 3 --concurrency 8 --deadline 6s \
       --verify > "$out" 2>&1 &
     pid=$!
     sleep 1
@@ -160,14 +160,14 @@ test_kill_9_of_the_writer_then_restart() {
   kill -KILL "$pid"
   wait "$pid" 2> /dev/null
   # what the killed run reported holds
-  r=$(bench "${HP_ETCD_URL[r36]}" --check "$out") || t_fail "check failed: $r"
+  r=$(bench_report "${HP_ETCD_URL[r36]}" --check "$out") || t_fail "check failed: $r"
   check_report "$r" 1000
   # a restart of the same writer (epoch claim, journal recovery) runs and verifies...
-  r=$(bench "${HP_ETCD_URL[r36]}" --results 1200 --txn-ops 2 --concurrency 8 --deadline 2s \
+  r=$(bench_report "${HP_ETCD_URL[r36]}" --results 1200 --txn-ops 2 --concurrency 8 --deadline 2s \
     --writer killme --state-dir "$dir/state" --verify) || t_fail "restart failed: $r"
   check_report "$r" 1000
   # ...and what the killed run reported still holds afterwards
-  r=$(bench "${HP_ETCD_URL[r36]}" --check "$out") || t_fail "check failed: $r"
+  r=$(bench_report "${HP_ETCD_URL[r36]}" --check "$out") || t_fail "check failed: $r"
   check_report "$r" 1000
 }
 

@@ -14,17 +14,12 @@
 # shellcheck source=tests/integration/lib.sh
 . "$(dirname "$0")/lib.sh"
 
-HP=$HP_H_ROOT/build/hostpatrol
+HP=$HOSTPATROL
 T_TIMEOUT=180
 
 setup() {
-  hp_h_init
-  hp_h_control_plane || return 1
-  hp_h_etcd res 3.6 || return 1
-  hp_h_crd || return 1
-  local ns
-  for ns in hp-sys team-a hp-fan; do kc create namespace "$ns" > /dev/null || return 1; done
-  kc apply -f - > /dev/null <<EOF || return 1
+  setup_cluster hp-sys team-a hp-fan || return 1
+  apply <<EOF || return 1
 apiVersion: v1
 kind: Node
 metadata: {name: node-a, labels: {role: web}}
@@ -46,11 +41,11 @@ while True: time.sleep(3600)' "$SINK_PORT" "$HP_H_DIR" # the session dir: cleanu
   SYS_METRICS=$(hp_h_port) SYS_HEALTH=$(hp_h_port) AGENT_METRICS=$(hp_h_port)
   FAN_METRICS=$(hp_h_port) FAN_HEALTH=$(hp_h_port)
   export WWW_PORT SINK_PORT SYS_METRICS SYS_HEALTH AGENT_METRICS FAN_METRICS FAN_HEALTH
-  start ctl-sys controller --namespace hp-sys --node-checks-namespaces hp-sys \
+  start_hp ctl-sys controller --metrics-secure=false --namespace hp-sys --node-checks-namespaces hp-sys \
     --max-concurrent-reconciles 2 --metrics-bind-address "127.0.0.1:$SYS_METRICS" \
     --health-probe-bind-address "127.0.0.1:$SYS_HEALTH"
-  start ctl-team controller --namespace team-a --node-checks-namespaces hp-sys
-  start agent agent --node-name node-a --host-root / --node-checks-namespaces hp-sys \
+  start_hp ctl-team controller --metrics-secure=false --namespace team-a --node-checks-namespaces hp-sys
+  start_hp agent agent --metrics-secure=false --node-name node-a --host-root / --node-checks-namespaces hp-sys \
     --metrics-bind-address "127.0.0.1:$AGENT_METRICS"
   hp_h_spawn ctl-fan bash -c 'ulimit -n 1024 && exec "$@"' sh "$HP" controller \
     --kubeconfig "$HP_KUBECONFIG" --etcd-endpoints "${HP_ETCD_URL[res]}" \
@@ -65,37 +60,18 @@ while True: time.sleep(3600)' "$SINK_PORT" "$HP_H_DIR" # the session dir: cleanu
   hp_h_wait agent "$(pid agent)" curl -fsS "http://127.0.0.1:$AGENT_METRICS/metrics" || return 1
 }
 
-# start NAME controller|agent FLAGS...: in the background, log in $HP_H_DIR/NAME.log
-start() {
-  local name=$1 cmd=$2; shift 2
-  hp_h_spawn "$name" "$HP" "$cmd" --kubeconfig "$HP_KUBECONFIG" \
-    --etcd-endpoints "${HP_ETCD_URL[res]}" --state-dir "$HP_H_DIR/state-$name" --log-level debug \
-    --metrics-secure=false --metrics-bind-address 127.0.0.1:0 \
-    --health-probe-bind-address 127.0.0.1:0 "$@"
-  echo "$HP_H_LASTPID" > "$HP_H_DIR/$name.pid"
-}
-pid() { cat "$HP_H_DIR/$1.pid"; }
-alive() { kill -0 "$(pid "$1")"; }
 rss_mib() { awk '/^VmRSS/ {print int($2 / 1024)}' "/proc/$(pid "$1")/status"; }
 
 t_on_fail() {
-  kc get hi -A -o custom-columns=NS:.metadata.namespace,NAME:.metadata.name,STATUS:.status --no-headers 2>&1 | cut -c1-500
-  local f
-  for f in ctl-sys ctl-team ctl-fan agent; do echo "--- $f.log (tail)"; tail -n 10 "$HP_H_DIR/$f.log"; done
+  show_his 500
+  show_tails 10 "$HP_H_DIR"/{ctl-sys,ctl-team,ctl-fan,agent}.log
 }
 
-apply() { kc apply -f - > /dev/null; }
-field() { kc -n "$1" get hi "$2" -o jsonpath="{$3}"; }
-cond() { field "$1" "$2" ".status.conditions[?(@.type==\"$3\")].$4"; }
-cond_is() { [ "$(cond "$1" "$2" "$3" status)" = "$4" ]; }
-result() { ec get --print-value-only "/hostpatrol/results/$1"; }
-result_has() { [[ $(result "$1") == *"$2"* ]]; }
-no_results() { [ -z "$(ec get --keys-only --prefix "/hostpatrol/results/$1")" ]; }
-# metric PORT NAME: the value of an unlabelled sample (the test's controllers serve /metrics in
+# plain_metric PORT NAME: the value of an unlabelled sample (the test's controllers serve /metrics in
 # plain HTTP on loopback: --metrics-secure=false; test-metrics-auth.sh tests the secure server)
-metric() { curl -fsS --max-time 5 "http://127.0.0.1:$1/metrics" | awk -v n="$2" '$1 == n {print $2}'; }
+plain_metric() { curl -fsS --max-time 5 "http://127.0.0.1:$1/metrics" | awk -v n="$2" '$1 == n {print $2}'; }
 # runs_of NS NAME: distinct runs that wrote results of NS/NAME
-runs_of() { history "$1" | awk -v k="/hostpatrol/results/$1/$2/" 'index($4, k) == 1 {print $3}' | sort -u | wc -l; }
+runs_of() { history "$1" | awk -v k="$(result_key "$1" "$2")" 'index($4, k) == 1 {print $3}' | sort -u | wc -l; }
 
 # refused NS NAME REASON TEXT: InvalidSpec=True with REASON, its message containing TEXT
 refused() {
@@ -130,7 +106,7 @@ EOF
   sleep 3 # the agent saw them too (it selects every node: no nodeSelector)
   t_ok alive ctl-sys
   t_ok alive agent
-  t_ok no_results hp-sys/bomb-1
+  t_ok no_result hp-sys bomb-1
   echo "# RSS after the regex bombs: controller $(rss_mib ctl-sys) MiB, agent $(rss_mib agent) MiB"
   t_ge 100 "$(rss_mib ctl-sys)" "controller RSS (MiB) after the bombs"
   t_ge 100 "$(rss_mib agent)" "agent RSS (MiB) after the bombs"
@@ -145,13 +121,13 @@ spec:
   checks:
     - {name: h, http: {url: 'http://127.0.0.1:$WWW_PORT/ok', bodyRegex: '^ok'}}
 EOF
-  t_eventually 20 result_has hp-sys/steady/h/- '"status":"OK"'
+  t_eventually 20 result_has hp-sys steady h - '"status":"OK"'
   local p1 h1 p2 h2
-  p1=$(metric "$SYS_METRICS" hostpatrol_spec_parses_total)
-  h1=$(metric "$SYS_METRICS" hostpatrol_spec_cache_hits_total)
+  p1=$(plain_metric "$SYS_METRICS" hostpatrol_spec_parses_total)
+  h1=$(plain_metric "$SYS_METRICS" hostpatrol_spec_cache_hits_total)
   sleep 4
-  p2=$(metric "$SYS_METRICS" hostpatrol_spec_parses_total)
-  h2=$(metric "$SYS_METRICS" hostpatrol_spec_cache_hits_total)
+  p2=$(plain_metric "$SYS_METRICS" hostpatrol_spec_parses_total)
+  h2=$(plain_metric "$SYS_METRICS" hostpatrol_spec_cache_hits_total)
   echo "# over 4 s of 1 s runs: $((p2 - p1)) parses, $((h2 - h1)) reuses of a parsed spec"
   t_eq "$p2" "$p1" "specs parsed again without a new generation"
   t_ge "$((h2 - h1))" 3 "reconciles that reused the parsed spec"
@@ -183,9 +159,9 @@ spec:
   checks:
     - {name: h, http: {url: 'http://127.0.0.1:$WWW_PORT/ok'}}
 EOF
-  t_eventually 30 result_has hp-sys/slow-1/big/- '"status":"UNKNOWN"'
-  t_contains "$(result hp-sys/slow-1/big/-)" "bodyRegex too costly to match on 1048576 bytes"
-  t_eventually 20 result_has hp-sys/beat/h/- '"status":"OK"'
+  t_eventually 30 result_has hp-sys slow-1 big - '"status":"UNKNOWN"'
+  t_contains "$(result hp-sys slow-1 big -)" "bodyRegex too costly to match on 1048576 bytes"
+  t_eventually 20 result_has hp-sys beat h - '"status":"OK"'
   local r0 r1 t0
   r0=$(runs_of hp-sys beat)
   t0=$SECONDS
@@ -253,17 +229,17 @@ EOF
   refused team-a tenant-gce Forbidden "spec.targets[0].address: metadata.google.internal is denied"
   refused hp-sys spy Forbidden "spec.checks[0].process.cmdlineRegex: matching command lines is not allowed by the cluster policy (--allow-cmdline-regex is off)"
   # the admin's own namespace still runs node checks: the positive control for the agent
-  t_eventually 30 result_has hp-sys/ops/agent/node-a '"status":"OK"'
-  t_ok no_results team-a/tenant-disk
-  t_ok no_results hp-sys/spy
-  t_ok no_results team-a/tenant-ssrf
+  t_eventually 30 result_has hp-sys ops agent node-a '"status":"OK"'
+  t_ok no_result team-a tenant-disk
+  t_ok no_result hp-sys spy
+  t_ok no_result team-a tenant-ssrf
 }
 
 # The agent reads the node selector before anything else: resources that do not select its node
 # are never parsed (a bomb there costs it nothing).
 test_agent_parses_only_what_selects_its_node() {
   local p0 p1 i
-  p0=$(metric "$AGENT_METRICS" hostpatrol_spec_parses_total)
+  p0=$(plain_metric "$AGENT_METRICS" hostpatrol_spec_parses_total)
   for i in 1 2 3 4 5; do
     apply <<EOF
 apiVersion: hostpatrol.io/v1alpha1
@@ -277,7 +253,7 @@ EOF
   done
   refused hp-sys elsewhere-5 InvalidSpec "cmdlineRegex" # the controller did parse them
   sleep 2
-  p1=$(metric "$AGENT_METRICS" hostpatrol_spec_parses_total)
+  p1=$(plain_metric "$AGENT_METRICS" hostpatrol_spec_parses_total)
   t_eq "$p1" "$p0" "specs the agent parsed for resources that do not select its node"
   t_ok alive agent
 }
@@ -307,7 +283,7 @@ test_fan_out_is_refused_or_bounded() {
   for k in $(seq 1 20); do
     r=$(awk '/^VmRSS/ {print int($2 / 1024)}' "/proc/$pidf/status")
     fds=$(find "/proc/$pidf/fd" -mindepth 1 -maxdepth 1 | wc -l)
-    inf=$(metric "$FAN_METRICS" hostpatrol_probes_in_flight)
+    inf=$(plain_metric "$FAN_METRICS" hostpatrol_probes_in_flight)
     [ "$r" -gt "$max_rss" ] && max_rss=$r
     [ "$fds" -gt "$max_fds" ] && max_fds=$fds
     [ "${inf%.*}" -gt "$max_inflight" ] && max_inflight=${inf%.*}
@@ -322,7 +298,7 @@ test_fan_out_is_refused_or_bounded() {
   t_eventually 60 cond_is hp-fan fan Ready True
   t_match "$(field hp-fan fan .status.summary.unknown)" '^[1-9][0-9]*$'
   local late
-  late=$(ec get --print-value-only --prefix /hostpatrol/results/hp-fan/fan/c63/ | head -n 1)
+  late=$(ec get --print-value-only --prefix "$(result_key hp-fan fan c63)" | head -n 1)
   t_contains "$late" "not started within the run's timeout"
   t_contains "$late" "--max-probes-in-flight"
   # bounded shutdown while the next run is in flight

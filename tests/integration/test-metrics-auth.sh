@@ -11,28 +11,21 @@
 # shellcheck source=tests/integration/lib.sh
 . "$(dirname "$0")/lib.sh"
 
-HP=$HP_H_ROOT/build/hostpatrol
+HP=$HOSTPATROL
 CHART=$HP_H_ROOT/charts/hostpatrol
 T_TIMEOUT=120
 
 setup() {
-  hp_h_init
-  hp_h_control_plane || return 1
-  hp_h_etcd res 3.6 || return 1
-  hp_h_crd || return 1
-  kc create namespace hp-a > /dev/null || return 1
-  kc create namespace hp-b > /dev/null || return 1
-  kc create namespace hp-auth > /dev/null || return 1
-  ETCD_HOSTPORT=${HP_ETCD_URL[res]#http://}
+  setup_cluster hp-a hp-b hp-auth || return 1
   METRICS_PORT=$(hp_h_port)
   HEALTH_PORT=$(hp_h_port)
-  export ETCD_HOSTPORT METRICS_PORT HEALTH_PORT
+  export METRICS_PORT HEALTH_PORT
   # the chart's metrics-reader ClusterRole, exactly as the chart renders it
   "$HELM" template hostpatrol "$CHART" --namespace hostpatrol-system --kube-version 1.34.0 \
     --set etcd.endpoints=http://etcd:2379 --show-only templates/rbac.yaml |
     kc create --dry-run=client -o json -f - |
     jq 'if .kind == "List" then .items[] else . end | select(.metadata.name == "hostpatrol-metrics-reader")' |
-    kc apply -f - > /dev/null || return 1
+    apply || return 1
   # ServiceAccounts: none (no rights), reader (metrics-reader), all (hostinspections everywhere),
   # limited (hostinspections in hp-a only)
   local sa
@@ -48,25 +41,13 @@ setup() {
     kc -n hp-auth create token $sa --duration=1h > "$HP_H_DIR/token-$sa" || return 1
   done
   # the controller: controller-runtime's kubeconfig (admin client certificate), secure metrics
-  "$HP" controller --kubeconfig "$HP_KUBECONFIG" --etcd-endpoints "${HP_ETCD_URL[res]}" \
-    --state-dir "$HP_H_DIR/state-main" --log-level debug --log-format text \
-    --metrics-bind-address "127.0.0.1:$METRICS_PORT" --health-probe-bind-address "127.0.0.1:$HEALTH_PORT" \
-    > "$HP_H_DIR/main.log" 2>&1 &
-  echo $! > "$HP_H_DIR/main.pid"
-  disown # the harness's cleanup ends it
-  local i
-  for i in $(seq 50); do
-    [ "$(code "$METRICS_PORT" /metrics)" = 401 ] && return 0
-    sleep 0.2
-  done
-  echo "controller not serving https /metrics"; cat "$HP_H_DIR/main.log"; return 1
+  start_hp main controller --log-format text --metrics-bind-address "127.0.0.1:$METRICS_PORT" \
+    --health-probe-bind-address "127.0.0.1:$HEALTH_PORT"
+  hp_h_wait main "$HP_H_LASTPID" code_is "$METRICS_PORT" /metrics 401
 }
 
 t_on_fail() {
-  local f
-  for f in "$HP_H_DIR"/main.log "$HP_H_DIR"/slow.log "$HP_H_DIR"/certs.log "$HP_H_DIR"/watch-*.out "$HP_H_DIR"/watch-*.err; do
-    [ -f "$f" ] && { echo "--- $f (tail)"; tail -n 6 "$f" | cut -c1-300; }
-  done
+  show_tails 6 "$HP_H_DIR"/{main,slow,certs}.log "$HP_H_DIR"/watch-*.out "$HP_H_DIR"/watch-*.err
 }
 
 tok() { cat "$HP_H_DIR/token-$1"; }
@@ -74,7 +55,7 @@ tok() { cat "$HP_H_DIR/token-$1"; }
 code() {
   local auth=()
   [ -n "${3:-}" ] && auth=(-H "Authorization: Bearer $(tok "$3")")
-  curl -sk --max-time 20 -o /dev/null -w '%{http_code}' "${auth[@]}" "https://127.0.0.1:$1$2"
+  http_code "https://127.0.0.1:$1$2" "${auth[@]}"
 }
 # code_is PORT PATH STATUS: GET without a token answers STATUS
 code_is() { [ "$(code "$1" "$2")" = "$3" ]; }
@@ -129,23 +110,11 @@ test_metrics_reader_gets_the_metrics() {
     "max review $(metric hostpatrol_metrics_auth_review_max_seconds) s," \
     "total $(metric hostpatrol_metrics_auth_review_seconds_total) s"
   # the health endpoints: plain HTTP, no token, their own port
-  t_eq "$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$HEALTH_PORT/healthz")" 200
-  t_eq "$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$HEALTH_PORT/readyz")" 200
-  t_eq "$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$HEALTH_PORT/metrics")" 404
+  t_eq "$(http_code "http://127.0.0.1:$HEALTH_PORT/healthz")" 200
+  t_eq "$(http_code "http://127.0.0.1:$HEALTH_PORT/readyz")" 200
+  t_eq "$(http_code "http://127.0.0.1:$HEALTH_PORT/metrics")" 404
 }
 
-hi() {
-  kc apply -f - > /dev/null << EOF
-apiVersion: hostpatrol.io/v1alpha1
-kind: HostInspection
-metadata: {name: $2, namespace: $1}
-spec:
-  interval: 2s
-  timeout: 1s
-  checks:
-    - {name: etcd, http: {url: "http://$ETCD_HOSTPORT/health", expectStatus: [200]}}
-EOF
-}
 # saw FILE NS: FILE holds a message of namespace NS
 saw() { grep -q '"namespace":"'"$2"'"' "$1"; }
 # watch_bg NAME ARGS...: `hostpatrol watch -o json ARGS` in the background, pid in WPID[NAME]
@@ -231,8 +200,8 @@ test_health_answers_while_a_review_is_slow() {
   kubeconfig_via "$HP_H_DIR/kc-slow" "127.0.0.1:${HP_TOXI_PORT[apiserver]}"
   local mport hport pid
   mport=$(hp_h_port); hport=$(hp_h_port)
-  hp_h_spawn slow "$HP" controller --kubeconfig "$HP_H_DIR/kc-slow" --etcd-endpoints "${HP_ETCD_URL[res]}" \
-    --state-dir "$HP_H_DIR/state-slow" --namespace hp-slow --log-format text --metrics-auth-timeout 8s \
+  start_hp -w slow controller --kubeconfig "$HP_H_DIR/kc-slow" --namespace hp-slow --log-level info \
+    --log-format text --metrics-auth-timeout 8s \
     --metrics-bind-address "127.0.0.1:$mport" --health-probe-bind-address "127.0.0.1:$hport"
   pid=$HP_H_LASTPID
   t_eventually 10 code_is "$mport" /metrics 401
@@ -263,14 +232,14 @@ test_health_answers_while_a_review_is_slow() {
   echo "# apiserver silent: status and seconds '$(tail -n 1 <<< "$out" | grep -oE '[0-9]+ [0-9.]+$')'"
   t_match "$out" "tokenreviews failed.* 503 "
   awk -v t="${out##* }" 'BEGIN { exit !(t >= 7.5 && t < 15) }' || t_fail "503 after ${out##* } s, not at the 8 s deadline"
-  t_eq "$(curl -s --max-time 2 -o /dev/null -w '%{http_code}' "http://127.0.0.1:$hport/healthz")" 200 "/healthz with the apiserver silent"
+  t_eq "$(http_code "http://127.0.0.1:$hport/healthz" --max-time 2)" 200 "/healthz with the apiserver silent"
   hp_h_toxic_remove apiserver hang
   # the apiserver unreachable: a new token gets 503 naming the review, not a hang
   hp_h_toxi_enable apiserver false
   out=$(curl -sk --max-time 30 -w ' %{http_code} %{time_total}' -H "Authorization: Bearer $(tok limited)" "https://127.0.0.1:$mport/metrics")
   echo "# apiserver unreachable: status and seconds '$(tail -n 1 <<< "$out" | grep -oE '[0-9]+ [0-9.]+$')'"
   t_match "$out" "tokenreviews failed.* 503 "
-  t_eq "$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$hport/healthz")" 200 "/healthz with the apiserver unreachable"
+  t_eq "$(http_code "http://127.0.0.1:$hport/healthz")" 200 "/healthz with the apiserver unreachable"
   hp_h_toxi_enable apiserver true
   kill -TERM "$pid"
   wait "$pid" 2> /dev/null || true
@@ -289,8 +258,7 @@ test_cert_dir_is_served_and_rotation_is_picked_up() {
   }
   t_ok mkcert first
   mport=$(hp_h_port); hport=$(hp_h_port)
-  hp_h_spawn certs "$HP" controller --kubeconfig "$HP_KUBECONFIG" --etcd-endpoints "${HP_ETCD_URL[res]}" \
-    --state-dir "$HP_H_DIR/state-certs" --namespace hp-certs --log-format text --metrics-cert-dir "$d" \
+  start_hp -w certs controller --namespace hp-certs --log-level info --log-format text --metrics-cert-dir "$d" \
     --metrics-bind-address "127.0.0.1:$mport" --health-probe-bind-address "127.0.0.1:$hport"
   pid=$HP_H_LASTPID
   issuer() { openssl s_client -connect "127.0.0.1:$mport" -CAfile "$pki/ca.crt" < /dev/null 2> /dev/null | openssl x509 -noout -subject; }
@@ -324,8 +292,7 @@ test_cert_dir_is_served_and_rotation_is_picked_up() {
 test_insecure_mode_is_plain_http_and_warns() {
   local mport pid out
   mport=$(hp_h_port)
-  hp_h_spawn insecure "$HP" controller --kubeconfig "$HP_KUBECONFIG" --etcd-endpoints "${HP_ETCD_URL[res]}" \
-    --state-dir "$HP_H_DIR/state-insecure" --namespace hp-insecure --log-format text --metrics-secure=false \
+  start_hp -w insecure controller --namespace hp-insecure --log-level info --log-format text --metrics-secure=false \
     --metrics-bind-address "0.0.0.0:$mport" --health-probe-bind-address 127.0.0.1:0
   pid=$HP_H_LASTPID
   t_eventually 10 curl -fsS -o /dev/null "http://127.0.0.1:$mport/metrics"
@@ -341,14 +308,7 @@ test_insecure_mode_is_plain_http_and_warns() {
 
 test_tokens_are_never_logged() {
   # every token this file sent (debug level, refused and allowed alike): none in any log
-  local f t
-  for f in "$HP_H_DIR"/token-*; do
-    t=$(cat "$f")
-    for log in "$HP_H_DIR"/*.log; do
-      t_not grep -qF -- "$t" "$log"
-      t_not grep -qF -- "${t: -40}" "$log" # nor its signature
-    done
-  done
+  t_no_token_logged
 }
 
 t_main

@@ -11,26 +11,18 @@
 # shellcheck source=tests/integration/lib.sh
 . "$(dirname "$0")/lib.sh"
 
-HP=$HP_H_ROOT/build/hostpatrol
+HP=$HOSTPATROL
 T_TIMEOUT=120
 
 res() { "$HP" results --etcd-endpoints "${HP_ETCD_URL[res]}" "$@"; }
 
 setup() {
-  hp_h_init
-  hp_h_control_plane || return 1
-  hp_h_etcd res 3.6 || return 1
+  setup_cluster hp-res || return 1
   hp_h_etcd w 3.6 || return 1 # --watch's own: killed and restarted by a test
-  hp_h_crd || return 1
-  kc create namespace hp-res > /dev/null || return 1
   CLOSED_PORT=$(hp_h_port)
   export CLOSED_PORT
-  "$HP" controller --namespace hp-res --kubeconfig "$HP_KUBECONFIG" \
-    --etcd-endpoints "${HP_ETCD_URL[res]}" --state-dir "$HP_H_DIR/state-main" --log-level debug \
-    --metrics-bind-address 127.0.0.1:0 --health-probe-bind-address 127.0.0.1:0 \
-    > "$HP_H_DIR/main.log" 2>&1 &
-  disown
-  kc apply -f - > /dev/null <<EOF || return 1
+  start_hp main controller --namespace hp-res
+  apply <<EOF || return 1
 apiVersion: hostpatrol.io/v1alpha1
 kind: HostInspection
 metadata: {name: web, namespace: hp-res}
@@ -54,16 +46,16 @@ EOF
 }
 
 t_on_fail() {
-  kc get hi -A -o custom-columns=NS:.metadata.namespace,NAME:.metadata.name,STATUS:.status --no-headers 2>&1 | cut -c1-600
+  show_his
   echo "--- etcd results"
-  ec get --prefix /hostpatrol/results/ 2>&1 | cut -c1-300
-  echo "--- main.log (tail)"
-  tail -n 15 "$HP_H_DIR/main.log"
+  ec get --prefix "$(result_key)" 2>&1 | cut -c1-300
+  show_tails 15 "$HP_H_DIR/main.log"
 }
 
-has_result() { [ -n "$(ec get --keys-only "/hostpatrol/results/hp-res/$1")" ]; }
 # landed: every result of both HostInspections is in etcd
-landed() { has_result web/health/- && has_result web/closed/local && has_result web2/health2/-; }
+landed() {
+  has_result hp-res web health - && has_result hp-res web closed local && has_result hp-res web2 health2 -
+}
 
 test_table_lists_ok_and_crit_with_the_reason() {
   t_eventually 30 landed
@@ -108,7 +100,7 @@ test_wide_adds_kind_source_duration_and_values() {
 test_stored_values_print_at_their_precision() {
   t_eventually 30 landed
   local stored out
-  stored=$(ec get --print-value-only /hostpatrol/results/hp-res/web/health/-)
+  stored=$(result hp-res web health -)
   t_match "$stored" '"status_code":200[,}]'
   t_match "$stored" '"total_ms":[0-9]+\.[0-9]{1,3}[,}]'
   t_not grep -qE '[0-9]\.[0-9]{4,}' <<< "$stored"
@@ -122,7 +114,7 @@ test_stored_values_print_at_their_precision() {
 test_long_stored_numbers_print_short() {
   local out key
   key=$(t_uniq num)
-  t_ok ec put "/hostpatrol/results/hp-num/$key/c1/-" \
+  t_ok ec put "$(result_key hp-num "$key" c1 -)" \
     '{"status":"OK","values":{"dns_ms":0.029999999999999999,"used_percent":20.600000000000001,"load1":0.89000000000000001,"size_bytes":270553174016}}' > /dev/null
   out=$(res -n hp-num -o wide) || t_fail "exit $?"
   t_contains "$out" "dns_ms=0.03,used_percent=20.6,load1=0.89,size_bytes=270553174016 "
@@ -148,11 +140,11 @@ test_nothing_matched_exits_1_with_the_scope() {
   local out rc=0
   out=$(res -n empty 2>&1) || rc=$?
   t_eq "$rc" 1
-  t_contains "$out" "no results for namespace empty under /hostpatrol/"
+  t_contains "$out" "no results for namespace empty under $HP_ETCD_PREFIX"
   rc=0
   out=$(res -n hp-res nosuch 2>&1) || rc=$?
   t_eq "$rc" 1
-  t_contains "$out" "no results for hp-res/nosuch under /hostpatrol/"
+  t_contains "$out" "no results for hp-res/nosuch under $HP_ETCD_PREFIX"
 }
 
 test_unreachable_endpoint_and_bad_flags_are_named() {
@@ -177,7 +169,7 @@ test_unreachable_endpoint_and_bad_flags_are_named() {
 test_a_value_that_is_not_json_shows_as_unreadable() {
   local out key
   key=$(t_uniq bad)
-  t_ok ec put "/hostpatrol/results/hp-junk/$key/c1/-" 'not json {' > /dev/null
+  t_ok ec put "$(result_key hp-junk "$key" c1 -)" 'not json {' > /dev/null
   out=$(res -n hp-junk) || t_fail "exit $?"
   t_match "$out" "hp-junk +$key +c1 +- +\\? +(-|[0-9]+[smhd]) +unreadable value"
   out=$(res -n hp-junk -o json) || t_fail "exit $?"
@@ -194,7 +186,7 @@ test_a_value_that_is_not_json_shows_as_unreadable() {
 test_control_characters_are_escaped_in_the_table() {
   local out key
   key=$(t_uniq ctl)
-  t_ok ec put "/hostpatrol/results/hp-ctl/$key/c1/t"$'\x1b'"x" \
+  t_ok ec put "$(result_key hp-ctl "$key" c1 t$'\x1b'x)" \
     "{\"status\":\"CRIT\",\"reason\":\"evil\\u001b[2J \\u009b31m \\u0007 caf\\u00e9\",\"values\":{\"v\":\"\\u001b]0;t\\u0007\"}}" > /dev/null
   out=$(res -n hp-ctl -o wide) || t_fail "exit $?"
   t_not env LC_ALL=C grep -q $'[\x01-\x08\x0b-\x1f\x7f]' <<< "$out"
@@ -207,8 +199,8 @@ test_control_characters_are_escaped_in_the_table() {
   t_eq "$(jq -r '.[0].reason' <<< "$out")" $'evil\x1b[2J \xc2\x9b31m \a caf\xc3\xa9'
 }
 
-# wput NS/NAME/CHECK/TARGET JSON: a result written the way a run writes it, into etcd 'w'
-wput() { t_ok "$ETCDCTL36" --endpoints "${HP_ETCD_URL[w]}" put "/hostpatrol/results/$1" "$2" > /dev/null; }
+# wput NS NAME CHECK TARGET JSON: a result written the way a run writes it, into etcd 'w'
+wput() { t_ok "$ETCDCTL36" --endpoints "${HP_ETCD_URL[w]}" put "$(result_key "$1" "$2" "$3" "$4")" "$5" > /dev/null; }
 disk() { # disk RUN PERCENT: a node-local disk result of run RUN
   printf '{"check":"root","target":"n1","kind":"disk","status":"OK","reason":"","values":{"used_percent":%s,"size_bytes":26843545600},"observed_ms":%s,"duration_ms":1,"source":"agent/n1","run":"%s"}' \
     "$2" "$(date +%s%3N)" "$1"
@@ -217,7 +209,7 @@ watch_out() { cat "$HP_H_DIR/watch.out"; }
 
 test_watch_prints_each_result_once_as_it_lands_with_a_line_per_run() {
   local pid rc=0 out
-  wput hp-w/a/root/n1 "$(disk run-1 20.600000000000001)"
+  wput hp-w a root n1 "$(disk run-1 20.600000000000001)"
   "$HP" results -n hp-w --watch --etcd-endpoints "${HP_ETCD_URL[w]}" > "$HP_H_DIR/watch.out" 2> "$HP_H_DIR/watch.err" &
   pid=$!
   # what is there first, in words, and its run
@@ -225,8 +217,8 @@ test_watch_prints_each_result_once_as_it_lands_with_a_line_per_run() {
   t_eventually 5 grep -qE '^ +hp-w/a +run run-1 by agent/n1: 1 result, 1 OK$' "$HP_H_DIR/watch.out"
   # a run of two results in one transaction: both lines, then one line for the run
   # etcdctl txn's input: compares (none), a blank line, the puts, a blank line, no failure ops
-  printf '\nput /hostpatrol/results/hp-w/a/root/n1 %s\nput /hostpatrol/results/hp-w/a/web/- %s\n\n\n' \
-    "'$(disk run-2 21)'" \
+  printf '\nput %s %s\nput %s %s\n\n\n' "$(result_key hp-w a root n1)" \
+    "'$(disk run-2 21)'" "$(result_key hp-w a web -)" \
     "'{\"check\":\"web\",\"target\":\"-\",\"kind\":\"http\",\"status\":\"CRIT\",\"reason\":\"status 503, expected 200\",\"values\":{\"status_code\":503,\"total_ms\":1.2999},\"observed_ms\":$(date +%s%3N),\"source\":\"agent/n1\",\"run\":\"run-2\"}'" |
     t_ok "$ETCDCTL36" --endpoints "${HP_ETCD_URL[w]}" txn > /dev/null
   t_eventually 10 grep -qE 'run run-2 by agent/n1: 2 results, 1 CRIT, 1 OK$' "$HP_H_DIR/watch.out"
@@ -248,7 +240,7 @@ test_watch_prints_each_result_once_as_it_lands_with_a_line_per_run() {
 
 test_watch_colours_the_status_on_a_terminal_only() {
   local out
-  wput hp-c/a/root/n1 "$(disk run-c 97)"
+  wput hp-c a root n1 "$(disk run-c 97)"
   # `script` gives the command a pseudo-terminal; --watch then colours the status
   out=$(timeout 3 script -qfec "$HP results -n hp-c --watch --etcd-endpoints ${HP_ETCD_URL[w]}" /dev/null)
   t_contains "$out" $'\x1b[32mOK     \x1b[0m' "OK in green"
@@ -259,18 +251,18 @@ test_watch_colours_the_status_on_a_terminal_only() {
 
 test_watch_json_is_one_object_a_line() {
   local pid
-  wput hp-j/a/root/n1 "$(disk run-j1 10)"
+  wput hp-j a root n1 "$(disk run-j1 10)"
   "$HP" results -n hp-j --watch -o json --etcd-endpoints "${HP_ETCD_URL[w]}" > "$HP_H_DIR/watch-j.out" &
   pid=$!
   t_eventually 10 grep -q run-j1 "$HP_H_DIR/watch-j.out"
-  wput hp-j/b/root/n1 "$(disk run-j2 11)"
+  wput hp-j b root n1 "$(disk run-j2 11)"
   t_eventually 10 grep -q run-j2 "$HP_H_DIR/watch-j.out"
   kill -TERM "$pid"; wait "$pid"
   t_eq "$(wc -l < "$HP_H_DIR/watch-j.out")" 2 "two results, two lines"
   t_eq "$(jq -r '"\(.namespace)/\(.name) \(.values.used_percent) \(.run)"' "$HP_H_DIR/watch-j.out" | tr '\n' ' ')" \
     "hp-j/a 10 run-j1 hp-j/b 11 run-j2 "
   # numbers print at their unit's precision here too (no 17 significant digits)
-  wput hp-j/c/root/n1 "$(disk run-j3 20.600000000000001)"
+  wput hp-j c root n1 "$(disk run-j3 20.600000000000001)"
   "$HP" results -n hp-j --watch -o json --etcd-endpoints "${HP_ETCD_URL[w]}" > "$HP_H_DIR/watch-j2.out" &
   pid=$!
   t_eventually 10 grep -q run-j3 "$HP_H_DIR/watch-j2.out"
@@ -298,7 +290,7 @@ test_watch_follows_the_controllers_runs() {
 # back are printed (none lost across the outage, none printed twice).
 test_watch_rides_out_an_etcd_outage() {
   local pid
-  wput hp-o/a/root/n1 "$(disk run-o1 30)"
+  wput hp-o a root n1 "$(disk run-o1 30)"
   "$HP" results -n hp-o --watch --timeout 1s --etcd-endpoints "${HP_ETCD_URL[w]}" > "$HP_H_DIR/watch-o.out" 2> "$HP_H_DIR/watch-o.err" &
   pid=$!
   t_eventually 10 grep -q run-o1 "$HP_H_DIR/watch-o.out"
@@ -306,12 +298,12 @@ test_watch_rides_out_an_etcd_outage() {
   t_eventually 15 grep -q "trying again" "$HP_H_DIR/watch-o.err"
   sleep 2
   t_ok hp_h_etcd_restart w.0
-  wput hp-o/a/root/n1 "$(disk run-o2 31)"
+  wput hp-o a root n1 "$(disk run-o2 31)"
   t_eventually 20 grep -q run-o2 "$HP_H_DIR/watch-o.out"
   t_ok kill -0 "$pid"
   kill -TERM "$pid"; wait "$pid"
   t_eq "$(grep -c "trying again" "$HP_H_DIR/watch-o.err")" 1 "the outage said once"
-  t_contains "$(cat "$HP_H_DIR/watch-o.err")" "reading /hostpatrol/results/hp-o/ again"
+  t_contains "$(cat "$HP_H_DIR/watch-o.err")" "reading $(result_key hp-o) again"
   t_eq "$(grep -c 'used of' "$HP_H_DIR/watch-o.out")" 2 "each result once"
 }
 

@@ -58,7 +58,7 @@ setup() {
   hp_h_toxi_proxy api "${HP_APISERVER_URL#https://}" || return 1
   hp_h_crd || return 1
   kc create namespace "$NS" > /dev/null || return 1
-  kc apply -f - > /dev/null <<EOF || return 1
+  apply <<EOF || return 1
 apiVersion: v1
 kind: Node
 metadata: {name: soak-node, labels: {hostpatrol.io/soak: "yes"}}
@@ -67,7 +67,7 @@ EOF
   echo "$eps" > "$HP_H_DIR/etcd-proxied"
   start controller --identity soak
   start agent --node-name soak-node --host-root /
-  inspections | kc apply -f - > /dev/null || return 1
+  inspections | apply || return 1
   hp_h_log "waiting for $COUNT HostInspections to be Ready"
   local deadline=$((SECONDS + 300)) # 200 first runs on a 2-core machine other tests share
   until [ "$(ready_counts 1970-01-01T00:00:00Z | cut -d' ' -f2)" = "$COUNT" ]; do
@@ -100,7 +100,6 @@ start() {
     sleep 0.1
   done
 }
-pid_of() { cat "$HP_H_DIR/$1.pid"; }
 
 # inspections: COUNT HostInspections. Each: an http and a tcp check of a local endpoint (the
 # toxiproxy API, which no fault touches) run by the controller; every other one also selects
@@ -196,8 +195,8 @@ fault_latency() {
 # fds_agent" into samples.tsv, until stopped
 sampler() {
   local t0=$1 c a next=$1
-  c=$(pid_of controller)
-  a=$(pid_of agent)
+  c=$(pid controller)
+  a=$(pid agent)
   rss() { awk '/^VmRSS:/ {print $2}' "/proc/$1/status" 2> /dev/null || echo 0; }
   fds() { find "/proc/$1/fd" -mindepth 1 -maxdepth 1 2> /dev/null | wc -l; }
   while :; do
@@ -361,7 +360,7 @@ test_sigterm_exits_cleanly() {
   local name pid deadline took t0 rc
   for name in controller agent; do metrics_summary "$name"; done
   for name in controller agent; do
-    pid=$(pid_of "$name")
+    pid=$(pid "$name")
     t0=$(date +%s%N)
     kill -TERM "$pid"
     deadline=$((SECONDS + 30))
@@ -391,7 +390,7 @@ test_sigterm_exits_cleanly() {
 test_etcd_history_has_no_violation() {
   # complete: the history read reaches the newest write in etcd
   local newest last
-  newest=$(ec get --prefix "/hostpatrol/results/$NS/" -w json | jq '[.kvs[]?.mod_revision] | max')
+  newest=$(ec get --prefix "$(result_key "$NS")" -w json | jq '[.kvs[]?.mod_revision] | max')
   last=$(history "$NS" | tail -n 1 | cut -d' ' -f1)
   echo "# etcd: newest result at revision $newest, the history read reaches $last"
   t_ge "${last:-0}" "$newest" "history read back to the newest revision"
@@ -405,16 +404,17 @@ test_etcd_history_has_no_violation() {
 test_rolled_back_batches_are_invisible_at_the_end() {
   local f=$HP_H_DIR/events undone runs visible
   timeout "$T_HISTORY_TIMEOUT" "$ETCDCTL36" --endpoints "${HP_ETCD_URL[res]}" watch --rev=1 \
-    --prefix /hostpatrol/ -w json 2> /dev/null |
-    jq -r '.Events[]? | select(.kv.value != null) | (.kv.key | @base64d) as $k
-      | if ($k | startswith("/hostpatrol/fence/")) then "\(.kv.mod_revision) fence \($k) \(.kv.value | @base64d)"
-        elif ($k | startswith("/hostpatrol/results/")) then
+    --prefix "$HP_ETCD_PREFIX" -w json 2> /dev/null |
+    jq -r --arg f "${HP_ETCD_PREFIX}fence/" --arg r "$(result_key)" '.Events[]? | select(.kv.value != null)
+      | (.kv.key | @base64d) as $k
+      | if ($k | startswith($f)) then "\(.kv.mod_revision) fence \($k) \(.kv.value | @base64d)"
+        elif ($k | startswith($r)) then
           "\(.kv.mod_revision) result \($k) \(.kv.value | @base64d | fromjson | .run)"
         else empty end' > "$f"
   # revisions R of batches whose fence went committed (at R) -> rolled_back
   undone=$(awk '$2 == "fence" && $4 == "committed" {c[$3] = $1} $2 == "fence" && $4 == "rolled_back" && ($3 in c) {print c[$3]}' "$f" | sort -u)
   runs=$(awk 'NR == FNR {u[$1] = 1; next} $2 == "result" && ($1 in u) {print $4}' <(echo "$undone") "$f" | sort -u)
-  visible=$(ec get --prefix "/hostpatrol/results/" --print-value-only | jq -r .run | sort -u)
+  visible=$(ec get --prefix "$(result_key)" --print-value-only | jq -r .run | sort -u)
   echo "# batches applied after their deadline and undone: $(echo "$undone" | grep -c .), their runs: $(echo "$runs" | grep -c .)"
   t_eq "$(comm -12 <(echo "$runs") <(echo "$visible") | grep -c .)" 0 "runs of undone batches still visible"
 }

@@ -8,15 +8,11 @@
 # shellcheck source=tests/integration/lib.sh
 . "$(dirname "$0")/lib.sh"
 
-HP=$HP_H_ROOT/build/hostpatrol
+HP=$HOSTPATROL
 T_TIMEOUT=120
 
 setup() {
-  hp_h_init
-  hp_h_control_plane || return 1
-  hp_h_etcd res 3.6 || return 1
-  hp_h_crd || return 1
-  kc create namespace hp-w > /dev/null || return 1
+  setup_cluster hp-w || return 1
   kc -n hp-w create serviceaccount watcher > /dev/null || return 1
   kc -n hp-w create role hi-reader --verb=get --resource=hostinspections.hostpatrol.io > /dev/null || return 1
   kc -n hp-w create rolebinding watcher --role=hi-reader --serviceaccount=hp-w:watcher > /dev/null || return 1
@@ -24,25 +20,12 @@ setup() {
   ETCD_HOSTPORT=${HP_ETCD_URL[res]#http://}
   METRICS_PORT=$(hp_h_port)
   export ETCD_HOSTPORT METRICS_PORT
-  "$HP" controller --kubeconfig "$HP_KUBECONFIG" --etcd-endpoints "${HP_ETCD_URL[res]}" \
-    --state-dir "$HP_H_DIR/state-w" --log-level debug --namespace hp-w \
-    --metrics-bind-address "127.0.0.1:$METRICS_PORT" --health-probe-bind-address 127.0.0.1:0 \
-    > "$HP_H_DIR/w.log" 2>&1 &
-  echo $! > "$HP_H_DIR/w.pid"
-  disown # the harness's cleanup ends it
-  local i
-  for i in $(seq 50); do
-    [ "$(curl -sk -o /dev/null -w '%{http_code}' "https://127.0.0.1:$METRICS_PORT/metrics")" = 401 ] && return 0
-    sleep 0.2
-  done
-  echo "controller not serving /metrics"; cat "$HP_H_DIR/w.log"; return 1
+  start_hp w controller --namespace hp-w --metrics-bind-address "127.0.0.1:$METRICS_PORT"
+  hp_h_wait w "$HP_H_LASTPID" http_code_is 401 "https://127.0.0.1:$METRICS_PORT/metrics"
 }
 
 t_on_fail() {
-  local f
-  for f in "$HP_H_DIR"/w.log "$HP_H_DIR"/watch-*.out "$HP_H_DIR"/watch-*.err; do
-    [ -f "$f" ] && { echo "--- $f (tail)"; tail -n 10 "$f" | cut -c1-400; }
-  done
+  show_tails 10 "$HP_H_DIR"/w.log "$HP_H_DIR"/watch-*.out "$HP_H_DIR"/watch-*.err
 }
 
 # hpw ARGS...: hostpatrol watch with the test's token, trusting the self-signed certificate.
@@ -50,8 +33,8 @@ t_on_fail() {
 # background or in $(...).
 hpw() { exec "$HP" watch --token-file "$HP_H_DIR/token" --insecure-skip-tls-verify "$@"; }
 
-# has_result FILE NAME: FILE holds a message of HostInspection NAME with an OK result and a revision
-has_result() {
+# streamed_ok FILE NAME: FILE holds a message of HostInspection NAME with an OK result and a revision
+streamed_ok() {
   grep '"name":"'"$2"'"' "$1" | grep '"status":"OK"' | grep -qE '"revision":[1-9][0-9]*'
 }
 
@@ -65,7 +48,7 @@ test_watch_streams_committed_runs_filtered() {
   hpw --server "$url" -n hp-w other > "$HP_H_DIR/watch-other.out" 2> "$HP_H_DIR/watch-other.err" &
   w2=$!
   sleep 1 # both connected before the first run
-  kc apply -f - > /dev/null << EOF
+  apply << EOF
 apiVersion: hostpatrol.io/v1alpha1
 kind: HostInspection
 metadata: {name: health, namespace: hp-w}
@@ -75,7 +58,7 @@ spec:
   checks:
     - {name: etcd, http: {url: "http://$ETCD_HOSTPORT/health", expectStatus: [200]}}
 EOF
-  t_eventually 20 has_result "$HP_H_DIR/watch-ns.out" health
+  t_eventually 20 streamed_ok "$HP_H_DIR/watch-ns.out" health
   # every line is one message: namespace, name, run, revision, results
   local line
   line=$(grep -m1 '"name":"health"' "$HP_H_DIR/watch-ns.out")
@@ -103,7 +86,7 @@ test_watch_table_output() {
   hpw --server "$url" -n hp-w tbl > "$HP_H_DIR/watch-tbl.out" 2> "$HP_H_DIR/watch-tbl.err" &
   w=$!
   sleep 1
-  kc apply -f - > /dev/null << EOF
+  apply << EOF
 apiVersion: hostpatrol.io/v1alpha1
 kind: HostInspection
 metadata: {name: tbl, namespace: hp-w}
@@ -144,11 +127,8 @@ test_watch_ends_with_the_server() {
   # a controller of its own, stopped under a connected watch: exit 1 naming the server
   local port w rc c
   port=$(hp_h_port)
-  "$HP" controller --kubeconfig "$HP_KUBECONFIG" --etcd-endpoints "${HP_ETCD_URL[res]}" \
-    --state-dir "$HP_H_DIR/state-w2" --namespace hp-w2 \
-    --metrics-bind-address "127.0.0.1:$port" --health-probe-bind-address 127.0.0.1:0 \
-    > "$HP_H_DIR/w2.log" 2>&1 &
-  c=$!
+  start_hp -w w2 controller --namespace hp-w2 --log-level info --metrics-bind-address "127.0.0.1:$port"
+  c=$HP_H_LASTPID
   t_eventually 10 curl -sk -o /dev/null "https://127.0.0.1:$port/metrics"
   hpw --server "wss://127.0.0.1:$port" -n hp-w -o json > /dev/null 2> "$HP_H_DIR/watch-end.err" &
   w=$!
