@@ -53,7 +53,7 @@ struct reconciler {
     char *namespace_, *identity;
     struct kube_informer *informer;
     struct work_queue *queue;
-    struct spec_cache *specs; /* parsed and admitted once per generation; own lock */
+    struct spec_cache *specs;    /* parsed and admitted once per generation; own lock */
     struct results_store *store; /* results in etcd; late commit outcomes come in here */
     pthread_t *threads;
     unsigned n_threads;
