@@ -623,6 +623,150 @@ void grpc_client_stats(struct grpc_client *c, struct grpc_client_stats *out)
     pthread_mutex_unlock(&c->mu);
 }
 
+/* One attempt of a call: what grpc_client_call sets up, hands to the driver and cleans up */
+struct attempt {
+    struct pending *p;   /* owned, on the heap: the driver holds it while it runs */
+    struct endpoint *ep; /* h2c on libcurl < 8: the endpoint's priming state (borrowed) */
+    bool prime;          /* this attempt opens the endpoint's h2c connection */
+    long version;        /* CURLOPT_HTTP_VERSION */
+};
+
+/* attempt_version: for h2c on libcurl < 8, wait for another attempt's prime or become the prime,
+ * and choose the HTTP version (under mu) */
+static void attempt_version(struct grpc_client *c, struct hp_ctx *ctx, const char *base_url,
+                            int64_t end_ns, struct attempt *a)
+{
+    a->ep = endpoint(c, base_url);
+    while (a->ep && !a->ep->primed && a->ep->priming && !hp_ctx_err(ctx) && hp_now_ns() < end_ns)
+        wait_slice(c, end_ns);
+    if (a->ep && !a->ep->primed && !a->ep->priming) {
+        a->ep->priming = true;
+        a->prime = true;
+    }
+    if (a->ep && !a->prime && a->ep->primed)
+        a->version = CURL_HTTP_VERSION_2_0; /* reuse: never prior knowledge (curl 10634) */
+}
+
+/* attempt_prepare: a pending call with its easy handle and framed body; HP_ERR_NOMEM sets
+ * out->cc, a deadline reached first sets it to a timeout (both: nothing to send) */
+static hp_rc attempt_prepare(struct grpc_client *c, struct hp_ctx *ctx,
+                             const struct grpc_call *call, int64_t end_ns, struct grpc_result *out,
+                             struct attempt *a)
+{
+    bool h2c = !strncmp(call->base_url, "http://", 7), old_h2c = h2c && c->old_curl;
+    struct pending *p = hp_calloc(1, sizeof(*p));
+    char url[1024];
+
+    *a = (struct attempt){
+        .p = p, .version = h2c ? CURL_HTTP_VERSION_2_PRIOR_KNOWLEDGE : CURL_HTTP_VERSION_2TLS};
+    if (!p) {
+        out->cc = CURLE_OUT_OF_MEMORY;
+        return HP_ERR_NOMEM;
+    }
+    pthread_cond_init(&p->done, &c->monotonic);
+    p->res = out;
+    p->last_rx_ns = &c->last_rx_ns;
+    hp_buf_init(&p->in, call->max_msg ? call->max_msg : MSG_MAX_DEFAULT);
+    pthread_mutex_lock(&c->mu);
+    if (old_h2c)
+        attempt_version(c, ctx, call->base_url, end_ns, a);
+    p->easy = c->n_idle ? c->idle[--c->n_idle] : NULL;
+    pthread_mutex_unlock(&c->mu);
+    if (!p->easy)
+        p->easy = curl_easy_init();
+    p->body = hp_malloc(call->msg_len + 5);
+    if (!p->easy || !p->body || (old_h2c && !a->ep) ||
+        setup(c, p, call, a->version, url, sizeof(url))) {
+        out->cc = CURLE_OUT_OF_MEMORY;
+        return HP_ERR_NOMEM;
+    }
+    if (hp_ctx_err(ctx) || hp_now_ns() >= end_ns || (old_h2c && !a->prime && !a->ep->primed)) {
+        out->cc = CURLE_OPERATION_TIMEDOUT;
+        out->ctx_rc = hp_ctx_err(ctx) ? hp_ctx_err(ctx) : HP_ERR_TIMEOUT;
+        snprintf(out->errbuf, sizeof(out->errbuf), "%s",
+                 "the connection was not ready before the deadline");
+        return HP_ERR_TIMEOUT;
+    }
+    p->body[0] = 0;
+    p->body[1] = (char)(call->msg_len >> 24);
+    p->body[2] = (char)(call->msg_len >> 16);
+    p->body[3] = (char)(call->msg_len >> 8);
+    p->body[4] = (char)call->msg_len;
+    if (call->msg_len)
+        memcpy(p->body + 5, call->msg, call->msg_len);
+    return HP_OK;
+}
+
+/* attempt_run: hand the call to the driver and wait for its end; the caller's context ending
+ * cancels it */
+static void attempt_run(struct grpc_client *c, struct hp_ctx *ctx, struct pending *p)
+{
+    struct grpc_result *out = p->res;
+
+    pthread_mutex_lock(&c->mu);
+    if (c->stop) {
+        out->cc = CURLE_ABORTED_BY_CALLBACK;
+        out->ctx_rc = HP_ERR_CANCELED;
+    } else {
+        p->next = c->submit;
+        c->submit = p;
+        curl_multi_wakeup(c->multi);
+        while (p->state != DONE) {
+            if (!p->cancel && hp_ctx_err(ctx)) {
+                p->cancel = true;
+                p->expired = hp_ctx_err(ctx) == HP_ERR_TIMEOUT;
+                curl_multi_wakeup(c->multi);
+            }
+            wait_slice_on(c, &p->done, INT64_MAX);
+        }
+        if (p->cancel && out->ctx_rc)
+            out->ctx_rc = hp_ctx_err(ctx) ? hp_ctx_err(ctx) : out->ctx_rc;
+    }
+    pthread_mutex_unlock(&c->mu);
+}
+
+/* attempt_end: the endpoint's priming state after the attempt (h1: answered over HTTP/1.1;
+ * dead: its connection was found dead before anything left), the easy handle kept for reuse,
+ * the pending call freed */
+static void attempt_end(struct grpc_client *c, struct attempt *a, bool h1, bool dead)
+{
+    struct pending *p = a->p;
+    struct grpc_result *out = p->res;
+
+    pthread_mutex_lock(&c->mu);
+    if (a->ep && dead)
+        a->ep->primed = false;
+    c->st.dead_connections += dead;
+    if (a->ep && (a->prime || h1)) {
+        /* a prime that got an HTTP/2 answer primes the endpoint; an HTTP/1.1 answer means
+         * the connection is gone */
+        a->ep->primed = a->prime && out->cc == CURLE_OK && !h1;
+        if (a->prime)
+            a->ep->priming = false;
+        c->st.primes += a->prime;
+        c->st.http1_answers += h1;
+        pthread_cond_broadcast(&c->cv);
+    }
+    if (p->easy) {
+        curl_easy_setopt(p->easy, CURLOPT_HTTPHEADER, NULL);
+        curl_easy_setopt(p->easy, CURLOPT_CONNECT_TO, NULL);
+        curl_easy_setopt(p->easy, CURLOPT_ERRORBUFFER, NULL);
+        if (c->n_idle < IDLE_MAX) {
+            c->idle[c->n_idle++] = p->easy;
+            p->easy = NULL;
+        }
+    }
+    pthread_mutex_unlock(&c->mu);
+    if (p->easy)
+        curl_easy_cleanup(p->easy);
+    curl_slist_free_all(p->hdrs);
+    curl_slist_free_all(p->connect_to);
+    hp_free(p->body);
+    hp_buf_release(&p->in);
+    pthread_cond_destroy(&p->done);
+    hp_free(p);
+}
+
 void grpc_client_call(struct grpc_client *c, struct hp_ctx *ctx, const struct grpc_call *call,
                       struct grpc_result *out)
 {
@@ -642,121 +786,28 @@ void grpc_client_call(struct grpc_client *c, struct hp_ctx *ctx, const struct gr
     if (hp_ctx_deadline_ns(ctx) < end_ns)
         end_ns = hp_ctx_deadline_ns(ctx);
     for (attempt = 0; attempt < ATTEMPTS; attempt++) {
-        /* on the heap: the driver holds it while it runs (the caller waits for DONE) */
-        struct pending *p = hp_calloc(1, sizeof(*p));
-        struct endpoint *ep = NULL;
-        bool prime = false;
-        long version = h2c ? CURL_HTTP_VERSION_2_PRIOR_KNOWLEDGE : CURL_HTTP_VERSION_2TLS;
-        long got = 0;
-        char url[1024];
+        struct attempt a;
 
         h1 = dead = false;
         grpc_result_release(out);
-        if (!p) {
-            out->cc = CURLE_OUT_OF_MEMORY;
-            return;
-        }
-        pthread_cond_init(&p->done, &c->monotonic);
-        p->res = out;
-        p->last_rx_ns = &c->last_rx_ns;
-        hp_buf_init(&p->in, call->max_msg ? call->max_msg : MSG_MAX_DEFAULT);
-        pthread_mutex_lock(&c->mu);
-        if (h2c && c->old_curl) {
-            ep = endpoint(c, call->base_url);
-            while (ep && !ep->primed && ep->priming && !hp_ctx_err(ctx) && hp_now_ns() < end_ns)
-                wait_slice(c, end_ns);
-            if (ep && !ep->primed && !ep->priming) {
-                ep->priming = true;
-                prime = true;
-            }
-            if (ep && !prime && ep->primed)
-                version = CURL_HTTP_VERSION_2_0; /* reuse: never prior knowledge (curl 10634) */
-        }
-        p->easy = c->n_idle ? c->idle[--c->n_idle] : NULL;
-        pthread_mutex_unlock(&c->mu);
-        if (!p->easy)
-            p->easy = curl_easy_init();
-        p->body = hp_malloc(call->msg_len + 5);
-        if (!p->easy || !p->body || (h2c && c->old_curl && !ep) ||
-            setup(c, p, call, version, url, sizeof(url))) {
-            out->cc = CURLE_OUT_OF_MEMORY;
-        } else if (hp_ctx_err(ctx) || hp_now_ns() >= end_ns ||
-                   (h2c && c->old_curl && !prime && !ep->primed)) {
-            out->cc = CURLE_OPERATION_TIMEDOUT;
-            out->ctx_rc = hp_ctx_err(ctx) ? hp_ctx_err(ctx) : HP_ERR_TIMEOUT;
-            snprintf(out->errbuf, sizeof(out->errbuf), "%s",
-                     "the connection was not ready before the deadline");
-        } else {
-            p->body[0] = 0;
-            p->body[1] = (char)(call->msg_len >> 24);
-            p->body[2] = (char)(call->msg_len >> 16);
-            p->body[3] = (char)(call->msg_len >> 8);
-            p->body[4] = (char)call->msg_len;
-            if (call->msg_len)
-                memcpy(p->body + 5, call->msg, call->msg_len);
-            pthread_mutex_lock(&c->mu);
-            if (c->stop) {
-                out->cc = CURLE_ABORTED_BY_CALLBACK;
-                out->ctx_rc = HP_ERR_CANCELED;
-            } else {
-                p->next = c->submit;
-                c->submit = p;
-                curl_multi_wakeup(c->multi);
-                while (p->state != DONE) {
-                    if (!p->cancel && hp_ctx_err(ctx)) {
-                        p->cancel = true;
-                        p->expired = hp_ctx_err(ctx) == HP_ERR_TIMEOUT;
-                        curl_multi_wakeup(c->multi);
-                    }
-                    wait_slice_on(c, &p->done, INT64_MAX);
-                }
-                if (p->cancel && out->ctx_rc)
-                    out->ctx_rc = hp_ctx_err(ctx) ? hp_ctx_err(ctx) : out->ctx_rc;
-            }
-            pthread_mutex_unlock(&c->mu);
-            curl_easy_getinfo(p->easy, CURLINFO_HTTP_VERSION, &got);
+        if (attempt_prepare(c, ctx, call, end_ns, out, &a) == HP_OK) {
+            long got = 0;
+
+            attempt_run(c, ctx, a.p);
+            curl_easy_getinfo(a.p->easy, CURLINFO_HTTP_VERSION, &got);
             h1 = h2c && out->cc == CURLE_OK && got != CURL_HTTP_VERSION_2_0;
             if (!h1)
-                frame(p, out);
+                frame(a.p, out);
         }
+        if (!a.p)
+            return; /* out of memory before anything */
         /* the connection was found dead before anything left (a reused connection the server
          * or a proxy had closed): nothing was processed; send again on a new one */
         dead =
             !out->sent && !out->ctx_rc &&
             (out->cc == CURLE_SEND_ERROR || out->cc == CURLE_RECV_ERROR || out->cc == CURLE_HTTP2 ||
              out->cc == CURLE_HTTP2_STREAM || out->cc == CURLE_GOT_NOTHING);
-        pthread_mutex_lock(&c->mu);
-        if (ep && dead)
-            ep->primed = false;
-        c->st.dead_connections += dead;
-        if (ep && (prime || h1)) {
-            /* a prime that got an HTTP/2 answer primes the endpoint; an HTTP/1.1 answer means
-             * the connection is gone */
-            ep->primed = prime && out->cc == CURLE_OK && !h1;
-            if (prime)
-                ep->priming = false;
-            c->st.primes += prime;
-            c->st.http1_answers += h1;
-            pthread_cond_broadcast(&c->cv);
-        }
-        if (p->easy) {
-            curl_easy_setopt(p->easy, CURLOPT_HTTPHEADER, NULL);
-            curl_easy_setopt(p->easy, CURLOPT_CONNECT_TO, NULL);
-            curl_easy_setopt(p->easy, CURLOPT_ERRORBUFFER, NULL);
-            if (c->n_idle < IDLE_MAX) {
-                c->idle[c->n_idle++] = p->easy;
-                p->easy = NULL;
-            }
-        }
-        pthread_mutex_unlock(&c->mu);
-        if (p->easy)
-            curl_easy_cleanup(p->easy);
-        curl_slist_free_all(p->hdrs);
-        curl_slist_free_all(p->connect_to);
-        hp_free(p->body);
-        hp_buf_release(&p->in);
-        pthread_cond_destroy(&p->done);
-        hp_free(p);
+        attempt_end(c, &a, h1, dead);
         if (!h1 && !dead)
             return;
         /* answered over HTTP/1.1 by the gateway, or the connection was dead: nothing was
