@@ -14,6 +14,7 @@
 #   over gRPC run that many rounds, in alternating order; the medians are compared),
 #   BENCH_NAIVE_RESULTS (20000), BENCH_CONCURRENCY (16),
 #   BENCH_VALUE_BYTES (256), BENCH_TXN_OPS (128: 127 results + the fence per txn)
+#   BENCH_BASELINE (unset: a path to another hostpatrol binary measured in the same rounds)
 set -uo pipefail
 # shellcheck source=tests/harness/harness.sh
 . "$(dirname "$0")/../harness/harness.sh"
@@ -70,7 +71,7 @@ run_hp() {
   local name=$1 t s0
   shift
   s0=$(server_cpu)
-  { time "$HOSTPATROL" bench etcd --endpoints "$url" --value-bytes "$V" --deadline 30s -o json \
+  { time "${HP_BIN:-$HOSTPATROL}" bench etcd --endpoints "$url" --value-bytes "$V" --deadline 30s -o json \
     "$@" > "$HP_H_DIR/bench-$name.json"; } 2> "$HP_H_DIR/bench-$name.time" ||
     { cat "$HP_H_DIR/bench-$name.json" "$HP_H_DIR/bench-$name.time"; exit 1; }
   SRV[$name]=$(awk -v a="$s0" -v b="$(server_cpu)" 'BEGIN{printf "%.2f", b - a}')
@@ -96,11 +97,23 @@ median() { for n in "$@"; do echo "$(keys "$n") $n"; done | median_of; }
 # Every run leaves 381,000 more keys in etcd, and a bigger store is slower (etcd's benchmark
 # measured 123k -> 85k keys/s over 3 rounds): the order alternates (etcd first in odd rounds,
 # the batch queue first in even ones; 4 rounds give both writers the same mean position)
+# BENCH_BASELINE=PATH: another hostpatrol binary (an older build), its gRPC batch queue in the
+# same rounds (odd rounds: etcd, this build, the baseline; even rounds the reverse), for a
+# before/after comparison measured in the same run
 ROUNDS=${BENCH_ROUNDS:-4}
-grpc_runs=()
+BASE=${BENCH_BASELINE:-}
+grpc_runs=() base_runs=()
+base_round() {
+  [ -n "$BASE" ] || return 0
+  HP_BIN=$BASE run_hp "base$1" --transport grpc --results "$N" --concurrency "$C" --min-inflight "$C" \
+    --txn-ops "$OPS"
+  base_runs+=("base$1")
+}
 for ((i = 1; i <= ROUNDS; i++)); do
   ((i % 2)) && run_etcd "$i"
+  ((i % 2)) || base_round "$i"
   run_hp "grpc$i" --transport grpc --results "$N" --concurrency "$C" --min-inflight "$C" --txn-ops "$OPS"
+  ((i % 2)) && base_round "$i"
   ((i % 2)) || run_etcd "$i"
   grpc_runs+=("grpc$i")
 done
@@ -108,6 +121,10 @@ e=$(for ((i = 1; i <= ROUNDS; i++)); do echo "${EK[$i]} $i"; done | median_of)
 etcd_keys=${EK[$e]} etcd_p99_ms=${EP[$e]} etcd_srv=${ES[$e]} etcd_cli=${EC[$e]}
 g=$(median "${grpc_runs[@]}")
 RES[grpc]=${RES[$g]} CLI[grpc]=${CLI[$g]} SRV[grpc]=${SRV[$g]}
+if [ -n "$BASE" ]; then
+  g=$(median "${base_runs[@]}")
+  RES[base]=${RES[$g]} CLI[base]=${CLI[$g]} SRV[base]=${SRV[$g]}
+fi
 run_hp gateway --transport gateway --results "$N" --concurrency "$C" --min-inflight "$C" --txn-ops "$OPS"
 run_hp naive --results "$NN" --concurrency "$C" --naive
 run_hp naive1 --results "$((NN / 10))" --concurrency 1 --naive
@@ -125,6 +142,7 @@ row() { # row LABEL NAME
     "$(per100k "${SRV[$2]}" "$(done_keys "$2")") s" "$(per100k "${CLI[$2]}" "$(done_keys "$2")") s"
 }
 row "hostpatrol batch queue, gRPC" grpc
+[ -z "$BASE" ] || row "baseline binary, gRPC" base
 row "hostpatrol batch queue, gateway" gateway
 row "naive writer, $C in flight (gRPC)" naive
 row "naive writer, 1 in flight (gRPC)" naive1
@@ -138,5 +156,9 @@ printf 'targets: batch (gRPC) >= 1.2x etcd: %s (%.2fx); etcd CPU per key <= 1.0x
   "$(awk -v a="$b_keys" -v b="$n1_keys" 'BEGIN{print (a >= 20*b) ? "met" : "NOT met"}')" \
   "$(awk -v a="$b_keys" -v b="$n1_keys" 'BEGIN{print a/b}')" \
   "$(awk -v a="$b_keys" -v b="$n_keys" 'BEGIN{print a/b}')" "$C"
+if [ -n "$BASE" ]; then
+  echo "baseline $BASE: rounds (keys/s) $(for n in "${base_runs[@]}"; do printf '%s ' "$(keys "$n")"; done)"
+  echo "this build vs the baseline: keys/s $(awk -v a="$b_keys" -v b="$(keys base)" 'BEGIN{printf "%.2fx", a/b}'), client CPU per key $(awk -v a="$(per100k "${CLI[grpc]}" "$(done_keys grpc)")" -v b="$(per100k "${CLI[base]}" "$(done_keys base)")" 'BEGIN{printf "%.2fx", b ? a/b : 0}'), server CPU per key $(awk -v a="$(per100k "${SRV[grpc]}" "$(done_keys grpc)")" -v b="$(per100k "${SRV[base]}" "$(done_keys base)")" 'BEGIN{printf "%.2fx", b ? a/b : 0}')"
+fi
 echo "gateway: $(awk -v a="$g_keys" -v b="$etcd_keys" 'BEGIN{printf "%.2fx", a/b}') etcd's keys/s"
 echo "outcomes: grpc $(jq -c '{committed,failed,rolled_back,unresolved,txns}' <<< "${RES[grpc]}"), gateway $(jq -c '{committed,failed,rolled_back,unresolved,txns}' <<< "${RES[gateway]}"), naive $(jq -c '{committed,failed,unresolved}' <<< "${RES[naive]}")"
