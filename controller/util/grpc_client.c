@@ -34,8 +34,11 @@ struct pending {
     CURL *easy;
     struct curl_slist *hdrs, *connect_to;
     struct grpc_result *res;
-    char *body;       /* the 5-byte prefix and the message (owned) */
-    struct hp_buf in; /* the answer's raw body (owned), at most max_msg bytes */
+    unsigned char prefix[5]; /* the gRPC frame's: uncompressed, the message's length */
+    const char *msg;         /* the message (borrowed from the caller, who waits): sent after
+                              * prefix by on_read, never copied here */
+    size_t msg_len, off;     /* off: how much of prefix + msg libcurl has read */
+    struct hp_buf in;        /* the answer's raw body (owned), at most max_msg bytes */
     enum call_state state;
     pthread_cond_t done; /* state became DONE: only its caller waits here (one condition for
                           * every call woke all 16 of a batch queue's senders per answer) */
@@ -143,6 +146,42 @@ static size_t on_body(char *data, size_t size, size_t nmemb, void *arg)
         p->res->overflow = 2;
         return 0;
     }
+}
+
+/* on_read: the request body, the 5-byte prefix then the caller's message, as libcurl asks */
+static size_t on_read(char *buf, size_t size, size_t nitems, void *arg)
+{
+    struct pending *p = arg;
+    size_t room = size * nitems, n = 0;
+
+    if (p->off < sizeof(p->prefix)) {
+        n = sizeof(p->prefix) - p->off < room ? sizeof(p->prefix) - p->off : room;
+        memcpy(buf, p->prefix + p->off, n);
+        p->off += n;
+    }
+    if (n < room && p->off >= sizeof(p->prefix)) {
+        size_t at = p->off - sizeof(p->prefix), k = p->msg_len - at;
+
+        if (k > room - n)
+            k = room - n;
+        if (k)
+            memcpy(buf + n, p->msg + at, k);
+        n += k;
+        p->off += k;
+    }
+    return n;
+}
+
+/* on_seek: libcurl rewinds the body to send it again (a stream refused or a connection found
+ * dead before the request left) */
+static int on_seek(void *arg, curl_off_t offset, int origin)
+{
+    struct pending *p = arg;
+
+    if (origin != SEEK_SET || offset < 0 || (size_t)offset > sizeof(p->prefix) + p->msg_len)
+        return CURL_SEEKFUNC_CANTSEEK;
+    p->off = (size_t)offset;
+    return CURL_SEEKFUNC_OK;
 }
 
 /* on_header: headers and trailers alike (libcurl hands trailers here after the body) */
@@ -563,7 +602,11 @@ static hp_rc setup(struct grpc_client *c, struct pending *p, const struct grpc_c
     curl_easy_reset(e);
     curl_easy_setopt(e, CURLOPT_URL, url);
     curl_easy_setopt(e, CURLOPT_HTTP_VERSION, version);
-    curl_easy_setopt(e, CURLOPT_POSTFIELDS, p->body);
+    curl_easy_setopt(e, CURLOPT_POST, 1L);
+    curl_easy_setopt(e, CURLOPT_READFUNCTION, on_read);
+    curl_easy_setopt(e, CURLOPT_READDATA, p);
+    curl_easy_setopt(e, CURLOPT_SEEKFUNCTION, on_seek);
+    curl_easy_setopt(e, CURLOPT_SEEKDATA, p);
     curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)(call->msg_len + 5));
     curl_easy_setopt(e, CURLOPT_HTTPHEADER, p->hdrs);
     curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_body);
@@ -674,9 +717,7 @@ static hp_rc attempt_prepare(struct grpc_client *c, struct hp_ctx *ctx,
     pthread_mutex_unlock(&c->mu);
     if (!p->easy)
         p->easy = curl_easy_init();
-    p->body = hp_malloc(call->msg_len + 5);
-    if (!p->easy || !p->body || (old_h2c && !a->ep) ||
-        setup(c, p, call, a->version, url, sizeof(url))) {
+    if (!p->easy || (old_h2c && !a->ep) || setup(c, p, call, a->version, url, sizeof(url))) {
         out->cc = CURLE_OUT_OF_MEMORY;
         return HP_ERR_NOMEM;
     }
@@ -687,13 +728,14 @@ static hp_rc attempt_prepare(struct grpc_client *c, struct hp_ctx *ctx,
                  "the connection was not ready before the deadline");
         return HP_ERR_TIMEOUT;
     }
-    p->body[0] = 0;
-    p->body[1] = (char)(call->msg_len >> 24);
-    p->body[2] = (char)(call->msg_len >> 16);
-    p->body[3] = (char)(call->msg_len >> 8);
-    p->body[4] = (char)call->msg_len;
-    if (call->msg_len)
-        memcpy(p->body + 5, call->msg, call->msg_len);
+    p->prefix[0] = 0;
+    p->prefix[1] = (unsigned char)(call->msg_len >> 24);
+    p->prefix[2] = (unsigned char)(call->msg_len >> 16);
+    p->prefix[3] = (unsigned char)(call->msg_len >> 8);
+    p->prefix[4] = (unsigned char)call->msg_len;
+    p->msg = call->msg;
+    p->msg_len = call->msg_len;
+    p->off = 0;
     return HP_OK;
 }
 
@@ -761,7 +803,6 @@ static void attempt_end(struct grpc_client *c, struct attempt *a, bool h1, bool 
         curl_easy_cleanup(p->easy);
     curl_slist_free_all(p->hdrs);
     curl_slist_free_all(p->connect_to);
-    hp_free(p->body);
     hp_buf_release(&p->in);
     pthread_cond_destroy(&p->done);
     hp_free(p);
