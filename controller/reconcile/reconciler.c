@@ -1,6 +1,7 @@
 /* reconciler.c - the HostInspection reconcile loop (see include/hostpatrol/reconciler.h): the
- * workers, one reconcile of a key, one run, start and stop, and the metrics. What a run decides
- * is in decision.c, the memo in schedule.c, status and Events in status.c, nodes in nodes.c. */
+ * workers, one reconcile of a key, start and stop, and the metrics. One run is in runner.c,
+ * what a run decides in decision.c, the memo in schedule.c, status and Events in status.c,
+ * nodes in nodes.c. */
 #include "hostpatrol/reconciler.h"
 
 #include <pthread.h>
@@ -15,19 +16,17 @@
 #include "hostpatrol/alloc.h"
 #include "hostpatrol/batch_group.h"
 #include "hostpatrol/check_result.h"
-#include "hostpatrol/host_check.h"
 #include "hostpatrol/inspection_spec.h"
 #include "hostpatrol/kube_informer.h"
-#include "hostpatrol/probe.h"
 #include "hostpatrol/prom_histogram.h"
 #include "hostpatrol/prom_writer.h"
 #include "hostpatrol/results_store.h"
-#include "hostpatrol/run_plan.h"
 #include "hostpatrol/spec_cache.h"
 #include "hostpatrol/work_queue.h"
 #include "reconcile/decision.h"
 #include "reconcile/nodes.h"
 #include "reconcile/run_report.h"
+#include "reconcile/runner.h"
 #include "reconcile/schedule.h"
 #include "reconcile/status.h"
 
@@ -42,11 +41,6 @@ struct late_outcome {
     char run_id[64];
     struct batch_group_outcome o;
 };
-
-/* A run's outcome, as hostpatrol_run_duration_seconds labels it: its commit landed, certainly
- * did not, or was not final when the run ended */
-enum { RUN_COMMITTED, RUN_FAILED, RUN_UNRESOLVED, RUN_OUTCOMES };
-static const char *const run_outcome_names[RUN_OUTCOMES] = {"committed", "failed", "unresolved"};
 
 struct reconciler {
     struct reconciler_config cfg; /* strings below are owned copies */
@@ -64,18 +58,36 @@ struct reconciler {
     struct schedule sched;       /* the memo of each key's runs and the jitter PRNG */
     struct status status;        /* status, finalizer and Event writes (borrows the above) */
     struct nodes nodes;          /* node selection and the agent's labels */
+    struct runner runner;        /* one run: checks, results, commit (borrows the above) */
     struct reconciler_stats stats;
     struct prom_histogram reconcile_seconds;                /* own locks */
     struct prom_histogram check_seconds[CHECK_KIND__COUNT]; /* by kind */
-    struct prom_histogram run_seconds[RUN_OUTCOMES];        /* a run, probes to its commit's end */
+    struct prom_histogram run_seconds[RUNNER_OUTCOMES];     /* a run, probes to its commit's end */
     uint64_t results[CHECK_KIND__COUNT][4];                 /* by kind and status, under mu */
 };
 
 /* ---------- small helpers ---------- */
 
-/* the reconcile a worker thread is in, and the batch of the commit being reported (for logs) */
+/* the reconcile a worker thread is in (for logs) */
 static _Thread_local uint64_t cur_reconcile;
-static _Thread_local const char *cur_batch;
+
+/* vemit: one line to cfg.log, fmt formatted, tagged with key, the reconcile, run_id and the
+ * etcd batch of the run's commit (each may be NULL); also how runner.c logs (struct runner.log) */
+static void vemit(void *arg, enum reconciler_log_level lvl, const char *key, const char *run_id,
+                  const char *batch, const char *fmt, va_list ap)
+{
+    struct reconciler *r = arg;
+    char msg[1024];
+
+    if (!r->cfg.log)
+        return;
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    {
+        struct reconciler_log_ids ids = {key, cur_reconcile, run_id, batch};
+
+        r->cfg.log(r->cfg.log_arg, lvl, &ids, msg);
+    }
+}
 
 static void rlog(struct reconciler *r, enum reconciler_log_level lvl, const char *key,
                  const char *run_id, const char *fmt, ...) HP_PRINTF(5, 6);
@@ -83,19 +95,11 @@ static void rlog(struct reconciler *r, enum reconciler_log_level lvl, const char
 static void rlog(struct reconciler *r, enum reconciler_log_level lvl, const char *key,
                  const char *run_id, const char *fmt, ...)
 {
-    char msg[1024];
     va_list ap;
 
-    if (!r->cfg.log)
-        return;
     va_start(ap, fmt);
-    vsnprintf(msg, sizeof(msg), fmt, ap);
+    vemit(r, lvl, key, run_id, NULL, fmt, ap);
     va_end(ap);
-    {
-        struct reconciler_log_ids ids = {key, cur_reconcile, run_id, cur_batch};
-
-        r->cfg.log(r->cfg.log_arg, lvl, &ids, msg);
-    }
 }
 
 /* status_log: how status.c logs (struct status.log) */
@@ -183,199 +187,6 @@ static void late_final(void *arg, const char *key, const char *run_id,
     hp_free(l);
 }
 
-/* ---------- a run ---------- */
-
-/* notify_commit: hand cfg.on_commit the committed run (sr, borrowed) as one JSON text */
-static void notify_commit(struct reconciler *r, const char *ns, const char *name,
-                          const char *run_id, int64_t revision, const struct results_store_run *sr)
-{
-    char *text = NULL;
-
-    if (!results_store_run_text(sr, run_id, revision, &text))
-        r->cfg.on_commit(r->cfg.commit_arg, ns, name, text);
-    else
-        rlog(r, RLOG_WARN, NULL, run_id, "committed run of %s/%s not published: out of memory", ns,
-             name);
-    hp_free(text);
-}
-
-/* run_checks: what this process runs of plan, under pctx: the agent its node-local checks on the
- * host root; the controller the probes and the node conditions (*nodes: the matching nodes, new
- * reference or NULL; *listed as nodes_conditions). *res (owned, *cap entries) gets the results. */
-static hp_rc run_checks(struct reconciler *r, const char *ns, const struct inspection_spec *spec,
-                        const struct run_plan *plan, struct hp_ctx *pctx, struct check_result **res,
-                        size_t *n_res, size_t *cap, bool *listed, json_t **nodes,
-                        struct hp_err *err)
-{
-    struct probe_options po = {.policy = r->cfg.policy,
-                               .budget = r->cfg.budget,
-                               .owner = ns,
-                               .max_in_flight = r->cfg.max_sockets_per_run};
-    hp_rc rc = HP_OK;
-
-    *cap = plan->n_items + plan->n_local + 1;
-    *res = hp_calloc(*cap, sizeof(**res));
-    if (!*res)
-        return HP_ERR_NOMEM;
-    if (r->node_name) { /* the agent: this node's node-local checks, from the host root */
-        if (!plan->n_local)
-            return HP_OK;
-        rc =
-            host_check_run(r->host_root, r->node_name, plan->local, plan->n_local, pctx, *res, err);
-        *n_res = plan->n_local;
-        return rc;
-    }
-    if (plan->n_items) {
-        rc = probe_run_opts(plan->items, plan->n_items, pctx, &po, *res, err);
-        *n_res = plan->n_items;
-        if (rc)
-            return rc;
-    }
-    return nodes_conditions(&r->nodes, pctx, spec, res, n_res, cap, listed, nodes);
-}
-
-/* add_results: each result counted (metrics, rep) and put in the run's writes (sr) under its
- * result key */
-static hp_rc add_results(struct reconciler *r, const char *run_id, const struct check_result *res,
-                         size_t n_res, struct run_report *rep, struct results_store_run *sr)
-{
-    char source[320];
-    size_t i;
-    hp_rc rc;
-
-    if (r->node_name)
-        snprintf(source, sizeof(source), "agent/%s", r->node_name);
-    else
-        snprintf(source, sizeof(source), "controller/%s", r->identity);
-    for (i = 0; i < n_res; i++) {
-        if ((unsigned)res[i].kind < CHECK_KIND__COUNT && (unsigned)res[i].status < 4) {
-            prom_histogram_observe(&r->check_seconds[res[i].kind],
-                                   (double)res[i].duration_ms / 1000);
-            pthread_mutex_lock(&r->mu);
-            r->results[res[i].kind][res[i].status]++;
-            pthread_mutex_unlock(&r->mu);
-        }
-        run_report_add(rep, res[i].target, res[i].check, res[i].status, res[i].reason);
-        rc = results_store_run_put(sr, &res[i], source, run_id);
-        if (rc)
-            return rc;
-    }
-    return HP_OK;
-}
-
-/* run_contexts: the run's deadline (*ctx: spec.timeout) and its checks' (*pctx): checks end
- * early enough to leave the commit a fifth of the run (at least 100 ms, at most half of it) */
-static hp_rc run_contexts(struct reconciler *r, const struct inspection_spec *spec,
-                          struct hp_ctx **ctx, struct hp_ctx **pctx)
-{
-    int64_t reserve = spec->timeout_ms / 5 > 100 ? spec->timeout_ms / 5 : 100;
-    hp_rc rc = hp_ctx_new(r->ctx, spec->timeout_ms, ctx);
-
-    if (reserve > spec->timeout_ms / 2)
-        reserve = spec->timeout_ms / 2;
-    return rc ? rc : hp_ctx_new(*ctx, spec->timeout_ms - reserve, pctx);
-}
-
-/* run: the controller's checks (probes, node conditions) or, in agent mode, this node's
- * node-local checks -> results -> one commit (with the deletes of stale results). withdraw (agent
- * mode): run nothing, so this node's results of the resource are deleted. rep: initialized
- * (run_report_init) by the caller. Never fails for a check's failure: that is a result. */
-static hp_rc run(struct reconciler *r, const char *key, const json_t *obj,
-                 const struct inspection_spec *spec, const char *run_id, bool withdraw,
-                 struct run_report *rep)
-{
-    const char *ns = status_str(obj, "metadata", "namespace"),
-               *name = status_str(obj, "metadata", "name");
-    struct results_store_stored stored = {0};
-    struct results_store_commit co;
-    struct check_result *res = NULL;
-    struct run_plan plan = {0};
-    struct results_store_run *sr = NULL;
-    struct hp_ctx *ctx = NULL, *pctx = NULL;
-    struct hp_err err = {0}, rerr = {0};
-    size_t n_res = 0, cap = 0, i;
-    bool nodes_listed = true, have_stored;
-    json_t *nodes = NULL;
-    hp_rc rc = run_contexts(r, spec, &ctx, &pctx);
-
-    if (!rc)
-        rc = results_store_run_new(r->store, ns, name, r->cfg.on_commit != NULL, &sr);
-    if (!rc)
-        rc = run_plan_init(&plan, spec, !withdraw);
-    if (!rc)
-        rc = run_checks(r, ns, spec, &plan, pctx, &res, &n_res, &cap, &nodes_listed, &nodes, &err);
-    if (rc)
-        goto out;
-    have_stored = results_store_read(r->store, ctx, ns, name, &stored, &rerr) == HP_OK;
-    if (!have_stored)
-        rlog(r, RLOG_WARN, NULL, NULL, "stored results of %s/%s not read: %s", ns, name, rerr.msg);
-    if (!r->node_name && nodes)
-        nodes_local_summary(spec, nodes, have_stored ? &stored.resp : NULL, stored.plen,
-                            schedule_wall_ms(), rep);
-    rc = add_results(r, run_id, res, n_res, rep, sr);
-    if (!rc && have_stored) {
-        struct results_store_produced p = {spec, res, n_res, r->node_name, nodes_listed};
-
-        rc = results_store_run_stale(sr, &stored, &p);
-    }
-    if (rc)
-        goto out;
-    if (!results_store_run_len(sr)) {
-        rep->commit_rc = HP_OK;
-        snprintf(rep->why, sizeof(rep->why), "nothing of this %s to store",
-                 r->node_name ? "node" : "controller");
-        goto out;
-    }
-    rep->commit_rc = results_store_run_commit(sr, ctx, key, run_id, &co);
-    rep->revision = co.revision;
-    snprintf(rep->batch_id, sizeof(rep->batch_id), "%s", co.batch);
-    snprintf(rep->why, sizeof(rep->why), "%s", co.why);
-    cur_batch = rep->batch_id[0] ? rep->batch_id : NULL;
-    rlog(r, rep->commit_rc ? RLOG_WARN : RLOG_INFO, key, run_id,
-         "run done: %zu ok, %zu warn, %zu crit, %zu unknown; %zu etcd writes %s%s",
-         rep->counts[CHECK_OK], rep->counts[CHECK_WARN], rep->counts[CHECK_CRIT],
-         rep->counts[CHECK_UNKNOWN], results_store_run_len(sr),
-         rep->commit_rc ? "not committed: " : "committed", rep->commit_rc ? rep->why : "");
-    cur_batch = NULL;
-    if (!rep->commit_rc && r->cfg.on_commit)
-        notify_commit(r, ns, name, run_id, rep->revision, sr);
-out:
-    if (rc)
-        rlog(r, RLOG_ERROR, key, run_id, "run failed: %s %s", hp_rc_name(rc), err.msg);
-    for (i = 0; res && i < n_res; i++)
-        check_result_release(&res[i]);
-    results_store_stored_release(&stored);
-    json_decref(nodes);
-    hp_free(res);
-    run_plan_release(&plan);
-    results_store_run_free(sr);
-    hp_ctx_free(pctx);
-    hp_ctx_free(ctx);
-    return rc;
-}
-
-/* run_counted: run, counted (runs, runs committed or failed) and timed by its commit's outcome
- * (hostpatrol_run_duration_seconds); rc as run's */
-static hp_rc run_counted(struct reconciler *r, const char *key, const json_t *obj,
-                         const struct inspection_spec *spec, const char *run_id,
-                         struct run_report *rep)
-{
-    int64_t t0 = hp_now_ns();
-    hp_rc rc;
-
-    stat_add(r, &r->stats.runs);
-    rc = run(r, key, obj, spec, run_id, false, rep);
-    if (rc)
-        return rc;
-    prom_histogram_observe(
-        &r->run_seconds[!rep->commit_rc                            ? RUN_COMMITTED
-                        : rep->commit_rc == HP_ERR_UNKNOWN_OUTCOME ? RUN_UNRESOLVED
-                                                                   : RUN_FAILED],
-        (double)(hp_now_ns() - t0) / 1e9);
-    stat_add(r, rep->commit_rc ? &r->stats.runs_failed : &r->stats.runs_committed);
-    return HP_OK;
-}
-
 /* ---------- one reconcile ---------- */
 
 /* transform: what the informer caches of a HostInspection (status_transform), after
@@ -461,7 +272,7 @@ static hp_rc reconcile_agent(struct reconciler *r, const char *key, const json_t
     snprintf(run_id, sizeof(run_id), "%.8s-%s-%llx", status_str(obj, "metadata", "uid"),
              r->node_name, (unsigned long long)now);
     if (step == NODES_AGENT_WITHDRAW) {
-        rc = run(r, key, obj, &withdraw_all, run_id, true, &rep);
+        rc = runner_run(&r->runner, key, obj, &withdraw_all, run_id, true, &rep);
         if (!rc && !rep.commit_rc) {
             rlog(r, RLOG_INFO, key, run_id, "this node is no longer selected: results removed");
             memo_drop(r, key);
@@ -469,7 +280,7 @@ static hp_rc reconcile_agent(struct reconciler *r, const char *key, const json_t
     } else if (step == NODES_AGENT_WAIT) {
         *requeue_ms = due - now;
     } else if (!atomic_load(&r->stopping)) {
-        rc = run_counted(r, key, obj, spec_ref_spec(ref), run_id, &rep);
+        rc = runner_run_counted(&r->runner, key, obj, spec_ref_spec(ref), run_id, &rep);
         if (rc)
             goto out;
         due = memo_ran(r, key, now, status_generation(obj), status_run_now_annotation(obj),
@@ -587,7 +398,7 @@ static hp_rc run_and_report(struct reconciler *r, const char *key, const json_t 
              (unsigned long long)now);
     rlog(r, RLOG_INFO, key, run_id, "run starts (%s)", decision_why_name(d->why));
     if (!rc)
-        rc = run_counted(r, key, obj, spec, run_id, &rep);
+        rc = runner_run_counted(&r->runner, key, obj, spec, run_id, &rep);
     if (rc)
         goto out;
     due = memo_ran(r, key, now, status_generation(obj), status_run_now_annotation(obj),
@@ -745,6 +556,39 @@ static void on_event(void *arg, enum kube_event type, const char *key, json_t *o
     work_queue_add(r->queue, key);
 }
 
+/* wire: the modules' borrowed pointers into r, once its strings, store and ctx exist */
+static void wire(struct reconciler *r)
+{
+    r->status = (struct status){.kube = r->cfg.kube,
+                                .ctx = r->ctx,
+                                .identity = r->identity,
+                                .mu = &r->mu,
+                                .sched = &r->sched,
+                                .stats = &r->stats,
+                                .log = status_log,
+                                .log_arg = r};
+    r->nodes =
+        (struct nodes){.kube = r->cfg.kube, .ctx = r->ctx, .mu = &r->mu, .node_name = r->node_name};
+    r->runner = (struct runner){.store = r->store,
+                                .ctx = r->ctx,
+                                .nodes = &r->nodes,
+                                .identity = r->identity,
+                                .node_name = r->node_name,
+                                .host_root = r->host_root,
+                                .policy = r->cfg.policy,
+                                .budget = r->cfg.budget,
+                                .max_sockets_per_run = r->cfg.max_sockets_per_run,
+                                .mu = &r->mu,
+                                .stats = &r->stats,
+                                .check_seconds = r->check_seconds,
+                                .run_seconds = r->run_seconds,
+                                .results = r->results,
+                                .on_commit = r->cfg.on_commit,
+                                .commit_arg = r->cfg.commit_arg,
+                                .log = vemit,
+                                .log_arg = r};
+}
+
 hp_rc reconciler_start(const struct reconciler_config *cfg, struct reconciler **out,
                        struct hp_err *err)
 {
@@ -766,7 +610,7 @@ hp_rc reconciler_start(const struct reconciler_config *cfg, struct reconciler **
     prom_histogram_init(&r->reconcile_seconds, prom_buckets_seconds, 12);
     for (i = 0; i < CHECK_KIND__COUNT; i++)
         prom_histogram_init(&r->check_seconds[i], prom_buckets_seconds, 12);
-    for (i = 0; i < RUN_OUTCOMES; i++)
+    for (i = 0; i < RUNNER_OUTCOMES; i++)
         prom_histogram_init(&r->run_seconds[i], prom_buckets_seconds, 12);
     schedule_init(&r->sched,
                   (uint64_t)hp_now_ns() ^ ((uint64_t)getpid() << 32) ^ 0x9e3779b97f4a7c15ULL,
@@ -784,14 +628,6 @@ hp_rc reconciler_start(const struct reconciler_config *cfg, struct reconciler **
         goto fail;
     }
     r->cfg.workers = cfg->workers ? cfg->workers : 4;
-    r->status = (struct status){.kube = cfg->kube,
-                                .identity = r->identity,
-                                .mu = &r->mu,
-                                .sched = &r->sched,
-                                .stats = &r->stats,
-                                .log = status_log,
-                                .log_arg = r};
-    r->nodes = (struct nodes){.kube = cfg->kube, .mu = &r->mu, .node_name = r->node_name};
     {
         struct results_store_config scfg = {.etcd = cfg->etcd,
                                             .batch = cfg->batch,
@@ -804,13 +640,13 @@ hp_rc reconciler_start(const struct reconciler_config *cfg, struct reconciler **
     }
     if (!rc)
         rc = hp_ctx_new(NULL, HP_CTX_NO_TIMEOUT, &r->ctx);
-    r->status.ctx = r->nodes.ctx = r->ctx;
     if (!rc)
         rc = work_queue_new(&qcfg, &r->queue);
     if (!rc)
         rc = spec_cache_new(cfg->policy, SPEC_CACHE_MAX_BYTES, &r->specs);
     if (rc)
         goto fail;
+    wire(r);
     if (r->namespace_)
         snprintf(path, sizeof(path), API_PATH "/namespaces/%s/hostinspections", r->namespace_);
     else
@@ -873,7 +709,7 @@ void reconciler_stop(struct reconciler *r, struct hp_ctx *drain)
     prom_histogram_release(&r->reconcile_seconds);
     for (i = 0; i < CHECK_KIND__COUNT; i++)
         prom_histogram_release(&r->check_seconds[i]);
-    for (i = 0; i < RUN_OUTCOMES; i++)
+    for (i = 0; i < RUNNER_OUTCOMES; i++)
         prom_histogram_release(&r->run_seconds[i]);
     results_store_free(r->store);
     hp_free(r->namespace_);
@@ -911,9 +747,9 @@ void reconciler_metrics(struct reconciler *r, struct prom_writer *w)
     prom_writer_family(w, "hostpatrol_run_duration_seconds", "histogram",
                        "Duration of one run of a HostInspection, its probes to its etcd commit's "
                        "end, by the commit's outcome.");
-    for (k = 0; k < RUN_OUTCOMES; k++)
+    for (k = 0; k < RUNNER_OUTCOMES; k++)
         prom_writer_histogram(w, "hostpatrol_run_duration_seconds",
-                              (const char *const[]){"outcome", run_outcome_names[k], NULL},
+                              (const char *const[]){"outcome", runner_outcome_name(k), NULL},
                               &r->run_seconds[k]);
     prom_writer_family(w, "hostpatrol_check_duration_seconds", "histogram",
                        "Duration of one check (probe or node-local) by kind.");
