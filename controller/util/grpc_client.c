@@ -14,8 +14,6 @@
 #define MSG_MAX_DEFAULT (256u << 20)
 #define IDLE_MAX        32 /* easy handles kept for reuse */
 #define ATTEMPTS        3  /* a call answered over HTTP/1.1 (see the header) is sent again */
-#define CONNS_TRACKED   32 /* connections whose last answer is remembered (see retire) */
-#define RETIRE_GAP_NS   1000000000LL /* at most one retirement per second */
 
 /* what the client knows of one endpoint's h2c connection (libcurl < 8.0 only) */
 struct endpoint {
@@ -43,22 +41,7 @@ struct pending {
     pthread_cond_t done; /* state became DONE: only its caller waits here (one condition for
                           * every call woke all 16 of a batch queue's senders per answer) */
     bool cancel;         /* the caller's context ended: the driver removes it */
-    bool expired;        /* ... by its deadline (not a cancel) */
     int64_t start_ns;    /* handed to the driver */
-    int64_t rx_ns;       /* the last byte of this call's answer (0: none yet; driver only) */
-    CURLM *m;            /* the multi handle it runs in (driver only) */
-};
-
-/* a multi handle no new call goes to (see retire), cleaned up once its last call has ended */
-struct retired {
-    struct retired *next;
-    CURLM *m;
-};
-
-/* when a connection (local and server port) last delivered an answer (driver only) */
-struct conn_rx {
-    uint32_t key;
-    int64_t rx_ns;
 };
 
 struct grpc_client {
@@ -75,12 +58,9 @@ struct grpc_client {
     size_t n_idle;
     bool old_curl; /* < 8.0.0: the h2c reuse bug */
     struct grpc_client_stats st;
-    int64_t stall_ns;        /* a connection silent this long with calls waiting is dropped */
-    int64_t last_rx_ns;      /* the last byte any transfer received (driver thread only) */
-    int64_t busy_ns;         /* since when calls have been in flight without a pause (under mu) */
-    struct retired *retired; /* under mu */
-    struct conn_rx conns[CONNS_TRACKED]; /* under mu */
-    int64_t retire_ns;                   /* the last retirement (under mu) */
+    int64_t stall_ns;   /* a connection silent this long with calls waiting is dropped */
+    int64_t last_rx_ns; /* the last byte any transfer received (driver thread only) */
+    int64_t busy_ns;    /* since when calls have been in flight without a pause (under mu) */
 };
 
 void grpc_timeout_header(int64_t ms, char *out, size_t size)
@@ -135,7 +115,7 @@ static size_t on_body(char *data, size_t size, size_t nmemb, void *arg)
     struct pending *p = arg;
     size_t n = size * nmemb;
 
-    *p->last_rx_ns = p->rx_ns = hp_now_ns();
+    *p->last_rx_ns = hp_now_ns();
     switch (hp_buf_add(&p->in, data, n)) {
     case HP_OK:
         return n;
@@ -191,7 +171,7 @@ static size_t on_header(char *data, size_t size, size_t nmemb, void *arg)
     size_t n = size * nmemb, vl;
     const char *v;
 
-    *p->last_rx_ns = p->rx_ns = hp_now_ns();
+    *p->last_rx_ns = hp_now_ns();
     while (n && (data[n - 1] == '\r' || data[n - 1] == '\n'))
         n--;
     if (n > 12 && !strncasecmp(data, "grpc-status:", 12)) {
@@ -212,45 +192,6 @@ static size_t on_header(char *data, size_t size, size_t nmemb, void *arg)
     return size * nmemb;
 }
 
-/* conn_key: the connection a transfer used, as its local and server ports (0: none known) */
-static uint32_t conn_key(CURL *e)
-{
-    long local = 0, server = 0;
-
-    curl_easy_getinfo(e, CURLINFO_LOCAL_PORT, &local);
-    curl_easy_getinfo(e, CURLINFO_PRIMARY_PORT, &server);
-    return local > 0 ? (uint32_t)(local & 0xffff) << 16 | (uint32_t)(server & 0xffff) : 0;
-}
-
-/* conn_answered: connection key delivered an answer at rx_ns (under mu); the entry of the
- * connection that answered least recently makes room */
-static void conn_answered(struct grpc_client *c, uint32_t key, int64_t rx_ns)
-{
-    struct conn_rx *oldest = &c->conns[0];
-
-    if (!key)
-        return;
-    for (size_t i = 0; i < CONNS_TRACKED; i++) {
-        if (c->conns[i].key == key) {
-            if (rx_ns > c->conns[i].rx_ns)
-                c->conns[i].rx_ns = rx_ns;
-            return;
-        }
-        if (c->conns[i].rx_ns < oldest->rx_ns)
-            oldest = &c->conns[i];
-    }
-    *oldest = (struct conn_rx){key, rx_ns};
-}
-
-/* conn_last_answer: when connection key last delivered an answer (0: never, or forgotten) */
-static int64_t conn_last_answer(const struct grpc_client *c, uint32_t key)
-{
-    for (size_t i = 0; key && i < CONNS_TRACKED; i++)
-        if (c->conns[i].key == key)
-            return c->conns[i].rx_ns;
-    return 0;
-}
-
 /* finish: the driver's end of a call (under mu): result filled, handle out of the multi */
 static void finish(struct grpc_client *c, struct pending *p, CURLcode cc, hp_rc ctx_rc)
 {
@@ -263,9 +204,7 @@ static void finish(struct grpc_client *c, struct pending *p, CURLcode cc, hp_rc 
             *pp = p->next;
             break;
         }
-    curl_multi_remove_handle(p->m, p->easy);
-    if (p->rx_ns)
-        conn_answered(c, conn_key(p->easy), p->rx_ns);
+    curl_multi_remove_handle(c->multi, p->easy);
     x->cc = ctx_rc ? CURLE_ABORTED_BY_CALLBACK : cc;
     x->ctx_rc = ctx_rc;
     curl_easy_getinfo(p->easy, CURLINFO_RESPONSE_CODE, &x->http_status);
@@ -307,88 +246,10 @@ static void drop_connections(struct grpc_client *c)
     }
     curl_multi_cleanup(c->multi);
     c->multi = fresh;
-    while (c->retired) {
-        struct retired *r = c->retired;
-
-        c->retired = r->next;
-        curl_multi_cleanup(r->m);
-        hp_free(r);
-    }
     for (struct endpoint *e = c->eps; e; e = e->next)
         e->primed = false;
     c->st.stalls++;
     c->last_rx_ns = hp_now_ns();
-}
-
-/* retire: a call ended by its deadline without a byte, on a connection that delivered no
- * answer for (nearly) all of that wait. A link can accept a connection and then never deliver a
- * byte (a proxy cut half-way, a peer gone without a reset); libcurl keeps multiplexing new calls
- * onto it, each lost to its full timeout. So new calls go to a new multi handle (new connections);
- * the calls already on the old one keep running to their own end (a slow server's answers still
- * arrive: nothing is cut, so a write is never made UNKNOWN by this rule), and the old handle,
- * with the silent connection, is cleaned up after its last call. At most one per second: under
- * a latency longer than the calls' timeouts, every young connection looks silent. Under mu. */
-static void retire(struct grpc_client *c, CURL *timed_out, int64_t sent_ns)
-{
-    uint32_t key = conn_key(timed_out);
-    int64_t now = hp_now_ns();
-    struct retired *r;
-    CURLM *fresh;
-
-    /* silent: no answer on it for 90 % or more of the time this call waited */
-    if (!key || (now - conn_last_answer(c, key)) * 10 < (now - sent_ns) * 9 ||
-        now - c->retire_ns < RETIRE_GAP_NS)
-        return;
-    r = hp_calloc(1, sizeof(*r));
-    fresh = r ? curl_multi_init() : NULL;
-    if (!fresh) {
-        hp_free(r);
-        return;
-    }
-    curl_multi_setopt(fresh, CURLMOPT_PIPELINING, (long)CURLPIPE_MULTIPLEX);
-    r->m = c->multi;
-    r->next = c->retired;
-    c->retired = r;
-    c->multi = fresh;
-    for (struct endpoint *e = c->eps; e; e = e->next)
-        e->primed = false;
-    c->st.retired_connections++;
-    c->retire_ns = now;
-}
-
-/* drive_retired: libcurl's work on the retired handles (under mu, released around each
- * perform: only the driver touches the list and the running calls' handles); those without a
- * call left are cleaned up */
-static void drive_retired(struct grpc_client *c)
-{
-    struct retired **rp = &c->retired;
-
-    while (*rp) {
-        struct retired *r = *rp;
-        struct pending *p;
-        CURLMsg *m;
-        int running, left;
-
-        pthread_mutex_unlock(&c->mu); /* the list and the running calls are the driver's */
-        curl_multi_perform(r->m, &running);
-        pthread_mutex_lock(&c->mu);
-        while ((m = curl_multi_info_read(r->m, &left))) {
-            p = NULL;
-            if (m->msg == CURLMSG_DONE)
-                curl_easy_getinfo(m->easy_handle, CURLINFO_PRIVATE, (char **)&p);
-            if (p)
-                finish(c, p, m->data.result, HP_OK);
-        }
-        for (p = c->running; p && p->m != r->m; p = p->next)
-            ;
-        if (p) {
-            rp = &r->next;
-            continue;
-        }
-        *rp = r->next;
-        curl_multi_cleanup(r->m);
-        hp_free(r);
-    }
 }
 
 static void *driver_main(void *arg)
@@ -411,7 +272,6 @@ static void *driver_main(void *arg)
                 continue;
             }
             p->state = RUNNING;
-            p->m = c->multi;
             p->start_ns = hp_now_ns();
             if (!c->running)
                 c->busy_ns = p->start_ns; /* a busy stretch starts */
@@ -420,11 +280,8 @@ static void *driver_main(void *arg)
         }
         for (p = c->running; p; p = next) {
             next = p->next;
-            if (!p->cancel)
-                continue;
-            if (p->expired && !p->rx_ns && p->m == c->multi) /* as a timeout (below) */
-                retire(c, p->easy, p->start_ns);
-            finish(c, p, CURLE_ABORTED_BY_CALLBACK, HP_ERR_CANCELED);
+            if (p->cancel)
+                finish(c, p, CURLE_ABORTED_BY_CALLBACK, HP_ERR_CANCELED);
         }
         if (c->running && stalled(c))
             drop_connections(c);
@@ -436,19 +293,13 @@ static void *driver_main(void *arg)
                 continue;
             p = NULL;
             curl_easy_getinfo(m->easy_handle, CURLINFO_PRIVATE, (char **)&p);
-            if (!p)
-                continue;
-            if (m->data.result == CURLE_OPERATION_TIMEDOUT && !p->rx_ns && !p->cancel)
-                retire(c, p->easy, p->start_ns);
-            finish(c, p, m->data.result, HP_OK);
+            if (p)
+                finish(c, p, m->data.result, HP_OK);
         }
-        if (c->retired)
-            drive_retired(c);
         if (c->stop || c->submit)
             continue;
         pthread_mutex_unlock(&c->mu);
-        /* retired handles are not in this poll: a short one drives them too */
-        curl_multi_poll(c->multi, NULL, 0, c->retired ? 20 : 1000, NULL);
+        curl_multi_poll(c->multi, NULL, 0, 1000, NULL);
         pthread_mutex_lock(&c->mu);
     }
     /* stopping: every call still here ends CANCELED */
@@ -524,13 +375,6 @@ void grpc_client_free(struct grpc_client *c)
         c->eps = e->next;
         hp_free(e->url);
         hp_free(e);
-    }
-    while (c->retired) { /* the driver has ended every call */
-        struct retired *r = c->retired;
-
-        c->retired = r->next;
-        curl_multi_cleanup(r->m);
-        hp_free(r);
     }
     if (c->multi)
         curl_multi_cleanup(c->multi);
@@ -756,7 +600,6 @@ static void attempt_run(struct grpc_client *c, struct hp_ctx *ctx, struct pendin
         while (p->state != DONE) {
             if (!p->cancel && hp_ctx_err(ctx)) {
                 p->cancel = true;
-                p->expired = hp_ctx_err(ctx) == HP_ERR_TIMEOUT;
                 curl_multi_wakeup(c->multi);
             }
             wait_slice_on(c, &p->done, INT64_MAX);

@@ -90,8 +90,6 @@ struct grpc_client_stats {
     uint64_t http1_answers;    /* calls answered over HTTP/1.1 (connection gone), sent again */
     uint64_t dead_connections; /* calls that found their connection dead before sending */
     uint64_t stalls;           /* times the connections were dropped as silent */
-    uint64_t retired_connections; /* times new calls were sent to new connections, away from
-                                   * one that let a call time out without a byte (see retire) */
 };
 void grpc_client_stats(struct grpc_client *c, struct grpc_client_stats *out);
 
