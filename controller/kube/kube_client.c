@@ -532,6 +532,9 @@ hp_rc kube_request(struct kube_client *c, struct hp_ctx *ctx, const char *method
                                        .body_len = text ? strlen(text) : 0,
                                        .headers = headers,
                                        .timeout_ms = t,
+                                       /* TCP and TLS may take the request's time: an
+                                        * apiserver slower than 2 s away is still reached */
+                                       .connect_timeout_ms = t,
                                        .tls = &k->tls};
 
             http_conn_perform(conn, ctx, &req, &x);
@@ -672,6 +675,7 @@ hp_rc kube_stream(struct kube_client *c, struct hp_ctx *ctx, const char *path, i
                                    .url = url,
                                    .headers = headers,
                                    .tls = &k->tls,
+                                   .connect_timeout_ms = stall_ms, /* 0: 2 s */
                                    .stall_ms = stall_ms,
                                    .on_data = on_chunk,
                                    .arg = lp};
