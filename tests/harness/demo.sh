@@ -87,6 +87,9 @@ EOF
 kc get hi -A
 "$HP_H_ROOT/build/hostpatrol" results -A --watch --etcd-endpoints "${HP_ETCD_URL[results]}" &
 watcher=$!
+# its command line does not name the session, so the harness's cleanup would not find it
+trap 'kill "$watcher" 2> /dev/null; hp_h_cleanup; trap - INT; kill -INT $$' INT
+trap 'kill "$watcher" 2> /dev/null; hp_h_cleanup; trap - TERM; kill -TERM $$' TERM
 end=$((SECONDS + ${HP_DEMO_SECONDS:-999999999}))
 while [ $SECONDS -lt $end ] && kill -0 "$watcher" 2> /dev/null; do
   sleep 1 & wait $!

@@ -44,6 +44,12 @@ test_demo_comes_up_and_ctrl_c_cleans_up() {
   wait "$pid"; rc=$?
   t_eq "$rc" 130 "demo ends by SIGINT"
   [ -z "$(hp_h_leftovers "$dir")" ] || t_fail "processes left: $(hp_h_leftovers "$dir")"
+  # the results watcher too (its command line names the results etcd, not the session)
+  local url
+  url=$(grep -oE -- '--endpoints http://127\.0\.0\.1:[0-9]+ get' "$out" | head -n 1 | cut -d' ' -f2)
+  [ -n "$url" ] || t_fail "no results etcd URL in the demo's output"
+  [ -z "$(hp_h_leftovers "--etcd-endpoints $url")" ] ||
+    t_fail "processes left: $(hp_h_leftovers "--etcd-endpoints $url")"
   [ ! -e "$dir" ] || t_fail "session dir left: $dir"
   rm -f "$out"
 }
