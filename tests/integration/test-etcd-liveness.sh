@@ -227,8 +227,27 @@ setup() {
   start_term termjstall-36 3.6 stall --state-dir "$HP_H_DIR/termjstall-36/state" || return 1
 }
 
-# wait_rc NAME: until the run has ended (its rc file)
-wait_rc() { t_eventually $((T_TIMEOUT - 10)) test -s "$HP_H_DIR/$1/rc"; }
+# wait_rc NAME: until the run has ended (its rc file). A run still going at the deadline is
+# shown (its threads' kernel waits), stopped by SIGTERM and its report printed, then it fails
+wait_rc() {
+  local d=$HP_H_DIR/$1 deadline=$((SECONDS + T_TIMEOUT - 10)) pid t
+  until [ -s "$d/rc" ]; do
+    if [ $SECONDS -ge $deadline ]; then
+      pid=$(pgrep -f -- "--writer live-$1 " | head -n 1)
+      if [ -n "$pid" ]; then
+        for t in /proc/"$pid"/task/*; do
+          echo "# $1: thread $(cat "$t/comm" 2> /dev/null) waits in $(cat "$t/wchan" 2> /dev/null)"
+        done >&2
+        kill -TERM "$pid" 2> /dev/null
+        sleep 3
+        echo "# $1: after SIGTERM: $(jq -c '{txns,committed,failed,rolled_back,unresolved,step_timeouts,resolve_budget_ms}' "$d/report.json" 2> /dev/null)" >&2
+      fi
+      tail -n 5 "$d/stderr" 2> /dev/null | sed 's/^/# /' >&2
+      t_fail "$1: the run did not end within $((T_TIMEOUT - 10)) s"
+    fi
+    sleep 0.2
+  done
+}
 
 # wait_run NAME: wait_rc, then print how it ended
 wait_run() {
