@@ -150,15 +150,6 @@ hp_rc batch_journal_write_all(const char *dir, const char *writer,
     return HP_OK;
 }
 
-hp_rc batch_journal_write(const char *dir, const char *writer, const char *batch_id, int64_t epoch,
-                          const struct batch_write *const *ops, size_t n)
-{
-    struct batch_journal_item it = {batch_id, epoch, ops, n};
-    bool written;
-
-    return batch_journal_write_all(dir, writer, &it, 1, &written);
-}
-
 void batch_journal_remove(const char *dir, const char *writer, const char *batch_id)
 {
     char wdir[4096], path[4200];

@@ -33,9 +33,6 @@ struct batch_journal_item {
  * answer a caller needs. */
 hp_rc batch_journal_write_all(const char *dir, const char *writer,
                               const struct batch_journal_item *items, size_t n, bool *written);
-/* batch_journal_write: record a batch (ops borrowed). */
-hp_rc batch_journal_write(const char *dir, const char *writer, const char *batch_id, int64_t epoch,
-                          const struct batch_write *const *ops, size_t n) HP_WUR;
 /* batch_journal_remove: forget a resolved batch (missing file is fine). */
 void batch_journal_remove(const char *dir, const char *writer, const char *batch_id);
 /* batch_journal_load: every journaled batch of writer; *out owned (entries_free). A file that
