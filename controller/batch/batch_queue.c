@@ -39,8 +39,9 @@ struct record {
     char *run_id;          /* owned, may be NULL */
     struct batch_write *w; /* owned array; keys/values owned copies */
     size_t n;
-    bool packed; /* run_id, w and its keys and values live in this record's own allocation (an
-                  * enqueued record: one malloc, not 2 + 2 per write) */
+    bool packed;   /* run_id, w and its keys and values live in this record's own allocation (an
+                    * enqueued record: one malloc, not 2 + 2 per write) */
+    bool inline_w; /* run_id and w (not the keys and values) live in it (record_owning) */
     size_t bytes;
     batch_done_fn done;
     batch_unresolved_fn unresolved; /* may be NULL */
@@ -155,7 +156,7 @@ static void record_free(struct record *r)
         hp_free((void *)r->w[i].key);
         hp_free((void *)r->w[i].value);
     }
-    if (!r->packed) {
+    if (!r->packed && !r->inline_w) {
         hp_free(r->w);
         hp_free(r->run_id);
     }
@@ -811,23 +812,24 @@ static struct record *record_packed(const struct batch_write *writes, size_t n, 
     return r;
 }
 
-/* record_owning: a record that takes the keys and values of writes (not copied; only the array
- * of n write descriptors and run_id are). NULL: no memory, nothing taken. */
+/* record_owning: a record that takes the keys and values of writes (not copied); the array of
+ * n write descriptors and run_id are copied into the record's own allocation (one malloc and one
+ * free per record besides the caller's buffers). NULL: no memory, nothing taken. */
 static struct record *record_owning(const struct batch_write *writes, size_t n, const char *run_id)
 {
-    struct record *r = hp_calloc(1, sizeof(*r));
+    size_t head = (sizeof(struct record) + _Alignof(struct batch_write) - 1) /
+                  _Alignof(struct batch_write) * _Alignof(struct batch_write);
+    struct record *r = hp_calloc(1, head + n * sizeof(*writes) + (run_id ? strlen(run_id) + 1 : 0));
 
     if (!r)
         return NULL;
-    r->w = hp_malloc(n * sizeof(*r->w));
-    r->run_id = run_id ? hp_strdup(run_id) : NULL;
-    if (!r->w || (run_id && !r->run_id)) {
-        hp_free(r->w);
-        hp_free(r->run_id);
-        hp_free(r);
-        return NULL;
-    }
+    r->inline_w = true;
+    r->w = (struct batch_write *)((char *)r + head);
     memcpy(r->w, writes, n * sizeof(*r->w));
+    if (run_id) {
+        r->run_id = (char *)(r->w + n);
+        memcpy(r->run_id, run_id, strlen(run_id)); /* calloc: the NUL is there */
+    }
     r->n = n;
     return r;
 }
@@ -937,19 +939,62 @@ static void timed_wait(struct batch_queue *q, int64_t until_ns)
     timed_wait_on(q, &q->wake, until_ns);
 }
 
+/* key_hash: a key's hash for the coalescing table, 8 bytes at a time (a byte-wise FNV-1a was
+ * 2% of the client's CPU at 127 keys per batch) */
+static uint32_t key_hash(const void *key, size_t n)
+{
+    const unsigned char *k = key;
+    uint64_t h = 0x9e3779b97f4a7c15u ^ n, w;
+
+    for (; n >= 8; k += 8, n -= 8) {
+        memcpy(&w, k, 8);
+        h = (h ^ w) * 0xff51afd7ed558ccdu;
+        h ^= h >> 32;
+    }
+    w = 0;
+    memcpy(&w, k, n);
+    h = (h ^ w) * 0xc4ceb9fe1a85ec53u;
+    return (uint32_t)(h ^ h >> 29);
+}
+
+/* coalesce: w into b's ops, replacing an earlier write to the same key (rule R5). slot: an
+ * open-addressing table of mask + 1 entries (mask + 1 > 2 x the ops a batch may hold) of
+ * op index + 1, 0 empty. */
+static void coalesce(struct batch *b, uint32_t *slot, size_t mask, const struct batch_write *w)
+{
+    size_t i = key_hash(w->key, w->key_len) & mask;
+
+    for (; slot[i]; i = (i + 1) & mask) {
+        const struct batch_write *o = b->ops[slot[i] - 1];
+
+        if (o->key_len == w->key_len && !memcmp(o->key, w->key, w->key_len)) {
+            b->ops[slot[i] - 1] = w;
+            return;
+        }
+    }
+    b->ops[b->n_ops++] = w;
+    slot[i] = (uint32_t)b->n_ops;
+}
+
 /* take_batch: pop records into a new batch (caller holds the lock). Records whose context has
  * ended are moved to *dead. Returns NULL when nothing could be taken (or NOMEM). */
 static struct batch *take_batch(struct batch_queue *q, struct record **dead)
 {
-    size_t max_ops = q->cfg.max_txn_ops - 1, ops = 0, bytes = FENCE_OVERHEAD;
+    size_t max_ops = q->cfg.max_txn_ops - 1, ops = 0, bytes = FENCE_OVERHEAD, mask = 15;
     struct batch *b = hp_calloc(1, sizeof(*b));
     struct record **tail, *r;
+    uint32_t *slot;
 
-    if (!b)
-        return NULL;
-    b->ops = hp_calloc(max_ops, sizeof(*b->ops));
-    if (!b->ops) {
+    while (mask + 1 <= 2 * max_ops)
+        mask = mask << 1 | 1;
+    slot = hp_calloc(mask + 1, sizeof(*slot));
+    if (b)
+        b->ops = hp_calloc(max_ops, sizeof(*b->ops));
+    if (!b || !b->ops || !slot) {
+        if (b)
+            hp_free(b->ops);
         hp_free(b);
+        hp_free(slot);
         return NULL;
     }
     b->deadline_ns = INT64_MAX;
@@ -979,18 +1024,10 @@ static struct batch *take_batch(struct batch_queue *q, struct record **dead)
         if (hp_ctx_deadline_ns(r->ctx) < b->deadline_ns)
             b->deadline_ns = hp_ctx_deadline_ns(r->ctx);
         /* coalesce by key: a later write to the same key replaces the earlier (rule R5) */
-        for (size_t i = 0; i < r->n; i++) {
-            const struct batch_write *w = &r->w[i];
-            size_t j;
-
-            for (j = 0; j < b->n_ops; j++)
-                if (b->ops[j]->key_len == w->key_len && !memcmp(b->ops[j]->key, w->key, w->key_len))
-                    break;
-            b->ops[j] = w;
-            if (j == b->n_ops)
-                b->n_ops++;
-        }
+        for (size_t i = 0; i < r->n; i++)
+            coalesce(b, slot, mask, &r->w[i]);
     }
+    hp_free(slot);
     if (!q->pend_head)
         q->pend_tail = NULL;
     else

@@ -752,6 +752,13 @@ hp_rc etcd_client_grpc(struct etcd_client *c, struct hp_ctx *ctx, const char *me
     return call_retrying(c, ctx, grpc_req_once, &r, write, err);
 }
 
+void etcd_client_grpc_stats(struct etcd_client *c, struct grpc_client_stats *out)
+{
+    memset(out, 0, sizeof(*out));
+    if (c->grpc)
+        grpc_client_stats(c->grpc, out);
+}
+
 bool etcd_client_is_grpc(const struct etcd_client *c)
 {
     return c->grpc != NULL;

@@ -277,9 +277,27 @@ static hp_rc txn_fields(struct pb_writer *w, const struct etcd_txn_desc *t, unsi
     return HP_OK;
 }
 
+/* txn_estimate: a little more than txn_fields writes for t's own compares and ops (a nested
+ * txn counts as its op's key only: the buffer grows for it), so a txn of puts is written into
+ * one allocation */
+static size_t txn_estimate(const struct etcd_txn_desc *t)
+{
+    size_t n = 0;
+
+    for (size_t i = 0; i < t->n_cmp; i++)
+        n += t->cmp[i].key_len + t->cmp[i].value_len + 32;
+    for (int b = 0; b < 2; b++)
+        for (size_t i = 0; i < t->n_ops[b]; i++)
+            n += t->ops[b][i].key_len + t->ops[b][i].value_len + 32;
+    return n;
+}
+
 hp_rc etcd_pb_encode_txn(struct pb_writer *w, const struct etcd_txn_desc *t, struct hp_err *err)
 {
-    hp_rc rc = txn_fields(w, t, 0, "", err);
+    hp_rc rc;
+
+    pb_writer_reserve(w, txn_estimate(t));
+    rc = txn_fields(w, t, 0, "", err);
 
     return rc ? rc : written(w, "txn", err);
 }

@@ -1,12 +1,20 @@
 /* grpc_client.c - unary gRPC over libcurl HTTP/2 (see include/hostpatrol/grpc_client.h). */
+/* curl_multi_socket_all (below, the driver's kick) is marked deprecated since 7.19.5 but is
+ * libcurl's one call that runs every transfer of a socket-API multi handle and updates its
+ * sockets; the mark would break -Werror */
+#define CURL_DISABLE_DEPRECATION
 #include "hostpatrol/grpc_client.h"
 
+#include <errno.h>
 #include <inttypes.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "hostpatrol/alloc.h"
 #include "hostpatrol/buf.h"
@@ -14,21 +22,47 @@
 #define MSG_MAX_DEFAULT (256u << 20)
 #define IDLE_MAX        32 /* easy handles kept for reuse */
 #define ATTEMPTS        3  /* a call answered over HTTP/1.1 (see the header) is sent again */
+#define LANES           GRPC_CLIENT_LANES
+#define LANE_CALLS      GRPC_CLIENT_LANE_CALLS
+#define WAKE_TAG        ((uint64_t)LANES << 32) /* the eventfd's epoll tag */
+#define KICK_MS         250 /* a lane with calls runs all its transfers at least this often */
 
 /* what the client knows of one endpoint's h2c connection (libcurl < 8.0 only) */
 struct endpoint {
     struct endpoint *next;
     char *url;
-    bool primed;  /* a prior-knowledge request succeeded on the current connection */
-    bool priming; /* one is under way; others wait for it */
+    bool primed;      /* a prior-knowledge request succeeded on the current connection */
+    unsigned priming; /* prime requests under way (a call that finds none primed opens its own
+                       * connection rather than wait for another's prime) */
 };
 
 enum call_state { QUEUED, RUNNING, DONE };
 
+/* one multi handle and its connections. The driver thread alone touches multi, timer_ns and
+ * last_rx_ns (libcurl's callbacks run there); running, eps, load and busy_ns are under the
+ * client's mu. */
+struct lane {
+    CURLM *multi;
+    unsigned idx;            /* in the client's lanes */
+    int epfd;                /* the client's (borrowed) */
+    struct pending *running; /* handed to multi */
+    struct endpoint *eps;    /* its h2c connections' priming state (libcurl < 8) */
+    size_t load;             /* calls that chose this lane and have not ended */
+    int64_t timer_ns;        /* when libcurl wants its timeout action; -1: none */
+    int64_t last_rx_ns;      /* the last byte any of its transfers received */
+    int64_t busy_ns;         /* since when calls have been in flight without a pause */
+    int64_t rtt_ns;          /* a moving average of its answered calls' times (driver thread) */
+    int64_t kick_ns;         /* when its transfers were last all run (driver thread) */
+    bool retire;             /* a call waited its whole time on it and nothing came: its
+                              * connections are closed once its calls ended, and no new call
+                              * takes it meanwhile */
+};
+
 /* one call handed to the driver; the caller's stack holds it */
 struct pending {
     struct pending *next;
-    int64_t *last_rx_ns; /* the client's (written by the driver thread only) */
+    struct lane *lane;   /* borrowed: the lane it runs on */
+    int64_t *last_rx_ns; /* its lane's (written by the driver thread only) */
     CURL *easy;
     struct curl_slist *hdrs, *connect_to;
     struct grpc_result *res;
@@ -45,22 +79,19 @@ struct pending {
 };
 
 struct grpc_client {
-    pthread_mutex_t mu;           /* guards: submit, running, eps, idle, n_idle, stop, st, and each
-                                   * pending's state and cancel */
-    pthread_cond_t cv;            /* a prime ended */
-    pthread_condattr_t monotonic; /* for cv and each pending's done */
-    CURLM *multi;                 /* the driver thread's only */
+    pthread_mutex_t mu;           /* guards: submit, the lanes' running, eps, load and busy_ns,
+                                   * idle, n_idle, stop, st, and each pending's state and cancel */
+    pthread_condattr_t monotonic; /* for each pending's done */
+    struct lane lanes[LANES];
+    int epfd, wakefd; /* the driver's epoll set; an eventfd callers write to wake it */
     pthread_t driver;
     bool started, stop;
-    struct pending *submit, *running;
-    struct endpoint *eps;
+    struct pending *submit;
     CURL *idle[IDLE_MAX];
     size_t n_idle;
     bool old_curl; /* < 8.0.0: the h2c reuse bug */
     struct grpc_client_stats st;
-    int64_t stall_ns;   /* a connection silent this long with calls waiting is dropped */
-    int64_t last_rx_ns; /* the last byte any transfer received (driver thread only) */
-    int64_t busy_ns;    /* since when calls have been in flight without a pause (under mu) */
+    int64_t stall_ns; /* a connection silent this long with calls waiting is dropped */
 };
 
 void grpc_timeout_header(int64_t ms, char *out, size_t size)
@@ -192,64 +223,254 @@ static size_t on_header(char *data, size_t size, size_t nmemb, void *arg)
     return size * nmemb;
 }
 
-/* finish: the driver's end of a call (under mu): result filled, handle out of the multi */
+/* wake: the driver leaves its wait (any thread) */
+static void wake(struct grpc_client *c)
+{
+    uint64_t one = 1;
+
+    if (write(c->wakefd, &one, sizeof(one)) < 0 && errno != EAGAIN) {
+        /* full counter (EAGAIN) is already a wake-up; nothing else can fail on an eventfd */
+    }
+}
+
+/* judge_lane: what a call's end tells of its lane (driver thread, under mu). An answer updates
+ * the lane's round-trip average. A call that ended by its deadline (or its context) after at
+ * least twice that average (and 20 ms) without one byte arriving on the lane since it started
+ * retires the lane: a connection a reset or a proxy left accepted but silent looks alive to
+ * libcurl, and every later call on it would wait its whole time too (found under toxiproxy's
+ * reset_peer: results took up to 127 s to become final). */
+static void judge_lane(struct lane *l, const struct pending *p, CURLcode cc, hp_rc ctx_rc)
+{
+    int64_t now = hp_now_ns(), took = now - p->start_ns;
+
+    if (p->state != RUNNING)
+        return;
+    if (cc == CURLE_OK && !ctx_rc) {
+        l->rtt_ns = l->rtt_ns ? (7 * l->rtt_ns + took) / 8 : took;
+        return;
+    }
+    if ((ctx_rc || cc == CURLE_OPERATION_TIMEDOUT) && l->last_rx_ns < p->start_ns &&
+        took >= 2 * l->rtt_ns && took >= 20 * 1000000LL)
+        l->retire = true;
+}
+
+/* finish: the driver's end of a call (under mu): result filled, handle out of its multi */
 static void finish(struct grpc_client *c, struct pending *p, CURLcode cc, hp_rc ctx_rc)
 {
     struct grpc_result *x = p->res;
     struct pending **pp;
-    long req_size = 0;
+    long req_size = 0, connects = 0;
 
-    for (pp = &c->running; *pp; pp = &(*pp)->next)
+    for (pp = &p->lane->running; *pp; pp = &(*pp)->next)
         if (*pp == p) {
             *pp = p->next;
             break;
         }
-    curl_multi_remove_handle(c->multi, p->easy);
+    curl_multi_remove_handle(p->lane->multi, p->easy);
     x->cc = ctx_rc ? CURLE_ABORTED_BY_CALLBACK : cc;
     x->ctx_rc = ctx_rc;
     curl_easy_getinfo(p->easy, CURLINFO_RESPONSE_CODE, &x->http_status);
     curl_easy_getinfo(p->easy, CURLINFO_REQUEST_SIZE, &req_size);
+    curl_easy_getinfo(p->easy, CURLINFO_NUM_CONNECTS, &connects);
+    c->st.connects += connects > 0 ? (uint64_t)connects : 0;
     x->sent = req_size > 0;
     x->refused = cc != CURLE_OK && strstr(x->errbuf, "REFUSED_STREAM") != NULL;
+    judge_lane(p->lane, p, cc, ctx_rc);
     p->state = DONE;
     pthread_cond_signal(&p->done);
 }
 
-/* stalled: calls have been in flight without a pause, and nothing has arrived for stall_ns
+/* on_socket: libcurl's wish for one socket of lane l, kept in the epoll set (driver thread) */
+static int on_socket(CURL *e, curl_socket_t s, int what, void *userp, void *socketp)
+{
+    struct lane *l = userp;
+    struct epoll_event ev = {0};
+
+    (void)e;
+    (void)socketp;
+    if (what == CURL_POLL_REMOVE) {
+        epoll_ctl(l->epfd, EPOLL_CTL_DEL, s, NULL);
+        return 0;
+    }
+    ev.events = (what & CURL_POLL_IN ? EPOLLIN : 0u) | (what & CURL_POLL_OUT ? EPOLLOUT : 0u);
+    ev.data.u64 = (uint64_t)l->idx << 32 | (uint32_t)s;
+    if (epoll_ctl(l->epfd, EPOLL_CTL_MOD, s, &ev) && errno == ENOENT &&
+        epoll_ctl(l->epfd, EPOLL_CTL_ADD, s, &ev))
+        return -1;
+    return 0;
+}
+
+/* on_timer: when libcurl wants lane l's timeout action (driver thread) */
+static int on_timer(CURLM *m, long ms, void *userp)
+{
+    struct lane *l = userp;
+
+    (void)m;
+    l->timer_ns = ms < 0 ? -1 : hp_now_ns() + (int64_t)ms * 1000000;
+    return 0;
+}
+
+/* lane_multi: a new multi handle for l (NULL on NOMEM) */
+static CURLM *lane_multi(struct lane *l)
+{
+    CURLM *m = curl_multi_init();
+
+    if (!m)
+        return NULL;
+    curl_multi_setopt(m, CURLMOPT_PIPELINING, (long)CURLPIPE_MULTIPLEX);
+    curl_multi_setopt(m, CURLMOPT_SOCKETFUNCTION, on_socket);
+    curl_multi_setopt(m, CURLMOPT_SOCKETDATA, l);
+    curl_multi_setopt(m, CURLMOPT_TIMERFUNCTION, on_timer);
+    curl_multi_setopt(m, CURLMOPT_TIMERDATA, l);
+    return m;
+}
+
+/* stalled: calls have been in flight on l without a pause, and nothing has arrived for stall_ns
  * since the later of the last byte and the start of that busy stretch (a link that drops every
  * byte leaves libcurl an HTTP/2 connection it still takes for alive: every later call would go
  * into the same silence, each replaced by the next when its deadline ends). Under mu. */
-static bool stalled(struct grpc_client *c)
+static bool stalled(const struct grpc_client *c, const struct lane *l)
 {
-    int64_t since = c->last_rx_ns > c->busy_ns ? c->last_rx_ns : c->busy_ns;
+    int64_t since = l->last_rx_ns > l->busy_ns ? l->last_rx_ns : l->busy_ns;
 
     return hp_now_ns() - since > c->stall_ns;
 }
 
-/* drop_connections: end every call in flight (a send error: UNKNOWN for a write that may
- * have left, a read is retried) and start over with new connections: the only way to close a
- * connection libcurl still takes for alive is to clean up its multi handle. Under mu. */
-static void drop_connections(struct grpc_client *c)
+/* lane_reset: l's multi handle, and with it its connections, replaced by a new one (under mu,
+ * no call running on l). False: out of memory, l unchanged. */
+static bool lane_reset(struct lane *l)
 {
-    CURLM *fresh = curl_multi_init();
+    CURLM *fresh = lane_multi(l);
 
     if (!fresh)
-        return;
-    curl_multi_setopt(fresh, CURLMOPT_PIPELINING, (long)CURLPIPE_MULTIPLEX);
-    while (c->running) {
-        struct pending *p = c->running;
+        return false;
+    curl_multi_cleanup(l->multi);
+    l->multi = fresh;
+    l->timer_ns = -1;
+    l->retire = false;
+    for (struct endpoint *e = l->eps; e; e = e->next)
+        e->primed = false;
+    l->last_rx_ns = hp_now_ns();
+    return true;
+}
+
+/* drop_connections: end every call in flight on l (a send error: UNKNOWN for a write that may
+ * have left, a read is retried) and start over with new connections: the only way to close a
+ * connection libcurl still takes for alive is to clean up its multi handle. Under mu. */
+static void drop_connections(struct grpc_client *c, struct lane *l)
+{
+    while (l->running) {
+        struct pending *p = l->running;
 
         snprintf(p->res->errbuf, sizeof(p->res->errbuf),
                  "the connection was silent for %lld s: dropped",
                  (long long)(c->stall_ns / 1000000000));
         finish(c, p, CURLE_RECV_ERROR, HP_OK);
     }
-    curl_multi_cleanup(c->multi);
-    c->multi = fresh;
-    for (struct endpoint *e = c->eps; e; e = e->next)
-        e->primed = false;
-    c->st.stalls++;
-    c->last_rx_ns = hp_now_ns();
+    if (lane_reset(l))
+        c->st.stalls++;
+}
+
+/* take_submitted: the calls handed over, into their lanes' multi handles; calls whose context
+ * ended, out; silent lanes dropped (under mu) */
+static void take_submitted(struct grpc_client *c)
+{
+    struct pending *p, *next;
+
+    while ((p = c->submit)) {
+        struct lane *l = p->lane;
+
+        c->submit = p->next;
+        if (curl_multi_add_handle(l->multi, p->easy) != CURLM_OK) {
+            p->next = NULL;
+            p->res->cc = CURLE_OUT_OF_MEMORY;
+            p->state = DONE;
+            pthread_cond_signal(&p->done);
+            continue;
+        }
+        p->state = RUNNING;
+        p->start_ns = hp_now_ns();
+        if (!l->running)
+            l->busy_ns = p->start_ns; /* a busy stretch starts */
+        p->next = l->running;
+        l->running = p;
+    }
+    for (unsigned i = 0; i < LANES; i++) {
+        struct lane *l = &c->lanes[i];
+
+        for (p = l->running; p; p = next) {
+            next = p->next;
+            if (p->cancel)
+                finish(c, p, CURLE_ABORTED_BY_CALLBACK, HP_ERR_CANCELED);
+        }
+        if (l->running && stalled(c, l))
+            drop_connections(c, l);
+        if (l->retire && !l->load && !l->running && lane_reset(l))
+            c->st.retired++;
+    }
+}
+
+/* wait_ms: how long the driver may wait for a socket: until the first lane timer or kick, at
+ * most 1 s (a call's cancel and the stall check wake it sooner or are seen then). Under mu. */
+static int wait_ms(const struct grpc_client *c)
+{
+    int64_t now = hp_now_ns(), ms = 1000;
+
+    for (unsigned i = 0; i < LANES; i++) {
+        int64_t t = c->lanes[i].timer_ns;
+
+        if (c->lanes[i].running) {
+            int64_t k = c->lanes[i].kick_ns + KICK_MS * 1000000LL;
+
+            t = t < 0 || k < t ? k : t;
+        }
+        if (t >= 0 && (t - now + 999999) / 1000000 < ms)
+            ms = t <= now ? 0 : (t - now + 999999) / 1000000;
+    }
+    return (int)ms;
+}
+
+/* drive: wait for sockets or timers and let libcurl act on them; busy[i]: lane i had calls
+ * when the driver last looked (without mu) */
+static void drive(struct grpc_client *c, int timeout_ms, const bool *busy)
+{
+    struct epoll_event ev[32];
+    int n = epoll_wait(c->epfd, ev, 32, timeout_ms), running;
+    int64_t now;
+
+    for (int i = 0; i < n; i++) {
+        uint64_t tag = ev[i].data.u64, count;
+        int bits = 0;
+
+        if (tag == WAKE_TAG) {
+            if (read(c->wakefd, &count, sizeof(count)) < 0 && errno != EAGAIN) {
+                /* nonblocking: nothing to read is EAGAIN */
+            }
+            continue;
+        }
+        bits |= ev[i].events & EPOLLIN ? CURL_CSELECT_IN : 0;
+        bits |= ev[i].events & EPOLLOUT ? CURL_CSELECT_OUT : 0;
+        bits |= ev[i].events & (EPOLLERR | EPOLLHUP) ? CURL_CSELECT_ERR | CURL_CSELECT_IN : 0;
+        curl_multi_socket_action(c->lanes[tag >> 32].multi, (curl_socket_t)(uint32_t)tag, bits,
+                                 &running);
+    }
+    now = hp_now_ns();
+    for (unsigned i = 0; i < LANES; i++) {
+        struct lane *l = &c->lanes[i];
+
+        if (l->timer_ns >= 0 && l->timer_ns <= now) {
+            l->timer_ns = -1;
+            curl_multi_socket_action(l->multi, CURL_SOCKET_TIMEOUT, 0, &running);
+        }
+        /* the kick: libcurl 7.88 can hold an HTTP/2 answer's data it has read from the socket
+         * without asking to be run again (seen: a Range answer stopped at 82 KB for 30 s behind
+         * a proxy that delays responses; the kernel had nothing more to signal) */
+        if (now - l->kick_ns >= KICK_MS * 1000000LL) {
+            l->kick_ns = now;
+            if (busy[i])
+                curl_multi_socket_all(l->multi, &running);
+        }
+    }
 }
 
 static void *driver_main(void *arg)
@@ -258,53 +479,35 @@ static void *driver_main(void *arg)
 
     pthread_mutex_lock(&c->mu);
     while (!c->stop) {
-        struct pending *p, *next;
-        CURLMsg *m;
-        int running, left;
+        bool busy[LANES];
+        int timeout;
 
-        while ((p = c->submit)) {
-            c->submit = p->next;
-            if (curl_multi_add_handle(c->multi, p->easy) != CURLM_OK) {
-                p->next = NULL;
-                p->res->cc = CURLE_OUT_OF_MEMORY;
-                p->state = DONE;
-                pthread_cond_signal(&p->done);
-                continue;
+        take_submitted(c);
+        timeout = c->submit ? 0 : wait_ms(c);
+        for (unsigned i = 0; i < LANES; i++)
+            busy[i] = c->lanes[i].running != NULL;
+        pthread_mutex_unlock(&c->mu);
+        drive(c, timeout, busy);
+        pthread_mutex_lock(&c->mu);
+        for (unsigned i = 0; i < LANES; i++) {
+            CURLMsg *m;
+            int left;
+
+            while ((m = curl_multi_info_read(c->lanes[i].multi, &left))) {
+                struct pending *p = NULL;
+
+                if (m->msg != CURLMSG_DONE)
+                    continue;
+                curl_easy_getinfo(m->easy_handle, CURLINFO_PRIVATE, (char **)&p);
+                if (p)
+                    finish(c, p, m->data.result, HP_OK);
             }
-            p->state = RUNNING;
-            p->start_ns = hp_now_ns();
-            if (!c->running)
-                c->busy_ns = p->start_ns; /* a busy stretch starts */
-            p->next = c->running;
-            c->running = p;
         }
-        for (p = c->running; p; p = next) {
-            next = p->next;
-            if (p->cancel)
-                finish(c, p, CURLE_ABORTED_BY_CALLBACK, HP_ERR_CANCELED);
-        }
-        if (c->running && stalled(c))
-            drop_connections(c);
-        pthread_mutex_unlock(&c->mu);
-        curl_multi_perform(c->multi, &running);
-        pthread_mutex_lock(&c->mu);
-        while ((m = curl_multi_info_read(c->multi, &left))) {
-            if (m->msg != CURLMSG_DONE)
-                continue;
-            p = NULL;
-            curl_easy_getinfo(m->easy_handle, CURLINFO_PRIVATE, (char **)&p);
-            if (p)
-                finish(c, p, m->data.result, HP_OK);
-        }
-        if (c->stop || c->submit)
-            continue;
-        pthread_mutex_unlock(&c->mu);
-        curl_multi_poll(c->multi, NULL, 0, 1000, NULL);
-        pthread_mutex_lock(&c->mu);
     }
     /* stopping: every call still here ends CANCELED */
-    while (c->running)
-        finish(c, c->running, CURLE_ABORTED_BY_CALLBACK, HP_ERR_CANCELED);
+    for (unsigned i = 0; i < LANES; i++)
+        while (c->lanes[i].running)
+            finish(c, c->lanes[i].running, CURLE_ABORTED_BY_CALLBACK, HP_ERR_CANCELED);
     while (c->submit) {
         struct pending *p = c->submit;
 
@@ -314,19 +517,42 @@ static void *driver_main(void *arg)
         p->state = DONE;
         pthread_cond_signal(&p->done);
     }
-    pthread_cond_broadcast(&c->cv);
     pthread_mutex_unlock(&c->mu);
     return NULL;
+}
+
+/* events_init: the epoll set, the wake-up eventfd in it, and every lane's multi handle */
+static hp_rc events_init(struct grpc_client *c, struct hp_err *err)
+{
+    struct epoll_event ev = {.events = EPOLLIN, .data.u64 = WAKE_TAG};
+
+    c->epfd = epoll_create1(EPOLL_CLOEXEC);
+    c->wakefd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    if (c->epfd < 0 || c->wakefd < 0 || epoll_ctl(c->epfd, EPOLL_CTL_ADD, c->wakefd, &ev))
+        return hp_err_set(err, HP_ERR_INTERNAL, "gRPC driver: epoll/eventfd: %s", strerror(errno));
+    for (unsigned i = 0; i < LANES; i++) {
+        struct lane *l = &c->lanes[i];
+
+        l->idx = i;
+        l->epfd = c->epfd;
+        l->timer_ns = -1;
+        l->last_rx_ns = hp_now_ns();
+        if (!(l->multi = lane_multi(l)))
+            return HP_ERR_NOMEM;
+    }
+    return HP_OK;
 }
 
 hp_rc grpc_client_new(int64_t stall_ms, struct grpc_client **out, struct hp_err *err)
 {
     struct grpc_client *c = hp_calloc(1, sizeof(*c));
     const curl_version_info_data *vi = curl_version_info(CURLVERSION_NOW);
+    hp_rc rc;
 
     *out = NULL;
     if (!c)
         return HP_ERR_NOMEM;
+    c->epfd = c->wakefd = -1;
     if (!(vi->features & CURL_VERSION_HTTP2)) {
         hp_free(c);
         return hp_err_set(err, HP_ERR_INVALID,
@@ -336,17 +562,14 @@ hp_rc grpc_client_new(int64_t stall_ms, struct grpc_client **out, struct hp_err 
     }
     c->old_curl = vi->version_num < 0x080000;
     c->stall_ns = (stall_ms > 0 ? stall_ms : 30000) * 1000000LL;
-    c->last_rx_ns = hp_now_ns();
     pthread_mutex_init(&c->mu, NULL);
     pthread_condattr_init(&c->monotonic);
     pthread_condattr_setclock(&c->monotonic, CLOCK_MONOTONIC);
-    pthread_cond_init(&c->cv, &c->monotonic);
-    c->multi = curl_multi_init();
-    if (!c->multi) {
+    rc = events_init(c, err);
+    if (rc) {
         grpc_client_free(c);
-        return HP_ERR_NOMEM;
+        return rc;
     }
-    curl_multi_setopt(c->multi, CURLMOPT_PIPELINING, (long)CURLPIPE_MULTIPLEX);
     if (pthread_create(&c->driver, NULL, driver_main, c)) {
         grpc_client_free(c);
         return hp_err_set(err, HP_ERR_INTERNAL, "cannot start the gRPC driver thread");
@@ -364,32 +587,39 @@ void grpc_client_free(struct grpc_client *c)
         pthread_mutex_lock(&c->mu);
         c->stop = true;
         pthread_mutex_unlock(&c->mu);
-        curl_multi_wakeup(c->multi);
+        wake(c);
         pthread_join(c->driver, NULL);
     }
     while (c->n_idle)
         curl_easy_cleanup(c->idle[--c->n_idle]);
-    while (c->eps) {
-        struct endpoint *e = c->eps;
+    for (unsigned i = 0; i < LANES; i++) {
+        struct lane *l = &c->lanes[i];
 
-        c->eps = e->next;
-        hp_free(e->url);
-        hp_free(e);
+        while (l->eps) {
+            struct endpoint *e = l->eps;
+
+            l->eps = e->next;
+            hp_free(e->url);
+            hp_free(e);
+        }
+        if (l->multi)
+            curl_multi_cleanup(l->multi);
     }
-    if (c->multi)
-        curl_multi_cleanup(c->multi);
-    pthread_cond_destroy(&c->cv);
+    if (c->wakefd >= 0)
+        close(c->wakefd);
+    if (c->epfd >= 0)
+        close(c->epfd);
     pthread_condattr_destroy(&c->monotonic);
     pthread_mutex_destroy(&c->mu);
     hp_free(c);
 }
 
-/* endpoint: the entry for url (under mu; NULL on NOMEM) */
-static struct endpoint *endpoint(struct grpc_client *c, const char *url)
+/* endpoint: lane l's entry for url (under mu; NULL on NOMEM) */
+static struct endpoint *endpoint(struct lane *l, const char *url)
 {
     struct endpoint *e;
 
-    for (e = c->eps; e; e = e->next)
+    for (e = l->eps; e; e = e->next)
         if (!strcmp(e->url, url))
             return e;
     e = hp_calloc(1, sizeof(*e));
@@ -398,14 +628,51 @@ static struct endpoint *endpoint(struct grpc_client *c, const char *url)
         return NULL;
     }
     if (e) {
-        e->next = c->eps;
-        c->eps = e;
+        e->next = l->eps;
+        l->eps = e;
     }
     return e;
 }
 
-/* wait_slice: a bounded wait on cv (under c->mu; c->cv unless given): until deadline_ns
- * (monotonic) or 50 ms, whichever is first, so the caller sees its context end */
+/* pick_lane: the lane for a call to url (under mu), its endpoint entry in *ep when old_h2c
+ * (h2c on libcurl < 8, where a connection is ready only once primed; otherwise every lane is
+ * ready). Retiring lanes are passed over. The first ready lane with fewer than LANE_CALLS calls;
+ * else the first lane no one is priming (this call primes it); else the least loaded ready lane
+ * (multiplexed); else the least loaded priming one (this call is one more prime there, on a
+ * connection of its own); else (every lane retiring) the least loaded. NULL: out of memory. */
+static struct lane *pick_lane(struct grpc_client *c, const char *url, bool old_h2c,
+                              struct endpoint **ep)
+{
+    struct lane *ready = NULL, *fresh = NULL, *priming = NULL, *any = NULL, *l;
+
+    for (unsigned i = 0; i < LANES; i++) {
+        struct endpoint *e = old_h2c ? endpoint(&c->lanes[i], url) : NULL;
+
+        l = &c->lanes[i];
+        if (old_h2c && !e)
+            return NULL;
+        if (!any || l->load < any->load)
+            any = l;
+        if (l->retire)
+            continue;
+        if (!old_h2c || e->primed) {
+            if (l->load < LANE_CALLS)
+                return *ep = e, l;
+            if (!ready || l->load < ready->load)
+                ready = l;
+        } else if (!e->priming) {
+            fresh = fresh ? fresh : l;
+        } else if (!priming || l->load < priming->load) {
+            priming = l;
+        }
+    }
+    l = fresh ? fresh : ready ? ready : priming ? priming : any;
+    *ep = old_h2c ? endpoint(l, url) : NULL;
+    return l;
+}
+
+/* wait_slice_on: a bounded wait on cv (under c->mu): until deadline_ns (monotonic) or 50 ms,
+ * whichever is first, so the caller sees its context end */
 static void wait_slice_on(struct grpc_client *c, pthread_cond_t *cv, int64_t deadline_ns)
 {
     int64_t until = hp_now_ns() + 50 * 1000000LL;
@@ -416,11 +683,6 @@ static void wait_slice_on(struct grpc_client *c, pthread_cond_t *cv, int64_t dea
     ts.tv_sec = until / 1000000000;
     ts.tv_nsec = until % 1000000000;
     pthread_cond_timedwait(cv, &c->mu, &ts);
-}
-
-static void wait_slice(struct grpc_client *c, int64_t deadline_ns)
-{
-    wait_slice_on(c, &c->cv, deadline_ns);
 }
 
 /* setup: the easy handle for one attempt */
@@ -513,25 +775,23 @@ void grpc_client_stats(struct grpc_client *c, struct grpc_client_stats *out)
 /* One attempt of a call: what grpc_client_call sets up, hands to the driver and cleans up */
 struct attempt {
     struct pending *p;   /* owned, on the heap: the driver holds it while it runs */
-    struct endpoint *ep; /* h2c on libcurl < 8: the endpoint's priming state (borrowed) */
+    struct lane *lane;   /* borrowed: the lane it runs on (its load counts it) */
+    struct endpoint *ep; /* h2c on libcurl < 8: the lane's endpoint priming state (borrowed) */
     bool prime;          /* this attempt opens the endpoint's h2c connection */
     long version;        /* CURLOPT_HTTP_VERSION */
 };
 
-/* attempt_version: for h2c on libcurl < 8, wait for another attempt's prime or become the prime,
- * and choose the HTTP version (under mu) */
-static void attempt_version(struct grpc_client *c, struct hp_ctx *ctx, const char *base_url,
-                            int64_t end_ns, struct attempt *a)
+/* attempt_version: for h2c on libcurl < 8: reuse the lane's primed connection, or be a prime
+ * (a prior-knowledge request on a connection of its own); never wait for another's prime: under
+ * latency beyond the callers' deadlines such waits ended with calls never sent (under mu) */
+static void attempt_version(struct attempt *a)
 {
-    a->ep = endpoint(c, base_url);
-    while (a->ep && !a->ep->primed && a->ep->priming && !hp_ctx_err(ctx) && hp_now_ns() < end_ns)
-        wait_slice(c, end_ns);
-    if (a->ep && !a->ep->primed && !a->ep->priming) {
-        a->ep->priming = true;
-        a->prime = true;
-    }
-    if (a->ep && !a->prime && a->ep->primed)
+    if (a->ep->primed) {
         a->version = CURL_HTTP_VERSION_2_0; /* reuse: never prior knowledge (curl 10634) */
+        return;
+    }
+    a->ep->priming++;
+    a->prime = true;
 }
 
 /* attempt_prepare: a pending call with its easy handle and framed body; HP_ERR_NOMEM sets
@@ -552,20 +812,25 @@ static hp_rc attempt_prepare(struct grpc_client *c, struct hp_ctx *ctx,
     }
     pthread_cond_init(&p->done, &c->monotonic);
     p->res = out;
-    p->last_rx_ns = &c->last_rx_ns;
     hp_buf_init(&p->in, call->max_msg ? call->max_msg : MSG_MAX_DEFAULT);
     pthread_mutex_lock(&c->mu);
-    if (old_h2c)
-        attempt_version(c, ctx, call->base_url, end_ns, a);
+    a->lane = pick_lane(c, call->base_url, old_h2c, &a->ep);
+    if (a->lane) {
+        a->lane->load++;
+        p->lane = a->lane;
+        p->last_rx_ns = &a->lane->last_rx_ns;
+        if (old_h2c)
+            attempt_version(a);
+    }
     p->easy = c->n_idle ? c->idle[--c->n_idle] : NULL;
     pthread_mutex_unlock(&c->mu);
     if (!p->easy)
         p->easy = curl_easy_init();
-    if (!p->easy || (old_h2c && !a->ep) || setup(c, p, call, a->version, url, sizeof(url))) {
+    if (!p->easy || !a->lane || setup(c, p, call, a->version, url, sizeof(url))) {
         out->cc = CURLE_OUT_OF_MEMORY;
         return HP_ERR_NOMEM;
     }
-    if (hp_ctx_err(ctx) || hp_now_ns() >= end_ns || (old_h2c && !a->prime && !a->ep->primed)) {
+    if (hp_ctx_err(ctx) || hp_now_ns() >= end_ns) {
         out->cc = CURLE_OPERATION_TIMEDOUT;
         out->ctx_rc = hp_ctx_err(ctx) ? hp_ctx_err(ctx) : HP_ERR_TIMEOUT;
         snprintf(out->errbuf, sizeof(out->errbuf), "%s",
@@ -596,11 +861,11 @@ static void attempt_run(struct grpc_client *c, struct hp_ctx *ctx, struct pendin
     } else {
         p->next = c->submit;
         c->submit = p;
-        curl_multi_wakeup(c->multi);
+        wake(c);
         while (p->state != DONE) {
             if (!p->cancel && hp_ctx_err(ctx)) {
                 p->cancel = true;
-                curl_multi_wakeup(c->multi);
+                wake(c);
             }
             wait_slice_on(c, &p->done, INT64_MAX);
         }
@@ -619,18 +884,23 @@ static void attempt_end(struct grpc_client *c, struct attempt *a, bool h1, bool 
     struct grpc_result *out = p->res;
 
     pthread_mutex_lock(&c->mu);
+    if (a->lane)
+        a->lane->load--;
     if (a->ep && dead)
         a->ep->primed = false;
     c->st.dead_connections += dead;
     if (a->ep && (a->prime || h1)) {
-        /* a prime that got an HTTP/2 answer primes the endpoint; an HTTP/1.1 answer means
-         * the connection is gone */
-        a->ep->primed = a->prime && out->cc == CURLE_OK && !h1;
+        /* a prime that got an HTTP/2 answer primes the endpoint (a failed one leaves it as
+         * it is: another prime may have succeeded); an HTTP/1.1 answer means the connection
+         * is gone */
+        if (h1)
+            a->ep->primed = false;
+        else if (a->prime && out->cc == CURLE_OK)
+            a->ep->primed = true;
         if (a->prime)
-            a->ep->priming = false;
+            a->ep->priming--;
         c->st.primes += a->prime;
         c->st.http1_answers += h1;
-        pthread_cond_broadcast(&c->cv);
     }
     if (p->easy) {
         curl_easy_setopt(p->easy, CURLOPT_HTTPHEADER, NULL);

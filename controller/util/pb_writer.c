@@ -103,6 +103,17 @@ static void append_tag(struct pb_writer *w, uint32_t field, enum pb_wire type)
     append_varint(w, (uint64_t)field << 3 | (uint64_t)type);
 }
 
+void pb_writer_reserve(struct pb_writer *w, size_t n)
+{
+    struct hp_buf probe;
+
+    if (w->failed || n > PB_MESSAGE_MAX || hp_buf_len(&w->out) > PB_MESSAGE_MAX - n)
+        return;
+    probe = w->out; /* a failed reserve must not mark the writer's buffer failed */
+    if (hp_buf_reserve(&probe, n) == HP_OK)
+        w->out = probe;
+}
+
 void pb_writer_raw(struct pb_writer *w, const void *p, size_t n)
 {
     unsigned char *at;

@@ -67,6 +67,7 @@ struct etcd_bench_report {
     uint64_t step_timeouts;               /* resolution steps that used their whole budget */
     int64_t resolve_budget_ms;            /* the budget they had at the end */
     bool terminated;                      /* stopped through cfg.stop */
+    struct grpc_client_stats grpc;        /* the gRPC transport's connections (0s: gateway) */
     bool verified;
     size_t checked, violations;
     char violation[512]; /* the first one */

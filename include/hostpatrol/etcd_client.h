@@ -47,10 +47,11 @@
 #include <stdint.h>
 
 #include "hostpatrol/ctx.h"
+#include "hostpatrol/grpc_client.h"
 #include "hostpatrol/rc.h"
 
 /* How the client speaks to etcd: native gRPC (the default: unary calls over HTTP/2, many
- * multiplexed on one connection per endpoint; see grpc_client.h) or the v3 JSON gateway
+ * multiplexed on few connections per endpoint; see grpc_client.h) or the v3 JSON gateway
  * (HTTP/1.1), for deployments that expose only that. */
 enum etcd_transport { ETCD_TRANSPORT_GRPC, ETCD_TRANSPORT_GATEWAY, ETCD_TRANSPORT__INVALID };
 
@@ -81,6 +82,8 @@ struct etcd_client;
 hp_rc etcd_client_new(const struct etcd_config *cfg, struct etcd_client **out,
                       struct hp_err *err) HP_WUR;
 void etcd_client_free(struct etcd_client *c);
+/* etcd_client_grpc_stats: the gRPC transport's counters (grpc_client.h); all 0 on the gateway. */
+void etcd_client_grpc_stats(struct etcd_client *c, struct grpc_client_stats *out);
 
 /* A key-value pair as read. key/value are NUL-terminated copies (the NUL is not counted). */
 struct etcd_kv {

@@ -1,6 +1,6 @@
 /*
- * grpc_client.h - unary gRPC calls over libcurl's HTTP/2, many calls multiplexed on one
- * connection per endpoint. The etcd client's native transport is built on it (issue 13).
+ * grpc_client.h - unary gRPC calls over libcurl's HTTP/2, many calls multiplexed on few
+ * connections per endpoint. The etcd client's native transport is built on it (issue 13).
  *
  * A call POSTs <base_url><path> with content-type application/grpc, te: trailers and a
  * grpc-timeout from the call's time budget; the body is the 5-byte gRPC prefix (uncompressed,
@@ -9,8 +9,9 @@
  *
  * h2c (http://) on libcurl before 8.0 (Debian 12 has 7.88): a request reused or multiplexed on
  * a prior-knowledge connection fails with "Error in the HTTP2 framing layer" (curl issue 10634).
- * The client therefore opens each h2c connection with ONE prior-knowledge request (the PRIME;
- * concurrent calls wait for it), then sends with CURL_HTTP_VERSION_2_0, which reuses and
+ * The client therefore opens each h2c connection with one prior-knowledge request (the PRIME,
+ * on a fresh connection; a call that finds no primed connection is a prime itself, it never
+ * waits for another's), then sends with CURL_HTTP_VERSION_2_0, which reuses and
  * multiplexes that connection. Should the connection be gone, libcurl would dial again with an
  * HTTP/1.1 "Upgrade: h2c" request, which etcd hands to its JSON gateway: an HTTP/1.1 404 that
  * processed nothing. Such an answer is detected (HTTP version 1.1), the endpoint is primed again
@@ -19,12 +20,34 @@
  * answered). At most 3 attempts. On libcurl >= 8.0 every h2c call
  * uses prior knowledge. https:// uses ALPN h2 (CURL_HTTP_VERSION_2TLS).
  *
- * Threads: one driver thread owns the multi handle (libcurl's multi API is not thread-safe) and
- * runs every transfer; callers hand calls over under the client's mutex and wait on its
- * condition variable, waking the driver with curl_multi_wakeup. The mutex guards the call
- * queues, the endpoint table and the idle easy handles. A call whose context ends is removed by
- * the driver at once (ctx_rc set). Ownership: call fields are borrowed for the call; the
- * result's message is owned by the result (grpc_result_release).
+ * Lanes: the client has GRPC_CLIENT_LANES libcurl multi handles (lanes), each with its own
+ * connection per endpoint. A call takes the first lane whose connection is ready and carries
+ * fewer than GRPC_CLIENT_LANE_CALLS calls, else opens (primes) the next lane, else shares the
+ * least loaded one: one connection while calls come one at a time, one per call in flight under
+ * load up to the lane count, multiplexed beyond it. Why one call per connection: a connection
+ * that falls silent then holds one call, not every call multiplexed on it (under toxiproxy's
+ * reset_peer the slowest result took 5.9 s to become final, against 16 s with 4 lanes of 4
+ * calls, whose resolution steps timed out on the silent connections); and libcurl 7.88 runs
+ * every transfer of a connection whenever that connection has data (16 calls on one connection:
+ * 16 transfer runs per answer).
+ *
+ * Silent connections: a call that waited its whole time (at least twice the lane's average
+ * answer time, and 20 ms) with not one byte arriving on its lane RETIRES the lane: no new call
+ * takes it, and once its calls have ended its connections are closed (a reset or a proxy can
+ * leave a connection accepted but silent, which libcurl takes for alive). Since no call waits
+ * for a prime, under latency beyond the callers' deadlines (or a link that drops every byte)
+ * the retired lanes' new connections cost a connect and a prime, never a call left unsent.
+ * Calls still on a silent lane are ended by the stall time (grpc_client_new).
+ *
+ * Threads: one driver thread owns the multi handles (libcurl's multi API is not thread-safe)
+ * and runs every transfer through curl_multi_socket_action on an epoll set (libcurl's socket
+ * and timer callbacks keep it), and every transfer of a lane with calls at least every 250 ms
+ * (libcurl 7.88 may hold data it read without asking to run again); callers hand calls over
+ * under the client's mutex, wake the driver through an eventfd and wait on their own condition
+ * variable. The mutex guards the call queue, the lanes' calls, loads and endpoint tables, and
+ * the idle easy handles. A call whose context ends is removed by the driver at once (ctx_rc
+ * set). Ownership: call fields are borrowed for the call; the result's message is owned by the
+ * result (grpc_result_release).
  */
 #ifndef HOSTPATROL_GRPC_CLIENT_H
 #define HOSTPATROL_GRPC_CLIENT_H
@@ -37,6 +60,9 @@
 #include "hostpatrol/ctx.h"
 #include "hostpatrol/http_conn.h"
 #include "hostpatrol/rc.h"
+
+#define GRPC_CLIENT_LANES      16 /* multi handles: the most connections per endpoint */
+#define GRPC_CLIENT_LANE_CALLS 1  /* calls a lane carries before the next one is opened */
 
 struct grpc_call {
     const char *base_url;       /* "http://host:port" or "https://host:port" */
@@ -89,7 +115,10 @@ struct grpc_client_stats {
     uint64_t primes;           /* prior-knowledge requests that opened an h2c connection (< 8.0) */
     uint64_t http1_answers;    /* calls answered over HTTP/1.1 (connection gone), sent again */
     uint64_t dead_connections; /* calls that found their connection dead before sending */
-    uint64_t stalls;           /* times the connections were dropped as silent */
+    uint64_t stalls;           /* times a lane's connections were dropped as silent */
+    uint64_t retired;          /* times a lane's connections were closed after a call waited
+                                * its whole time on them and nothing came */
+    uint64_t connects;         /* connections opened (libcurl's CURLINFO_NUM_CONNECTS, summed) */
 };
 void grpc_client_stats(struct grpc_client *c, struct grpc_client_stats *out);
 

@@ -61,6 +61,11 @@ size_t pb_writer_len(const struct pb_writer *w);
  * failed. */
 hp_rc pb_writer_take(struct pb_writer *w, unsigned char **out, size_t *len) HP_WUR;
 
+/* pb_writer_reserve: room for about n more bytes, allocated at once (a hint: a message written
+ * after it is not moved again as it grows). Above PB_MESSAGE_MAX, or out of memory, it does
+ * nothing: the writes themselves then fail as they would have. */
+void pb_writer_reserve(struct pb_writer *w, size_t n);
+
 /* pb_writer_raw: append n bytes (borrowed) as they are, no tag: e.g. a gRPC frame's 5-byte
  * prefix, patched once the message after it is written. */
 void pb_writer_raw(struct pb_writer *w, const void *p, size_t n);

@@ -209,6 +209,8 @@ t_ok() { "$@" || t_fail "command failed (exit $?): $*"; }
 t_not() { if "$@"; then t_fail "command succeeded but should fail: $*"; fi; }
 # t_ge A B MSG: integer A >= B
 t_ge() { [ "$1" -ge "$2" ] || t_fail "${3:-too small}: $1 < $2"; }
+# t_le A B MSG: integer A <= B
+t_le() { [ "$1" -le "$2" ] || t_fail "${3:-too large}: $1 > $2"; }
 # t_eventually SECONDS CMD...: retry CMD every 0.2 s until it succeeds or the deadline passes.
 # CMD is re-run each time, but its arguments are expanded once: put "$(...)" inside a function.
 t_eventually() {

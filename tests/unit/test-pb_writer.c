@@ -211,6 +211,41 @@ static void growth_failing_midway_keeps_nothing_half_written(void **state)
     pb_writer_release(&w);
 }
 
+/* a reserve is only a hint: the bytes are the same with or without it, one allocation holds a
+ * message written after it, and a reserve that fails leaves the writer usable */
+static void reserve_allocates_once_and_never_fails_the_writer(void **state)
+{
+    struct pb_writer a, b;
+    char big[3000];
+
+    (void)state;
+    memset(big, 'v', sizeof(big));
+    pb_writer_init(&a);
+    pb_writer_init(&b);
+    pb_writer_reserve(&b, 40 * (sizeof(big) + 16));
+    hp_alloc_fail_after(0); /* every write below must fit the reserved block */
+    for (int i = 0; i < 40; i++)
+        pb_writer_bytes(&b, 2, big, sizeof(big));
+    hp_alloc_fail_reset();
+    for (int i = 0; i < 40; i++)
+        pb_writer_bytes(&a, 2, big, sizeof(big));
+    assert_int_equal(pb_writer_error(&b), HP_OK);
+    assert_int_equal(pb_writer_len(&a), pb_writer_len(&b));
+    assert_memory_equal(pb_writer_data(&a), pb_writer_data(&b), pb_writer_len(&a));
+    pb_writer_release(&b);
+
+    pb_writer_init(&b);
+    pb_writer_reserve(&b, (size_t)PB_MESSAGE_MAX + 1); /* above the limit: nothing */
+    hp_alloc_fail_after(0);
+    pb_writer_reserve(&b, 100); /* no memory: nothing */
+    hp_alloc_fail_reset();
+    pb_writer_bytes(&b, 1, "abc", 3);
+    assert_int_equal(pb_writer_error(&b), HP_OK);
+    assert_int_equal(pb_writer_len(&b), 5);
+    pb_writer_release(&a);
+    pb_writer_release(&b);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -222,6 +257,7 @@ int main(void)
         cmocka_unit_test(frame_prefix_then_message_then_take),
         cmocka_unit_test(out_of_memory_is_reported_once_at_the_end),
         cmocka_unit_test(growth_failing_midway_keeps_nothing_half_written),
+        cmocka_unit_test(reserve_allocates_once_and_never_fails_the_writer),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

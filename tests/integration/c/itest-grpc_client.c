@@ -262,6 +262,65 @@ static void calls_succeed_after_connections_are_reset(void **state)
     assert_true(rs.tries <= THREADS * 20 + 2 * THREADS);
 }
 
+struct spread {
+    struct grpc_client *c;
+    int ok;
+};
+
+static void *spread_caller(void *arg)
+{
+    struct spread *s = arg;
+
+    for (int i = 0; i < 20; i++) {
+        struct grpc_call call = {
+            .base_url = base, .path = "/etcdserverpb.Maintenance/Status", .timeout_ms = 5000};
+        struct grpc_result r;
+
+        grpc_client_call(s->c, NULL, &call, &r);
+        s->ok += r.cc == CURLE_OK && r.grpc_status == 0;
+        grpc_result_release(&r);
+    }
+    return NULL;
+}
+
+/* calls one at a time share one connection; 16 callers at once use at most GRPC_CLIENT_LANES
+ * (one per lane), and calls one at a time after them open none */
+static void calls_one_at_a_time_share_one_connection(void **state)
+{
+    struct hp_err err = {0};
+    struct spread s[16];
+    pthread_t t[16];
+    struct grpc_client_stats st;
+    uint64_t after_burst;
+    int ok = 0;
+
+    (void)state;
+    if (grpc_client_new(0, &s[0].c, &err))
+        fail_msg("grpc_client_new: %s", err.msg);
+    s[0].ok = 0;
+    spread_caller(&s[0]);
+    grpc_client_stats(s[0].c, &st);
+    assert_int_equal(s[0].ok, 20);
+    assert_int_equal(st.connects, 1);
+    for (int i = 0; i < 16; i++) {
+        s[i] = (struct spread){.c = s[0].c};
+        assert_int_equal(pthread_create(&t[i], NULL, spread_caller, &s[i]), 0);
+    }
+    for (int i = 0; i < 16; i++) {
+        pthread_join(t[i], NULL);
+        ok += s[i].ok;
+    }
+    grpc_client_stats(s[0].c, &st);
+    after_burst = st.connects;
+    print_message("# 16 callers x 20 calls: %llu connections\n", (unsigned long long)st.connects);
+    assert_int_equal(ok, 16 * 20);
+    assert_true(st.connects >= 1 && st.connects <= GRPC_CLIENT_LANES);
+    spread_caller(&s[0]);
+    grpc_client_stats(s[0].c, &st);
+    assert_int_equal(st.connects, after_burst);
+    grpc_client_free(s[0].c);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -271,6 +330,7 @@ int main(void)
         cmocka_unit_test(a_slow_answer_ends_at_the_deadline),
         cmocka_unit_test(calls_succeed_after_the_connection_is_cut),
         cmocka_unit_test(calls_succeed_after_connections_are_reset),
+        cmocka_unit_test(calls_one_at_a_time_share_one_connection),
     };
 
     if (!getenv("HP_ETCD_URL")) {
