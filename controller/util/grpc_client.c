@@ -405,7 +405,7 @@ static void take_submitted(struct grpc_client *c)
         }
         if (l->running && stalled(c, l))
             drop_connections(c, l);
-        if (l->retire && !l->load && !l->running && lane_reset(l))
+        if (l->retire && !l->running && lane_reset(l))
             c->st.retired++;
     }
 }
@@ -687,7 +687,7 @@ static void wait_slice_on(struct grpc_client *c, pthread_cond_t *cv, int64_t dea
 
 /* setup: the easy handle for one attempt */
 static hp_rc setup(struct grpc_client *c, struct pending *p, const struct grpc_call *call,
-                   long version, char *url, size_t url_size)
+                   long version, bool fresh, char *url, size_t url_size)
 {
     char timeout[64];
     CURL *e = p->easy;
@@ -731,8 +731,9 @@ static hp_rc setup(struct grpc_client *c, struct pending *p, const struct grpc_c
     curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
     http_tls_apply(e, call->tls, &p->connect_to);
     /* a prime opens its own connection: a prior-knowledge request on a reused h2c connection
-     * is what libcurl < 8 breaks (it would fail again and again on the cached one) */
-    if (version == CURL_HTTP_VERSION_2_PRIOR_KNOWLEDGE && c->old_curl)
+     * is what libcurl < 8 breaks (it would fail again and again on the cached one); so does a
+     * call on a retiring lane or after its connection was found gone (fresh) */
+    if ((version == CURL_HTTP_VERSION_2_PRIOR_KNOWLEDGE && c->old_curl) || fresh)
         curl_easy_setopt(e, CURLOPT_FRESH_CONNECT, 1L);
     return HP_OK;
 }
@@ -778,15 +779,17 @@ struct attempt {
     struct lane *lane;   /* borrowed: the lane it runs on (its load counts it) */
     struct endpoint *ep; /* h2c on libcurl < 8: the lane's endpoint priming state (borrowed) */
     bool prime;          /* this attempt opens the endpoint's h2c connection */
+    bool fresh;          /* on a connection of its own (its lane retiring, or a retry) */
     long version;        /* CURLOPT_HTTP_VERSION */
 };
 
-/* attempt_version: for h2c on libcurl < 8: reuse the lane's primed connection, or be a prime
- * (a prior-knowledge request on a connection of its own); never wait for another's prime: under
- * latency beyond the callers' deadlines such waits ended with calls never sent (under mu) */
+/* attempt_version: for h2c on libcurl < 8: reuse the lane's primed connection (unless fresh),
+ * or be a prime (a prior-knowledge request on a connection of its own); never wait for another's
+ * prime: under latency beyond the callers' deadlines such waits ended with calls never sent
+ * (under mu) */
 static void attempt_version(struct attempt *a)
 {
-    if (a->ep->primed) {
+    if (a->ep->primed && !a->fresh) {
         a->version = CURL_HTTP_VERSION_2_0; /* reuse: never prior knowledge (curl 10634) */
         return;
     }
@@ -794,11 +797,12 @@ static void attempt_version(struct attempt *a)
     a->prime = true;
 }
 
-/* attempt_prepare: a pending call with its easy handle and framed body; HP_ERR_NOMEM sets
- * out->cc, a deadline reached first sets it to a timeout (both: nothing to send) */
+/* attempt_prepare: a pending call with its easy handle and framed body (retry: the previous
+ * attempt found its connection gone, so this one opens its own); HP_ERR_NOMEM sets out->cc, a
+ * deadline reached first sets it to a timeout (both: nothing to send) */
 static hp_rc attempt_prepare(struct grpc_client *c, struct hp_ctx *ctx,
-                             const struct grpc_call *call, int64_t end_ns, struct grpc_result *out,
-                             struct attempt *a)
+                             const struct grpc_call *call, int64_t end_ns, bool retry,
+                             struct grpc_result *out, struct attempt *a)
 {
     bool h2c = !strncmp(call->base_url, "http://", 7), old_h2c = h2c && c->old_curl;
     struct pending *p = hp_calloc(1, sizeof(*p));
@@ -817,6 +821,7 @@ static hp_rc attempt_prepare(struct grpc_client *c, struct hp_ctx *ctx,
     a->lane = pick_lane(c, call->base_url, old_h2c, &a->ep);
     if (a->lane) {
         a->lane->load++;
+        a->fresh = retry || a->lane->retire; /* every lane retiring: not onto the silent one */
         p->lane = a->lane;
         p->last_rx_ns = &a->lane->last_rx_ns;
         if (old_h2c)
@@ -826,7 +831,7 @@ static hp_rc attempt_prepare(struct grpc_client *c, struct hp_ctx *ctx,
     pthread_mutex_unlock(&c->mu);
     if (!p->easy)
         p->easy = curl_easy_init();
-    if (!p->easy || !a->lane || setup(c, p, call, a->version, url, sizeof(url))) {
+    if (!p->easy || !a->lane || setup(c, p, call, a->version, a->fresh, url, sizeof(url))) {
         out->cc = CURLE_OUT_OF_MEMORY;
         return HP_ERR_NOMEM;
     }
@@ -941,10 +946,11 @@ void grpc_client_call(struct grpc_client *c, struct hp_ctx *ctx, const struct gr
         end_ns = hp_ctx_deadline_ns(ctx);
     for (attempt = 0; attempt < ATTEMPTS; attempt++) {
         struct attempt a;
+        bool retry = h1 || dead;
 
         h1 = dead = false;
         grpc_result_release(out);
-        if (attempt_prepare(c, ctx, call, end_ns, out, &a) == HP_OK) {
+        if (attempt_prepare(c, ctx, call, end_ns, retry, out, &a) == HP_OK) {
             long got = 0;
 
             attempt_run(c, ctx, a.p);
@@ -964,6 +970,8 @@ void grpc_client_call(struct grpc_client *c, struct hp_ctx *ctx, const struct gr
         attempt_end(c, &a, h1, dead);
         if (!h1 && !dead)
             return;
+        /* the next attempt opens its own connection (a retry onto another lane's connection,
+         * gone the same way, would use up the attempts: seen possible after a server restart) */
         /* answered over HTTP/1.1 by the gateway, or the connection was dead: nothing was
          * processed; send again */
         out->sent = false;

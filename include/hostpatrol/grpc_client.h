@@ -14,11 +14,11 @@
  * waits for another's), then sends with CURL_HTTP_VERSION_2_0, which reuses and
  * multiplexes that connection. Should the connection be gone, libcurl would dial again with an
  * HTTP/1.1 "Upgrade: h2c" request, which etcd hands to its JSON gateway: an HTTP/1.1 404 that
- * processed nothing. Such an answer is detected (HTTP version 1.1), the endpoint is primed again
- * and the call re-sent: safe, since nothing was processed. So is a call that found its reused
- * connection dead before any byte left (sent false: a send or receive error, nothing
- * answered). At most 3 attempts. On libcurl >= 8.0 every h2c call
- * uses prior knowledge. https:// uses ALPN h2 (CURL_HTTP_VERSION_2TLS).
+ * processed nothing. Such an answer is detected (HTTP version 1.1), the lane's endpoint is
+ * marked unprimed and the call re-sent on a connection of its own (a prime): safe, since nothing
+ * was processed. So is a call that found its reused connection dead before any byte left (sent
+ * false: a send or receive error, nothing answered). At most 3 attempts. On libcurl >= 8.0 every
+ * h2c call uses prior knowledge. https:// uses ALPN h2 (CURL_HTTP_VERSION_2TLS).
  *
  * Lanes: the client has GRPC_CLIENT_LANES libcurl multi handles (lanes), each with its own
  * connection per endpoint. A call takes the first lane whose connection is ready and carries
@@ -33,7 +33,8 @@
  *
  * Silent connections: a call that waited its whole time (at least twice the lane's average
  * answer time, and 20 ms) with not one byte arriving on its lane RETIRES the lane: no new call
- * takes it, and once its calls have ended its connections are closed (a reset or a proxy can
+ * takes it (while every lane is retiring, a call opens a connection of its own), and once no
+ * call runs on it its connections are closed (a reset or a proxy can
  * leave a connection accepted but silent, which libcurl takes for alive). Since no call waits
  * for a prime, under latency beyond the callers' deadlines (or a link that drops every byte)
  * the retired lanes' new connections cost a connect and a prime, never a call left unsent.
