@@ -61,8 +61,7 @@ struct lane {
 /* one call handed to the driver; the caller's stack holds it */
 struct pending {
     struct pending *next;
-    struct lane *lane;   /* borrowed: the lane it runs on */
-    int64_t *last_rx_ns; /* its lane's (written by the driver thread only) */
+    struct lane *lane; /* borrowed: the lane it runs on */
     CURL *easy;
     struct curl_slist *hdrs, *connect_to;
     struct grpc_result *res;
@@ -146,7 +145,7 @@ static size_t on_body(char *data, size_t size, size_t nmemb, void *arg)
     struct pending *p = arg;
     size_t n = size * nmemb;
 
-    *p->last_rx_ns = hp_now_ns();
+    p->lane->last_rx_ns = hp_now_ns();
     switch (hp_buf_add(&p->in, data, n)) {
     case HP_OK:
         return n;
@@ -202,7 +201,7 @@ static size_t on_header(char *data, size_t size, size_t nmemb, void *arg)
     size_t n = size * nmemb, vl;
     const char *v;
 
-    *p->last_rx_ns = hp_now_ns();
+    p->lane->last_rx_ns = hp_now_ns();
     while (n && (data[n - 1] == '\r' || data[n - 1] == '\n'))
         n--;
     if (n > 12 && !strncasecmp(data, "grpc-status:", 12)) {
@@ -241,10 +240,8 @@ static void wake(struct grpc_client *c)
  * reset_peer: results took up to 127 s to become final). */
 static void judge_lane(struct lane *l, const struct pending *p, CURLcode cc, hp_rc ctx_rc)
 {
-    int64_t now = hp_now_ns(), took = now - p->start_ns;
+    int64_t took = hp_now_ns() - p->start_ns; /* finish runs only for calls in a lane */
 
-    if (p->state != RUNNING)
-        return;
     if (cc == CURLE_OK && !ctx_rc) {
         l->rtt_ns = l->rtt_ns ? (7 * l->rtt_ns + took) / 8 : took;
         return;
@@ -823,7 +820,6 @@ static hp_rc attempt_prepare(struct grpc_client *c, struct hp_ctx *ctx,
         a->lane->load++;
         a->fresh = retry || a->lane->retire; /* every lane retiring: not onto the silent one */
         p->lane = a->lane;
-        p->last_rx_ns = &a->lane->last_rx_ns;
         if (old_h2c)
             attempt_version(a);
     }
