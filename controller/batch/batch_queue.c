@@ -203,6 +203,8 @@ static void complete(struct batch_queue *q, struct batch *b, enum batch_outcome 
     struct record *r;
     size_t n = 0;
 
+    for (r = b->records; r; r = r->next)
+        res.batch_writes += r->n;
     for (r = b->records; r; r = r->next, n++)
         r->done(r->arg, &res);
     if (b->journaled && q->state_dir)
@@ -217,7 +219,8 @@ static void complete(struct batch_queue *q, struct batch *b, enum batch_outcome 
         q->st.rolled_back++;
     if (rc == HP_ERR_FENCED)
         q->st.fenced++;
-    pthread_cond_broadcast(&q->wake);
+    if (q->closing) /* batch_queue_close waits for outstanding; nothing else does */
+        pthread_cond_broadcast(&q->wake);
     pthread_mutex_unlock(&q->lock);
     batch_free(b);
 }
@@ -977,8 +980,9 @@ static void coalesce(struct batch *b, uint32_t *slot, size_t mask, const struct 
 }
 
 /* take_batch: pop records into a new batch (caller holds the lock). Records whose context has
- * ended are moved to *dead. Returns NULL when nothing could be taken (or NOMEM). */
-static struct batch *take_batch(struct batch_queue *q, struct record **dead)
+ * ended at now (hp_now_ns) are moved to *dead. Returns NULL when nothing could be taken (or
+ * NOMEM). */
+static struct batch *take_batch(struct batch_queue *q, int64_t now, struct record **dead)
 {
     size_t max_ops = q->cfg.max_txn_ops - 1, ops = 0, bytes = FENCE_OVERHEAD, mask = 15;
     struct batch *b = hp_calloc(1, sizeof(*b));
@@ -1000,7 +1004,7 @@ static struct batch *take_batch(struct batch_queue *q, struct record **dead)
     b->deadline_ns = INT64_MAX;
     tail = &b->records;
     while ((r = q->pend_head)) {
-        if (hp_ctx_err(r->ctx)) {
+        if (hp_ctx_err_at(r->ctx, now)) {
             q->pend_head = r->next;
             q->pending--;
             q->pending_bytes -= r->bytes;
@@ -1031,7 +1035,7 @@ static struct batch *take_batch(struct batch_queue *q, struct record **dead)
     if (!q->pend_head)
         q->pend_tail = NULL;
     else
-        q->oldest_ns = hp_now_ns();
+        q->oldest_ns = now;
     if (!b->n_records) {
         batch_free(b);
         return NULL;
@@ -1041,16 +1045,54 @@ static struct batch *take_batch(struct batch_queue *q, struct record **dead)
     return b;
 }
 
+/* flush_due: the pending records are to be sent now: they fill a txn, a flush or close asked
+ * for them, or the oldest has lingered long enough (caller holds the lock) */
+static int flush_due(const struct batch_queue *q, int64_t now)
+{
+    return q->pending && (batch_full(q) || q->flush_req || q->closing ||
+                          now >= q->oldest_ns + q->cfg.linger_ms * 1000000);
+}
+
+/* admit_batch: take_batch for a txn slot the limiter admits (caller holds the lock and checked
+ * the slot) */
+static struct batch *admit_batch(struct batch_queue *q, int64_t now, struct record **dead)
+{
+    struct batch *b = take_batch(q, now, dead);
+
+    if (b) {
+        q->inflight++;
+        q->st.batches++;
+    }
+    return b;
+}
+
+/* fail_dead: complete the records take_batch found expired (caller does NOT hold the lock) */
+static void fail_dead(struct batch_queue *q, struct record *dead)
+{
+    struct record *r;
+
+    while ((r = dead)) {
+        hp_rc why = hp_ctx_err(r->ctx);
+
+        dead = r->next;
+        fail_record(q, r, why,
+                    why == HP_ERR_CANCELED ? "cancelled before it was sent"
+                                           : "deadline passed before it was sent");
+    }
+}
+
+/* flusher: turns pending records into batches for the senders when nobody else does: a sender
+ * that finishes a txn takes the next batch itself when one is due (sender_main), so with the
+ * queue saturated the flusher mostly sleeps */
 static void *flusher_main(void *arg)
 {
     struct batch_queue *q = arg;
 
     pthread_mutex_lock(&q->lock);
     while (!q->stopping) {
-        struct record *dead = NULL, *r;
+        struct record *dead = NULL;
         struct batch *b;
         int64_t now = hp_now_ns();
-        int full = batch_full(q);
 
         q->flusher_waits = FW_NONE;
         if (!q->pending) {
@@ -1059,8 +1101,7 @@ static void *flusher_main(void *arg)
             pthread_cond_wait(&q->wake, &q->lock);
             continue;
         }
-        if (!full && !q->flush_req && !q->closing &&
-            now < q->oldest_ns + q->cfg.linger_ms * 1000000) {
+        if (!flush_due(q, now)) {
             q->flusher_waits = FW_LINGER;
             timed_wait(q, q->oldest_ns + q->cfg.linger_ms * 1000000);
             continue;
@@ -1070,10 +1111,8 @@ static void *flusher_main(void *arg)
             pthread_cond_wait(&q->wake, &q->lock);
             continue;
         }
-        b = take_batch(q, &dead);
+        b = admit_batch(q, now, &dead);
         if (b) {
-            q->inflight++;
-            q->st.batches++;
             if (q->send_tail)
                 q->send_tail->next = b;
             else
@@ -1087,14 +1126,7 @@ static void *flusher_main(void *arg)
         }
         if (dead) {
             pthread_mutex_unlock(&q->lock);
-            while ((r = dead)) {
-                hp_rc why = hp_ctx_err(r->ctx);
-
-                dead = r->next;
-                fail_record(q, r, why,
-                            why == HP_ERR_CANCELED ? "cancelled before it was sent"
-                                                   : "deadline passed before it was sent");
-            }
+            fail_dead(q, dead);
             pthread_mutex_lock(&q->lock);
         }
     }
@@ -1356,21 +1388,28 @@ static void *sender_main(void *arg)
 {
     struct batch_queue *q = arg;
 
+    struct batch *next = NULL;
+
     pthread_mutex_lock(&q->lock);
     for (;;) {
         struct batch *b;
         char reason[HP_ERR_MSG_MAX];
         struct send_out so = {.o = BATCH_FAILED, .reason = reason, .reason_len = sizeof(reason)};
 
-        while (!q->send_head && !q->stopping)
-            pthread_cond_wait(&q->send_wake, &q->lock);
-        if (!q->send_head)
-            break;
-        b = q->send_head;
-        q->send_head = b->next;
-        if (!q->send_head)
-            q->send_tail = NULL;
-        b->next = NULL;
+        if (next) { /* taken by this thread when its last txn ended */
+            b = next;
+            next = NULL;
+        } else {
+            while (!q->send_head && !q->stopping)
+                pthread_cond_wait(&q->send_wake, &q->lock);
+            if (!q->send_head)
+                break;
+            b = q->send_head;
+            q->send_head = b->next;
+            if (!q->send_head)
+                q->send_tail = NULL;
+            b->next = NULL;
+        }
         pthread_mutex_unlock(&q->lock);
 
         b->fence_key = join(q->fence_prefix, b->id, "");
@@ -1383,10 +1422,21 @@ static void *sender_main(void *arg)
         }
         b->fence_len = strlen(b->fence_key);
         if (send_batch(q, b, &so) == SENT_DONE) {
+            struct record *dead = NULL;
+            int64_t now = hp_now_ns();
+
+            /* the txn slot: this thread sends the next batch itself when one is due and none
+             * waits for a sender (a hand-off to the flusher and back to a sender saved per
+             * txn); else the flusher gets the slot */
             pthread_mutex_lock(&q->lock);
             q->inflight--;
-            pthread_cond_broadcast(&q->wake);
+            if (!q->send_head && !q->stopping && flush_due(q, now) &&
+                q->inflight < limiter_admit(q))
+                next = admit_batch(q, now, &dead);
+            if (!next && q->flusher_waits == FW_OTHER)
+                pthread_cond_broadcast(&q->wake);
             pthread_mutex_unlock(&q->lock);
+            fail_dead(q, dead);
             complete(q, b, so.o, so.rev, so.why, reason);
             pthread_mutex_lock(&q->lock);
             continue;

@@ -25,6 +25,7 @@ struct rec {
     int64_t enq_ns, lat_ns, rev;
     int outcome;  /* ST_PENDING or 1 + enum batch_outcome */
     int enqueued; /* the queue accepted it (its callback will run) */
+    size_t span;  /* the first result of a record: the results the record carries */
 };
 
 /* a batch as verified: outcome, revision and its keys (owned strings) */
@@ -202,20 +203,26 @@ static void note(struct run *r, size_t i, const char *id, long long seq, size_t 
         write_line(r, b);
 }
 
+/* on_done: a record's outcome, for each result it carried (arg: its first result) */
 static void on_done(void *arg, const struct batch_result *res)
 {
-    struct rec *rec = arg;
-    struct run *r = rec->run;
+    struct rec *first = arg;
+    struct run *r = first->run;
     const char *dash = strrchr(res->batch_id, '-');
     long long seq = dash && res->batch_id[0] ? strtoll(dash + 1, NULL, 10) : -1;
+    int64_t now = hp_now_ns();
 
     pthread_mutex_lock(&r->lock);
-    rec->outcome = 1 + (int)res->outcome;
-    rec->rev = res->revision;
-    rec->lat_ns = hp_now_ns() - rec->enq_ns;
-    note(r, (size_t)(rec - r->recs), res->batch_id, seq, res->batch_records, res->outcome,
-         res->revision, res->reason);
-    r->done++;
+    for (size_t k = 0; k < first->span; k++) {
+        struct rec *rec = first + k;
+
+        rec->outcome = 1 + (int)res->outcome;
+        rec->rev = res->revision;
+        rec->lat_ns = now - rec->enq_ns;
+        note(r, (size_t)(rec - r->recs), res->batch_id, seq, res->batch_writes, res->outcome,
+             res->revision, res->reason);
+        r->done++;
+    }
     pthread_mutex_unlock(&r->lock);
 }
 
@@ -456,6 +463,15 @@ static hp_rc check_config(const struct etcd_bench_config *c, struct hp_err *err)
         return hp_err_field(err, HP_ERR_INVALID, "--txn-ops",
                             "--txn-ops must be 2 or more (one op is the fence), not %zu",
                             c->txn_ops);
+    if (c->writes_per_record > (c->txn_ops ? c->txn_ops : 128) - 1)
+        return hp_err_field(err, HP_ERR_INVALID, "--writes-per-record",
+                            "--writes-per-record must be at most --txn-ops - 1 (%zu), not %zu",
+                            (c->txn_ops ? c->txn_ops : 128) - 1, c->writes_per_record);
+    if (c->writes_per_record > 1 && (c->naive || c->rate))
+        return hp_err_field(err, HP_ERR_INVALID, "--writes-per-record",
+                            "--writes-per-record %zu: %s writes one result per %s",
+                            c->writes_per_record, c->naive ? "--naive" : "a paced run (--rate)",
+                            c->naive ? "put" : "record");
     return HP_OK;
 }
 
@@ -517,6 +533,11 @@ static hp_rc run_batch(struct run *r, struct etcd_bench_report *rep, struct hp_e
     struct batch_queue *q = NULL;
     struct batch_stats st;
     struct hp_ctx *ctx = NULL;
+    /* results per context: a txn's worth (one op is the fence); 1 when paced (--rate), where
+     * a txn's worth is enqueued over time and each result's deadline runs from its enqueue */
+    size_t group = c->rate ? 1 : c->txn_ops > 1 ? c->txn_ops - 1 : 127;
+    size_t per = c->writes_per_record ? c->writes_per_record : 1, n = 0, ctx_until = 0;
+    struct batch_write *w = NULL;
     int64_t t0;
     hp_rc rc;
     size_t i;
@@ -526,37 +547,62 @@ static hp_rc run_batch(struct run *r, struct etcd_bench_report *rep, struct hp_e
     if (!rc)
         rc = batch_queue_new(r->etcd, &bc, ctx, &q, err);
     hp_ctx_free(ctx);
+    ctx = NULL;
     if (rc)
         return rc;
     t0 = hp_now_ns();
-    for (i = 0; i < c->results && !rc && !hp_ctx_err(c->stop); i++) {
+    /* the results of one txn's worth share a deadline (a context), as a run's results share the
+     * run's in the reconciler (results_store). A record carries per results (1: a record per
+     * result; a txn's worth: as results_store enqueues a run's results). Paced (--rate): one
+     * result and one context per record, each result's deadline from its enqueue. */
+    w = hp_calloc(per, sizeof(*w));
+    if (!w)
+        rc = HP_ERR_NOMEM;
+    for (i = 0; i < c->results && !rc && !hp_ctx_err(c->stop); i += n) {
         struct rec *rec = &r->recs[i];
         struct batch_done_cb cb = {.done = on_done, .arg = rec};
-        char key[512], *val, *k;
-        size_t vlen = 0;
+        size_t made;
 
+        n = c->results - i < per ? c->results - i : per;
         if (c->rate) { /* paced: result i is due i / rate seconds after the first */
             int64_t due = t0 + (int64_t)(i * 1000000000.0 / (double)c->rate);
 
             if (due > hp_now_ns() && hp_ctx_sleep(c->stop, (due - hp_now_ns()) / 1000000 + 1))
                 break;
         }
+        /* as the reconciler's results: keys and values handed over, not copied (_owned) */
+        for (made = 0; made < n && !rc; made++) {
+            char key[512];
+            size_t vlen = 0;
 
-        /* as the reconciler's results: key and value handed over, not copied (_owned) */
-        key_of(r, i, key, sizeof(key));
-        k = hp_strdup(key);
-        val = value_of(r, i, &vlen);
-        rec->run = r;
-        rc = val && k ? hp_ctx_new(NULL, c->deadline_ms, &ctx) : HP_ERR_NOMEM;
+            key_of(r, i + made, key, sizeof(key));
+            w[made] =
+                (struct batch_write){.key = hp_strdup(key), .value = value_of(r, i + made, &vlen)};
+            w[made].key_len = w[made].key ? strlen(w[made].key) : 0;
+            w[made].value_len = vlen;
+            rec[made].run = r;
+            if (!w[made].key || !w[made].value)
+                rc = HP_ERR_NOMEM;
+        }
+        rec->span = n;
+        if (!rc && i >= ctx_until) {
+            hp_ctx_free(ctx);
+            ctx = NULL;
+            rc = hp_ctx_new(NULL, c->deadline_ms, &ctx);
+            ctx_until = i + group;
+        }
         while (!rc) {
-            struct batch_write w = {k, strlen(k), val, vlen, false};
+            int64_t now = hp_now_ns();
 
-            rec->enq_ns = hp_now_ns();
-            rec->enqueued = 1;
-            rc = batch_queue_enqueue_owned(q, ctx, r->run_id, &w, 1, &cb, err);
-            rec->enqueued = rc == HP_OK;
+            for (size_t k = 0; k < n; k++) {
+                rec[k].enq_ns = now;
+                rec[k].enqueued = 1;
+            }
+            rc = batch_queue_enqueue_owned(q, ctx, r->run_id, w, n, &cb, err);
+            for (size_t k = 0; k < n; k++)
+                rec[k].enqueued = rc == HP_OK;
             if (rc == HP_OK)
-                k = val = NULL; /* taken */
+                made = 0; /* taken */
             if (rc != HP_ERR_FULL || hp_ctx_err(c->stop))
                 break;
             rc = HP_OK; /* back-pressure: wait for room, the refusal is counted */
@@ -566,10 +612,13 @@ static hp_rc run_batch(struct run *r, struct etcd_bench_report *rep, struct hp_e
                 nanosleep(&ts, NULL);
             }
         }
-        hp_ctx_free(ctx);
-        hp_free(k);
-        hp_free(val);
+        for (size_t k = 0; k < made; k++) {
+            hp_free((void *)w[k].key);
+            hp_free((void *)w[k].value);
+        }
     }
+    hp_free(w);
+    hp_ctx_free(ctx);
     if (rc == HP_ERR_FULL) /* refused while stopping */
         rc = HP_OK;
     if (!rc)

@@ -12,34 +12,38 @@
 
 static void bench_usage(FILE *f)
 {
-    fprintf(f, "Usage: hostpatrol bench etcd --endpoints URL[,URL] [flags]\n"
-               "Write unique results into etcd through the batch queue and report keys/s, txns/s,\n"
-               "commit latency p50/p99 and outcomes.\n\n"
-               "  --endpoints URLS     etcd client URLs (or $HOSTPATROL_ETCD_ENDPOINTS)\n"
-               "  --results N          results to write (default 10000)\n"
-               "  --value-bytes B      bytes per value, 32-524288 (default 256)\n"
-               "  --concurrency C      txns in flight at most; naive: writer threads (default 16)\n"
-               "  --deadline DUR       deadline of each result from its enqueue (default 5s)\n"
-               "  --rate N             enqueue at most N results per second (default: at once)\n"
-               "  --txn-ops N          the server's --max-txn-ops (default 128)\n"
-               "  --outcomes FILE      one JSON line per batch as it completes\n"
-               "  --verify             read etcd back and check atomicity, no loss, no duplicate,\n"
-               "                       no phantom\n"
-               "  --check FILE         only verify the outcome lines of an earlier run\n"
-               "  --naive              one put per result (a comparison baseline)\n"
-               "  --prefix P           key prefix (default /hostpatrol-bench/)\n"
-               "  --writer NAME        batch queue writer name (default bench)\n"
-               "  --state-dir DIR      journal of unresolved batches\n"
-               "  --latency-high DUR   limiter: shrink in-flight txns when p95 is above (50ms)\n"
-               "  --latency-low DUR    limiter: grow when p95 is below (20ms)\n"
-               "  --min-inflight N     limiter: never fewer txns in flight than N (default 1)\n"
-               "  --ca-file F --cert-file F --key-file F --server-name NAME   TLS\n"
-               "  --transport grpc|gateway   native gRPC (default) or the JSON gateway\n"
-               "  --user NAME          etcd auth user; password from $HOSTPATROL_ETCD_PASSWORD\n"
-               "  -o, --output text|json\n\n"
-               "SIGTERM or SIGINT stops the run at once: nothing more is sent, batches not final\n"
-               "are reported unresolved (journaled with --state-dir, resolved at the next start)\n"
-               "and the command exits 1 within 1 s plus the journal writes.\n");
+    fprintf(
+        f, "Usage: hostpatrol bench etcd --endpoints URL[,URL] [flags]\n"
+           "Write unique results into etcd through the batch queue and report keys/s, txns/s,\n"
+           "commit latency p50/p99 and outcomes.\n\n"
+           "  --endpoints URLS     etcd client URLs (or $HOSTPATROL_ETCD_ENDPOINTS)\n"
+           "  --results N          results to write (default 10000)\n"
+           "  --value-bytes B      bytes per value, 32-524288 (default 256)\n"
+           "  --concurrency C      txns in flight at most; naive: writer threads (default 16)\n"
+           "  --deadline DUR       deadline of the results from their enqueue (default 5s; batch:\n"
+           "                       a txn's worth of results share one, from the first)\n"
+           "  --rate N             enqueue at most N results per second (default: at once)\n"
+           "  --txn-ops N          the server's --max-txn-ops (default 128)\n"
+           "  --writes-per-record N  results per queued record (default 1; up to --txn-ops - 1,\n"
+           "                       as the controller queues a run's results)\n"
+           "  --outcomes FILE      one JSON line per batch as it completes\n"
+           "  --verify             read etcd back and check atomicity, no loss, no duplicate,\n"
+           "                       no phantom\n"
+           "  --check FILE         only verify the outcome lines of an earlier run\n"
+           "  --naive              one put per result (a comparison baseline)\n"
+           "  --prefix P           key prefix (default /hostpatrol-bench/)\n"
+           "  --writer NAME        batch queue writer name (default bench)\n"
+           "  --state-dir DIR      journal of unresolved batches\n"
+           "  --latency-high DUR   limiter: shrink in-flight txns when p95 is above (50ms)\n"
+           "  --latency-low DUR    limiter: grow when p95 is below (20ms)\n"
+           "  --min-inflight N     limiter: never fewer txns in flight than N (default 1)\n"
+           "  --ca-file F --cert-file F --key-file F --server-name NAME   TLS\n"
+           "  --transport grpc|gateway   native gRPC (default) or the JSON gateway\n"
+           "  --user NAME          etcd auth user; password from $HOSTPATROL_ETCD_PASSWORD\n"
+           "  -o, --output text|json\n\n"
+           "SIGTERM or SIGINT stops the run at once: nothing more is sent, batches not final\n"
+           "are reported unresolved (journaled with --state-dir, resolved at the next start)\n"
+           "and the command exits 1 within 1 s plus the journal writes.\n");
 }
 
 /* parse_size: a whole number for flag; errors name the flag */
@@ -81,7 +85,8 @@ enum {
     O_LOW,
     O_MININF,
     O_RATE,
-    O_TRANSPORT
+    O_TRANSPORT,
+    O_PERREC
 };
 
 static const struct option opts[] = {{"endpoints", required_argument, NULL, O_ENDPOINTS},
@@ -107,6 +112,7 @@ static const struct option opts[] = {{"endpoints", required_argument, NULL, O_EN
                                      {"min-inflight", required_argument, NULL, O_MININF},
                                      {"rate", required_argument, NULL, O_RATE},
                                      {"transport", required_argument, NULL, O_TRANSPORT},
+                                     {"writes-per-record", required_argument, NULL, O_PERREC},
                                      {"output", required_argument, NULL, 'o'},
                                      {"help", no_argument, NULL, 'h'},
                                      {NULL, 0, NULL, 0}};
@@ -140,6 +146,7 @@ static const struct {
     {O_VALUE, "--value-bytes", CFG_FIELD(value_bytes)},
     {O_TXNOPS, "--txn-ops", CFG_FIELD(txn_ops)},
     {O_RATE, "--rate", CFG_FIELD(rate)},
+    {O_PERREC, "--writes-per-record", CFG_FIELD(writes_per_record)},
 };
 
 /* flags whose value is a duration */

@@ -149,6 +149,15 @@ hp_rc hp_ctx_err(const struct hp_ctx *c)
     return HP_OK;
 }
 
+hp_rc hp_ctx_err_at(const struct hp_ctx *c, int64_t now_ns)
+{
+    if (!c)
+        return HP_OK;
+    if (atomic_load(&c->state) != HP_OK)
+        return HP_ERR_CANCELED;
+    return c->deadline_ns != INT64_MAX && now_ns >= c->deadline_ns ? HP_ERR_TIMEOUT : HP_OK;
+}
+
 int64_t hp_ctx_deadline_ns(const struct hp_ctx *c)
 {
     return c ? c->deadline_ns : INT64_MAX;

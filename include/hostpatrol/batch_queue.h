@@ -84,6 +84,8 @@ struct batch_result {
     const char *reason;   /* human-readable; borrowed for the callback's duration */
     const char *batch_id; /* borrowed for the callback's duration */
     size_t batch_records; /* records in the batch (for stats and tests) */
+    size_t batch_writes;  /* the writes its records carried (before coalescing); 0 when the
+                           * record never joined a batch */
 };
 
 /* Called exactly once per accepted record (rule R1). arg is the caller's. */

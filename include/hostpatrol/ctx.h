@@ -51,6 +51,10 @@ void hp_ctx_cancel(struct hp_ctx *c);
  * deadline has passed (cancellation wins when both hold). */
 hp_rc hp_ctx_err(const struct hp_ctx *c);
 
+/* hp_ctx_err_at: hp_ctx_err with the clock read by the caller (now_ns, CLOCK_MONOTONIC as
+ * hp_now_ns), for a loop that checks many contexts at one instant. */
+hp_rc hp_ctx_err_at(const struct hp_ctx *c, int64_t now_ns);
+
 /* hp_ctx_deadline_ns: the deadline on CLOCK_MONOTONIC in ns, INT64_MAX for none. */
 int64_t hp_ctx_deadline_ns(const struct hp_ctx *c);
 

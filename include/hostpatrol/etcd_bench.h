@@ -35,8 +35,11 @@ struct etcd_bench_config {
     size_t results;                  /* keys to write */
     size_t value_bytes;              /* bytes per value (>= 32: the unique part) */
     unsigned concurrency;            /* txns in flight at most (batch) / writers (naive) */
-    int64_t deadline_ms;             /* per result, from its enqueue */
+    int64_t deadline_ms;             /* batch: per txn's worth of results (per result when
+                                      * paced), from the first's enqueue; naive: per put */
     size_t txn_ops;                  /* the server's --max-txn-ops; 0: 128 */
+    size_t writes_per_record;        /* batch: results per record (as results_store enqueues a
+                                      * run's: up to txn_ops - 1); 0: 1 */
     const char *prefix;              /* default "/hostpatrol-bench/" */
     const char *writer;              /* batch queue writer name; default "bench" */
     const char *state_dir;           /* batch queue journal; NULL: none */

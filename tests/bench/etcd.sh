@@ -1,17 +1,24 @@
 #!/usr/bin/env bash
-# tests/bench/etcd.sh - `make bench` (etcd part): against ONE local etcd 3.6 (fsync on, as users
-# run it), in the same run: etcd's own gRPC benchmark (txn-put, same puts per txn), hostpatrol's
-# batch queue (`hostpatrol bench etcd`) over native gRPC and over the JSON gateway, and a naive
-# writer (one put per result, same client). Prints a table with keys/s, p99, the ratios, etcd's
-# CPU per 100k keys (utime + stime from /proc/PID/stat) and the client's (bash `time`; etcd's
-# benchmark's too: on 2 cores the clients' CPU is what etcd does not get).
+# tests/bench/etcd.sh - `make bench` (etcd part): etcd 3.6 (fsync on, as users run it), in the
+# same run: etcd's own gRPC benchmark (txn-put, same puts per txn), hostpatrol's batch queue
+# (`hostpatrol bench etcd`) over native gRPC and over the JSON gateway, and a naive writer (one
+# put per result, same client). Every measured run gets an etcd of its own, started empty: a
+# bigger store is slower (over 8 rounds on one etcd its own benchmark went from 90k to 44k
+# keys/s), so on a shared one the order of the writers decided the ratio. Prints a table with
+# keys/s, p99, the ratios, etcd's CPU per 100k keys (utime + stime from /proc/PID/stat) and the
+# client's (bash `time`; etcd's benchmark's too: on 2 cores the clients' CPU is what etcd does
+# not get).
+# The batch queue runs in two shapes: "run records" (127 results per queued record, as the
+# controller queues a run's results through results_store / batch_group: the shape the targets
+# are read on) and "1 per record" (every result queued alone: a record, a callback and a lock
+# round each; the heavier path, printed beside it).
 # Targets (issue 13; reported, not asserted): batch over gRPC >= 1.2x etcd's own keys/s at the
 # same txn size; etcd's CPU per key through it <= 1.0x that of etcd's benchmark; >= 20x the
 # sequential naive writer (the one with 16 in flight is printed beside it).
 #
 #   BENCH_RESULTS (default 381000: 3,000 txns, runs of about 3 s; 100,000 took under 1 s and the
-#   ratios moved by 20% from run to run), BENCH_ROUNDS (4: etcd's benchmark and the batch queue
-#   over gRPC run that many rounds, in alternating order; the medians are compared),
+#   ratios moved by 20% from run to run), BENCH_ROUNDS (4: etcd's benchmark and both shapes of
+#   the batch queue over gRPC run that many rounds, in alternating order; medians compared),
 #   BENCH_NAIVE_RESULTS (20000), BENCH_CONCURRENCY (16),
 #   BENCH_VALUE_BYTES (256), BENCH_TXN_OPS (128: 127 results + the fence per txn)
 #   BENCH_BASELINE (unset: a path to another hostpatrol binary measured in the same rounds)
@@ -28,16 +35,27 @@ ETCDBENCH=$HP_H_TOOLS/etcdbench-$ETCD_BENCH_VERSION/bin/benchmark
 [ -x "$ETCDBENCH" ] || { echo "bench: etcd benchmark not built (make tools)" >&2; exit 1; }
 
 hp_h_init
-hp_h_etcd bench 3.6 --quota-backend-bytes=8589934592 || exit 1
-url=${HP_ETCD_URL[bench]}
 puts=$((OPS - 1)) # etcd's txn-put carries only results; ours also carries the fence
 txns=$((N / puts))
 
-echo "bench: etcd $(curl -fsS "$url/version" | jq -r .etcdserver) at $url; $(nproc) cores"
+# fresh_etcd: kill the etcd of the previous run (its data dir removed: 381,000 keys are ~200 MB
+# of WAL and bolt file) and start an empty one; sets url and epid
+url="" epid="" cur="" fresh=0
+fresh_etcd() {
+  if [ -n "$cur" ]; then
+    hp_h_etcd_stop "$cur.0"
+    rm -rf "$HP_H_DIR/etcd-$cur.0"
+  fi
+  fresh=$((fresh + 1)) cur=bench$fresh
+  hp_h_etcd "$cur" 3.6 --quota-backend-bytes=8589934592 2> "$HP_H_DIR/etcd-start.log" ||
+    { cat "$HP_H_DIR/etcd-start.log" >&2; exit 1; }
+  url=${HP_ETCD_URL[$cur]} epid=${HP_ETCD_PID[$cur.0]}
+}
+fresh_etcd
+echo "bench: etcd $(curl -fsS "$url/version" | jq -r .etcdserver), a fresh one for every run; $(nproc) cores"
 echo "bench: $puts results of $V B per txn, concurrency $C"
 
 # server CPU: etcd's utime + stime (clock ticks) from /proc; client CPU: bash's `time`
-epid=${HP_ETCD_PID[bench.0]}
 tick=$(getconf CLK_TCK)
 server_cpu() { awk -v t="$tick" '{printf "%.3f", ($14 + $15) / t}' "/proc/$epid/stat"; }
 TIMEFORMAT='%U %S'
@@ -49,6 +67,7 @@ per100k() { awk -v c="$1" -v k="$2" 'BEGIN{printf "%.2f", k ? c * 100000 / k : 0
 declare -A EK EP ES EC
 run_etcd() {
   local s0 out rps p99
+  fresh_etcd
   s0=$(server_cpu)
   { time "$ETCDBENCH" --endpoints="${url#http://}" --conns="$C" --clients="$C" --precise \
     txn-put --txn-ops="$puts" --total="$txns" --key-size=40 --val-size="$V" \
@@ -70,6 +89,7 @@ declare -A RES CLI SRV
 run_hp() {
   local name=$1 t s0
   shift
+  fresh_etcd
   s0=$(server_cpu)
   { time "${HP_BIN:-$HOSTPATROL}" bench etcd --endpoints "$url" --value-bytes "$V" --deadline 30s -o json \
     "$@" > "$HP_H_DIR/bench-$name.json"; } 2> "$HP_H_DIR/bench-$name.time" ||
@@ -94,38 +114,43 @@ median() { for n in "$@"; do echo "$(keys "$n") $n"; done | median_of; }
 # flight, as etcd's benchmark does (--min-inflight C): the queue's limiter would otherwise shrink
 # its window whenever the txn p95 passes 50 ms, which etcd's own benchmark's p99 at 16 in flight
 # does (40-46 ms measured), and runs came out 20% apart
-# Every run leaves 381,000 more keys in etcd, and a bigger store is slower (etcd's benchmark
-# measured 123k -> 85k keys/s over 3 rounds): the order alternates (etcd first in odd rounds,
-# the batch queue first in even ones; 4 rounds give both writers the same mean position)
+# Each run has an empty etcd of its own; the order still alternates (etcd first in odd rounds,
+# the batch queue first in even ones), so that a drift of the machine hits both alike
 # BENCH_BASELINE=PATH: another hostpatrol binary (an older build), its gRPC batch queue in the
 # same rounds (odd rounds: etcd, this build, the baseline; even rounds the reverse), for a
 # before/after comparison measured in the same run
 ROUNDS=${BENCH_ROUNDS:-4}
 BASE=${BENCH_BASELINE:-}
-grpc_runs=() base_runs=()
-base_round() {
-  [ -n "$BASE" ] || return 0
-  HP_BIN=$BASE run_hp "base$1" --transport grpc --results "$N" --concurrency "$C" --min-inflight "$C" \
-    --txn-ops "$OPS"
-  base_runs+=("base$1")
+PER=$((OPS - 1)) # results per record in the controller's shape: a run's results, a txn's worth
+grpc_runs=() rec1_runs=() base_runs=()
+# round_run I WRITER: one run of WRITER (etcd: its benchmark; grpc: the batch queue with records
+# of PER results, as the controller queues a run's (results_store); rec1: one record per result;
+# base: the baseline binary, one record per result (older builds have no --writes-per-record))
+round_run() {
+  local hp=(--transport grpc --results "$N" --concurrency "$C" --min-inflight "$C" --txn-ops "$OPS")
+  case $2 in
+    etcd) run_etcd "$1" ;;
+    grpc) run_hp "grpc$1" "${hp[@]}" --writes-per-record "$PER" && grpc_runs+=("grpc$1") ;;
+    rec1) run_hp "rec1$1" "${hp[@]}" && rec1_runs+=("rec1$1") ;;
+    base) [ -z "$BASE" ] || { HP_BIN=$BASE run_hp "base$1" "${hp[@]}" && base_runs+=("base$1"); } ;;
+  esac
 }
 for ((i = 1; i <= ROUNDS; i++)); do
-  ((i % 2)) && run_etcd "$i"
-  ((i % 2)) || base_round "$i"
-  run_hp "grpc$i" --transport grpc --results "$N" --concurrency "$C" --min-inflight "$C" --txn-ops "$OPS"
-  ((i % 2)) && base_round "$i"
-  ((i % 2)) || run_etcd "$i"
-  grpc_runs+=("grpc$i")
+  if ((i % 2)); then order=(etcd grpc rec1 base); else order=(base rec1 grpc etcd); fi
+  for w in "${order[@]}"; do round_run "$i" "$w"; done
 done
 e=$(for ((i = 1; i <= ROUNDS; i++)); do echo "${EK[$i]} $i"; done | median_of)
 etcd_keys=${EK[$e]} etcd_p99_ms=${EP[$e]} etcd_srv=${ES[$e]} etcd_cli=${EC[$e]}
 g=$(median "${grpc_runs[@]}")
 RES[grpc]=${RES[$g]} CLI[grpc]=${CLI[$g]} SRV[grpc]=${SRV[$g]}
+g=$(median "${rec1_runs[@]}")
+RES[rec1]=${RES[$g]} CLI[rec1]=${CLI[$g]} SRV[rec1]=${SRV[$g]}
 if [ -n "$BASE" ]; then
   g=$(median "${base_runs[@]}")
   RES[base]=${RES[$g]} CLI[base]=${CLI[$g]} SRV[base]=${SRV[$g]}
 fi
-run_hp gateway --transport gateway --results "$N" --concurrency "$C" --min-inflight "$C" --txn-ops "$OPS"
+run_hp gateway --transport gateway --results "$N" --concurrency "$C" --min-inflight "$C" --txn-ops "$OPS" \
+  --writes-per-record "$PER"
 run_hp naive --results "$NN" --concurrency "$C" --naive
 run_hp naive1 --results "$((NN / 10))" --concurrency 1 --naive
 b_keys=$(keys grpc)
@@ -141,14 +166,17 @@ row() { # row LABEL NAME
     "$(awk -v a="$(keys "$2")" -v b="$etcd_keys" 'BEGIN{printf "%.2fx", a/b}')" \
     "$(per100k "${SRV[$2]}" "$(done_keys "$2")") s" "$(per100k "${CLI[$2]}" "$(done_keys "$2")") s"
 }
-row "hostpatrol batch queue, gRPC" grpc
-[ -z "$BASE" ] || row "baseline binary, gRPC" base
-row "hostpatrol batch queue, gateway" gateway
+row "batch queue, gRPC, run records" grpc
+row "batch queue, gRPC, 1 per record" rec1
+[ -z "$BASE" ] || row "baseline binary, 1 per record" base
+row "batch queue, gateway, run records" gateway
 row "naive writer, $C in flight (gRPC)" naive
 row "naive writer, 1 in flight (gRPC)" naive1
 srv_ratio=$(awk -v a="$(per100k "${SRV[grpc]}" "$(done_keys grpc)")" -v b="$(per100k "$etcd_srv" "$etcd_done")" 'BEGIN{printf "%.2f", b ? a/b : 0}')
 echo
-echo "rounds (keys/s): etcd benchmark $(for ((i = 1; i <= ROUNDS; i++)); do printf '%s ' "${EK[$i]}"; done)| batch queue gRPC $(for n in "${grpc_runs[@]}"; do printf '%s ' "$(keys "$n")"; done)| medians in the table"
+echo "run records: $PER results per queued record, as the controller queues a run's results; 1 per record: every result queued alone (a callback, a lock and an allocation each)"
+echo "rounds (keys/s): etcd benchmark $(for ((i = 1; i <= ROUNDS; i++)); do printf '%s ' "${EK[$i]}"; done)| run records $(for n in "${grpc_runs[@]}"; do printf '%s ' "$(keys "$n")"; done)| 1 per record $(for n in "${rec1_runs[@]}"; do printf '%s ' "$(keys "$n")"; done)| medians in the table"
+echo "per round, run records / etcd benchmark: $(for ((i = 1; i <= ROUNDS; i++)); do awk -v a="$(keys "grpc$i")" -v b="${EK[$i]}" 'BEGIN{printf "%.2fx ", a/b}'; done)"
 printf 'targets: batch (gRPC) >= 1.2x etcd: %s (%.2fx); etcd CPU per key <= 1.0x etcd benchmark: %s (%sx); batch >= 20x the sequential naive writer: %s (%.1fx; %.1fx the naive writer with %s in flight)\n' \
   "$(awk -v a="$b_keys" -v b="$etcd_keys" 'BEGIN{print (a >= 1.2*b) ? "met" : "NOT met"}')" \
   "$(awk -v a="$b_keys" -v b="$etcd_keys" 'BEGIN{print a/b}')" \
@@ -158,7 +186,7 @@ printf 'targets: batch (gRPC) >= 1.2x etcd: %s (%.2fx); etcd CPU per key <= 1.0x
   "$(awk -v a="$b_keys" -v b="$n_keys" 'BEGIN{print a/b}')" "$C"
 if [ -n "$BASE" ]; then
   echo "baseline $BASE: rounds (keys/s) $(for n in "${base_runs[@]}"; do printf '%s ' "$(keys "$n")"; done)"
-  echo "this build vs the baseline: keys/s $(awk -v a="$b_keys" -v b="$(keys base)" 'BEGIN{printf "%.2fx", a/b}'), client CPU per key $(awk -v a="$(per100k "${CLI[grpc]}" "$(done_keys grpc)")" -v b="$(per100k "${CLI[base]}" "$(done_keys base)")" 'BEGIN{printf "%.2fx", b ? a/b : 0}'), server CPU per key $(awk -v a="$(per100k "${SRV[grpc]}" "$(done_keys grpc)")" -v b="$(per100k "${SRV[base]}" "$(done_keys base)")" 'BEGIN{printf "%.2fx", b ? a/b : 0}')"
+  echo "this build vs the baseline (1 per record both): keys/s $(awk -v a="$(keys rec1)" -v b="$(keys base)" 'BEGIN{printf "%.2fx", a/b}'), client CPU per key $(awk -v a="$(per100k "${CLI[rec1]}" "$(done_keys rec1)")" -v b="$(per100k "${CLI[base]}" "$(done_keys base)")" 'BEGIN{printf "%.2fx", b ? a/b : 0}'), server CPU per key $(awk -v a="$(per100k "${SRV[rec1]}" "$(done_keys rec1)")" -v b="$(per100k "${SRV[base]}" "$(done_keys base)")" 'BEGIN{printf "%.2fx", b ? a/b : 0}')"
 fi
 echo "gateway: $(awk -v a="$g_keys" -v b="$etcd_keys" 'BEGIN{printf "%.2fx", a/b}') etcd's keys/s"
-echo "outcomes: grpc $(jq -c '{committed,failed,rolled_back,unresolved,txns}' <<< "${RES[grpc]}"), gateway $(jq -c '{committed,failed,rolled_back,unresolved,txns}' <<< "${RES[gateway]}"), naive $(jq -c '{committed,failed,unresolved}' <<< "${RES[naive]}")"
+echo "outcomes: grpc $(jq -c '{committed,failed,rolled_back,unresolved,txns}' <<< "${RES[grpc]}"), 1 per record $(jq -c '{committed,failed,rolled_back,unresolved,txns}' <<< "${RES[rec1]}"), gateway $(jq -c '{committed,failed,rolled_back,unresolved,txns}' <<< "${RES[gateway]}"), naive $(jq -c '{committed,failed,unresolved}' <<< "${RES[naive]}")"

@@ -93,6 +93,24 @@ test_flag_errors_say_missing_value_or_unknown() {
   check "hostpatrol bench etcd: --results needs a value" "bench etcd" bench etcd --results
 }
 
+# bench etcd --writes-per-record: bounded by what one txn holds, and only where a record can
+# carry more than one result
+test_bench_writes_per_record_errors_name_the_flag() {
+  local out rc
+  rc=0 out=$("$HOSTPATROL" bench etcd --endpoints http://127.0.0.1:9 --writes-per-record 127 --txn-ops 100 2>&1) || rc=$?
+  t_eq "$rc" 2
+  t_contains "$out" "--writes-per-record must be at most --txn-ops - 1 (99), not 127"
+  rc=0 out=$("$HOSTPATROL" bench etcd --endpoints http://127.0.0.1:9 --writes-per-record 5 --naive 2>&1) || rc=$?
+  t_eq "$rc" 2
+  t_contains "$out" "--writes-per-record 5: --naive writes one result per put"
+  rc=0 out=$("$HOSTPATROL" bench etcd --endpoints http://127.0.0.1:9 --writes-per-record 3 --rate 10 2>&1) || rc=$?
+  t_eq "$rc" 2
+  t_contains "$out" "a paced run (--rate) writes one result per record"
+  rc=0 out=$("$HOSTPATROL" bench etcd --endpoints http://127.0.0.1:9 --writes-per-record x 2>&1) || rc=$?
+  t_eq "$rc" 2
+  t_contains "$out" "--writes-per-record"
+}
+
 test_controller_flag_errors_name_the_flag() {
   local out rc=0
   out=$(env -u HOSTPATROL_ETCD_ENDPOINTS "$HOSTPATROL" controller 2>&1) || rc=$?

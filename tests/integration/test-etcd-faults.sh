@@ -55,7 +55,8 @@ check_report() {
   t_ge "$(jq -r .txns <<< "$r")" "$2" "batches"
 }
 
-# faulty_run PROXY TOXIC TYPE STREAM ATTRS [MIN_HIT]: verified runs through the flapping fault
+# faulty_run PROXY TOXIC TYPE STREAM ATTRS [MIN_HIT]: verified runs (FAULTY_SHAPE: the size
+# flags, default 2,000 results of one per txn) through the flapping fault
 # until at least 1000 batches were sent and MIN_HIT results (default 0) were hit by it (a fast
 # run may fall between two flaps); prints the summed outcome counts and the slowest result's
 # ms from enqueue to final as JSON
@@ -64,7 +65,8 @@ faulty_run() {
   flap "$1" "$2" "$3" "$4" "$5"
   while { [ "$total" -lt 1000 ] || [ "$hit" -lt "$min_hit" ]; } && [ "$runs" -lt 10 ]; do
     rc=0
-    r=$(bench_report "http://127.0.0.1:${HP_TOXI_PORT[$1]}" --results 2000 --txn-ops 2 \
+    # shellcheck disable=SC2086 # FAULTY_SHAPE is a list of flags
+    r=$(bench_report "http://127.0.0.1:${HP_TOXI_PORT[$1]}" ${FAULTY_SHAPE:---results 2000 --txn-ops 2} \
       --concurrency 8 --deadline 1s --verify 2>&1) || rc=$?
     [ "$rc" -eq 0 ] || { unflap "$1" "$2"; t_fail "bench failed ($rc): $r"; }
     check_report "$r" 1
@@ -100,6 +102,11 @@ hit_run() {
 
 test_phantom_latency_3_6() { hit_run p36 late latency downstream '{"latency":1500}'; }
 test_phantom_latency_3_4() { hit_run p34 late latency downstream '{"latency":1500}'; }
+# records of several results (as the controller queues a run's): a late commit is rolled back
+# or confirmed for all the results of a record together, none lost or applied twice
+test_phantom_latency_run_records_3_6() {
+  FAULTY_SHAPE="--results 12000 --txn-ops 13 --writes-per-record 6" hit_run p36 late latency downstream '{"latency":1500}'
+}
 test_reset_peer_3_6() { reset_run p36; }
 test_reset_peer_3_4() { reset_run p34; }
 test_stalled_link_3_6() { hit_run p36 stall timeout upstream '{"timeout":0}'; }

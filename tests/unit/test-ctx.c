@@ -39,6 +39,28 @@ static void deadline_passes(void **state)
     hp_ctx_free(c);
 }
 
+/* hp_ctx_err_at: the same answer as hp_ctx_err at the instant given; cancellation wins */
+static void err_at_uses_the_instant_given(void **state)
+{
+    struct hp_ctx *c, *none;
+    int64_t d;
+
+    (void)state;
+    assert_int_equal(hp_ctx_new(NULL, 60000, &c), HP_OK);
+    assert_int_equal(hp_ctx_new(NULL, HP_CTX_NO_TIMEOUT, &none), HP_OK);
+    d = hp_ctx_deadline_ns(c);
+    assert_int_equal(hp_ctx_err_at(NULL, INT64_MAX), HP_OK);
+    assert_int_equal(hp_ctx_err_at(c, d - 1), HP_OK);
+    assert_int_equal(hp_ctx_err_at(c, d), HP_ERR_TIMEOUT);
+    assert_int_equal(hp_ctx_err(c), HP_OK); /* the clock itself is a minute before it */
+    assert_int_equal(hp_ctx_err_at(none, INT64_MAX), HP_OK);
+    hp_ctx_cancel(c);
+    assert_int_equal(hp_ctx_err_at(c, d - 1), HP_ERR_CANCELED);
+    assert_int_equal(hp_ctx_err_at(c, d), HP_ERR_CANCELED);
+    hp_ctx_free(c);
+    hp_ctx_free(none);
+}
+
 static void child_deadline_is_the_earlier(void **state)
 {
     struct hp_ctx *p, *shorter, *longer, *none;
@@ -201,6 +223,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(null_context_never_ends),
         cmocka_unit_test(deadline_passes),
+        cmocka_unit_test(err_at_uses_the_instant_given),
         cmocka_unit_test(child_deadline_is_the_earlier),
         cmocka_unit_test(cancel_reaches_all_descendants_not_ancestors),
         cmocka_unit_test(born_under_a_cancelled_parent_is_cancelled),

@@ -35,6 +35,7 @@ struct outcome {
     enum batch_outcome o;
     int64_t revision;
     hp_rc rc;
+    size_t writes; /* batch_writes */
     char batch[64];
     char reason[256];
 };
@@ -51,6 +52,7 @@ static void on_done(void *arg, const struct batch_result *r)
     o->o = r->outcome;
     o->revision = r->revision;
     o->rc = r->rc;
+    o->writes = r->batch_writes;
     snprintf(o->batch, sizeof(o->batch), "%s", r->batch_id);
     snprintf(o->reason, sizeof(o->reason), "%s", r->reason);
     pthread_cond_broadcast(&cv);
@@ -208,6 +210,7 @@ static void same_key_coalesces_last_wins(void **state)
     assert_int_equal(o[0].o, BATCH_COMMITTED);
     assert_int_equal(o[1].o, BATCH_COMMITTED);
     assert_string_equal(o[0].batch, o[1].batch);
+    assert_int_equal(o[0].writes, 2); /* what the records carried, not the one op sent */
     v = get(key, NULL);
     assert_string_equal(v, "second");
     hp_free(v);
@@ -239,6 +242,7 @@ static void expired_and_cancelled_records_are_never_sent(void **state)
     assert_int_equal(o[0].rc, HP_ERR_TIMEOUT);
     assert_int_equal(o[1].o, BATCH_FAILED);
     assert_int_equal(o[1].rc, HP_ERR_CANCELED);
+    assert_int_equal(o[0].writes, 0); /* never joined a batch */
     assert_null(get(k1, NULL));
     assert_null(get(k2, NULL));
     hp_ctx_free(dead);
