@@ -66,6 +66,7 @@ static void on_done(void *arg, const struct batch_result *res)
 
     pthread_mutex_lock(&w->mu);
     if (res->outcome == BATCH_COMMITTED) {
+        w->o.committed++;
         if (!w->failed && res->revision > w->o.revision) {
             w->o.revision = res->revision;
             snprintf(w->o.batch, sizeof(w->o.batch), "%s", res->batch_id);
@@ -147,7 +148,7 @@ hp_rc batch_group_commit(struct batch_group *g, struct hp_ctx *ctx, const char *
                          int64_t slack_ms, struct batch_group_outcome *out, struct hp_err *err)
 {
     struct group_wait *w = g->wait;
-    size_t per = batch_queue_max_writes(g->q), off;
+    size_t per = batch_queue_max_writes(g->q), k = (g->n + per - 1) / per, made = 0;
     struct batch_done_cb cb = {on_done, on_unresolved, w};
     int64_t deadline_ns = hp_ctx_deadline_ns(ctx);
     struct timespec until;
@@ -157,24 +158,22 @@ hp_rc batch_group_commit(struct batch_group *g, struct hp_ctx *ctx, const char *
     if (g->committed)
         return hp_err_set(err, HP_ERR_INVALID, "a batch group is committed once");
     g->committed = true;
-    for (off = 0; off < g->n; off += per) {
-        size_t n = g->n - off < per ? g->n - off : per;
-
+    if (g->n) {
+        /* all records or none (a refusal midway would leave the first ones to commit after
+         * the run reported failure); the queue takes the keys and values: no copy on their way
+         * to the txn */
         pthread_mutex_lock(&w->mu);
-        w->refs++;
-        w->pending++;
+        w->refs += k;
+        w->pending += k;
         pthread_mutex_unlock(&w->mu);
-        /* the queue takes the keys and values: no copy on their way to the txn */
-        rc = batch_queue_enqueue_owned(g->q, ctx, run_id, g->w + off, n, &cb, err);
+        rc = batch_queue_enqueue_all(g->q, ctx, run_id, g->w, g->n, &cb, &made, err);
         if (!rc)
-            g->taken = off + n;
-        if (rc) {
-            pthread_mutex_lock(&w->mu);
-            w->refs--;
-            w->pending--;
-            pthread_mutex_unlock(&w->mu);
-            break;
-        }
+            g->taken = g->n;
+        pthread_mutex_lock(&w->mu);
+        w->refs -= k - made;
+        w->pending -= k - made;
+        w->o.records = made;
+        pthread_mutex_unlock(&w->mu);
     }
     batch_queue_flush(g->q);
     if (deadline_ns == INT64_MAX)

@@ -658,6 +658,12 @@ hp_rc etcd_bench_run(const struct etcd_bench_config *cfg, struct etcd_bench_repo
              rnd[1], rnd[2], rnd[3]);
     snprintf(rep->run_id, sizeof(rep->run_id), "%s", r.run_id);
     rep->naive = cfg->naive;
+    {
+        char key[512];
+
+        key_of(&r, cfg->results - 1, key, sizeof(key)); /* the last index has the most digits */
+        rep->key_bytes = strlen(key);
+    }
     pthread_mutex_init(&r.lock, NULL);
     r.keep_keys = cfg->verify || cfg->outcomes_path;
     r.recs = hp_calloc(cfg->results, sizeof(*r.recs));
@@ -813,7 +819,7 @@ void etcd_bench_print(const struct etcd_bench_report *r, bool json, FILE *f)
     if (json) {
         json_t *j = json_pack(
             "{s:s, s:s, s:f, s:I, s:I, s:I, s:I, s:I, s:I, s:f, s:f, s:f, s:f, s:b, s:I, s:I, "
-            "s:s, s:I, s:I, s:f, s:I, s:I, s:b, s:I, s:I}",
+            "s:s, s:I, s:I, s:f, s:I, s:I, s:b, s:I, s:I, s:I}",
             "run", r->run_id, "mode", r->naive ? "naive" : "batch", "seconds", r->seconds,
             "committed", (json_int_t)r->committed, "failed", (json_int_t)r->failed, "rolled_back",
             (json_int_t)r->rolled_back, "unresolved", (json_int_t)r->unresolved, "txns",
@@ -824,7 +830,8 @@ void etcd_bench_print(const struct etcd_bench_report *r, bool json, FILE *f)
             (json_int_t)r->final_limit, "not_enqueued", (json_int_t)r->not_enqueued, "max_final_ms",
             r->max_final_ms, "epoch_bumps", (json_int_t)r->epoch_bumps, "resolve_rounds",
             (json_int_t)r->resolve_rounds, "terminated", r->terminated, "step_timeouts",
-            (json_int_t)r->step_timeouts, "resolve_budget_ms", (json_int_t)r->resolve_budget_ms);
+            (json_int_t)r->step_timeouts, "resolve_budget_ms", (json_int_t)r->resolve_budget_ms,
+            "key_bytes", (json_int_t)r->key_bytes);
 
         if (j)
             json_object_set_new(

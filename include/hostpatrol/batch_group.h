@@ -32,6 +32,9 @@ struct batch_group_outcome {
     int64_t revision; /* COMMITTED: the highest revision of its records */
     char batch[64];   /* the batch named by the outcome ("" when none was formed) */
     char reason[512]; /* human-readable; "" when committed */
+    size_t records;   /* records the group's writes were queued as (0: none queued) */
+    size_t committed; /* of them, committed so far (a failed group's records may have landed
+                       * in other txns that committed: each record is atomic, not the group) */
 };
 
 /* Called exactly once (see batch_group_on_final); o borrowed for the call. */
@@ -53,9 +56,9 @@ size_t batch_group_len(const struct batch_group *g);
 
 /* batch_group_commit: enqueue every write (under ctx, borrowed; run_id copied, may be NULL) and
  * wait for the outcome until ctx's deadline plus slack_ms (60 s when ctx has none), or until ctx
- * is cancelled. HP_OK with *out set. An error with err set when the queue refused a record (full,
- * or too large): the enqueueing stops there, and the records already accepted are waited for (they
- * may have committed). Once per group. */
+ * is cancelled. HP_OK with *out set. An error with err set when the queue refused the group (full,
+ * closing, a write too large): then NONE of its writes was queued (batch_queue_enqueue_all), so
+ * none can land later. Once per group. */
 hp_rc batch_group_commit(struct batch_group *g, struct hp_ctx *ctx, const char *run_id,
                          int64_t slack_ms, struct batch_group_outcome *out,
                          struct hp_err *err) HP_WUR;

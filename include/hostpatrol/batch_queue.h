@@ -18,7 +18,8 @@
  *     without a definite answer and the batch goes to resolution: it names the batch then, so a
  *     caller that stops waiting can say which batch is still being resolved.
  *  R2 A full queue refuses at once (HP_ERR_FULL, counted in stats.rejected); nothing already
- *     accepted is dropped to make room.
+ *     accepted is dropped to make room. The records of one batch_queue_enqueue_all are admitted
+ *     all or none.
  *  R3 A record whose context has ended before its batch is sent is never sent: FAILED with
  *     HP_ERR_TIMEOUT or HP_ERR_CANCELED.
  *  R4 The outcome is one of:
@@ -112,6 +113,10 @@ struct batch_config {
                              * BATCH_QUEUE_DEFAULT_PREFIX */
     const char *writer;     /* this writer's role, e.g. "controller", "agent/node-1"; required */
     size_t capacity;        /* records queued at most (not yet sent); default 65536 */
+    size_t capacity_bytes;  /* their encoded size at most (the sum of what each adds to a txn's
+                             * JSON); default 64 MiB, at least max_txn_bytes. With records of a
+                             * run's results (up to 127 writes each) the record count alone
+                             * let 65,536 records of up to 1 MiB wait: far past a pod's memory */
     size_t max_txn_ops;     /* the server's --max-txn-ops; default 128 (one op is the fence) */
     size_t max_txn_bytes;   /* JSON request body limit; default 1 MiB (under 1.5 MiB protobuf) */
     size_t max_value_bytes; /* one value; default 512 KiB */
@@ -179,6 +184,17 @@ struct batch_done_cb {
 hp_rc batch_queue_enqueue_owned(struct batch_queue *q, struct hp_ctx *ctx, const char *run_id,
                                 const struct batch_write *writes, size_t n,
                                 const struct batch_done_cb *cb, struct hp_err *err) HP_WUR;
+
+/* batch_queue_enqueue_all: writes[0..n) (n >= 1) as ceil(n / batch_queue_max_writes(q)) records
+ * of batch_queue_enqueue_owned, in order, ALL OR NONE: every record is checked and the queue's
+ * room for all of them is taken under one lock, so a refusal (full, closing, a bad write) leaves
+ * nothing of them queued and takes nothing. On HP_OK *records is how many records were made:
+ * cb->done is called once per record (R1), each with its own batch's outcome (records may land in
+ * different txns). */
+hp_rc batch_queue_enqueue_all(struct batch_queue *q, struct hp_ctx *ctx, const char *run_id,
+                              const struct batch_write *writes, size_t n,
+                              const struct batch_done_cb *cb, size_t *records,
+                              struct hp_err *err) HP_WUR;
 
 /* batch_queue_max_writes: the most writes one record may hold (max_txn_ops - 1) */
 size_t batch_queue_max_writes(const struct batch_queue *q);

@@ -66,6 +66,7 @@ struct etcd_bench_report {
     double keys_per_s, txns_per_s, p50_ms, p99_ms;
     size_t not_enqueued;                  /* results never handed to the queue (stopped first) */
     double max_final_ms;                  /* the slowest result from enqueue to its final outcome */
+    size_t key_bytes;                     /* the longest key written (the last result's) */
     uint64_t epoch_bumps, resolve_rounds; /* the queue's resolution work */
     uint64_t step_timeouts;               /* resolution steps that used their whole budget */
     int64_t resolve_budget_ms;            /* the budget they had at the end */

@@ -17,7 +17,7 @@
 # sequential naive writer (the one with 16 in flight is printed beside it).
 #
 #   BENCH_RESULTS (default 381000: 3,000 txns, runs of about 3 s; 100,000 took under 1 s and the
-#   ratios moved by 20% from run to run), BENCH_ROUNDS (4: etcd's benchmark and both shapes of
+#   ratios moved by 20% from run to run), BENCH_ROUNDS (6: etcd's benchmark and both shapes of
 #   the batch queue over gRPC run that many rounds, in alternating order; medians compared),
 #   BENCH_NAIVE_RESULTS (20000), BENCH_CONCURRENCY (16),
 #   BENCH_VALUE_BYTES (256), BENCH_TXN_OPS (128: 127 results + the fence per txn)
@@ -52,8 +52,12 @@ fresh_etcd() {
   url=${HP_ETCD_URL[$cur]} epid=${HP_ETCD_PID[$cur.0]}
 }
 fresh_etcd
+# the same txn size: etcd's benchmark writes keys as long as ours (a one-result run reports their
+# length; the index has 8 digits up to 10^8 results); every run's report is checked against it
+KEYB=$("$HOSTPATROL" bench etcd --endpoints "$url" --results 1 -o json | jq -r .key_bytes)
+[[ $KEYB =~ ^[0-9]+$ ]] || { echo "bench: no key_bytes from hostpatrol bench etcd" >&2; exit 1; }
 echo "bench: etcd $(curl -fsS "$url/version" | jq -r .etcdserver), a fresh one for every run; $(nproc) cores"
-echo "bench: $puts results of $V B per txn, concurrency $C"
+echo "bench: $puts results of $V B per txn (keys of $KEYB B), concurrency $C"
 
 # server CPU: etcd's utime + stime (clock ticks) from /proc; client CPU: bash's `time`
 tick=$(getconf CLK_TCK)
@@ -70,7 +74,7 @@ run_etcd() {
   fresh_etcd
   s0=$(server_cpu)
   { time "$ETCDBENCH" --endpoints="${url#http://}" --conns="$C" --clients="$C" --precise \
-    txn-put --txn-ops="$puts" --total="$txns" --key-size=40 --val-size="$V" \
+    txn-put --txn-ops="$puts" --total="$txns" --key-size="$KEYB" --val-size="$V" \
     --key-space-size=2000000000 > "$HP_H_DIR/etcdbench.out" 2>&1; } 2> "$HP_H_DIR/etcdbench.time" ||
     { cat "$HP_H_DIR/etcdbench.out"; exit 1; }
   ES[$1]=$(awk -v a="$s0" -v b="$(server_cpu)" 'BEGIN{printf "%.2f", b - a}')
@@ -98,6 +102,8 @@ run_hp() {
   t=$(tail -1 "$HP_H_DIR/bench-$name.time")
   CLI[$name]=$(awk '{printf "%.2f", $1 + $2}' <<< "$t")
   RES[$name]=$(cat "$HP_H_DIR/bench-$name.json")
+  [ "$(jq -r .key_bytes <<< "${RES[$name]}")" = "$KEYB" ] ||
+    echo "bench: WARNING: $name wrote keys of $(jq -r .key_bytes <<< "${RES[$name]}") B, etcd's benchmark $KEYB B" >&2
 }
 
 keys() { jq -r '.keys_per_s|floor' <<< "${RES[$1]}"; }
@@ -119,7 +125,7 @@ median() { for n in "$@"; do echo "$(keys "$n") $n"; done | median_of; }
 # BENCH_BASELINE=PATH: another hostpatrol binary (an older build), its gRPC batch queue in the
 # same rounds (odd rounds: etcd, this build, the baseline; even rounds the reverse), for a
 # before/after comparison measured in the same run
-ROUNDS=${BENCH_ROUNDS:-4}
+ROUNDS=${BENCH_ROUNDS:-6}
 BASE=${BENCH_BASELINE:-}
 PER=$((OPS - 1)) # results per record in the controller's shape: a run's results, a txn's worth
 grpc_runs=() rec1_runs=() base_runs=()
@@ -176,7 +182,10 @@ srv_ratio=$(awk -v a="$(per100k "${SRV[grpc]}" "$(done_keys grpc)")" -v b="$(per
 echo
 echo "run records: $PER results per queued record, as the controller queues a run's results; 1 per record: every result queued alone (a callback, a lock and an allocation each)"
 echo "rounds (keys/s): etcd benchmark $(for ((i = 1; i <= ROUNDS; i++)); do printf '%s ' "${EK[$i]}"; done)| run records $(for n in "${grpc_runs[@]}"; do printf '%s ' "$(keys "$n")"; done)| 1 per record $(for n in "${rec1_runs[@]}"; do printf '%s ' "$(keys "$n")"; done)| medians in the table"
-echo "per round, run records / etcd benchmark: $(for ((i = 1; i <= ROUNDS; i++)); do awk -v a="$(keys "grpc$i")" -v b="${EK[$i]}" 'BEGIN{printf "%.2fx ", a/b}'; done)"
+# the paired figure: each round's two runs are minutes apart at most, so a drift of the machine
+# (its speed moved by 30% within one run of this script) cancels in their ratio
+pr=$(for ((i = 1; i <= ROUNDS; i++)); do awk -v a="$(keys "grpc$i")" -v b="${EK[$i]}" 'BEGIN{printf "%.2f\n", a/b}'; done)
+echo "per round, run records / etcd benchmark: $(printf '%sx ' $pr)(median $(sort -n <<< "$pr" | awk '{a[NR]=$1} END{printf "%.2fx", NR % 2 ? a[(NR+1)/2] : (a[NR/2] + a[NR/2+1]) / 2}'))"
 printf 'targets: batch (gRPC) >= 1.2x etcd: %s (%.2fx); etcd CPU per key <= 1.0x etcd benchmark: %s (%sx); batch >= 20x the sequential naive writer: %s (%.1fx; %.1fx the naive writer with %s in flight)\n' \
   "$(awk -v a="$b_keys" -v b="$etcd_keys" 'BEGIN{print (a >= 1.2*b) ? "met" : "NOT met"}')" \
   "$(awk -v a="$b_keys" -v b="$etcd_keys" 'BEGIN{print a/b}')" \

@@ -174,6 +174,89 @@ static void a_refused_record_is_an_error_naming_the_value(void **state)
     batch_queue_free(q);
 }
 
+/* none_landed: after a flush and 300 ms, none of <prefix>whole/0..n-1 is in etcd */
+static void none_landed(struct batch_queue *q, int n)
+{
+    batch_queue_flush(q);
+    usleep(300 * 1000);
+    for (int i = 0; i < n; i++) {
+        char key[200];
+        char *v;
+
+        snprintf(key, sizeof(key), "%swhole/%d", prefix, i);
+        v = get(key, NULL);
+        if (v)
+            fail_msg("%s landed (%s) although the group was refused", key, v);
+    }
+}
+
+/* A group the queue has no room for (4 records of 15 writes, capacity 3 records) is refused
+ * whole: an error naming the refusal, every record counted as rejected, NONE of its writes lands
+ * (before, the first 3 records were queued and committed after the run had reported failure);
+ * the queue still takes and commits a group that fits, with its record counts in the outcome. */
+static void a_group_the_queue_cannot_hold_is_refused_whole(void **state)
+{
+    struct batch_config cfg = {.max_txn_ops = 16, .capacity = 3, .max_value_bytes = 64};
+    struct batch_queue *q = queue(direct, "whole", &cfg);
+    struct batch_group *g = NULL;
+    struct batch_group_outcome o;
+    struct batch_stats st;
+    struct hp_ctx *ctx = NULL;
+    struct hp_err err = {0};
+    char *big;
+    int i;
+
+    (void)state;
+    assert_int_equal(hp_ctx_new(NULL, 20000, &ctx), HP_OK);
+    assert_int_equal(batch_group_new(q, &g), HP_OK);
+    for (i = 0; i < 60; i++)
+        assert_int_equal(batch_group_add(g, fmt("%swhole/%d", prefix, i), fmt("w-%d", i)), HP_OK);
+    assert_int_equal(batch_group_commit(g, ctx, "run-w", 0, &o, &err), HP_ERR_FULL);
+    assert_non_null(strstr(err.msg, "all 4 refused, none queued"));
+    assert_int_equal(o.records, 0);
+    batch_group_free(g);
+    none_landed(q, 60);
+    batch_queue_stats(q, &st);
+    assert_int_equal(st.rejected, 4);
+    assert_int_equal(st.enqueued, 0);
+    /* 2 records fit, but the last write's value is too large: refused whole too */
+    assert_int_equal(batch_group_new(q, &g), HP_OK);
+    for (i = 0; i < 29; i++)
+        assert_int_equal(batch_group_add(g, fmt("%swhole/%d", prefix, i), fmt("w-%d", i)), HP_OK);
+    big = hp_calloc(1, 100);
+    assert_non_null(big);
+    memset(big, 'x', 99);
+    assert_int_equal(batch_group_add(g, fmt("%swhole/29", prefix), big), HP_OK);
+    memset(&err, 0, sizeof(err));
+    assert_int_equal(batch_group_commit(g, ctx, "run-w1", 0, &o, &err), HP_ERR_INVALID);
+    assert_string_equal(err.field, "value");
+    batch_group_free(g);
+    none_landed(q, 30);
+    /* 2 records fit */
+    assert_int_equal(batch_group_new(q, &g), HP_OK);
+    for (i = 0; i < 30; i++)
+        assert_int_equal(batch_group_add(g, fmt("%swhole/%d", prefix, i), fmt("w-%d", i)), HP_OK);
+    assert_int_equal(batch_group_commit(g, ctx, "run-w2", 0, &o, &err), HP_OK);
+    if (o.outcome != BATCH_COMMITTED)
+        fail_msg("outcome %s: %s", batch_outcome_name(o.outcome), o.reason);
+    assert_int_equal(o.records, 2);
+    assert_int_equal(o.committed, 2);
+    for (i = 0; i < 30; i++) {
+        char key[200], want[32];
+        char *v;
+
+        snprintf(key, sizeof(key), "%swhole/%d", prefix, i);
+        snprintf(want, sizeof(want), "w-%d", i);
+        v = get(key, NULL);
+        assert_non_null(v);
+        assert_string_equal(v, want);
+        hp_free(v);
+    }
+    batch_group_free(g);
+    hp_ctx_free(ctx);
+    batch_queue_free(q);
+}
+
 /* what on_final saw */
 struct final {
     int calls;
@@ -253,6 +336,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(a_group_larger_than_a_txn_commits_with_one_outcome),
         cmocka_unit_test(a_refused_record_is_an_error_naming_the_value),
+        cmocka_unit_test(a_group_the_queue_cannot_hold_is_refused_whole),
         cmocka_unit_test(an_unresolved_group_names_its_batch_and_reports_the_outcome_once),
     };
 

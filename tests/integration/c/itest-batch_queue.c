@@ -280,6 +280,52 @@ static void full_queue_refuses_and_keeps_what_it_accepted(void **state)
     batch_queue_free(q);
 }
 
+/* G5 in bytes: records of a run's results can be large, so the queue also bounds what waits by
+ * its encoded size. Records of ~1.4 KB against capacity_bytes 8192: the ones that fit are
+ * accepted (and stay below a full txn, so none leaves while we enqueue), the next is refused
+ * with the numbers, and every accepted one commits. */
+static void full_queue_refuses_by_bytes(void **state)
+{
+    struct batch_config cfg = {
+        .capacity_bytes = 8192, .max_txn_bytes = 8192, .max_value_bytes = 1024, .linger_ms = 300};
+    struct batch_queue *q = queue(direct, "fullbytes", &cfg);
+    struct outcome o[8] = {0};
+    static char val[1000];
+    char key[8][160];
+    struct hp_err err = {0};
+    size_t rec = 0, fit;
+    int i;
+
+    (void)state;
+    memset(val, 'v', sizeof(val));
+    for (i = 0; i < 8; i++)
+        snprintf(key[i], sizeof(key[i]), "%sfb/%d", prefix, i);
+    /* what one record adds (keys of equal length): base64 of key and value, and the op's JSON */
+    rec = hp_b64_encoded_len(strlen(key[0])) + hp_b64_encoded_len(sizeof(val)) + 48;
+    fit = 8192 / rec;
+    assert_true(fit >= 2 && fit < 8);
+    assert_true(fit * rec + 512 < 8192); /* not a full batch: nothing is sent while we enqueue */
+    for (i = 0; i < 8; i++) {
+        struct batch_write w = {key[i], strlen(key[i]), val, sizeof(val), false};
+        hp_rc rc = batch_queue_enqueue(q, NULL, NULL, &w, 1, on_done, &o[i], &err);
+
+        assert_int_equal(rc, (size_t)i < fit ? HP_OK : HP_ERR_FULL);
+    }
+    assert_non_null(strstr(err.msg, "8192 bytes"));
+    wait_all(o, fit);
+    for (i = 0; (size_t)i < fit; i++)
+        assert_int_equal(o[i].o, BATCH_COMMITTED);
+    usleep(100000);
+    for (; i < 8; i++)
+        assert_int_equal(o[i].done, 0); /* R1: no callback for a refused record */
+    batch_queue_free(q);
+
+    struct batch_config bad = {.writer = "x", .capacity_bytes = 4096};
+    struct batch_queue *q2 = NULL;
+    assert_int_equal(batch_queue_new(direct, &bad, NULL, &q2, &err), HP_ERR_INVALID);
+    assert_string_equal(err.field, "capacity_bytes");
+}
+
 static void bad_input_is_named(void **state)
 {
     struct batch_queue *q = queue(direct, "input", NULL);
@@ -713,6 +759,7 @@ int main(void)
         cmocka_unit_test(same_key_coalesces_last_wins),
         cmocka_unit_test(expired_and_cancelled_records_are_never_sent),
         cmocka_unit_test(full_queue_refuses_and_keeps_what_it_accepted),
+        cmocka_unit_test(full_queue_refuses_by_bytes),
         cmocka_unit_test(bad_input_is_named),
         cmocka_unit_test(a_newer_epoch_fences_the_older_writer),
         cmocka_unit_test(late_commit_is_undone_before_rolled_back),
