@@ -192,6 +192,7 @@ hp_rc batch_group_commit(struct batch_group *g, struct hp_ctx *ctx, const char *
     }
     if (!rc) {
         *out = w->o;
+        out->unfinished = w->pending;
         if (w->pending && !w->failed) {
             out->outcome = BATCH_UNRESOLVED;
             out->rc = HP_ERR_UNKNOWN_OUTCOME;

@@ -849,8 +849,9 @@ static struct record *record_owning(const struct batch_write *writes, size_t n, 
 }
 
 /* records_admit: queue rs[0..k) (their writes set; bytes: the sum of their sizes) in order, all
- * or none: none when the queue is closing or has no room for all of them (the records are the
- * caller's again then). */
+ * or none: none when the queue is closing (HP_ERR_CANCELED), has no room for all of them now
+ * (HP_ERR_FULL) or could never hold them (HP_ERR_INVALID naming capacity or capacity_bytes);
+ * the records are the caller's again then. */
 static hp_rc records_admit(struct batch_queue *q, struct record **rs, size_t k, size_t bytes,
                            struct hp_ctx *ctx, struct hp_err *err)
 {
@@ -860,6 +861,17 @@ static hp_rc records_admit(struct batch_queue *q, struct record **rs, size_t k, 
     if (q->closing || q->stopping) {
         pthread_mutex_unlock(&q->lock);
         return hp_err_set(err, HP_ERR_CANCELED, "the batch queue is closing");
+    }
+    if (k > q->cfg.capacity || bytes > q->cfg.capacity_bytes) {
+        /* more than the whole queue holds: no wait makes room (a FULL here was retried for
+         * ever by callers that wait for room) */
+        q->st.rejected += k;
+        pthread_mutex_unlock(&q->lock);
+        return hp_err_field(err, HP_ERR_INVALID,
+                            k > q->cfg.capacity ? "capacity" : "capacity_bytes",
+                            "%zu records of %zu bytes can never fit the batch queue (capacity %zu "
+                            "records, %zu bytes): all refused, none queued",
+                            k, bytes, q->cfg.capacity, q->cfg.capacity_bytes);
     }
     if (q->pending + k > q->cfg.capacity || q->pending_bytes + bytes > q->cfg.capacity_bytes) {
         size_t pending = q->pending, pbytes = q->pending_bytes;
@@ -1281,7 +1293,9 @@ struct send_out {
 /* The txn one attempt sends: with this epoch and lease, within remaining_ms */
 struct send_try {
     int64_t epoch, lease, remaining_ms;
-    int64_t t0; /* set by send_once: when it was sent */
+    int64_t t0;    /* set by send_once: when it was sent */
+    bool own_bump; /* the previous attempt was refused only because this queue moved its own
+                    * epoch (resolving other batches): not applied, and never to be */
 };
 
 /* send_refused: a batch that may not be sent (again): fenced, or its deadline passed. true with
@@ -1304,6 +1318,17 @@ static bool send_refused(struct batch_queue *q, const struct batch *b, struct se
         return true;
     }
     st->remaining_ms = (b->deadline_ns - hp_now_ns()) / 1000000;
+    if (st->remaining_ms < 1 && st->own_bump) {
+        /* the deadline passed and the queue's own epoch bump made its commit impossible: the
+         * rollback of R4 (it was FAILED, which says etcd refused it; seen under 30% slow
+         * responses on a loaded machine, when the refusal came back at the deadline) */
+        out->o = BATCH_ROLLED_BACK;
+        out->why = HP_ERR_TIMEOUT;
+        snprintf(out->reason, out->reason_len, "%s",
+                 "deadline passed; its txn was refused by this queue's own epoch bump (made to "
+                 "resolve other batches): not applied, and it can no longer apply");
+        return true;
+    }
     if (st->remaining_ms < 1) {
         out->o = BATCH_FAILED;
         out->why = HP_ERR_TIMEOUT;
@@ -1347,10 +1372,10 @@ static hp_rc send_once(struct batch_queue *q, struct batch *b, struct send_try *
 }
 
 /* compare_failed: the txn sent with epoch found its compares false (resp, released here):
- * already applied (true, out set), or our own epoch moved, or we are fenced (false: try again;
- * the next attempt reports FENCED). */
+ * already applied (true, out set), or our own epoch moved (*own_bump set), or we are fenced
+ * (false: try again; the next attempt reports FENCED). */
 static bool compare_failed(struct batch_queue *q, int64_t epoch, struct etcd_txn_resp *resp,
-                           struct send_out *out)
+                           struct send_out *out, bool *own_bump)
 {
     const struct etcd_kv *ek = first_kv(resp, 0), *fk = first_kv(resp, 1);
 
@@ -1364,7 +1389,8 @@ static bool compare_failed(struct batch_queue *q, int64_t epoch, struct etcd_txn
     pthread_mutex_lock(&q->lock);
     if (!q->fenced && ek && ek->mod_revision > q->epoch && own_epoch_value(q, ek))
         q->epoch = ek->mod_revision; /* a bump of ours whose answer was lost */
-    if (q->epoch != epoch && !q->fenced)
+    *own_bump = q->epoch != epoch && !q->fenced;
+    if (*own_bump)
         q->st.resent++; /* we moved our own epoch (a resolution): this txn certainly did not
                          * apply */
     else if (!ek || ek->mod_revision != q->epoch)
@@ -1412,11 +1438,12 @@ static bool retry_refused(struct batch_queue *q, const struct batch *b, hp_rc rc
 static enum send_result send_batch(struct batch_queue *q, struct batch *b, struct send_out *out)
 {
     int64_t backoff_ms = 10;
+    bool own_bump = false;
 
     for (;;) {
         struct etcd_txn_resp resp;
         struct hp_err err = {0};
-        struct send_try st = {0};
+        struct send_try st = {.own_bump = own_bump};
         bool built;
         hp_rc rc;
 
@@ -1440,10 +1467,11 @@ static enum send_result send_batch(struct batch_queue *q, struct batch *b, struc
             return SENT_DONE;
         }
         if (rc == HP_OK) {
-            if (compare_failed(q, st.epoch, &resp, out))
+            if (compare_failed(q, st.epoch, &resp, out, &own_bump))
                 return SENT_DONE;
             continue;
         }
+        own_bump = false;
         if (etcd_outcome_of(rc) == ETCD_OUTCOME_UNKNOWN) {
             pthread_mutex_lock(&q->lock);
             q->st.txn_timeouts++;

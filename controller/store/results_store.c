@@ -416,10 +416,12 @@ hp_rc results_store_run_commit(struct results_store_run *run, struct hp_ctx *ctx
     default:
         snprintf(out->why, sizeof(out->why), "etcd commit %s: %s", batch_outcome_name(o.outcome),
                  o.reason);
-        if (o.committed) /* records are atomic, a run of several is not: say what landed */
+        if (o.committed || o.unfinished) /* records are atomic, a run of several is not: say
+                                          * what landed and what was still under way */
             snprintf(out->why + strlen(out->why), sizeof(out->why) - strlen(out->why),
-                     " (%zu of the run's %zu records committed in other txns)", o.committed,
-                     o.records);
+                     " (%zu of the run's %zu records committed in other txns, %zu not final when "
+                     "the run stopped waiting)",
+                     o.committed, o.records, o.unfinished);
         return o.outcome == BATCH_ROLLED_BACK ? HP_ERR_TIMEOUT : HP_ERR_UNAVAILABLE;
     }
 }

@@ -79,12 +79,16 @@ struct pending {
 
 struct grpc_client {
     pthread_mutex_t mu;           /* guards: submit, the lanes' running, eps, load and busy_ns,
-                                   * idle, n_idle, stop, st, and each pending's state and cancel */
+                                   * idle, n_idle, stop, asleep, st, and each pending's state and
+                                   * cancel */
     pthread_condattr_t monotonic; /* for each pending's done */
     struct lane lanes[LANES];
     int epfd, wakefd; /* the driver's epoll set; an eventfd callers write to wake it */
     pthread_t driver;
     bool started, stop;
+    bool asleep; /* the driver is in, or about to enter, a wait of a timeout > 0: whoever hands
+                  * it work writes the eventfd once and clears this (a write per call, while it
+                  * was awake anyway, was a syscall and an extra epoll wake-up per txn) */
     struct pending *submit;
     CURL *idle[IDLE_MAX];
     size_t n_idle;
@@ -229,6 +233,16 @@ static void wake(struct grpc_client *c)
 
     if (write(c->wakefd, &one, sizeof(one)) < 0 && errno != EAGAIN) {
         /* full counter (EAGAIN) is already a wake-up; nothing else can fail on an eventfd */
+    }
+}
+
+/* nudge: the driver sees new work (under mu): it is awake and looks at submit and cancel before
+ * its next wait, or it waits and is woken now */
+static void nudge(struct grpc_client *c)
+{
+    if (c->asleep) {
+        c->asleep = false;
+        wake(c);
     }
 }
 
@@ -483,9 +497,11 @@ static void *driver_main(void *arg)
         timeout = c->submit ? 0 : wait_ms(c);
         for (unsigned i = 0; i < LANES; i++)
             busy[i] = c->lanes[i].running != NULL;
+        c->asleep = timeout != 0;
         pthread_mutex_unlock(&c->mu);
         drive(c, timeout, busy);
         pthread_mutex_lock(&c->mu);
+        c->asleep = false;
         for (unsigned i = 0; i < LANES; i++) {
             CURLMsg *m;
             int left;
@@ -862,11 +878,11 @@ static void attempt_run(struct grpc_client *c, struct hp_ctx *ctx, struct pendin
     } else {
         p->next = c->submit;
         c->submit = p;
-        wake(c);
+        nudge(c);
         while (p->state != DONE) {
             if (!p->cancel && hp_ctx_err(ctx)) {
                 p->cancel = true;
-                wake(c);
+                nudge(c);
             }
             wait_slice_on(c, &p->done, INT64_MAX);
         }

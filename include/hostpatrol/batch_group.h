@@ -27,14 +27,15 @@
 
 struct batch_group_outcome {
     enum batch_outcome outcome;
-    hp_rc rc;         /* HP_OK when committed, else the cause class (HP_ERR_UNKNOWN_OUTCOME when
-                       * unresolved) */
-    int64_t revision; /* COMMITTED: the highest revision of its records */
-    char batch[64];   /* the batch named by the outcome ("" when none was formed) */
-    char reason[512]; /* human-readable; "" when committed */
-    size_t records;   /* records the group's writes were queued as (0: none queued) */
-    size_t committed; /* of them, committed so far (a failed group's records may have landed
-                       * in other txns that committed: each record is atomic, not the group) */
+    hp_rc rc;          /* HP_OK when committed, else the cause class (HP_ERR_UNKNOWN_OUTCOME when
+                        * unresolved) */
+    int64_t revision;  /* COMMITTED: the highest revision of its records */
+    char batch[64];    /* the batch named by the outcome ("" when none was formed) */
+    char reason[512];  /* human-readable; "" when committed */
+    size_t records;    /* records the group's writes were queued as (0: none queued) */
+    size_t committed;  /* of them, committed so far (a failed group's records may have landed
+                        * in other txns that committed: each record is atomic, not the group) */
+    size_t unfinished; /* of them, not final when the wait ended (their outcome comes later) */
 };
 
 /* Called exactly once (see batch_group_on_final); o borrowed for the call. */

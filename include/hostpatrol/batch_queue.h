@@ -19,7 +19,8 @@
  *     caller that stops waiting can say which batch is still being resolved.
  *  R2 A full queue refuses at once (HP_ERR_FULL, counted in stats.rejected); nothing already
  *     accepted is dropped to make room. The records of one batch_queue_enqueue_all are admitted
- *     all or none.
+ *     all or none; more of them than the whole queue holds are refused with HP_ERR_INVALID
+ *     naming capacity or capacity_bytes (waiting for room would never end).
  *  R3 A record whose context has ended before its batch is sent is never sent: FAILED with
  *     HP_ERR_TIMEOUT or HP_ERR_CANCELED.
  *  R4 The outcome is one of:
@@ -27,7 +28,10 @@
  *       FAILED(rc, reason)   certainly not applied (refused, fenced, expired before sending);
  *       ROLLED_BACK(reason)  the deadline passed without a definite answer; the queue made a
  *                            late commit impossible (epoch bump) and undid a commit that had
- *                            already happened, before reporting.
+ *                            already happened, before reporting. Also a batch whose txn was
+ *                            refused only because the queue bumped its own epoch (resolving
+ *                            other batches) and whose deadline passed before it could be sent
+ *                            again: not applied, and it can no longer apply.
  *     While etcd cannot be reached to resolve a timed-out batch, the batch is UNRESOLVED: it is
  *     counted (stats.unresolved), journaled under state_dir if set, and retried in the
  *     background; its callback waits for the resolution. Journaled batches left by a previous
@@ -187,10 +191,10 @@ hp_rc batch_queue_enqueue_owned(struct batch_queue *q, struct hp_ctx *ctx, const
 
 /* batch_queue_enqueue_all: writes[0..n) (n >= 1) as ceil(n / batch_queue_max_writes(q)) records
  * of batch_queue_enqueue_owned, in order, ALL OR NONE: every record is checked and the queue's
- * room for all of them is taken under one lock, so a refusal (full, closing, a bad write) leaves
- * nothing of them queued and takes nothing. On HP_OK *records is how many records were made:
- * cb->done is called once per record (R1), each with its own batch's outcome (records may land in
- * different txns). */
+ * room for all of them is taken under one lock, so a refusal (full, closing, a bad write, more
+ * than the queue's whole capacity: R2) leaves nothing of them queued and takes nothing. On HP_OK
+ * *records is how many records were made: cb->done is called once per record (R1), each with its
+ * own batch's outcome (records may land in different txns). */
 hp_rc batch_queue_enqueue_all(struct batch_queue *q, struct hp_ctx *ctx, const char *run_id,
                               const struct batch_write *writes, size_t n,
                               const struct batch_done_cb *cb, size_t *records,

@@ -190,10 +190,43 @@ static void none_landed(struct batch_queue *q, int n)
     }
 }
 
-/* A group the queue has no room for (4 records of 15 writes, capacity 3 records) is refused
- * whole: an error naming the refusal, every record counted as rejected, NONE of its writes lands
- * (before, the first 3 records were queued and committed after the run had reported failure);
- * the queue still takes and commits a group that fits, with its record counts in the outcome. */
+/* all_landed: <prefix><dir>/i holds "<val>-i" for every i < n */
+static void all_landed(const char *dir, const char *val, int n)
+{
+    for (int i = 0; i < n; i++) {
+        char key[200], want[64];
+        char *v;
+
+        snprintf(key, sizeof(key), "%s%s/%d", prefix, dir, i);
+        snprintf(want, sizeof(want), "%s-%d", val, i);
+        v = get(key, NULL);
+        if (!v)
+            fail_msg("%s is not in etcd", key);
+        assert_string_equal(v, want);
+        hp_free(v);
+    }
+}
+
+/* what count_done saw: records completed, and how many committed */
+struct counted {
+    int done, committed;
+};
+
+static void count_done(void *arg, const struct batch_result *r)
+{
+    struct counted *c = arg;
+
+    __atomic_add_fetch(&c->committed, r->outcome == BATCH_COMMITTED, __ATOMIC_SEQ_CST);
+    __atomic_add_fetch(&c->done, 1, __ATOMIC_SEQ_CST);
+}
+
+/* A group larger than the whole queue (4 records of 15 writes, capacity 3 records) is refused
+ * whole and as INVALID naming "capacity" (a FULL would send a caller that waits for room into a
+ * wait that never ends): every record counted as rejected, NONE of its writes lands (before, the
+ * first 3 records were queued and committed after the run had reported failure). A group that
+ * fits the queue but not its room now (2 records, 2 of 3 places taken by records lingering) is
+ * refused whole as FULL, the lingering records unaffected. The queue still takes and commits a
+ * group that fits, with its record counts in the outcome. */
 static void a_group_the_queue_cannot_hold_is_refused_whole(void **state)
 {
     struct batch_config cfg = {.max_txn_ops = 16, .capacity = 3, .max_value_bytes = 64};
@@ -211,14 +244,52 @@ static void a_group_the_queue_cannot_hold_is_refused_whole(void **state)
     assert_int_equal(batch_group_new(q, &g), HP_OK);
     for (i = 0; i < 60; i++)
         assert_int_equal(batch_group_add(g, fmt("%swhole/%d", prefix, i), fmt("w-%d", i)), HP_OK);
-    assert_int_equal(batch_group_commit(g, ctx, "run-w", 0, &o, &err), HP_ERR_FULL);
-    assert_non_null(strstr(err.msg, "all 4 refused, none queued"));
+    assert_int_equal(batch_group_commit(g, ctx, "run-w", 0, &o, &err), HP_ERR_INVALID);
+    assert_string_equal(err.field, "capacity");
+    assert_non_null(strstr(err.msg, "4 records"));
+    assert_non_null(strstr(err.msg, "can never fit"));
+    assert_non_null(strstr(err.msg, "none queued"));
     assert_int_equal(o.records, 0);
     batch_group_free(g);
     none_landed(q, 60);
     batch_queue_stats(q, &st);
     assert_int_equal(st.rejected, 4);
     assert_int_equal(st.enqueued, 0);
+    /* room for 3, 2 taken by records that linger (60 s): a group of 2 records is FULL now */
+    {
+        struct batch_config lcfg = {
+            .max_txn_ops = 16, .capacity = 3, .max_value_bytes = 64, .linger_ms = 60000};
+        struct batch_queue *lq = queue(direct, "linger", &lcfg);
+        struct counted seen = {0};
+
+        for (i = 0; i < 2; i++) {
+            char *k = fmt("%slinger/%d", prefix, i), *v = fmt("l-%d", i);
+            struct batch_write w = {
+                .key = k, .key_len = strlen(k), .value = v, .value_len = strlen(v)};
+
+            memset(&err, 0, sizeof(err));
+            if (batch_queue_enqueue_watched(lq, ctx, "run-l", &w, 1, count_done, NULL, &seen, &err))
+                fail_msg("enqueue: %s", err.msg);
+            hp_free(k);
+            hp_free(v);
+        }
+        assert_int_equal(batch_group_new(lq, &g), HP_OK);
+        for (i = 0; i < 30; i++)
+            assert_int_equal(batch_group_add(g, fmt("%swhole/%d", prefix, i), fmt("w-%d", i)),
+                             HP_OK);
+        memset(&err, 0, sizeof(err));
+        assert_int_equal(batch_group_commit(g, ctx, "run-full", 0, &o, &err), HP_ERR_FULL);
+        assert_non_null(strstr(err.msg, "all 2 refused, none queued"));
+        assert_int_equal(o.records, 0);
+        batch_group_free(g);
+        none_landed(lq, 30); /* its flush sends the two lingering records */
+        for (i = 0; i < 200 && __atomic_load_n(&seen.done, __ATOMIC_SEQ_CST) < 2; i++)
+            usleep(50 * 1000);
+        assert_int_equal(seen.done, 2);
+        assert_int_equal(seen.committed, 2);
+        all_landed("linger", "l", 2);
+        batch_queue_free(lq);
+    }
     /* 2 records fit, but the last write's value is too large: refused whole too */
     assert_int_equal(batch_group_new(q, &g), HP_OK);
     for (i = 0; i < 29; i++)
@@ -241,17 +312,8 @@ static void a_group_the_queue_cannot_hold_is_refused_whole(void **state)
         fail_msg("outcome %s: %s", batch_outcome_name(o.outcome), o.reason);
     assert_int_equal(o.records, 2);
     assert_int_equal(o.committed, 2);
-    for (i = 0; i < 30; i++) {
-        char key[200], want[32];
-        char *v;
-
-        snprintf(key, sizeof(key), "%swhole/%d", prefix, i);
-        snprintf(want, sizeof(want), "w-%d", i);
-        v = get(key, NULL);
-        assert_non_null(v);
-        assert_string_equal(v, want);
-        hp_free(v);
-    }
+    assert_int_equal(o.unfinished, 0);
+    all_landed("whole", "w", 30);
     batch_group_free(g);
     hp_ctx_free(ctx);
     batch_queue_free(q);
