@@ -276,8 +276,9 @@ check_final() {
   t_ge "$(jq -r .txns <<< "$r")" "$N" "$1: batches"
   t_eq "$(jq -r .unresolved <<< "$r")" 0 "$1: results not final"
   # etcd answered every request: nothing may fail (a queue that wrongly thinks itself fenced
-  # fails every later batch; a record left queued past its deadline fails too)
-  t_eq "$(jq -r .failed <<< "$r")" 0 "$1: failed results"
+  # fails every later batch; a record left queued past its deadline fails too); a failure names
+  # its reasons, counted, from the run's outcomes
+  t_eq "$(jq -r .failed <<< "$r")" 0 "$1: failed results ($(jq -r 'select(.outcome == "failed") | .reason' "$d/outcomes.jsonl" 2> /dev/null | sort | uniq -c | sed 's/^ *//' | paste -sd';'))"
   t_eq "$(jq -r '.committed + .failed + .rolled_back' <<< "$r")" "$RESULTS" "$1: results with an outcome"
   t_ge "$2" "$(jq -r '.max_final_ms | floor' <<< "$r")" "$1: slowest result (ms) vs the bound"
 }
