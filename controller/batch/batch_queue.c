@@ -1298,6 +1298,19 @@ struct send_try {
                     * epoch (resolving other batches): not applied, and never to be */
 };
 
+/* own_bump_rolled_back: out for a batch refused by the queue's own epoch bump whose deadline
+ * passed before it could be sent again: the deadline passed and the queue's own epoch bump made
+ * its commit impossible, the rollback of R4 (it was FAILED, which says etcd refused it; seen
+ * under 30% slow responses on a loaded machine, when the refusal came back at the deadline) */
+static void own_bump_rolled_back(struct send_out *out)
+{
+    out->o = BATCH_ROLLED_BACK;
+    out->why = HP_ERR_TIMEOUT;
+    snprintf(out->reason, out->reason_len, "%s",
+             "deadline passed; its txn was refused by this queue's own epoch bump (made to "
+             "resolve other batches): not applied, and it can no longer apply");
+}
+
 /* send_refused: a batch that may not be sent (again): fenced, or its deadline passed. true with
  * out set; else st holds what to send it with. */
 static bool send_refused(struct batch_queue *q, const struct batch *b, struct send_try *st,
@@ -1319,14 +1332,7 @@ static bool send_refused(struct batch_queue *q, const struct batch *b, struct se
     }
     st->remaining_ms = (b->deadline_ns - hp_now_ns()) / 1000000;
     if (st->remaining_ms < 1 && st->own_bump) {
-        /* the deadline passed and the queue's own epoch bump made its commit impossible: the
-         * rollback of R4 (it was FAILED, which says etcd refused it; seen under 30% slow
-         * responses on a loaded machine, when the refusal came back at the deadline) */
-        out->o = BATCH_ROLLED_BACK;
-        out->why = HP_ERR_TIMEOUT;
-        snprintf(out->reason, out->reason_len, "%s",
-                 "deadline passed; its txn was refused by this queue's own epoch bump (made to "
-                 "resolve other batches): not applied, and it can no longer apply");
+        own_bump_rolled_back(out);
         return true;
     }
     if (st->remaining_ms < 1) {
@@ -1372,7 +1378,8 @@ static hp_rc send_once(struct batch_queue *q, struct batch *b, struct send_try *
 }
 
 /* compare_failed: the txn sent with epoch found its compares false (resp, released here):
- * already applied (true, out set), or our own epoch moved (*own_bump set), or we are fenced
+ * already applied (true, out set), or our own epoch moved (*own_bump set when the epoch it found
+ * holds our own value: another writer's is found fenced by the next attempt), or we are fenced
  * (false: try again; the next attempt reports FENCED). */
 static bool compare_failed(struct batch_queue *q, int64_t epoch, struct etcd_txn_resp *resp,
                            struct send_out *out, bool *own_bump)
@@ -1389,8 +1396,8 @@ static bool compare_failed(struct batch_queue *q, int64_t epoch, struct etcd_txn
     pthread_mutex_lock(&q->lock);
     if (!q->fenced && ek && ek->mod_revision > q->epoch && own_epoch_value(q, ek))
         q->epoch = ek->mod_revision; /* a bump of ours whose answer was lost */
-    *own_bump = q->epoch != epoch && !q->fenced;
-    if (*own_bump)
+    *own_bump = q->epoch != epoch && !q->fenced && ek && own_epoch_value(q, ek);
+    if (q->epoch != epoch && !q->fenced)
         q->st.resent++; /* we moved our own epoch (a resolution): this txn certainly did not
                          * apply */
     else if (!ek || ek->mod_revision != q->epoch)
@@ -1470,6 +1477,13 @@ static enum send_result send_batch(struct batch_queue *q, struct batch *b, struc
             if (compare_failed(q, st.epoch, &resp, out, &own_bump))
                 return SENT_DONE;
             continue;
+        }
+        if (own_bump && rc == HP_ERR_TIMEOUT) {
+            /* the resend after our own bump ran out of time before it left (a definite
+             * TIMEOUT: nothing sent), as the check in send_refused would have found a moment
+             * later */
+            own_bump_rolled_back(out);
+            return SENT_DONE;
         }
         own_bump = false;
         if (etcd_outcome_of(rc) == ETCD_OUTCOME_UNKNOWN) {
