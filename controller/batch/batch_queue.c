@@ -1293,15 +1293,12 @@ struct send_out {
 /* The txn one attempt sends: with this epoch and lease, within remaining_ms */
 struct send_try {
     int64_t epoch, lease, remaining_ms;
-    int64_t t0;    /* set by send_once: when it was sent */
-    bool own_bump; /* the previous attempt was refused only because this queue moved its own
-                    * epoch (resolving other batches): not applied, and never to be */
+    int64_t t0; /* set by send_once: when it was sent */
 };
 
-/* own_bump_rolled_back: out for a batch refused by the queue's own epoch bump whose deadline
- * passed before it could be sent again: the deadline passed and the queue's own epoch bump made
- * its commit impossible, the rollback of R4 (it was FAILED, which says etcd refused it; seen
- * under 30% slow responses on a loaded machine, when the refusal came back at the deadline) */
+/* own_bump_rolled_back: out for a batch refused only by the queue's own epoch bump whose
+ * deadline passed before it could be sent again: that bump made its commit impossible, the
+ * rollback of R4 (FAILED would say etcd or another writer refused it) */
 static void own_bump_rolled_back(struct send_out *out)
 {
     out->o = BATCH_ROLLED_BACK;
@@ -1331,10 +1328,6 @@ static bool send_refused(struct batch_queue *q, const struct batch *b, struct se
         return true;
     }
     st->remaining_ms = (b->deadline_ns - hp_now_ns()) / 1000000;
-    if (st->remaining_ms < 1 && st->own_bump) {
-        own_bump_rolled_back(out);
-        return true;
-    }
     if (st->remaining_ms < 1) {
         out->o = BATCH_FAILED;
         out->why = HP_ERR_TIMEOUT;
@@ -1385,6 +1378,7 @@ static bool compare_failed(struct batch_queue *q, int64_t epoch, struct etcd_txn
                            struct send_out *out, bool *own_bump)
 {
     const struct etcd_kv *ek = first_kv(resp, 0), *fk = first_kv(resp, 1);
+    bool moved;
 
     if (fk) { /* this batch is already applied (a transport-level duplicate) */
         out->o = BATCH_COMMITTED;
@@ -1396,8 +1390,9 @@ static bool compare_failed(struct batch_queue *q, int64_t epoch, struct etcd_txn
     pthread_mutex_lock(&q->lock);
     if (!q->fenced && ek && ek->mod_revision > q->epoch && own_epoch_value(q, ek))
         q->epoch = ek->mod_revision; /* a bump of ours whose answer was lost */
-    *own_bump = q->epoch != epoch && !q->fenced && ek && own_epoch_value(q, ek);
-    if (q->epoch != epoch && !q->fenced)
+    moved = q->epoch != epoch && !q->fenced;
+    *own_bump = moved && ek && own_epoch_value(q, ek);
+    if (moved)
         q->st.resent++; /* we moved our own epoch (a resolution): this txn certainly did not
                          * apply */
     else if (!ek || ek->mod_revision != q->epoch)
@@ -1450,12 +1445,15 @@ static enum send_result send_batch(struct batch_queue *q, struct batch *b, struc
     for (;;) {
         struct etcd_txn_resp resp;
         struct hp_err err = {0};
-        struct send_try st = {.own_bump = own_bump};
+        struct send_try st = {0};
         bool built;
         hp_rc rc;
 
-        if (send_refused(q, b, &st, out))
+        if (send_refused(q, b, &st, out)) {
+            if (own_bump && out->why == HP_ERR_TIMEOUT) /* the deadline, after our own bump */
+                own_bump_rolled_back(out);
             return SENT_DONE;
+        }
         rc = send_once(q, b, &st, &resp, &err, &built);
         if (!built) {
             out->o = BATCH_FAILED;
@@ -1480,8 +1478,7 @@ static enum send_result send_batch(struct batch_queue *q, struct batch *b, struc
         }
         if (own_bump && rc == HP_ERR_TIMEOUT) {
             /* the resend after our own bump ran out of time before it left (a definite
-             * TIMEOUT: nothing sent), as the check in send_refused would have found a moment
-             * later */
+             * TIMEOUT: nothing sent) */
             own_bump_rolled_back(out);
             return SENT_DONE;
         }
