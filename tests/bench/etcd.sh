@@ -62,23 +62,35 @@ echo "bench: $puts results of $V B per txn (keys of $KEYB B), concurrency $C"
 # server CPU: etcd's utime + stime (clock ticks) from /proc; client CPU: bash's `time`
 tick=$(getconf CLK_TCK)
 server_cpu() { awk -v t="$tick" '{printf "%.3f", ($14 + $15) / t}' "/proc/$epid/stat"; }
-TIMEFORMAT='%U %S'
+TIMEFORMAT='%U %S %R'
+# the machine's ticks, all and idle (idle + iowait), from /proc/stat; idle_pct MARK0 MARK1: the
+# share of all cores idle between two marks. With etcd's cores (its CPU over the run's wall
+# time) it shows what bounds a run: a machine with idle cores while etcd runs is bounded by
+# etcd's own pipeline (one apply goroutine, the WAL's fsync), not by the CPU the client takes
+cpu_mark() { awk '/^cpu /{print $2+$3+$4+$5+$6+$7+$8+$9, $5+$6; exit}' /proc/stat; }
+idle_pct() { awk -v a="$1" -v b="$2" 'BEGIN{split(a, x, " "); split(b, y, " ");
+  printf "%.0f", (y[1] > x[1]) ? (y[2] - x[2]) * 100 / (y[1] - x[1]) : 0}'; }
+# cores CPU_S WALL_S
+cores() { awk -v c="$1" -v w="$2" 'BEGIN{printf "%.2f", (w > 0) ? c / w : 0}'; }
 # per100k CPU_S KEYS: CPU seconds per 100,000 keys
 per100k() { awk -v c="$1" -v k="$2" 'BEGIN{printf "%.2f", k ? c * 100000 / k : 0}'; }
 
 # 1. etcd's own benchmark, gRPC, same results per txn: run_etcd N runs it once, its figures in
-# EK[N] (keys/s), EP[N] (p99 ms), ES[N] / EC[N] (server / client CPU s)
-declare -A EK EP ES EC
+# EK[N] (keys/s), EP[N] (p99 ms), ES[N] / EC[N] (server / client CPU s), EW[N] (wall s), EI[N]
+# (machine idle %)
+declare -A EK EP ES EC EW EI
 run_etcd() {
-  local s0 out rps p99
+  local s0 m0 out rps p99
   fresh_etcd
-  s0=$(server_cpu)
+  s0=$(server_cpu) m0=$(cpu_mark)
   { time "$ETCDBENCH" --endpoints="${url#http://}" --conns="$C" --clients="$C" --precise \
     txn-put --txn-ops="$puts" --total="$txns" --key-size="$KEYB" --val-size="$V" \
     --key-space-size=2000000000 > "$HP_H_DIR/etcdbench.out" 2>&1; } 2> "$HP_H_DIR/etcdbench.time" ||
     { cat "$HP_H_DIR/etcdbench.out"; exit 1; }
   ES[$1]=$(awk -v a="$s0" -v b="$(server_cpu)" 'BEGIN{printf "%.2f", b - a}')
+  EI[$1]=$(idle_pct "$m0" "$(cpu_mark)")
   EC[$1]=$(awk '{printf "%.2f", $1 + $2}' <<< "$(tail -1 "$HP_H_DIR/etcdbench.time")")
+  EW[$1]=$(awk '{print $3}' <<< "$(tail -1 "$HP_H_DIR/etcdbench.time")")
   out=$(cat "$HP_H_DIR/etcdbench.out")
   rps=$(awk '/Requests\/sec:/{print $2}' <<< "$out")
   p99=$(awk '/99% in/{print $3}' <<< "$out" | head -1)
@@ -88,19 +100,22 @@ run_etcd() {
 etcd_done=$((txns * puts))
 
 # run_hp NAME ARGS...: `hostpatrol bench etcd` ARGS; its JSON report in RES[NAME], client and
-# server CPU seconds in CLI[NAME], SRV[NAME]
-declare -A RES CLI SRV
+# server CPU seconds in CLI[NAME], SRV[NAME], wall seconds in WALL[NAME], machine idle % in
+# IDL[NAME]
+declare -A RES CLI SRV WALL IDL
 run_hp() {
-  local name=$1 t s0
+  local name=$1 t s0 m0
   shift
   fresh_etcd
-  s0=$(server_cpu)
+  s0=$(server_cpu) m0=$(cpu_mark)
   { time "${HP_BIN:-$HOSTPATROL}" bench etcd --endpoints "$url" --value-bytes "$V" --deadline 30s -o json \
     "$@" > "$HP_H_DIR/bench-$name.json"; } 2> "$HP_H_DIR/bench-$name.time" ||
     { cat "$HP_H_DIR/bench-$name.json" "$HP_H_DIR/bench-$name.time"; exit 1; }
   SRV[$name]=$(awk -v a="$s0" -v b="$(server_cpu)" 'BEGIN{printf "%.2f", b - a}')
+  IDL[$name]=$(idle_pct "$m0" "$(cpu_mark)")
   t=$(tail -1 "$HP_H_DIR/bench-$name.time")
   CLI[$name]=$(awk '{printf "%.2f", $1 + $2}' <<< "$t")
+  WALL[$name]=$(awk '{print $3}' <<< "$t")
   RES[$name]=$(cat "$HP_H_DIR/bench-$name.json")
   [ "$(jq -r .key_bytes <<< "${RES[$name]}")" = "$KEYB" ] ||
     echo "bench: WARNING: $name wrote keys of $(jq -r .key_bytes <<< "${RES[$name]}") B, etcd's benchmark $KEYB B" >&2
@@ -146,14 +161,14 @@ for ((i = 1; i <= ROUNDS; i++)); do
   for w in "${order[@]}"; do round_run "$i" "$w"; done
 done
 e=$(for ((i = 1; i <= ROUNDS; i++)); do echo "${EK[$i]} $i"; done | median_of)
-etcd_keys=${EK[$e]} etcd_p99_ms=${EP[$e]} etcd_srv=${ES[$e]} etcd_cli=${EC[$e]}
+etcd_keys=${EK[$e]} etcd_p99_ms=${EP[$e]} etcd_srv=${ES[$e]} etcd_cli=${EC[$e]} etcd_wall=${EW[$e]} etcd_idle=${EI[$e]}
 g=$(median "${grpc_runs[@]}")
-RES[grpc]=${RES[$g]} CLI[grpc]=${CLI[$g]} SRV[grpc]=${SRV[$g]}
+RES[grpc]=${RES[$g]} CLI[grpc]=${CLI[$g]} SRV[grpc]=${SRV[$g]} WALL[grpc]=${WALL[$g]} IDL[grpc]=${IDL[$g]}
 g=$(median "${rec1_runs[@]}")
-RES[rec1]=${RES[$g]} CLI[rec1]=${CLI[$g]} SRV[rec1]=${SRV[$g]}
+RES[rec1]=${RES[$g]} CLI[rec1]=${CLI[$g]} SRV[rec1]=${SRV[$g]} WALL[rec1]=${WALL[$g]} IDL[rec1]=${IDL[$g]}
 if [ -n "$BASE" ]; then
   g=$(median "${base_runs[@]}")
-  RES[base]=${RES[$g]} CLI[base]=${CLI[$g]} SRV[base]=${SRV[$g]}
+  RES[base]=${RES[$g]} CLI[base]=${CLI[$g]} SRV[base]=${SRV[$g]} WALL[base]=${WALL[$g]} IDL[base]=${IDL[$g]}
 fi
 run_hp gateway --transport gateway --results "$N" --concurrency "$C" --min-inflight "$C" --txn-ops "$OPS" \
   --writes-per-record "$PER"
@@ -164,13 +179,15 @@ g_keys=$(keys gateway)
 n_keys=$(keys naive)
 n1_keys=$(keys naive1)
 
-printf '\n%-32s %10s %8s %12s %16s %16s\n' "writer" "keys/s" "p99 ms" "vs etcd" "server CPU/100k" "client CPU/100k"
-printf '%-32s %10s %8s %12s %16s %16s\n' "etcd benchmark txn-put (gRPC)" "$etcd_keys" "$etcd_p99_ms" \
-  "1.00x" "$(per100k "$etcd_srv" "$etcd_done") s" "$(per100k "$etcd_cli" "$etcd_done") s"
+printf '\n%-32s %10s %8s %12s %16s %16s %11s %7s\n' "writer" "keys/s" "p99 ms" "vs etcd" "server CPU/100k" "client CPU/100k" "etcd cores" "idle"
+printf '%-32s %10s %8s %12s %16s %16s %11s %7s\n' "etcd benchmark txn-put (gRPC)" "$etcd_keys" "$etcd_p99_ms" \
+  "1.00x" "$(per100k "$etcd_srv" "$etcd_done") s" "$(per100k "$etcd_cli" "$etcd_done") s" \
+  "$(cores "$etcd_srv" "$etcd_wall")" "$etcd_idle%"
 row() { # row LABEL NAME
-  printf '%-32s %10s %8.2f %12s %16s %16s\n' "$1" "$(keys "$2")" "$(jq -r .p99_ms <<< "${RES[$2]}")" \
+  printf '%-32s %10s %8.2f %12s %16s %16s %11s %7s\n' "$1" "$(keys "$2")" "$(jq -r .p99_ms <<< "${RES[$2]}")" \
     "$(awk -v a="$(keys "$2")" -v b="$etcd_keys" 'BEGIN{printf "%.2fx", a/b}')" \
-    "$(per100k "${SRV[$2]}" "$(done_keys "$2")") s" "$(per100k "${CLI[$2]}" "$(done_keys "$2")") s"
+    "$(per100k "${SRV[$2]}" "$(done_keys "$2")") s" "$(per100k "${CLI[$2]}" "$(done_keys "$2")") s" \
+    "$(cores "${SRV[$2]}" "${WALL[$2]}")" "${IDL[$2]}%"
 }
 row "batch queue, gRPC, run records" grpc
 row "batch queue, gRPC, 1 per record" rec1
@@ -186,6 +203,10 @@ echo "rounds (keys/s): etcd benchmark $(for ((i = 1; i <= ROUNDS; i++)); do prin
 # (its speed moved by 30% within one run of this script) cancels in their ratio
 pr=$(for ((i = 1; i <= ROUNDS; i++)); do awk -v a="$(keys "grpc$i")" -v b="${EK[$i]}" 'BEGIN{printf "%.2f\n", a/b}'; done)
 echo "per round, run records / etcd benchmark: $(printf '%sx ' $pr)(median $(sort -n <<< "$pr" | awk '{a[NR]=$1} END{printf "%.2fx", NR % 2 ? a[(NR+1)/2] : (a[NR/2] + a[NR/2+1]) / 2}'))"
+# what bounds keys/s: etcd's CPU per key in each round (run records / its benchmark) and etcd's
+# cores in both; where etcd's cores are alike, the keys/s ratio is about 1 / that CPU ratio
+sr=$(for ((i = 1; i <= ROUNDS; i++)); do awk -v a="${SRV[grpc$i]}" -v ka="$(done_keys "grpc$i")" -v b="${ES[$i]}" -v kb="$etcd_done" 'BEGIN{printf "%.2f\n", (a / ka) / (b / kb)}'; done)
+echo "per round, etcd CPU per key, run records / etcd benchmark: $(printf '%sx ' $sr); etcd cores, etcd benchmark: $(for ((i = 1; i <= ROUNDS; i++)); do printf '%s ' "$(cores "${ES[$i]}" "${EW[$i]}")"; done)| run records: $(for ((i = 1; i <= ROUNDS; i++)); do printf '%s ' "$(cores "${SRV[grpc$i]}" "${WALL[grpc$i]}")"; done)| machine idle %, etcd benchmark: $(for ((i = 1; i <= ROUNDS; i++)); do printf '%s ' "${EI[$i]}"; done)| run records: $(for ((i = 1; i <= ROUNDS; i++)); do printf '%s ' "${IDL[grpc$i]}"; done)"
 printf 'targets: batch (gRPC) >= 1.2x etcd: %s (%.2fx); etcd CPU per key <= 1.0x etcd benchmark: %s (%sx); batch >= 20x the sequential naive writer: %s (%.1fx; %.1fx the naive writer with %s in flight)\n' \
   "$(awk -v a="$b_keys" -v b="$etcd_keys" 'BEGIN{print (a >= 1.2*b) ? "met" : "NOT met"}')" \
   "$(awk -v a="$b_keys" -v b="$etcd_keys" 'BEGIN{print a/b}')" \
