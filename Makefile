@@ -48,7 +48,7 @@ help:
 	@echo "make fuzz       every libFuzzer target (tests/fuzz) for FUZZ_TIME s (default 60) and a table;"
 	@echo "                FUZZ_TARGETS='yaml_doc b64' runs some; make fuzz-build only builds (docs/fuzzing.md)"
 	@echo "make deps       Debian packages to build, test and lint (idempotent)"
-	@echo "make tools      kube-apiserver, kubectl, etcd 3.5/3.6, helm, toxiproxy into the tool cache"
+	@echo "make tools      kube-apiserver, kubectl, etcd 3.5/3.6, helm, toxiproxy, libcurl 8 into the tool cache"
 	@echo "make lint       clang-format check, cppcheck, banned functions, shellcheck"
 	@echo "make format     rewrite sources with clang-format"
 	@echo "make image      build the image IMAGE (default hostpatrol:VERSION): docker build, or buildah without a"

@@ -27,11 +27,14 @@
 #define WAKE_TAG        ((uint64_t)LANES << 32) /* the eventfd's epoll tag */
 #define KICK_MS         250 /* a lane with calls runs all its transfers at least this often */
 
-/* what the client knows of one endpoint's h2c connection (libcurl < 8.0 only) */
+/* what the client knows of one lane's h2c connection to an endpoint: it is reused (primed)
+ * only once a call on a connection of its own got an HTTP/2 answer on it, on every libcurl
+ * (grpc_client.h: the 10634 workaround on < 8; on >= 8 it keeps calls off connections that never
+ * answered) */
 struct endpoint {
     struct endpoint *next;
     char *url;
-    bool primed;      /* a prior-knowledge request succeeded on the current connection */
+    bool primed;      /* a call on a connection of its own got an HTTP/2 answer on it */
     unsigned priming; /* prime requests under way (a call that finds none primed opens its own
                        * connection rather than wait for another's prime) */
 };
@@ -46,7 +49,7 @@ struct lane {
     unsigned idx;            /* in the client's lanes */
     int epfd;                /* the client's (borrowed) */
     struct pending *running; /* handed to multi */
-    struct endpoint *eps;    /* its h2c connections' priming state (libcurl < 8) */
+    struct endpoint *eps;    /* its h2c connections' priming state */
     size_t load;             /* calls that chose this lane and have not ended */
     int64_t timer_ns;        /* when libcurl wants its timeout action; -1: none */
     int64_t last_rx_ns;      /* the last byte any of its transfers received */
@@ -74,6 +77,7 @@ struct pending {
     pthread_cond_t done; /* state became DONE: only its caller waits here (one condition for
                           * every call woke all 16 of a batch queue's senders per answer) */
     bool cancel;         /* the caller's context ended: the driver removes it */
+    bool own;            /* on a connection of its own (CURLOPT_FRESH_CONNECT) */
     int64_t start_ns;    /* handed to the driver */
 };
 
@@ -246,13 +250,18 @@ static void nudge(struct grpc_client *c)
     }
 }
 
-/* judge_lane: what a call's end tells of its lane (driver thread, under mu). An answer updates
- * the lane's round-trip average. A call that ended by its deadline (or its context) after at
- * least twice that average (and 20 ms) without one byte arriving on the lane since it started
- * retires the lane: a connection a reset or a proxy left accepted but silent looks alive to
- * libcurl, and every later call on it would wait its whole time too (found under toxiproxy's
- * reset_peer: results took up to 127 s to become final). */
-static void judge_lane(struct lane *l, const struct pending *p, CURLcode cc, hp_rc ctx_rc)
+/* judge_lane: what a call's end tells of its lane (driver thread, under mu; opened: libcurl
+ * opened a connection for it). An answer updates the lane's round-trip average. A call that
+ * ended by its deadline (or its context) after at least twice that average (and 20 ms) without
+ * one byte arriving on the lane since it started retires the lane: a connection a reset or a
+ * proxy left accepted but silent looks alive to libcurl, and every later call on it would wait
+ * its whole time too (found under toxiproxy's reset_peer: results took up to 127 s to become
+ * final). So does a call meant to reuse the lane's connection for which libcurl opened a new one
+ * (the old one was gone: libcurl >= 8 does so unseen for a prior-knowledge request) and that
+ * ended without an answer: that connection never answered, and later calls would be put on it
+ * (reset_peer on libcurl 8.14: slowest result 16 s without this rule, 6 s with it). */
+static void judge_lane(struct lane *l, const struct pending *p, CURLcode cc, hp_rc ctx_rc,
+                       bool opened)
 {
     int64_t took = hp_now_ns() - p->start_ns; /* finish runs only for calls in a lane */
 
@@ -262,6 +271,8 @@ static void judge_lane(struct lane *l, const struct pending *p, CURLcode cc, hp_
     }
     if ((ctx_rc || cc == CURLE_OPERATION_TIMEDOUT) && l->last_rx_ns < p->start_ns &&
         took >= 2 * l->rtt_ns && took >= 20 * 1000000LL)
+        l->retire = true;
+    if (opened && !p->own)
         l->retire = true;
 }
 
@@ -286,7 +297,7 @@ static void finish(struct grpc_client *c, struct pending *p, CURLcode cc, hp_rc 
     c->st.connects += connects > 0 ? (uint64_t)connects : 0;
     x->sent = req_size > 0;
     x->refused = cc != CURLE_OK && strstr(x->errbuf, "REFUSED_STREAM") != NULL;
-    judge_lane(p->lane, p, cc, ctx_rc);
+    judge_lane(p->lane, p, cc, ctx_rc, connects > 0);
     p->state = DONE;
     pthread_cond_signal(&p->done);
 }
@@ -566,6 +577,7 @@ hp_rc grpc_client_new(int64_t stall_ms, struct grpc_client **out, struct hp_err 
     if (!c)
         return HP_ERR_NOMEM;
     c->epfd = c->wakefd = -1;
+    c->old_curl = vi->version_num < 0x080000;
     if (!(vi->features & CURL_VERSION_HTTP2)) {
         hp_free(c);
         return hp_err_set(err, HP_ERR_INVALID,
@@ -573,7 +585,6 @@ hp_rc grpc_client_new(int64_t stall_ms, struct grpc_client **out, struct hp_err 
                           "transport)",
                           vi->version);
     }
-    c->old_curl = vi->version_num < 0x080000;
     c->stall_ns = (stall_ms > 0 ? stall_ms : 30000) * 1000000LL;
     pthread_mutex_init(&c->mu, NULL);
     pthread_condattr_init(&c->monotonic);
@@ -647,28 +658,28 @@ static struct endpoint *endpoint(struct lane *l, const char *url)
     return e;
 }
 
-/* pick_lane: the lane for a call to url (under mu), its endpoint entry in *ep when old_h2c
- * (h2c on libcurl < 8, where a connection is ready only once primed; otherwise every lane is
- * ready). Retiring lanes are passed over. The first ready lane with fewer than LANE_CALLS calls;
- * else the first lane no one is priming (this call primes it); else the least loaded ready lane
- * (multiplexed); else the least loaded priming one (this call is one more prime there, on a
- * connection of its own); else (every lane retiring) the least loaded. NULL: out of memory. */
-static struct lane *pick_lane(struct grpc_client *c, const char *url, bool old_h2c,
+/* pick_lane: the lane for a call to url (under mu), its endpoint entry in *ep when gated
+ * (h2c, where a connection is ready only once primed; otherwise every lane is ready). Retiring
+ * lanes are passed over. The first ready lane with fewer than LANE_CALLS calls; else the first lane
+ * no one is priming (this call primes it); else the least loaded ready lane (multiplexed); else the
+ * least loaded priming one (this call is one more prime there, on a connection of its own); else
+ * (every lane retiring) the least loaded. NULL: out of memory. */
+static struct lane *pick_lane(struct grpc_client *c, const char *url, bool gated,
                               struct endpoint **ep)
 {
     struct lane *ready = NULL, *fresh = NULL, *priming = NULL, *any = NULL, *l;
 
     for (unsigned i = 0; i < LANES; i++) {
-        struct endpoint *e = old_h2c ? endpoint(&c->lanes[i], url) : NULL;
+        struct endpoint *e = gated ? endpoint(&c->lanes[i], url) : NULL;
 
         l = &c->lanes[i];
-        if (old_h2c && !e)
+        if (gated && !e)
             return NULL;
         if (!any || l->load < any->load)
             any = l;
         if (l->retire)
             continue;
-        if (!old_h2c || e->primed) {
+        if (!gated || e->primed) {
             if (l->load < LANE_CALLS)
                 return *ep = e, l;
             if (!ready || l->load < ready->load)
@@ -680,7 +691,7 @@ static struct lane *pick_lane(struct grpc_client *c, const char *url, bool old_h
         }
     }
     l = fresh ? fresh : ready ? ready : priming ? priming : any;
-    *ep = old_h2c ? endpoint(l, url) : NULL;
+    *ep = gated ? endpoint(l, url) : NULL;
     return l;
 }
 
@@ -699,8 +710,8 @@ static void wait_slice_on(struct grpc_client *c, pthread_cond_t *cv, int64_t dea
 }
 
 /* setup: the easy handle for one attempt */
-static hp_rc setup(struct grpc_client *c, struct pending *p, const struct grpc_call *call,
-                   long version, bool fresh, char *url, size_t url_size)
+static hp_rc setup(struct pending *p, const struct grpc_call *call, long version, bool own,
+                   char *url, size_t url_size)
 {
     char timeout[64];
     CURL *e = p->easy;
@@ -743,10 +754,11 @@ static hp_rc setup(struct grpc_client *c, struct pending *p, const struct grpc_c
                      (long)(call->connect_timeout_ms > 0 ? call->connect_timeout_ms : 2000));
     curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
     http_tls_apply(e, call->tls, &p->connect_to);
-    /* a prime opens its own connection: a prior-knowledge request on a reused h2c connection
-     * is what libcurl < 8 breaks (it would fail again and again on the cached one); so does a
-     * call on a retiring lane or after its connection was found gone (fresh) */
-    if ((version == CURL_HTTP_VERSION_2_PRIOR_KNOWLEDGE && c->old_curl) || fresh)
+    /* own: a prime (its connection is trusted only once it answered; and a prior-knowledge
+     * request on a reused h2c connection is what libcurl < 8 breaks), a call on a retiring lane
+     * or after its connection was found gone opens a connection of its own */
+    p->own = own;
+    if (own)
         curl_easy_setopt(e, CURLOPT_FRESH_CONNECT, 1L);
     return HP_OK;
 }
@@ -790,20 +802,21 @@ void grpc_client_stats(struct grpc_client *c, struct grpc_client_stats *out)
 struct attempt {
     struct pending *p;   /* owned, on the heap: the driver holds it while it runs */
     struct lane *lane;   /* borrowed: the lane it runs on (its load counts it) */
-    struct endpoint *ep; /* h2c on libcurl < 8: the lane's endpoint priming state (borrowed) */
+    struct endpoint *ep; /* h2c: the lane's endpoint priming state (borrowed) */
     bool prime;          /* this attempt opens the endpoint's h2c connection */
     bool fresh;          /* on a connection of its own (its lane retiring, or a retry) */
     long version;        /* CURLOPT_HTTP_VERSION */
 };
 
-/* attempt_version: for h2c on libcurl < 8: reuse the lane's primed connection (unless fresh),
- * or be a prime (a prior-knowledge request on a connection of its own); never wait for another's
- * prime: under latency beyond the callers' deadlines such waits ended with calls never sent
- * (under mu) */
-static void attempt_version(struct attempt *a)
+/* attempt_version: for h2c: reuse the lane's primed connection (unless fresh), or be a prime
+ * (a prior-knowledge request on a connection of its own); never wait for another's prime: under
+ * latency beyond the callers' deadlines such waits ended with calls never sent (under mu). On
+ * libcurl < 8 a reuse is never a prior-knowledge request (curl 10634). */
+static void attempt_version(struct attempt *a, bool old_curl)
 {
     if (a->ep->primed && !a->fresh) {
-        a->version = CURL_HTTP_VERSION_2_0; /* reuse: never prior knowledge (curl 10634) */
+        if (old_curl)
+            a->version = CURL_HTTP_VERSION_2_0;
         return;
     }
     a->ep->priming++;
@@ -817,7 +830,7 @@ static hp_rc attempt_prepare(struct grpc_client *c, struct hp_ctx *ctx,
                              const struct grpc_call *call, int64_t end_ns, bool retry,
                              struct grpc_result *out, struct attempt *a)
 {
-    bool h2c = !strncmp(call->base_url, "http://", 7), old_h2c = h2c && c->old_curl;
+    bool h2c = !strncmp(call->base_url, "http://", 7);
     struct pending *p = hp_calloc(1, sizeof(*p));
     char url[1024];
 
@@ -831,19 +844,20 @@ static hp_rc attempt_prepare(struct grpc_client *c, struct hp_ctx *ctx,
     p->res = out;
     hp_buf_init(&p->in, call->max_msg ? call->max_msg : MSG_MAX_DEFAULT);
     pthread_mutex_lock(&c->mu);
-    a->lane = pick_lane(c, call->base_url, old_h2c, &a->ep);
+    a->lane = pick_lane(c, call->base_url, h2c, &a->ep);
     if (a->lane) {
         a->lane->load++;
         a->fresh = retry || a->lane->retire; /* every lane retiring: not onto the silent one */
         p->lane = a->lane;
-        if (old_h2c)
-            attempt_version(a);
+        if (h2c)
+            attempt_version(a, c->old_curl);
     }
     p->easy = c->n_idle ? c->idle[--c->n_idle] : NULL;
     pthread_mutex_unlock(&c->mu);
     if (!p->easy)
         p->easy = curl_easy_init();
-    if (!p->easy || !a->lane || setup(c, p, call, a->version, a->fresh, url, sizeof(url))) {
+    if (!p->easy || !a->lane ||
+        setup(p, call, a->version, a->prime || a->fresh, url, sizeof(url))) {
         out->cc = CURLE_OUT_OF_MEMORY;
         return HP_ERR_NOMEM;
     }

@@ -49,6 +49,10 @@ ETCD34=${ETCD34:-/usr/bin/etcd}
 ETCD35=$HP_H_TOOLS/etcd35-$ETCD35_VERSION/bin/etcd
 ETCD36=$HP_H_TOOLS/etcd36-$ETCD36_VERSION/bin/etcd
 ETCDCTL36=$HP_H_TOOLS/etcd36-$ETCD36_VERSION/bin/etcdctl
+# Debian's backport of libcurl 8 (tests/tools/build.sh libcurl8): LD_LIBRARY_PATH for the
+# binaries in test-libcurl8.sh
+# shellcheck disable=SC2034 # read by the scripts that source this file
+HP_H_LIBCURL8=$HP_H_TOOLS/libcurl8/lib
 export KUBE_APISERVER KUBECTL HELM TOXIPROXY_SERVER TOXIPROXY_CLI ETCD34 ETCD35 ETCD36 ETCDCTL36
 
 # shellcheck disable=SC2034 # read by the scripts that source this file

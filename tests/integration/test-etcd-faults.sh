@@ -26,13 +26,15 @@ bench_report() {
   "$HOSTPATROL" bench etcd --endpoints "$eps" -o json "$@"
 }
 
-# flap PROXY TOXIC TYPE STREAM ATTRS: toggle a toxic on (0.8 s) / off (0.8 s) until stopped
+# flap PROXY TOXIC TYPE STREAM ATTRS: toggle a toxic on (0.8 s) / off (0.8 s) until stopped;
+# each toggle on that toxiproxy refused is counted in $HP_H_DIR/flap.PROXY.refused (a run that
+# no fault hit then says why)
 flap() {
   local stop=$HP_H_DIR/flap.$1.stop
-  rm -f "$stop"
+  rm -f "$stop" "$HP_H_DIR/flap.$1.refused"
   (
     while [ ! -e "$stop" ]; do
-      hp_h_toxic_add "$1" "$2" "$3" "$4" "$5" 2> /dev/null
+      hp_h_toxic_add "$1" "$2" "$3" "$4" "$5" 2> /dev/null || echo x >> "$HP_H_DIR/flap.$1.refused"
       sleep 0.8
       hp_h_toxic_remove "$1" "$2" 2> /dev/null
       sleep 0.8
@@ -61,10 +63,14 @@ check_report() {
 # run may fall between two flaps); prints the summed outcome counts and the slowest result's
 # ms from enqueue to final as JSON
 faulty_run() {
-  local r rc total=0 hit=0 runs=0 min_hit=${6:-0} slowest=0 ms
+  local r rc total=0 hit=0 runs=0 min_hit=${6:-0} slowest=0 ms j
   flap "$1" "$2" "$3" "$4" "$5"
   while { [ "$total" -lt 1000 ] || [ "$hit" -lt "$min_hit" ]; } && [ "$runs" -lt 10 ]; do
     rc=0
+    # a run takes about as long as a flap (1.6 s): start it at a random point of the cycle, so
+    # that runs cannot keep falling between two toxics
+    j=$((RANDOM % 16))
+    sleep "$((j / 10)).$((j % 10))"
     # shellcheck disable=SC2086 # FAULTY_SHAPE is a list of flags
     r=$(bench_report "http://127.0.0.1:${HP_TOXI_PORT[$1]}" ${FAULTY_SHAPE:---results 2000 --txn-ops 2} \
       --concurrency 8 --deadline 1s --verify 2>&1) || rc=$?
@@ -77,6 +83,7 @@ faulty_run() {
     runs=$((runs + 1))
   done
   unflap "$1" "$2"
+  [ "$hit" -ge "$min_hit" ] || echo "# no result hit in $runs runs; toxics toxiproxy refused to add: $(wc -l < "$HP_H_DIR/flap.$1.refused" 2> /dev/null || echo 0)" >&2
   t_ge "$total" 1000 "batches sent over $runs runs"
   echo "{\"txns\":$total,\"hit\":$hit,\"runs\":$runs,\"slowest_ms\":$slowest}"
 }

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Builds the upstream binaries the tests run against, from their published Go modules, into a
-# cache outside the clone. Go is used here only, never for product code.
+# cache outside the clone. Go is used here only, never for product code. One library comes from
+# Debian instead: libcurl 8 (libcurl8), for the tests of the gRPC transport on libcurl 8.
 #
-#   tests/tools/build.sh [all|kube|kubenode|etcd36|etcd35|helm|toxiproxy|etcdbench|blackbox]...
+#   tests/tools/build.sh [all|kube|kubenode|etcd36|etcd35|helm|toxiproxy|etcdbench|blackbox|libcurl8]...
 #
 # A tool whose binaries are already in the cache is skipped, so warm runs take seconds. Go's own
 # output (its "go: downloading" lines) goes to $CACHE/logs/<name>-<version>.log, shown when a
@@ -212,6 +213,33 @@ require github.com/prometheus/blackbox_exporter $v" github.com/prometheus/blackb
   log "blackbox_exporter $v: done"
 }
 
+# libcurl 8 for test-libcurl8.sh (issue 13: the gRPC transport must be right on Debian 12's
+# libcurl 7.88 and on 8.x): Debian's own backport for bookworm (bookworm-backports), fetched by
+# apt with a source list, package lists and cache of its own under $TOOLS/src (the Release files'
+# signatures checked against the system's Debian keys as for any apt source; the system's sources
+# and packages untouched), unpacked into $TOOLS/libcurl8/lib. Tests point LD_LIBRARY_PATH there;
+# the same binaries then run on it (the soname, libcurl.so.4, is the same).
+build_libcurl8() {
+  local out=$TOOLS/libcurl8 d=$TOOLS/src/libcurl8-apt deb v
+  [ -f "$out/lib/libcurl.so.4" ] && [ -s "$out/VERSION" ] && { log "libcurl $(cat "$out/VERSION") cached"; return; }
+  log "libcurl 8: fetching Debian's bookworm-backports package (log $LOGS/libcurl8.log)"
+  rm -rf "$d" "$out.tmp"
+  mkdir -p "$d/lists/partial" "$d/cache/archives/partial" "$d/deb" "$out.tmp/lib"
+  echo "deb http://deb.debian.org/debian bookworm-backports main" > "$d/sources.list"
+  local apt=(apt-get -q -o "Dir::Etc::SourceList=$d/sources.list" -o Dir::Etc::SourceParts=/dev/null
+    -o "Dir::State::Lists=$d/lists" -o "Dir::Cache=$d/cache" -o APT::Sandbox::User=root)
+  quiet libcurl8 "${apt[@]}" update
+  (cd "$d/deb" && quiet libcurl8 "${apt[@]}" download libcurl4/bookworm-backports)
+  deb=$(ls "$d/deb"/libcurl4_*.deb)
+  v=$(dpkg-deb -f "$deb" Version)
+  [[ $v == 8.* ]] || { echo "build.sh: bookworm-backports has libcurl4 $v, not 8.x" >&2; return 1; }
+  dpkg-deb -x "$deb" "$d/x"
+  cp -a "$d"/x/usr/lib/*/libcurl.so.4* "$out.tmp/lib/"
+  echo "$v" > "$out.tmp/VERSION"
+  rm -rf "$out" && mv "$out.tmp" "$out"
+  log "libcurl $v: done"
+}
+
 # publish DIR: move the freshly built DIR/bin.tmp into place as DIR/bin in one step, so an
 # interrupted build never leaves a half-filled bin/ that `have` would take as cached.
 publish() {
@@ -225,7 +253,7 @@ for t in "${targets[@]}"; do
   case $t in
     all) build_toxiproxy; build_helm; build_etcd etcd36 "$ETCD36_VERSION"
          build_etcd etcd35 "$ETCD35_VERSION"; build_kube; build_kubenode
-         build_etcdbench; build_blackbox ;;
+         build_etcdbench; build_blackbox; build_libcurl8 ;;
     etcdbench) build_etcdbench ;;
     kube) build_kube ;;
     kubenode) build_kubenode ;;
@@ -234,6 +262,7 @@ for t in "${targets[@]}"; do
     helm) build_helm ;;
     toxiproxy) build_toxiproxy ;;
     blackbox) build_blackbox ;;
-    *) echo "build.sh: unknown tool '$t' (all|kube|kubenode|etcd36|etcd35|helm|toxiproxy|etcdbench|blackbox)" >&2; exit 2 ;;
+    libcurl8) build_libcurl8 ;;
+    *) echo "build.sh: unknown tool '$t' (all|kube|kubenode|etcd36|etcd35|helm|toxiproxy|etcdbench|blackbox|libcurl8)" >&2; exit 2 ;;
   esac
 done
