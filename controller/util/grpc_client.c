@@ -56,9 +56,11 @@ struct lane {
     int64_t busy_ns;         /* since when calls have been in flight without a pause */
     int64_t rtt_ns;          /* a moving average of its answered calls' times (driver thread) */
     int64_t kick_ns;         /* when its transfers were last all run (driver thread) */
-    bool retire;             /* a call waited its whole time on it and nothing came: its
+    bool retire;             /* its connection is taken for silent (judge_lane): its
                               * connections are closed once its calls ended, and no new call
                               * takes it meanwhile */
+    uint64_t gen;            /* lane_reset count: a prime that ended after a reset of its lane
+                              * primes nothing (its connection went with the reset) */
 };
 
 /* one call handed to the driver; the caller's stack holds it */
@@ -78,6 +80,8 @@ struct pending {
                           * every call woke all 16 of a batch queue's senders per answer) */
     bool cancel;         /* the caller's context ended: the driver removes it */
     bool own;            /* on a connection of its own (CURLOPT_FRESH_CONNECT) */
+    bool reuse;          /* h2c, meant for its lane's primed connection */
+    bool rx;             /* a byte of the answer (header or body) arrived */
     int64_t start_ns;    /* handed to the driver */
 };
 
@@ -154,6 +158,7 @@ static size_t on_body(char *data, size_t size, size_t nmemb, void *arg)
     size_t n = size * nmemb;
 
     p->lane->last_rx_ns = hp_now_ns();
+    p->rx = true;
     switch (hp_buf_add(&p->in, data, n)) {
     case HP_OK:
         return n;
@@ -210,6 +215,7 @@ static size_t on_header(char *data, size_t size, size_t nmemb, void *arg)
     const char *v;
 
     p->lane->last_rx_ns = hp_now_ns();
+    p->rx = true;
     while (n && (data[n - 1] == '\r' || data[n - 1] == '\n'))
         n--;
     if (n > 12 && !strncasecmp(data, "grpc-status:", 12)) {
@@ -256,10 +262,11 @@ static void nudge(struct grpc_client *c)
  * one byte arriving on the lane since it started retires the lane: a connection a reset or a
  * proxy left accepted but silent looks alive to libcurl, and every later call on it would wait
  * its whole time too (found under toxiproxy's reset_peer: results took up to 127 s to become
- * final). So does a call meant to reuse the lane's connection for which libcurl opened a new one
- * (the old one was gone: libcurl >= 8 does so unseen for a prior-knowledge request) and that
- * ended without an answer: that connection never answered, and later calls would be put on it
- * (reset_peer on libcurl 8.14: slowest result 16 s without this rule, 6 s with it). */
+ * final). So does an h2c call meant for the lane's primed connection for which libcurl opened a
+ * new one (the primed one was gone; libcurl >= 8 dials with prior knowledge unseen, < 8 with an
+ * upgrade request) and that failed before one byte of an answer came: that connection never
+ * answered, and later calls would be put on it (reset_peer on libcurl 8.14: slowest result 16 s
+ * without this rule, 6 s with it). */
 static void judge_lane(struct lane *l, const struct pending *p, CURLcode cc, hp_rc ctx_rc,
                        bool opened)
 {
@@ -272,7 +279,7 @@ static void judge_lane(struct lane *l, const struct pending *p, CURLcode cc, hp_
     if ((ctx_rc || cc == CURLE_OPERATION_TIMEDOUT) && l->last_rx_ns < p->start_ns &&
         took >= 2 * l->rtt_ns && took >= 20 * 1000000LL)
         l->retire = true;
-    if (opened && !p->own)
+    if (opened && p->reuse && !p->rx)
         l->retire = true;
 }
 
@@ -370,6 +377,7 @@ static bool lane_reset(struct lane *l)
     l->multi = fresh;
     l->timer_ns = -1;
     l->retire = false;
+    l->gen++;
     for (struct endpoint *e = l->eps; e; e = e->next)
         e->primed = false;
     l->last_rx_ns = hp_now_ns();
@@ -806,6 +814,7 @@ struct attempt {
     bool prime;          /* this attempt opens the endpoint's h2c connection */
     bool fresh;          /* on a connection of its own (its lane retiring, or a retry) */
     long version;        /* CURLOPT_HTTP_VERSION */
+    uint64_t gen;        /* its lane's gen when it was chosen */
 };
 
 /* attempt_version: for h2c: reuse the lane's primed connection (unless fresh), or be a prime
@@ -849,8 +858,10 @@ static hp_rc attempt_prepare(struct grpc_client *c, struct hp_ctx *ctx,
         a->lane->load++;
         a->fresh = retry || a->lane->retire; /* every lane retiring: not onto the silent one */
         p->lane = a->lane;
+        a->gen = a->lane->gen;
         if (h2c)
             attempt_version(a, c->old_curl);
+        p->reuse = h2c && !a->prime;
     }
     p->easy = c->n_idle ? c->idle[--c->n_idle] : NULL;
     pthread_mutex_unlock(&c->mu);
@@ -922,11 +933,11 @@ static void attempt_end(struct grpc_client *c, struct attempt *a, bool h1, bool 
     c->st.dead_connections += dead;
     if (a->ep && (a->prime || h1)) {
         /* a prime that got an HTTP/2 answer primes the endpoint (a failed one leaves it as
-         * it is: another prime may have succeeded); an HTTP/1.1 answer means the connection
-         * is gone */
+         * it is: another prime may have succeeded), unless its lane was reset meanwhile (its
+         * connection went with the reset); an HTTP/1.1 answer means the connection is gone */
         if (h1)
             a->ep->primed = false;
-        else if (a->prime && out->cc == CURLE_OK)
+        else if (a->prime && out->cc == CURLE_OK && a->lane->gen == a->gen)
             a->ep->primed = true;
         if (a->prime)
             a->ep->priming--;

@@ -20,12 +20,13 @@
  * false: a send or receive error, nothing answered). At most 3 attempts. On libcurl >= 8.0
  * connections are primed the same way (a lane's connection is reused only once a call on a
  * connection of its own got an answer on it), and reused with prior knowledge; should the
- * connection be gone, libcurl opens a new one for that call unseen, and if that call gets no
- * answer its lane retires (below): a connection opened during a reset can be accepted and stay
- * silent. Under toxiproxy's reset_peer on libcurl 8.14 the slowest result became final after
- * 50 s with every call on any pooled connection, 16 s with primes, 6 s with primes and that
- * rule, as on 7.88 (tests/integration/test-libcurl8.sh). https:// uses ALPN h2
- * (CURL_HTTP_VERSION_2TLS), not primed.
+ * connection be gone, libcurl opens a new one for that call unseen (on < 8: with the upgrade
+ * request), and if that call fails before one byte of an answer its lane retires (see Silent
+ * connections): a connection opened during a reset can be accepted and stay silent. A prime
+ * that ends after its lane was reset primes nothing. Under toxiproxy's reset_peer on libcurl 8.14
+ * the slowest result became final after 50 s with every call on any pooled connection, 16 s with
+ * primes, 6 s with primes and that rule, as on 7.88 (tests/integration/test-libcurl8.sh). https://
+ * uses ALPN h2 (CURL_HTTP_VERSION_2TLS), not primed.
  *
  * Lanes: the client has GRPC_CLIENT_LANES libcurl multi handles (lanes), each with its own
  * connection per endpoint. A call takes the first lane whose connection is ready and carries
@@ -42,7 +43,9 @@
  * answer time, and 20 ms) with not one byte arriving on its lane RETIRES the lane: no new call
  * takes it (while every lane is retiring, a call opens a connection of its own), and once no
  * call runs on it its connections are closed (a reset or a proxy can
- * leave a connection accepted but silent, which libcurl takes for alive). Since no call waits
+ * leave a connection accepted but silent, which libcurl takes for alive). So does an h2c call
+ * meant for the lane's primed connection for which libcurl had to open a new one, when it fails
+ * before one byte of an answer arrives. Since no call waits
  * for a prime, under latency beyond the callers' deadlines (or a link that drops every byte)
  * the retired lanes' new connections cost a connect and a prime, never a call left unsent.
  * Calls still on a silent lane are ended by the stall time (grpc_client_new).
@@ -124,8 +127,8 @@ struct grpc_client_stats {
     uint64_t http1_answers;    /* calls answered over HTTP/1.1 (connection gone), sent again */
     uint64_t dead_connections; /* calls that found their connection dead before sending */
     uint64_t stalls;           /* times a lane's connections were dropped as silent */
-    uint64_t retired;          /* times a lane's connections were closed after a call waited
-                                * its whole time on them and nothing came */
+    uint64_t retired;          /* times a lane's connections were closed after a call found
+                                * them silent (see Silent connections) */
     uint64_t connects;         /* connections opened (libcurl's CURLINFO_NUM_CONNECTS, summed) */
 };
 void grpc_client_stats(struct grpc_client *c, struct grpc_client_stats *out);
