@@ -79,7 +79,6 @@ struct pending {
     pthread_cond_t done; /* state became DONE: only its caller waits here (one condition for
                           * every call woke all 16 of a batch queue's senders per answer) */
     bool cancel;         /* the caller's context ended: the driver removes it */
-    bool own;            /* on a connection of its own (CURLOPT_FRESH_CONNECT) */
     bool reuse;          /* h2c, meant for its lane's primed connection */
     bool rx;             /* a byte of the answer (header or body) arrived */
     int64_t start_ns;    /* handed to the driver */
@@ -585,7 +584,6 @@ hp_rc grpc_client_new(int64_t stall_ms, struct grpc_client **out, struct hp_err 
     if (!c)
         return HP_ERR_NOMEM;
     c->epfd = c->wakefd = -1;
-    c->old_curl = vi->version_num < 0x080000;
     if (!(vi->features & CURL_VERSION_HTTP2)) {
         hp_free(c);
         return hp_err_set(err, HP_ERR_INVALID,
@@ -593,6 +591,7 @@ hp_rc grpc_client_new(int64_t stall_ms, struct grpc_client **out, struct hp_err 
                           "transport)",
                           vi->version);
     }
+    c->old_curl = vi->version_num < 0x080000;
     c->stall_ns = (stall_ms > 0 ? stall_ms : 30000) * 1000000LL;
     pthread_mutex_init(&c->mu, NULL);
     pthread_condattr_init(&c->monotonic);
@@ -765,7 +764,6 @@ static hp_rc setup(struct pending *p, const struct grpc_call *call, long version
     /* own: a prime (its connection is trusted only once it answered; and a prior-knowledge
      * request on a reused h2c connection is what libcurl < 8 breaks), a call on a retiring lane
      * or after its connection was found gone opens a connection of its own */
-    p->own = own;
     if (own)
         curl_easy_setopt(e, CURLOPT_FRESH_CONNECT, 1L);
     return HP_OK;
