@@ -227,7 +227,8 @@ build_libcurl8() {
   mkdir -p "$d/lists/partial" "$d/cache/archives/partial" "$d/deb" "$out.tmp/lib"
   echo "deb http://deb.debian.org/debian bookworm-backports main" > "$d/sources.list"
   local apt=(apt-get -q -o "Dir::Etc::SourceList=$d/sources.list" -o Dir::Etc::SourceParts=/dev/null
-    -o "Dir::State::Lists=$d/lists" -o "Dir::Cache=$d/cache" -o APT::Sandbox::User=root)
+    -o "Dir::State::Lists=$d/lists" -o "Dir::Cache=$d/cache" -o APT::Sandbox::User=root
+    -o Acquire::http::Timeout=30 -o Acquire::Retries=2)
   quiet libcurl8 "${apt[@]}" update
   (cd "$d/deb" && quiet libcurl8 "${apt[@]}" download libcurl4/bookworm-backports)
   deb=$(ls "$d/deb"/libcurl4_*.deb)
