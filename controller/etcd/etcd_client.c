@@ -311,16 +311,6 @@ static void perform(struct etcd_client *c, struct http_conn *conn, const struct 
     explicit_bzero(auth, sizeof(auth));
 }
 
-static int tls_refused(CURLcode cc, const char *errbuf)
-{
-    if (cc == CURLE_RECV_ERROR || cc == CURLE_SEND_ERROR)
-        return strstr(errbuf, "alert") != NULL; /* the peer's TLS alert, not an outage */
-    return cc == CURLE_PEER_FAILED_VERIFICATION || cc == CURLE_SSL_CONNECT_ERROR ||
-           cc == CURLE_SSL_CERTPROBLEM || cc == CURLE_SSL_CACERT_BADFILE ||
-           cc == CURLE_SSL_CIPHER || cc == CURLE_SSL_ISSUER_ERROR || cc == CURLE_SSL_CRL_BADFILE ||
-           cc == CURLE_SSL_PINNEDPUBKEYNOTMATCH;
-}
-
 /* tls_alert: the call failed on the peer's TLS alert (TLS 1.3 rejects a client certificate
  * after the client's side of the handshake): the server processed no request on it */
 static bool tls_alert(CURLcode cc, const char *errbuf, hp_rc ctx_rc)
@@ -543,7 +533,7 @@ static hp_rc call_once(struct etcd_client *c, struct hp_ctx *ctx, const char *pa
          * handshake) is an identity problem, not an outage: AUTH, so nobody retries it. */
         snprintf(last, sizeof(last), "%s: %s", ep->url,
                  *x.errbuf ? x.errbuf : curl_easy_strerror(x.cc));
-        if (tls_refused(x.cc, x.errbuf))
+        if (http_tls_refused(x.cc, x.errbuf))
             rc = hp_err_set(err, HP_ERR_AUTH, "TLS with etcd failed: %s", last);
         else
             rc = hp_err_set(err, HP_ERR_UNAVAILABLE, "no etcd endpoint reachable: %s", last);
@@ -716,7 +706,7 @@ static hp_rc grpc_once(struct etcd_client *c, struct hp_ctx *ctx, const char *me
          * an outage: AUTH, so nobody retries it. */
         snprintf(last, sizeof(last), "%s: %s", ep->url,
                  *out->errbuf ? out->errbuf : curl_easy_strerror(out->cc));
-        if (tls_refused(out->cc, out->errbuf))
+        if (http_tls_refused(out->cc, out->errbuf))
             rc = hp_err_set(err, HP_ERR_AUTH, "TLS with etcd failed: %s", last);
         else
             rc = hp_err_set(err, HP_ERR_UNAVAILABLE, "no etcd endpoint reachable: %s", last);

@@ -541,9 +541,8 @@ hp_rc kube_request(struct kube_client *c, struct hp_ctx *ctx, const char *method
             if (x.cc != CURLE_OK) {
                 rc = x.ctx_rc                           ? x.ctx_rc
                      : x.cc == CURLE_OPERATION_TIMEDOUT ? HP_ERR_TIMEOUT
-                     : x.cc == CURLE_PEER_FAILED_VERIFICATION || x.cc == CURLE_SSL_CONNECT_ERROR
-                         ? HP_ERR_AUTH
-                         : HP_ERR_UNAVAILABLE;
+                     : http_tls_refused(x.cc, x.errbuf) ? HP_ERR_AUTH
+                                                        : HP_ERR_UNAVAILABLE;
                 hp_err_set(err, rc, "%s %s%s: %s", method, c->base, path,
                            x.ctx_rc == HP_ERR_CANCELED ? "cancelled"
                            : x.ctx_rc                  ? "deadline passed"

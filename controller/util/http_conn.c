@@ -76,6 +76,30 @@ static size_t on_body(char *data, size_t size, size_t nmemb, void *arg)
     }
 }
 
+bool http_tls_refused(CURLcode cc, const char *errbuf)
+{
+    /* libcurl's OpenSSL backend on a handshake cut by the network: "Recv failure: Connection
+     * reset by peer" (7.88, 8.14, toxiproxy's reset_peer), "OpenSSL SSL_connect:
+     * SSL_ERROR_SYSCALL in connection to ...", "... unexpected eof while reading" */
+    static const char *const cut[] = {"SSL_ERROR_SYSCALL",   "Connection reset", "Recv failure",
+                                      "Send failure",        "unexpected eof",   "Broken pipe",
+                                      "Connection timed out"};
+
+    if (cc == CURLE_RECV_ERROR || cc == CURLE_SEND_ERROR)
+        return errbuf && strstr(errbuf, "alert") != NULL; /* the peer's TLS alert */
+    if (cc == CURLE_SSL_CONNECT_ERROR && errbuf) {
+        if (strstr(errbuf, "alert"))
+            return true;
+        for (size_t i = 0; i < sizeof(cut) / sizeof(cut[0]); i++)
+            if (strstr(errbuf, cut[i]))
+                return false;
+    }
+    return cc == CURLE_PEER_FAILED_VERIFICATION || cc == CURLE_SSL_CONNECT_ERROR ||
+           cc == CURLE_SSL_CERTPROBLEM || cc == CURLE_SSL_CACERT_BADFILE ||
+           cc == CURLE_SSL_CIPHER || cc == CURLE_SSL_ISSUER_ERROR || cc == CURLE_SSL_CRL_BADFILE ||
+           cc == CURLE_SSL_PINNEDPUBKEYNOTMATCH;
+}
+
 void http_tls_apply(CURL *e, const struct http_tls *t, struct curl_slist **connect_to)
 {
     struct curl_blob blob;

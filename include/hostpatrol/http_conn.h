@@ -68,6 +68,13 @@ struct http_conn;
  * curl_slist_free_all once e no longer uses it) holds the CONNECT_TO list, NULL if none. */
 void http_tls_apply(CURL *e, const struct http_tls *t, struct curl_slist **connect_to);
 
+/* http_tls_refused: a failed transfer's libcurl code and detail (borrowed) name a TLS refusal
+ * (a certificate, a name, a protocol or cipher no side accepts, the peer's TLS alert): an
+ * identity or configuration problem that a retry does not fix. A handshake the network cut (the
+ * connection reset, closed or timed out before TLS could decide) is an outage, not a refusal:
+ * libcurl reports it as CURLE_SSL_CONNECT_ERROR too, with the socket's error as its detail. */
+bool http_tls_refused(CURLcode cc, const char *errbuf);
+
 hp_rc http_conn_new(struct http_conn **out) HP_WUR;
 void http_conn_free(struct http_conn *c); /* NULL allowed */
 

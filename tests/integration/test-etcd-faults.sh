@@ -3,8 +3,8 @@
 # robustness tests: every run of the REAL binary (`hostpatrol bench etcd`) writes unique values
 # in >= 1000 batches while a fault is injected, then reads etcd back (--verify / --check):
 # committed batches present exactly once and atomically, failed / rolled-back ones absent.
-# Faults: toxiproxy latency on responses beyond the deadline (the phantom case), reset_peer,
-# timeout (a stalled link), kill -9 and restart of a member and of the leader of a 3-member
+# Faults: toxiproxy latency on responses beyond the deadline (the phantom case), reset_peer (over
+# h2c and over mTLS, where it cuts handshakes), timeout (a stalled link), kill -9 and restart of a member and of the leader of a 3-member
 # cluster, kill -9 of the writer mid-run followed by a restart.
 # shellcheck source=tests/integration/lib.sh
 . "$(dirname "$0")/lib.sh"
@@ -18,6 +18,10 @@ setup() {
   hp_h_toxiproxy || return 1
   hp_h_toxi_proxy p34 "${HP_ETCD_URL[r34]#http://}" || return 1
   hp_h_toxi_proxy p36 "${HP_ETCD_URL[r36]#http://}" || return 1
+  # over TLS (mTLS, as etcd runs in clusters): the same faults cut TLS handshakes
+  hp_h_pki || return 1
+  HP_H_ETCD_TLS=1 hp_h_etcd t36 3.6 || return 1
+  hp_h_toxi_proxy t36 "${HP_ETCD_URL[t36]#https://}" || return 1
 }
 
 # bench_report ENDPOINTS ARGS...: run the real binary, JSON report on stdout
@@ -58,12 +62,21 @@ check_report() {
 }
 
 # faulty_run PROXY TOXIC TYPE STREAM ATTRS [MIN_HIT]: verified runs (FAULTY_SHAPE: the size
-# flags, default 2,000 results of one per txn) through the flapping fault
-# until at least 1000 batches were sent and MIN_HIT results (default 0) were hit by it (a fast
-# run may fall between two flaps); prints the summed outcome counts and the slowest result's
-# ms from enqueue to final as JSON
+# flags, default 2,000 results of one per txn; FAULTY_TLS=1: https with the client certificate)
+# through the flapping fault until at least 1000 batches were sent and MIN_HIT results (default
+# 0) were hit by it (a fast run may fall between two flaps); prints the summed outcome counts and
+# the slowest result's ms from enqueue to final as JSON; the reasons of the failed results, one
+# per line, in $HP_H_DIR/faulty-PROXY.reasons
 faulty_run() {
-  local r rc total=0 hit=0 runs=0 min_hit=${6:-0} slowest=0 ms j
+  local r rc total=0 hit=0 runs=0 min_hit=${6:-0} slowest=0 ms j url tls=()
+  local reasons=$HP_H_DIR/faulty-$1.reasons
+  url=http://127.0.0.1:${HP_TOXI_PORT[$1]}
+  if [ -n "${FAULTY_TLS:-}" ]; then
+    url=https://127.0.0.1:${HP_TOXI_PORT[$1]}
+    tls=(--ca-file "$HP_H_DIR/pki/ca.crt" --cert-file "$HP_H_DIR/pki/etcd-client.crt"
+      --key-file "$HP_H_DIR/pki/etcd-client.key")
+  fi
+  : > "$reasons"
   flap "$1" "$2" "$3" "$4" "$5"
   while { [ "$total" -lt 1000 ] || [ "$hit" -lt "$min_hit" ]; } && [ "$runs" -lt 10 ]; do
     rc=0
@@ -72,9 +85,10 @@ faulty_run() {
     j=$((RANDOM % 16))
     sleep "$((j / 10)).$((j % 10))"
     # shellcheck disable=SC2086 # FAULTY_SHAPE is a list of flags
-    r=$(bench_report "http://127.0.0.1:${HP_TOXI_PORT[$1]}" ${FAULTY_SHAPE:---results 2000 --txn-ops 2} \
-      --concurrency 8 --deadline 1s --verify 2>&1) || rc=$?
+    r=$(bench_report "$url" ${FAULTY_SHAPE:---results 2000 --txn-ops 2} "${tls[@]}" \
+      --concurrency 8 --deadline 1s --verify --outcomes "$HP_H_DIR/faulty-$1.jsonl" 2>&1) || rc=$?
     [ "$rc" -eq 0 ] || { unflap "$1" "$2"; t_fail "bench failed ($rc): $r"; }
+    jq -r 'select(.outcome == "failed") | .reason' "$HP_H_DIR/faulty-$1.jsonl" >> "$reasons"
     check_report "$r" 1
     total=$((total + $(jq -r .txns <<< "$r")))
     hit=$((hit + $(jq -r '.rolled_back + .failed' <<< "$r")))
@@ -116,6 +130,13 @@ test_phantom_latency_run_records_3_6() {
 }
 test_reset_peer_3_6() { reset_run p36; }
 test_reset_peer_3_4() { reset_run p34; }
+# over TLS a reset cuts handshakes too: an outage to retry, not a TLS refusal (which fails at
+# once: the bench refused to start, and results failed "TLS with etcd failed", before 4 December)
+test_reset_peer_over_tls_3_6() {
+  FAULTY_TLS=1 reset_run t36
+  t_eq "$(grep -c 'TLS with etcd failed' "$HP_H_DIR/faulty-t36.reasons")" 0 \
+    "results failed as a TLS refusal: $(grep -m1 'TLS with etcd failed' "$HP_H_DIR/faulty-t36.reasons")"
+}
 test_stalled_link_3_6() { hit_run p36 stall timeout upstream '{"timeout":0}'; }
 test_stalled_link_3_4() { hit_run p34 stall timeout upstream '{"timeout":0}'; }
 

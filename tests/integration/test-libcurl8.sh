@@ -52,5 +52,5 @@ bash "$here/test-etcd-security.sh" || status=1
 # leader killed under the client); the rest of the matrix does not depend on the transport's
 # connections and runs on 7.88 only (CI time)
 echo "# test-etcd-faults.sh on libcurl $v: resets, stalls, late answers, the leader's kill"
-T_ONLY='reset_peer_3_6|stalled_link_3_6|phantom_latency_3_6$|leader' bash "$here/test-etcd-faults.sh" || status=1
+T_ONLY='reset_peer_3_6|reset_peer_over_tls_3_6|stalled_link_3_6|phantom_latency_3_6$|leader' bash "$here/test-etcd-faults.sh" || status=1
 exit $status
