@@ -6,7 +6,7 @@
 #   tests/run.sh [unit|fuzz|integration|all] [FILTER]
 #
 # fuzz builds the targets itself (make fuzz-build, installing clang/libFuzzer when missing) and
-# runs each for HP_FUZZ_TIME seconds (default 15), FUZZ_JOBS at once (default 2); each target is
+# runs each for HP_FUZZ_TIME seconds (default 12), FUZZ_JOBS at once (default 2); each target is
 # one test.
 #
 # Every test program prints TAP; this runner shows it, counts it and ends with the line
@@ -135,7 +135,7 @@ if [ "$mode" = fuzz ] || [ "$mode" = all ]; then
     echo "=== fuzz: building the targets (make fuzz-build)"
     fuzz_build=$(mktemp)
     if make --no-print-directory fuzz-build > "$fuzz_build" 2>&1; then
-      fuzz_time=${HP_FUZZ_TIME:-15}
+      fuzz_time=${HP_FUZZ_TIME:-12}
       fuzz_rounds=$(((${#fuzz_names[@]} + ${FUZZ_JOBS:-2} - 1) / ${FUZZ_JOBS:-2}))
       run_one "fuzz" $((fuzz_rounds * (fuzz_time + 30) + 120)) \
         bash tests/fuzz/fuzz.sh --tap "$fuzz_time" "${fuzz_names[@]}"

@@ -316,7 +316,7 @@ static void perform(struct etcd_client *c, struct http_conn *conn, const struct 
 static bool tls_alert(CURLcode cc, const char *errbuf, hp_rc ctx_rc)
 {
     return !ctx_rc && (cc == CURLE_RECV_ERROR || cc == CURLE_SEND_ERROR) &&
-           strstr(errbuf, "alert") != NULL;
+           http_tls_alert(cc, errbuf);
 }
 
 /* speaks_tls: whether the plain http:// endpoint e completes a TLS handshake within timeout_ms

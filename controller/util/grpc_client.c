@@ -341,6 +341,8 @@ static int on_timer(CURLM *m, long ms, void *userp)
 /* lane_multi: a new multi handle for l (NULL on NOMEM) */
 static CURLM *lane_multi(struct lane *l)
 {
+    /* no CURLMOPT_MAX_HOST_CONNECTIONS / MAX_TOTAL_CONNECTIONS: at a limit libcurl parks a call
+     * (PENDING), unsent and unseen until its deadline (see setup's PIPEWAIT) */
     CURLM *m = curl_multi_init();
 
     if (!m)
@@ -755,15 +757,17 @@ static hp_rc setup(struct pending *p, const struct grpc_call *call, long version
     curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(e, CURLOPT_TCP_NODELAY, 1L);
     curl_easy_setopt(e, CURLOPT_TCP_KEEPALIVE, 1L);
-    /* PIPEWAIT (wait for a connection being opened rather than open another) for https lanes
-     * and primes, not for a call meant for its lane's primed connection: libcurl >= 8 makes such
-     * a call wait, without a word to us, for any other connection of its multi that has not yet
-     * answered (a prime's, or a fresh call's), stopping its search there even when the primed
-     * connection is further in its pool; woken only by some other transfer's change, the call
-     * then reached its deadline unsent (slowproxy, 30% of the responses 2.5 s late, 300 ms
-     * deadlines, libcurl 8.14: 41 and 69 of 1,300 results failed; none with this). 7.88 waits
-     * only while no connection to the host is known to multiplex, or when it finds nothing else
-     * but one still connecting: a primed endpoint's call never waited there. */
+    /* PIPEWAIT (wait for a connection being opened rather than open another): for https lanes
+     * (calls wait for the first connection's ALPN rather than each open its own); a prime or a
+     * fresh call opens its own connection anyway. Not for a call meant for its lane's primed h2c
+     * connection: libcurl 8.14 makes such a call wait, without a word to us, on any other
+     * connection to the same host in its multi that has not answered yet (a prime's, one a
+     * deadline cut), stopping its search there even when the primed connection is further in
+     * its pool; parked, the call reached its deadline unsent (slowproxy, 30% of the responses
+     * 2.5 s late, 300 ms deadlines: 41 and 69 of 1,300 results failed; none with this). 7.88
+     * waits only while no connection to the host is known to multiplex, or when it finds nothing
+     * else but one still connecting: a primed endpoint's call never waited there. Without
+     * PIPEWAIT nothing parks a call: lane_multi sets no connection limit (which would). */
     curl_easy_setopt(e, CURLOPT_PIPEWAIT, p->reuse ? 0L : 1L);
     curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, (long)call->timeout_ms);
     curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS,

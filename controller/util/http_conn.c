@@ -76,28 +76,36 @@ static size_t on_body(char *data, size_t size, size_t nmemb, void *arg)
     }
 }
 
+bool http_tls_alert(CURLcode cc, const char *errbuf)
+{
+    /* OpenSSL's reason text, e.g. "error:0A00045C:SSL routines::tlsv13 alert certificate
+     * required" (not a host name that holds "alert") */
+    return (cc == CURLE_RECV_ERROR || cc == CURLE_SEND_ERROR || cc == CURLE_SSL_CONNECT_ERROR) &&
+           errbuf && strstr(errbuf, "SSL routines") && strstr(errbuf, " alert ");
+}
+
 bool http_tls_refused(CURLcode cc, const char *errbuf)
 {
     /* libcurl's OpenSSL backend on a handshake cut by the network: "Recv failure: Connection
      * reset by peer" (7.88, 8.14, toxiproxy's reset_peer), "OpenSSL SSL_connect:
-     * SSL_ERROR_SYSCALL in connection to ...", "... unexpected eof while reading" */
+     * SSL_ERROR_SYSCALL in connection to ..." (7.88), "TLS connect error: error:0A000126:SSL
+     * routines::unexpected eof while reading" (8.14) */
     static const char *const cut[] = {"SSL_ERROR_SYSCALL",   "Connection reset", "Recv failure",
                                       "Send failure",        "unexpected eof",   "Broken pipe",
                                       "Connection timed out"};
 
+    if (http_tls_alert(cc, errbuf))
+        return true;
     if (cc == CURLE_RECV_ERROR || cc == CURLE_SEND_ERROR)
-        return errbuf && strstr(errbuf, "alert") != NULL; /* the peer's TLS alert */
-    if (cc == CURLE_SSL_CONNECT_ERROR && errbuf) {
-        if (strstr(errbuf, "alert"))
-            return true;
+        return false;
+    if (cc == CURLE_SSL_CONNECT_ERROR && errbuf)
         for (size_t i = 0; i < sizeof(cut) / sizeof(cut[0]); i++)
             if (strstr(errbuf, cut[i]))
                 return false;
-    }
     return cc == CURLE_PEER_FAILED_VERIFICATION || cc == CURLE_SSL_CONNECT_ERROR ||
            cc == CURLE_SSL_CERTPROBLEM || cc == CURLE_SSL_CACERT_BADFILE ||
            cc == CURLE_SSL_CIPHER || cc == CURLE_SSL_ISSUER_ERROR || cc == CURLE_SSL_CRL_BADFILE ||
-           cc == CURLE_SSL_PINNEDPUBKEYNOTMATCH;
+           cc == CURLE_SSL_PINNEDPUBKEYNOTMATCH || cc == CURLE_SSL_CLIENTCERT;
 }
 
 void http_tls_apply(CURL *e, const struct http_tls *t, struct curl_slist **connect_to)

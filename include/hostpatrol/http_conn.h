@@ -75,6 +75,11 @@ void http_tls_apply(CURL *e, const struct http_tls *t, struct curl_slist **conne
  * libcurl reports it as CURLE_SSL_CONNECT_ERROR too, with the socket's error as its detail. */
 bool http_tls_refused(CURLcode cc, const char *errbuf);
 
+/* http_tls_alert: the transfer failed on the peer's TLS alert (errbuf borrowed, may be NULL):
+ * OpenSSL's reason names it. Caveat: libcurl keeps the first error text of a transfer, so after
+ * one of its own re-dials the text may be the earlier connection's. */
+bool http_tls_alert(CURLcode cc, const char *errbuf);
+
 hp_rc http_conn_new(struct http_conn **out) HP_WUR;
 void http_conn_free(struct http_conn *c); /* NULL allowed */
 

@@ -124,9 +124,10 @@ start_share_libcurl8() {
   local d=$HP_H_DIR/$1
   mkdir -p "$d"
   LD_LIBRARY_PATH=$HP_H_LIBCURL8 "$HOSTPATROL" version -o json 2> /dev/null |
-    jq -r '.libraries.libcurl // "none"' > "$d/libcurl" || echo none > "$d/libcurl"
+    jq -r '.libraries.libcurl // "none"' > "$d/libcurl"
+  [ -s "$d/libcurl" ] || echo none > "$d/libcurl"
   RV_LIB=$HP_H_LIBCURL8
-  start_share "$1" "$2" "$3" "$SHARE"
+  start_share "$1" "$2" "$3" "$SHARE" || { RV_LIB= && return 1; }
   RV_LIB=
 }
 

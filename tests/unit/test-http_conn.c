@@ -55,6 +55,14 @@ static const struct tls_case cases[] = {
      true},
     {CURLE_SSL_CACERT_BADFILE, "error setting certificate file: /nonexistent/ca.pem", true},
     {CURLE_SSL_CERTPROBLEM, "could not load PEM client certificate", true},
+    /* a host name that holds "alert" is no alert (7.88's text names the host) */
+    {CURLE_SSL_CONNECT_ERROR,
+     "OpenSSL SSL_connect: SSL_ERROR_SYSCALL in connection to alertmanager-etcd:2379 ", false},
+    /* TLS 1.3's "certificate required" during libcurl's handshake */
+    {CURLE_SSL_CLIENTCERT,
+     "TLS connect error: error:0A00045C:SSL routines::tlsv13 alert "
+     "certificate required",
+     true},
     /* no detail: the code decides */
     {CURLE_SSL_CONNECT_ERROR, "", true},
     {CURLE_SSL_CONNECT_ERROR, NULL, true},
@@ -73,10 +81,23 @@ static void handshake_cut_by_the_network_is_not_a_refusal(void **state)
     }
 }
 
+static void alert_is_named_by_openssl(void **state)
+{
+    (void)state;
+    assert_true(http_tls_alert(CURLE_RECV_ERROR,
+                               "OpenSSL SSL_read: OpenSSL/3.0.19: error:0A00045C:SSL "
+                               "routines::tlsv13 alert certificate required, errno 0"));
+    assert_false(http_tls_alert(CURLE_RECV_ERROR, "Recv failure: Connection reset by peer"));
+    assert_false(http_tls_alert(CURLE_RECV_ERROR, "connection to alert.example: SSL routines"));
+    assert_false(http_tls_alert(CURLE_OK, NULL));
+    assert_false(http_tls_alert(CURLE_RECV_ERROR, NULL));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(handshake_cut_by_the_network_is_not_a_refusal),
+        cmocka_unit_test(alert_is_named_by_openssl),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
