@@ -4,8 +4,9 @@
 # in >= 1000 batches while a fault is injected, then reads etcd back (--verify / --check):
 # committed batches present exactly once and atomically, failed / rolled-back ones absent.
 # Faults: toxiproxy latency on responses beyond the deadline (the phantom case), reset_peer (over
-# h2c and over mTLS, where it cuts handshakes), timeout (a stalled link), kill -9 and restart of a member and of the leader of a 3-member
-# cluster, kill -9 of the writer mid-run followed by a restart.
+# h2c and over mTLS, where it cuts handshakes), timeout (a stalled link), kill -9 and restart of a
+# member and of the leader of a 3-member cluster, kill -9 of the writer mid-run followed by a
+# restart.
 # shellcheck source=tests/integration/lib.sh
 . "$(dirname "$0")/lib.sh"
 T_TIMEOUT=600
@@ -97,7 +98,9 @@ faulty_run() {
     runs=$((runs + 1))
   done
   unflap "$1" "$2"
-  [ "$hit" -ge "$min_hit" ] || echo "# no result hit in $runs runs; toxics toxiproxy refused to add: $(wc -l < "$HP_H_DIR/flap.$1.refused" 2> /dev/null || echo 0)" >&2
+  [ "$hit" -ge "$min_hit" ] ||
+    echo "# no result hit in $runs runs; toxics toxiproxy refused to add:" \
+      "$(wc -l < "$HP_H_DIR/flap.$1.refused" 2> /dev/null || echo 0)" >&2
   t_ge "$total" 1000 "batches sent over $runs runs"
   echo "{\"txns\":$total,\"hit\":$hit,\"runs\":$runs,\"slowest_ms\":$slowest}"
 }
@@ -133,9 +136,10 @@ test_reset_peer_3_4() { reset_run p34; }
 # over TLS a reset cuts handshakes too: an outage to retry, not a TLS refusal (which fails at
 # once: the bench refused to start, and results failed "TLS with etcd failed", before 4 December)
 test_reset_peer_over_tls_3_6() {
+  local reasons=$HP_H_DIR/faulty-t36.reasons
   FAULTY_TLS=1 reset_run t36 1 # some results hit: resets met handshakes and calls
-  t_eq "$(grep -c 'TLS with etcd failed' "$HP_H_DIR/faulty-t36.reasons")" 0 \
-    "results failed as a TLS refusal: $(grep -m1 'TLS with etcd failed' "$HP_H_DIR/faulty-t36.reasons")"
+  t_eq "$(grep -c 'TLS with etcd failed' "$reasons")" 0 \
+    "results failed as a TLS refusal: $(grep -m1 'TLS with etcd failed' "$reasons")"
 }
 test_stalled_link_3_6() { hit_run p36 stall timeout upstream '{"timeout":0}'; }
 test_stalled_link_3_4() { hit_run p34 stall timeout upstream '{"timeout":0}'; }

@@ -121,14 +121,15 @@ start_share() {
 # rather than in test-libcurl8.sh: these runs wait on the network beside the others, at no cost
 # in wall time. The library the binary then reports goes into NAME/libcurl.
 start_share_libcurl8() {
-  local d=$HP_H_DIR/$1
+  local d=$HP_H_DIR/$1 rc=0
   mkdir -p "$d"
   LD_LIBRARY_PATH=$HP_H_LIBCURL8 "$HOSTPATROL" version -o json 2> /dev/null |
     jq -r '.libraries.libcurl // "none"' > "$d/libcurl"
   [ -s "$d/libcurl" ] || echo none > "$d/libcurl"
   RV_LIB=$HP_H_LIBCURL8
-  start_share "$1" "$2" "$3" "$SHARE" || { RV_LIB= && return 1; }
+  start_share "$1" "$2" "$3" "$SHARE" || rc=1
   RV_LIB=
+  return $rc
 }
 
 # start_stall NAME VERSION: a verified run; 2 s in, the link drops every byte for 30 s
