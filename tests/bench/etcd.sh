@@ -70,6 +70,19 @@ TIMEFORMAT='%U %S %R'
 cpu_mark() { awk '/^cpu /{print $2+$3+$4+$5+$6+$7+$8+$9, $5+$6; exit}' /proc/stat; }
 idle_pct() { awk -v a="$1" -v b="$2" 'BEGIN{split(a, x, " "); split(b, y, " ");
   printf "%.0f", (y[1] > x[1]) ? (y[2] - x[2]) * 100 / (y[1] - x[1]) : 0}'; }
+# etcd's apply loop: the time it spent applying Txns (the sum of etcd_server_apply_duration_seconds
+# for op Txn, from etcd's /metrics; it includes the backend commits a Txn waits for or makes). One
+# goroutine applies every txn in order (it also decodes each raft entry, not counted here): where
+# it is busy nearly all of a run's time, keys/s is 1 / etcd's apply time per key, whatever the
+# client does. apply_mark prints the sum
+apply_mark() {
+  curl -fsS --max-time 5 "$url/metrics" |
+    awk '/^etcd_server_apply_duration_seconds_sum\{.*op="Txn"/{a += $2} END{printf "%.6f\n", a}'
+}
+# apply_busy MARK0 MARK1 RUN_S: the share (%) of RUN_S etcd spent applying Txns
+apply_busy() { awk -v a="$1" -v b="$2" -v w="$3" 'BEGIN{printf "%.0f", (w > 0) ? (b - a) * 100 / w : 0}'; }
+# apply_ms MARK0 MARK1 KEYS: etcd's Txn apply time in ms per 1,000 keys
+apply_ms() { awk -v a="$1" -v b="$2" -v k="$3" 'BEGIN{printf "%.3f", k ? (b - a) * 1e6 / k : 0}'; }
 # cores CPU_S WALL_S
 cores() { awk -v c="$1" -v w="$2" 'BEGIN{printf "%.2f", (w > 0) ? c / w : 0}'; }
 # per100k CPU_S KEYS: CPU seconds per 100,000 keys
@@ -77,46 +90,53 @@ per100k() { awk -v c="$1" -v k="$2" 'BEGIN{printf "%.2f", k ? c * 100000 / k : 0
 
 # 1. etcd's own benchmark, gRPC, same results per txn: run_etcd N runs it once, its figures in
 # EK[N] (keys/s), EP[N] (p99 ms), ES[N] / EC[N] (server / client CPU s), EW[N] (wall s), EI[N]
-# (machine idle %)
-declare -A EK EP ES EC EW EI
+# (machine idle %), EA[N] (etcd's apply busy %), EM[N] (etcd's apply ms per 1,000 keys)
+declare -A EK EP ES EC EW EI EA EM
 run_etcd() {
-  local s0 m0 out rps p99
+  local s0 m0 a0 a1 out rps p99
   fresh_etcd
-  s0=$(server_cpu) m0=$(cpu_mark)
+  s0=$(server_cpu) m0=$(cpu_mark) a0=$(apply_mark)
   { time "$ETCDBENCH" --endpoints="${url#http://}" --conns="$C" --clients="$C" --precise \
     txn-put --txn-ops="$puts" --total="$txns" --key-size="$KEYB" --val-size="$V" \
     --key-space-size=2000000000 > "$HP_H_DIR/etcdbench.out" 2>&1; } 2> "$HP_H_DIR/etcdbench.time" ||
     { cat "$HP_H_DIR/etcdbench.out"; exit 1; }
   ES[$1]=$(awk -v a="$s0" -v b="$(server_cpu)" 'BEGIN{printf "%.2f", b - a}')
   EI[$1]=$(idle_pct "$m0" "$(cpu_mark)")
+  a1=$(apply_mark)
   EC[$1]=$(awk '{printf "%.2f", $1 + $2}' <<< "$(tail -1 "$HP_H_DIR/etcdbench.time")")
   EW[$1]=$(awk '{print $3}' <<< "$(tail -1 "$HP_H_DIR/etcdbench.time")")
   out=$(cat "$HP_H_DIR/etcdbench.out")
   rps=$(awk '/Requests\/sec:/{print $2}' <<< "$out")
   p99=$(awk '/99% in/{print $3}' <<< "$out" | head -1)
   EK[$1]=$(awk -v r="$rps" -v p="$puts" 'BEGIN{printf "%.0f", r*p}')
+  EA[$1]=$(apply_busy "$a0" "$a1" "$(awk '/^ *Total:/{print $2; exit}' <<< "$out")")
+  EM[$1]=$(apply_ms "$a0" "$a1" "$etcd_done")
   EP[$1]=$(awk -v s="$p99" 'BEGIN{printf "%.2f", s*1000}')
 }
 etcd_done=$((txns * puts))
 
 # run_hp NAME ARGS...: `hostpatrol bench etcd` ARGS; its JSON report in RES[NAME], client and
 # server CPU seconds in CLI[NAME], SRV[NAME], wall seconds in WALL[NAME], machine idle % in
-# IDL[NAME]
-declare -A RES CLI SRV WALL IDL
+# IDL[NAME], etcd's apply busy % (of the run's own seconds) in ABY[NAME], its apply ms per 1,000
+# keys in AMS[NAME]
+declare -A RES CLI SRV WALL IDL ABY AMS
 run_hp() {
-  local name=$1 t s0 m0
+  local name=$1 t s0 m0 a0 a1
   shift
   fresh_etcd
-  s0=$(server_cpu) m0=$(cpu_mark)
+  s0=$(server_cpu) m0=$(cpu_mark) a0=$(apply_mark)
   { time "${HP_BIN:-$HOSTPATROL}" bench etcd --endpoints "$url" --value-bytes "$V" --deadline 30s -o json \
     "$@" > "$HP_H_DIR/bench-$name.json"; } 2> "$HP_H_DIR/bench-$name.time" ||
     { cat "$HP_H_DIR/bench-$name.json" "$HP_H_DIR/bench-$name.time"; exit 1; }
   SRV[$name]=$(awk -v a="$s0" -v b="$(server_cpu)" 'BEGIN{printf "%.2f", b - a}')
   IDL[$name]=$(idle_pct "$m0" "$(cpu_mark)")
+  a1=$(apply_mark)
   t=$(tail -1 "$HP_H_DIR/bench-$name.time")
   CLI[$name]=$(awk '{printf "%.2f", $1 + $2}' <<< "$t")
   WALL[$name]=$(awk '{print $3}' <<< "$t")
   RES[$name]=$(cat "$HP_H_DIR/bench-$name.json")
+  ABY[$name]=$(apply_busy "$a0" "$a1" "$(jq -r .seconds <<< "${RES[$name]}")")
+  AMS[$name]=$(apply_ms "$a0" "$a1" "$(jq -r .committed <<< "${RES[$name]}")")
   [ "$(jq -r .key_bytes <<< "${RES[$name]}")" = "$KEYB" ] ||
     echo "bench: WARNING: $name wrote keys of $(jq -r .key_bytes <<< "${RES[$name]}") B, etcd's benchmark $KEYB B" >&2
 }
@@ -161,14 +181,14 @@ for ((i = 1; i <= ROUNDS; i++)); do
   for w in "${order[@]}"; do round_run "$i" "$w"; done
 done
 e=$(for ((i = 1; i <= ROUNDS; i++)); do echo "${EK[$i]} $i"; done | median_of)
-etcd_keys=${EK[$e]} etcd_p99_ms=${EP[$e]} etcd_srv=${ES[$e]} etcd_cli=${EC[$e]} etcd_wall=${EW[$e]} etcd_idle=${EI[$e]}
+etcd_keys=${EK[$e]} etcd_p99_ms=${EP[$e]} etcd_srv=${ES[$e]} etcd_cli=${EC[$e]} etcd_wall=${EW[$e]} etcd_idle=${EI[$e]} etcd_aby=${EA[$e]}
 g=$(median "${grpc_runs[@]}")
-RES[grpc]=${RES[$g]} CLI[grpc]=${CLI[$g]} SRV[grpc]=${SRV[$g]} WALL[grpc]=${WALL[$g]} IDL[grpc]=${IDL[$g]}
+RES[grpc]=${RES[$g]} CLI[grpc]=${CLI[$g]} SRV[grpc]=${SRV[$g]} WALL[grpc]=${WALL[$g]} IDL[grpc]=${IDL[$g]} ABY[grpc]=${ABY[$g]}
 g=$(median "${rec1_runs[@]}")
-RES[rec1]=${RES[$g]} CLI[rec1]=${CLI[$g]} SRV[rec1]=${SRV[$g]} WALL[rec1]=${WALL[$g]} IDL[rec1]=${IDL[$g]}
+RES[rec1]=${RES[$g]} CLI[rec1]=${CLI[$g]} SRV[rec1]=${SRV[$g]} WALL[rec1]=${WALL[$g]} IDL[rec1]=${IDL[$g]} ABY[rec1]=${ABY[$g]}
 if [ -n "$BASE" ]; then
   g=$(median "${base_runs[@]}")
-  RES[base]=${RES[$g]} CLI[base]=${CLI[$g]} SRV[base]=${SRV[$g]} WALL[base]=${WALL[$g]} IDL[base]=${IDL[$g]}
+  RES[base]=${RES[$g]} CLI[base]=${CLI[$g]} SRV[base]=${SRV[$g]} WALL[base]=${WALL[$g]} IDL[base]=${IDL[$g]} ABY[base]=${ABY[$g]}
 fi
 run_hp gateway --transport gateway --results "$N" --concurrency "$C" --min-inflight "$C" --txn-ops "$OPS" \
   --writes-per-record "$PER"
@@ -179,15 +199,15 @@ g_keys=$(keys gateway)
 n_keys=$(keys naive)
 n1_keys=$(keys naive1)
 
-printf '\n%-32s %10s %8s %12s %16s %16s %11s %7s\n' "writer" "keys/s" "p99 ms" "vs etcd" "server CPU/100k" "client CPU/100k" "etcd cores" "idle"
-printf '%-32s %10s %8s %12s %16s %16s %11s %7s\n' "etcd benchmark txn-put (gRPC)" "$etcd_keys" "$etcd_p99_ms" \
+printf '\n%-32s %10s %8s %12s %16s %16s %11s %7s %11s\n' "writer" "keys/s" "p99 ms" "vs etcd" "server CPU/100k" "client CPU/100k" "etcd cores" "idle" "apply busy"
+printf '%-32s %10s %8s %12s %16s %16s %11s %7s %11s\n' "etcd benchmark txn-put (gRPC)" "$etcd_keys" "$etcd_p99_ms" \
   "1.00x" "$(per100k "$etcd_srv" "$etcd_done") s" "$(per100k "$etcd_cli" "$etcd_done") s" \
-  "$(cores "$etcd_srv" "$etcd_wall")" "$etcd_idle%"
+  "$(cores "$etcd_srv" "$etcd_wall")" "$etcd_idle%" "$etcd_aby%"
 row() { # row LABEL NAME
-  printf '%-32s %10s %8.2f %12s %16s %16s %11s %7s\n' "$1" "$(keys "$2")" "$(jq -r .p99_ms <<< "${RES[$2]}")" \
+  printf '%-32s %10s %8.2f %12s %16s %16s %11s %7s %11s\n' "$1" "$(keys "$2")" "$(jq -r .p99_ms <<< "${RES[$2]}")" \
     "$(awk -v a="$(keys "$2")" -v b="$etcd_keys" 'BEGIN{printf "%.2fx", a/b}')" \
     "$(per100k "${SRV[$2]}" "$(done_keys "$2")") s" "$(per100k "${CLI[$2]}" "$(done_keys "$2")") s" \
-    "$(cores "${SRV[$2]}" "${WALL[$2]}")" "${IDL[$2]}%"
+    "$(cores "${SRV[$2]}" "${WALL[$2]}")" "${IDL[$2]}%" "${ABY[$2]}%"
 }
 row "batch queue, gRPC, run records" grpc
 row "batch queue, gRPC, 1 per record" rec1
@@ -207,6 +227,11 @@ echo "per round, run records / etcd benchmark: $(printf '%sx ' $pr)(median $(sor
 # cores in both; where etcd's cores are alike, the keys/s ratio is about 1 / that CPU ratio
 sr=$(for ((i = 1; i <= ROUNDS; i++)); do awk -v a="${SRV[grpc$i]}" -v ka="$(done_keys "grpc$i")" -v b="${ES[$i]}" -v kb="$etcd_done" 'BEGIN{printf "%.2f\n", (a / ka) / (b / kb)}'; done)
 echo "per round, etcd CPU per key, run records / etcd benchmark: $(printf '%sx ' $sr); etcd cores, etcd benchmark: $(for ((i = 1; i <= ROUNDS; i++)); do printf '%s ' "$(cores "${ES[$i]}" "${EW[$i]}")"; done)| run records: $(for ((i = 1; i <= ROUNDS; i++)); do printf '%s ' "$(cores "${SRV[grpc$i]}" "${WALL[grpc$i]}")"; done)| machine idle %, etcd benchmark: $(for ((i = 1; i <= ROUNDS; i++)); do printf '%s ' "${EI[$i]}"; done)| run records: $(for ((i = 1; i <= ROUNDS; i++)); do printf '%s ' "${IDL[grpc$i]}"; done)"
+# etcd's apply loop per round: busy share for both, and its Txn apply time per key, etcd's
+# benchmark / run records: where both are busy nearly all the time, this is the keys/s ratio etcd
+# allows
+ar=$(for ((i = 1; i <= ROUNDS; i++)); do awk -v a="${AMS[grpc$i]}" -v b="${EM[$i]}" 'BEGIN{printf "%.2f\n", (a > 0) ? b / a : 0}'; done)
+echo "per round, etcd's apply loop busy %, etcd benchmark: $(for ((i = 1; i <= ROUNDS; i++)); do printf '%s ' "${EA[$i]}"; done)| run records: $(for ((i = 1; i <= ROUNDS; i++)); do printf '%s ' "${ABY[grpc$i]}"; done)| etcd's apply ms per 1,000 keys, etcd benchmark: $(for ((i = 1; i <= ROUNDS; i++)); do printf '%s ' "${EM[$i]}"; done)| run records: $(for ((i = 1; i <= ROUNDS; i++)); do printf '%s ' "${AMS[grpc$i]}"; done)| its ratio, etcd benchmark / run records: $(printf '%sx ' $ar)(median $(sort -n <<< "$ar" | awk '{a[NR]=$1} END{printf "%.2fx", NR % 2 ? a[(NR+1)/2] : (a[NR/2] + a[NR/2+1]) / 2}'))"
 printf 'targets: batch (gRPC) >= 1.2x etcd: %s (%.2fx); etcd CPU per key <= 1.0x etcd benchmark: %s (%sx); batch >= 20x the sequential naive writer: %s (%.1fx; %.1fx the naive writer with %s in flight)\n' \
   "$(awk -v a="$b_keys" -v b="$etcd_keys" 'BEGIN{print (a >= 1.2*b) ? "met" : "NOT met"}')" \
   "$(awk -v a="$b_keys" -v b="$etcd_keys" 'BEGIN{print a/b}')" \
